@@ -1,0 +1,1 @@
+"""Reveal the ambiguity (diverse heads), buy labels (query), disambiguate and decide."""

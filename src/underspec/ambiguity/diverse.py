@@ -1,0 +1,127 @@
+"""Diverse hypotheses: heads that all fit the labeled set but disagree on the unlabeled pool.
+
+The objective is that of "Diversify and Disambiguate" (Lee et al., 2022): cross-entropy of every
+head on labeled items, plus the mutual information between the predictions of each pair of heads
+on unlabeled items (driven to zero: the heads become independent functions), plus a KL term that
+keeps each head's average prediction on the pool near the labeled class prior (so that no head
+escapes the mutual-information term by predicting one class everywhere).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from underspec.models.fit import Batch, fit, predict_proba, weighted_ce
+from underspec.models.networks import MultiHeadNet
+
+EPS = 1e-8
+
+
+def pairwise_mutual_information(probs: torch.Tensor) -> torch.Tensor:
+    """Mean mutual information between the predictions of every pair of heads.
+
+    Parameters
+    ----------
+    probs : Tensor (B, H, C)
+        Class probabilities of H heads on a batch of B items.
+
+    Returns
+    -------
+    Tensor
+        Scalar: the mean over pairs i < j of I(head_i; head_j), estimated on the batch.
+    """
+    B, H, _ = probs.shape
+    if H < 2:
+        return probs.sum() * 0.0
+    joint = torch.einsum("bhc,bgd->hgcd", probs, probs) / B  # (H, H, C, C)
+    marg = probs.mean(0)  # (H, C)
+    indep = torch.einsum("hc,gd->hgcd", marg, marg)
+    mi = (joint * (torch.log(joint + EPS) - torch.log(indep + EPS))).sum((-1, -2))  # (H, H)
+    i, j = torch.triu_indices(H, H, offset=1)
+    return mi[i, j].mean()
+
+
+def marginal_kl(probs: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """Sum over heads of KL(mean prediction on the batch || prior)."""
+    marg = probs.mean(0)  # (H, C)
+    return (marg * (torch.log(marg + EPS) - torch.log(prior + EPS))).sum()
+
+
+def diversity_objective(prior: np.ndarray, diversity_weight: float, prior_weight: float):
+    """The DivDis objective as a callable for :func:`underspec.models.fit.fit`."""
+    prior_t = torch.as_tensor(prior, dtype=torch.float32)
+
+    def objective(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        loss = weighted_ce(model, batch)
+        probs = torch.softmax(model(batch.pool), -1)
+        return (loss + diversity_weight * pairwise_mutual_information(probs)
+                + prior_weight * marginal_kl(probs, prior_t))
+
+    return objective
+
+
+class DiverseHeads:
+    """Several hypotheses that fit the labeled set and disagree as much as possible elsewhere.
+
+    A scikit-learn style estimator: ``fit(X_labeled, y_labeled, X_unlabeled)``, then
+    ``predict_proba(X)`` gives one probability table per head, shape (N, n_heads, n_classes).
+
+    Parameters
+    ----------
+    n_heads : int
+        Number of heads (hypotheses) trained jointly on a shared trunk.
+    diversity_weight : float
+        Weight of the pairwise mutual information on the pool.
+    prior_weight : float
+        Weight of the KL between each head's mean pool prediction and the labeled class prior.
+    epochs : float
+        Passes over the pool.
+    batch_size, lr : optimiser settings.
+    holdout : float
+        Share of labeled items kept out of the cross-entropy and put into the pool; the heads'
+        disagreement there measures how much they disagree on the labeled distribution itself.
+    seed : int
+    progress : bool or str
+    """
+
+    def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
+                 prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,
+                 lr: float = 2e-3, holdout: float = 0.1, seed: int = 0,
+                 progress: bool | str = False):
+        self.n_heads = n_heads
+        self.diversity_weight = diversity_weight
+        self.prior_weight = prior_weight
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.holdout = holdout
+        self.seed = seed
+        self.progress = progress
+
+    def fit(self, X_labeled: np.ndarray, y_labeled: np.ndarray,
+            X_unlabeled: np.ndarray) -> DiverseHeads:
+        """Train the heads; sets ``classes_``, ``model_``, ``holdout_index_``."""
+        rng = np.random.default_rng(self.seed)
+        self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
+        n_hold = int(round(self.holdout * len(y_idx))) if len(y_idx) >= 20 else 0
+        order = rng.permutation(len(y_idx))
+        self.holdout_index_ = np.sort(order[:n_hold])
+        train = np.sort(order[n_hold:])
+        prior = np.bincount(y_idx[train], minlength=len(self.classes_)) / len(train)
+        pool = np.concatenate([X_unlabeled, X_labeled[self.holdout_index_]])
+        torch.manual_seed(self.seed)
+        self.model_ = MultiHeadNet(X_labeled.shape[1:], len(self.classes_), self.n_heads)
+        objective = diversity_objective(prior, self.diversity_weight, self.prior_weight)
+        self.history_ = fit(self.model_, objective, X_labeled[train], y_idx[train], pool=pool,
+                            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                            seed=self.seed, progress=self.progress)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities of every head, (N, n_heads, n_classes)."""
+        return predict_proba(self.model_, X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Raw class values predicted by every head, (N, n_heads)."""
+        return self.classes_[self.predict_proba(X).argmax(-1)]

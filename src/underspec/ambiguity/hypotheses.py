@@ -1,0 +1,87 @@
+"""From heads to distinct hypotheses: group heads that agree, measure how often they disagree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Hypotheses:
+    """Distinct hypotheses found by the diverse heads.
+
+    Attributes
+    ----------
+    groups : list of list of int
+        Heads merged into each hypothesis.
+    target_proba : ndarray (n_hypotheses, N_target, C)
+        Each hypothesis's class probabilities on the target items.
+    pool_proba : ndarray (n_hypotheses, N_pool, C)
+        The same on the unlabeled items.
+    disagreement : dict
+        Share of items on which at least two hypotheses disagree, on ``unlabeled``, ``target``
+        and ``holdout`` (labeled items kept out of training).
+    ambiguous : bool
+        True when more than one hypothesis fits the labeled data.
+    """
+
+    groups: list[list[int]]
+    target_proba: np.ndarray
+    pool_proba: np.ndarray
+    disagreement: dict[str, float]
+    ambiguous: bool
+
+    @property
+    def n(self) -> int:
+        return len(self.groups)
+
+    def disputed(self) -> np.ndarray:
+        """Per target item: True where the hypotheses' predicted classes differ."""
+        pred = self.target_proba.argmax(-1)
+        return (pred != pred[:1]).any(0)
+
+
+def _disagree(pred: np.ndarray) -> float:
+    """Share of items (columns) where the rows of ``pred`` are not all equal."""
+    if pred.shape[1] == 0:
+        return 0.0
+    return float((pred != pred[:1]).any(0).mean())
+
+
+def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
+                    holdout_proba: np.ndarray, *, min_gap: float = 0.05) -> Hypotheses:
+    """Group heads into distinct hypotheses and decide whether the task is ambiguous.
+
+    Two heads are one hypothesis when they disagree on fewer than ``min_gap`` of the target
+    items beyond what they disagree on held-out labeled items. The task is ambiguous when some
+    pair of hypotheses disagrees on the target clearly more than on the labeled distribution.
+
+    Parameters
+    ----------
+    target_proba, pool_proba, holdout_proba : ndarray (N, n_heads, C)
+        Head probabilities on target, unlabeled and held-out labeled items.
+    min_gap : float
+        Disagreement (share of target items) below which two heads count as the same.
+    """
+    t_pred = target_proba.argmax(-1).T  # (H, N)
+    h_pred = holdout_proba.argmax(-1).T
+    H = t_pred.shape[0]
+    groups: list[list[int]] = []
+    for head in range(H):
+        for group in groups:
+            base = _disagree(h_pred[[group[0], head]])
+            if _disagree(t_pred[[group[0], head]]) < base + min_gap:
+                group.append(head)
+                break
+        else:
+            groups.append([head])
+    hyp_t = np.stack([target_proba[:, g].mean(1) for g in groups])
+    hyp_p = np.stack([pool_proba[:, g].mean(1) for g in groups])
+    hyp_h = np.stack([holdout_proba[:, g].mean(1) for g in groups])
+    disagreement = {
+        "target": _disagree(hyp_t.argmax(-1)),
+        "unlabeled": _disagree(hyp_p.argmax(-1)),
+        "holdout": _disagree(hyp_h.argmax(-1)),
+    }
+    return Hypotheses(groups, hyp_t, hyp_p, disagreement, ambiguous=len(groups) > 1)

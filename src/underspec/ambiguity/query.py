@@ -1,0 +1,89 @@
+"""Buying labels one at a time: a posterior over hypotheses and the most informative query.
+
+The hypotheses are the competing explanations found by the diverse heads, plus one more,
+"none": the labels are not a function any hypothesis captures (on the items where hypotheses
+disagree they look random). Each answer updates the posterior by its likelihood under each
+hypothesis, ``(1 - noise) p_h(y|x) + noise / C``; the next query is the unasked target item with
+the largest expected information about which hypothesis is right (the mutual information
+between its answer and the hypothesis identity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EPS = 1e-12
+
+
+def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
+    return -(p * np.log(p + EPS)).sum(axis)
+
+
+@dataclass
+class HypothesisPosterior:
+    """Posterior over ``n`` hypotheses and "none", updated by revealed labels.
+
+    Parameters
+    ----------
+    proba : ndarray (n, N, C)
+        Each hypothesis's class probabilities on the N target items.
+    none_prior : float
+        Prior mass of "none of the hypotheses"; the rest is shared equally.
+    noise : float
+        Chance that a revealed label is wrong whatever the hypothesis (labeling noise).
+    """
+
+    proba: np.ndarray
+    none_prior: float = 0.2
+    noise: float = 0.01
+    log_post: np.ndarray = field(init=False)
+    asked: list[int] = field(default_factory=list)
+    answers: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = self.proba.shape[0]
+        prior = np.full(n + 1, (1 - self.none_prior) / n)
+        prior[-1] = self.none_prior
+        self.log_post = np.log(prior)
+
+    @property
+    def n_classes(self) -> int:
+        return self.proba.shape[-1]
+
+    def likelihoods(self) -> np.ndarray:
+        """p(answer | x, k) for every hypothesis k (the last is "none"): (n + 1, N, C)."""
+        C = self.n_classes
+        hyp = (1 - self.noise) * self.proba + self.noise / C
+        none = np.full((1, *self.proba.shape[1:]), 1.0 / C)
+        return np.concatenate([hyp, none])
+
+    @property
+    def posterior(self) -> np.ndarray:
+        """Posterior probabilities, hypotheses first and "none" last."""
+        p = np.exp(self.log_post - self.log_post.max())
+        return p / p.sum()
+
+    def information(self) -> np.ndarray:
+        """Expected information (nats) about the hypothesis from each target item's answer."""
+        lik = self.likelihoods()
+        post = self.posterior[:, None, None]
+        mixture = (post * lik).sum(0)
+        info = _entropy(mixture) - (post[:, :, 0] * _entropy(lik)).sum(0)
+        info[self.asked] = -np.inf
+        return info
+
+    def next_query(self) -> int:
+        """The unasked target item that best tells the hypotheses apart."""
+        return int(np.argmax(self.information()))
+
+    def update(self, item: int, answer_index: int) -> None:
+        """Take the revealed class index of target item ``item`` into account."""
+        self.log_post = self.log_post + np.log(self.likelihoods()[:, item, answer_index])
+        self.asked.append(int(item))
+        self.answers.append(int(answer_index))
+
+    def certain(self, level: float = 0.99) -> bool:
+        """True when one hypothesis (not "none") has posterior at least ``level``."""
+        return bool(self.posterior[:-1].max() >= level)

@@ -1,0 +1,209 @@
+"""Reader and writer of the challenge layout (participant files apart from the answers).
+
+```
+DIR/X_labeled.npy  DIR/y_labeled.npy  DIR/X_unlabeled.npy  DIR/X_val.npy  DIR/task.json
+DIR/answers/y_val.npy  DIR/answers/y_unlabeled.npy  DIR/answers/groups.csv  [oracle_*.npy]
+```
+``task.json`` records every parameter, the seed, the points, the default score and the SHA-256 of
+every file, so a task can be regenerated and checked bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from underspec.data.items import ItemTable, from_splits
+from underspec.data.sources import sha256_of
+from underspec.errors import UnderspecError
+
+FORMAT = "underspec-challenge/1"
+PARTICIPANT_FILES = ("X_labeled.npy", "y_labeled.npy", "X_unlabeled.npy", "X_val.npy")
+
+
+@dataclass
+class Answers:
+    """What the organiser keeps: target labels and per-item group information.
+
+    ``groups`` has one row per item of every split with columns ``split``, ``row``, ``label``
+    (the true feature), ``shortcut`` (the value of the shortcut feature) and ``correlated``.
+    ``extra`` holds optional arrays such as ``oracle_X``/``oracle_y`` (target-distribution items
+    with true labels, used by benchmarks to train the oracle baseline).
+    """
+
+    y_val: np.ndarray
+    y_unlabeled: np.ndarray | None = None
+    groups: pd.DataFrame | None = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class ChallengeTask:
+    """One task of the challenge: what participants get, plus the manifest."""
+
+    X_labeled: np.ndarray
+    y_labeled: np.ndarray
+    X_unlabeled: np.ndarray
+    X_val: np.ndarray
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Raw class values, from the manifest or else from ``y_labeled``."""
+        if "classes" in self.manifest:
+            return np.asarray(self.manifest["classes"], dtype=np.int64)
+        return np.unique(self.y_labeled)
+
+    @property
+    def default_score(self) -> float:
+        """Score of the task when nothing is submitted (0.8 unless the manifest says otherwise)."""
+        return float(self.manifest.get("default_score", 0.8))
+
+    def items(self) -> ItemTable:
+        """The task as an item table (labeled / unlabeled / target, ``-1`` = no label)."""
+        return from_splits({
+            "labeled": (self.X_labeled, self.y_labeled),
+            "unlabeled": (self.X_unlabeled, None),
+            "target": (self.X_val, None),
+        })
+
+
+def write_task(task: ChallengeTask, answers: Answers, out: str | os.PathLike) -> Path:
+    """Write a task directory atomically (built in a temporary folder, then renamed).
+
+    Returns
+    -------
+    Path
+        The task directory. An existing directory at ``out`` is replaced.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        arrays = {
+            "X_labeled.npy": task.X_labeled, "y_labeled.npy": task.y_labeled,
+            "X_unlabeled.npy": task.X_unlabeled, "X_val.npy": task.X_val,
+            "answers/y_val.npy": answers.y_val,
+        }
+        if answers.y_unlabeled is not None:
+            arrays["answers/y_unlabeled.npy"] = answers.y_unlabeled
+        for key, value in answers.extra.items():
+            arrays[f"answers/{key}.npy"] = value
+        (tmp / "answers").mkdir()
+        for name, array in arrays.items():
+            np.save(tmp / name, np.ascontiguousarray(array), allow_pickle=False)
+        if answers.groups is not None:
+            answers.groups.to_csv(tmp / "answers" / "groups.csv", index=False)
+        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        manifest = dict(task.manifest)
+        manifest["format"] = FORMAT
+        manifest["files"] = {name: sha256_of(tmp / name) for name in files}
+        (tmp / "task.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def _load_array(directory: Path, name: str) -> np.ndarray:
+    path = directory / name
+    if not path.exists():
+        raise UnderspecError(f"{path}: file not found (a task directory holds {', '.join(PARTICIPANT_FILES)})")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise UnderspecError(f"{path}: not a plain .npy array ({exc})") from exc
+
+
+def _check_finite(path: Path, array: np.ndarray) -> None:
+    if not np.issubdtype(array.dtype, np.number):
+        raise UnderspecError(f"{path}: expected a numeric array, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).reshape(len(array), -1).any(axis=1).argmax())
+        raise UnderspecError(f"{path}: NaN or infinite value in row {bad}; expected finite numbers")
+
+
+def read_task(directory: str | os.PathLike) -> ChallengeTask:
+    """Read and validate a task directory (the four participant files, ``task.json`` if any).
+
+    Raises
+    ------
+    UnderspecError
+        On a missing file, mismatched lengths or item shapes, non-integer or NaN labels,
+        NaN in the arrays or an empty unlabeled set; the message names the file.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UnderspecError(f"{directory}: not a directory (expected a task directory)")
+    X_l, y_l, X_u, X_v = (_load_array(directory, name) for name in PARTICIPANT_FILES)
+    for name, array in zip(PARTICIPANT_FILES, (X_l, y_l, X_u, X_v), strict=True):
+        if array.ndim == 0:
+            raise UnderspecError(f"{directory / name}: expected an array with a row per item, got a scalar")
+        _check_finite(directory / name, array)
+    if y_l.ndim != 1:
+        raise UnderspecError(f"{directory / 'y_labeled.npy'}: expected shape (N,), got {y_l.shape}")
+    if not np.issubdtype(y_l.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y_l, 1), 0)):
+            raise UnderspecError(f"{directory / 'y_labeled.npy'}: expected integer class values, got {y_l.dtype}")
+        y_l = y_l.astype(np.int64)
+    if len(X_l) != len(y_l):
+        raise UnderspecError(
+            f"{directory / 'X_labeled.npy'}: {len(X_l)} rows but y_labeled.npy has {len(y_l)}; "
+            "expected the same number"
+        )
+    if len(X_l) == 0:
+        raise UnderspecError(f"{directory / 'X_labeled.npy'}: empty; expected at least one labeled item")
+    if len(X_u) == 0:
+        raise UnderspecError(f"{directory / 'X_unlabeled.npy'}: empty; expected at least one unlabeled item")
+    if len(X_v) == 0:
+        raise UnderspecError(f"{directory / 'X_val.npy'}: empty; expected at least one target item")
+    for name, array in (("X_unlabeled.npy", X_u), ("X_val.npy", X_v)):
+        if array.shape[1:] != X_l.shape[1:]:
+            raise UnderspecError(
+                f"{directory / name}: items of shape {array.shape[1:]}, expected {X_l.shape[1:]} "
+                "as in X_labeled.npy"
+            )
+    manifest = {}
+    if (directory / "task.json").exists():
+        try:
+            manifest = json.loads((directory / "task.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise UnderspecError(f"{directory / 'task.json'}: not valid JSON ({exc})") from exc
+    if len(np.unique(y_l)) < 2 and "classes" not in manifest:
+        raise UnderspecError(f"{directory / 'y_labeled.npy'}: a single class; expected at least two")
+    return ChallengeTask(X_l.astype(np.float32), y_l.astype(np.int64),
+                         X_u.astype(np.float32), X_v.astype(np.float32), manifest)
+
+
+def read_answers(directory: str | os.PathLike) -> Answers:
+    """Read the organiser's ``answers/`` folder of a task directory."""
+    folder = Path(directory) / "answers"
+    y_val = _load_array(folder, "y_val.npy")
+    y_unl = np.load(folder / "y_unlabeled.npy") if (folder / "y_unlabeled.npy").exists() else None
+    groups = pd.read_csv(folder / "groups.csv") if (folder / "groups.csv").exists() else None
+    extra = {p.stem: np.load(p) for p in folder.glob("*.npy") if p.stem not in ("y_val", "y_unlabeled")}
+    return Answers(y_val, y_unl, groups, extra)
+
+
+def verify_checksums(directory: str | os.PathLike) -> list[str]:
+    """Return the files whose SHA-256 differs from ``task.json`` (empty when all match)."""
+    directory = Path(directory)
+    manifest = json.loads((directory / "task.json").read_text())
+    return [name for name, digest in manifest.get("files", {}).items()
+            if not (directory / name).exists() or sha256_of(directory / name) != digest]

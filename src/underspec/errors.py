@@ -1,0 +1,50 @@
+"""The one exception type users see, and the atomic-write helper that keeps outputs whole."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class UnderspecError(Exception):
+    """Bad input or a failed step, with a one-line message naming the file or field.
+
+    The CLI prints the message and exits with code 2; no traceback is shown.
+    """
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The final file name.
+
+    Yields
+    ------
+    Path
+        A temporary file in the same directory (same file system, so the rename is atomic).
+        It is removed if the body raises, so no half-written file is ever left behind.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

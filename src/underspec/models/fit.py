@@ -1,0 +1,128 @@
+"""The one fit loop of underspec: every torch model is trained here; the objective is a parameter.
+
+An objective is a callable ``objective(model, batch) -> loss`` where ``batch`` is a
+:class:`Batch` holding a labeled mini-batch and, when a pool is given, an unlabeled one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+
+@dataclass
+class Batch:
+    """One step's data: labeled ``x, y, w`` (weights) and an optional unlabeled ``pool``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor
+    pool: torch.Tensor | None = None
+
+
+Objective = Callable[[torch.nn.Module, Batch], torch.Tensor]
+
+
+def weighted_ce(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """Weighted cross-entropy averaged over every head (plain ERM for one head)."""
+    logits = model(batch.x)  # (B, H, C)
+    B, H, C = logits.shape
+    losses = F.cross_entropy(logits.reshape(B * H, C), batch.y.repeat_interleave(H),
+                             reduction="none").view(B, H)
+    return (losses.mean(1) * batch.w).sum() / batch.w.sum()
+
+
+class _Cycler:
+    """Endless shuffled mini-batches of row indices."""
+
+    def __init__(self, n: int, batch_size: int, rng: np.random.Generator):
+        self.n, self.bs, self.rng = n, batch_size, rng
+        self.order, self.pos = rng.permutation(n), 0
+
+    def next(self) -> np.ndarray:
+        if self.pos + self.bs > self.n:
+            self.order, self.pos = self.rng.permutation(self.n), 0
+        idx = self.order[self.pos:self.pos + min(self.bs, self.n)]
+        self.pos += self.bs
+        return idx
+
+
+def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarray, *,
+        sample_weight: np.ndarray | None = None, pool: np.ndarray | None = None,
+        epochs: float = 10, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-4,
+        seed: int = 0, progress: bool | str = False) -> list[float]:
+    """Train ``model`` in place with Adam on ``objective``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    objective : callable
+        ``objective(model, batch) -> scalar loss`` (see :func:`weighted_ce`).
+    X, y : ndarray
+        Labeled items and their class indices (0..C-1).
+    sample_weight : ndarray, optional
+        Per-item weights of the labeled items.
+    pool : ndarray, optional
+        Unlabeled items; each step then also draws a pool mini-batch of the same size.
+    epochs : float
+        Passes over the larger of the labeled set and the pool.
+    batch_size, lr, weight_decay : hyper-parameters of the optimiser.
+    seed : int
+        Seeds the mini-batch order.
+    progress : bool or str
+        Show a progress bar (a string is used as its label).
+
+    Returns
+    -------
+    list of float
+        The mean loss of each epoch.
+    """
+    rng = np.random.default_rng(seed)
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    yt = torch.as_tensor(y, dtype=torch.long)
+    wt = torch.as_tensor(np.ones(len(y)) if sample_weight is None else sample_weight,
+                         dtype=torch.float32)
+    Pt = None if pool is None else torch.as_tensor(pool, dtype=torch.float32)
+    n_big = max(len(Xt), 0 if Pt is None else len(Pt))
+    steps_per_epoch = max(1, math.ceil(n_big / batch_size))
+    total = max(1, int(round(epochs * steps_per_epoch)))
+    labeled = _Cycler(len(Xt), batch_size, rng)
+    unlabeled = None if Pt is None else _Cycler(len(Pt), batch_size, rng)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total,
+                                                   pct_start=0.15)
+    model.train()
+    history, running = [], 0.0
+    label = progress if isinstance(progress, str) else "fit"
+    bar = tqdm(range(total), desc=label, disable=not progress, leave=False, unit="step")
+    for step in bar:
+        idx = labeled.next()
+        batch = Batch(Xt[idx], yt[idx], wt[idx],
+                      None if unlabeled is None else Pt[unlabeled.next()])
+        loss = objective(model, batch)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        running += float(loss.detach())
+        if (step + 1) % steps_per_epoch == 0 or step + 1 == total:
+            history.append(running / ((step % steps_per_epoch) + 1))
+            running = 0.0
+            bar.set_postfix(loss=f"{history[-1]:.3f}")
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def predict_proba(model: torch.nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Softmax probabilities of every head: array (N, n_heads, n_classes)."""
+    model.eval()
+    out = [torch.softmax(model(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32)), -1)
+           for i in range(0, len(X), batch_size)]
+    return torch.cat(out).numpy()

@@ -1,0 +1,1 @@
+"""Pipelines: the steps of a user-facing job, chained (solve, demo)."""

@@ -1,0 +1,171 @@
+"""``underspec solve``: reveal the ambiguity, buy labels, disambiguate, submit or abstain."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from underspec.ambiguity.decide import decide
+from underspec.ambiguity.disambiguate import self_train
+from underspec.ambiguity.diverse import DiverseHeads
+from underspec.ambiguity.hypotheses import Hypotheses, find_hypotheses
+from underspec.ambiguity.query import HypothesisPosterior
+from underspec.data.challenge import ChallengeTask, read_task
+from underspec.errors import UnderspecError, atomic_path, write_text_atomic
+from underspec.models.fit import predict_proba
+from underspec.oracles import BudgetedOracle, Oracle, make_oracle
+
+
+@dataclass
+class SolveSettings:
+    """Knobs of the solver (defaults tuned on the MNIST suite; see bench/challenge.py)."""
+
+    n_heads: int = 2
+    diversity_weight: float = 10.0
+    prior_weight: float = 10.0
+    epochs: float = 12
+    vector_epochs: float = 40
+    final_epochs: float = 8
+    vector_final_epochs: float = 24
+    rounds: int = 2
+    max_pool: int = 12000
+    none_prior: float = 0.2
+    confidence: float = 0.8
+    seed: int = 0
+
+
+@dataclass
+class SolveResult:
+    """Everything the solver produced (predictions in raw class values, and the summary)."""
+
+    predictions: np.ndarray
+    proba: np.ndarray
+    summary: dict
+    hypotheses: Hypotheses
+    disputed_order: np.ndarray
+    queries: list[tuple[int, int]] = field(default_factory=list)
+
+
+def write_predictions(path: str | Path, predictions: np.ndarray) -> None:
+    """Challenge format: no header, no index, one raw class value per line (atomic write)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{int(v)}\n" for v in predictions))
+
+
+def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int = 5,
+          out: str | Path | None = None, json_path: str | Path | None = None,
+          settings: SolveSettings | None = None, progress: bool = False) -> SolveResult:
+    """Solve one underspecified task with at most ``budget`` revealed labels.
+
+    Parameters
+    ----------
+    task : path or ChallengeTask
+        A task directory (challenge layout) or a loaded task.
+    oracle : str or Oracle
+        ``answers:PATH``, ``command:CMD``, ``prompt`` or any object with ``reveal(index)``.
+    budget : int
+        Most target labels to reveal.
+    out, json_path : path, optional
+        Where to write the predictions CSV and the summary JSON.
+    settings : SolveSettings, optional
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    SolveResult
+    """
+    start = time.perf_counter()
+    settings = settings or SolveSettings()
+    if budget < 0:
+        raise UnderspecError(f"--budget: expected a number >= 0, got {budget}")
+    t = task if isinstance(task, ChallengeTask) else read_task(task)
+    classes = t.classes
+    unknown = sorted(set(np.unique(t.y_labeled).tolist()) - set(classes.tolist()))
+    if unknown:
+        raise UnderspecError(f"y_labeled.npy: label {unknown[0]} is not one of the task classes "
+                             f"{classes.tolist()} (task.json)")
+    if isinstance(oracle, str):
+        oracle = make_oracle(oracle, X_val=t.X_val, classes=classes,
+                             folder=Path(out).parent / "queries" if out else "queries")
+    guard = BudgetedOracle(oracle, budget, classes, len(t.X_val))
+    C = len(classes)
+    y_idx = np.searchsorted(classes, t.y_labeled)
+
+    rng = np.random.default_rng(settings.seed)
+    X_unl = t.X_unlabeled
+    room = max(settings.max_pool - len(t.X_val), len(t.X_val))
+    if len(X_unl) > room:
+        X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
+    X_pool = np.concatenate([X_unl, t.X_val])
+    n_u = len(X_unl)
+
+    # 1. Reveal the ambiguity.
+    heads = DiverseHeads(n_heads=settings.n_heads, diversity_weight=settings.diversity_weight,
+                         prior_weight=settings.prior_weight,
+                         epochs=settings.vector_epochs if t.X_val.ndim == 2 else settings.epochs,
+                         seed=settings.seed, progress=progress and "diverse heads")
+    heads.fit(t.X_labeled, t.y_labeled, X_pool)
+    full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
+    hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):])
+
+    # 2. Buy labels one at a time.
+    post = HypothesisPosterior(hyp.target_proba, none_prior=settings.none_prior)
+    first_info = post.information()
+    disputed_order = np.argsort(-first_info, kind="stable")
+    if hyp.ambiguous:
+        while guard.remaining > 0 and not post.certain():
+            item = post.next_query()
+            label = guard.reveal(item)
+            post.update(item, int(np.searchsorted(classes, label)))
+    posterior = post.posterior if hyp.ambiguous else np.array([1.0, 0.0])
+    chosen = int(np.argmax(posterior[:-1]))
+
+    # 3. Disambiguate: self-train from the chosen hypothesis.
+    pool_proba = np.concatenate([hyp.pool_proba[chosen], hyp.target_proba[chosen]])
+    pool_pred = np.concatenate([hyp.pool_proba, hyp.target_proba], axis=1).argmax(-1)
+    disputed_pool = (pool_pred != pool_pred[:1]).any(0)
+    revealed = {n_u + i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
+    model, _ = self_train(t.X_labeled, y_idx, X_pool, pool_proba, disputed_pool, revealed,
+                          n_classes=C, rounds=settings.rounds,
+                          epochs=settings.vector_final_epochs if t.X_val.ndim == 2
+                          else settings.final_epochs,
+                          seed=settings.seed, progress=progress and "self-training")
+    proba = predict_proba(model, t.X_val)[:, 0]
+    for i, lab in guard.revealed.items():
+        proba[i] = np.eye(C)[np.searchsorted(classes, lab)]
+    pred_idx = proba.argmax(1)
+
+    # 4. Submit or abstain.
+    verdict = decide(proba, hyp.target_proba, posterior, chosen, t.default_score,
+                     confidence=settings.confidence, seed=settings.seed)
+    predictions = classes[pred_idx]
+    queries = list(guard.revealed.items())
+    summary = {
+        "task": t.manifest.get("name", str(task) if not isinstance(task, ChallengeTask) else ""),
+        "classes": classes.tolist(),
+        "ambiguous": hyp.ambiguous,
+        "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
+                    "no ambiguity: the heads agree on the unlabeled data; plain training"),
+        "hypotheses": {
+            "count": hyp.n, "heads": hyp.groups,
+            "disagreement": {k: round(v, 4) for k, v in hyp.disagreement.items()},
+            "posterior": [round(float(p), 4) for p in posterior[:-1]],
+            "posterior_none": round(float(posterior[-1]), 4),
+        },
+        "queries": [{"index": i, "answer": lab} for i, lab in queries],
+        "labels_used": len(queries), "budget": budget,
+        "chosen_hypothesis": chosen,
+        "default_score": t.default_score,
+        **verdict.as_dict(),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    if out is not None:
+        write_predictions(out, predictions)
+    if json_path is not None:
+        write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
+    return SolveResult(predictions, proba, summary, hyp, disputed_order, queries)

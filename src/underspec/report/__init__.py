@@ -1,0 +1,1 @@
+"""Pictures (image grids, plots) and self-contained HTML reports."""

@@ -1,0 +1,62 @@
+"""The HTML report of solved tasks: a results table, and per task the pictures of the ambiguity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from underspec.data.challenge import ChallengeTask
+from underspec.errors import write_text_atomic
+from underspec.report.images import item_grid, vector_map
+
+N_DISPUTED = 16
+
+
+def task_pictures(task: ChallengeTask, result) -> dict[str, str]:
+    """Data-URI pictures for one solved task: most disputed items and the queried items."""
+    classes = task.classes
+    hyp = result.hypotheses
+    pred = classes[hyp.target_proba.argmax(-1)]  # (n_hypotheses, N)
+    disputed = hyp.disputed()
+    pictures = {}
+    if task.X_val.ndim == 4:
+        top = [int(i) for i in result.disputed_order[:N_DISPUTED]]
+        captions = [f"#{i} " + "/".join(str(int(p)) for p in pred[:, i]) for i in top]
+        pictures["disputed"] = item_grid(
+            task.X_val[top], captions,
+            title="most disputed target items (prediction of each hypothesis)")
+        if result.queries:
+            q_idx = [i for i, _ in result.queries]
+            pictures["queried"] = item_grid(
+                task.X_val[q_idx], [f"#{i} → {lab}" for i, lab in result.queries],
+                title="queried items and revealed labels", columns=max(len(q_idx), 5))
+    else:
+        q_idx = np.array([i for i, _ in result.queries], dtype=np.int64)
+        pictures["disputed"] = vector_map(
+            task.X_val, disputed, q_idx,
+            title="target items (vectors: first two principal components)")
+    return pictures
+
+
+def write_solve_report(entries: list[dict], path: str | Path, *, title: str) -> Path:
+    """Write a self-contained HTML report (pictures embedded) atomically.
+
+    Parameters
+    ----------
+    entries : list of dict
+        One per task: ``name``, ``row`` (dict of table columns), ``summary`` (solver summary)
+        and ``pictures`` (name -> data URI).
+    path : path
+        The HTML file to write.
+    title : str
+    """
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("underspec", "report/templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    html = env.get_template("solve.html").render(entries=entries, title=title,
+                                                 columns=list(entries[0]["row"]) if entries else [])
+    write_text_atomic(path, html)
+    return Path(path)
