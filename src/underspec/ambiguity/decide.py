@@ -3,9 +3,10 @@
 If the chosen hypothesis is right, the expected accuracy of the final predictions is the final
 model's mean confidence; if another hypothesis k is right, it is the share of items where the
 predictions agree with k; under "none" it is the final model's confidence on the items where all
-hypotheses agree and chance (1/C) on the disputed ones. The estimate mixes these by the posterior, each with its binomial sampling
-error; the decision is to submit when the probability that the accuracy beats the default score
-reaches ``confidence`` (a bad submission is final, abstaining is not).
+hypotheses agree and chance (1/C) on the disputed ones. The estimate mixes these by the
+posterior, each with its binomial sampling error. The decision is to submit when the probability
+that the accuracy beats the default score reaches ``confidence`` (a bad submission is final,
+abstaining is not).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Decision:
 
 
 def decide(final_proba: np.ndarray, proba: np.ndarray, posterior: np.ndarray, chosen: int,
-           default_score: float, *, confidence: float = 0.8, seed: int = 0) -> Decision:
+           default_score: float, *, confidence: float = 0.9, seed: int = 0) -> Decision:
     """Estimate target accuracy of ``pred`` and decide whether to submit.
 
     Parameters

@@ -87,7 +87,7 @@ class DiverseHeads:
 
     def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
                  prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,
-                 lr: float = 2e-3, holdout: float = 0.1, seed: int = 0,
+                 lr: float = 2e-3, holdout: float = 0.15, seed: int = 0,
                  progress: bool | str = False):
         self.n_heads = n_heads
         self.diversity_weight = diversity_weight
@@ -104,7 +104,7 @@ class DiverseHeads:
         """Train the heads; sets ``classes_``, ``model_``, ``holdout_index_``."""
         rng = np.random.default_rng(self.seed)
         self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
-        n_hold = int(round(self.holdout * len(y_idx))) if len(y_idx) >= 20 else 0
+        n_hold = min(len(y_idx) // 3, max(30, int(round(self.holdout * len(y_idx)))))
         order = rng.permutation(len(y_idx))
         self.holdout_index_ = np.sort(order[:n_hold])
         train = np.sort(order[n_hold:])

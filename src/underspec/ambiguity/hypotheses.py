@@ -31,6 +31,8 @@ class Hypotheses:
     pool_proba: np.ndarray
     disagreement: dict[str, float]
     ambiguous: bool
+    holdout_accuracy: list[float]
+    dropped: list[int]
 
     @property
     def n(self) -> int:
@@ -50,25 +52,36 @@ def _disagree(pred: np.ndarray) -> float:
 
 
 def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
-                    holdout_proba: np.ndarray, *, min_gap: float = 0.05) -> Hypotheses:
+                    holdout_proba: np.ndarray, holdout_y: np.ndarray, *,
+                    min_gap: float = 0.05, min_fit: float = 0.6) -> Hypotheses:
     """Group heads into distinct hypotheses and decide whether the task is ambiguous.
 
-    Two heads are one hypothesis when they disagree on fewer than ``min_gap`` of the target
-    items beyond what they disagree on held-out labeled items. The task is ambiguous when some
-    pair of hypotheses disagrees on the target clearly more than on the labeled distribution.
+    A head counts only if it fits the labeled distribution: its accuracy on held-out labeled
+    items is at least ``min_fit`` (heads the diversity term broke are dropped). Two heads are one hypothesis when they
+    disagree on fewer than ``min_gap`` of the target items beyond what they disagree on the
+    held-out labeled items. The task is ambiguous when more than one hypothesis remains.
 
     Parameters
     ----------
     target_proba, pool_proba, holdout_proba : ndarray (N, n_heads, C)
         Head probabilities on target, unlabeled and held-out labeled items.
+    holdout_y : ndarray (N_holdout,)
+        Class indices of the held-out labeled items.
     min_gap : float
         Disagreement (share of target items) below which two heads count as the same.
+    min_fit : float
+        Least held-out labeled accuracy of a head that counts as a hypothesis. It is low on
+        purpose: the intended feature is often harder to learn than the shortcut, so its head
+        is less accurate on the labeled distribution while still being the right one.
     """
     t_pred = target_proba.argmax(-1).T  # (H, N)
     h_pred = holdout_proba.argmax(-1).T
     H = t_pred.shape[0]
+    n_hold = len(holdout_y)
+    acc = (h_pred == holdout_y[None]).mean(1) if n_hold else np.ones(H)
+    fitting = [h for h in range(H) if acc[h] >= min_fit] or [int(np.argmax(acc))]
     groups: list[list[int]] = []
-    for head in range(H):
+    for head in fitting:
         for group in groups:
             base = _disagree(h_pred[[group[0], head]])
             if _disagree(t_pred[[group[0], head]]) < base + min_gap:
@@ -84,4 +97,6 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
         "unlabeled": _disagree(hyp_p.argmax(-1)),
         "holdout": _disagree(hyp_h.argmax(-1)),
     }
-    return Hypotheses(groups, hyp_t, hyp_p, disagreement, ambiguous=len(groups) > 1)
+    return Hypotheses(groups, hyp_t, hyp_p, disagreement, ambiguous=len(groups) > 1,
+                      holdout_accuracy=[round(float(a), 4) for a in acc],
+                      dropped=[h for h in range(H) if h not in fitting])

@@ -1,8 +1,9 @@
 """Buying labels one at a time: a posterior over hypotheses and the most informative query.
 
 The hypotheses are the competing explanations found by the diverse heads, plus one more,
-"none": the labels are not a function any hypothesis captures (on the items where hypotheses
-disagree they look random). Each answer updates the posterior by its likelihood under each
+"none": the labels are not a function any hypothesis captures: where the hypotheses agree they
+are right, where they disagree the label looks random (the ``sum`` task, where the two digits
+are added and cannot be told apart). Each answer updates the posterior by its likelihood under each
 hypothesis, ``(1 - noise) p_h(y|x) + noise / C``; the next query is the unasked target item with
 the largest expected information about which hypothesis is right (the mutual information
 between its answer and the hypothesis identity).
@@ -56,7 +57,9 @@ class HypothesisPosterior:
         """p(answer | x, k) for every hypothesis k (the last is "none"): (n + 1, N, C)."""
         C = self.n_classes
         hyp = (1 - self.noise) * self.proba + self.noise / C
-        none = np.full((1, *self.proba.shape[1:]), 1.0 / C)
+        pred = self.proba.argmax(-1)
+        agree = (pred == pred[:1]).all(0)
+        none = np.where(agree[:, None], hyp.mean(0), 1.0 / C)[None]
         return np.concatenate([hyp, none])
 
     @property
@@ -74,9 +77,32 @@ class HypothesisPosterior:
         info[self.asked] = -np.inf
         return info
 
-    def next_query(self) -> int:
-        """The unasked target item that best tells the hypotheses apart."""
-        return int(np.argmax(self.information()))
+    def next_query(self, min_share: float = 0.05) -> int:
+        """The unasked target item that best tells the hypotheses apart.
+
+        Items are grouped by their disagreement pattern (the tuple of classes the hypotheses
+        predict, e.g. "A says 3, B says 0" vs "A says 0, B says 3"). Queries are spread over
+        the patterns in proportion to their frequency, and within the pattern whose turn it is
+        the most informative item is asked: a hypothesis that is right in one direction only
+        (the ``sum`` task) is then caught rather than confirmed five times.
+        """
+        info = self.information()
+        pred = self.proba.argmax(-1)  # (n, N)
+        disputed = (pred != pred[:1]).any(0)
+        if disputed.sum() == 0 or self.proba.shape[0] < 2:
+            return int(np.argmax(info))
+        codes = np.ravel_multi_index(pred, (self.n_classes,) * pred.shape[0])
+        patterns, counts = np.unique(codes[disputed], return_counts=True)
+        share = counts / counts.sum()
+        keep = share >= min_share
+        patterns, share = patterns[keep], share[keep] / share[keep].sum()
+        asked = np.array([np.isin(codes[self.asked], p).sum() for p in patterns])
+        order = np.argsort(-(share * (len(self.asked) + 1) - asked), kind="stable")
+        for k in order:
+            candidates = np.flatnonzero(disputed & (codes == patterns[k]) & np.isfinite(info))
+            if len(candidates):
+                return int(candidates[np.argmax(info[candidates])])
+        return int(np.argmax(info))
 
     def update(self, item: int, answer_index: int) -> None:
         """Take the revealed class index of target item ``item`` into account."""

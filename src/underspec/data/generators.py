@@ -324,9 +324,12 @@ def default_sizes(spec: TaskSpec, source: Source | None) -> tuple[int, int, int]
     if spec.kind == "humans":
         a = _binarise(source.attrs, spec.extra["label_attr"])
         b = _binarise(source.attrs, spec.extra["shortcut_attr"])
-        smallest = min(int(((a == i) & (b == j)).sum()) for i in (0, 1) for j in (0, 1))
-        # Target items fill each cell a quarter; labeled/unlabeled use the two correlated cells.
-        n_v = 2 * smallest // 3 * 4 // 2
+        # Items drawn from each (label, shortcut) cell per target item, with sizes 1 : 2 : 2:
+        # labeled uses the two correlated cells, unlabeled mostly, target all four equally.
+        m = spec.mix_rate
+        rate = {True: 0.25 + (1 - m) / 2 + m / 4 + 0.25, False: m / 4 + 0.25}
+        n_v = min(int(((a == i) & (b == j)).sum()) / rate[i == j] for i in (0, 1) for j in (0, 1))
+        n_v = int(0.9 * n_v)
         return (n_v // 2, n_v, n_v)
     if source is not None and source.name == "digits":
         return tuple(int(round(n * DIGITS_SCALE)) for n in spec.sizes)

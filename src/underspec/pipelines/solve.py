@@ -34,7 +34,7 @@ class SolveSettings:
     rounds: int = 2
     max_pool: int = 12000
     none_prior: float = 0.2
-    confidence: float = 0.8
+    confidence: float = 0.9
     seed: int = 0
 
 
@@ -111,7 +111,8 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
                          seed=settings.seed, progress=progress and "diverse heads")
     heads.fit(t.X_labeled, t.y_labeled, X_pool)
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
-    hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):])
+    hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
+                          y_idx[heads.holdout_index_])
 
     # 2. Buy labels one at a time.
     post = HypothesisPosterior(hyp.target_proba, none_prior=settings.none_prior)
@@ -152,7 +153,8 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
                     "no ambiguity: the heads agree on the unlabeled data; plain training"),
         "hypotheses": {
-            "count": hyp.n, "heads": hyp.groups,
+            "count": hyp.n, "heads": hyp.groups, "dropped_heads": hyp.dropped,
+            "holdout_accuracy": hyp.holdout_accuracy,
             "disagreement": {k: round(v, 4) for k, v in hyp.disagreement.items()},
             "posterior": [round(float(p), 4) for p in posterior[:-1]],
             "posterior_none": round(float(posterior[-1]), 4),

@@ -1,0 +1,122 @@
+"""Benchmark (not a test): the hackathon suite on MNIST at the original sizes, and vehicle_animal.
+
+For every task: accuracy of plain training on the labeled set, of underspec with at most 5
+labels, and of an oracle (the same network trained on 1,200 target-distribution items with
+their true labels); labels used, decision, wall seconds, peak memory; and the points-weighted
+total score under the original rules (default 0.8, or 0.5 for the two hardest tasks).
+
+    python bench/challenge.py [--mnist PATH] [--cifar10 PATH] [--tasks a,b] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from underspec.ambiguity.disambiguate import train_classifier
+from underspec.data.generators import TASKS, generate
+from underspec.data.sources import load_source
+from underspec.models.fit import predict_proba
+from underspec.oracles import AnswersOracle
+from underspec.pipelines.demo import format_table
+from underspec.pipelines.solve import SolveSettings, solve
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def accuracy_of(X, y, task, y_val, settings: SolveSettings) -> float:
+    classes = task.classes
+    epochs = settings.vector_final_epochs if task.X_val.ndim == 2 else settings.final_epochs
+    model = train_classifier(X, np.searchsorted(classes, y), len(classes), epochs=epochs,
+                             seed=settings.seed)
+    return float((classes[predict_proba(model, task.X_val)[:, 0].argmax(1)] == y_val).mean())
+
+
+def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
+    settings = SolveSettings()
+    mnist_src = load_source("mnist", mnist)
+    rows = []
+    for name in tasks:
+        spec = TASKS[name]
+        kw = {"source": mnist_src} if spec.needs in ("digits", "none") else {
+            "source": "cifar10", "data": cifar10, "sizes": sizes_888}
+        task, answers = generate(name, seed=42, oracle_items=1200, out=work / name, **kw)
+        y_val = answers.y_val
+        started = time.perf_counter()
+        result = solve(work / name, AnswersOracle(work / name / "answers" / "y_val.npy"),
+                       settings=settings)
+        seconds = time.perf_counter() - started
+        ours = float((result.predictions == y_val).mean())
+        plain = accuracy_of(task.X_labeled, task.y_labeled, task, y_val, settings)
+        oracle = accuracy_of(answers.extra["oracle_X"], answers.extra["oracle_y"], task, y_val,
+                             settings)
+        s = result.summary
+        rows.append({
+            "task": f"{spec.id:02d}_{name}", "points": spec.points, "default": spec.default_score,
+            "plain": round(plain, 4), "underspec": round(ours, 4), "oracle": round(oracle, 4),
+            "gap_to_oracle": round(oracle - ours, 4), "labels": s["labels_used"],
+            "hypotheses": s["hypotheses"]["count"], "estimated": s["estimated_accuracy"],
+            "decision": s["decision"], "seconds": round(seconds, 1),
+            "peak_rss_mb": round(peak_rss_mb()),
+        })
+        print(format_table(rows[-1:]), flush=True)
+    return rows
+
+
+def totals(rows: list[dict]) -> dict:
+    def score(r, acc_key):
+        return r[acc_key] if r["decision"] == "submit" or acc_key != "underspec" else r["default"]
+
+    return {
+        "points": sum(r["points"] for r in rows),
+        "underspec_with_decisions": round(sum(r["points"] * score(r, "underspec") for r in rows), 3),
+        "underspec_submit_all": round(sum(r["points"] * r["underspec"] for r in rows), 3),
+        "plain_submit_all": round(sum(r["points"] * r["plain"] for r in rows), 3),
+        "oracle_submit_all": round(sum(r["points"] * r["oracle"] for r in rows), 3),
+        "all_default": round(sum(r["points"] * r["default"] for r in rows), 3),
+        "underspec_seconds": round(sum(r["seconds"] for r in rows), 1),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", default=str(SHARED / "mnist" / "mnist.npz"))
+    parser.add_argument("--cifar10", default=str(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz"))
+    parser.add_argument("--tasks", help="comma-separated subset")
+    parser.add_argument("--sizes-888", help="NL,NU,NV for vehicle_animal (default: original)")
+    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--work", default="bench/work")
+    args = parser.parse_args()
+    names = args.tasks.split(",") if args.tasks else [n for n in TASKS if n != "humans"]
+    sizes_888 = tuple(int(v) for v in args.sizes_888.split(",")) if args.sizes_888 else None
+    rows = run(names, args.mnist, args.cifar10, Path(args.work), sizes_888)
+    summary = totals(rows)
+    mnist_rows = [r for r in rows if not r["task"].startswith("888")]
+    summary["mnist_suite_seconds"] = round(sum(r["seconds"] for r in mnist_rows), 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python " + " ".join(sys.argv)
+    (out / "challenge.json").write_text(json.dumps({"command": command, "rows": rows,
+                                                    "totals": summary}, indent=2) + "\n")
+    md = [f"# Challenge benchmark\n\nCommand: `{command}` (2 CPU cores, torch CPU).\n",
+          "Accuracies on the target set; oracle = the same network trained on 1,200 "
+          "target-distribution items with true labels.\n", format_table(rows).join(["```\n", "\n```\n"]),
+          "\n## Totals (points-weighted, defaults 0.8 / 0.5)\n", "```", json.dumps(summary, indent=2), "```\n"]
+    (out / "challenge.md").write_text("\n".join(md))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""Shared fixtures: small generated tasks on scikit-learn's digits (never ../shared)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_task_dir(tmp_path):
+    """A small cc task on digits written in the challenge layout."""
+    from underspec.data.generators import generate
+
+    out = tmp_path / "01_cc"
+    generate("cc", source="digits", seed=3, out=out, sizes=(80, 240, 80))
+    return out
+
+
+class CountingOracle:
+    """Test oracle that answers from known labels and records every call."""
+
+    def __init__(self, labels: np.ndarray):
+        self.labels = labels
+        self.calls: list[int] = []
+
+    def reveal(self, index: int) -> int:
+        self.calls.append(int(index))
+        return int(self.labels[index])

@@ -1,0 +1,68 @@
+import numpy as np
+import torch
+
+from underspec.ambiguity.decide import decide
+from underspec.ambiguity.diverse import pairwise_mutual_information
+from underspec.ambiguity.hypotheses import find_hypotheses
+from underspec.ambiguity.query import HypothesisPosterior
+
+
+def test_mutual_information_zero_for_independent_high_for_copies():
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    b_indep = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    indep = pairwise_mutual_information(torch.stack([a, b_indep], 1))
+    same = pairwise_mutual_information(torch.stack([a, a], 1))
+    assert float(indep) < 1e-4
+    assert abs(float(same) - np.log(2)) < 1e-3
+
+
+def _two_hypotheses(n=40):
+    # Hypothesis 0 says class 0 on disputed items, hypothesis 1 says class 1.
+    p = np.full((2, n, 2), 0.01)
+    p[:, :, 0] = 0.99
+    disputed = np.arange(n) % 2 == 1
+    p[1, disputed] = [0.01, 0.99]
+    return p, disputed
+
+
+def test_queries_pick_disputed_items_and_update_posterior():
+    p, disputed = _two_hypotheses()
+    post = HypothesisPosterior(p)
+    first = post.next_query()
+    assert disputed[first]
+    post.update(first, 1)  # the answer supports hypothesis 1
+    assert post.posterior[1] > 0.7 > post.posterior[0]
+    for _ in range(4):
+        item = post.next_query()
+        assert item not in post.asked[:-1] and disputed[item]
+        post.update(item, 1)
+    assert post.posterior[1] > 0.98 and post.certain(level=0.98) and not post.certain(level=0.999)
+
+
+def test_contradictory_answers_point_to_none():
+    p, disputed = _two_hypotheses()
+    post = HypothesisPosterior(p)
+    for k, item in enumerate(np.flatnonzero(disputed)[:4]):
+        post.update(int(item), k % 2)
+    assert np.argmax(post.posterior) == 2  # "none"
+    assert not post.certain()
+
+
+def test_decide_submits_when_certain_abstains_when_none():
+    p, _ = _two_hypotheses(200)
+    final = p[1].copy()
+    assert decide(final, p, np.array([0.0, 0.999, 0.001]), 1, 0.8).decision == "submit"
+    verdict = decide(final, p, np.array([0.05, 0.05, 0.9]), 1, 0.8)
+    assert verdict.decision == "abstain" and verdict.estimate < 0.8
+    assert verdict.low <= verdict.estimate <= verdict.high
+
+
+def test_heads_that_agree_are_one_hypothesis():
+    p, _ = _two_hypotheses()
+    heads = np.stack([p[0], p[0]], axis=1)  # (N, 2 heads, C), identical heads
+    hold = np.tile([[[0.99, 0.01]]], (10, 2, 1))
+    hyp = find_hypotheses(heads, heads, hold, np.zeros(10, dtype=int))
+    assert hyp.n == 1 and not hyp.ambiguous
+    heads2 = np.stack([p[0], p[1]], axis=1)
+    hyp2 = find_hypotheses(heads2, heads2, hold, np.zeros(10, dtype=int))
+    assert hyp2.n == 2 and hyp2.ambiguous and abs(hyp2.disagreement["target"] - 0.5) < 1e-9

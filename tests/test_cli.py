@@ -1,0 +1,86 @@
+import subprocess
+import sys
+
+import numpy as np
+
+from underspec.cli import main
+
+
+def test_generate_then_solve_with_answers_and_command_oracle(tmp_path, capsys):
+    task = tmp_path / "t"
+    assert main(["generate", "toy", "--out", str(task), "--seed", "1", "--sizes", "60,120,60"]) == 0
+    script = tmp_path / "labeler.py"
+    script.write_text("import sys, numpy as np\n"
+                      f"print(np.load({str(task / 'answers' / 'y_val.npy')!r})[int(sys.argv[-1])])\n")
+    code = main(["solve", str(task), "--budget", "3", "--quiet", "--oracle",
+                 f'command:"{sys.executable}" {script}', "--out", str(tmp_path / "p.csv"),
+                 "--json", str(tmp_path / "s.json"), "--report", str(tmp_path / "r.html")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "labels used" in out
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 60
+    assert "<img" in (tmp_path / "r.html").read_text()
+
+
+def test_cli_errors_exit_2_without_output(tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    assert main(["solve", str(tmp_path / "missing"), "--oracle", "prompt", "--out", str(out)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    task = tmp_path / "t"
+    main(["generate", "toy", "--out", str(task), "--sizes", "30,60,30"])
+    assert main(["solve", str(task), "--oracle", "bogus", "--out", str(out)]) == 2
+    assert "--oracle" in capsys.readouterr().err
+    assert main(["solve", str(task), "--oracle", "answers:x.npy", "--budget", "-1", "--out", str(out)]) == 2
+    assert "--budget" in capsys.readouterr().err
+    assert main(["generate", "cc", "--out", str(tmp_path / "x"), "--sizes", "1,2"]) == 2
+    assert not out.exists() and not (tmp_path / "x").exists()
+    np.save(task / "y_labeled.npy", np.zeros(3, dtype=np.int64))
+    assert main(["solve", str(task), "--oracle", "prompt", "--out", str(out)]) == 2
+    assert "y_labeled.npy has 3" in capsys.readouterr().err
+
+
+def test_python_dash_m_help_is_fast():
+    done = subprocess.run([sys.executable, "-m", "underspec", "--help"], capture_output=True, text=True,
+                          check=True)
+    assert "generate" in done.stdout and "solve" in done.stdout
+    probe = subprocess.run([sys.executable, "-X", "importtime", "-c", "import underspec.cli"],
+                           capture_output=True, text=True, check=True)
+    assert "torch" not in probe.stderr
+
+
+def test_prompt_oracle_reads_a_person(tmp_path):
+    import io
+
+    from underspec.oracles import PromptOracle
+
+    X = np.random.default_rng(0).normal(size=(3, 1, 8, 16)).astype(np.float32)
+    out = io.StringIO()
+    oracle = PromptOracle(X, np.array([0, 1]), tmp_path, stdin=io.StringIO("x\n1\n"), stdout=out)
+    assert oracle.reveal(2) == 1
+    assert (tmp_path / "target_2.png").exists() and "expected one of 0, 1" in out.getvalue()
+
+
+def test_demo_end_to_end_tiny(tmp_path):
+    from underspec.pipelines.demo import run_demo
+
+    lines = []
+    rows = run_demo(tmp_path, tasks=("toy", "constant_image"), sizes=(60, 180, 60), echo=lines.append)
+    assert [r["task"] for r in rows] == ["00_toy", "02_constant_image"]
+    for r in rows:
+        assert r["decision"] in ("submit", "abstain") and 0 <= r["labels"] <= 5
+        assert 0.0 <= float(r["underspec"]) <= 1.0
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64") >= 2 and "02_constant_image" in html
+    assert (tmp_path / "predictions" / "00_toy.csv").exists()
+
+
+def test_failing_command_oracle_is_a_clear_error():
+    import pytest
+
+    from underspec.errors import UnderspecError
+    from underspec.oracles import CommandOracle
+
+    with pytest.raises(UnderspecError, match="exited with 1"):
+        CommandOracle("false").reveal(0)
+    with pytest.raises(UnderspecError, match="expected an integer label"):
+        CommandOracle("echo cat").reveal(0)

@@ -1,0 +1,130 @@
+import json
+
+import numpy as np
+import pytest
+
+from underspec.data import generators
+from underspec.data.challenge import read_answers, read_task, verify_checksums
+from underspec.data.generators import TASKS, generate, generate_suite
+from underspec.errors import UnderspecError
+
+DIGIT_TASKS = [n for n, s in TASKS.items() if s.needs in ("digits", "none")]
+
+
+@pytest.mark.parametrize("name", DIGIT_TASKS)
+def test_labeled_correlated_target_decorrelated(name):
+    task, ans = generate(name, source="digits", seed=0)
+    g = ans.groups
+    lab, tgt = g[g.split == "labeled"], g[g.split == "target"]
+    classes = task.classes
+    assert set(np.unique(task.y_labeled)) <= set(classes.tolist())
+    assert len(task.X_labeled) == len(task.y_labeled) == len(lab)
+    assert task.X_unlabeled.shape[1:] == task.X_val.shape[1:] == task.X_labeled.shape[1:]
+    if name == "trojan":
+        # The shortcut is the patch: only 3% of labeled items carry it, none elsewhere.
+        assert 0 < lab.shortcut.mean() <= 0.05 and tgt.shortcut.sum() == 0
+        return
+    assert lab.correlated.all()
+    if name == "no_shift":
+        assert tgt.correlated.all()
+    else:
+        # Shortcut drawn independently of the label: agreement near chance (1/C).
+        agree = tgt.label.to_numpy() == classes[tgt.shortcut.to_numpy()]
+        assert abs(agree.mean() - 1 / len(classes)) < 0.12
+
+
+@pytest.mark.parametrize(("name", "rate"), [("cc", 0.5), ("uniform_color_low_mix_rate", 0.03)])
+def test_unlabeled_mix_rate(name, rate):
+    _, ans = generate(name, source="digits", seed=1, sizes=(100, 2000, 100))
+    unl = ans.groups[ans.groups.split == "unlabeled"]
+    assert abs((~unl.correlated).mean() - rate) < 0.01
+    assert (ans.y_unlabeled == unl.label.to_numpy()).all()
+
+
+def test_mix_rate_option_and_validation():
+    _, ans = generate("cc", source="digits", seed=1, mix_rate=0.2, sizes=(50, 500, 50))
+    unl = ans.groups[ans.groups.split == "unlabeled"]
+    assert abs((~unl.correlated).mean() - 0.2) < 0.01
+    with pytest.raises(UnderspecError, match="mix-rate"):
+        generate("cc", source="digits", mix_rate=1.5)
+
+
+def test_splits_use_disjoint_source_images(monkeypatch):
+    monkeypatch.setattr(generators, "NOISE_SIGMA", 0.0)
+    task, _ = generate("cc", source="digits", seed=5)
+    width = task.X_labeled.shape[-1] // 2
+
+    def halves(X):
+        return {h.tobytes() for x in X for h in (x[..., :width], x[..., width:])}
+
+    lab, unl, tgt = halves(task.X_labeled), halves(task.X_unlabeled), halves(task.X_val)
+    assert lab and unl and tgt
+    assert not lab & tgt and not lab & unl and not unl & tgt
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    generate("constant_image", source="digits", seed=7, out=tmp_path / "a")
+    generate("constant_image", source="digits", seed=7, out=tmp_path / "b")
+    generate("constant_image", source="digits", seed=8, out=tmp_path / "c")
+    files = json.loads((tmp_path / "a" / "task.json").read_text())["files"]
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert (tmp_path / "a" / "X_val.npy").read_bytes() != (tmp_path / "c" / "X_val.npy").read_bytes()
+
+
+def test_layout_manifest_and_answers_apart(tmp_path):
+    out = tmp_path / "task"
+    generate("sum", source="digits", seed=2, out=out, oracle_items=30)
+    manifest = json.loads((out / "task.json").read_text())
+    assert manifest["classes"] == [0, 6] and manifest["points"] == 1
+    assert manifest["default_score"] == 0.8 and manifest["seed"] == 2
+    assert "answers/y_val.npy" in manifest["files"] and "X_val.npy" in manifest["files"]
+    assert verify_checksums(out) == []
+    assert not (out / "y_val.npy").exists()
+    task = read_task(out)
+    ans = read_answers(out)
+    assert len(ans.y_val) == len(task.X_val)
+    assert ans.extra["oracle_X"].shape == (30, *task.X_val.shape[1:])
+    (out / "X_val.npy").write_bytes(b"tampered")
+    assert verify_checksums(out) == ["X_val.npy"]
+
+
+def test_embedding_tasks_are_vectors():
+    task, ans = generate("embed_three", source="digits", seed=0)
+    assert task.X_labeled.ndim == 2 and task.X_labeled.shape[1] == 198
+    assert sorted(np.unique(ans.y_val).tolist()) == [4, 5, 6]
+
+
+def test_suite_skips_tasks_without_their_source(tmp_path):
+    written, skipped = generate_suite(source="digits", out=tmp_path, tasks=("toy", "vehicle_animal", "humans"),
+                                      sizes=(20, 40, 20))
+    assert [p.name for p in written] == ["00_toy"]
+    assert len(skipped) == 2 and "CIFAR-10" in skipped[0]
+
+
+def test_humans_from_a_face_set(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 400
+    path = tmp_path / "faces.npz"
+    np.savez(path, x=rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
+             gender=rng.integers(0, 2, n), age=rng.integers(1, 90, n))
+    task, ans = generate("humans", source="faces", data=str(path), seed=0)
+    g = ans.groups
+    assert task.X_labeled.shape[1:] == (3, 8, 8)
+    assert g[g.split == "labeled"].correlated.all()
+    with pytest.raises(UnderspecError, match="only"):
+        generate("humans", source="faces", data=str(path), sizes=(300, 300, 300))
+
+
+def test_vehicle_animal_from_cifar_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "cifar.npz"
+    np.savez(path, x=rng.integers(0, 255, (400, 32, 32, 3), dtype=np.uint8), y=np.arange(400) % 10)
+    task, ans = generate("vehicle_animal", source="cifar10", data=str(path), sizes=(10, 20, 20))
+    assert task.X_labeled.shape == (10, 3, 32, 64)
+    assert set(ans.y_val.tolist()) <= {2, 3}
+
+
+def test_unknown_task():
+    with pytest.raises(UnderspecError, match="unknown task"):
+        generate("nope")

@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import CountingOracle
+from underspec.ambiguity.disambiguate import train_classifier
+from underspec.data.challenge import read_answers, read_task
+from underspec.data.generators import generate
+from underspec.errors import UnderspecError
+from underspec.models.fit import predict_proba
+from underspec.pipelines.solve import solve
+
+
+def _plain_accuracy(task, y_val):
+    model = train_classifier(task.X_labeled, np.searchsorted(task.classes, task.y_labeled), 2, epochs=8)
+    return float((task.classes[predict_proba(model, task.X_val)[:, 0].argmax(1)] == y_val).mean())
+
+
+@pytest.mark.parametrize("name", ["constant_image", "uniform_color_random_row"])
+def test_solver_beats_plain_training_with_five_labels(tmp_path, name):
+    task, ans = generate(name, source="digits", seed=0)
+    oracle = CountingOracle(ans.y_val)
+    result = solve(task, oracle, budget=5, out=tmp_path / "pred.csv", json_path=tmp_path / "s.json")
+    accuracy = float((result.predictions == ans.y_val).mean())
+    assert accuracy >= 0.9
+    assert _plain_accuracy(task, ans.y_val) < 0.7  # the shortcut wins without the solver
+    assert len(oracle.calls) <= 5 and len(set(oracle.calls)) == len(oracle.calls)
+    lines = (tmp_path / "pred.csv").read_text().splitlines()
+    assert len(lines) == len(task.X_val) and set(lines) <= {str(c) for c in task.classes}
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["hypotheses"]["count"] >= 2 and summary["labels_used"] == len(oracle.calls)
+    assert [q["index"] for q in summary["queries"]] == oracle.calls
+
+
+@pytest.mark.parametrize("budget", [0, 2])
+def test_budget_never_exceeded(tiny_task_dir, budget):
+    oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
+    result = solve(tiny_task_dir, oracle, budget=budget)
+    assert len(oracle.calls) <= budget and result.summary["labels_used"] == len(oracle.calls)
+
+
+def test_oracle_label_outside_classes(tiny_task_dir, tmp_path):
+    oracle = CountingOracle(np.full(80, 7))
+    with pytest.raises(UnderspecError, match="oracle answered 7"):
+        solve(tiny_task_dir, oracle, out=tmp_path / "p.csv")
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_negative_budget(tiny_task_dir):
+    with pytest.raises(UnderspecError, match="budget"):
+        solve(tiny_task_dir, CountingOracle(np.zeros(80)), budget=-1)
+
+
+def test_read_task_rejects_bad_files(tiny_task_dir):
+    y = np.load(tiny_task_dir / "y_labeled.npy")
+    np.save(tiny_task_dir / "y_labeled.npy", y[:-1])
+    with pytest.raises(UnderspecError, match=r"rows but y_labeled\.npy"):
+        read_task(tiny_task_dir)
+    np.save(tiny_task_dir / "y_labeled.npy", np.where(np.arange(len(y)) == 3, np.nan, y.astype(float)))
+    with pytest.raises(UnderspecError, match=r"y_labeled\.npy: NaN"):
+        read_task(tiny_task_dir)
+    np.save(tiny_task_dir / "y_labeled.npy", y + 0.5)
+    with pytest.raises(UnderspecError, match="integer"):
+        read_task(tiny_task_dir)
+    np.save(tiny_task_dir / "y_labeled.npy", y)
+    X = np.load(tiny_task_dir / "X_unlabeled.npy")
+    np.save(tiny_task_dir / "X_unlabeled.npy", X[:0])
+    with pytest.raises(UnderspecError, match=r"X_unlabeled\.npy: empty"):
+        read_task(tiny_task_dir)
+    X[2, 0, 0, 0] = np.nan
+    np.save(tiny_task_dir / "X_unlabeled.npy", X)
+    with pytest.raises(UnderspecError, match="NaN or infinite value in row 2"):
+        read_task(tiny_task_dir)
+    (tiny_task_dir / "X_val.npy").unlink()
+    with pytest.raises(UnderspecError, match=r"X_val\.npy: file not found"):
+        read_task(tiny_task_dir)
