@@ -96,6 +96,7 @@ def main() -> int:
     parser.add_argument("--tasks", help="comma-separated subset")
     parser.add_argument("--sizes-888", help="NL,NU,NV for vehicle_animal (default: original)")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--name", default="challenge", help="stem of the result files")
     parser.add_argument("--work", default="bench/work")
     args = parser.parse_args()
     names = args.tasks.split(",") if args.tasks else [n for n in TASKS if n != "humans"]
@@ -107,13 +108,13 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(sys.argv)
-    (out / "challenge.json").write_text(json.dumps({"command": command, "rows": rows,
+    (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows,
                                                     "totals": summary}, indent=2) + "\n")
     md = [f"# Challenge benchmark\n\nCommand: `{command}` (2 CPU cores, torch CPU).\n",
           "Accuracies on the target set; oracle = the same network trained on 1,200 "
           "target-distribution items with true labels.\n", format_table(rows).join(["```\n", "\n```\n"]),
           "\n## Totals (points-weighted, defaults 0.8 / 0.5)\n", "```", json.dumps(summary, indent=2), "```\n"]
-    (out / "challenge.md").write_text("\n".join(md))
+    (out / f"{args.name}.md").write_text("\n".join(md))
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -58,8 +58,9 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
 
     A head counts only if it fits the labeled distribution: its accuracy on held-out labeled
     items is at least ``min_fit`` (heads the diversity term broke are dropped). Two heads are one hypothesis when they
-    disagree on fewer than ``min_gap`` of the target items beyond what they disagree on the
-    held-out labeled items. The task is ambiguous when more than one hypothesis remains.
+    disagree on fewer than ``min_gap`` of the target items (an absolute share: heads that fit
+    the labeled data poorly also disagree on held-out labeled items, and must not be merged).
+    The task is ambiguous when more than one hypothesis remains.
 
     Parameters
     ----------
@@ -83,8 +84,7 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     groups: list[list[int]] = []
     for head in fitting:
         for group in groups:
-            base = _disagree(h_pred[[group[0], head]])
-            if _disagree(t_pred[[group[0], head]]) < base + min_gap:
+            if _disagree(t_pred[[group[0], head]]) < min_gap:
                 group.append(head)
                 break
         else:

@@ -28,7 +28,7 @@ class SolveSettings:
     diversity_weight: float = 10.0
     prior_weight: float = 10.0
     epochs: float = 12
-    vector_epochs: float = 40
+    vector_epochs: float = 30
     final_epochs: float = 8
     vector_final_epochs: float = 24
     rounds: int = 2
