@@ -17,14 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from underspec.ambiguity.disambiguate import train_classifier
 from underspec.data.generators import TASKS, generate
 from underspec.data.sources import load_source
-from underspec.models.fit import predict_proba
 from underspec.oracles import AnswersOracle
-from underspec.pipelines.demo import format_table
+from underspec.pipelines.demo import format_table, trained_accuracy
 from underspec.pipelines.solve import SolveSettings, solve
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -32,14 +28,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def accuracy_of(X, y, task, y_val, settings: SolveSettings) -> float:
-    classes = task.classes
-    epochs = settings.vector_final_epochs if task.X_val.ndim == 2 else settings.final_epochs
-    model = train_classifier(X, np.searchsorted(classes, y), len(classes), epochs=epochs,
-                             seed=settings.seed)
-    return float((classes[predict_proba(model, task.X_val)[:, 0].argmax(1)] == y_val).mean())
 
 
 def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
@@ -57,8 +45,8 @@ def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
                        settings=settings)
         seconds = time.perf_counter() - started
         ours = float((result.predictions == y_val).mean())
-        plain = accuracy_of(task.X_labeled, task.y_labeled, task, y_val, settings)
-        oracle = accuracy_of(answers.extra["oracle_X"], answers.extra["oracle_y"], task, y_val,
+        plain = trained_accuracy(task.X_labeled, task.y_labeled, task, y_val, settings)
+        oracle = trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, y_val,
                              settings)
         s = result.summary
         rows.append({

@@ -37,6 +37,10 @@ class SolveSettings:
     confidence: float = 0.9
     seed: int = 0
 
+    def final_epochs_for(self, X: np.ndarray) -> float:
+        """Epochs of a one-head network on items like ``X`` (vectors train longer, cheaply)."""
+        return self.vector_final_epochs if X.ndim == 2 else self.final_epochs
+
 
 @dataclass
 class SolveResult:
@@ -133,8 +137,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     revealed = {n_u + i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
     model, _ = self_train(t.X_labeled, y_idx, X_pool, pool_proba, disputed_pool, revealed,
                           n_classes=C, rounds=settings.rounds,
-                          epochs=settings.vector_final_epochs if t.X_val.ndim == 2
-                          else settings.final_epochs,
+                          epochs=settings.final_epochs_for(t.X_val),
                           seed=settings.seed, progress=progress and "self-training")
     proba = predict_proba(model, t.X_val)[:, 0]
     for i, lab in guard.revealed.items():
