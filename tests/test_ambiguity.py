@@ -66,3 +66,23 @@ def test_heads_that_agree_are_one_hypothesis():
     heads2 = np.stack([p[0], p[1]], axis=1)
     hyp2 = find_hypotheses(heads2, heads2, hold, np.zeros(10, dtype=int))
     assert hyp2.n == 2 and hyp2.ambiguous and abs(hyp2.disagreement["target"] - 0.5) < 1e-9
+
+
+def test_heads_that_disagree_as_much_on_labeled_items_are_one_hypothesis():
+    """Disagreement that the labeled distribution shows too is a broken head, not ambiguity."""
+    rng = np.random.default_rng(0)
+    n = 400
+    good = np.eye(2)[rng.integers(0, 2, n)] * 0.98 + 0.01
+    broken = good.copy()
+    flip = rng.random(n) < 0.3
+    broken[flip] = broken[flip][:, ::-1]
+    heads = np.stack([broken, good], axis=1)
+    hold_y = good.argmax(1)
+    hyp = find_hypotheses(heads, heads, heads, hold_y)
+    assert hyp.n == 1 and not hyp.ambiguous
+    assert hyp.groups == [[1, 0]]  # the head that fits the held-out items represents it
+    assert np.allclose(hyp.target_proba[0], good)
+    clean = heads.copy()
+    clean[:, 0] = good  # no disagreement on held-out items: now the target one is real
+    hyp2 = find_hypotheses(heads, heads, clean, hold_y)
+    assert hyp2.n == 2 and hyp2.ambiguous

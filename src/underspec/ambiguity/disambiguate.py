@@ -1,9 +1,10 @@
 """Improve the chosen hypothesis: retrain on its confident pseudo-labels (self-training).
 
-The final network is trained from scratch on the labeled items, the revealed target items and
+The final networks are trained from scratch on the labeled items, the revealed target items and
 the unlabeled + target items pseudo-labeled by the chosen hypothesis where it is confident. The
-items on which the hypotheses disagree are the ones that teach the intended feature rather
-than the shortcut, so they get as much total weight as all the others together.
+items on which the other hypotheses disagree with the pseudo-label are the ones that teach the
+intended feature rather than the shortcut, so the weights balance every (pseudo-label, what the
+other hypotheses say) cell.
 """
 
 from __future__ import annotations
@@ -26,10 +27,23 @@ def train_classifier(X: np.ndarray, y_idx: np.ndarray, n_classes: int, *,
     return model
 
 
+def balanced_weights(pseudo: np.ndarray, groups: np.ndarray, cap: float = 10.0) -> np.ndarray:
+    """Weights that give every (pseudo-label, group) cell about the same total weight.
+
+    The groups are what the competing hypotheses predict: the cells where they disagree with
+    the pseudo-label are rare in shortcut-correlated data, and they are the ones that teach the
+    intended feature, so each item there weighs up to ``cap`` times an item of the largest cell.
+    """
+    cell = pseudo.astype(np.int64) * (int(groups.max(initial=0)) + 1) + groups
+    _, inverse, counts = np.unique(cell, return_inverse=True, return_counts=True)
+    return np.minimum(counts.max() / counts[inverse], cap)
+
+
 def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndarray,
-               pool_proba: np.ndarray, disputed: np.ndarray, revealed: dict[int, int], *,
+               pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
                n_classes: int, rounds: int = 2, threshold: float = 0.8, epochs: float = 8,
-               seed: int = 0, progress: bool | str = False) -> tuple[MultiHeadNet, np.ndarray]:
+               n_final: int = 2, seed: int = 0,
+               progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
     Parameters
@@ -39,39 +53,44 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         Unlabeled + target items.
     pool_proba : ndarray (N_pool, C)
         The chosen hypothesis's probabilities on ``X_pool``.
-    disputed : ndarray of bool (N_pool,)
-        Items on which the hypotheses disagree (up-weighted).
+    groups : ndarray of int (N_labeled + N_pool,)
+        Code of what the other hypotheses predict on the labeled then the pool items; the
+        training weights balance the (pseudo-label, group) cells (:func:`balanced_weights`).
     revealed : dict
         Pool row -> class index of the labels bought from the oracle (always kept, weight 5).
     rounds : int
-        Rounds of pseudo-labeling; each round relabels the pool with the last model.
+        Rounds of pseudo-labeling; each round relabels the pool with the last models.
     threshold : float
         Minimum probability of a pseudo-label to be used.
+    n_final : int
+        Networks trained (with different seeds) in the last round: their mean is the
+        prediction, and how often they disagree is a measure of its error.
 
     Returns
     -------
-    (model, pool_proba)
-        The last network and its probabilities on the pool.
+    list of MultiHeadNet
+        The last round's networks.
     """
     proba = pool_proba
-    model = None
+    models: list[MultiHeadNet] = []
+    rows = np.array(sorted(revealed), dtype=np.int64)
     for r in range(rounds):
         pseudo = proba.argmax(1)
         keep = proba.max(1) >= threshold
-        rows = np.array(sorted(revealed), dtype=np.int64)
         if len(rows):
             pseudo[rows] = [revealed[i] for i in rows]
             keep[rows] = True
-        w_pool = np.ones(len(X_pool))
-        n_disp, n_rest = (keep & disputed).sum(), (keep & ~disputed).sum() + len(X_labeled)
-        if n_disp:
-            w_pool[disputed] = max(1.0, n_rest / n_disp)
-        if len(rows):
-            w_pool[rows] *= 5.0
+        y = np.concatenate([y_labeled_idx, pseudo])
+        used = np.concatenate([np.ones(len(X_labeled), bool), keep])
+        w = np.zeros(len(y))
+        w[used] = balanced_weights(y[used], groups[used])
+        w[len(X_labeled) + rows] *= 5.0
         X = np.concatenate([X_labeled, X_pool[keep]])
-        y = np.concatenate([y_labeled_idx, pseudo[keep]])
-        w = np.concatenate([np.ones(len(X_labeled)), w_pool[keep]])
-        model = train_classifier(X, y, n_classes, sample_weight=w, epochs=epochs,
-                                 seed=seed + r, progress=progress and f"{progress} round {r + 1}")
-        proba = predict_proba(model, X_pool)[:, 0]
-    return model, proba
+        n_models = n_final if r == rounds - 1 else 1
+        models = [train_classifier(X, y[used], n_classes, sample_weight=w[used], epochs=epochs,
+                                   seed=seed + r + 100 * k,
+                                   progress=progress and f"{progress} round {r + 1}")
+                  for k in range(n_models)]
+        if r < rounds - 1:
+            proba = predict_proba(models[0], X_pool)[:, 0]
+    return models

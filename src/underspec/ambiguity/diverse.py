@@ -81,14 +81,20 @@ class DiverseHeads:
     holdout : float
         Share of labeled items kept out of the cross-entropy and put into the pool; the heads'
         disagreement there measures how much they disagree on the labeled distribution itself.
+    n_restarts : int
+        Independent trainings; the one whose most decisive head is most confident on the pool
+        is kept (with many classes, the objective has patchwork optima that hesitate there).
+    shared_trunk : bool
+        One trunk for all heads on images (cheap); vectors always get one small MLP per head,
+        so that the heads do not fight over one set of features.
     seed : int
     progress : bool or str
     """
 
     def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
                  prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,
-                 lr: float = 2e-3, holdout: float = 0.15, seed: int = 0,
-                 progress: bool | str = False):
+                 lr: float = 2e-3, holdout: float = 0.15, n_restarts: int = 1,
+                 shared_trunk: bool = True, seed: int = 0, progress: bool | str = False):
         self.n_heads = n_heads
         self.diversity_weight = diversity_weight
         self.prior_weight = prior_weight
@@ -96,6 +102,8 @@ class DiverseHeads:
         self.batch_size = batch_size
         self.lr = lr
         self.holdout = holdout
+        self.n_restarts = n_restarts
+        self.shared_trunk = shared_trunk
         self.seed = seed
         self.progress = progress
 
@@ -110,12 +118,23 @@ class DiverseHeads:
         train = np.sort(order[n_hold:])
         prior = np.bincount(y_idx[train], minlength=len(self.classes_)) / len(train)
         pool = np.concatenate([X_unlabeled, X_labeled[self.holdout_index_]])
-        torch.manual_seed(self.seed)
-        self.model_ = MultiHeadNet(X_labeled.shape[1:], len(self.classes_), self.n_heads)
         objective = diversity_objective(prior, self.diversity_weight, self.prior_weight)
-        self.history_ = fit(self.model_, objective, X_labeled[train], y_idx[train], pool=pool,
-                            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                            seed=self.seed, progress=self.progress)
+        self.restart_scores_ = []
+        for restart in range(self.n_restarts):
+            seed = self.seed + 1000 * restart
+            torch.manual_seed(seed)
+            model = MultiHeadNet(X_labeled.shape[1:], len(self.classes_), self.n_heads,
+                                 shared=self.shared_trunk and X_labeled.ndim > 2)
+            label = self.progress and (f"{self.progress} {restart + 1}/{self.n_restarts}"
+                                       if self.n_restarts > 1 else self.progress)
+            history = fit(model, objective, X_labeled[train], y_idx[train], pool=pool,
+                          epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                          seed=seed, progress=label)
+            # The most decisive head over the pool: patchwork solutions hesitate on the pool.
+            score = float(predict_proba(model, pool).max(-1).mean(0).max())
+            if not self.restart_scores_ or score > max(self.restart_scores_):
+                self.model_, self.history_ = model, history
+            self.restart_scores_.append(score)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

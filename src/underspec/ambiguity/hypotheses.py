@@ -14,7 +14,7 @@ class Hypotheses:
     Attributes
     ----------
     groups : list of list of int
-        Heads merged into each hypothesis.
+        Heads merged into each hypothesis; the first (best held-out fit) represents it.
     target_proba : ndarray (n_hypotheses, N_target, C)
         Each hypothesis's class probabilities on the target items.
     pool_proba : ndarray (n_hypotheses, N_pool, C)
@@ -22,6 +22,8 @@ class Hypotheses:
     disagreement : dict
         Share of items on which at least two hypotheses disagree, on ``unlabeled``, ``target``
         and ``holdout`` (labeled items kept out of training).
+    head_disagreement : dict
+        The same between all heads that fit, before they are merged into hypotheses.
     ambiguous : bool
         True when more than one hypothesis fits the labeled data.
     """
@@ -33,6 +35,7 @@ class Hypotheses:
     ambiguous: bool
     holdout_accuracy: list[float]
     dropped: list[int]
+    head_disagreement: dict[str, float]
 
     @property
     def n(self) -> int:
@@ -51,16 +54,37 @@ def _disagree(pred: np.ndarray) -> float:
     return float((pred != pred[:1]).any(0).mean())
 
 
+def _distinct(t_pred: np.ndarray, h_pred: np.ndarray, min_gap: float) -> bool:
+    """Whether two heads are different hypotheses (rows of predicted classes).
+
+    They are when they disagree on at least ``min_gap`` of the target items *and* clearly more
+    there than on held-out labeled items (one-sided two-proportion test, z >= 2). Heads that
+    disagree as much on the labeled distribution as on the target have not revealed an
+    ambiguity of the data: the diversity term has only broken one of them (task 12, 13).
+    """
+    d_t = _disagree(t_pred)
+    if d_t < min_gap:
+        return False
+    n_t, n_h = t_pred.shape[1], h_pred.shape[1]
+    if n_h == 0:
+        return True
+    d_h = _disagree(h_pred)
+    pooled = (d_t * n_t + d_h * n_h) / (n_t + n_h)
+    se = np.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n_t + 1 / n_h))
+    return d_t - d_h >= min_gap and (d_t - d_h) / se >= 2.0
+
+
 def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                     holdout_proba: np.ndarray, holdout_y: np.ndarray, *,
                     min_gap: float = 0.05, min_fit: float = 0.6) -> Hypotheses:
     """Group heads into distinct hypotheses and decide whether the task is ambiguous.
 
     A head counts only if it fits the labeled distribution: its accuracy on held-out labeled
-    items is at least ``min_fit`` (heads the diversity term broke are dropped). Two heads are one hypothesis when they
-    disagree on fewer than ``min_gap`` of the target items (an absolute share: heads that fit
-    the labeled data poorly also disagree on held-out labeled items, and must not be merged).
-    The task is ambiguous when more than one hypothesis remains.
+    items is at least ``min_fit`` (heads the diversity term broke are dropped). Two heads are
+    one hypothesis unless they disagree on at least ``min_gap`` of the target items and
+    significantly more than on held-out labeled items (see :func:`_distinct`). Each
+    hypothesis is represented by its best-fitting head. The task is ambiguous when more than
+    one hypothesis remains.
 
     Parameters
     ----------
@@ -81,22 +105,26 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     n_hold = len(holdout_y)
     acc = (h_pred == holdout_y[None]).mean(1) if n_hold else np.ones(H)
     fitting = [h for h in range(H) if acc[h] >= min_fit] or [int(np.argmax(acc))]
+    fitting.sort(key=lambda h: -acc[h])  # the best-fitting head founds its group
     groups: list[list[int]] = []
     for head in fitting:
         for group in groups:
-            if _disagree(t_pred[[group[0], head]]) < min_gap:
+            if not _distinct(t_pred[[group[0], head]], h_pred[[group[0], head]], min_gap):
                 group.append(head)
                 break
         else:
             groups.append([head])
-    hyp_t = np.stack([target_proba[:, g].mean(1) for g in groups])
-    hyp_p = np.stack([pool_proba[:, g].mean(1) for g in groups])
-    hyp_h = np.stack([holdout_proba[:, g].mean(1) for g in groups])
-    disagreement = {
-        "target": _disagree(hyp_t.argmax(-1)),
-        "unlabeled": _disagree(hyp_p.argmax(-1)),
-        "holdout": _disagree(hyp_h.argmax(-1)),
-    }
-    return Hypotheses(groups, hyp_t, hyp_p, disagreement, ambiguous=len(groups) > 1,
+    groups.sort(key=lambda g: g[0])
+    hyp_t, hyp_p, hyp_h = (p[:, [g[0] for g in groups]].transpose(1, 0, 2)
+                           for p in (target_proba, pool_proba, holdout_proba))
+    def shares(t: np.ndarray, p: np.ndarray, h: np.ndarray) -> dict[str, float]:
+        return {"target": _disagree(t), "unlabeled": _disagree(p), "holdout": _disagree(h)}
+
+    fit_sorted = sorted(fitting)
+    return Hypotheses(groups, hyp_t, hyp_p,
+                      shares(hyp_t.argmax(-1), hyp_p.argmax(-1), hyp_h.argmax(-1)),
+                      ambiguous=len(groups) > 1,
                       holdout_accuracy=[round(float(a), 4) for a in acc],
-                      dropped=[h for h in range(H) if h not in fitting])
+                      dropped=[h for h in range(H) if h not in fitting],
+                      head_disagreement=shares(t_pred[fit_sorted], pool_proba.argmax(-1).T[fit_sorted],
+                                               h_pred[fit_sorted]))

@@ -43,11 +43,19 @@ def make_trunk(input_shape: tuple[int, ...]) -> nn.Module:
 class MultiHeadNet(nn.Module):
     """Shared trunk + ``n_heads`` linear heads; ``forward`` gives (B, n_heads, n_classes)."""
 
-    def __init__(self, input_shape: tuple[int, ...], n_classes: int, n_heads: int = 1):
+    def __init__(self, input_shape: tuple[int, ...], n_classes: int, n_heads: int = 1,
+                 shared: bool = True):
         super().__init__()
-        self.trunk = make_trunk(tuple(input_shape))
+        self.shared = shared or n_heads == 1
+        n_trunks = 1 if self.shared else n_heads
+        self.trunks = nn.ModuleList(make_trunk(tuple(input_shape)) for _ in range(n_trunks))
         self.heads = nn.Linear(FEATURES, n_heads * n_classes)
         self.n_heads, self.n_classes = n_heads, n_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.heads(self.trunk(x)).view(len(x), self.n_heads, self.n_classes)
+        if self.shared:
+            return self.heads(self.trunks[0](x)).view(len(x), self.n_heads, self.n_classes)
+        w = self.heads.weight.view(self.n_heads, self.n_classes, FEATURES)
+        b = self.heads.bias.view(self.n_heads, self.n_classes)
+        feats = torch.stack([trunk(x) for trunk in self.trunks], 1)  # (B, H, F)
+        return torch.einsum("bhf,hcf->bhc", feats, w) + b

@@ -31,7 +31,12 @@ class SolveSettings:
     vector_epochs: float = 30
     final_epochs: float = 8
     vector_final_epochs: float = 24
+    batch_size: int = 64
+    vector_batch_size: int = 256
+    vector_restarts: int = 3
+    diversify_on: str = "all"
     rounds: int = 2
+    n_final: int = 2
     max_pool: int = 12000
     none_prior: float = 0.2
     confidence: float = 0.9
@@ -107,13 +112,17 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
     X_pool = np.concatenate([X_unl, t.X_val])
     n_u = len(X_unl)
+    X_div = t.X_val if settings.diversify_on == "target" else X_pool
 
     # 1. Reveal the ambiguity.
     heads = DiverseHeads(n_heads=settings.n_heads, diversity_weight=settings.diversity_weight,
                          prior_weight=settings.prior_weight,
                          epochs=settings.vector_epochs if t.X_val.ndim == 2 else settings.epochs,
+                         batch_size=(settings.vector_batch_size if t.X_val.ndim == 2
+                                     else settings.batch_size),
+                         n_restarts=settings.vector_restarts if t.X_val.ndim == 2 else 1,
                          seed=settings.seed, progress=progress and "diverse heads")
-    heads.fit(t.X_labeled, t.y_labeled, X_pool)
+    heads.fit(t.X_labeled, t.y_labeled, X_div)
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
     hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                           y_idx[heads.holdout_index_])
@@ -132,16 +141,21 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
 
     # 3. Disambiguate: self-train from the chosen hypothesis.
     pool_proba = np.concatenate([hyp.pool_proba[chosen], hyp.target_proba[chosen]])
-    pool_pred = np.concatenate([hyp.pool_proba, hyp.target_proba], axis=1).argmax(-1)
-    disputed_pool = (pool_pred != pool_pred[:1]).any(0)
+    others = [k for k in range(hyp.n) if k != chosen]
+    pool_pred = np.concatenate([hyp.pool_proba[others], hyp.target_proba[others]], axis=1)
+    groups = np.concatenate([np.repeat(y_idx[None], len(others), 0), pool_pred.argmax(-1)], 1)
+    groups = (groups * C ** np.arange(len(others))[:, None]).sum(0)
     revealed = {n_u + i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
-    model, _ = self_train(t.X_labeled, y_idx, X_pool, pool_proba, disputed_pool, revealed,
-                          n_classes=C, rounds=settings.rounds,
-                          epochs=settings.final_epochs_for(t.X_val),
-                          seed=settings.seed, progress=progress and "self-training")
-    proba = predict_proba(model, t.X_val)[:, 0]
+    models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
+                        n_classes=C, rounds=settings.rounds, n_final=settings.n_final,
+                        epochs=settings.final_epochs_for(t.X_val),
+                        seed=settings.seed, progress=progress and "self-training")
+    member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])
+    proba = member_proba.mean(0)
     for i, lab in guard.revealed.items():
         proba[i] = np.eye(C)[np.searchsorted(classes, lab)]
+    member_pred = member_proba.argmax(-1)
+    member_disagreement = float((member_pred != member_pred[:1]).any(0).mean())
     pred_idx = proba.argmax(1)
 
     # 4. Submit or abstain.
@@ -154,17 +168,20 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         "classes": classes.tolist(),
         "ambiguous": hyp.ambiguous,
         "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
-                    "no ambiguity: the heads agree on the unlabeled data; plain training"),
+                    "no ambiguity: the heads disagree no more on the target items than on held-out "
+                    "labeled items; plain (self-)training on the labeled data"),
         "hypotheses": {
             "count": hyp.n, "heads": hyp.groups, "dropped_heads": hyp.dropped,
             "holdout_accuracy": hyp.holdout_accuracy,
             "disagreement": {k: round(v, 4) for k, v in hyp.disagreement.items()},
+            "head_disagreement": {k: round(v, 4) for k, v in hyp.head_disagreement.items()},
             "posterior": [round(float(p), 4) for p in posterior[:-1]],
             "posterior_none": round(float(posterior[-1]), 4),
         },
         "queries": [{"index": i, "answer": lab} for i, lab in queries],
         "labels_used": len(queries), "budget": budget,
         "chosen_hypothesis": chosen,
+        "final_disagreement": round(member_disagreement, 4),
         "default_score": t.default_score,
         **verdict.as_dict(),
         "seconds": round(time.perf_counter() - start, 2),
