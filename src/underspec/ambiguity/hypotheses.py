@@ -76,7 +76,7 @@ def _distinct(t_pred: np.ndarray, h_pred: np.ndarray, min_gap: float) -> bool:
 
 def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                     holdout_proba: np.ndarray, holdout_y: np.ndarray, *,
-                    min_gap: float = 0.05, min_fit: float = 0.6) -> Hypotheses:
+                    min_gap: float = 0.05, min_fit: float | None = None) -> Hypotheses:
     """Group heads into distinct hypotheses and decide whether the task is ambiguous.
 
     A head counts only if it fits the labeled distribution: its accuracy on held-out labeled
@@ -94,14 +94,18 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
         Class indices of the held-out labeled items.
     min_gap : float
         Disagreement (share of target items) below which two heads count as the same.
-    min_fit : float
-        Least held-out labeled accuracy of a head that counts as a hypothesis. It is low on
-        purpose: the intended feature is often harder to learn than the shortcut, so its head
-        is less accurate on the labeled distribution while still being the right one.
+    min_fit : float, optional
+        Least held-out labeled accuracy of a head that counts as a hypothesis; by default
+        chance + 0.1 (0.6 with 2 classes). It is low on purpose: the intended feature is often
+        harder to learn than the shortcut, so its head is less accurate on the labeled
+        distribution while still being the right one, and a head that fits badly but disagrees
+        with the others on the target more than on labeled items still signals an ambiguity.
     """
     t_pred = target_proba.argmax(-1).T  # (H, N)
     h_pred = holdout_proba.argmax(-1).T
     H = t_pred.shape[0]
+    if min_fit is None:
+        min_fit = 1.0 / target_proba.shape[-1] + 0.1
     n_hold = len(holdout_y)
     acc = (h_pred == holdout_y[None]).mean(1) if n_hold else np.ones(H)
     fitting = [h for h in range(H) if acc[h] >= min_fit] or [int(np.argmax(acc))]
