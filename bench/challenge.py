@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from underspec.data.challenge import read_task
 from underspec.data.generators import TASKS, generate
 from underspec.data.sources import load_source
 from underspec.oracles import AnswersOracle
@@ -38,12 +39,13 @@ def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
         spec = TASKS[name]
         kw = {"source": mnist_src} if spec.needs in ("digits", "none") else {
             "source": "cifar10", "data": cifar10, "sizes": sizes_888}
-        task, answers = generate(name, seed=42, oracle_items=1200, out=work / name, **kw)
+        _, answers = generate(name, seed=42, oracle_items=1200, out=work / name, **kw)
         y_val = answers.y_val
         started = time.perf_counter()
         result = solve(work / name, AnswersOracle(work / name / "answers" / "y_val.npy"),
                        settings=settings)
         seconds = time.perf_counter() - started
+        task = read_task(work / name)
         ours = float((result.predictions == y_val).mean())
         plain = trained_accuracy(task.X_labeled, task.y_labeled, task, y_val, settings)
         oracle = trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, y_val,

@@ -9,7 +9,7 @@ from underspec.data.challenge import read_answers, read_task
 from underspec.data.generators import generate
 from underspec.errors import UnderspecError
 from underspec.models.fit import predict_proba
-from underspec.pipelines.solve import solve
+from underspec.pipelines.solve import SolveSettings, solve
 
 
 def _plain_accuracy(task, y_val):
@@ -38,6 +38,16 @@ def test_budget_never_exceeded(tiny_task_dir, budget):
     oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
     result = solve(tiny_task_dir, oracle, budget=budget)
     assert len(oracle.calls) <= budget and result.summary["labels_used"] == len(oracle.calls)
+
+
+@pytest.mark.parametrize(("max_pool", "n_unlabeled"), [(50, 0), (200, 120), (10_000, 240)])
+def test_pool_holds_every_target_item_and_unlabeled_up_to_max_pool(tiny_task_dir, max_pool,
+                                                                   n_unlabeled):
+    oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
+    settings = SolveSettings(max_pool=max_pool, epochs=2, final_epochs=1, rounds=1)
+    result = solve(tiny_task_dir, oracle, budget=1, settings=settings)
+    assert result.summary["pool"] == {"unlabeled": n_unlabeled, "target": 80}
+    assert len(result.predictions) == 80
 
 
 def test_oracle_label_outside_classes(tiny_task_dir, tmp_path):

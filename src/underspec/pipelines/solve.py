@@ -107,7 +107,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
 
     rng = np.random.default_rng(settings.seed)
     X_unl = t.X_unlabeled
-    room = max(settings.max_pool - len(t.X_val), len(t.X_val))
+    room = max(settings.max_pool - len(t.X_val), 0)  # the target items are always in the pool
     if len(X_unl) > room:
         X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
     X_pool = np.concatenate([X_unl, t.X_val])
@@ -166,6 +166,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     summary = {
         "task": t.manifest.get("name", str(task) if not isinstance(task, ChallengeTask) else ""),
         "classes": classes.tolist(),
+        "pool": {"unlabeled": n_u, "target": len(t.X_val)},
         "ambiguous": hyp.ambiguous,
         "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
                     "no ambiguity: the heads disagree no more on the target items than on held-out "
