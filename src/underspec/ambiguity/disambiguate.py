@@ -63,8 +63,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     threshold : float
         Minimum probability of a pseudo-label to be used.
     n_final : int
-        Networks trained (with different seeds) in the last round: their mean is the
-        prediction, and how often they disagree is a measure of its error.
+        Networks trained (with different seeds) in the last round; their mean is the
+        prediction.
 
     Returns
     -------

@@ -84,17 +84,14 @@ class DiverseHeads:
     n_restarts : int
         Independent trainings; the one whose most decisive head is most confident on the pool
         is kept (with many classes, the objective has patchwork optima that hesitate there).
-    shared_trunk : bool
-        One trunk for all heads on images (cheap); vectors always get one small MLP per head,
-        so that the heads do not fight over one set of features.
     seed : int
     progress : bool or str
     """
 
     def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
                  prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,
-                 lr: float = 2e-3, holdout: float = 0.15, n_restarts: int = 1,
-                 shared_trunk: bool = True, seed: int = 0, progress: bool | str = False):
+                 lr: float = 2e-3, holdout: float = 0.15, n_restarts: int = 1, seed: int = 0,
+                 progress: bool | str = False):
         self.n_heads = n_heads
         self.diversity_weight = diversity_weight
         self.prior_weight = prior_weight
@@ -103,7 +100,6 @@ class DiverseHeads:
         self.lr = lr
         self.holdout = holdout
         self.n_restarts = n_restarts
-        self.shared_trunk = shared_trunk
         self.seed = seed
         self.progress = progress
 
@@ -123,8 +119,10 @@ class DiverseHeads:
         for restart in range(self.n_restarts):
             seed = self.seed + 1000 * restart
             torch.manual_seed(seed)
+            # Images share one CNN trunk (cheap); vectors get one small MLP per head, so that
+            # the heads do not fight over one set of features.
             model = MultiHeadNet(X_labeled.shape[1:], len(self.classes_), self.n_heads,
-                                 shared=self.shared_trunk and X_labeled.ndim > 2)
+                                 shared=X_labeled.ndim > 2)
             label = self.progress and (f"{self.progress} {restart + 1}/{self.n_restarts}"
                                        if self.n_restarts > 1 else self.progress)
             history = fit(model, objective, X_labeled[train], y_idx[train], pool=pool,

@@ -54,6 +54,12 @@ def _disagree(pred: np.ndarray) -> float:
     return float((pred != pred[:1]).any(0).mean())
 
 
+def _shares(target: np.ndarray, unlabeled: np.ndarray, holdout: np.ndarray) -> dict[str, float]:
+    """Disagreement shares of predicted-class rows on the three kinds of items."""
+    return {"target": _disagree(target), "unlabeled": _disagree(unlabeled),
+            "holdout": _disagree(holdout)}
+
+
 def _distinct(t_pred: np.ndarray, h_pred: np.ndarray, min_gap: float) -> bool:
     """Whether two heads are different hypotheses (rows of predicted classes).
 
@@ -121,14 +127,12 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     groups.sort(key=lambda g: g[0])
     hyp_t, hyp_p, hyp_h = (p[:, [g[0] for g in groups]].transpose(1, 0, 2)
                            for p in (target_proba, pool_proba, holdout_proba))
-    def shares(t: np.ndarray, p: np.ndarray, h: np.ndarray) -> dict[str, float]:
-        return {"target": _disagree(t), "unlabeled": _disagree(p), "holdout": _disagree(h)}
-
+    p_pred = pool_proba.argmax(-1).T
     fit_sorted = sorted(fitting)
     return Hypotheses(groups, hyp_t, hyp_p,
-                      shares(hyp_t.argmax(-1), hyp_p.argmax(-1), hyp_h.argmax(-1)),
+                      _shares(hyp_t.argmax(-1), hyp_p.argmax(-1), hyp_h.argmax(-1)),
                       ambiguous=len(groups) > 1,
                       holdout_accuracy=[round(float(a), 4) for a in acc],
                       dropped=[h for h in range(H) if h not in fitting],
-                      head_disagreement=shares(t_pred[fit_sorted], pool_proba.argmax(-1).T[fit_sorted],
-                                               h_pred[fit_sorted]))
+                      head_disagreement=_shares(t_pred[fit_sorted], p_pred[fit_sorted],
+                                                h_pred[fit_sorted]))

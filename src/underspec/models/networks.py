@@ -41,7 +41,10 @@ def make_trunk(input_shape: tuple[int, ...]) -> nn.Module:
 
 
 class MultiHeadNet(nn.Module):
-    """Shared trunk + ``n_heads`` linear heads; ``forward`` gives (B, n_heads, n_classes)."""
+    """Trunk + ``n_heads`` linear heads; ``forward`` gives (B, n_heads, n_classes).
+
+    With ``shared=False`` every head gets its own trunk (for the small MLPs of vector items).
+    """
 
     def __init__(self, input_shape: tuple[int, ...], n_classes: int, n_heads: int = 1,
                  shared: bool = True):

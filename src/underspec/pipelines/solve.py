@@ -34,13 +34,21 @@ class SolveSettings:
     batch_size: int = 64
     vector_batch_size: int = 256
     vector_restarts: int = 3
-    diversify_on: str = "all"
     rounds: int = 2
     n_final: int = 2
     max_pool: int = 12000
     none_prior: float = 0.2
     confidence: float = 0.9
     seed: int = 0
+
+    def heads_params(self, X: np.ndarray) -> dict:
+        """Keyword arguments of :class:`DiverseHeads` for items like ``X`` (vectors or images)."""
+        vectors = X.ndim == 2
+        return {"n_heads": self.n_heads, "diversity_weight": self.diversity_weight,
+                "prior_weight": self.prior_weight, "seed": self.seed,
+                "epochs": self.vector_epochs if vectors else self.epochs,
+                "batch_size": self.vector_batch_size if vectors else self.batch_size,
+                "n_restarts": self.vector_restarts if vectors else 1}
 
     def final_epochs_for(self, X: np.ndarray) -> float:
         """Epochs of a one-head network on items like ``X`` (vectors train longer, cheaply)."""
@@ -112,17 +120,10 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
     X_pool = np.concatenate([X_unl, t.X_val])
     n_u = len(X_unl)
-    X_div = t.X_val if settings.diversify_on == "target" else X_pool
 
     # 1. Reveal the ambiguity.
-    heads = DiverseHeads(n_heads=settings.n_heads, diversity_weight=settings.diversity_weight,
-                         prior_weight=settings.prior_weight,
-                         epochs=settings.vector_epochs if t.X_val.ndim == 2 else settings.epochs,
-                         batch_size=(settings.vector_batch_size if t.X_val.ndim == 2
-                                     else settings.batch_size),
-                         n_restarts=settings.vector_restarts if t.X_val.ndim == 2 else 1,
-                         seed=settings.seed, progress=progress and "diverse heads")
-    heads.fit(t.X_labeled, t.y_labeled, X_div)
+    heads = DiverseHeads(**settings.heads_params(t.X_val), progress=progress and "diverse heads")
+    heads.fit(t.X_labeled, t.y_labeled, X_pool)
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
     hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                           y_idx[heads.holdout_index_])
