@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from underspec.ambiguity.decide import decide
-from underspec.ambiguity.diverse import pairwise_mutual_information
+from underspec.ambiguity.diverse import DiverseHeads, align_heads, pairwise_mutual_information
 from underspec.ambiguity.hypotheses import find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior
 
@@ -86,3 +86,29 @@ def test_heads_that_disagree_as_much_on_labeled_items_are_one_hypothesis():
     clean[:, 0] = good  # no disagreement on held-out items: now the target one is real
     hyp2 = find_hypotheses(heads, heads, clean, hold_y)
     assert hyp2.n == 2 and hyp2.ambiguous
+
+
+def test_align_heads_finds_the_permutation_despite_noise():
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 3, (400, 4))
+    noisy = np.where(rng.random((400, 4)) < 0.3, rng.integers(0, 3, (400, 4)), reference)
+    shuffled = noisy[:, [2, 0, 3, 1]]
+    perm = align_heads(shuffled, reference)
+    assert perm == [1, 3, 0, 2]
+    assert (shuffled[:, perm] == noisy).all()
+
+
+def test_restarts_are_matched_and_averaged():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    pool = rng.normal(size=(200, 6)).astype(np.float32)
+    one = DiverseHeads(n_heads=2, epochs=2, batch_size=32, n_restarts=1, seed=3).fit(X, y, pool)
+    three = DiverseHeads(n_heads=2, epochs=2, batch_size=32, n_restarts=3, seed=3).fit(X, y, pool)
+    assert len(three.models_) == 3 and three.perms_[0] == [0, 1]
+    p = three.predict_proba(pool)
+    assert p.shape == (200, 2, 2) and np.allclose(p.sum(-1), 1, atol=1e-5)
+    # the first restart is the same training in both, so the average differs from it
+    assert np.allclose(one.predict_proba(pool), torch.softmax(
+        three.models_[0](torch.as_tensor(pool)), -1).detach().numpy(), atol=1e-5)
+    assert not np.allclose(p, one.predict_proba(pool), atol=1e-3)

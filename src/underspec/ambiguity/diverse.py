@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from underspec.models.fit import Batch, fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
@@ -61,6 +62,25 @@ def diversity_objective(prior: np.ndarray, diversity_weight: float, prior_weight
     return objective
 
 
+def align_heads(votes: np.ndarray, reference: np.ndarray) -> list[int]:
+    """The order of ``votes``' heads that best matches the heads of ``reference``.
+
+    Parameters
+    ----------
+    votes, reference : ndarray (N, H)
+        Predicted class indices of H heads of two trainings on the same items.
+
+    Returns
+    -------
+    list of int
+        ``perm`` such that head ``perm[k]`` of ``votes`` is the counterpart of head ``k`` of
+        ``reference`` (the permutation with the most agreement, summed over heads).
+    """
+    agree = (votes[:, :, None] == reference[:, None, :]).mean(0)  # (H own, H reference)
+    own, ref = linear_sum_assignment(agree, maximize=True)
+    return [int(o) for _, o in sorted(zip(ref, own, strict=True))]
+
+
 class DiverseHeads:
     """Several hypotheses that fit the labeled set and disagree as much as possible elsewhere.
 
@@ -82,8 +102,10 @@ class DiverseHeads:
         Share of labeled items kept out of the cross-entropy and put into the pool; the heads'
         disagreement there measures how much they disagree on the labeled distribution itself.
     n_restarts : int
-        Independent trainings; the one whose most decisive head is most confident on the pool
-        is kept (with many classes, the objective has patchwork optima that hesitate there).
+        Independent trainings. Their heads are matched to those of the first one (the
+        permutation that agrees most on the pool) and averaged: one run often leaves one head
+        half-learnt (it memorises the labeled items instead), and the average of the matched
+        heads is better than any single run.
     seed : int
     progress : bool or str
     """
@@ -105,7 +127,7 @@ class DiverseHeads:
 
     def fit(self, X_labeled: np.ndarray, y_labeled: np.ndarray,
             X_unlabeled: np.ndarray) -> DiverseHeads:
-        """Train the heads; sets ``classes_``, ``model_``, ``holdout_index_``."""
+        """Train the heads; sets ``classes_``, ``models_``, ``perms_``, ``holdout_index_``."""
         rng = np.random.default_rng(self.seed)
         self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
         n_hold = min(len(y_idx) // 3, max(30, int(round(self.holdout * len(y_idx)))))
@@ -115,7 +137,7 @@ class DiverseHeads:
         prior = np.bincount(y_idx[train], minlength=len(self.classes_)) / len(train)
         pool = np.concatenate([X_unlabeled, X_labeled[self.holdout_index_]])
         objective = diversity_objective(prior, self.diversity_weight, self.prior_weight)
-        self.restart_scores_ = []
+        self.models_, self.perms_, reference = [], [], None
         for restart in range(self.n_restarts):
             seed = self.seed + 1000 * restart
             torch.manual_seed(seed)
@@ -125,19 +147,20 @@ class DiverseHeads:
                                  shared=X_labeled.ndim > 2)
             label = self.progress and (f"{self.progress} {restart + 1}/{self.n_restarts}"
                                        if self.n_restarts > 1 else self.progress)
-            history = fit(model, objective, X_labeled[train], y_idx[train], pool=pool,
-                          epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                          seed=seed, progress=label)
-            # The most decisive head over the pool: patchwork solutions hesitate on the pool.
-            score = float(predict_proba(model, pool).max(-1).mean(0).max())
-            if not self.restart_scores_ or score > max(self.restart_scores_):
-                self.model_, self.history_ = model, history
-            self.restart_scores_.append(score)
+            self.history_ = fit(model, objective, X_labeled[train], y_idx[train], pool=pool,
+                                epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                                seed=seed, progress=label)
+            votes = predict_proba(model, pool).argmax(-1)  # (N, H)
+            if reference is None:
+                reference = votes
+            self.models_.append(model)
+            self.perms_.append(align_heads(votes, reference))
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Probabilities of every head, (N, n_heads, n_classes)."""
-        return predict_proba(self.model_, X)
+        """Probabilities of every head, (N, n_heads, n_classes), averaged over the restarts."""
+        return np.mean([predict_proba(model, X)[:, perm]
+                        for model, perm in zip(self.models_, self.perms_, strict=True)], 0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Raw class values predicted by every head, (N, n_heads)."""
