@@ -112,3 +112,15 @@ def test_restarts_are_matched_and_averaged():
     assert np.allclose(one.predict_proba(pool), torch.softmax(
         three.models_[0](torch.as_tensor(pool)), -1).detach().numpy(), atol=1e-5)
     assert not np.allclose(p, one.predict_proba(pool), atol=1e-3)
+
+
+def test_a_failed_restart_is_dropped_and_the_others_matched():
+    rng = np.random.default_rng(2)
+    good = rng.integers(0, 3, (500, 2))
+    twin = np.where(rng.random((500, 2)) < 0.1, rng.integers(0, 3, (500, 2)), good)[:, ::-1]
+    failed = rng.integers(0, 3, (500, 2))
+    heads = DiverseHeads(n_restarts=3)
+    heads._combine(["failed", "good", "twin"], [failed, good, twin])
+    assert heads.kept_ == [1, 2]
+    assert heads.models_ == ["good", "twin"]
+    assert [p == [1, 0] for p in heads.perms_].count(True) == 1

@@ -41,8 +41,8 @@ def balanced_weights(pseudo: np.ndarray, groups: np.ndarray, cap: float = 10.0) 
 
 def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndarray,
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
-               n_classes: int, rounds: int = 2, threshold: float = 0.8, epochs: float = 8,
-               n_final: int = 2, seed: int = 0,
+               n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.7,
+               epochs: float = 8, n_final: int = 2, seed: int = 0,
                progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
@@ -61,7 +61,11 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     rounds : int
         Rounds of pseudo-labeling; each round relabels the pool with the last models.
     threshold : float
-        Minimum probability of a pseudo-label to be used.
+        Minimum probability of a pseudo-label to be used...
+    min_share : float
+        ...lowered if needed so that at least this share of the pool is used (a hypothesis
+        averaged over restarts can be right but soft; with only its most confident items, the
+        new network has to guess where the boundary lies).
     n_final : int
         Networks trained (with different seeds) in the last round; their mean is the
         prediction.
@@ -76,7 +80,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     rows = np.array(sorted(revealed), dtype=np.int64)
     for r in range(rounds):
         pseudo = proba.argmax(1)
-        keep = proba.max(1) >= threshold
+        conf = proba.max(1)
+        keep = conf >= min(threshold, float(np.quantile(conf, 1 - min_share)))
         if len(rows):
             pseudo[rows] = [revealed[i] for i in rows]
             keep[rows] = True

@@ -97,37 +97,45 @@ class DiverseHeads:
         Weight of the KL between each head's mean pool prediction and the labeled class prior.
     epochs : float
         Passes over the pool.
-    batch_size, lr : optimiser settings.
+    batch_size, lr, weight_decay : optimiser settings (a larger weight decay keeps a head
+        from memorising the labeled items, which small MLPs on vectors otherwise do).
     holdout : float
         Share of labeled items kept out of the cross-entropy and put into the pool; the heads'
         disagreement there measures how much they disagree on the labeled distribution itself.
     n_restarts : int
-        Independent trainings. Their heads are matched to those of the first one (the
-        permutation that agrees most on the pool) and averaged: one run often leaves one head
-        half-learnt (it memorises the labeled items instead), and the average of the matched
-        heads is better than any single run.
+        Independent trainings, combined: one run often leaves one head half-learnt (it
+        memorises the labeled items instead), and the average of matched heads over runs is
+        better than any single run. The heads of every run are matched to those of the most
+        central run (the one that agrees most with the others on the pool); runs that agree with
+        it ``restart_tolerance`` less than the best other run does (failed runs, with blended
+        heads) are dropped, and the rest are averaged.
+    restart_tolerance : float
+        See ``n_restarts``.
     seed : int
     progress : bool or str
     """
 
     def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
                  prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,
-                 lr: float = 2e-3, holdout: float = 0.15, n_restarts: int = 1, seed: int = 0,
-                 progress: bool | str = False):
+                 lr: float = 2e-3, weight_decay: float = 1e-4, holdout: float = 0.15,
+                 n_restarts: int = 1,
+                 restart_tolerance: float = 0.1, seed: int = 0, progress: bool | str = False):
         self.n_heads = n_heads
         self.diversity_weight = diversity_weight
         self.prior_weight = prior_weight
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
         self.holdout = holdout
         self.n_restarts = n_restarts
+        self.restart_tolerance = restart_tolerance
         self.seed = seed
         self.progress = progress
 
     def fit(self, X_labeled: np.ndarray, y_labeled: np.ndarray,
             X_unlabeled: np.ndarray) -> DiverseHeads:
-        """Train the heads; sets ``classes_``, ``models_``, ``perms_``, ``holdout_index_``."""
+        """Train the heads; sets ``classes_``, ``models_``, ``perms_``, ``kept_``, ``holdout_index_``."""
         rng = np.random.default_rng(self.seed)
         self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
         n_hold = min(len(y_idx) // 3, max(30, int(round(self.holdout * len(y_idx)))))
@@ -137,7 +145,7 @@ class DiverseHeads:
         prior = np.bincount(y_idx[train], minlength=len(self.classes_)) / len(train)
         pool = np.concatenate([X_unlabeled, X_labeled[self.holdout_index_]])
         objective = diversity_objective(prior, self.diversity_weight, self.prior_weight)
-        self.models_, self.perms_, reference = [], [], None
+        models, votes = [], []
         for restart in range(self.n_restarts):
             seed = self.seed + 1000 * restart
             torch.manual_seed(seed)
@@ -149,13 +157,25 @@ class DiverseHeads:
                                        if self.n_restarts > 1 else self.progress)
             self.history_ = fit(model, objective, X_labeled[train], y_idx[train], pool=pool,
                                 epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                                seed=seed, progress=label)
-            votes = predict_proba(model, pool).argmax(-1)  # (N, H)
-            if reference is None:
-                reference = votes
-            self.models_.append(model)
-            self.perms_.append(align_heads(votes, reference))
+                                weight_decay=self.weight_decay, seed=seed, progress=label)
+            models.append(model)
+            votes.append(predict_proba(model, pool).argmax(-1))  # (N, H)
+        self._combine(models, votes)
         return self
+
+    def _combine(self, models: list, votes: list[np.ndarray]) -> None:
+        """Keep the restarts that agree with the most central one, heads matched to it."""
+        R = len(models)
+        perms = [[align_heads(votes[s], votes[r]) for s in range(R)] for r in range(R)]
+        agreement = np.array([[(votes[s][:, perms[r][s]] == votes[r]).mean() for s in range(R)]
+                              for r in range(R)])
+        ref = int(np.argmax(agreement.sum(1)))
+        others = np.delete(agreement[ref], ref)
+        best = others.max() if R > 1 else 1.0
+        keep = [s for s in range(R) if s == ref or agreement[ref, s] >= best - self.restart_tolerance]
+        self.agreement_, self.kept_ = agreement, keep
+        self.models_ = [models[s] for s in keep]
+        self.perms_ = [perms[ref][s] for s in keep]
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities of every head, (N, n_heads, n_classes), averaged over the restarts."""

@@ -33,8 +33,9 @@ class SolveSettings:
     vector_final_epochs: float = 24
     batch_size: int = 64
     vector_batch_size: int = 256
-    vector_restarts: int = 3
-    rounds: int = 2
+    vector_restarts: int = 5
+    vector_weight_decay: float = 0.01
+    rounds: int = 3
     n_final: int = 2
     max_pool: int = 12000
     none_prior: float = 0.2
@@ -48,7 +49,8 @@ class SolveSettings:
                 "prior_weight": self.prior_weight, "seed": self.seed,
                 "epochs": self.vector_epochs if vectors else self.epochs,
                 "batch_size": self.vector_batch_size if vectors else self.batch_size,
-                "n_restarts": self.vector_restarts if vectors else 1}
+                "n_restarts": self.vector_restarts if vectors else 1,
+                "weight_decay": self.vector_weight_decay if vectors else 1e-4}
 
     def final_epochs_for(self, X: np.ndarray) -> float:
         """Epochs of a one-head network on items like ``X`` (vectors train longer, cheaply)."""
