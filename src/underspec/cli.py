@@ -95,6 +95,69 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from underspec.server.app import create_app
+
+    app = create_app(args.db)
+    print(f"leaderboard on http://{args.host}:{args.port}/ (database {args.db or 'default'})")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    from underspec.server import service
+    from underspec.server.db import Meta, open_database
+
+    with open_database(args.db)() as session:
+        action = args.action
+        if action == "init":
+            session.merge(Meta(key="challenge", value=args.name))
+            session.commit()
+            print(f"challenge {args.name!r} ready")
+        elif action == "add-exercise":
+            ex = service.add_exercise(session, args.task_dir, exercise_id=args.id, name=args.name,
+                                      points=args.points, default_score=args.default_score,
+                                      budget=args.budget, public_share=args.public_share)
+            print(f"exercise {ex.id} ({ex.name}): {ex.n_items} target rows, classes "
+                  f"{ex.classes}, {ex.points:g} points, default {ex.default_score}, "
+                  f"budget {ex.budget}")
+        elif action == "add-team":
+            if not args.password_stdin:
+                raise UnderspecError("add-team: give the password on standard input with "
+                                     "--password-stdin (never on the command line)")
+            password = sys.stdin.readline().rstrip("\r\n")
+            team = service.add_team(session, args.name, password, approve=args.approve)
+            print(f"team {team.name!r} added{' and approved' if team.approved else ''}")
+        elif action in ("approve", "disable", "enable"):
+            flags = {"approve": {"approved": True}, "disable": {"disabled": True},
+                     "enable": {"disabled": False}}[action]
+            team = service.set_team(session, args.name, **flags)
+            print(f"team {team.name!r}: approved={team.approved} disabled={team.disabled}")
+        elif action == "list-teams":
+            from sqlalchemy import select
+
+            from underspec.server.db import Team
+
+            for team in session.scalars(select(Team).order_by(Team.name)):
+                print(f"{team.name}\tapproved={team.approved}\tdisabled={team.disabled}")
+        elif action in ("open", "close"):
+            ex = service.set_open(session, args.id, action == "open")
+            print(f"exercise {ex.id} is {'open' if ex.is_open else 'closed'}")
+        elif action == "new-phase":
+            document = service.new_phase(session, args.name)
+            print(f"phase {document['phase']!r} archived ({len(document['reveals'])} reveals, "
+                  f"{len(document['submissions'])} submissions); now phase {args.name!r}")
+        elif action == "export":
+            from underspec.server.export import export_results
+
+            export_results(service.results(session, private=args.private),
+                           service.exercise_list(session), args.out)
+            print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``underspec`` and its sub-commands."""
     parser = argparse.ArgumentParser(
@@ -139,6 +202,43 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sizes", help="NL,NU,NV for every task (quick runs)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    srv = sub.add_parser("serve", help="run the challenge leaderboard server")
+    srv.add_argument("--db", help="database URL or SQLite file (default underspec-leaderboard.db)")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.set_defaults(func=cmd_serve)
+
+    adm = sub.add_parser("admin", help="organiser commands on the leaderboard database")
+    adm.add_argument("--db", help="database URL or SQLite file (default underspec-leaderboard.db)")
+    act = adm.add_subparsers(dest="action", required=True)
+    init = act.add_parser("init", help="create the challenge (name it)")
+    init.add_argument("name")
+    ex = act.add_parser("add-exercise", help="load a generated task directory as an exercise")
+    ex.add_argument("task_dir")
+    ex.add_argument("--id", type=int, help="exercise id (default: the task id)")
+    ex.add_argument("--name")
+    ex.add_argument("--points", type=float)
+    ex.add_argument("--default-score", type=float)
+    ex.add_argument("--budget", type=int, default=5)
+    ex.add_argument("--public-share", type=float,
+                    help="share of target rows scored on the live board (rest: final ranking)")
+    team = act.add_parser("add-team", help="add a team, password read from standard input")
+    team.add_argument("name")
+    team.add_argument("--password-stdin", action="store_true")
+    team.add_argument("--approve", action="store_true")
+    for verb, text in (("approve", "approve a team"), ("disable", "disable a team"),
+                       ("enable", "enable a disabled team")):
+        act.add_parser(verb, help=text).add_argument("name")
+    act.add_parser("list-teams", help="teams and their state")
+    for verb in ("open", "close"):
+        act.add_parser(verb, help=f"{verb} an exercise").add_argument("id", type=int)
+    phase = act.add_parser("new-phase", help="archive and wipe reveals and submissions")
+    phase.add_argument("name")
+    exp = act.add_parser("export", help="results as CSV or JSON (by the file name)")
+    exp.add_argument("--out", required=True)
+    exp.add_argument("--private", action="store_true", help="final ranking (private rows)")
+    adm.set_defaults(func=cmd_admin)
     return parser
 
 

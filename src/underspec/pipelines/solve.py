@@ -35,6 +35,7 @@ class SolveSettings:
     vector_batch_size: int = 256
     vector_restarts: int = 5
     vector_weight_decay: float = 0.01
+    vector_min_share: float = 0.7
     rounds: int = 3
     n_final: int = 2
     max_pool: int = 12000
@@ -151,6 +152,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     revealed = {n_u + i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
     models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
                         n_classes=C, rounds=settings.rounds, n_final=settings.n_final,
+                        min_share=settings.vector_min_share if t.X_val.ndim == 2 else 0.0,
                         epochs=settings.final_epochs_for(t.X_val),
                         seed=settings.seed, progress=progress and "self-training")
     member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])

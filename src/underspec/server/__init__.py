@@ -1,0 +1,1 @@
+"""The challenge leaderboard: database, rules (service), web app. Never imports torch."""

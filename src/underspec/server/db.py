@@ -1,0 +1,183 @@
+"""The leaderboard's database: tables, engine, and the versioned schema.
+
+SQLite by default (a file, WAL mode, so that readers never wait for the writer), PostgreSQL by
+URL (``postgresql+psycopg://user@host/db``). Every query goes through the SQLAlchemy ORM with
+bound parameters. The schema carries a version number in the ``meta`` table; :func:`migrate`
+brings an older database up to :data:`SCHEMA_VERSION` on start, step by step.
+
+Two unique constraints make the contest rules hold under concurrency without locks that only
+one database has: a team's reveals on an exercise take numbered slots ``0 .. budget-1`` (unique
+per team and exercise, so two simultaneous reveals cannot both take the last slot), and a team
+has at most one submission per exercise and phase.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+SCHEMA_VERSION = 1
+DEFAULT_URL = "sqlite:///underspec-leaderboard.db"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value settings: ``schema_version``, ``challenge`` (its name), ``phase``."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Team(Base):
+    __tablename__ = "team"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class Exercise(Base):
+    """One task of the challenge; its target labels never leave the server but as reveals."""
+
+    __tablename__ = "exercise"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(128))
+    points: Mapped[float] = mapped_column(Float, default=1.0)
+    default_score: Mapped[float] = mapped_column(Float, default=0.8)
+    budget: Mapped[int] = mapped_column(Integer, default=5)
+    classes: Mapped[str] = mapped_column(Text)  # comma-separated raw class values
+    n_items: Mapped[int] = mapped_column(Integer)
+    labels: Mapped[bytes] = mapped_column(LargeBinary)  # int64 little-endian, one per target row
+    groups: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # int64 codes
+    scored: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # uint8 0/1
+    public: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # uint8 0/1
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(Text, default="")  # the task directory it came from
+
+    def class_values(self) -> list[int]:
+        return [int(v) for v in self.classes.split(",")]
+
+    def label_array(self) -> np.ndarray:
+        return np.frombuffer(self.labels, dtype="<i8")
+
+    def mask(self, name: str) -> np.ndarray:
+        """``scored`` or ``public`` as a boolean array (all True when not set)."""
+        raw = getattr(self, name)
+        return np.ones(self.n_items, bool) if raw is None else np.frombuffer(raw, np.uint8) > 0
+
+    def group_array(self) -> np.ndarray | None:
+        return None if self.groups is None else np.frombuffer(self.groups, dtype="<i8")
+
+
+class Reveal(Base):
+    __tablename__ = "reveal"
+    __table_args__ = (UniqueConstraint("team_id", "exercise_id", "datum_id"),
+                      UniqueConstraint("team_id", "exercise_id", "slot"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("exercise.id"))
+    datum_id: Mapped[int] = mapped_column(Integer)
+    slot: Mapped[int] = mapped_column(Integer)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class Submission(Base):
+    __tablename__ = "submission"
+    __table_args__ = (UniqueConstraint("team_id", "exercise_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("exercise.id"))
+    predictions: Mapped[bytes] = mapped_column(LargeBinary)  # int64 raw class values
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class Archive(Base):
+    """What a new phase wiped: one JSON document per phase (reveals, submissions, scores)."""
+
+    __tablename__ = "archive"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phase: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (a SQLite path or file URL, or any SQLAlchemy URL)."""
+    url = url or DEFAULT_URL
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).expanduser()}"
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+# Step k brings a database from version k - 1 to version k. Version 0 is an empty database.
+MIGRATIONS: dict[int, Callable[[Engine], None]] = {
+    1: lambda engine: Base.metadata.create_all(engine),
+}
+
+
+def migrate(engine: Engine) -> int:
+    """Create or upgrade the schema to :data:`SCHEMA_VERSION`; returns the version found."""
+    Meta.__table__.create(engine, checkfirst=True)
+    with Session(engine) as session:
+        row = session.get(Meta, "schema_version")
+        found = int(row.value) if row else 0
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema version {found} is newer than this underspec "
+                           f"({SCHEMA_VERSION}); upgrade underspec")
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[version](engine)
+        with Session(engine) as session, session.begin():
+            session.merge(Meta(key="schema_version", value=str(version)))
+    return found
+
+
+def open_database(url: str | None = None) -> sessionmaker[Session]:
+    """Engine + migrated schema; returns a session factory."""
+    engine = make_engine(url)
+    migrate(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def get_meta(session: Session, key: str, default: str = "") -> str:
+    row = session.get(Meta, key)
+    return row.value if row else default
+
+
+def team_by_name(session: Session, name: str) -> Team | None:
+    return session.scalars(select(Team).where(Team.name == name)).first()

@@ -1,0 +1,30 @@
+"""Results export for organisers: one row per team, a column per exercise, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from underspec.errors import UnderspecError, write_text_atomic
+from underspec.server.db import Exercise
+
+
+def export_results(rows: list[dict], exercises: list[Exercise], out: str | Path) -> None:
+    """Write the leaderboard ``rows`` to ``out`` (``.csv`` or ``.json``), atomically."""
+    out = Path(out)
+    if out.suffix == ".json":
+        write_text_atomic(out, json.dumps(rows, indent=2) + "\n")
+        return
+    if out.suffix != ".csv":
+        raise UnderspecError(f"{out}: expected a .csv or .json file name")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["rank", "team", *[f"{ex.id}_{ex.name}" for ex in exercises],
+                     *[f"{ex.id}_default" for ex in exercises], "total"])
+    for row in rows:
+        writer.writerow([row["rank"], row["team"],
+                         *[row["scores"][ex.id]["accuracy"] for ex in exercises],
+                         *[int(row["scores"][ex.id]["default"]) for ex in exercises], row["total"]])
+    write_text_atomic(out, buffer.getvalue())
