@@ -267,9 +267,40 @@ def test_new_phase_archives_and_wipes(client, board):
 
 
 def test_server_does_not_import_torch():
-    code = ("import sys, time; t = time.perf_counter(); import underspec.server.app; "
-            "assert 'torch' not in sys.modules and 'pandas' not in sys.modules, 'heavy import'; "
-            "print(time.perf_counter() - t)")
+    code = ("import sys; import underspec.server.app; "
+            "heavy = sorted({'torch', 'pandas', 'sklearn'} & set(sys.modules)); print(heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert float(done.stdout) < 3.0
+    assert done.stdout.strip() == "[]"
+
+
+def test_client_verbs_and_the_http_oracle(live, board, tiny_task_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("UNDERSPEC_USERNAME", "alpha")
+    monkeypatch.setenv("UNDERSPEC_PASSWORD", PASSWORD)
+    monkeypatch.setenv("UNDERSPEC_CONFIG", str(tmp_path / "none.json"))
+    labels = np.load(tiny_task_dir / "answers" / "y_val.npy")
+    assert main(["reveal", "1", "6", "--server", live]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == int(labels[6])
+    out = tmp_path / "pred.csv"
+    assert main(["solve", str(tiny_task_dir), "--oracle", live, "--exercise", "1", "--submit",
+                 "--out", str(out), "--json", str(tmp_path / "s.json"), "--quiet"]) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    printed = capsys.readouterr().out
+    with open_database(board)() as session:
+        from sqlalchemy import func, select
+
+        from underspec.server.db import Reveal, Submission
+
+        reveals = session.scalar(select(func.count()).select_from(Reveal))
+        submitted = session.scalar(select(func.count()).select_from(Submission))
+    # the row revealed by hand counts against the same budget of 5: the solver stops there
+    queried = {q["index"] for q in summary["queries"]}
+    assert reveals == len(queried | {6}) and reveals <= 5
+    assert submitted == (1 if summary["decision"] == "submit" else 0)
+    assert ("submitted to exercise 1" in printed) == (summary["decision"] == "submit")
+    assert main(["submit", "1", str(out), "--server", live]) == 2 or submitted == 0
+    err = capsys.readouterr().err
+    assert PASSWORD not in printed + err
+    monkeypatch.delenv("UNDERSPEC_PASSWORD")
+    assert main(["reveal", "1", "6", "--server", live]) == 2
+    assert "UNDERSPEC_PASSWORD" in capsys.readouterr().err

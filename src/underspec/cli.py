@@ -58,7 +58,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_solve(args: argparse.Namespace) -> int:
     from underspec.pipelines.solve import SolveSettings, solve
 
-    result = solve(args.task_dir, args.oracle, budget=args.budget, out=args.out,
+    oracle, client = args.oracle, None
+    if args.oracle.startswith(("http://", "https://")):
+        from underspec.client import HttpOracle, LeaderboardClient
+
+        if args.exercise is None:
+            raise UnderspecError("--oracle http://...: give the exercise id with --exercise ID")
+        client = LeaderboardClient.from_environment(server=args.oracle, config=args.config)
+        oracle = HttpOracle(client, args.exercise)
+    elif args.submit:
+        raise UnderspecError("--submit: needs the leaderboard as oracle (--oracle http://HOST:PORT)")
+    result = solve(args.task_dir, oracle, budget=args.budget, out=args.out,
                    json_path=args.json, settings=SolveSettings(seed=args.seed),
                    progress=not args.quiet)
     s = result.summary
@@ -69,6 +79,12 @@ def cmd_solve(args: argparse.Namespace) -> int:
           f"{s['interval_90'][0]:.3f}-{s['interval_90'][1]:.3f}), default "
           f"{s['default_score']}: {s['decision'].upper()}")
     print(f"predictions: {args.out}")
+    if client is not None and args.submit:
+        if s["decision"] == "submit":
+            reply = client.submit(args.exercise, args.out)
+            print(f"submitted to exercise {args.exercise}: accuracy {reply.get('accuracy')}")
+        else:
+            print("not submitted: the decision is to abstain (the default score is likely higher)")
     if args.report:
         from underspec.data.challenge import read_task
         from underspec.report.solve_report import task_pictures, write_solve_report
@@ -92,6 +108,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sizes = _ints(args.sizes, 3, "--sizes") if args.sizes else None
     run_demo(args.out, source=args.source, data=args.data, seed=args.seed, tasks=tasks,
              sizes=sizes)
+    return 0
+
+
+def cmd_reveal(args: argparse.Namespace) -> int:
+    from underspec.client import LeaderboardClient
+
+    client = LeaderboardClient.from_environment(server=args.server, config=args.config)
+    print(json.dumps(client.reveal(args.exercise, args.datum)))
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from underspec.client import LeaderboardClient
+
+    client = LeaderboardClient.from_environment(server=args.server, config=args.config)
+    print(json.dumps(client.submit(args.exercise, args.file)))
     return 0
 
 
@@ -192,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--report", help="HTML report with the disputed and queried items")
     sol.add_argument("--seed", type=int, default=0)
     sol.add_argument("--quiet", action="store_true", help="no progress bars")
+    sol.add_argument("--exercise", type=int, help="exercise id on the leaderboard (HTTP oracle)")
+    sol.add_argument("--submit", action="store_true",
+                     help="with an HTTP oracle: submit the predictions if the decision is submit")
+    sol.add_argument("--config", help="credentials JSON (default ~/.config/underspec/credentials.json)")
     sol.set_defaults(func=cmd_solve)
 
     demo = sub.add_parser("demo", help="generate a suite, solve it with a simulated oracle, report")
@@ -202,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sizes", help="NL,NU,NV for every task (quick runs)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    for verb, text in (("reveal", "reveal one target label on the leaderboard"),
+                       ("submit", "submit a predictions CSV to the leaderboard")):
+        cmd = sub.add_parser(verb, help=text)
+        cmd.add_argument("exercise", type=int, help="exercise id")
+        if verb == "reveal":
+            cmd.add_argument("datum", type=int, help="0-based row of X_val")
+        else:
+            cmd.add_argument("file", help="CSV: no header, one label per target row")
+        cmd.add_argument("--server", help="leaderboard URL (default $UNDERSPEC_SERVER or "
+                                          "http://127.0.0.1:8000)")
+        cmd.add_argument("--config", help="credentials JSON (else $UNDERSPEC_USERNAME/_PASSWORD)")
+        cmd.set_defaults(func=cmd_reveal if verb == "reveal" else cmd_submit)
 
     srv = sub.add_parser("serve", help="run the challenge leaderboard server")
     srv.add_argument("--db", help="database URL or SQLite file (default underspec-leaderboard.db)")

@@ -21,6 +21,11 @@ import numpy as np
 from underspec.errors import UnderspecError
 
 
+class BudgetSpentError(UnderspecError):
+    """Raised by an oracle whose own budget ran out first (a leaderboard where the team has
+    already revealed rows); the solver stops buying and goes on with the answers it has."""
+
+
 class Oracle(Protocol):
     """Anything that reveals the raw class value of a target row."""
 

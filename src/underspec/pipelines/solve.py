@@ -17,7 +17,7 @@ from underspec.ambiguity.query import HypothesisPosterior
 from underspec.data.challenge import ChallengeTask, read_task
 from underspec.errors import UnderspecError, atomic_path, write_text_atomic
 from underspec.models.fit import predict_proba
-from underspec.oracles import BudgetedOracle, Oracle, make_oracle
+from underspec.oracles import BudgetedOracle, BudgetSpentError, Oracle, make_oracle
 
 
 @dataclass
@@ -138,7 +138,10 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     if hyp.ambiguous:
         while guard.remaining > 0 and not post.certain():
             item = post.next_query()
-            label = guard.reveal(item)
+            try:
+                label = guard.reveal(item)
+            except BudgetSpentError:
+                break
             post.update(item, int(np.searchsorted(classes, label)))
     posterior = post.posterior if hyp.ambiguous else np.array([1.0, 0.0])
     chosen = int(np.argmax(posterior[:-1]))
