@@ -304,3 +304,14 @@ def test_client_verbs_and_the_http_oracle(live, board, tiny_task_dir, tmp_path, 
     monkeypatch.delenv("UNDERSPEC_PASSWORD")
     assert main(["reveal", "1", "6", "--server", live]) == 2
     assert "UNDERSPEC_PASSWORD" in capsys.readouterr().err
+
+
+def test_solve_refuses_an_http_oracle_without_exercise_and_submit_without_server(tiny_task_dir,
+                                                                                   tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    assert main(["solve", str(tiny_task_dir), "--oracle", "http://127.0.0.1:9", "--out", str(out)]) == 2
+    assert "--exercise" in capsys.readouterr().err
+    answers = f"answers:{tiny_task_dir / 'answers' / 'y_val.npy'}"
+    assert main(["solve", str(tiny_task_dir), "--oracle", answers, "--submit", "--out", str(out)]) == 2
+    assert "--submit: needs the leaderboard" in capsys.readouterr().err
+    assert not out.exists()

@@ -140,13 +140,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_admin(args: argparse.Namespace) -> int:
     from underspec.server import service
-    from underspec.server.db import Meta, open_database
+    from underspec.server.db import open_database
 
     with open_database(args.db)() as session:
         action = args.action
         if action == "init":
-            session.merge(Meta(key="challenge", value=args.name))
-            session.commit()
+            service.init_challenge(session, args.name)
             print(f"challenge {args.name!r} ready")
         elif action == "add-exercise":
             ex = service.add_exercise(session, args.task_dir, exercise_id=args.id, name=args.name,
@@ -168,11 +167,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
             team = service.set_team(session, args.name, **flags)
             print(f"team {team.name!r}: approved={team.approved} disabled={team.disabled}")
         elif action == "list-teams":
-            from sqlalchemy import select
-
-            from underspec.server.db import Team
-
-            for team in session.scalars(select(Team).order_by(Team.name)):
+            for team in service.list_teams(session):
                 print(f"{team.name}\tapproved={team.approved}\tdisabled={team.disabled}")
         elif action in ("open", "close"):
             ex = service.set_open(session, args.id, action == "open")

@@ -41,7 +41,7 @@ def balanced_weights(pseudo: np.ndarray, groups: np.ndarray, cap: float = 10.0) 
 
 def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndarray,
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
-               n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.7,
+               n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
                epochs: float = 8, n_final: int = 2, seed: int = 0,
                progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
@@ -81,7 +81,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     for r in range(rounds):
         pseudo = proba.argmax(1)
         conf = proba.max(1)
-        keep = conf >= min(threshold, float(np.quantile(conf, 1 - min_share)))
+        cut = min(threshold, float(np.quantile(conf, 1 - min_share))) if min_share > 0 else threshold
+        keep = conf >= cut
         if len(rows):
             pseudo[rows] = [revealed[i] for i in rows]
             keep[rows] = True

@@ -135,7 +135,8 @@ class DiverseHeads:
 
     def fit(self, X_labeled: np.ndarray, y_labeled: np.ndarray,
             X_unlabeled: np.ndarray) -> DiverseHeads:
-        """Train the heads; sets ``classes_``, ``models_``, ``perms_``, ``kept_``, ``holdout_index_``."""
+        """Train the heads; sets ``classes_``, ``models_``, ``perms_``, ``kept_``, ``histories_``,
+        ``holdout_index_``."""
         rng = np.random.default_rng(self.seed)
         self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
         n_hold = min(len(y_idx) // 3, max(30, int(round(self.holdout * len(y_idx)))))
@@ -145,7 +146,7 @@ class DiverseHeads:
         prior = np.bincount(y_idx[train], minlength=len(self.classes_)) / len(train)
         pool = np.concatenate([X_unlabeled, X_labeled[self.holdout_index_]])
         objective = diversity_objective(prior, self.diversity_weight, self.prior_weight)
-        models, votes = [], []
+        models, votes, self.histories_ = [], [], []
         for restart in range(self.n_restarts):
             seed = self.seed + 1000 * restart
             torch.manual_seed(seed)
@@ -155,9 +156,10 @@ class DiverseHeads:
                                  shared=X_labeled.ndim > 2)
             label = self.progress and (f"{self.progress} {restart + 1}/{self.n_restarts}"
                                        if self.n_restarts > 1 else self.progress)
-            self.history_ = fit(model, objective, X_labeled[train], y_idx[train], pool=pool,
-                                epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                                weight_decay=self.weight_decay, seed=seed, progress=label)
+            self.histories_.append(fit(
+                model, objective, X_labeled[train], y_idx[train], pool=pool, epochs=self.epochs,
+                batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                seed=seed, progress=label))
             models.append(model)
             votes.append(predict_proba(model, pool).argmax(-1))  # (N, H)
         self._combine(models, votes)
@@ -171,7 +173,7 @@ class DiverseHeads:
                               for r in range(R)])
         ref = int(np.argmax(agreement.sum(1)))
         others = np.delete(agreement[ref], ref)
-        best = others.max() if R > 1 else 1.0
+        best = others.max() if len(others) else 1.0
         keep = [s for s in range(R) if s == ref or agreement[ref, s] >= best - self.restart_tolerance]
         self.agreement_, self.kept_ = agreement, keep
         self.models_ = [models[s] for s in keep]

@@ -21,11 +21,9 @@ import numpy as np
 import pandas as pd
 
 from underspec.data.items import ItemTable, from_splits
+from underspec.data.layout import FORMAT, PARTICIPANT_FILES
 from underspec.data.sources import sha256_of
 from underspec.errors import UnderspecError
-
-FORMAT = "underspec-challenge/1"
-PARTICIPANT_FILES = ("X_labeled.npy", "y_labeled.npy", "X_unlabeled.npy", "X_val.npy")
 
 
 @dataclass

@@ -34,6 +34,7 @@ class SolveSettings:
     batch_size: int = 64
     vector_batch_size: int = 256
     vector_restarts: int = 5
+    weight_decay: float = 1e-4
     vector_weight_decay: float = 0.01
     vector_min_share: float = 0.7
     rounds: int = 3
@@ -51,7 +52,11 @@ class SolveSettings:
                 "epochs": self.vector_epochs if vectors else self.epochs,
                 "batch_size": self.vector_batch_size if vectors else self.batch_size,
                 "n_restarts": self.vector_restarts if vectors else 1,
-                "weight_decay": self.vector_weight_decay if vectors else 1e-4}
+                "weight_decay": self.vector_weight_decay if vectors else self.weight_decay}
+
+    def min_share_for(self, X: np.ndarray) -> float:
+        """Least share of the pool self-training uses (vectors only: soft averaged heads)."""
+        return self.vector_min_share if X.ndim == 2 else 0.0
 
     def final_epochs_for(self, X: np.ndarray) -> float:
         """Epochs of a one-head network on items like ``X`` (vectors train longer, cheaply)."""
@@ -155,7 +160,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     revealed = {n_u + i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
     models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
                         n_classes=C, rounds=settings.rounds, n_final=settings.n_final,
-                        min_share=settings.vector_min_share if t.X_val.ndim == 2 else 0.0,
+                        min_share=settings.min_share_for(t.X_val),
                         epochs=settings.final_epochs_for(t.X_val),
                         seed=settings.seed, progress=progress and "self-training")
     member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])

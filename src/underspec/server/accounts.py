@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+_DUMMY = _hasher.hash(secrets.token_hex(16))  # checked for unknown names, to take the same time
 MIN_PASSWORD = 8
 
 
@@ -83,5 +84,3 @@ class Verifier:
                 self._failures[name] = (count + 1, time.monotonic())
         return ok
 
-
-_DUMMY = _hasher.hash(secrets.token_hex(16))

@@ -17,11 +17,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from underspec import __version__
+from underspec.data.layout import PARTICIPANT_FILES
 from underspec.server import service
 from underspec.server.accounts import Verifier
 from underspec.server.db import Exercise, open_database
-
-PARTICIPANT_FILES = ("X_labeled.npy", "y_labeled.npy", "X_unlabeled.npy", "X_val.npy")
 
 
 def create_app(db_url: str | None = None) -> FastAPI:

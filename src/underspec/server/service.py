@@ -10,7 +10,6 @@ spent or too many failed logins.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,16 @@ from sqlalchemy.orm import Session
 
 from underspec.errors import UnderspecError
 from underspec.server.accounts import Verifier, hash_password
-from underspec.server.db import Archive, Exercise, Meta, Reveal, Submission, Team, team_by_name
+from underspec.server.db import (
+    Archive,
+    Exercise,
+    Meta,
+    Reveal,
+    Submission,
+    Team,
+    get_meta,
+    team_by_name,
+)
 from underspec.server.scoring import score
 
 MAX_SUBMISSION_BYTES = 2_000_000
@@ -73,8 +81,8 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
     if answers.groups is not None and "shortcut" in answers.groups:
         target = answers.groups[answers.groups["split"] == "target"]
         if len(target) == n:
-            groups = (np.searchsorted(classes, labels) * (max(len(classes), 2))
-                      + target["shortcut"].to_numpy().astype(np.int64))
+            shortcut = target["shortcut"].to_numpy().astype(np.int64)
+            groups = np.searchsorted(classes, labels) * (shortcut.max() + 1) + shortcut
     scored = answers.extra.get("unscored")
     if scored is not None:
         if scored.shape != (n,):
@@ -166,8 +174,17 @@ def new_phase(session: Session, phase: str) -> dict:
 
 
 def get_phase(session: Session) -> str:
-    row = session.get(Meta, "phase")
-    return row.value if row else "practice"
+    return get_meta(session, "phase", "practice")
+
+
+def init_challenge(session: Session, name: str) -> None:
+    """Name the challenge (the database and its schema exist once opened)."""
+    session.merge(Meta(key="challenge", value=name))
+    session.commit()
+
+
+def list_teams(session: Session) -> list[Team]:
+    return list(session.scalars(select(Team).order_by(Team.name)))
 
 
 # --- entrant side ------------------------------------------------------------------------------
@@ -254,24 +271,21 @@ def parse_submission(content: bytes, n_items: int, classes: list[int]) -> np.nda
         lines.pop()
     if not lines:
         raise RefusedError(422, f"file: empty; expected {n_items} lines, one label per target row")
-    allowed = {str(c): c for c in classes}
     values = np.empty(len(lines), np.int64)
     for i, line in enumerate(lines, start=1):
         cell = line.strip().lstrip("\ufeff")
         if "," in cell or ";" in cell:
             raise RefusedError(422, f"file line {i}: {line[:40]!r} has several columns; expected one "
                                "label per line, no index")
-        if cell not in allowed:
-            try:
-                number = float(cell)
-            except ValueError:
-                number = None
-            if number is None or not number.is_integer() or int(number) not in classes:
-                hint = " (no header line)" if i == 1 and number is None else ""
-                raise RefusedError(422, f"file line {i}: {line[:40]!r} is not one of the classes "
-                                   f"{classes}{hint}")
-            cell = str(int(number))
-        values[i - 1] = allowed[cell]
+        try:
+            number = float(cell)
+        except ValueError:
+            number = None
+        if number is None or not number.is_integer() or int(number) not in classes:
+            hint = " (no header line)" if i == 1 and number is None else ""
+            raise RefusedError(422, f"file line {i}: {line[:40]!r} is not one of the classes "
+                               f"{classes}{hint}")
+        values[i - 1] = int(number)
     if len(values) != n_items:
         raise RefusedError(422, f"file: {len(values)} lines; expected {n_items}, one per target row")
     return values
@@ -281,7 +295,7 @@ def submit(session: Session, team: Team, ex: Exercise, content: bytes) -> dict:
     """Accept a team's one submission for an exercise and return its live score."""
     pred = parse_submission(content, ex.n_items, ex.class_values())
     session.add(Submission(team_id=team.id, exercise_id=ex.id,
-                           predictions=pred.astype("<i8").tobytes(), created=time.time()))
+                           predictions=pred.astype("<i8").tobytes()))
     try:
         session.commit()
     except IntegrityError as exc:
@@ -303,6 +317,8 @@ def results(session: Session, *, private: bool = False) -> list[dict]:
     teams = list(session.scalars(select(Team).where(Team.approved, ~Team.disabled)))
     subs = {(s.team_id, s.exercise_id): s for s in session.scalars(select(Submission))}
     counts = dict(session.execute(select(Reveal.team_id, func.count()).group_by(Reveal.team_id)).all())
+    truth = {ex.id: {"labels": ex.label_array(), "scored": ex.mask("scored"),
+                     "public": ex.mask("public"), "groups": ex.group_array()} for ex in exercises}
     rows = []
     for team in teams:
         row = {"team": team.name, "reveals": int(counts.get(team.id, 0)), "scores": {}, "total": 0.0}
@@ -312,9 +328,7 @@ def results(session: Session, *, private: bool = False) -> list[dict]:
                 cell = {"accuracy": ex.default_score, "default": True}
             else:
                 pred = np.frombuffer(sub.predictions, "<i8")
-                cell = {**score(pred, ex.label_array(), scored=ex.mask("scored"),
-                                public=ex.mask("public"), groups=ex.group_array(),
-                                private=private), "default": False}
+                cell = {**score(pred, **truth[ex.id], private=private), "default": False}
                 if cell["accuracy"] is None:
                     cell["accuracy"] = ex.default_score
             row["scores"][ex.id] = cell
