@@ -8,6 +8,8 @@ import torch
 
 torch.set_num_threads(2)
 
+pytest_plugins = ["tests.server_fixtures"]
+
 
 @pytest.fixture
 def tiny_task_dir(tmp_path):

@@ -8,54 +8,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
+from tests.server_fixtures import PASSWORD
 from underspec.cli import main
 from underspec.server import service
 from underspec.server.app import create_app
-from underspec.server.db import Base, make_engine, open_database
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def db_url(tmp_path):
-    url = os.environ.get("UNDERSPEC_TEST_DB")
-    if not url:
-        return str(tmp_path / "board.db")
-    engine = make_engine(url)  # a fresh schema on the shared PostgreSQL database
-    Base.metadata.drop_all(engine)
-    from underspec.server.db import Meta
-
-    Meta.__table__.drop(engine, checkfirst=True)
-    engine.dispose()
-    return url
-
-
-@pytest.fixture
-def board(db_url, tiny_task_dir):
-    """A database with the tiny task as exercise 1 and an approved team ``alpha``."""
-    with open_database(db_url)() as session:
-        service.add_exercise(session, tiny_task_dir, budget=5)
-        service.add_team(session, "alpha", PASSWORD, approve=True)
-    return db_url
-
-
-@pytest.fixture
-def client(board):
-    with TestClient(create_app(board)) as c:
-        yield c
+from underspec.server.db import open_database
 
 
 def form(exercise=1, datum=0, user="alpha", password=PASSWORD):
@@ -170,23 +136,6 @@ def test_downloads_only_participant_files(client):
     info = client.get("/exercises.json").json()
     assert info[0]["budget"] == 5 and info[0]["target_rows"] == 80
     assert "labels" not in json.dumps(info)
-
-
-@pytest.fixture
-def live(board):
-    """The app served by uvicorn on a free loopback port, in a thread."""
-    config = uvicorn.Config(create_app(board), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
 
 
 def test_budget_and_single_submission_hold_under_concurrency(live, tiny_task_dir):

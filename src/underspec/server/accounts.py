@@ -84,3 +84,43 @@ class Verifier:
                 self._failures[name] = (count + 1, time.monotonic())
         return ok
 
+
+
+class Signer:
+    """Signed cookie values and CSRF tokens under one secret key.
+
+    A session cookie is ``value|time|mac``: it cannot be forged without the key and expires
+    after ``max_age`` seconds. A CSRF token is the MAC of a random per-browser cookie (the
+    "signed double submit" pattern): a page on another site can make the browser send the
+    cookie, but cannot read it to compute the token that the form must carry.
+    """
+
+    def __init__(self, key: bytes, max_age: float = 12 * 3600):
+        self.key, self.max_age = key, max_age
+
+    def _mac(self, purpose: str, value: str) -> str:
+        return hmac.new(self.key, f"{purpose}\0{value}".encode(), hashlib.sha256).hexdigest()
+
+    def sign(self, value: str) -> str:
+        """``value`` with the current time and a MAC; ``value`` must not contain ``|``."""
+        stamped = f"{value}|{int(time.time())}"
+        return f"{stamped}|{self._mac('session', stamped)}"
+
+    def unsign(self, token: str | None) -> str | None:
+        """The value of a token made by :meth:`sign`, or None if forged, malformed or expired."""
+        if not token or token.count("|") < 2:
+            return None
+        stamped, mac = token.rsplit("|", 1)
+        if not hmac.compare_digest(mac, self._mac("session", stamped)):
+            return None
+        value, stamp = stamped.rsplit("|", 1)
+        if not stamp.isdigit() or time.time() - int(stamp) > self.max_age:
+            return None
+        return value
+
+    def csrf_token(self, browser: str) -> str:
+        """The token that forms must carry for the browser cookie ``browser``."""
+        return self._mac("csrf", browser)
+
+    def csrf_ok(self, browser: str | None, token: str | None) -> bool:
+        return bool(browser and token) and hmac.compare_digest(self.csrf_token(browser), token)

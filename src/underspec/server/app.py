@@ -8,25 +8,29 @@ second.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
 
 from underspec import __version__
 from underspec.data.layout import PARTICIPANT_FILES
 from underspec.server import service
-from underspec.server.accounts import Verifier
-from underspec.server.db import Exercise, open_database
+from underspec.server.accounts import Signer, Verifier
+from underspec.server.db import Exercise, open_database, secret_key
+from underspec.server.web import PageError, render, web_routes
+
+MAX_BODY_BYTES = service.MAX_SUBMISSION_BYTES + 64 * 1024  # the file and the form fields
 
 
 def create_app(db_url: str | None = None) -> FastAPI:
     """The app on the database at ``db_url`` (schema created or migrated now)."""
     factory: sessionmaker[Session] = open_database(db_url)
     verifier = Verifier()
+    signer = Signer(secret_key(factory))
     app = FastAPI(title="underspec leaderboard", version=__version__,
                   description="Reveal up to a budget of target labels, submit once per exercise.")
 
@@ -37,6 +41,11 @@ def create_app(db_url: str | None = None) -> FastAPI:
     @app.exception_handler(service.RefusedError)
     def _refused(_request: Request, exc: service.RefusedError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(PageError)
+    def _refused_page(request: Request, exc: PageError) -> Response:
+        return render(request, "message.html", None, signer, status_code=exc.status,
+                      title=f"Refused ({exc.status})", error=str(exc))
 
     @app.post("/reveal/", summary="Reveal the label of one target row (X_val row datum_id)")
     def reveal(username: str = Form(...), password: str = Form(...),
@@ -67,7 +76,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
 
     @app.get("/exercises.json", summary="The exercises and their rules")
     def exercises_json(session: Session = Depends(db)) -> list[dict]:
-        return [_exercise_info(ex) for ex in service.exercise_list(session)]
+        return [service.exercise_info(ex) for ex in service.exercise_list(session)]
 
     @app.get("/exercises/{exercise_id}/{name}", summary="Download a participant file")
     def download(exercise_id: int, name: str, session: Session = Depends(db)) -> FileResponse:
@@ -82,40 +91,36 @@ def create_app(db_url: str | None = None) -> FastAPI:
             raise service.RefusedError(404, f"{name}: not on this server")
         return FileResponse(path, filename=f"{ex.id}_{name}")
 
-    @app.get("/", response_class=HTMLResponse, summary="The leaderboard page")
-    def leaderboard_page(session: Session = Depends(db)) -> str:
-        return render_leaderboard(service.exercise_list(session), service.results(session),
-                                  service.get_phase(session))
-
+    app.include_router(web_routes(db, verifier, signer))
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
 
 
-def _exercise_info(ex: Exercise) -> dict:
-    return {"id": ex.id, "name": ex.name, "points": ex.points, "default_score": ex.default_score,
-            "budget": ex.budget, "classes": ex.class_values(), "target_rows": ex.n_items,
-            "open": ex.is_open, "files": [f"/exercises/{ex.id}/{n}" for n in PARTICIPANT_FILES]}
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``max_bytes`` with 413, before the form
+    parser spools them: by the ``Content-Length`` header, or while reading a chunked body."""
 
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
 
-def render_leaderboard(exercises: list[Exercise], rows: list[dict], phase: str) -> str:
-    """The leaderboard as a small HTML page (default scores in grey, marked "default")."""
-    esc = html.escape
-    head = "".join(f"<th title='{esc(ex.name)}, {ex.points:g} points'>{ex.id}<br>{esc(ex.name)}</th>"
-                   for ex in exercises)
-    body = []
-    for row in rows:
-        cells = []
-        for ex in exercises:
-            cell = row["scores"][ex.id]
-            cls = " class='default'" if cell["default"] else ""
-            mark = " (default)" if cell["default"] else ""
-            cells.append(f"<td{cls}>{cell['accuracy']:.4f}{mark}</td>")
-        body.append(f"<tr><td>{row['rank']}</td><td>{esc(row['team'])}</td>{''.join(cells)}"
-                    f"<td><b>{row['total']:.3f}</b></td></tr>")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>underspec leaderboard</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}.default{{color:#999}}</style>
-</head><body><h1>Leaderboard</h1><p>Phase: {esc(phase)}. Scores are accuracies on the target
-rows; an exercise without a submission counts its default score.</p>
-<table id="leaderboard"><thead><tr><th>rank</th><th>team</th>{head}<th>total</th></tr></thead>
-<tbody>{''.join(body)}</tbody></table>
-<p><a href="/exercises.json">exercises</a> · <a href="/docs">API</a></p></body></html>"""
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = JSONResponse({"detail": f"request body larger than {self.max_bytes} bytes"},
+                                 status_code=413)
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:  # FastAPI passes this on from its body parser
+                raise HTTPException(413, f"request body larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted_receive, send)

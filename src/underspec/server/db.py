@@ -13,6 +13,7 @@ has at most one submission per exercise and phase.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 SCHEMA_VERSION = 1
@@ -43,7 +45,7 @@ class Base(DeclarativeBase):
 
 
 class Meta(Base):
-    """Key/value settings: ``schema_version``, ``challenge`` (its name), ``phase``."""
+    """Key/value settings: ``schema_version``, ``challenge`` (its name), ``phase``, ``secret_key``."""
 
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -177,6 +179,19 @@ def open_database(url: str | None = None) -> sessionmaker[Session]:
 def get_meta(session: Session, key: str, default: str = "") -> str:
     row = session.get(Meta, key)
     return row.value if row else default
+
+
+def secret_key(factory: sessionmaker[Session]) -> bytes:
+    """The database's random key for signing cookies (made on first use, kept across restarts,
+    so logged-in browsers stay logged in; never exported)."""
+    with factory() as session:
+        if not get_meta(session, "secret_key"):
+            session.add(Meta(key="secret_key", value=secrets.token_hex(32)))
+            try:
+                session.commit()
+            except IntegrityError:  # another process made it first
+                session.rollback()
+        return bytes.fromhex(get_meta(session, "secret_key"))
 
 
 def team_by_name(session: Session, name: str) -> Team | None:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from underspec.data.layout import PARTICIPANT_FILES
 from underspec.errors import UnderspecError
 from underspec.server.accounts import Verifier, hash_password
 from underspec.server.db import (
@@ -188,19 +189,29 @@ def list_teams(session: Session) -> list[Team]:
 
 
 # --- entrant side ------------------------------------------------------------------------------
-def authenticate(session: Session, verifier: Verifier, name: str, password: str) -> Team:
-    """The team if the credentials are right and it may play; else :class:`RefusedError`."""
+def check_password(session: Session, verifier: Verifier, name: str, password: str) -> Team:
+    """The team if the password is right (approved or not); else 401, or 429 when throttled."""
     wait = verifier.wait_seconds(name)
     if wait > 0:
         raise RefusedError(429, f"too many failed logins for this team; retry in {wait:.0f} s")
     team = team_by_name(session, name)
     if not verifier.check(name, team.password_hash if team else None, password) or team is None:
         raise RefusedError(401, "bad username or password")
-    if team.disabled:
-        raise RefusedError(403, f"team {name!r} is disabled")
-    if not team.approved:
-        raise RefusedError(403, f"team {name!r} is not approved yet; ask the organisers")
     return team
+
+
+def check_may_play(team: Team) -> Team:
+    """The team if it may reveal and submit; 403 when it is disabled or not approved yet."""
+    if team.disabled:
+        raise RefusedError(403, f"team {team.name!r} is disabled")
+    if not team.approved:
+        raise RefusedError(403, f"team {team.name!r} is not approved yet; ask the organisers")
+    return team
+
+
+def authenticate(session: Session, verifier: Verifier, name: str, password: str) -> Team:
+    """The team if the credentials are right and it may play; else :class:`RefusedError`."""
+    return check_may_play(check_password(session, verifier, name, password))
 
 
 def open_exercise(session: Session, exercise_id: str | int) -> Exercise:
@@ -343,3 +354,27 @@ def results(session: Session, *, private: bool = False) -> list[dict]:
 
 def exercise_list(session: Session) -> list[Exercise]:
     return list(session.scalars(select(Exercise).order_by(Exercise.id)))
+
+
+def exercise_info(ex: Exercise) -> dict:
+    """What entrants may know of an exercise: its rules and files, never its labels."""
+    return {"id": ex.id, "name": ex.name, "points": ex.points, "default_score": ex.default_score,
+            "budget": ex.budget, "classes": ex.class_values(), "target_rows": ex.n_items,
+            "open": ex.is_open, "files": [f"/exercises/{ex.id}/{n}" for n in PARTICIPANT_FILES]}
+
+
+def team_status(session: Session, team: Team, ex: Exercise) -> dict:
+    """One team's own state on an exercise: its reveals (with labels), budget left, and its
+    submission's live score. Nothing about other teams."""
+    revealed = [int(d) for d in session.scalars(
+        select(Reveal.datum_id).where(Reveal.team_id == team.id, Reveal.exercise_id == ex.id)
+        .order_by(Reveal.slot))]
+    labels = ex.label_array()
+    sub = session.scalars(select(Submission).where(Submission.team_id == team.id,
+                                                   Submission.exercise_id == ex.id)).first()
+    live = None
+    if sub is not None:
+        live = score(np.frombuffer(sub.predictions, "<i8"), labels, scored=ex.mask("scored"),
+                     public=ex.mask("public"), groups=ex.group_array())
+    return {"revealed": [(d, int(labels[d])) for d in revealed],
+            "left": max(0, ex.budget - len(revealed)), "submitted": sub is not None, "live": live}
