@@ -40,12 +40,16 @@ def browser(tmp_path):
 
 
 def fill_and_send(driver, form_id: str, **fields) -> None:
+    """Fill a form, send it, and wait until the browser has left the page it was on."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
 
     form = driver.find_element(By.ID, form_id)
     for name, value in fields.items():
         form.find_element(By.NAME, name).send_keys(str(value))
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(form))
 
 
 def test_register_approve_submit_and_see_the_row(browser, live, board, tiny_task_dir, tmp_path):

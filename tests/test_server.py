@@ -16,12 +16,13 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from tests.server_fixtures import PASSWORD
 from underspec.cli import main
 from underspec.server import service
 from underspec.server.app import create_app
-from underspec.server.db import open_database
+from underspec.server.db import make_engine, open_database
 
 
 def form(exercise=1, datum=0, user="alpha", password=PASSWORD):
@@ -264,3 +265,33 @@ def test_solve_refuses_an_http_oracle_without_exercise_and_submit_without_server
     assert main(["solve", str(tiny_task_dir), "--oracle", answers, "--submit", "--out", str(out)]) == 2
     assert "--submit: needs the leaderboard" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cached_leaderboard_follows_changes_made_by_other_processes(client, board, tiny_task_dir):
+    labels = np.load(tiny_task_dir / "answers" / "y_val.npy")
+    assert [r["team"] for r in client.get("/leaderboard.json").json()] == ["alpha"]
+    with open_database(board)() as session:  # another session, as `underspec admin` would be
+        service.add_team(session, "beta", PASSWORD, approve=True)
+    assert {r["team"] for r in client.get("/leaderboard.json").json()} == {"alpha", "beta"}
+    assert submit(client, _csv(labels)).status_code == 200
+    top = client.get("/leaderboard.json").json()[0]
+    assert top["team"] == "alpha" and top["scores"]["1"]["accuracy"] == 1.0
+    assert not top["scores"]["1"]["default"]
+    assert main(["admin", "--db", board, "disable", "alpha"]) == 0
+    assert [r["team"] for r in client.get("/leaderboard.json").json()] == ["beta"]
+
+
+def test_a_version_1_database_is_migrated_on_open(db_url):
+    from underspec.server.db import MIGRATIONS, SCHEMA_VERSION, Meta, get_meta, migrate
+
+    engine = make_engine(db_url)
+    Meta.__table__.create(engine)
+    MIGRATIONS[1](engine)
+    with Session(engine) as session, session.begin():
+        session.add(Meta(key="schema_version", value="1"))
+    assert migrate(engine) == 1  # the version it found
+    with Session(engine) as session:
+        assert get_meta(session, "schema_version") == str(SCHEMA_VERSION)
+        assert get_meta(session, "revision") == "0"
+    assert migrate(engine) == SCHEMA_VERSION  # nothing left to do
+    engine.dispose()

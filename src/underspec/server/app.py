@@ -8,9 +8,11 @@ second.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,15 +28,27 @@ from underspec.server.web import PageError, render, web_routes
 MAX_BODY_BYTES = service.MAX_SUBMISSION_BYTES + 64 * 1024  # the file and the form fields
 
 
-def create_app(db_url: str | None = None) -> FastAPI:
-    """The app on the database at ``db_url`` (schema created or migrated now)."""
+def create_app(db_url: str | None = None, threads: int = 4) -> FastAPI:
+    """The app on the database at ``db_url`` (schema created or migrated now), running its
+    handlers in at most ``threads`` threads."""
     factory: sessionmaker[Session] = open_database(db_url)
     verifier = Verifier()
     signer = Signer(secret_key(factory))
-    app = FastAPI(title="underspec leaderboard", version=__version__,
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Handlers are short and hold the GIL: more threads than a few only make them queue
+        # for it, and the slowest answers slower (bench/server.md).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    app = FastAPI(lifespan=lifespan, title="underspec leaderboard", version=__version__,
                   description="Reveal up to a budget of target labels, submit once per exercise.")
 
-    def db() -> Iterator[Session]:
+    results = service.ResultsCache()
+
+    async def db() -> AsyncIterator[Session]:
+        # async, so that FastAPI opens and closes it on the event loop rather than with two
+        # extra trips to its thread pool; a Session connects only when first used.
         with factory() as session:
             yield session
 
@@ -72,7 +86,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
 
     @app.get("/leaderboard.json", summary="The live leaderboard (public rows)")
     def leaderboard_json(session: Session = Depends(db)) -> list[dict]:
-        return service.results(session)
+        return results.get(session)
 
     @app.get("/exercises.json", summary="The exercises and their rules")
     def exercises_json(session: Session = Depends(db)) -> list[dict]:
@@ -91,7 +105,7 @@ def create_app(db_url: str | None = None) -> FastAPI:
             raise service.RefusedError(404, f"{name}: not on this server")
         return FileResponse(path, filename=f"{ex.id}_{name}")
 
-    app.include_router(web_routes(db, verifier, signer))
+    app.include_router(web_routes(db, verifier, signer, results))
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
 

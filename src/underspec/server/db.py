@@ -28,15 +28,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    cast,
     create_engine,
     event,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_URL = "sqlite:///underspec-leaderboard.db"
 
 
@@ -45,7 +47,8 @@ class Base(DeclarativeBase):
 
 
 class Meta(Base):
-    """Key/value settings: ``schema_version``, ``challenge`` (its name), ``phase``, ``secret_key``."""
+    """Key/value settings: ``schema_version``, ``challenge`` (its name), ``phase``, ``secret_key``,
+    and ``revision``, a counter raised by every change to what the leaderboard shows."""
 
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -73,10 +76,10 @@ class Exercise(Base):
     budget: Mapped[int] = mapped_column(Integer, default=5)
     classes: Mapped[str] = mapped_column(Text)  # comma-separated raw class values
     n_items: Mapped[int] = mapped_column(Integer)
-    labels: Mapped[bytes] = mapped_column(LargeBinary)  # int64 little-endian, one per target row
-    groups: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # int64 codes
-    scored: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # uint8 0/1
-    public: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # uint8 0/1
+    labels: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # int64 little-endian, one per target row
+    groups: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, nullable=True)  # int64 codes
+    scored: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, nullable=True)  # uint8 0/1
+    public: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True, nullable=True)  # uint8 0/1
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)
     source: Mapped[str] = mapped_column(Text, default="")  # the task directory it came from
 
@@ -148,8 +151,14 @@ def make_engine(url: str | None = None) -> Engine:
 
 
 # Step k brings a database from version k - 1 to version k. Version 0 is an empty database.
+def _add_revision(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        session.merge(Meta(key="revision", value="0"))
+
+
 MIGRATIONS: dict[int, Callable[[Engine], None]] = {
     1: lambda engine: Base.metadata.create_all(engine),
+    2: _add_revision,
 }
 
 
@@ -192,6 +201,13 @@ def secret_key(factory: sessionmaker[Session]) -> bytes:
             except IntegrityError:  # another process made it first
                 session.rollback()
         return bytes.fromhex(get_meta(session, "secret_key"))
+
+
+def bump_revision(session: Session) -> None:
+    """Count a change to what the leaderboard shows, in the caller's transaction (an atomic
+    increment, so concurrent changes each count)."""
+    session.execute(update(Meta).where(Meta.key == "revision")
+                    .values(value=cast(cast(Meta.value, Integer) + 1, String)))
 
 
 def team_by_name(session: Session, name: str) -> Team | None:

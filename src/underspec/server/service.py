@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from underspec.data.layout import PARTICIPANT_FILES
 from underspec.errors import UnderspecError
@@ -27,6 +27,7 @@ from underspec.server.db import (
     Reveal,
     Submission,
     Team,
+    bump_revision,
     get_meta,
     team_by_name,
 )
@@ -109,6 +110,7 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
     ex.source = str(task_dir.resolve())
     ex.is_open = True
     session.add(ex)
+    bump_revision(session)
     session.commit()
     return ex
 
@@ -125,6 +127,7 @@ def add_team(session: Session, name: str, password: str, *, approve: bool = Fals
     team = Team(name=name, password_hash=password_hash, approved=approve)
     session.add(team)
     try:
+        bump_revision(session)
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -142,6 +145,7 @@ def set_team(session: Session, name: str, *, approved: bool | None = None,
         team.approved = approved
     if disabled is not None:
         team.disabled = disabled
+    bump_revision(session)
     session.commit()
     return team
 
@@ -152,6 +156,7 @@ def set_open(session: Session, exercise_id: int, is_open: bool) -> Exercise:
     if ex is None:
         raise UnderspecError(f"exercise {exercise_id}: no such exercise")
     ex.is_open = is_open
+    bump_revision(session)
     session.commit()
     return ex
 
@@ -170,6 +175,7 @@ def new_phase(session: Session, phase: str) -> dict:
     session.execute(delete(Reveal))
     session.execute(delete(Submission))
     session.merge(Meta(key="phase", value=phase))
+    bump_revision(session)
     session.commit()
     return document
 
@@ -308,6 +314,7 @@ def submit(session: Session, team: Team, ex: Exercise, content: bytes) -> dict:
     session.add(Submission(team_id=team.id, exercise_id=ex.id,
                            predictions=pred.astype("<i8").tobytes()))
     try:
+        bump_revision(session)
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -324,15 +331,14 @@ def results(session: Session, *, private: bool = False) -> list[dict]:
 
     Sorted by total, best first; ``rank`` ties share a rank. Only approved, enabled teams.
     """
-    exercises = list(session.scalars(select(Exercise).order_by(Exercise.id)))
+    exercises = list(session.scalars(select(Exercise).options(undefer("*")).order_by(Exercise.id)))
     teams = list(session.scalars(select(Team).where(Team.approved, ~Team.disabled)))
     subs = {(s.team_id, s.exercise_id): s for s in session.scalars(select(Submission))}
-    counts = dict(session.execute(select(Reveal.team_id, func.count()).group_by(Reveal.team_id)).all())
     truth = {ex.id: {"labels": ex.label_array(), "scored": ex.mask("scored"),
                      "public": ex.mask("public"), "groups": ex.group_array()} for ex in exercises}
     rows = []
     for team in teams:
-        row = {"team": team.name, "reveals": int(counts.get(team.id, 0)), "scores": {}, "total": 0.0}
+        row = {"team": team.name, "scores": {}, "total": 0.0}
         for ex in exercises:
             sub = subs.get((team.id, ex.id))
             if sub is None:
@@ -350,6 +356,26 @@ def results(session: Session, *, private: bool = False) -> list[dict]:
     for i, row in enumerate(rows):
         row["rank"] = rows[i - 1]["rank"] if i and rows[i - 1]["total"] == row["total"] else i + 1
     return rows
+
+
+class ResultsCache:
+    """:func:`results` remembered until the database's ``revision`` changes.
+
+    Every change to what the leaderboard shows (a submission, a team or exercise changed, a new
+    phase) raises the revision in its own transaction, so one small query per call tells whether
+    the remembered rows are still true, also when other processes (``underspec admin``) write.
+    """
+
+    def __init__(self):
+        self._rows: dict[bool, tuple[str, list[dict]]] = {}
+
+    def get(self, session: Session, *, private: bool = False) -> list[dict]:
+        revision = get_meta(session, "revision")  # read first: a later change shows as a miss
+        hit = self._rows.get(private)
+        if hit is None or hit[0] != revision:
+            hit = (revision, results(session, private=private))
+            self._rows[private] = hit
+        return hit[1]
 
 
 def exercise_list(session: Session) -> list[Exercise]:

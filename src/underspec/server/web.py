@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -66,8 +66,9 @@ def render(request: Request, name: str, team: Team | None, signer: Signer, *,
     return response
 
 
-def web_routes(db: Callable[[], Iterator[Session]], verifier: Verifier, signer: Signer) -> APIRouter:
-    """The page routes, on the app's session dependency ``db``."""
+def web_routes(db: Callable[[], AsyncIterator[Session]], verifier: Verifier, signer: Signer,
+               results: service.ResultsCache) -> APIRouter:
+    """The page routes, on the app's session dependency ``db`` and leaderboard cache."""
     router = APIRouter(include_in_schema=False)
 
     def viewer(request: Request, session: Session = Depends(db)) -> Team | None:
@@ -106,7 +107,7 @@ def web_routes(db: Callable[[], Iterator[Session]], verifier: Verifier, signer: 
     def leaderboard(request: Request, team: Team | None = Depends(viewer),
                     session: Session = Depends(db)) -> Response:
         return page(request, "leaderboard.html", team, session,
-                    exercises=service.exercise_list(session), rows=service.results(session),
+                    exercises=service.exercise_list(session), rows=results.get(session),
                     phase=service.get_phase(session))
 
     @router.get("/exercises/", response_class=HTMLResponse)
