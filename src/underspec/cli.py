@@ -111,6 +111,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str | None) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from underspec.audit.registry import AuditOptions
+    from underspec.data.image_sets import load_image_set
+    from underspec.pipelines.audit import run_checks, write_audit
+
+    groups = _names(args.groups)
+    image_set = load_image_set(args.data, label=args.label, groups=groups, weights=args.weights,
+                               control=args.control, skip_bad=args.skip_bad, resize=not args.no_resize)
+    options = AuditOptions(groups=groups, control=args.control, model=args.model, folds=args.folds,
+                           epochs=args.epochs, min_group=args.min_group, seed=args.seed, progress=True)
+    results = run_checks(image_set, options, _names(args.checks) or None)
+    report = write_audit(image_set, options, results, args.out)
+    for r in results:
+        print(f"{r.name:20s} {r.n_issues:6d} flagged")
+    print(f"report: {report}\nfindings: {report.parent / 'findings.json'}")
+    return 0
+
+
 def cmd_reveal(args: argparse.Namespace) -> int:
     from underspec.client import LeaderboardClient
 
@@ -233,6 +255,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sizes", help="NL,NU,NV for every task (quick runs)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    aud = sub.add_parser("audit", help="audit a labeled image set: balance, group bias, label "
+                                       "issues, duplicates, outliers, shortcuts, relevance")
+    aud.add_argument("data", help="an .npz (x, y, metadata arrays), a folder with labels.csv or "
+                                  "label_train.txt, or a class-per-folder tree")
+    aud.add_argument("--out", required=True, help="output folder (report.html, findings.json)")
+    aud.add_argument("--label", help="label column (default y for .npz, label for labels.csv)")
+    aud.add_argument("--groups", help="comma-separated sensitive group columns")
+    aud.add_argument("--weights", help="per-item weight column")
+    aud.add_argument("--control", help="control column for the Simpson's paradox check")
+    aud.add_argument("--checks", help="comma-separated subset of the checks")
+    aud.add_argument("--model", choices=("network", "logistic"), default="network",
+                     help="source of the out-of-sample probabilities")
+    aud.add_argument("--folds", type=int, default=5)
+    aud.add_argument("--epochs", type=float, default=15)
+    aud.add_argument("--min-group", type=int, default=10, help="smallest group tested")
+    aud.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed)")
+    aud.add_argument("--no-resize", action="store_true",
+                     help="refuse images of another size instead of resizing them")
+    aud.add_argument("--seed", type=int, default=0)
+    aud.set_defaults(func=cmd_audit)
 
     for verb, text in (("reveal", "reveal one target label on the leaderboard"),
                        ("submit", "submit a predictions CSV to the leaderboard")):

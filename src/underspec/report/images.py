@@ -89,3 +89,35 @@ def vector_map(X: np.ndarray, status: np.ndarray, highlight: np.ndarray, *, titl
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     return figure_to_data_uri(fig)
+
+
+def bar_chart(labels: list[str], values, *, title: str = "", highlight=None,
+              reference: float | None = None, xlabel: str = "") -> str:
+    """Horizontal bars (one per label) as a PNG data URI; ``highlight`` (bool per bar) draws
+    bars in red, ``reference`` a dashed vertical line."""
+    plt = _matplotlib()
+    values = np.asarray(values, float)
+    fig, ax = plt.subplots(figsize=(5.5, 0.35 * len(labels) + 1.0))
+    colors = ["#c62828" if h else "#546e7a" for h in (highlight if highlight is not None
+                                                      else np.zeros(len(values), bool))]
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)), [str(x) for x in labels], fontsize=8)
+    ax.invert_yaxis()
+    if reference is not None:
+        ax.axvline(reference, color="k", linestyle="--", linewidth=1)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return figure_to_data_uri(fig)
+
+
+def heat_map(maps: dict[str, np.ndarray], *, title: str = "") -> str:
+    """Side-by-side (H, W) maps as a PNG data URI."""
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, len(maps), figsize=(3 * len(maps), 3.2), squeeze=False)
+    for ax, (name, m) in zip(axes.flat, maps.items(), strict=True):
+        ax.imshow(m, cmap="inferno", interpolation="nearest")
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return figure_to_data_uri(fig)

@@ -1,0 +1,37 @@
+"""Label issues: cleanlab's confident learning on cross-validated out-of-sample probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from underspec.audit.registry import AuditContext, CheckResult, check, items_frame
+from underspec.report.images import item_grid
+
+GRID = 24
+
+
+@check("label_issues")
+def label_issues(ctx: AuditContext) -> CheckResult:
+    """Items whose given label disagrees with what models that never saw them predict, found by
+    ``cleanlab.filter.find_label_issues``; the score is cleanlab's label quality (self-confidence)."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    proba = ctx.proba
+    issues = find_label_issues(ctx.y, proba, filter_by="prune_by_noise_rate")
+    quality = get_label_quality_scores(ctx.y, proba)
+    predicted = proba.argmax(1)
+    classes = ctx.image_set.classes
+    order = np.flatnonzero(issues)[np.argsort(quality[issues])]
+    summary = {"issues": int(issues.sum()), "share": round(float(issues.mean()), 4),
+               "model": ctx.options.model, "out_of_sample_balanced_accuracy": round(ctx.image_balanced_accuracy, 4),
+               "ranked": [str(ctx.ids[i]) for i in order[:100]]}
+    pictures = {}
+    if len(order) and ctx.X.ndim == 4:
+        top = order[:GRID]
+        pictures["most likely label issues"] = item_grid(
+            ctx.X[top], [f"{classes[ctx.y[i]]}→{classes[predicted[i]]}" for i in top],
+            title="top suspects: given label → predicted label")
+    return CheckResult("label_issues", summary, items_frame(
+        ctx.ids, issues, quality, given=[classes[k] for k in ctx.y],
+        predicted=[classes[k] for k in predicted]), pictures)

@@ -1,0 +1,169 @@
+"""The audit's shared pieces: options, the lazily computed context every check may use, the
+uniform result of a check, and the registry of checks by name.
+
+Every check returns a :class:`CheckResult`, as cleanlab's Datalab does: a per-item table
+(``id``, ``is_issue``, ``score`` in [0, 1] where **lower means more suspect**, plus any
+columns of its own), a summary dict, and pictures for the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from underspec.data.image_sets import ImageSet
+from underspec.errors import UnderspecError
+
+
+@dataclass
+class AuditOptions:
+    """What the user told the audit.
+
+    Parameters
+    ----------
+    groups : list of str
+        Sensitive group columns (label rates per group and per intersection of two).
+    control : str, optional
+        A column that may reverse a group difference (Simpson's paradox check).
+    model : {"network", "logistic"}
+        Where the out-of-sample probabilities come from: the project's network, or a logistic
+        regression on the pixels (fast, and the anchor of the benchmark).
+    folds : int
+        Cross-validation folds for out-of-sample probabilities.
+    epochs : float
+        Training passes of each network.
+    min_group : int
+        Groups smaller than this are reported and left out of the tests.
+    seed : int
+    """
+
+    groups: list[str] = field(default_factory=list)
+    control: str | None = None
+    model: str = "network"
+    folds: int = 5
+    epochs: float = 15
+    min_group: int = 10
+    seed: int = 0
+    progress: bool = False
+
+
+class AuditContext:
+    """The image set plus what several checks share, each computed at most once."""
+
+    def __init__(self, image_set: ImageSet, options: AuditOptions):
+        self.image_set, self.options = image_set, options
+        table = image_set.table
+        self.labeled = (table["label"] >= 0).to_numpy()
+        if self.labeled.sum() < 2 * max(2, options.folds):
+            raise UnderspecError(f"{image_set.source}: {int(self.labeled.sum())} labeled items; "
+                                 f"expected at least {2 * options.folds}")
+        self.X = image_set.X[self.labeled]
+        self.y = table["label"].to_numpy()[self.labeled]
+        self.ids = table["id"].to_numpy()[self.labeled]
+        self.table = table[self.labeled].reset_index(drop=True)
+        self.n_classes = len(image_set.classes)
+
+    def _model(self, seed: int):
+        if self.options.model == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            return LogisticRegression(max_iter=500, C=1.0)  # on the raw pixels in [0, 1]
+        if self.options.model != "network":
+            raise UnderspecError(f"model: expected 'network' or 'logistic', got {self.options.model!r}")
+        from underspec.models.classifier import NetworkClassifier
+
+        return NetworkClassifier(epochs=self.options.epochs, seed=seed)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray, seed: int):
+        model = self._model(seed)
+        if self.options.model == "logistic":
+            return model.fit(X.reshape(len(X), -1), y)
+        return model.fit(X, y, n_classes=self.n_classes)
+
+    def _proba(self, model, X: np.ndarray) -> np.ndarray:
+        if self.options.model == "logistic":
+            full = np.zeros((len(X), self.n_classes))
+            full[:, model.classes_] = model.predict_proba(X.reshape(len(X), -1))
+            return full
+        return model.predict_proba(X)
+
+    @cached_property
+    def proba(self) -> np.ndarray:
+        """Out-of-sample class probabilities of the labeled items (N_labeled, C), by stratified
+        K-fold cross-validation: each item is scored by a model that never saw it."""
+        from sklearn.model_selection import StratifiedKFold
+        from tqdm.auto import tqdm
+
+        counts = np.bincount(self.y, minlength=self.n_classes)
+        folds = int(min(self.options.folds, counts[counts > 0].min())) if counts.any() else 2
+        folds = max(2, folds)
+        out = np.zeros((len(self.y), self.n_classes))
+        splits = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed).split(self.X, self.y)
+        for k, (train, test) in enumerate(tqdm(list(splits), desc="cross-validated probabilities",
+                                               disable=not self.options.progress, unit="fold")):
+            out[test] = self._proba(self._fit(self.X[train], self.y[train], self.options.seed + k),
+                                    self.X[test])
+        return out
+
+    @cached_property
+    def model(self):
+        """A model trained on every labeled item (saliency, coefficients)."""
+        return self._fit(self.X, self.y, self.options.seed)
+
+    @cached_property
+    def pixel_embedding(self) -> np.ndarray:
+        """A label-free embedding of every item (labeled or not): the first principal
+        components of the pixels (at most 64). Near-duplicates and outliers use it."""
+        from sklearn.decomposition import PCA
+
+        flat = self.image_set.X.reshape(len(self.image_set.X), -1)
+        n = min(64, flat.shape[1], len(flat))
+        return PCA(n, random_state=self.options.seed).fit_transform(flat)
+
+    @cached_property
+    def image_balanced_accuracy(self) -> float:
+        from sklearn.metrics import balanced_accuracy_score
+
+        return float(balanced_accuracy_score(self.y, self.proba.argmax(1)))
+
+
+@dataclass
+class CheckResult:
+    """One check's findings: per-item ``items`` (``id``, ``is_issue``, ``score``), ``summary``,
+    and ``pictures`` (title to PNG data URI) for the report."""
+
+    name: str
+    summary: dict
+    items: pd.DataFrame
+    pictures: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = {"id", "is_issue", "score"} - set(self.items.columns)
+        if missing:
+            raise ValueError(f"check {self.name}: items lack {sorted(missing)}")
+
+    @property
+    def n_issues(self) -> int:
+        return int(self.items["is_issue"].sum())
+
+
+Check = Callable[[AuditContext], CheckResult]
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str) -> Callable[[Check], Check]:
+    """Register an audit check under ``name``."""
+    def register(fn: Check) -> Check:
+        CHECKS[name] = fn
+        return fn
+    return register
+
+
+def items_frame(ids, is_issue, score, **extra) -> pd.DataFrame:
+    """The per-item table of a check."""
+    return pd.DataFrame({"id": ids, "is_issue": np.asarray(is_issue, bool),
+                         "score": np.clip(np.asarray(score, float), 0.0, 1.0), **extra})

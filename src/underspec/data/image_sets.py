@@ -1,0 +1,275 @@
+"""Labeled image sets of practitioners, loaded into the item table.
+
+Three layouts, one loader each, all giving an :class:`~underspec.data.items.ItemTable` whose
+``label`` column holds class indices into ``classes`` (``-1`` = no label):
+
+- a folder with ``labels.csv`` (``path`` relative to the folder, a label column, any metadata
+  columns) or with a two-column-free ``label_train.txt`` (one label per image, in file-name
+  order);
+- a class-per-folder tree (``<class>/*``), optionally split (``train/<class>/*``,
+  ``valid/<class>/*``), with an optional ``metadata.csv`` joined on the file name;
+- an ``.npz`` with ``x`` (N, H, W[, C]) and ``y``; every other 1-D array of length N becomes a
+  metadata column.
+
+Item ids are the relative paths for folders and the row index for ``.npz`` files.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from underspec.data.items import MISSING, ItemTable
+from underspec.errors import UnderspecError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+FILE_COLUMNS = ("path", "file", "filename", "name", "image")
+
+
+@dataclass
+class ImageSet:
+    """An item table plus what loading it found: the class names, the files skipped as
+    unreadable (with the reason), and the files resized to the common size."""
+
+    items: ItemTable
+    classes: list
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    resized: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.items.table
+
+    @property
+    def X(self) -> np.ndarray:  # noqa: N802 (the features are X everywhere)
+        return self.items.X
+
+
+def read_images(root: Path, paths: list[str], *, skip_bad: bool = False,
+                resize: bool = True) -> tuple[np.ndarray, np.ndarray, list, list]:
+    """Read image files into a float32 array (N, C, H, W) in [0, 1].
+
+    Grey images stay one channel unless some image has colour (then all are RGB). Images of
+    another size than the most common one are resized (and listed) unless ``resize`` is False.
+
+    Returns
+    -------
+    X, ok, bad, resized
+        ``ok`` marks the paths that were read; ``bad`` lists ``(path, reason)``; ``resized``
+        the paths that were resized. Without ``skip_bad`` an unreadable file raises.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    images, bad = {}, []
+    for rel in paths:
+        try:
+            with Image.open(root / rel) as img:
+                img.load()
+                images[rel] = img.copy()
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            bad.append((rel, str(exc).split("\n")[0][:120] or type(exc).__name__))
+    if bad and not skip_bad:
+        listed = "; ".join(f"{p} ({why})" for p, why in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise UnderspecError(f"{root}: {len(bad)} unreadable image(s): {listed}{more}; fix or "
+                             "remove them, or pass --skip-bad to leave them out")
+    if not images:
+        raise UnderspecError(f"{root}: no readable image")
+    grey = all(img.mode in ("1", "L", "I", "I;16", "F") for img in images.values())
+    mode = "L" if grey else "RGB"
+    size = Counter(img.size for img in images.values()).most_common(1)[0][0]  # (W, H)
+    resized = [rel for rel, img in images.items() if img.size != size]
+    if resized and not resize:
+        raise UnderspecError(f"{root}: {len(resized)} image(s) not of the common size "
+                             f"{size[0]}x{size[1]}, e.g. {resized[0]}; drop --no-resize to "
+                             "resize them")
+    if resized:
+        warnings.warn(f"{root}: resized {len(resized)} image(s) to {size[0]}x{size[1]}, e.g. "
+                      f"{resized[0]}", stacklevel=2)
+    ok = np.array([rel in images for rel in paths])
+    X = np.stack([np.asarray(images[rel].convert(mode).resize(size), np.float32) / 255.0
+                  for rel in paths if rel in images])
+    X = X[:, None] if grey else X.transpose(0, 3, 1, 2)
+    return X, ok, bad, resized
+
+
+def _encode(values: pd.Series, where: str) -> tuple[np.ndarray, list]:
+    """Class indices (``-1`` for empty cells) and the sorted class values."""
+    present = values.dropna()
+    present = present[present.astype(str).str.strip() != ""]
+    if present.empty:
+        raise UnderspecError(f"{where}: no label at all")
+    numeric = pd.to_numeric(present, errors="coerce")
+    if numeric.notna().all() and (numeric == numeric.round()).all():
+        present = numeric.astype(np.int64)
+    classes = sorted(present.unique().tolist())
+    if len(classes) < 2:
+        raise UnderspecError(f"{where}: one class only ({classes[0]!r}); expected at least two")
+    index = {c: i for i, c in enumerate(classes)}
+    codes = np.full(len(values), MISSING, np.int64)
+    codes[values.index.get_indexer(present.index)] = [index[v] for v in present]
+    return codes, classes
+
+
+def _check_columns(table: pd.DataFrame, where: str, columns: list[str]) -> None:
+    for column in columns:
+        if column not in table.columns:
+            raise UnderspecError(f"{where}: no column {column!r}; columns are "
+                                 f"{', '.join(map(str, table.columns))}")
+
+
+def _finish(X: np.ndarray, table: pd.DataFrame, label: str, where: str, *, weights: str | None,
+            bad=(), resized=(), source: str = "") -> ImageSet:
+    codes, classes = _encode(table[label], f"{where}, column {label!r}")
+    table = table.drop(columns=[label]).assign(label=codes)
+    if "split" not in table.columns:
+        table["split"] = "train"
+    if weights is not None:
+        w = pd.to_numeric(table[weights], errors="coerce")
+        if w.isna().any() or (w < 0).any():
+            row = int(np.flatnonzero(w.isna().to_numpy() | (w < 0).to_numpy())[0])
+            raise UnderspecError(f"{where}, column {weights!r}, row {row}: expected a weight "
+                                 f">= 0, got {table[weights].iloc[row]!r}")
+        table["weight"] = w.astype(float)
+    front = ["id", "split", "label"]
+    table = table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)
+    return ImageSet(ItemTable(X, table), classes, list(bad), list(resized), source)
+
+
+def load_npz(path: str | Path, *, label: str = "y", weights: str | None = None) -> ImageSet:
+    """An ``.npz`` with ``x`` (N, H, W[, C]) and a label array; other 1-D arrays of length N
+    become metadata columns; ids are row indices."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnderspecError(f"{path}: no such file")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    if "x" not in arrays:
+        raise UnderspecError(f"{path}: no array 'x'; arrays are {', '.join(arrays)}")
+    x = arrays.pop("x")
+    if x.ndim not in (3, 4):
+        raise UnderspecError(f"{path}, array 'x': expected shape (N, H, W) or (N, H, W, C), got {x.shape}")
+    n = len(x)
+    columns = {k: v for k, v in arrays.items() if v.ndim == 1 and len(v) == n}
+    for k, v in arrays.items():
+        if k not in columns:
+            warnings.warn(f"{path}: array {k!r} of shape {v.shape} is not one value per item; "
+                          "left out", stacklevel=2)
+    table = pd.DataFrame({"id": np.arange(n), **columns})
+    _check_columns(table, str(path), [label] + ([weights] if weights else []))
+    X = x.astype(np.float32)
+    if X.max() > 1.5:
+        X /= 255.0
+    X = X[:, None] if x.ndim == 3 else X.transpose(0, 3, 1, 2)
+    return _finish(X, table, label, str(path), weights=weights, source=str(path))
+
+
+def load_labeled_folder(root: str | Path, *, label: str = "label", weights: str | None = None,
+                        skip_bad: bool = False, resize: bool = True) -> ImageSet:
+    """A folder with ``labels.csv`` (a ``path`` column and ``label``) or ``label_train.txt``."""
+    root = Path(root)
+    csv = root / "labels.csv"
+    if csv.is_file():
+        try:
+            table = pd.read_csv(csv)
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise UnderspecError(f"{csv}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
+        _check_columns(table, str(csv), ["path", label] + ([weights] if weights else []))
+        missing = [p for p in table["path"].astype(str) if not (root / p).is_file()]
+        if missing:
+            raise UnderspecError(f"{csv}, column 'path': {len(missing)} file(s) not found under "
+                                 f"{root}, e.g. {missing[0]}")
+        table = table.assign(id=table["path"].astype(str))
+    else:
+        txt = root / "label_train.txt"
+        if not txt.is_file():
+            raise UnderspecError(f"{root}: expected labels.csv (path,label,...) or label_train.txt")
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                       if p.suffix.lower() in IMAGE_SUFFIXES)
+        lines = [x.strip() for x in txt.read_text().splitlines()]
+        while lines and not lines[-1]:
+            lines.pop()
+        if len(lines) != len(files):
+            raise UnderspecError(f"{txt}: {len(lines)} labels for {len(files)} images; expected "
+                                 "one label per image, in file-name order")
+        table = pd.DataFrame({"id": files, "path": files, label: lines})
+        weights = None
+    X, ok, bad, resized = read_images(root, table["path"].astype(str).tolist(), skip_bad=skip_bad,
+                                      resize=resize)
+    return _finish(X, table[ok], label, str(root), weights=weights, bad=bad, resized=resized,
+                   source=str(root))
+
+
+def load_class_folders(root: str | Path, *, weights: str | None = None, skip_bad: bool = False,
+                       resize: bool = True) -> ImageSet:
+    """A class-per-folder tree, optionally under ``train/`` and ``valid/`` (or ``test/``), with
+    an optional ``metadata.csv`` joined on the file name."""
+    root = Path(root)
+    splits = [s for s in ("train", "valid", "val", "test") if (root / s).is_dir()]
+    rows = []
+    for split in splits or [""]:
+        base = root / split if split else root
+        for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            for f in sorted(class_dir.iterdir()):
+                if f.suffix.lower() in IMAGE_SUFFIXES:
+                    rel = f.relative_to(root).as_posix()
+                    rows.append({"id": rel, "path": rel, "label": class_dir.name,
+                                 "split": split or "train", "file": f.name})
+    if not rows:
+        raise UnderspecError(f"{root}: no images in class folders (expected {root}/<class>/*.png "
+                             f"or {root}/train/<class>/*.png)")
+    table = pd.DataFrame(rows)
+    meta_path = root / "metadata.csv"
+    if meta_path.is_file():
+        meta = pd.read_csv(meta_path)
+        key = next((c for c in FILE_COLUMNS if c in meta.columns), None)
+        if key is None:
+            raise UnderspecError(f"{meta_path}: expected a file-name column, one of {', '.join(FILE_COLUMNS)}")
+        meta = meta.assign(file=meta[key].astype(str).map(lambda p: Path(p).name))
+        meta = meta.drop(columns=[c for c in (key, "label", "split", "id") if c in meta.columns and c != "file"])
+        if meta["file"].duplicated().any():
+            raise UnderspecError(f"{meta_path}: file name {meta['file'][meta['file'].duplicated()].iloc[0]!r} "
+                                 "appears twice")
+        table = table.merge(meta, on="file", how="left")
+    if weights:
+        _check_columns(table, str(meta_path), [weights])
+    X, ok, bad, resized = read_images(root, table["path"].tolist(), skip_bad=skip_bad, resize=resize)
+    return _finish(X, table[ok].drop(columns=["file"]), "label", str(root), weights=weights,
+                   bad=bad, resized=resized, source=str(root))
+
+
+def load_image_set(path: str | Path, *, label: str | None = None, groups: list[str] = (),
+                   weights: str | None = None, control: str | None = None,
+                   skip_bad: bool = False, resize: bool = True) -> ImageSet:
+    """Load any of the three layouts (chosen from what ``path`` is) and check that the named
+    group, weight and control columns exist.
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``.npz`` file, a folder with ``labels.csv`` / ``label_train.txt``, or a class tree.
+    label : str, optional
+        The label column (default ``y`` for ``.npz``, ``label`` for ``labels.csv``).
+    groups, weights, control : column names
+        Sensitive group columns, a per-item weight column, a control column (Simpson's paradox).
+    skip_bad, resize : bool
+        Leave unreadable images out (listed) instead of failing; resize images of another size.
+    """
+    path = Path(path)
+    if path.suffix == ".npz":
+        image_set = load_npz(path, label=label or "y", weights=weights)
+    elif not path.is_dir():
+        raise UnderspecError(f"{path}: no such file or folder (expected an .npz or a folder)")
+    elif (path / "labels.csv").is_file() or (path / "label_train.txt").is_file():
+        image_set = load_labeled_folder(path, label=label or "label", weights=weights,
+                                        skip_bad=skip_bad, resize=resize)
+    else:
+        image_set = load_class_folders(path, weights=weights, skip_bad=skip_bad, resize=resize)
+    _check_columns(image_set.table, str(path), [*groups, *([control] if control else [])])
+    return image_set

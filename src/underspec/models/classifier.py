@@ -1,0 +1,72 @@
+"""A plain image (or vector) classifier as a scikit-learn style estimator over the one fit loop.
+
+Used where underspec needs "the project's own network": cross-validated probabilities and
+embeddings for the audit, gradient saliency, and (later) ``underspec train``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from underspec.models.fit import fit, predict_proba, weighted_ce
+from underspec.models.networks import MultiHeadNet
+
+
+class NetworkClassifier:
+    """One-head network chosen from the item shape (MLP for vectors, small CNN for images).
+
+    Parameters
+    ----------
+    epochs : float
+        Passes over the training items.
+    batch_size, lr, weight_decay : optimiser settings.
+    seed : int
+        Seeds the initial weights and the mini-batch order.
+    progress : bool or str
+        Progress bar while fitting.
+    """
+
+    def __init__(self, *, epochs: float = 15, batch_size: int = 64, lr: float = 2e-3,
+                 weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False):
+        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
+        self.weight_decay, self.seed, self.progress = weight_decay, seed, progress
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
+            n_classes: int | None = None) -> NetworkClassifier:
+        """Train on items ``X`` (N, ...) with class indices ``y`` (0..C-1)."""
+        y = np.asarray(y, np.int64)
+        self.n_classes_ = int(n_classes or y.max() + 1)
+        torch.manual_seed(self.seed)
+        self.model_ = MultiHeadNet(X.shape[1:], self.n_classes_)
+        self.history_ = fit(self.model_, weighted_ce, X, y, sample_weight=sample_weight,
+                            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                            weight_decay=self.weight_decay, seed=self.seed, progress=self.progress)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, C)."""
+        return predict_proba(self.model_, X)[:, 0]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X).argmax(1)
+
+    @torch.no_grad()
+    def embed(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """The penultimate layer (the trunk's features), (N, 128)."""
+        self.model_.eval()
+        trunk = self.model_.trunks[0]
+        return torch.cat([trunk(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32))
+                          for i in range(0, len(X), batch_size)]).numpy()
+
+    def saliency(self, X: np.ndarray, y: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Gradient saliency: ``|d logit_y / d x|`` of each item for its class ``y``, shape of X."""
+        self.model_.eval()
+        out = []
+        for i in range(0, len(X), batch_size):
+            x = torch.as_tensor(X[i:i + batch_size], dtype=torch.float32).requires_grad_(True)
+            logits = self.model_(x)[:, 0]
+            picked = logits.gather(1, torch.as_tensor(y[i:i + batch_size]).view(-1, 1)).sum()
+            (grad,) = torch.autograd.grad(picked, x)
+            out.append(grad.abs().numpy())
+        return np.concatenate(out)

@@ -1,0 +1,141 @@
+"""Audit checks find what was planted in small data built from digits, and stay quiet on clean data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+
+from underspec.audit.registry import AuditContext, AuditOptions
+from underspec.cli import main
+from underspec.data.image_sets import ImageSet
+from underspec.data.items import ItemTable
+from underspec.pipelines.audit import run_checks
+
+FAST = {"model": "logistic", "folds": 3}
+
+
+def image_set(x, y, **metadata) -> ImageSet:
+    x = np.asarray(x, np.float32)
+    table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": np.asarray(y), **metadata})
+    return ImageSet(ItemTable(x[:, None] if x.ndim == 3 else x, table), list(range(int(np.max(y)) + 1)))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    return d.images / 16.0, d.target.copy()
+
+
+def run(s, *names, **options):
+    return {r.name: r for r in run_checks(s, AuditOptions(**{**FAST, **options}), list(names))}
+
+
+def test_clean_digits_raise_no_flags(digits):
+    x, y = digits
+    rng = np.random.default_rng(0)
+    s = image_set(x, y, site=rng.integers(0, 3, len(y)))
+    results = run(s, "class_balance", "group_label_rates", "near_duplicates", "outliers",
+                  "shortcuts", groups=["site"])
+    assert {name: r.n_issues for name, r in results.items()} == dict.fromkeys(results, 0)
+    assert results["group_label_rates"].summary["biased"] == []
+    assert results["shortcuts"].summary["shortcuts"] == []
+
+
+def test_flipped_labels_are_found(digits):
+    x, y = digits
+    rng = np.random.default_rng(1)
+    flipped = rng.choice(len(y), 90, replace=False)
+    noisy = y.copy()
+    noisy[flipped] = (noisy[flipped] + rng.integers(1, 10, 90)) % 10
+    items = run(image_set(x, noisy), "label_issues")["label_issues"].items
+    found = set(items.loc[items["is_issue"], "id"])
+    precision, recall = len(found & set(flipped)) / len(found), len(found & set(flipped)) / 90
+    assert precision > 0.8 and recall > 0.8
+    assert items.loc[items["id"].isin(flipped), "score"].mean() < items["score"].mean()
+
+
+def test_duplicates_and_outliers_are_found(digits):
+    x, y = digits
+    rng = np.random.default_rng(2)
+    copies = rng.choice(len(y), 6, replace=False)
+    noise = rng.random((5, 8, 8))
+    x2 = np.concatenate([x, x[copies] + 0.001 * rng.random((6, 8, 8)), noise])
+    y2 = np.concatenate([y, y[copies], rng.integers(0, 10, 5)])
+    results = run(image_set(x2, y2), "near_duplicates", "outliers")
+    dup = results["near_duplicates"].items
+    assert set(dup.loc[dup["is_issue"], "id"]) == set(copies) | set(range(len(y), len(y) + 6))
+    out = results["outliers"].items
+    assert set(out.loc[out["is_issue"], "id"]) == set(range(len(y) + 6, len(y2)))
+
+
+def test_a_group_with_another_label_rate_and_simpsons_paradox():
+    rng = np.random.default_rng(3)
+    n = 2000
+    sex = rng.integers(0, 2, n)
+    hospital = np.where(rng.random(n) < np.where(sex == 1, 0.8, 0.2), 1, 0)
+    # within each hospital, sex 1 has the lower positive rate; overall, the higher one
+    rate = np.where(hospital == 1, 0.7, 0.2) - 0.1 * sex
+    y = (rng.random(n) < rate).astype(int)
+    x = rng.random((n, 4, 4))
+    result = run(image_set(x, y, sex=sex, hospital=hospital), "group_label_rates",
+                 groups=["sex"], control="hospital")["group_label_rates"]
+    assert result.summary["biased"] == ["sex"]
+    test = result.summary["tests"]["sex"]
+    assert test["p_value"] < 1e-6 and test["cramers_v"] > 0.1
+    expected = pd.crosstab(sex, y, normalize="index")[1]
+    assert test["rates"]["1"]["1"] == pytest.approx(expected[1], abs=1e-4)
+    [reversal] = result.summary["simpson"]
+    assert reversal["overall_difference"] < 0 and all(d > 0 for d in reversal["within"].values())
+    assert reversal["groups"] == ["0", "1"]
+    assert set(result.items.loc[result.items["is_issue"], "id"]) <= set(range(n))
+    assert result.n_issues > 0
+
+
+def test_rare_class_is_flagged(digits):
+    x, y = digits
+    keep = (y != 3) | (np.cumsum(y == 3) <= 10)
+    result = run(image_set(x[keep], y[keep]), "class_balance")["class_balance"]
+    assert result.summary["under_represented"] == ["3"]
+    assert set(result.items.loc[result.items["is_issue"], "id"]) == set(np.flatnonzero(y[keep] == 3))
+
+
+def test_a_border_that_predicts_the_label_is_a_shortcut(digits):
+    x, y = digits
+    x = x[y < 2].copy()
+    y = y[y < 2]
+    x[:, 0, :] = np.where(y[:, None] == 1, 0.9, 0.1)  # a bright top edge marks class 1
+    results = run(image_set(x, y), "shortcuts", "pixel_relevance")
+    assert results["shortcuts"].summary["shortcuts"][0] == "border"
+    assert results["shortcuts"].n_issues == len(y)
+    clean = run(image_set(*(lambda d: (d.images[d.target < 2] / 16, d.target[d.target < 2]))(load_digits())),
+                "pixel_relevance")["pixel_relevance"]
+    assert (results["pixel_relevance"].summary["border_share_univariate"]
+            > clean.summary["border_share_univariate"] + 0.2)
+
+
+def test_the_network_gives_out_of_sample_probabilities(digits):
+    x, y = digits
+    ctx = AuditContext(image_set(x[:400], y[:400]), AuditOptions(model="network", folds=2, epochs=10))
+    proba = ctx.proba
+    assert proba.shape == (400, 10) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert ctx.image_balanced_accuracy > 0.6
+
+
+def test_audit_command_writes_findings_and_report(tmp_path, digits):
+    x, y = digits
+    np.savez(tmp_path / "d.npz", x=x[:300], y=y[:300], sex=np.arange(300) % 2)
+    out = tmp_path / "audit"
+    assert main(["audit", str(tmp_path / "d.npz"), "--groups", "sex", "--model", "logistic",
+                 "--folds", "3", "--out", str(out)]) == 0
+    found = json.loads((out / "findings.json").read_text())
+    assert "label_issues" in found and "group_label_rates" in found
+    for check in found.values():
+        assert len(check["items"]) >= 300 and {"id", "is_issue", "score"} <= set(check["items"][0])
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4 and "label_issues" in html
+    assert main(["audit", str(tmp_path / "d.npz"), "--groups", "age", "--out", str(tmp_path / "no")]) == 2
+    assert not (tmp_path / "no").exists()
