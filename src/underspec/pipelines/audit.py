@@ -36,6 +36,10 @@ def _plain(value):
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").split("\n\n")[0].split()).replace("``", "")
+
+
 def findings(results: list[CheckResult]) -> dict:
     """``{check: {"summary": ..., "items": [{"id", "is_issue", "score", ...}]}}``."""
     return {r.name: {"summary": r.summary,
@@ -54,7 +58,7 @@ def write_audit(image_set: ImageSet, options: AuditOptions, results: list[CheckR
     for r in results:
         flagged = r.items[r.items["is_issue"]].sort_values("score").head(TOP_ITEMS)
         rows.append({"name": r.name, "n_issues": r.n_issues, "pictures": r.pictures,
-                     "doc": (CHECKS[r.name].__doc__ or "").split("\n\n")[0].replace("\n", " ").replace("``", "").strip(),
+                     "doc": _first_paragraph(CHECKS[r.name].__doc__),
                      "summary_text": json.dumps(r.summary, indent=1, default=_plain)[:20000],
                      "top": json.loads(flagged.to_json(orient="records", default_handler=str))})
     t = image_set.table

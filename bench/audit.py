@@ -1,0 +1,173 @@
+"""Benchmark (not a test): finding injected label errors, against cleanlab fed by a logistic
+regression, and what cleaning does to test accuracy.
+
+For each data set: a training sample with 20% asymmetric noise (each class's labels flipped to
+the next class, c -> c+1, with a fixed seed). Two detectors in the same run:
+
+- ``underspec``: ``underspec audit``'s ``label_issues`` check (cleanlab's ``find_label_issues``
+  on 5-fold out-of-sample probabilities of the project's network);
+- ``anchor``: the same cleanlab call fed by a 5-fold cross-validated logistic regression on
+  the raw pixels.
+
+Precision, recall and F1 of the flagged items against the injected errors; test accuracy of
+the network trained on the noisy labels, and on the items underspec did not flag; wall time
+and peak memory of each data set's run.
+
+    python bench/audit.py [--datasets mnist,cifar4] [--n 10000] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from underspec.audit.registry import AuditOptions
+from underspec.data.image_sets import ImageSet
+from underspec.data.items import ItemTable
+from underspec.models.classifier import NetworkClassifier
+from underspec.pipelines.audit import run_checks
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+NOISE, SEED = 0.2, 0
+TARGET_F1 = {"mnist": 0.95, "cifar4": 0.80}
+
+
+def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Train sample (n items) and test set of ``mnist`` or ``cifar4`` (airplane, automobile,
+    bird, cat), pixels in [0, 1], (N, C, H, W)."""
+    rng = np.random.default_rng(SEED)
+    if name == "mnist":
+        with np.load(SHARED / "mnist" / "mnist.npz") as d:
+            x, y, xt, yt = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
+        x, xt = x[:, None] / 255.0, xt[:, None] / 255.0
+        classes = [str(i) for i in range(10)]
+    elif name == "cifar4":
+        from underspec.data.sources import load_cifar10
+
+        path = SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz"
+        with np.load(path) as d:
+            test = d["is_test"].astype(bool)
+        source = load_cifar10(path)
+        keep = source.y < 4
+        x, y = source.x[keep & ~test], source.y[keep & ~test]
+        xt, yt = source.x[keep & test], source.y[keep & test]
+        classes = ["airplane", "automobile", "bird", "cat"]
+    else:
+        raise SystemExit(f"unknown data set {name!r}; expected mnist or cifar4")
+    pick = np.sort(rng.choice(len(y), min(n, len(y)), replace=False))
+    return (x[pick].astype(np.float32), y[pick].astype(np.int64), xt.astype(np.float32),
+            yt.astype(np.int64), classes)
+
+
+def inject(y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """20% of each class flipped to the next class; returns noisy labels and the flipped mask."""
+    rng = np.random.default_rng(SEED + 1)
+    flipped = np.zeros(len(y), bool)
+    for c in range(n_classes):
+        rows = np.flatnonzero(y == c)
+        flipped[rng.choice(rows, int(round(NOISE * len(rows))), replace=False)] = True
+    noisy = np.where(flipped, (y + 1) % n_classes, y)
+    return noisy, flipped
+
+
+def scores(flagged: np.ndarray, truth: np.ndarray) -> dict:
+    tp = int((flagged & truth).sum())
+    precision = tp / max(1, flagged.sum())
+    recall = tp / max(1, truth.sum())
+    f1 = 2 * precision * recall / max(1e-12, precision + recall)
+    return {"flagged": int(flagged.sum()), "precision": round(precision, 4),
+            "recall": round(recall, 4), "f1": round(f1, 4)}
+
+
+def anchor(x: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    from cleanlab.filter import find_label_issues
+
+    proba = cross_val_predict(LogisticRegression(max_iter=300, C=1.0), x.reshape(len(x), -1), noisy,
+                              cv=StratifiedKFold(5, shuffle=True, random_state=SEED),
+                              method="predict_proba", n_jobs=1)
+    return find_label_issues(noisy, proba, filter_by="prune_by_noise_rate")
+
+
+def test_accuracy(x, y, xt, yt, epochs: float) -> float:
+    model = NetworkClassifier(epochs=epochs, seed=SEED, progress="train").fit(x, y, n_classes=int(yt.max() + 1))
+    return round(float((model.predict(xt) == yt).mean()), 4)
+
+
+def run(name: str, n: int, epochs: float) -> dict:
+    started = time.perf_counter()
+    x, y, xt, yt, classes = load(name, n)
+    noisy, flipped = inject(y, len(classes))
+    table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": noisy})
+    image_set = ImageSet(ItemTable(x, table), classes, source=name)
+    t0 = time.perf_counter()
+    [result] = run_checks(image_set, AuditOptions(model="network", epochs=epochs, seed=SEED,
+                                                  progress=True), ["label_issues"])
+    ours = result.items["is_issue"].to_numpy()
+    ours_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    theirs = anchor(x, noisy)
+    anchor_seconds = time.perf_counter() - t0
+    row = {
+        "dataset": name, "train_items": len(y), "test_items": len(yt), "noise": NOISE,
+        "injected": int(flipped.sum()),
+        "underspec": {**scores(ours, flipped), "seconds": round(ours_seconds, 1),
+                      "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"]},
+        "anchor_cleanlab_logistic": {**scores(theirs, flipped), "seconds": round(anchor_seconds, 1)},
+        "test_accuracy": {"noisy": test_accuracy(x, noisy, xt, yt, epochs),
+                          "cleaned": test_accuracy(x[~ours], noisy[~ours], xt, yt, epochs),
+                          "true_labels": test_accuracy(x, y, xt, yt, epochs)},
+        "target_f1": TARGET_F1[name],
+    }
+    row["wall_seconds"] = round(time.perf_counter() - started, 1)
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return row
+
+
+def markdown(result: dict) -> str:
+    lines = ["# Label issues: 20% asymmetric noise (c -> c+1)", "",
+             f"Command: `{result['command']}`.", "",
+             "| data | items | injected | detector | flagged | precision | recall | F1 | target F1 | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["runs"]:
+        for key, label in (("underspec", "underspec (network, 5-fold)"),
+                           ("anchor_cleanlab_logistic", "cleanlab + logistic (anchor)")):
+            s = r[key]
+            lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
+                         f"{s['precision']} | {s['recall']} | {s['f1']} | {r['target_f1']} | {s['seconds']} |")
+    lines += ["", "| data | test acc., noisy labels | after dropping flagged items | true labels | wall s | peak MB |",
+              "|---|---|---|---|---|---|"]
+    for r in result["runs"]:
+        t = r["test_accuracy"]
+        lines.append(f"| {r['dataset']} | {t['noisy']} | {t['cleaned']} | {t['true_labels']} | "
+                     f"{r['wall_seconds']} | {r['peak_rss_mb']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="mnist,cifar4")
+    parser.add_argument("--n", type=int, default=10000, help="training items per data set")
+    parser.add_argument("--epochs", type=float, default=15)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args(argv)
+    runs = [run(name, args.n, args.epochs) for name in args.datasets.split(",")]
+    result = {"command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "runs": runs}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "audit.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "audit.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
