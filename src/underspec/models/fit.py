@@ -18,12 +18,14 @@ from tqdm.auto import tqdm
 
 @dataclass
 class Batch:
-    """One step's data: labeled ``x, y, w`` (weights) and an optional unlabeled ``pool``."""
+    """One step's data: labeled ``x, y, w`` (weights), optional group codes ``g`` of the
+    labeled items, and an optional unlabeled ``pool``."""
 
     x: torch.Tensor
     y: torch.Tensor
     w: torch.Tensor
     pool: torch.Tensor | None = None
+    g: torch.Tensor | None = None
 
 
 Objective = Callable[[torch.nn.Module, Batch], torch.Tensor]
@@ -55,8 +57,9 @@ class _Cycler:
 
 def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarray, *,
         sample_weight: np.ndarray | None = None, pool: np.ndarray | None = None,
-        epochs: float = 10, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 1e-4,
-        seed: int = 0, progress: bool | str = False) -> list[float]:
+        groups: np.ndarray | None = None, epochs: float = 10, batch_size: int = 64,
+        lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False,
+        on_epoch: Callable[[int, torch.nn.Module], bool] | None = None) -> list[float]:
     """Train ``model`` in place with Adam on ``objective``.
 
     Parameters
@@ -70,6 +73,8 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         Per-item weights of the labeled items.
     pool : ndarray, optional
         Unlabeled items; each step then also draws a pool mini-batch of the same size.
+    groups : ndarray of int, optional
+        Group code of each labeled item, passed to the objective as ``batch.g`` (group DRO).
     epochs : float
         Passes over the larger of the labeled set and the pool.
     batch_size, lr, weight_decay : hyper-parameters of the optimiser.
@@ -77,6 +82,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         Seeds the mini-batch order.
     progress : bool or str
         Show a progress bar (a string is used as its label).
+    on_epoch : callable, optional
+        ``on_epoch(epoch, model) -> stop`` after each epoch (the model in eval mode); returning
+        True ends training there (early stopping).
 
     Returns
     -------
@@ -89,6 +97,7 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     wt = torch.as_tensor(np.ones(len(y)) if sample_weight is None else sample_weight,
                          dtype=torch.float32)
     Pt = None if pool is None else torch.as_tensor(pool, dtype=torch.float32)
+    gt = None if groups is None else torch.as_tensor(groups, dtype=torch.long)
     n_big = max(len(Xt), 0 if Pt is None else len(Pt))
     steps_per_epoch = max(1, math.ceil(n_big / batch_size))
     total = max(1, int(round(epochs * steps_per_epoch)))
@@ -104,7 +113,8 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     for step in bar:
         idx = labeled.next()
         batch = Batch(Xt[idx], yt[idx], wt[idx],
-                      None if unlabeled is None else Pt[unlabeled.next()])
+                      None if unlabeled is None else Pt[unlabeled.next()],
+                      None if gt is None else gt[idx])
         loss = objective(model, batch)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -115,6 +125,12 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
             history.append(running / ((step % steps_per_epoch) + 1))
             running = 0.0
             bar.set_postfix(loss=f"{history[-1]:.3f}")
+            if on_epoch is not None:
+                model.eval()
+                stop = on_epoch(len(history) - 1, model)
+                model.train()
+                if stop:
+                    break
     model.eval()
     return history
 

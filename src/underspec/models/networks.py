@@ -12,7 +12,38 @@ from torch import nn
 FEATURES = 128
 
 
-def make_trunk(input_shape: tuple[int, ...]) -> nn.Module:
+ARCHS = ("auto", "cnn", "resnet18")
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and a shortcut (He et al. 2016)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.skip = (nn.Identity() if stride == 1 and c_in == c_out else
+                     nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.skip(x))
+
+
+def resnet18_trunk(channels: int, side: int, width: int = 64) -> nn.Module:
+    """ResNet-18 layout (four stages of two basic blocks, widths w, 2w, 4w, 8w, global average
+    pooling), with the small-image stem (3x3, no max-pool) below 64 pixels."""
+    stem = (nn.Sequential(nn.Conv2d(channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
+                          nn.ReLU(), nn.MaxPool2d(3, 2, 1)) if side >= 64 else
+            nn.Sequential(nn.Conv2d(channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()))
+    layers, c = [stem], width
+    for stage, c_out in enumerate((width, 2 * width, 4 * width, 8 * width)):
+        layers += [BasicBlock(c, c_out, 1 if stage == 0 else 2), BasicBlock(c_out, c_out, 1)]
+        c = c_out
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, FEATURES), nn.ReLU())
+
+
+def make_trunk(input_shape: tuple[int, ...], arch: str = "auto") -> nn.Module:
     """A trunk mapping one item to a ``FEATURES``-d vector, chosen from the item shape.
 
     Parameters
@@ -20,7 +51,14 @@ def make_trunk(input_shape: tuple[int, ...]) -> nn.Module:
     input_shape : tuple of int
         ``(D,)`` for vectors (MLP) or ``(C, H, W)`` for images (CNN). The CNN keeps a coarse
         spatial layout (no global pooling) so that "which side" stays visible to the heads.
+    arch : {"auto", "cnn", "resnet18"}
+        For images: the small CNN, or the ResNet-18-style network; ``auto`` takes the ResNet
+        from 64 pixels on.
     """
+    if arch not in ARCHS:
+        raise ValueError(f"arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
+    if len(input_shape) == 3 and (arch == "resnet18" or (arch == "auto" and min(input_shape[1:]) >= 64)):
+        return resnet18_trunk(input_shape[0], min(input_shape[1:]))
     if len(input_shape) == 1:
         d = input_shape[0]
         return nn.Sequential(
@@ -47,11 +85,11 @@ class MultiHeadNet(nn.Module):
     """
 
     def __init__(self, input_shape: tuple[int, ...], n_classes: int, n_heads: int = 1,
-                 shared: bool = True):
+                 shared: bool = True, arch: str = "cnn"):
         super().__init__()
         self.shared = shared or n_heads == 1
         n_trunks = 1 if self.shared else n_heads
-        self.trunks = nn.ModuleList(make_trunk(tuple(input_shape)) for _ in range(n_trunks))
+        self.trunks = nn.ModuleList(make_trunk(tuple(input_shape), arch) for _ in range(n_trunks))
         self.heads = nn.Linear(FEATURES, n_heads * n_classes)
         self.n_heads, self.n_classes = n_heads, n_classes
 

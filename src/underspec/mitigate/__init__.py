@@ -1,0 +1,1 @@
+"""Mitigations applied when training: sample weights, label cleaning, group DRO."""
