@@ -133,6 +133,65 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace, groups: list[str] = ()):
+    from underspec.data.image_sets import load_image_set
+
+    return load_image_set(args.data, label=getattr(args, "label", None), groups=groups,
+                          weights=getattr(args, "weights", None), skip_bad=getattr(args, "skip_bad", False),
+                          resize=not getattr(args, "no_resize", False))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from underspec.pipelines.train import TrainOptions, train
+
+    if args.drop_issues and args.relabel_issues:
+        raise UnderspecError("--drop-issues and --relabel-issues: give one of them")
+    options = TrainOptions(
+        arch=args.arch, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, init=args.init, class_weights=args.class_weights,
+        group_weights=_names(args.group_weights), reweigh=_names(args.reweigh),
+        issues=args.drop_issues or args.relabel_issues, issue_action="relabel" if args.relabel_issues else "drop",
+        group_dro=_names(args.group_dro), ood_findings=args.ood)
+    columns = [*options.group_weights, *options.reweigh, *options.group_dro]
+    checkpoint, score = train(_load(args, columns), args.out, options)
+    print(f"checkpoint: {checkpoint} (best validation balanced accuracy {score:.4f})")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from underspec.errors import write_text_atomic
+    from underspec.pipelines.train import predict
+
+    frame = predict(_load(args), args.run)
+    write_text_atomic(args.out, frame.to_csv(index=False))
+    print(f"{len(frame)} predictions: {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from underspec.pipelines.evaluate import evaluate_file, format_table
+
+    groups = _names(args.groups)
+    result = evaluate_file(args.predictions, _load(args, groups), groups, out=args.out, positive=args.positive,
+                           min_count=args.min_group, n_boot=args.bootstrap, seed=args.seed)
+    print(format_table(result))
+    print(f"report: {args.out}/evaluation.html")
+    return 0
+
+
+def cmd_postprocess(args: argparse.Namespace) -> int:
+    from underspec.pipelines.evaluate import postprocess
+
+    groups = _names(args.groups)
+    if not groups:
+        raise UnderspecError("--groups: give the group column(s) the thresholds depend on")
+    document = postprocess(args.run, _load(args, groups), groups, constraint=args.constraint,
+                           positive=args.positive, seed=args.seed)
+    print(f"thresholds for {len(document['rules'])} group(s) under {document['constraint']}, "
+          f"fitted on {document['fitted_on']} validation items: {args.run}/thresholds.json")
+    return 0
+
+
 def cmd_reveal(args: argparse.Namespace) -> int:
     from underspec.client import LeaderboardClient
 
@@ -276,6 +335,57 @@ def build_parser() -> argparse.ArgumentParser:
                      help="refuse images of another size instead of resizing them")
     aud.add_argument("--seed", type=int, default=0)
     aud.set_defaults(func=cmd_audit)
+
+    def data_arguments(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("data", help="an .npz, a folder with labels.csv / label_train.txt, or class folders")
+        cmd.add_argument("--label", help="label column")
+        cmd.add_argument("--skip-bad", action="store_true", help="leave unreadable images out")
+        cmd.add_argument("--no-resize", action="store_true", help="refuse images of another size")
+        cmd.add_argument("--seed", type=int, default=0)
+
+    trn = sub.add_parser("train", help="train a network on a labeled image set, with mitigations")
+    data_arguments(trn)
+    trn.add_argument("--out", required=True, help="run folder (model.pt, run.json)")
+    trn.add_argument("--weights", help="weight column (multiplied into the sample weights)")
+    trn.add_argument("--arch", choices=("auto", "cnn", "resnet18"), default="auto")
+    trn.add_argument("--epochs", type=float, default=30)
+    trn.add_argument("--patience", type=int, default=5, help="epochs without progress before stopping")
+    trn.add_argument("--batch-size", type=int, default=64)
+    trn.add_argument("--lr", type=float, default=2e-3)
+    trn.add_argument("--init", help="local weights file to start from")
+    trn.add_argument("--class-weights", action="store_true", help="every class weighs the same")
+    trn.add_argument("--group-weights", help="columns: every group weighs the same")
+    trn.add_argument("--reweigh", help="columns: Kamiran-Calders reweighing over label x groups")
+    trn.add_argument("--drop-issues", metavar="FINDINGS", help="drop the label issues of an audit")
+    trn.add_argument("--relabel-issues", metavar="FINDINGS", help="relabel them with the audit's prediction")
+    trn.add_argument("--group-dro", help="columns: train with group DRO over these groups")
+    trn.add_argument("--ood", metavar="FINDINGS", help="train the audit's outliers as an extra class")
+    trn.set_defaults(func=cmd_train)
+
+    prd = sub.add_parser("predict", help="predict with a trained run: id, label, one probability per class")
+    data_arguments(prd)
+    prd.add_argument("--run", required=True, help="run folder of underspec train")
+    prd.add_argument("--out", required=True, help="predictions CSV")
+    prd.set_defaults(func=cmd_predict)
+
+    evl = sub.add_parser("evaluate", help="accuracy, HTER, per-group and intersectional fairness")
+    evl.add_argument("predictions", help="predictions CSV (id,label,...)")
+    data_arguments(evl)
+    evl.add_argument("--groups", help="comma-separated group columns")
+    evl.add_argument("--positive", help="positive class for TPR/FPR (default: the last class)")
+    evl.add_argument("--min-group", type=int, default=10)
+    evl.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
+    evl.add_argument("--out", required=True, help="folder for evaluation.json and evaluation.html")
+    evl.set_defaults(func=cmd_evaluate)
+
+    pst = sub.add_parser("postprocess", help="per-group thresholds under a fairness constraint")
+    data_arguments(pst)
+    pst.add_argument("--run", required=True, help="run folder of underspec train")
+    pst.add_argument("--groups", help="comma-separated group columns")
+    pst.add_argument("--constraint", default="equalized_odds",
+                     help="equalized_odds, equal_opportunity, demographic_parity, false_positive_rate_parity")
+    pst.add_argument("--positive", help="positive class (default: the second)")
+    pst.set_defaults(func=cmd_postprocess)
 
     for verb, text in (("reveal", "reveal one target label on the leaderboard"),
                        ("submit", "submit a predictions CSV to the leaderboard")):

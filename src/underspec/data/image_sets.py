@@ -126,8 +126,11 @@ def _check_columns(table: pd.DataFrame, where: str, columns: list[str]) -> None:
 
 def _finish(X: np.ndarray, table: pd.DataFrame, label: str, where: str, *, weights: str | None,
             bad=(), resized=(), source: str = "") -> ImageSet:
-    codes, classes = _encode(table[label], f"{where}, column {label!r}")
-    table = table.drop(columns=[label]).assign(label=codes)
+    if label in table.columns:
+        codes, classes = _encode(table[label], f"{where}, column {label!r}")
+        table = table.drop(columns=[label]).assign(label=codes)
+    else:  # items to predict: no labels
+        classes, table = [], table.assign(label=MISSING)
     if "split" not in table.columns:
         table["split"] = "train"
     if weights is not None:
@@ -170,17 +173,21 @@ def load_npz(path: str | Path, *, label: str = "y", weights: str | None = None) 
     return _finish(X, table, label, str(path), weights=weights, source=str(path))
 
 
-def load_labeled_folder(root: str | Path, *, label: str = "label", weights: str | None = None,
-                        skip_bad: bool = False, resize: bool = True) -> ImageSet:
-    """A folder with ``labels.csv`` (a ``path`` column and ``label``) or ``label_train.txt``."""
+def load_labeled_folder(root: str | Path, *, csv: str = "labels.csv", label: str = "label",
+                        weights: str | None = None, skip_bad: bool = False, resize: bool = True,
+                        labels_required: bool = True) -> ImageSet:
+    """A folder with ``labels.csv`` (a ``path`` column and ``label``; another CSV name with
+    ``csv``) or ``label_train.txt``. With ``labels_required=False`` the label column may be
+    absent (items to predict)."""
     root = Path(root)
-    csv = root / "labels.csv"
+    csv = root / csv
     if csv.is_file():
         try:
             table = pd.read_csv(csv)
         except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
             raise UnderspecError(f"{csv}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
-        _check_columns(table, str(csv), ["path", label] + ([weights] if weights else []))
+        _check_columns(table, str(csv), ["path"] + ([label] if labels_required else [])
+                       + ([weights] if weights else []))
         missing = [p for p in table["path"].astype(str) if not (root / p).is_file()]
         if missing:
             raise UnderspecError(f"{csv}, column 'path': {len(missing)} file(s) not found under "
@@ -189,7 +196,7 @@ def load_labeled_folder(root: str | Path, *, label: str = "label", weights: str 
     else:
         txt = root / "label_train.txt"
         if not txt.is_file():
-            raise UnderspecError(f"{root}: expected labels.csv (path,label,...) or label_train.txt")
+            raise UnderspecError(f"{root}: expected {csv.name} (path,label,...) or label_train.txt")
         files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                        if p.suffix.lower() in IMAGE_SUFFIXES)
         lines = [x.strip() for x in txt.read_text().splitlines()]

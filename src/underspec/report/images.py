@@ -92,15 +92,20 @@ def vector_map(X: np.ndarray, status: np.ndarray, highlight: np.ndarray, *, titl
 
 
 def bar_chart(labels: list[str], values, *, title: str = "", highlight=None,
-              reference: float | None = None, xlabel: str = "") -> str:
+              reference: float | None = None, xlabel: str = "", intervals=None) -> str:
     """Horizontal bars (one per label) as a PNG data URI; ``highlight`` (bool per bar) draws
-    bars in red, ``reference`` a dashed vertical line."""
+    bars in red, ``reference`` a dashed vertical line, ``intervals`` ((low, high) per bar)
+    error bars."""
     plt = _matplotlib()
     values = np.asarray(values, float)
     fig, ax = plt.subplots(figsize=(5.5, 0.35 * len(labels) + 1.0))
     colors = ["#c62828" if h else "#546e7a" for h in (highlight if highlight is not None
                                                       else np.zeros(len(values), bool))]
-    ax.barh(range(len(values)), values, color=colors)
+    xerr = None
+    if intervals is not None:
+        lo, hi = np.asarray(intervals, float).T
+        xerr = np.nan_to_num(np.vstack([values - lo, hi - values]).clip(0))
+    ax.barh(range(len(values)), values, color=colors, xerr=xerr, capsize=3)
     ax.set_yticks(range(len(values)), [str(x) for x in labels], fontsize=8)
     ax.invert_yaxis()
     if reference is not None:
@@ -120,4 +125,23 @@ def heat_map(maps: dict[str, np.ndarray], *, title: str = "") -> str:
         ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=9)
+    return figure_to_data_uri(fig)
+
+
+def confusion_picture(matrix, classes: list[str], *, title: str = "confusion matrix") -> str:
+    """A confusion matrix (rows: true, columns: predicted) with counts, as a PNG data URI."""
+    plt = _matplotlib()
+    m = np.asarray(matrix)
+    side = 1.2 + 0.45 * len(classes)
+    fig, ax = plt.subplots(figsize=(side, side))
+    ax.imshow(m, cmap="Blues")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_xticks(range(len(classes)), classes, fontsize=7, rotation=45)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted", fontsize=8)
+    ax.set_ylabel("true", fontsize=8)
+    ax.set_title(title, fontsize=9)
     return figure_to_data_uri(fig)

@@ -1,0 +1,1 @@
+"""Group metrics (per group and intersection, with bootstrap intervals) and per-group thresholds."""

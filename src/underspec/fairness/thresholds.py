@@ -1,0 +1,98 @@
+"""Post-processing: per-group decision thresholds on the positive-class score, fitted under a
+fairness constraint on validation items (fairlearn's ``ThresholdOptimizer``), kept as plain
+JSON with the run and applied by ``underspec predict``.
+
+The thresholds are randomised as fairlearn's are: a group's decision mixes two threshold rules
+with probabilities ``p0`` / ``p1`` (and may ignore the score with probability ``p_ignore``);
+the draw is seeded, so the same items get the same decisions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from underspec.errors import UnderspecError
+
+CONSTRAINTS = ("equalized_odds", "true_positive_rate_parity", "demographic_parity",
+               "false_positive_rate_parity")
+ALIASES = {"equal_opportunity": "true_positive_rate_parity"}
+
+
+class _Score(BaseEstimator):
+    """A prefit "estimator" whose prediction is the score it is given (fairlearn wants one)."""
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def fit(self, X, y):  # never called: prefit
+        return self
+
+    def predict(self, X):
+        return np.asarray(X)[:, 0]
+
+
+def group_keys(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise UnderspecError(f"group column(s) {', '.join(missing)} not in the data; columns are "
+                             f"{', '.join(map(str, table.columns))}")
+    return table[columns].astype(str).agg(" & ".join, axis=1).to_numpy()
+
+
+def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, *,
+                   constraint: str = "equalized_odds", seed: int = 0) -> dict:
+    """Fit the per-group rules; returns the JSON-ready description."""
+    from fairlearn.postprocessing import ThresholdOptimizer
+
+    constraint = ALIASES.get(constraint, constraint)
+    if constraint not in CONSTRAINTS:
+        raise UnderspecError(f"constraint: expected one of {', '.join(CONSTRAINTS)} or equal_opportunity, "
+                             f"got {constraint!r}")
+    optimiser = ThresholdOptimizer(estimator=_Score(), constraints=constraint, prefit=True,
+                                   predict_method="predict", objective="balanced_accuracy_score")
+    optimiser.fit(score[:, None], y_binary, sensitive_features=groups)
+    rules = {}
+    for group, b in optimiser.interpolated_thresholder_.interpolation_dict.items():
+        rules[str(group)] = {
+            "p0": float(b.p0), "operator0": b.operation0.operator, "threshold0": _finite(b.operation0.threshold),
+            "p1": float(b.p1), "operator1": b.operation1.operator, "threshold1": _finite(b.operation1.threshold),
+            "p_ignore": float(b.get("p_ignore", 0.0)), "constant": float(b.get("prediction_constant", 0.0))}
+    return {"constraint": constraint, "seed": seed, "rules": rules}
+
+
+def _finite(threshold: float) -> float | str:
+    """Thresholds as JSON numbers; the infinite ones (always / never) as the strings "inf"."""
+    t = float(threshold)
+    return t if np.isfinite(t) else ("inf" if t > 0 else "-inf")
+
+
+def decide(rules: dict, score: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """0/1 decisions for the positive class under the fitted rules (seeded draws)."""
+    rng = np.random.default_rng(rules["seed"])
+    draws = rng.random((3, len(score)))
+    out = np.zeros(len(score), int)
+    for group in np.unique(groups):
+        r = rules["rules"].get(str(group))
+        if r is None:
+            raise UnderspecError(f"group {group!r} was not seen when the thresholds were fitted; "
+                                 f"known: {', '.join(rules['rules'])}")
+        m = groups == group
+        s = score[m]
+        t0, t1 = float(r["threshold0"]), float(r["threshold1"])
+        first = (s > t0) if r["operator0"] == ">" else (s < t0)
+        second = (s > t1) if r["operator1"] == ">" else (s < t1)
+        d = np.where(draws[0, m] < r["p0"], first, second)
+        d = np.where(draws[1, m] < r["p_ignore"], draws[2, m] < r["constant"], d)
+        out[m] = d.astype(int)
+    return out
+
+
+def apply_thresholds(document: dict, proba: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+    """Class indices after post-processing: the positive class where the rule says so, else
+    the negative class (binary runs)."""
+    groups = group_keys(table, document["groups"])
+    positive, negative = document["positive_index"], document["negative_index"]
+    decision = decide(document, proba[:, positive], groups)
+    return np.where(decision == 1, positive, negative)

@@ -1,0 +1,126 @@
+"""``underspec evaluate`` (predictions against labels, overall and per group, JSON + HTML) and
+``underspec postprocess`` (per-group thresholds fitted on a run's validation items)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from underspec.data.image_sets import ImageSet
+from underspec.errors import UnderspecError, write_text_atomic
+from underspec.fairness.metrics import GROUP_METRICS, evaluate
+from underspec.fairness.thresholds import fit_thresholds, group_keys
+from underspec.pipelines.train import load_run, predict
+from underspec.report.images import bar_chart, confusion_picture
+
+
+def read_predictions(path: str | Path, image_set: ImageSet) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """True and predicted class indices of the labeled items that have a prediction, and their
+    table rows. Refuses unknown ids, labels outside the classes and duplicated ids."""
+    path = Path(path)
+    try:
+        pred = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UnderspecError(f"{path}: not a readable predictions CSV ({exc})") from exc
+    for column in ("id", "label"):
+        if column not in pred.columns:
+            raise UnderspecError(f"{path}: no column {column!r}; expected id,label,p_<class>...")
+    ids = pred["id"].astype(str)
+    if ids.duplicated().any():
+        raise UnderspecError(f"{path}, column 'id': {ids[ids.duplicated()].iloc[0]!r} appears twice")
+    table = image_set.table.assign(_key=image_set.table["id"].astype(str))
+    unknown = sorted(set(ids) - set(table["_key"]))
+    if unknown:
+        raise UnderspecError(f"{path}, column 'id': {len(unknown)} id(s) not in {image_set.source}, "
+                             f"e.g. {unknown[0]!r}")
+    names = [str(c) for c in image_set.classes]
+    bad = ~pred["label"].astype(str).isin(names)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise UnderspecError(f"{path}, row {row + 1}, column 'label': {str(pred['label'].iloc[row])!r} is not one of "
+                             f"the classes {names}")
+    merged = table.merge(pd.DataFrame({"_key": ids, "_pred": pred["label"].astype(str)}), on="_key")
+    merged = merged[merged["label"] >= 0].reset_index(drop=True)
+    if merged.empty:
+        raise UnderspecError(f"{path}: no prediction for a labeled item of {image_set.source}")
+    y_pred = merged["_pred"].map({n: i for i, n in enumerate(names)}).to_numpy()
+    return merged["label"].to_numpy(), y_pred, merged.drop(columns=["_key", "_pred"])
+
+
+def evaluate_file(predictions: str | Path, image_set: ImageSet, groups: list[str], *, out: str | Path,
+                  positive: str | None = None, min_count: int = 10, n_boot: int = 200, seed: int = 0) -> dict:
+    """Evaluate a predictions CSV; writes ``out/evaluation.json`` and ``out/evaluation.html``."""
+    y, pred, table = read_predictions(predictions, image_set)
+    names = [str(c) for c in image_set.classes]
+    if positive is not None and positive not in names:
+        raise UnderspecError(f"--positive {positive!r}: not one of the classes {names}")
+    result = evaluate(y, pred, table, groups, classes=image_set.classes, min_count=min_count, n_boot=n_boot,
+                      positive=None if positive is None else names.index(positive), seed=seed)
+    document = json.dumps(result, indent=1, default=float) + "\n"
+    html = render(result)
+    out = Path(out)
+    write_text_atomic(out / "evaluation.json", document)
+    write_text_atomic(out / "evaluation.html", html)
+    return result
+
+
+def render(result: dict) -> str:
+    pictures = {"confusion matrix": confusion_picture(result["overall"]["confusion_matrix"], result["classes"])}
+    for key, grouping in result["by_group"].items():
+        frame = pd.DataFrame(grouping["groups"])
+        for metric in ("accuracy", "tpr", "fpr"):
+            pictures[f"{metric} by {key}"] = bar_chart(
+                frame["group"].tolist(), frame[metric].to_numpy(float),
+                intervals=frame[[f"{metric}_low", f"{metric}_high"]].to_numpy(float),
+                highlight=frame["too_small"].to_numpy(), reference=result["overall"][metric],
+                title=f"{metric} by {key} (95% bootstrap interval; dashed: overall; red: too small)")
+    env = jinja2.Environment(loader=jinja2.PackageLoader("underspec", "report/templates"), autoescape=True)
+    return env.get_template("evaluate.html").render(result=result, pictures=pictures, metrics=GROUP_METRICS)
+
+
+def format_table(result: dict) -> str:
+    """The per-group results as a text table for the terminal."""
+    o = result["overall"]
+    lines = [f"overall: n={o['n']} accuracy={o['accuracy']:.4f} balanced={o['balanced_accuracy']:.4f} "
+             f"HTER={o['hter']:.4f} (positive class {result['positive']})"]
+    for key, grouping in result["by_group"].items():
+        lines.append(f"\n{key}: equalized odds difference {grouping['equalized_odds_difference']:.4f}, "
+                     f"demographic parity difference {grouping['demographic_parity_difference']:.4f}, "
+                     f"worst group {grouping['worst_group']}")
+        lines.append(f"  {'group':24s} {'size':>6s} {'acc':>7s} {'tpr':>7s} {'fpr':>7s} {'sel':>7s}")
+        for g in grouping["groups"]:
+            small = "  (too small)" if g["too_small"] else ""
+            lines.append(f"  {g['group'][:24]:24s} {g['size']:6d} {g['accuracy']:7.4f} {g['tpr']:7.4f} "
+                         f"{g['fpr']:7.4f} {g['selection_rate']:7.4f}{small}")
+    return "\n".join(lines)
+
+
+def postprocess(run: str | Path, image_set: ImageSet, groups: list[str], *,
+                constraint: str = "equalized_odds", positive: str | None = None, seed: int = 0) -> dict:
+    """Fit per-group thresholds on the run's validation items and write ``RUN/thresholds.json``."""
+    _, record = load_run(run)
+    names = [str(c) for c in image_set.classes]
+    if len(names) != 2:
+        raise UnderspecError(f"postprocess: thresholds need two classes; {image_set.source} has {len(names)}")
+    pos = names.index(positive) if positive is not None else 1
+    key = image_set.table["id"].astype(str)
+    valid = key.isin([str(i) for i in record.get("valid_ids", [])]).to_numpy()
+    if not valid.any():
+        valid = image_set.table["split"].isin(["valid", "val"]).to_numpy()
+    valid = valid & (image_set.table["label"].to_numpy() >= 0)
+    if valid.sum() < 20:
+        raise UnderspecError(f"postprocess: {int(valid.sum())} labeled validation items; expected at least 20")
+    subset = ImageSet(type(image_set.items)(image_set.X[valid], image_set.table[valid].reset_index(drop=True)),
+                      image_set.classes, source=image_set.source)
+    frame = predict(subset, run, apply_thresholds=False)
+    score = frame[f"p_{names[pos]}"].to_numpy()
+    y = (subset.table["label"].to_numpy() == pos).astype(int)
+    document = {**fit_thresholds(score, y, group_keys(subset.table, groups), constraint=constraint, seed=seed),
+                "groups": groups, "positive_index": pos, "negative_index": 1 - pos,
+                "fitted_on": int(valid.sum())}
+    write_text_atomic(Path(record["folder"]) / "thresholds.json", json.dumps(document, indent=1) + "\n")
+    return document

@@ -1,0 +1,287 @@
+"""``underspec train`` and ``predict``: a network trained from scratch on a labeled image set,
+with the mitigations as options, early stopping on validation balanced accuracy, and a run
+folder holding the checkpoint and what produced it.
+
+A run folder ``RUN/`` holds ``model.pt`` (weights and what is needed to rebuild the network),
+``run.json`` (options, classes, per-epoch history, best epoch and score) and, after
+``underspec postprocess``, ``thresholds.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+
+from underspec.data.image_sets import ImageSet, load_labeled_folder
+from underspec.errors import UnderspecError, atomic_path, write_text_atomic
+from underspec.mitigate.group_dro import GroupDRO
+from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
+from underspec.models.fit import fit, predict_proba, weighted_ce
+from underspec.models.networks import MultiHeadNet
+
+OOD = "out_of_distribution"
+
+
+@dataclass
+class TrainOptions:
+    """How to train; each mitigation is one field (all off by default).
+
+    Parameters
+    ----------
+    arch : {"auto", "cnn", "resnet18"}
+    epochs : float
+        At most this many passes; training stops earlier after ``patience`` epochs without a
+        better validation balanced accuracy, and the best epoch's weights are kept.
+    valid_share : float
+        Share of the training items held out for validation when the data has no ``valid``
+        split (stratified, seeded).
+    init : str, optional
+        A local weights file (a ``model.pt`` of an earlier run, or a state dict) to start from.
+    class_weights : bool
+        Weight items so that every class weighs the same.
+    group_weights : list of str
+        Weight items so that every group (intersection of these columns) weighs the same.
+    reweigh : list of str
+        Kamiran–Calders reweighing over label x the intersection of these columns.
+    use_weight_column : bool
+        Multiply by the data's ``weight`` column (``--weights COL`` when loading).
+    issues : str, optional
+        An audit ``findings.json``; its ``label_issues`` are dropped or relabelled.
+    issue_action : {"drop", "relabel"}
+    group_dro : list of str
+        Train with group DRO over the intersection of these columns.
+    ood_findings : str, optional
+        An audit ``findings.json``; items its ``outliers`` check flagged are trained as an
+        extra "out_of_distribution" class (seed 001).
+    """
+
+    arch: str = "auto"
+    epochs: float = 30
+    patience: int = 5
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    valid_share: float = 0.15
+    seed: int = 0
+    init: str | None = None
+    class_weights: bool = False
+    group_weights: list[str] = field(default_factory=list)
+    reweigh: list[str] = field(default_factory=list)
+    use_weight_column: bool = True
+    issues: str | None = None
+    issue_action: str = "drop"
+    group_dro: list[str] = field(default_factory=list)
+    ood_findings: str | None = None
+    progress: bool = True
+
+
+def _flagged(findings_path: str, check: str) -> dict[str, dict]:
+    """Items a check flagged in an audit ``findings.json``, by ``str(id)``."""
+    path = Path(findings_path)
+    try:
+        findings = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UnderspecError(f"{path}: not a readable findings.json ({exc})") from exc
+    if check not in findings:
+        raise UnderspecError(f"{path}: no {check!r} check; run underspec audit with it")
+    return {str(item["id"]): item for item in findings[check]["items"] if item["is_issue"]}
+
+
+def split_rows(table: pd.DataFrame, options: TrainOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the training and validation items (labeled ones only)."""
+    labeled = table["label"].to_numpy() >= 0
+    split = table["split"].astype(str).to_numpy()
+    valid = labeled & np.isin(split, ["valid", "val"])
+    train = labeled & (split == "train")
+    if valid.any():
+        return np.flatnonzero(train), np.flatnonzero(valid)
+    rows = np.flatnonzero(train)
+    y = table["label"].to_numpy()[rows]
+    stratify = y if np.bincount(y).min() >= 2 else None
+    tr, va = train_test_split(rows, test_size=options.valid_share, random_state=options.seed, stratify=stratify)
+    return np.sort(tr), np.sort(va)
+
+
+def training_labels(image_set: ImageSet, rows: np.ndarray,
+                    options: TrainOptions) -> tuple[np.ndarray, np.ndarray, list]:
+    """Training rows, their labels after the label-issue and OOD options, and the network's
+    outputs (the classes, plus the out-of-distribution class with ``ood_findings``)."""
+    table, classes = image_set.table, list(image_set.classes)
+    y = table["label"].to_numpy()[rows].copy()
+    ids = table["id"].astype(str).to_numpy()[rows]
+    if options.issues:
+        flagged = _flagged(options.issues, "label_issues")
+        hit = np.isin(ids, list(flagged))
+        if options.issue_action == "drop":
+            rows, y, ids = rows[~hit], y[~hit], ids[~hit]
+        elif options.issue_action == "relabel":
+            names = [str(c) for c in classes]
+            for k in np.flatnonzero(hit):
+                y[k] = names.index(str(flagged[ids[k]]["predicted"]))
+        else:
+            raise UnderspecError(f"issue_action: expected drop or relabel, got {options.issue_action!r}")
+    outputs = classes
+    if options.ood_findings:
+        ood = np.isin(ids, list(_flagged(options.ood_findings, "outliers")))
+        y[ood] = len(classes)
+        outputs = [*classes, OOD]
+    return rows, y, outputs
+
+
+def sample_weights(table: pd.DataFrame, rows: np.ndarray, y: np.ndarray, options: TrainOptions) -> np.ndarray:
+    """The product of the weight mitigations for the training rows."""
+    t = table.iloc[rows]
+    w = np.ones(len(rows))
+    if options.use_weight_column and "weight" in t.columns:
+        w *= t["weight"].to_numpy(float)
+    if options.class_weights:
+        w *= class_weights(y)
+    if options.group_weights:
+        w *= group_weights(group_codes(t, options.group_weights))
+    if options.reweigh:
+        w *= reweighing(y, group_codes(t, options.reweigh))
+    return w
+
+
+def build_model(input_shape: tuple, n_outputs: int, arch: str, init: str | None = None) -> MultiHeadNet:
+    model = MultiHeadNet(tuple(input_shape), n_outputs, arch=arch)
+    if init:
+        path = Path(init)
+        if not path.is_file():
+            raise UnderspecError(f"--init {path}: no such file")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+        own = model.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not usable:
+            raise UnderspecError(f"--init {path}: no weight matches this network ({arch}, "
+                                 f"input {tuple(input_shape)})")
+        model.load_state_dict(usable, strict=False)
+    return model
+
+
+def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = None) -> tuple[Path, float]:
+    """Train, keep the best epoch, write ``RUN/model.pt`` and ``RUN/run.json``.
+
+    Returns
+    -------
+    (checkpoint path, best validation balanced accuracy)
+    """
+    options = options or TrainOptions()
+    out = Path(out)
+    table = image_set.table
+    train_rows, valid_rows = split_rows(table, options)
+    train_rows, y, outputs = training_labels(image_set, train_rows, options)
+    if len(np.unique(y)) < 2:
+        raise UnderspecError(f"{image_set.source}: fewer than two classes left to train on")
+    w = sample_weights(table, train_rows, y, options)
+    X = image_set.X
+    torch.manual_seed(options.seed)
+    model = build_model(X.shape[1:], len(outputs), options.arch, options.init)
+    n_classes = len(image_set.classes)
+    objective, groups = weighted_ce, None
+    if options.group_dro:
+        groups = group_codes(table.iloc[train_rows], options.group_dro)
+        objective = GroupDRO(int(groups.max()) + 1)
+    y_valid = table["label"].to_numpy()[valid_rows]
+    best = {"score": -1.0, "epoch": -1, "state": None}
+    history = []
+
+    def on_epoch(epoch: int, net: torch.nn.Module) -> bool:
+        proba = predict_proba(net, X[valid_rows])[:, 0, :n_classes]
+        score = float(balanced_accuracy_score(y_valid, proba.argmax(1))) if len(valid_rows) else 0.0
+        history.append({"epoch": epoch, "valid_balanced_accuracy": round(score, 4)})
+        if score > best["score"]:
+            best.update(score=score, epoch=epoch,
+                        state={k: v.detach().clone() for k, v in net.state_dict().items()})
+        return epoch - best["epoch"] >= options.patience
+
+    losses = fit(model, objective, X[train_rows], y, sample_weight=w, groups=groups,
+                 epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
+                 weight_decay=options.weight_decay, seed=options.seed,
+                 progress="train" if options.progress else False, on_epoch=on_epoch)
+    for row, loss in zip(history, losses, strict=False):
+        row["loss"] = round(loss, 5)
+    checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": options.arch,
+                  "outputs": [str(c) for c in outputs]}
+    with atomic_path(out / "model.pt") as tmp:
+        torch.save(checkpoint, tmp)
+    record = {"options": asdict(options), "classes": [_plain(c) for c in image_set.classes],
+              "outputs": [str(c) for c in outputs], "source": image_set.source,
+              "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
+              "valid_ids": [_plain(i) for i in table["id"].to_numpy()[valid_rows]],
+              "best_epoch": best["epoch"], "best_valid_balanced_accuracy": round(best["score"], 4),
+              "history": history}
+    write_text_atomic(out / "run.json", json.dumps(record, indent=1) + "\n")
+    return out / "model.pt", best["score"]
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def load_run(run: str | Path) -> tuple[MultiHeadNet, dict]:
+    """The network of a run folder (or a ``model.pt`` path) and its ``run.json``."""
+    path = Path(run)
+    folder = path.parent if path.suffix == ".pt" else path
+    ckpt_path = path if path.suffix == ".pt" else path / "model.pt"
+    if not ckpt_path.is_file():
+        raise UnderspecError(f"{ckpt_path}: no such checkpoint (train first: underspec train ... --out RUN)")
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    model = MultiHeadNet(tuple(ckpt["input_shape"]), len(ckpt["outputs"]), arch=ckpt["arch"])
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {
+        "outputs": ckpt["outputs"], "classes": ckpt["outputs"]}
+    return model, {**record, "input_shape": list(ckpt["input_shape"]), "folder": str(folder)}
+
+
+def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = True) -> pd.DataFrame:
+    """One row per item: ``id``, predicted ``label``, and ``p_<output>`` per network output.
+
+    When the run was post-processed (``thresholds.json``) and the data has its group columns,
+    the binary decision follows the per-group thresholds.
+    """
+    model, record = load_run(run)
+    shape, expected = tuple(image_set.X.shape[1:]), tuple(record["input_shape"])
+    if shape != expected:
+        raise UnderspecError(f"{image_set.source}: items of shape {shape}; the model expects {expected}")
+    proba = predict_proba(model, image_set.X)[:, 0]
+    outputs = record["outputs"]
+    frame = pd.DataFrame({"id": image_set.table["id"].to_numpy()})
+    label_index = proba.argmax(1)
+    thresholds = Path(record["folder"]) / "thresholds.json"
+    if apply_thresholds and thresholds.is_file():
+        from underspec.fairness.thresholds import apply_thresholds as apply
+
+        label_index = apply(json.loads(thresholds.read_text()), proba, image_set.table)
+    values = [*record.get("classes", outputs), *outputs[len(record.get("classes", outputs)):]]
+    frame["label"] = [values[k] for k in label_index]  # class values as in the data
+    for k, name in enumerate(outputs):
+        frame[f"p_{name}"] = proba[:, k]
+    return frame
+
+
+def train_classifier(logdir: str | Path, datadir: str | Path, csv: str, weights_col: str | None = None,
+                     *, label_col: str = "label", **options) -> tuple[Path, float]:
+    """Seed 002's API: train on the images listed in ``datadir/csv`` (``path`` and label
+    columns), optionally weighted by ``weights_col``; returns ``(ckpt_path, ckpt_score)``."""
+    image_set = load_labeled_folder(datadir, csv=csv, label=label_col, weights=weights_col)
+    return train(image_set, logdir, TrainOptions(**{"progress": False, **options}))
+
+
+def predict_classifier(datadir: str | Path, csv_in: str, csv_out: str | Path, ckpt_path: str | Path) -> pd.DataFrame:
+    """Seed 002's API: predict the images listed in ``datadir/csv_in`` (labels optional) and
+    write ``csv_out`` (id, label, one probability column per class)."""
+    image_set = load_labeled_folder(datadir, csv=csv_in, labels_required=False)
+    frame = predict(image_set, ckpt_path)
+    write_text_atomic(csv_out, frame.to_csv(index=False))
+    return frame
+

@@ -1,0 +1,195 @@
+"""Training with mitigations, prediction, evaluation against fairlearn, and thresholds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from underspec.cli import main
+from underspec.data.image_sets import load_image_set
+from underspec.errors import UnderspecError
+from underspec.fairness.metrics import evaluate, hter
+from underspec.fairness.thresholds import decide, fit_thresholds
+from underspec.mitigate.group_dro import GroupDRO
+from underspec.mitigate.weights import class_weights, reweighing
+from underspec.models.fit import Batch
+from underspec.pipelines.train import TrainOptions, load_run, predict, train
+
+
+@pytest.fixture(scope="module")
+def binary_npz(tmp_path_factory):
+    d = load_digits()
+    rng = np.random.default_rng(0)
+    keep = d.target < 2
+    x, y = d.images[keep] / 16.0, d.target[keep]
+    path = tmp_path_factory.mktemp("data") / "b.npz"
+    np.savez(path, x=x, y=y, sex=rng.integers(0, 2, len(y)))
+    return path
+
+
+def test_reweighing_makes_label_and_group_independent():
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    g = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    w = reweighing(y, g)
+    # P(g=0)=1/2, P(y=1)=1/2, P(g=0, y=1)=1/8 -> weight 2 for that item
+    assert w[3] == pytest.approx(0.5 * 0.5 / (1 / 8))
+    assert w[0] == pytest.approx(0.5 * 0.5 / (3 / 8))
+    for group in (0, 1):
+        m = g == group
+        assert np.sum(w[m] * (y[m] == 1)) / np.sum(w[m]) == pytest.approx(0.5)
+    cw = class_weights(np.array([0, 0, 0, 1]))
+    assert cw[:3].sum() == pytest.approx(cw[3])
+
+
+def test_group_dro_moves_weight_to_the_group_with_the_higher_loss():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Unflatten(1, (1, 2)))
+    x = torch.randn(8, 2)
+    y = torch.tensor([0, 1, 0, 1, 0, 1, 0, 1])
+    with torch.no_grad():
+        loss = torch.nn.functional.cross_entropy(model(x)[:, 0], y, reduction="none")
+    g = (loss > loss.median()).long()  # group 1 holds the items with the higher losses
+    dro = GroupDRO(2, step_size=1.0)
+    total = dro(model, Batch(x, y, torch.ones(8), g=g))
+    assert dro.q[1] > dro.q[0] and dro.q.sum() == pytest.approx(1.0)
+    assert total.requires_grad
+
+
+def test_train_keeps_the_best_epoch_and_predict_writes_probabilities(binary_npz, tmp_path):
+    data = load_image_set(binary_npz)
+    ckpt, score = train(data, tmp_path / "run", TrainOptions(epochs=6, patience=2, progress=False))
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert ckpt.is_file() and score == pytest.approx(record["best_valid_balanced_accuracy"], abs=1e-4)
+    assert score > 0.9
+    assert record["best_epoch"] == max(range(len(record["history"])),
+                                       key=lambda e: (record["history"][e]["valid_balanced_accuracy"], -e))
+    frame = predict(data, tmp_path / "run")
+    assert list(frame.columns) == ["id", "label", "p_0", "p_1"]
+    assert np.allclose(frame[["p_0", "p_1"]].sum(1), 1, atol=1e-5)
+    valid = frame["id"].isin(record["valid_ids"]).to_numpy()
+    y = data.table["label"].to_numpy()
+    recomputed = np.mean([(frame["label"].to_numpy()[valid & (y == c)] == c).mean() for c in (0, 1)])
+    assert recomputed == pytest.approx(score, abs=1e-4)  # the saved weights are the best epoch's
+    again, _ = train(data, tmp_path / "run2", TrainOptions(epochs=1, init=str(ckpt), progress=False))
+    assert again.is_file()
+    with pytest.raises(UnderspecError, match="no such file"):
+        train(data, tmp_path / "run3", TrainOptions(epochs=1, init=str(tmp_path / "none.pt"), progress=False))
+
+
+def test_issue_and_ood_mitigations_use_the_audit_findings(binary_npz, tmp_path):
+    data = load_image_set(binary_npz)
+    findings = tmp_path / "findings.json"
+    items = [{"id": i, "is_issue": i < 10, "score": 0.1, "predicted": "1"} for i in range(len(data.table))]
+    findings.write_text(json.dumps({"label_issues": {"summary": {}, "items": items},
+                                    "outliers": {"summary": {}, "items": items}}))
+    train(data, tmp_path / "base", TrainOptions(epochs=1, progress=False))
+    train(data, tmp_path / "drop", TrainOptions(epochs=1, issues=str(findings), progress=False))
+    n_base = json.loads((tmp_path / "base" / "run.json").read_text())["train_items"]
+    n_drop = json.loads((tmp_path / "drop" / "run.json").read_text())["train_items"]
+    valid = set(json.loads((tmp_path / "base" / "run.json").read_text())["valid_ids"])
+    assert n_base - n_drop == len(set(range(10)) - valid)
+    train(data, tmp_path / "ood", TrainOptions(epochs=1, ood_findings=str(findings), progress=False))
+    _, record = load_run(tmp_path / "ood")
+    assert record["outputs"] == ["0", "1", "out_of_distribution"]
+    assert "p_out_of_distribution" in predict(data, tmp_path / "ood").columns
+
+
+def test_group_metrics_match_fairlearn_and_hand_computed_values():
+    from fairlearn.metrics import (
+        MetricFrame,
+        equalized_odds_difference,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < 0.8, y, 1 - y)
+    table = pd.DataFrame({"sex": rng.integers(0, 2, n), "age": rng.integers(0, 3, n)})
+    result = evaluate(y, pred, table, ["sex", "age"], classes=[0, 1], n_boot=50)
+    frame = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate,
+                                 "selection_rate": selection_rate},
+                        y_true=y, y_pred=pred, sensitive_features=table["sex"].astype(str))
+    ours = pd.DataFrame(result["by_group"]["sex"]["groups"]).set_index("group")
+    for metric in ("tpr", "fpr", "selection_rate"):
+        assert np.allclose(ours[metric], frame.by_group[metric].loc[ours.index])
+    assert result["by_group"]["sex"]["equalized_odds_difference"] == pytest.approx(
+        equalized_odds_difference(y, pred, sensitive_features=table["sex"]))
+    assert "sex x age" in result["by_group"] and len(result["by_group"]["sex x age"]["groups"]) == 6
+    row = result["by_group"]["sex"]["groups"][0]
+    assert row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"]
+    far = np.mean(pred[y == 0] == 1)
+    frr = np.mean(pred[y == 1] == 0)
+    assert hter(y, pred, 1) == pytest.approx((far + frr) / 2)
+
+
+def test_thresholds_reduce_a_planted_gap():
+    rng = np.random.default_rng(1)
+    n = 4000
+    g = rng.integers(0, 2, n)
+    y = rng.integers(0, 2, n)
+    score = np.clip(0.5 * y + 0.25 + rng.normal(0, 0.15, n) + 0.2 * g, 0, 1)  # group 1 scored higher
+    fit_half, test_half = np.arange(n) < n // 2, np.arange(n) >= n // 2
+    rules = fit_thresholds(score[fit_half], y[fit_half], g[fit_half].astype(str), constraint="equalized_odds")
+
+    def gap(decision):
+        yt, gt = y[test_half], g[test_half]
+        fpr = [decision[(gt == k) & (yt == 0)].mean() for k in (0, 1)]
+        tpr = [decision[(gt == k) & (yt == 1)].mean() for k in (0, 1)]
+        return max(abs(fpr[0] - fpr[1]), abs(tpr[0] - tpr[1]))
+
+    plain = (score[test_half] > 0.5).astype(int)
+    fair = decide(rules, score[test_half], g[test_half].astype(str))
+    assert gap(plain) > 0.2 and gap(fair) < 0.5 * gap(plain)
+    assert np.array_equal(fair, decide(rules, score[test_half], g[test_half].astype(str)))  # seeded
+
+
+def test_cli_train_predict_evaluate_postprocess_and_bad_input(binary_npz, tmp_path, capsys):
+    run, preds, report = tmp_path / "run", tmp_path / "p.csv", tmp_path / "eval"
+    assert main(["train", str(binary_npz), "--out", str(run), "--epochs", "2", "--class-weights",
+                 "--reweigh", "sex"]) == 0
+    assert main(["predict", str(binary_npz), "--run", str(run), "--out", str(preds)]) == 0
+    assert main(["evaluate", str(preds), str(binary_npz), "--groups", "sex", "--out", str(report),
+                 "--bootstrap", "20"]) == 0
+    result = json.loads((report / "evaluation.json").read_text())
+    assert set(result["by_group"]) == {"sex"} and result["overall"]["n"] == len(pd.read_csv(preds))
+    assert (report / "evaluation.html").read_text().count("data:image/png;base64,") >= 4
+    assert main(["postprocess", str(binary_npz), "--run", str(run), "--groups", "sex"]) == 0
+    assert json.loads((run / "thresholds.json").read_text())["constraint"] == "equalized_odds"
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(preds).assign(label=7).to_csv(bad, index=False)
+    capsys.readouterr()
+    assert main(["evaluate", str(bad), str(binary_npz), "--out", str(tmp_path / "no")]) == 2
+    assert "row 1, column 'label': '7' is not one of the classes" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    assert main(["train", str(binary_npz), "--out", str(tmp_path / "r"), "--group-dro", "age"]) == 2
+
+
+def test_seed_002_api_on_a_folder_of_images(tmp_path):
+    from PIL import Image
+
+    from underspec.pipelines.train import predict_classifier, train_classifier
+
+    d = load_digits()
+    rows = []
+    for i in np.flatnonzero(d.target < 2)[:120]:
+        name = f"img/{i}.png"
+        (tmp_path / "img").mkdir(exist_ok=True)
+        Image.fromarray((d.images[i] * 15.9).astype(np.uint8)).save(tmp_path / name)
+        rows.append({"path": name, "label": int(d.target[i]), "w": 1.0 + (d.target[i] == 1)})
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    pd.DataFrame(rows).drop(columns=["label"]).to_csv(tmp_path / "test.csv", index=False)
+    ckpt_path, ckpt_score = train_classifier(tmp_path / "logs", tmp_path, "train.csv", weights_col="w", epochs=30)
+    assert ckpt_path.is_file() and 0.5 <= ckpt_score <= 1.0
+    frame = predict_classifier(tmp_path, "test.csv", tmp_path / "out.csv", ckpt_path)
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert list(written.columns) == ["id", "label", "p_0", "p_1"] and len(written) == 120
+    truth = pd.DataFrame(rows)["label"].to_numpy()
+    assert (frame["label"].to_numpy() == truth).mean() > 0.9
