@@ -20,7 +20,7 @@ CONSTRAINTS = ("equalized_odds", "true_positive_rate_parity", "demographic_parit
 ALIASES = {"equal_opportunity": "true_positive_rate_parity"}
 
 
-class _Score(BaseEstimator):
+class ScoreEstimator(BaseEstimator):
     """A prefit "estimator" whose prediction is the score it is given (fairlearn wants one)."""
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -50,7 +50,7 @@ def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, 
     if constraint not in CONSTRAINTS:
         raise UnderspecError(f"constraint: expected one of {', '.join(CONSTRAINTS)} or equal_opportunity, "
                              f"got {constraint!r}")
-    optimiser = ThresholdOptimizer(estimator=_Score(), constraints=constraint, prefit=True,
+    optimiser = ThresholdOptimizer(estimator=ScoreEstimator(), constraints=constraint, prefit=True,
                                    predict_method="predict", objective="balanced_accuracy_score")
     optimiser.fit(score[:, None], y_binary, sensitive_features=groups)
     rules = {}
