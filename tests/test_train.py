@@ -193,3 +193,17 @@ def test_seed_002_api_on_a_folder_of_images(tmp_path):
     assert list(written.columns) == ["id", "label", "p_0", "p_1"] and len(written) == 120
     truth = pd.DataFrame(rows)["label"].to_numpy()
     assert (frame["label"].to_numpy() == truth).mean() > 0.9
+
+
+def test_groups_with_one_class_share_a_pooled_rule():
+    rng = np.random.default_rng(2)
+    n = 600
+    g = rng.integers(0, 2, n).astype(str)
+    y = rng.integers(0, 2, n)
+    g[:8], y[:8] = "tiny", 1  # a group with positives only
+    score = np.clip(0.5 * y + 0.25 + rng.normal(0, 0.2, n), 0, 1)
+    rules = fit_thresholds(score, y, g, constraint="equalized_odds")
+    assert rules["pooled"] == ["tiny"] and "tiny" not in rules["rules"]
+    assert set(decide(rules, score[:8], g[:8])) <= {0, 1}
+    with pytest.raises(UnderspecError, match="not seen"):
+        decide(rules, score[:3], np.array(["new"] * 3))

@@ -41,9 +41,23 @@ def group_keys(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
     return table[columns].astype(str).agg(" & ".join, axis=1).to_numpy()
 
 
+POOLED = "(pooled small groups)"
+
+
+def pool_small_groups(y_binary: np.ndarray, groups: np.ndarray, min_count: int) -> tuple[np.ndarray, list[str]]:
+    """Groups with fewer than ``min_count`` items of either class share one rule (a group with
+    a single class has no ROC curve to pick a threshold from)."""
+    groups = np.asarray(groups).astype(str)
+    small = [g for g in np.unique(groups)
+             if min(np.sum((groups == g) & (y_binary == 1)), np.sum((groups == g) & (y_binary == 0))) < min_count]
+    return np.where(np.isin(groups, small), POOLED, groups), small
+
+
 def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, *,
-                   constraint: str = "equalized_odds", seed: int = 0) -> dict:
-    """Fit the per-group rules; returns the JSON-ready description."""
+                   constraint: str = "equalized_odds", seed: int = 0, min_count: int = 5) -> dict:
+    """Fit the per-group rules; returns the JSON-ready description. Groups with fewer than
+    ``min_count`` validation items of a class are pooled into one rule (listed as ``pooled``;
+    if even the pool is that small, they follow the largest group's rule: ``pooled_rule``)."""
     from fairlearn.postprocessing import ThresholdOptimizer
 
     constraint = ALIASES.get(constraint, constraint)
@@ -52,14 +66,23 @@ def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, 
                              f"got {constraint!r}")
     optimiser = ThresholdOptimizer(estimator=ScoreEstimator(), constraints=constraint, prefit=True,
                                    predict_method="predict", objective="balanced_accuracy_score")
-    optimiser.fit(score[:, None], y_binary, sensitive_features=groups)
+    groups, pooled = pool_small_groups(y_binary, groups, min_count)
+    shared = POOLED
+    in_pool = groups == POOLED
+    if in_pool.any() and min(np.sum(y_binary[in_pool] == 1), np.sum(y_binary[in_pool] == 0)) < min_count:
+        # even together the small groups cannot be fitted: they follow the largest group
+        keep = ~in_pool
+        values, counts = np.unique(groups[keep], return_counts=True)
+        shared = str(values[counts.argmax()])
+        score, y_binary, groups = score[keep], y_binary[keep], groups[keep]
+    optimiser.fit(np.asarray(score, float)[:, None], y_binary, sensitive_features=groups)
     rules = {}
     for group, b in optimiser.interpolated_thresholder_.interpolation_dict.items():
         rules[str(group)] = {
             "p0": float(b.p0), "operator0": b.operation0.operator, "threshold0": _finite(b.operation0.threshold),
             "p1": float(b.p1), "operator1": b.operation1.operator, "threshold1": _finite(b.operation1.threshold),
             "p_ignore": float(b.get("p_ignore", 0.0)), "constant": float(b.get("prediction_constant", 0.0))}
-    return {"constraint": constraint, "seed": seed, "rules": rules}
+    return {"constraint": constraint, "seed": seed, "rules": rules, "pooled": pooled, "pooled_rule": shared}
 
 
 def _finite(threshold: float) -> float | str:
@@ -75,6 +98,8 @@ def decide(rules: dict, score: np.ndarray, groups: np.ndarray) -> np.ndarray:
     out = np.zeros(len(score), int)
     for group in np.unique(groups):
         r = rules["rules"].get(str(group))
+        if r is None and str(group) in rules.get("pooled", ()):
+            r = rules["rules"][rules["pooled_rule"]]
         if r is None:
             raise UnderspecError(f"group {group!r} was not seen when the thresholds were fitted; "
                                  f"known: {', '.join(rules['rules'])}")

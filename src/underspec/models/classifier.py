@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from underspec.models.augment import make_augment
 from underspec.models.fit import fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
 
@@ -25,12 +26,17 @@ class NetworkClassifier:
         Seeds the initial weights and the mini-batch order.
     progress : bool or str
         Progress bar while fitting.
+    augment : {"none", "shift", "shift_flip"}
+        Augmentation of the training images (see :mod:`underspec.models.augment`).
+    arch : {"auto", "cnn", "resnet18"}
     """
 
     def __init__(self, *, epochs: float = 15, batch_size: int = 64, lr: float = 2e-3,
-                 weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False):
+                 weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False,
+                 augment: str = "none", arch: str = "cnn"):
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.weight_decay, self.seed, self.progress = weight_decay, seed, progress
+        self.augment, self.arch = augment, arch
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
             n_classes: int | None = None) -> NetworkClassifier:
@@ -38,10 +44,11 @@ class NetworkClassifier:
         y = np.asarray(y, np.int64)
         self.n_classes_ = int(n_classes or y.max() + 1)
         torch.manual_seed(self.seed)
-        self.model_ = MultiHeadNet(X.shape[1:], self.n_classes_)
+        self.model_ = MultiHeadNet(X.shape[1:], self.n_classes_, arch=self.arch)
         self.history_ = fit(self.model_, weighted_ce, X, y, sample_weight=sample_weight,
                             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                            weight_decay=self.weight_decay, seed=self.seed, progress=self.progress)
+                            weight_decay=self.weight_decay, seed=self.seed, progress=self.progress,
+                            augment=make_augment(self.augment) if X.ndim == 4 else None)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -59,7 +59,8 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         sample_weight: np.ndarray | None = None, pool: np.ndarray | None = None,
         groups: np.ndarray | None = None, epochs: float = 10, batch_size: int = 64,
         lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False,
-        on_epoch: Callable[[int, torch.nn.Module], bool] | None = None) -> list[float]:
+        on_epoch: Callable[[int, torch.nn.Module], bool] | None = None,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None) -> list[float]:
     """Train ``model`` in place with Adam on ``objective``.
 
     Parameters
@@ -85,6 +86,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     on_epoch : callable, optional
         ``on_epoch(epoch, model) -> stop`` after each epoch (the model in eval mode); returning
         True ends training there (early stopping).
+    augment : callable, optional
+        ``augment(x, generator) -> x`` applied to each labeled mini-batch (see
+        :mod:`underspec.models.augment`).
 
     Returns
     -------
@@ -98,6 +102,7 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
                          dtype=torch.float32)
     Pt = None if pool is None else torch.as_tensor(pool, dtype=torch.float32)
     gt = None if groups is None else torch.as_tensor(groups, dtype=torch.long)
+    generator = torch.Generator().manual_seed(seed)
     n_big = max(len(Xt), 0 if Pt is None else len(Pt))
     steps_per_epoch = max(1, math.ceil(n_big / batch_size))
     total = max(1, int(round(epochs * steps_per_epoch)))
@@ -112,7 +117,8 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     bar = tqdm(range(total), desc=label, disable=not progress, leave=False, unit="step")
     for step in bar:
         idx = labeled.next()
-        batch = Batch(Xt[idx], yt[idx], wt[idx],
+        x = Xt[idx] if augment is None else augment(Xt[idx], generator)
+        batch = Batch(x, yt[idx], wt[idx],
                       None if unlabeled is None else Pt[unlabeled.next()],
                       None if gt is None else gt[idx])
         loss = objective(model, batch)

@@ -1,0 +1,36 @@
+"""Label-preserving image augmentations for the fit loop (CPU-cheap, seeded by the loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.nn import functional as F
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+AUGMENTS = ("none", "shift", "shift_flip")
+
+
+def random_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Move each image by up to ``max_shift`` pixels in each direction (zero padding)."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator).tolist()
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror half of the images left-right (natural images only: not for digits or text)."""
+    flip = torch.rand(len(x), generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def make_augment(name: str) -> Augment | None:
+    """``none``, ``shift`` (digits, X-rays) or ``shift_flip`` (photos)."""
+    if name not in AUGMENTS:
+        raise ValueError(f"augment: expected one of {', '.join(AUGMENTS)}, got {name!r}")
+    if name == "none":
+        return None
+    if name == "shift":
+        return random_shift
+    return lambda x, g: random_flip(random_shift(x, g), g)
