@@ -27,6 +27,9 @@ def test_npz_metadata_columns_and_row_ids(tmp_path):
     assert s.table["id"].tolist() == list(range(6)) and "sex" in s.table and "matrix" not in s.table
     with pytest.raises(UnderspecError, match="no column 'age'"):
         load_image_set(tmp_path / "d.npz", groups=["age"])
+    np.savez(tmp_path / "short.npz", x=x, y=np.arange(5) % 2)
+    with pytest.raises(UnderspecError, match=r"array 'y': shape \(5,\); expected \(6,\)"):
+        load_image_set(tmp_path / "short.npz")
 
 
 def test_labels_csv_folder_with_weights_and_missing_labels(tmp_path):

@@ -124,7 +124,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     image_set = load_image_set(args.data, label=args.label, groups=groups, weights=args.weights,
                                control=args.control, skip_bad=args.skip_bad, resize=not args.no_resize)
     options = AuditOptions(groups=groups, control=args.control, model=args.model, folds=args.folds,
-                           epochs=args.epochs, min_group=args.min_group, seed=args.seed, progress=True)
+                           epochs=args.epochs, min_group=args.min_group, augment=args.augment, seed=args.seed,
+                           progress=True)
     results = run_checks(image_set, options, _names(args.checks) or None)
     report = write_audit(image_set, options, results, args.out)
     for r in results:
@@ -151,7 +152,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed, init=args.init, class_weights=args.class_weights,
         group_weights=_names(args.group_weights), reweigh=_names(args.reweigh),
         issues=args.drop_issues or args.relabel_issues, issue_action="relabel" if args.relabel_issues else "drop",
-        group_dro=_names(args.group_dro), ood_findings=args.ood)
+        group_dro=_names(args.group_dro), ood_findings=args.ood, augment=args.augment)
     columns = [*options.group_weights, *options.reweigh, *options.group_dro]
     checkpoint, score = train(_load(args, columns), args.out, options)
     print(f"checkpoint: {checkpoint} (best validation balanced accuracy {score:.4f})")
@@ -330,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--folds", type=int, default=5)
     aud.add_argument("--epochs", type=float, default=15)
     aud.add_argument("--min-group", type=int, default=10, help="smallest group tested")
+    aud.add_argument("--augment", choices=("auto", "none", "shift", "shift_flip"), default="auto",
+                     help="augmentation of the network's training images")
     aud.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed)")
     aud.add_argument("--no-resize", action="store_true",
                      help="refuse images of another size instead of resizing them")
@@ -360,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--relabel-issues", metavar="FINDINGS", help="relabel them with the audit's prediction")
     trn.add_argument("--group-dro", help="columns: train with group DRO over these groups")
     trn.add_argument("--ood", metavar="FINDINGS", help="train the audit's outliers as an extra class")
+    trn.add_argument("--augment", choices=("none", "shift", "shift_flip"), default="none",
+                     help="augmentation: shift (digits, X-rays) or shift_flip (photos)")
     trn.set_defaults(func=cmd_train)
 
     prd = sub.add_parser("predict", help="predict with a trained run: id, label, one probability per class")

@@ -38,6 +38,9 @@ class AuditOptions:
         Training passes of each network.
     min_group : int
         Groups smaller than this are reported and left out of the tests.
+    augment : {"auto", "none", "shift", "shift_flip"}
+        Augmentation when training the network: ``auto`` shifts grey images (digits, X-rays)
+        and also mirrors colour ones (photos).
     seed : int
     """
 
@@ -47,6 +50,7 @@ class AuditOptions:
     folds: int = 5
     epochs: float = 15
     min_group: int = 10
+    augment: str = "auto"
     seed: int = 0
     progress: bool = False
 
@@ -76,7 +80,10 @@ class AuditContext:
             raise UnderspecError(f"model: expected 'network' or 'logistic', got {self.options.model!r}")
         from underspec.models.classifier import NetworkClassifier
 
-        return NetworkClassifier(epochs=self.options.epochs, seed=seed)
+        augment = self.options.augment
+        if augment == "auto":
+            augment = "shift_flip" if self.X.ndim == 4 and self.X.shape[1] == 3 else "shift"
+        return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=augment)
 
     def _fit(self, X: np.ndarray, y: np.ndarray, seed: int):
         model = self._model(seed)

@@ -159,6 +159,10 @@ def load_npz(path: str | Path, *, label: str = "y", weights: str | None = None) 
     if x.ndim not in (3, 4):
         raise UnderspecError(f"{path}, array 'x': expected shape (N, H, W) or (N, H, W, C), got {x.shape}")
     n = len(x)
+    for name in (label, weights):
+        if name in arrays and (arrays[name].ndim != 1 or len(arrays[name]) != n):
+            raise UnderspecError(f"{path}, array {name!r}: shape {arrays[name].shape}; expected ({n},), "
+                                 "one value per image of 'x'")
     columns = {k: v for k, v in arrays.items() if v.ndim == 1 and len(v) == n}
     for k, v in arrays.items():
         if k not in columns:

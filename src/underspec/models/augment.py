@@ -11,9 +11,11 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 AUGMENTS = ("none", "shift", "shift_flip")
 
 
-def random_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Move each image by up to ``max_shift`` pixels in each direction (zero padding)."""
+def random_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int | None = None) -> torch.Tensor:
+    """Move each image by up to ``max_shift`` pixels in each direction (zero padding); by
+    default 1 pixel per 14 of the shorter side (2 for MNIST and CIFAR, 1 for 8x8 digits)."""
     b, _, h, w = x.shape
+    max_shift = max(1, round(min(h, w) / 14)) if max_shift is None else max_shift
     padded = F.pad(x, (max_shift,) * 4)
     dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator).tolist()
     return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(b)])

@@ -23,6 +23,7 @@ from underspec.data.image_sets import ImageSet, load_labeled_folder
 from underspec.errors import UnderspecError, atomic_path, write_text_atomic
 from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
+from underspec.models.augment import make_augment
 from underspec.models.fit import fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
 
@@ -60,6 +61,8 @@ class TrainOptions:
     ood_findings : str, optional
         An audit ``findings.json``; items its ``outliers`` check flagged are trained as an
         extra "out_of_distribution" class (seed 001).
+    augment : {"none", "shift", "shift_flip"}
+        Augmentation of the training images.
     """
 
     arch: str = "auto"
@@ -79,6 +82,7 @@ class TrainOptions:
     issue_action: str = "drop"
     group_dro: list[str] = field(default_factory=list)
     ood_findings: str | None = None
+    augment: str = "none"
     progress: bool = True
 
 
@@ -206,7 +210,8 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     losses = fit(model, objective, X[train_rows], y, sample_weight=w, groups=groups,
                  epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
                  weight_decay=options.weight_decay, seed=options.seed,
-                 progress="train" if options.progress else False, on_epoch=on_epoch)
+                 progress="train" if options.progress else False, on_epoch=on_epoch,
+                 augment=make_augment(options.augment) if X.ndim == 4 else None)
     for row, loss in zip(history, losses, strict=False):
         row["loss"] = round(loss, 5)
     checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": options.arch,
