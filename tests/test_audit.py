@@ -139,3 +139,19 @@ def test_audit_command_writes_findings_and_report(tmp_path, digits):
     assert html.count("data:image/png;base64,") >= 4 and "label_issues" in html
     assert main(["audit", str(tmp_path / "d.npz"), "--groups", "age", "--out", str(tmp_path / "no")]) == 2
     assert not (tmp_path / "no").exists()
+
+
+def test_label_issues_from_given_features(digits, tmp_path):
+    x, y = digits
+    rng = np.random.default_rng(4)
+    flipped = rng.choice(len(y), 60, replace=False)
+    noisy = y.copy()
+    noisy[flipped] = (noisy[flipped] + 1) % 10
+    features = x.reshape(len(x), -1) @ rng.normal(size=(64, 40))  # any embedding of the items
+    np.save(tmp_path / "f.npy", features)
+    items = run(image_set(x, noisy), "label_issues", features=str(tmp_path / "f.npy"))["label_issues"].items
+    found = set(items.loc[items["is_issue"], "id"])
+    assert len(found & set(flipped)) / 60 > 0.6
+    np.save(tmp_path / "short.npy", features[:10])
+    with pytest.raises(Exception, match=r"shape \(10, 40\); expected \(1797, D\)"):
+        run(image_set(x, noisy), "label_issues", features=str(tmp_path / "short.npy"))

@@ -124,8 +124,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     image_set = load_image_set(args.data, label=args.label, groups=groups, weights=args.weights,
                                control=args.control, skip_bad=args.skip_bad, resize=not args.no_resize)
     options = AuditOptions(groups=groups, control=args.control, model=args.model, folds=args.folds,
-                           epochs=args.epochs, min_group=args.min_group, augment=args.augment, seed=args.seed,
-                           progress=True)
+                           epochs=args.epochs, min_group=args.min_group, augment=args.augment,
+                           features=args.features, seed=args.seed, progress=True)
     results = run_checks(image_set, options, _names(args.checks) or None)
     report = write_audit(image_set, options, results, args.out)
     for r in results:
@@ -328,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--checks", help="comma-separated subset of the checks")
     aud.add_argument("--model", choices=("network", "logistic"), default="network",
                      help="source of the out-of-sample probabilities")
+    aud.add_argument("--features", help=".npy of features, one row per item, for --model logistic")
     aud.add_argument("--folds", type=int, default=5)
     aud.add_argument("--epochs", type=float, default=15)
     aud.add_argument("--min-group", type=int, default=10, help="smallest group tested")

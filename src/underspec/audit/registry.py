@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ class AuditOptions:
         Training passes of each network.
     min_group : int
         Groups smaller than this are reported and left out of the tests.
+    features : str, optional
+        A ``.npy`` of features, one row per item of the data (e.g. embeddings from another
+        network); the logistic model then uses them instead of the pixels.
     augment : {"auto", "none", "shift", "shift_flip"}
         Augmentation when training the network: ``auto`` shifts grey images (digits, X-rays)
         and also mirrors colour ones (photos).
@@ -50,6 +54,7 @@ class AuditOptions:
     folds: int = 5
     epochs: float = 15
     min_group: int = 10
+    features: str | None = None
     augment: str = "auto"
     seed: int = 0
     progress: bool = False
@@ -70,6 +75,25 @@ class AuditContext:
         self.ids = table["id"].to_numpy()[self.labeled]
         self.table = table[self.labeled].reset_index(drop=True)
         self.n_classes = len(image_set.classes)
+        self.inputs = self._inputs()
+
+    def _inputs(self) -> np.ndarray:
+        """What the model is fitted on: the items for the network; for the logistic model the
+        flattened pixels, or the ``features`` file."""
+        if self.options.model != "logistic":
+            return self.X
+        if self.options.features is None:
+            return self.X.reshape(len(self.X), -1)
+        path = Path(self.options.features)
+        try:
+            features = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UnderspecError(f"--features {path}: not a readable .npy ({exc})") from exc
+        n = len(self.image_set.table)
+        if features.ndim < 2 or len(features) != n or not np.isfinite(features).all():
+            raise UnderspecError(f"--features {path}: shape {features.shape}; expected ({n}, D) finite "
+                                 "values, one row per item in the data's order")
+        return features.reshape(n, -1)[self.labeled]
 
     def _model(self, seed: int):
         if self.options.model == "logistic":
@@ -85,18 +109,18 @@ class AuditContext:
             augment = "shift_flip" if self.X.ndim == 4 and self.X.shape[1] == 3 else "shift"
         return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=augment)
 
-    def _fit(self, X: np.ndarray, y: np.ndarray, seed: int):
+    def _fit(self, rows: np.ndarray, seed: int):
         model = self._model(seed)
         if self.options.model == "logistic":
-            return model.fit(X.reshape(len(X), -1), y)
-        return model.fit(X, y, n_classes=self.n_classes)
+            return model.fit(self.inputs[rows], self.y[rows])
+        return model.fit(self.inputs[rows], self.y[rows], n_classes=self.n_classes)
 
-    def _proba(self, model, X: np.ndarray) -> np.ndarray:
+    def _proba(self, model, rows: np.ndarray) -> np.ndarray:
         if self.options.model == "logistic":
-            full = np.zeros((len(X), self.n_classes))
-            full[:, model.classes_] = model.predict_proba(X.reshape(len(X), -1))
+            full = np.zeros((len(rows), self.n_classes))
+            full[:, model.classes_] = model.predict_proba(self.inputs[rows])
             return full
-        return model.predict_proba(X)
+        return model.predict_proba(self.inputs[rows])
 
     @cached_property
     def proba(self) -> np.ndarray:
@@ -112,14 +136,13 @@ class AuditContext:
         splits = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed).split(self.X, self.y)
         for k, (train, test) in enumerate(tqdm(list(splits), desc="cross-validated probabilities",
                                                disable=not self.options.progress, unit="fold")):
-            out[test] = self._proba(self._fit(self.X[train], self.y[train], self.options.seed + k),
-                                    self.X[test])
+            out[test] = self._proba(self._fit(train, self.options.seed + k), test)
         return out
 
     @cached_property
     def model(self):
         """A model trained on every labeled item (saliency, coefficients)."""
-        return self._fit(self.X, self.y, self.options.seed)
+        return self._fit(np.arange(len(self.y)), self.options.seed)
 
     @cached_property
     def pixel_embedding(self) -> np.ndarray:

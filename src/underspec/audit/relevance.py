@@ -29,7 +29,10 @@ def univariate_map(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 def saliency(ctx: AuditContext, rows: np.ndarray) -> np.ndarray:
     """Relevance of the labeled items ``rows`` (n, H, W): the network's gradient saliency, or
     for the logistic model ``|coefficient|`` of the item's class (in pixel units)."""
-    X, y, model = ctx.X[rows], ctx.y[rows], ctx.model
+    X, y = ctx.X[rows], ctx.y[rows]
+    if ctx.options.model == "logistic" and ctx.options.features is not None:
+        return np.zeros((len(rows), *X.shape[2:]))  # coefficients over features, not pixels
+    model = ctx.model
     if ctx.options.model != "logistic":
         return model.saliency(X, y).mean(1)
     weights = np.abs(model.coef_)
