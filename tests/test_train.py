@@ -207,3 +207,17 @@ def test_groups_with_one_class_share_a_pooled_rule():
     assert set(decide(rules, score[:8], g[:8])) <= {0, 1}
     with pytest.raises(UnderspecError, match="not seen"):
         decide(rules, score[:3], np.array(["new"] * 3))
+
+
+def test_small_groups_are_reported_not_tested():
+    rng = np.random.default_rng(5)
+    n = 300
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < 0.9, y, 1 - y)
+    site = np.where(np.arange(n) < 4, "rare", rng.choice(["a", "b"], n))
+    result = evaluate(y, pred, pd.DataFrame({"site": site}), ["site"], classes=[0, 1], n_boot=20)
+    rows = {g["group"]: g for g in result["by_group"]["site"]["groups"]}
+    assert rows["rare"]["too_small"] and rows["rare"]["size"] == 4 and np.isnan(rows["rare"]["accuracy_low"])
+    assert not rows["a"]["too_small"]
+    measured = [rows["a"]["tpr"], rows["b"]["tpr"]]
+    assert result["by_group"]["site"]["equal_opportunity_difference"] == pytest.approx(max(measured) - min(measured))
