@@ -221,6 +221,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     record = {"options": asdict(options), "classes": [_plain(c) for c in image_set.classes],
               "outputs": [str(c) for c in outputs], "source": image_set.source,
               "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
+              "skipped_unreadable": [list(b) for b in image_set.bad], "resized": list(image_set.resized),
               "valid_ids": [_plain(i) for i in table["id"].to_numpy()[valid_rows]],
               "best_epoch": best["epoch"], "best_valid_balanced_accuracy": round(best["score"], 4),
               "history": history}
