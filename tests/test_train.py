@@ -221,3 +221,16 @@ def test_small_groups_are_reported_not_tested():
     assert not rows["a"]["too_small"]
     measured = [rows["a"]["tpr"], rows["b"]["tpr"]]
     assert result["by_group"]["site"]["equal_opportunity_difference"] == pytest.approx(max(measured) - min(measured))
+
+
+@pytest.mark.parametrize(("arch", "shape"), [("vgg", (3, 32, 32)), ("resnet18", (3, 64, 64)),
+                                             ("auto", (1, 8, 8)), ("auto", (1, 64, 64))])
+def test_every_architecture_gives_one_logit_per_class(arch, shape):
+    from underspec.models.networks import MultiHeadNet
+
+    net = MultiHeadNet(shape, 3, arch=arch).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, *shape))
+    assert out.shape == (2, 1, 3) and torch.isfinite(out).all()
+    uses_resnet = any(type(m).__name__ == "BasicBlock" for m in net.modules())
+    assert uses_resnet == (arch == "resnet18" or (arch == "auto" and shape[1] >= 64))

@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_arguments(trn)
     trn.add_argument("--out", required=True, help="run folder (model.pt, run.json)")
     trn.add_argument("--weights", help="weight column (multiplied into the sample weights)")
-    trn.add_argument("--arch", choices=("auto", "cnn", "resnet18"), default="auto")
+    trn.add_argument("--arch", choices=("auto", "cnn", "vgg", "resnet18"), default="auto")
     trn.add_argument("--epochs", type=float, default=30)
     trn.add_argument("--patience", type=int, default=5, help="epochs without progress before stopping")
     trn.add_argument("--batch-size", type=int, default=64)

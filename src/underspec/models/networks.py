@@ -12,7 +12,20 @@ from torch import nn
 FEATURES = 128
 
 
-ARCHS = ("auto", "cnn", "resnet18")
+ARCHS = ("auto", "cnn", "vgg", "resnet18")
+
+
+def vgg_trunk(channels: int, width: int = 24) -> nn.Module:
+    """Three stages of two 3x3 convolutions (batch norm, ReLU) and a 2x2 max-pool, widths w, 2w,
+    4w, then global average pooling: stronger than the small CNN on photos, and about 6 times
+    its cost."""
+    layers, c = [], channels
+    for c_out in (width, 2 * width, 4 * width):
+        for _ in range(2):
+            layers += [nn.Conv2d(c, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            c = c_out
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, FEATURES), nn.ReLU())
 
 
 class BasicBlock(nn.Module):
@@ -51,14 +64,16 @@ def make_trunk(input_shape: tuple[int, ...], arch: str = "auto") -> nn.Module:
     input_shape : tuple of int
         ``(D,)`` for vectors (MLP) or ``(C, H, W)`` for images (CNN). The CNN keeps a coarse
         spatial layout (no global pooling) so that "which side" stays visible to the heads.
-    arch : {"auto", "cnn", "resnet18"}
-        For images: the small CNN, or the ResNet-18-style network; ``auto`` takes the ResNet
-        from 64 pixels on.
+    arch : {"auto", "cnn", "vgg", "resnet18"}
+        For images: the small CNN, a VGG-style CNN, or the ResNet-18-style network; ``auto``
+        takes the ResNet from 64 pixels on.
     """
     if arch not in ARCHS:
         raise ValueError(f"arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
     if len(input_shape) == 3 and (arch == "resnet18" or (arch == "auto" and min(input_shape[1:]) >= 64)):
         return resnet18_trunk(input_shape[0], min(input_shape[1:]))
+    if len(input_shape) == 3 and arch == "vgg":
+        return vgg_trunk(input_shape[0])
     if len(input_shape) == 1:
         d = input_shape[0]
         return nn.Sequential(
