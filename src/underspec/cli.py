@@ -193,6 +193,17 @@ def cmd_postprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label_aggregate(args: argparse.Namespace) -> int:
+    from underspec.pipelines.labeling import aggregate_file
+
+    report = aggregate_file(args.answers, args.out, gold_path=args.gold, method=args.method, classes=args.classes,
+                            min_accuracy=args.min_accuracy, min_seconds=args.min_seconds)
+    print(f"{report['tasks']} task labels ({report['method']}): {args.out}")
+    for row in report["excluded"]:
+        print(f"excluded {row['worker']}: {row['reason']}")
+    return 0
+
+
 def cmd_reveal(args: argparse.Namespace) -> int:
     from underspec.client import LeaderboardClient
 
@@ -392,6 +403,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="equalized_odds, equal_opportunity, demographic_parity, false_positive_rate_parity")
     pst.add_argument("--positive", help="positive class (default: the second)")
     pst.set_defaults(func=cmd_postprocess)
+
+    lab = sub.add_parser("label", help="spend a labeling budget: select, export, aggregate, propagate")
+    lab_sub = lab.add_subparsers(dest="label_action", required=True)
+    agg = lab_sub.add_parser("aggregate", help="quality control and aggregation of crowd answers")
+    agg.add_argument("answers", help="CSV in long format: task,worker,label[,seconds]")
+    agg.add_argument("--gold", help="CSV task,label of the known answers (honeypots, clamped)")
+    agg.add_argument("--out", required=True, help="LABELS.csv: task,label,confidence")
+    agg.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
+    agg.add_argument("--classes", help="comma-separated classes (default: every label seen)")
+    agg.add_argument("--min-accuracy", type=float, default=0.6, help="honeypot accuracy to keep a worker")
+    agg.add_argument("--min-seconds", type=float, help="exclude workers whose median answer is faster")
+    agg.set_defaults(func=cmd_label_aggregate)
 
     for verb, text in (("reveal", "reveal one target label on the leaderboard"),
                        ("submit", "submit a predictions CSV to the leaderboard")):

@@ -1,0 +1,1 @@
+"""Spending a labeling budget: selection, crowd pools, answer aggregation, propagation."""
