@@ -204,6 +204,22 @@ def cmd_label_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_label_select(args: argparse.Namespace) -> int:
+    from underspec.labeling.select import SelectOptions
+    from underspec.pipelines.labeling import select_file
+
+    options = SelectOptions(agreement=args.agreement, confidence=args.confidence, clusters=args.clusters,
+                            seed=args.seed)
+    summary = select_file(_load(args), args.budget, args.out, embedding=args.embedding, options=options,
+                          cache=args.cache)
+    estimate = summary["auto_accuracy_estimate"]
+    accuracy = "n/a" if estimate["accuracy"] is None else f"{estimate['accuracy']:.3f}"
+    print(f"{summary['auto']} automatic labels (estimated accuracy {accuracy} on {estimate['auto_labeled']} "
+          f"held-out known labels), {summary['send']} to send, {summary['problematic_over_budget']} problematic "
+          f"over the budget: {args.out}/selection.csv, report.html")
+    return 0
+
+
 def cmd_reveal(args: argparse.Namespace) -> int:
     from underspec.client import LeaderboardClient
 
@@ -406,6 +422,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     lab = sub.add_parser("label", help="spend a labeling budget: select, export, aggregate, propagate")
     lab_sub = lab.add_subparsers(dest="label_action", required=True)
+    sel = lab_sub.add_parser("select", help="label automatically what is sure, pick what to send to a crowd")
+    data_arguments(sel)
+    sel.add_argument("--budget", type=int, required=True, help="items that may be sent for labeling")
+    sel.add_argument("--out", required=True, help="folder: selection.csv, selection.json, report.html")
+    sel.add_argument("--embedding", choices=("supervised", "pixels"), default="supervised")
+    sel.add_argument("--cache", help="folder to cache embeddings in")
+    sel.add_argument("--agreement", type=float, default=0.9, help="share of k-NN models that must agree")
+    sel.add_argument("--confidence", type=float, default=0.8, help="their mean probability of the label")
+    sel.add_argument("--clusters", type=int, help="k-means clusters (default: one per labeled item)")
+    sel.set_defaults(func=cmd_label_select)
     agg = lab_sub.add_parser("aggregate", help="quality control and aggregation of crowd answers")
     agg.add_argument("answers", help="CSV in long format: task,worker,label[,seconds]")
     agg.add_argument("--gold", help="CSV task,label of the known answers (honeypots, clamped)")

@@ -100,7 +100,7 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False,
 
 
 def _encode(values: pd.Series, where: str) -> tuple[np.ndarray, list]:
-    """Class indices (``-1`` for empty cells) and the sorted class values."""
+    """Class indices (``-1`` for empty cells and for the value -1) and the sorted class values."""
     present = values.dropna()
     present = present[present.astype(str).str.strip() != ""]
     if present.empty:
@@ -108,6 +108,9 @@ def _encode(values: pd.Series, where: str) -> tuple[np.ndarray, list]:
     numeric = pd.to_numeric(present, errors="coerce")
     if numeric.notna().all() and (numeric == numeric.round()).all():
         present = numeric.astype(np.int64)
+        present = present[present != MISSING]  # -1 means "no label", as everywhere in underspec
+        if present.empty:
+            raise UnderspecError(f"{where}: no label at all")
     classes = sorted(present.unique().tolist())
     if len(classes) < 2:
         raise UnderspecError(f"{where}: one class only ({classes[0]!r}); expected at least two")

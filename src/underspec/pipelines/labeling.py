@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from underspec.errors import UnderspecError, write_text_atomic
+from underspec.data.image_sets import ImageSet
+from underspec.errors import UnderspecError, atomic_path, write_text_atomic
 from underspec.labeling.aggregate import METHODS, DawidSkene, GoldMajorityVote
 from underspec.labeling.quality import check_answers, screen_workers
+from underspec.labeling.select import SelectOptions, holdout_accuracy, select
 
 
 def _read_csv(path: str | Path, what: str, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -87,3 +91,92 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     write_text_atomic(out, labels.to_csv(index=False))
     write_text_atomic(out.with_suffix(".workers.json"), json.dumps(report, indent=1, default=str) + "\n")
     return report
+
+
+def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, epochs: float = 15,
+               seed: int = 0) -> np.ndarray:
+    """Embeddings of every item, cached as ``.npy`` under a key of the data and the method.
+
+    ``supervised``: the penultimate layer of the project's network trained on the labeled
+    items; ``pixels``: the first 64 principal components of the pixels (no training).
+    """
+    key = hashlib.sha256(image_set.X.tobytes() + image_set.table["label"].to_numpy().tobytes()
+                         + f"{method}|{epochs}|{seed}".encode()).hexdigest()[:16]
+    path = Path(cache) / f"embedding-{method}-{key}.npy" if cache else None
+    if path is not None and path.is_file():
+        return np.load(path)
+    if method == "pixels":
+        from sklearn.decomposition import PCA
+
+        flat = image_set.X.reshape(len(image_set.X), -1)
+        emb = PCA(min(64, flat.shape[1], len(flat)), random_state=seed).fit_transform(flat)
+    elif method == "supervised":
+        from underspec.models.classifier import NetworkClassifier
+
+        labeled = image_set.table["label"].to_numpy() >= 0
+        augment = "shift_flip" if image_set.X.ndim == 4 and image_set.X.shape[1] == 3 else "shift"
+        model = NetworkClassifier(epochs=epochs, seed=seed, augment=augment, progress="embedding network")
+        model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
+                  n_classes=len(image_set.classes))
+        emb = model.embed(image_set.X)
+    else:
+        raise UnderspecError(f"--embedding: expected supervised or pixels, got {method!r}")
+    if path is not None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, emb)  # a handle: np.save would add ".npy" to the temporary name
+    return emb
+
+
+def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "supervised",
+                options: SelectOptions | None = None, cache: str | Path | None = None) -> dict:
+    """Run the selection and write ``out/selection.csv``, ``out/selection.json`` and
+    ``out/report.html`` (map of the embedding by status, grids of each group)."""
+    options = options or SelectOptions()
+    labels = image_set.table["label"].to_numpy()
+    unlabeled = int((labels < 0).sum())
+    if budget < 0 or budget > unlabeled:  # before any training
+        raise UnderspecError(f"--budget {budget}: expected 0 to {unlabeled}, the number of unlabeled items")
+    emb = embeddings(image_set, embedding, cache, seed=options.seed)
+    result = select(emb, labels, budget, len(image_set.classes), options)
+    classes = list(image_set.classes)
+    table = pd.DataFrame({"id": image_set.table["id"].to_numpy()[result["row"]], "status": result["status"],
+                          "auto_label": [classes[k] if k >= 0 else "" for k in result["auto_label"]],
+                          "confidence": result["confidence"], "rank": result["rank"]})
+    estimate = holdout_accuracy(emb, labels, len(classes), options)
+    counts = result["status"].value_counts().to_dict()
+    summary = {"items": len(labels), "labeled": int((labels >= 0).sum()), "unlabeled": unlabeled,
+               "budget": budget, "auto": int(counts.get("auto", 0)), "send": int(counts.get("send", 0)),
+               "problematic_over_budget": int(counts.get("problematic", 0)),
+               "auto_accuracy_estimate": estimate, "embedding": embedding}
+    html = _select_report(image_set, emb, result, summary)
+    out = Path(out)
+    write_text_atomic(out / "selection.csv", table.to_csv(index=False))
+    write_text_atomic(out / "selection.json", json.dumps(summary, indent=1) + "\n")
+    write_text_atomic(out / "report.html", html)
+    return summary
+
+
+def _select_report(image_set: ImageSet, emb: np.ndarray, result: pd.DataFrame, summary: dict) -> str:
+    import html
+
+    from sklearn.manifold import TSNE
+
+    from underspec.report.images import item_grid, vector_map
+
+    rng = np.random.default_rng(0)
+    show = np.sort(rng.choice(len(emb), min(len(emb), 2000), replace=False))
+    status = np.full(len(emb), "labeled", dtype=object)
+    status[result["row"].to_numpy()] = result["status"].to_numpy()
+    xy = TSNE(2, init="pca", random_state=0, perplexity=min(30, max(5, len(show) // 4))).fit_transform(emb[show])
+    pictures = {"map": vector_map(xy, status[show] != "auto", status[show] == "send",
+                                  title="t-SNE of the embedding: sent (marked), not automatic (coloured)")}
+    if image_set.X.ndim == 4:
+        for name in ("send", "auto", "problematic"):
+            rows = result.loc[result["status"] == name].sort_values("rank")["row"].to_numpy()[:24]
+            if len(rows):
+                pictures[name] = item_grid(image_set.X[rows], [str(image_set.table["id"].iloc[r])[-12:] for r in rows],
+                                           title=f"{name} items")
+    body = "".join(f"<figure><img src='{uri}' alt='{html.escape(k)}'><figcaption>{html.escape(k)}</figcaption></figure>"
+                   for k, uri in pictures.items())
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Selection</title></head><body>"
+            f"<h1>Items worth labeling</h1><pre>{html.escape(json.dumps(summary, indent=1))}</pre>{body}</body></html>")

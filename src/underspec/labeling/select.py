@@ -1,0 +1,152 @@
+"""Choosing the items worth paying a crowd for (seed 004): label automatically what an ensemble
+of k-NN classifiers and a seeded k-means agree on, send the rest ("problematic") and their
+neighbourhood, ranked by the expected value of a label, up to the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+
+from underspec.errors import UnderspecError
+
+KNN_GRID = [(k, metric, weights) for k in (5, 10, 20) for metric in ("euclidean", "cosine")
+            for weights in ("uniform", "distance")]
+
+
+@dataclass
+class SelectOptions:
+    """Thresholds of the selection.
+
+    Parameters
+    ----------
+    agreement : float
+        Share of the k-NN models that must vote the same label for an automatic label.
+    confidence : float
+        Their mean probability of that label must reach this too.
+    neighbours : int
+        Items having a problematic item among this many nearest neighbours are added to the
+        candidates.
+    clusters : int, optional
+        k-means clusters; by default one per labeled item (its seed). More clusters are placed
+        k-means++ style; their items are problematic unless a labeled item falls in them.
+    seed : int
+    """
+
+    agreement: float = 0.9
+    confidence: float = 0.8
+    neighbours: int = 5
+    clusters: int | None = None
+    seed: int = 0
+
+
+def knn_ensemble(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray,
+                 n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Votes (N, n_classes) of the k-NN grid and their mean probabilities (N, n_classes)."""
+    votes = np.zeros((len(emb), n_classes))
+    proba = np.zeros((len(emb), n_classes))
+    smallest = int(np.bincount(y)[np.bincount(y) > 0].min())
+    for k, metric, weights in KNN_GRID:
+        # more neighbours than the smallest class has items would outvote it everywhere
+        model = KNeighborsClassifier(n_neighbors=max(1, min(k, smallest)), metric=metric,
+                                     weights=weights).fit(emb_labeled, y)
+        p = np.zeros((len(emb), n_classes))
+        p[:, model.classes_] = model.predict_proba(emb)
+        votes[np.arange(len(emb)), p.argmax(1)] += 1
+        proba += p
+    return votes / len(KNN_GRID), proba / len(KNN_GRID)
+
+
+def seeded_kmeans(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray, options: SelectOptions) -> np.ndarray:
+    """The label of each item's k-means cluster (-1 for a cluster without labeled items). The
+    first centroids are the labeled items; extra ones are placed k-means++ style."""
+    rng = np.random.default_rng(options.seed)
+    n_extra = min(max(0, (options.clusters or len(y)) - len(y)), len(emb) // 2)
+    centres = [emb_labeled]
+    if n_extra:
+        d2 = NearestNeighbors(n_neighbors=1).fit(emb_labeled).kneighbors(emb)[0][:, 0] ** 2
+        picks = []
+        for _ in range(n_extra):
+            i = int(rng.choice(len(emb), p=d2 / d2.sum())) if d2.sum() > 0 else int(rng.integers(len(emb)))
+            picks.append(i)
+            d2 = np.minimum(d2, ((emb - emb[i]) ** 2).sum(1))
+        centres.append(emb[picks])
+    init = np.concatenate(centres)
+    km = KMeans(n_clusters=len(init), init=init, n_init=1, max_iter=100, random_state=options.seed)
+    clusters = km.fit_predict(np.concatenate([emb_labeled, emb]))
+    labeled_clusters, item_clusters = clusters[:len(y)], clusters[len(y):]
+    cluster_label = np.full(len(init), -1)
+    for c in np.unique(labeled_clusters):
+        members = y[labeled_clusters == c]
+        counts = np.bincount(members)
+        if counts.max() > len(members) / 2:  # a clear majority of the labeled items in it
+            cluster_label[c] = counts.argmax()
+    return cluster_label[item_clusters]
+
+
+def select(emb: np.ndarray, labels: np.ndarray, budget: int, n_classes: int,
+           options: SelectOptions | None = None) -> pd.DataFrame:
+    """Status of every unlabeled item: ``auto`` (with ``auto_label``), ``send`` (within the
+    budget, by ``rank``) or ``problematic`` (over the budget).
+
+    Parameters
+    ----------
+    emb : ndarray (N, D)
+        Embeddings of all items.
+    labels : ndarray (N,)
+        Class index, or -1 for unlabeled items.
+    budget : int
+        How many items may be sent for labeling.
+    """
+    options = options or SelectOptions()
+    labeled = labels >= 0
+    pool = np.flatnonzero(~labeled)
+    if budget < 0 or budget > len(pool):
+        raise UnderspecError(f"--budget {budget}: expected 0 to {len(pool)}, the number of unlabeled items")
+    if labeled.sum() < 2 or len(np.unique(labels[labeled])) < 2:
+        raise UnderspecError("selection needs labeled items of at least two classes")
+    votes, proba = knn_ensemble(emb[labeled], labels[labeled], emb[pool], n_classes)
+    knn_label = votes.argmax(1)
+    agreement = votes.max(1)
+    confidence = proba[np.arange(len(pool)), knn_label]
+    km_label = seeded_kmeans(emb[labeled], labels[labeled], emb[pool], options)
+    auto = (agreement >= options.agreement) & (confidence >= options.confidence) & (km_label == knn_label)
+    problematic = ~auto
+    # neighbours of problematic items are doubtful too
+    k = min(options.neighbours + 1, len(pool))
+    near = NearestNeighbors(n_neighbors=k).fit(emb[pool]).kneighbors(emb[pool], return_distance=False)[:, 1:]
+    candidate = problematic | problematic[near].any(1)
+    # expected value of a label: how unsure the ensemble is, times how many items it stands for
+    density = 1.0 / (1e-12 + np.linalg.norm(emb[pool][:, None] - emb[pool][near], axis=2).mean(1))
+    value = (1.0 - confidence) * (density / density.max()) + 1e-9 * (1.0 - agreement)
+    order = np.argsort(-np.where(candidate, value, -np.inf), kind="stable")
+    rank = np.full(len(pool), -1)
+    rank[order[:candidate.sum()]] = np.arange(candidate.sum())
+    send = (rank >= 0) & (rank < budget)
+    status = np.where(send, "send", np.where(candidate, "problematic", "auto"))
+    return pd.DataFrame({"row": pool, "status": status,
+                         "auto_label": np.where(status == "auto", knn_label, -1),
+                         "knn_label": knn_label, "kmeans_label": km_label,
+                         "agreement": agreement.round(4), "confidence": confidence.round(4),
+                         "value": value.round(6), "rank": rank})
+
+
+def holdout_accuracy(emb: np.ndarray, labels: np.ndarray, n_classes: int, options: SelectOptions | None = None,
+                     share: float = 0.2) -> dict:
+    """Estimated accuracy of the automatic labels: hide ``share`` of the known labels, select,
+    and score the automatic labels the hidden items got."""
+    options = options or SelectOptions()
+    rng = np.random.default_rng(options.seed)
+    known = np.flatnonzero(labels >= 0)
+    hidden = rng.choice(known, max(1, int(round(share * len(known)))), replace=False)
+    masked = labels.copy()
+    masked[hidden] = -1
+    result = select(emb, masked, 0, n_classes, options).set_index("row")
+    got = result.loc[hidden]
+    auto = got["status"] == "auto"
+    accuracy = float((got.loc[auto, "auto_label"].to_numpy() == labels[got.index[auto]]).mean()) if auto.any() else None
+    return {"hidden": int(len(hidden)), "auto_labeled": int(auto.sum()), "accuracy": accuracy}

@@ -1,0 +1,98 @@
+"""Selection of the items worth labeling: easy items are labeled automatically, ambiguous ones
+are sent, within the budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from underspec.errors import UnderspecError
+from underspec.labeling.select import holdout_accuracy, select
+
+
+def blobs(seed=0):
+    """Two classes in well separated blobs of an 8-D, positive (ReLU-like) embedding: 10
+    labeled items each, 400 easy unlabeled items near the blob centres and 20 ambiguous ones
+    half-way between them."""
+    rng = np.random.default_rng(seed)
+    centres = 4.0 + 6.0 * np.eye(8)[:2]
+    labeled = np.concatenate([centres[c] + rng.normal(0, 0.7, (10, 8)) for c in (0, 1)])
+    easy_y = rng.integers(0, 2, 400)
+    easy = centres[easy_y] + rng.normal(0, 0.7, (400, 8))
+    ambiguous = centres.mean(0) + rng.normal(0, 0.4, (20, 8))
+    emb = np.concatenate([labeled, easy, ambiguous])
+    labels = np.concatenate([np.repeat([0, 1], 10), np.full(420, -1)])
+    return emb, labels, easy_y
+
+
+def test_easy_items_are_labeled_and_ambiguous_ones_sent():
+    emb, labels, easy_y = blobs()
+    result = select(emb, labels, budget=20, n_classes=2)
+    rows = result.set_index("row")
+    ambiguous = np.arange(420, 440)
+    easy = np.arange(20, 420)
+    sent = rows.index[rows["status"] == "send"]
+    assert len(sent) == 20
+    assert len(set(sent) & set(ambiguous)) >= 15  # the budget goes to the ambiguous middle
+    auto = rows.loc[easy][rows.loc[easy, "status"] == "auto"]
+    assert len(auto) > 300
+    assert (auto["auto_label"].to_numpy() == easy_y[auto.index - 20]).mean() > 0.99
+    assert (rows.loc[ambiguous, "status"] != "auto").all()
+
+
+def test_holdout_estimates_the_accuracy_of_automatic_labels():
+    emb, labels, easy_y = blobs(seed=1)
+    full = labels.copy()
+    full[20:420] = easy_y  # more known labels to hide
+    estimate = holdout_accuracy(emb, full, 2, share=0.3)
+    assert estimate["hidden"] == round(0.3 * 420) and estimate["auto_labeled"] > 50
+    assert estimate["accuracy"] > 0.95
+
+
+def test_a_budget_larger_than_the_pool_is_refused():
+    emb, labels, _ = blobs()
+    with pytest.raises(UnderspecError, match="--budget 500: expected 0 to 420"):
+        select(emb, labels, budget=500, n_classes=2)
+
+
+def test_extra_clusters_without_labels_mark_an_uncovered_region():
+    from underspec.labeling.select import SelectOptions
+
+    emb, labels, _ = blobs()
+    far = 4.0 + 6.0 * np.eye(8)[2] + np.random.default_rng(3).normal(0, 0.5, (30, 8))  # no label here
+    emb = np.concatenate([emb, far])
+    labels = np.concatenate([labels, np.full(30, -1)])
+    rows = select(emb, labels, 0, 2, SelectOptions(clusters=25)).set_index("row")
+    new = rows.loc[np.arange(440, 470)]
+    assert (new["kmeans_label"] == -1).mean() > 0.9 and (new["status"] != "auto").all()
+
+
+def test_label_select_command_writes_the_selection_and_report(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+    from sklearn.datasets import load_digits
+
+    from underspec.cli import main
+
+    d = load_digits()
+    keep = d.target < 3
+    x, y = d.images[keep] / 16.0, d.target[keep].copy()
+    y[60:] = -1  # 60 labeled items, the rest to label
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    out = tmp_path / "sel"
+    args = ["label", "select", str(tmp_path / "d.npz"), "--budget", "40", "--out", str(out),
+            "--embedding", "pixels", "--cache", str(tmp_path / "cache")]
+    assert main(args) == 0
+    table = pd.read_csv(out / "selection.csv")
+    assert len(table) == keep.sum() - 60 and (table["status"] == "send").sum() == 40
+    summary = json.loads((out / "selection.json").read_text())
+    assert summary["auto"] + summary["send"] + summary["problematic_over_budget"] == len(table)
+    auto = table[table["status"] == "auto"]
+    truth = d.target[keep][auto["id"].to_numpy()]
+    assert len(auto) > 100 and (auto["auto_label"].to_numpy() == truth).mean() > 0.95
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert len(list((tmp_path / "cache").glob("embedding-pixels-*.npy"))) == 1
+    capsys.readouterr()
+    assert main([*args[:3], "--budget", "10000", "--out", str(tmp_path / "no")]) == 2
+    assert "--budget 10000: expected 0 to" in capsys.readouterr().err and not (tmp_path / "no").exists()
