@@ -168,8 +168,9 @@ def _select_report(image_set: ImageSet, emb: np.ndarray, result: pd.DataFrame, s
     status = np.full(len(emb), "labeled", dtype=object)
     status[result["row"].to_numpy()] = result["status"].to_numpy()
     xy = TSNE(2, init="pca", random_state=0, perplexity=min(30, max(5, len(show) // 4))).fit_transform(emb[show])
-    pictures = {"map": vector_map(xy, status[show] != "auto", status[show] == "send",
-                                  title="t-SNE of the embedding: sent (marked), not automatic (coloured)")}
+    pictures = {"map": vector_map(xy, np.isin(status[show], ["send", "problematic"]), status[show] == "send",
+                                  title="t-SNE of the embedding by status",
+                                  legend=("labeled automatically or known", "problematic", "sent for labeling"))}
     if image_set.X.ndim == 4:
         for name in ("send", "auto", "problematic"):
             rows = result.loc[result["status"] == name].sort_values("rank")["row"].to_numpy()[:24]

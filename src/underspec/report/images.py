@@ -69,10 +69,12 @@ def item_grid(X: np.ndarray, captions: list[str], *, title: str = "", columns: i
     return figure_to_data_uri(fig)
 
 
-def vector_map(X: np.ndarray, status: np.ndarray, highlight: np.ndarray, *, title: str = "") -> str:
+def vector_map(X: np.ndarray, status: np.ndarray, highlight: np.ndarray, *, title: str = "",
+               legend: tuple[str, str, str] = ("hypotheses agree", "hypotheses disagree", "queried")) -> str:
     """Vectors drawn in 2-D (as is for 2-D items, else their first two principal components).
 
-    ``status`` (bool) colours the disputed items; ``highlight`` marks the queried ones.
+    ``status`` (bool) colours some items (by default the disputed ones); ``highlight`` marks
+    others (the queried ones); ``legend`` names the three kinds.
     """
     plt = _matplotlib()
     if X.shape[1] == 2:
@@ -82,10 +84,10 @@ def vector_map(X: np.ndarray, status: np.ndarray, highlight: np.ndarray, *, titl
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
         xy = centred @ vt[:2].T
     fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.scatter(*xy[~status].T, s=6, c="#9aa", label="hypotheses agree")
-    ax.scatter(*xy[status].T, s=6, c="#d62", label="hypotheses disagree")
+    ax.scatter(*xy[~status].T, s=6, c="#9aa", label=legend[0])
+    ax.scatter(*xy[status].T, s=6, c="#d62", label=legend[1])
     if len(highlight):
-        ax.scatter(*xy[highlight].T, s=60, facecolors="none", edgecolors="k", label="queried")
+        ax.scatter(*xy[highlight].T, s=60, facecolors="none", edgecolors="k", label=legend[2])
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     return figure_to_data_uri(fig)
