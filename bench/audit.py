@@ -19,7 +19,6 @@ and peak memory of each data set's run.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -30,6 +29,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from results_io import save
 from underspec.audit.registry import AuditOptions
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
@@ -162,10 +162,7 @@ def main(argv=None) -> int:
     runs = [run(name, args.n, args.epochs) for name in args.datasets.split(",")]
     result = {"command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "runs": runs}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "audit.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "audit.md").write_text(markdown(result))
-    print(markdown(result))
+    save(args.out, "audit", result, markdown(result))
     return 0
 
 

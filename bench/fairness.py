@@ -21,7 +21,6 @@ HTER, TPR and FPR of plain training and of class weights.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from results_io import save
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
 from underspec.fairness.metrics import evaluate
@@ -70,8 +70,7 @@ def pneumonia() -> ImageSet:
 
 
 def subset(data: ImageSet, split: str) -> ImageSet:
-    m = (data.table["split"] == split).to_numpy()
-    return ImageSet(ItemTable(data.X[m], data.table[m].reset_index(drop=True)), data.classes, source=data.source)
+    return data.rows((data.table["split"] == split).to_numpy())
 
 
 def measure(y, pred, table, groups) -> dict:
@@ -184,10 +183,7 @@ def main(argv=None) -> int:
         row["eod_reduction"] = round(1 - row["equalized_odds_difference"] / plain["equalized_odds_difference"], 3)
         row["balanced_accuracy_cost"] = round(plain["balanced_accuracy"] - row["balanced_accuracy"], 4)
         row["meets_target"] = bool(row["eod_reduction"] >= 0.6 and row["balanced_accuracy_cost"] <= 0.02)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fairness.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "fairness.md").write_text(markdown(result))
-    print(markdown(result))
+    save(args.out, "fairness", result, markdown(result))
     return 0
 
 

@@ -40,6 +40,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from results_io import save
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TASKS = ["toy", "cc", "constant_image", "constant_image_random_row", "uniform_color_random_row",
          "uniform_color_low_mix_rate", "sum", "sum_three", "sum_noise_level", "no_shift"]
@@ -257,10 +259,7 @@ def main(argv=None) -> int:
                             "all": [round(s, 3) for s in startups]},
         "submissions_before_load": submissions, "runs": runs, "checks": checks, "targets": TARGETS,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "server.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "server.md").write_text(markdown(result))
-    print(markdown(result))
+    save(args.out, "server", result, markdown(result))
     return 0
 
 

@@ -391,8 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--relabel-issues", metavar="FINDINGS", help="relabel them with the audit's prediction")
     trn.add_argument("--group-dro", help="columns: train with group DRO over these groups")
     trn.add_argument("--ood", metavar="FINDINGS", help="train the audit's outliers as an extra class")
-    trn.add_argument("--augment", choices=("none", "shift", "shift_flip"), default="none",
-                     help="augmentation: shift (digits, X-rays) or shift_flip (photos)")
+    trn.add_argument("--augment", choices=("none", "auto", "shift", "shift_flip"), default="none",
+                     help="augmentation: shift (digits, X-rays), shift_flip (photos), auto (by channels)")
     trn.set_defaults(func=cmd_train)
 
     prd = sub.add_parser("predict", help="predict with a trained run: id, label, one probability per class")

@@ -104,10 +104,7 @@ class AuditContext:
             raise UnderspecError(f"model: expected 'network' or 'logistic', got {self.options.model!r}")
         from underspec.models.classifier import NetworkClassifier
 
-        augment = self.options.augment
-        if augment == "auto":
-            augment = "shift_flip" if self.X.ndim == 4 and self.X.shape[1] == 3 else "shift"
-        return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=augment)
+        return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=self.options.augment)
 
     def _fit(self, rows: np.ndarray, seed: int):
         model = self._model(seed)

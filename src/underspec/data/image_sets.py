@@ -46,6 +46,11 @@ class ImageSet:
     def table(self) -> pd.DataFrame:
         return self.items.table
 
+    def rows(self, mask: np.ndarray) -> ImageSet:
+        """The items where ``mask`` is True (same classes and source; nothing else carried)."""
+        return ImageSet(ItemTable(self.X[mask], self.table[mask].reset_index(drop=True)), self.classes,
+                        source=self.source)
+
     @property
     def X(self) -> np.ndarray:  # noqa: N802 (the features are X everywhere)
         return self.items.X

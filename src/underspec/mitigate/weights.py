@@ -1,7 +1,7 @@
 """Sample weights that rebalance classes or groups, and Kamiran–Calders reweighing.
 
-Every function returns one non-negative weight per item with mean 1 over the items it weighs,
-so that weights from several mitigations can be multiplied.
+Every function returns one non-negative weight per item, of mean 1 (reweighing: when every
+label x group cell has items), so that weights from several mitigations can be multiplied.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-AUGMENTS = ("none", "shift", "shift_flip")
+AUGMENTS = ("auto", "none", "shift", "shift_flip")
 
 
 def random_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int | None = None) -> torch.Tensor:
@@ -27,11 +28,15 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
-def make_augment(name: str) -> Augment | None:
-    """``none``, ``shift`` (digits, X-rays) or ``shift_flip`` (photos)."""
+def make_augment(name: str, X: np.ndarray) -> Augment | None:
+    """The augmentation ``name`` for items like ``X``: ``none``, ``shift`` (digits, X-rays),
+    ``shift_flip`` (photos), or ``auto`` (shift grey images, also mirror colour ones). Vectors
+    are never augmented."""
     if name not in AUGMENTS:
         raise ValueError(f"augment: expected one of {', '.join(AUGMENTS)}, got {name!r}")
-    if name == "none":
+    if name == "auto":
+        name = "shift_flip" if X.ndim == 4 and X.shape[1] == 3 else "shift"
+    if name == "none" or X.ndim != 4:
         return None
     if name == "shift":
         return random_shift

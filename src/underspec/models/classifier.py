@@ -26,7 +26,7 @@ class NetworkClassifier:
         Seeds the initial weights and the mini-batch order.
     progress : bool or str
         Progress bar while fitting.
-    augment : {"none", "shift", "shift_flip"}
+    augment : {"none", "auto", "shift", "shift_flip"}
         Augmentation of the training images (see :mod:`underspec.models.augment`).
     arch : {"auto", "cnn", "resnet18"}
     """
@@ -48,7 +48,7 @@ class NetworkClassifier:
         self.history_ = fit(self.model_, weighted_ce, X, y, sample_weight=sample_weight,
                             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                             weight_decay=self.weight_decay, seed=self.seed, progress=self.progress,
-                            augment=make_augment(self.augment) if X.ndim == 4 else None)
+                            augment=make_augment(self.augment, X))
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

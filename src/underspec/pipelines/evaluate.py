@@ -114,8 +114,7 @@ def postprocess(run: str | Path, image_set: ImageSet, groups: list[str], *,
     valid = valid & (image_set.table["label"].to_numpy() >= 0)
     if valid.sum() < 20:
         raise UnderspecError(f"postprocess: {int(valid.sum())} labeled validation items; expected at least 20")
-    subset = ImageSet(type(image_set.items)(image_set.X[valid], image_set.table[valid].reset_index(drop=True)),
-                      image_set.classes, source=image_set.source)
+    subset = image_set.rows(valid)
     frame = predict(subset, run, apply_thresholds=False)
     score = frame[f"p_{names[pos]}"].to_numpy()
     y = (subset.table["label"].to_numpy() == pos).astype(int)

@@ -114,8 +114,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         from underspec.models.classifier import NetworkClassifier
 
         labeled = image_set.table["label"].to_numpy() >= 0
-        augment = "shift_flip" if image_set.X.ndim == 4 and image_set.X.shape[1] == 3 else "shift"
-        model = NetworkClassifier(epochs=epochs, seed=seed, augment=augment, progress="embedding network")
+        model = NetworkClassifier(epochs=epochs, seed=seed, augment="auto", progress="embedding network")
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
                   n_classes=len(image_set.classes))
         emb = model.embed(image_set.X)

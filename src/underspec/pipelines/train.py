@@ -61,7 +61,7 @@ class TrainOptions:
     ood_findings : str, optional
         An audit ``findings.json``; items its ``outliers`` check flagged are trained as an
         extra "out_of_distribution" class (seed 001).
-    augment : {"none", "shift", "shift_flip"}
+    augment : {"none", "auto", "shift", "shift_flip"}
         Augmentation of the training images.
     """
 
@@ -211,26 +211,22 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
                  epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
                  weight_decay=options.weight_decay, seed=options.seed,
                  progress="train" if options.progress else False, on_epoch=on_epoch,
-                 augment=make_augment(options.augment) if X.ndim == 4 else None)
+                 augment=make_augment(options.augment, X))
     for row, loss in zip(history, losses, strict=False):
         row["loss"] = round(loss, 5)
     checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": options.arch,
                   "outputs": [str(c) for c in outputs]}
     with atomic_path(out / "model.pt") as tmp:
         torch.save(checkpoint, tmp)
-    record = {"options": asdict(options), "classes": [_plain(c) for c in image_set.classes],
+    record = {"options": asdict(options), "classes": list(image_set.classes),
               "outputs": [str(c) for c in outputs], "source": image_set.source,
               "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
               "skipped_unreadable": [list(b) for b in image_set.bad], "resized": list(image_set.resized),
-              "valid_ids": [_plain(i) for i in table["id"].to_numpy()[valid_rows]],
+              "valid_ids": table["id"].to_numpy()[valid_rows].tolist(),
               "best_epoch": best["epoch"], "best_valid_balanced_accuracy": round(best["score"], 4),
               "history": history}
     write_text_atomic(out / "run.json", json.dumps(record, indent=1) + "\n")
     return out / "model.pt", best["score"]
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def load_run(run: str | Path) -> tuple[MultiHeadNet, dict]:
@@ -268,8 +264,9 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
         from underspec.fairness.thresholds import apply_thresholds as apply
 
         label_index = apply(json.loads(thresholds.read_text()), proba, image_set.table)
-    values = [*record.get("classes", outputs), *outputs[len(record.get("classes", outputs)):]]
-    frame["label"] = [values[k] for k in label_index]  # class values as in the data
+    classes = record.get("classes", outputs)
+    values = [*classes, *outputs[len(classes):]]  # class values as in the data, then "out_of_distribution"
+    frame["label"] = [values[k] for k in label_index]
     for k, name in enumerate(outputs):
         frame[f"p_{name}"] = proba[:, k]
     return frame
