@@ -39,36 +39,41 @@ def browser(tmp_path):
     driver.quit()
 
 
-def loaded(driver) -> None:
-    """Wait until the current page has finished loading."""
+def settle(driver):
+    """A wait that retries through the transient errors ChromeDriver raises while one document
+    replaces another ("Node with given id does not belong to the document")."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.wait import WebDriverWait
 
-    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    return WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,))
+
+
+def loaded(driver) -> None:
+    """Wait until the current page has finished loading."""
+    settle(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def fill_and_send(driver, form_id: str, **fields) -> None:
     """Fill a form, send it, and wait until the browser has left the page and loaded the next."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.wait import WebDriverWait
 
     loaded(driver)
     form = driver.find_element(By.ID, form_id)
     for name, value in fields.items():
         form.find_element(By.NAME, name).send_keys(str(value))
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(form))
+    settle(driver).until(expected_conditions.staleness_of(form))
     loaded(driver)
 
 
 def test_register_approve_submit_and_see_the_row(browser, live, board, tiny_task_dir, tmp_path):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.wait import WebDriverWait
 
     labels = np.load(tiny_task_dir / "answers" / "y_val.npy")
     browser.get(live + "/")
     browser.find_element(By.ID, "register").click()
-    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/account/register"))
+    settle(browser).until(lambda d: d.current_url.endswith("/account/register"))
     fill_and_send(browser, "register-form", username="omega", password=PASSWORD)
     assert "must approve" in browser.find_element(By.ID, "notice").text
     assert main(["admin", "--db", board, "approve", "omega"]) == 0
