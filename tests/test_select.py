@@ -96,3 +96,20 @@ def test_label_select_command_writes_the_selection_and_report(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args[:3], "--budget", "10000", "--out", str(tmp_path / "no")]) == 2
     assert "--budget 10000: expected 0 to" in capsys.readouterr().err and not (tmp_path / "no").exists()
+
+
+def test_diversity_spreads_the_budget_over_doubtful_regions():
+    from underspec.labeling.select import diverse_order
+
+    rng = np.random.default_rng(0)
+    # two tight regions of 30 equally doubtful items; region a is a little more valuable
+    emb = np.concatenate([rng.normal(0, 0.1, (30, 2)), 10 + rng.normal(0, 0.1, (30, 2))])
+    value = np.concatenate([np.full(30, 1.0), np.full(30, 0.9)]) + rng.uniform(0, 1e-3, 60)
+    from sklearn.neighbors import NearestNeighbors
+
+    near = NearestNeighbors(n_neighbors=6).fit(emb).kneighbors(emb, return_distance=False)[:, 1:]
+    plain = diverse_order(value, near, np.arange(60), factor=1.0)[:10]
+    spread = diverse_order(value, near, np.arange(60), factor=0.5)[:10]
+    assert (plain < 30).all()  # without the diversity term, one region takes the whole budget
+    assert 2 <= (spread >= 30).sum() <= 8
+    assert sorted(diverse_order(value, near, np.arange(60), 0.5)) == list(range(60))  # each ranked once

@@ -426,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     data_arguments(sel)
     sel.add_argument("--budget", type=int, required=True, help="items that may be sent for labeling")
     sel.add_argument("--out", required=True, help="folder: selection.csv, selection.json, report.html")
-    sel.add_argument("--embedding", choices=("supervised", "pixels"), default="supervised")
+    sel.add_argument("--embedding", choices=("supervised", "self-supervised", "pixels"), default="supervised",
+                     help="network trained on the labeled items, SimCLR-style on all items, or pixel PCA")
     sel.add_argument("--cache", help="folder to cache embeddings in")
     sel.add_argument("--agreement", type=float, default=0.9, help="share of k-NN models that must agree")
     sel.add_argument("--confidence", type=float, default=0.8, help="their mean probability of the label")

@@ -5,6 +5,7 @@ neighbourhood, ranked by the expected value of a label, up to the budget.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,10 @@ class SelectOptions:
     clusters : int, optional
         k-means clusters; by default one per labeled item (its seed). More clusters are placed
         k-means++ style; their items are problematic unless a labeled item falls in them.
+    diversity : float
+        Each already ranked item among an item's nearest neighbours multiplies its value by
+        this factor, so that the budget spreads over the doubtful regions instead of piling
+        up in one (1 turns it off).
     seed : int
     """
 
@@ -41,6 +46,7 @@ class SelectOptions:
     confidence: float = 0.8
     neighbours: int = 5
     clusters: int | None = None
+    diversity: float = 0.5
     seed: int = 0
 
 
@@ -123,9 +129,8 @@ def select(emb: np.ndarray, labels: np.ndarray, budget: int, n_classes: int,
     # expected value of a label: how unsure the ensemble is, times how many items it stands for
     density = 1.0 / (1e-12 + np.linalg.norm(emb[pool][:, None] - emb[pool][near], axis=2).mean(1))
     value = (1.0 - confidence) * (density / density.max()) + 1e-9 * (1.0 - agreement)
-    order = np.argsort(-np.where(candidate, value, -np.inf), kind="stable")
     rank = np.full(len(pool), -1)
-    rank[order[:candidate.sum()]] = np.arange(candidate.sum())
+    rank[diverse_order(value, near, np.flatnonzero(candidate), options.diversity)] = np.arange(candidate.sum())
     send = (rank >= 0) & (rank < budget)
     status = np.where(send, "send", np.where(candidate, "problematic", "auto"))
     return pd.DataFrame({"row": pool, "status": status,
@@ -133,6 +138,23 @@ def select(emb: np.ndarray, labels: np.ndarray, budget: int, n_classes: int,
                          "knn_label": knn_label, "kmeans_label": km_label,
                          "agreement": agreement.round(4), "confidence": confidence.round(4),
                          "value": value.round(6), "rank": rank})
+
+
+def diverse_order(value: np.ndarray, near: np.ndarray, candidates: np.ndarray, factor: float) -> np.ndarray:
+    """Greedy order of ``candidates`` by ``value``, where every already ordered item among an
+    item's neighbours (``near``, rows of neighbour indices) multiplies its value by ``factor``."""
+    discount = np.zeros(len(value), dtype=int)
+    heap = [(-value[i], int(i), 0) for i in candidates]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, i, seen = heapq.heappop(heap)
+        if seen != discount[i]:  # stale: neighbours were taken since it was pushed
+            heapq.heappush(heap, (-value[i] * factor ** discount[i], i, int(discount[i])))
+            continue
+        order.append(i)
+        discount[near[i]] += 1
+    return np.asarray(order, dtype=int)
 
 
 def holdout_accuracy(emb: np.ndarray, labels: np.ndarray, n_classes: int, options: SelectOptions | None = None,

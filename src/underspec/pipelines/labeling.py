@@ -93,12 +93,17 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     return report
 
 
+EMBEDDINGS = ("supervised", "self-supervised", "pixels")
+
+
 def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, epochs: float = 15,
                seed: int = 0) -> np.ndarray:
     """Embeddings of every item, cached as ``.npy`` under a key of the data and the method.
 
     ``supervised``: the penultimate layer of the project's network trained on the labeled
-    items; ``pixels``: the first 64 principal components of the pixels (no training).
+    items; ``self-supervised``: the same layer of a network trained on every item without
+    labels (SimCLR-style, :mod:`underspec.models.contrastive`); ``pixels``: the first 64
+    principal components of the pixels (no training).
     """
     key = hashlib.sha256(image_set.X.tobytes() + image_set.table["label"].to_numpy().tobytes()
                          + f"{method}|{epochs}|{seed}".encode()).hexdigest()[:16]
@@ -118,8 +123,14 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
                   n_classes=len(image_set.classes))
         emb = model.embed(image_set.X)
+    elif method == "self-supervised":
+        from underspec.models.contrastive import self_supervised_embedding
+
+        if image_set.X.ndim != 4:
+            raise UnderspecError("--embedding self-supervised: needs images; these items are vectors")
+        emb = self_supervised_embedding(image_set.X, epochs=epochs, seed=seed, progress="self-supervised embedding")
     else:
-        raise UnderspecError(f"--embedding: expected supervised or pixels, got {method!r}")
+        raise UnderspecError(f"--embedding: expected {', '.join(EMBEDDINGS)}, got {method!r}")
     if path is not None:
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.save(handle, emb)  # a handle: np.save would add ".npy" to the temporary name

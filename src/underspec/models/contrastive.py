@@ -1,0 +1,85 @@
+"""Embeddings learnt without labels: SimCLR-style agreement between two augmented views of
+each item (Chen et al. 2020), trained by the one fit loop with the NT-Xent objective."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from underspec.models.augment import random_flip, random_shift
+from underspec.models.fit import Batch, Objective, fit
+from underspec.models.networks import FEATURES, make_trunk
+
+
+def two_view_augment(colour: bool):
+    """The augmentation whose invariances the embedding learns: a shift of up to a sixth of
+    the side, brightness and contrast jitter, a little noise, and mirroring for colour photos."""
+
+    def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        x = random_shift(x, generator, max_shift=max(1, round(min(x.shape[-2:]) / 6)))
+        if colour:
+            x = random_flip(x, generator)
+        b = len(x)
+        contrast = 0.6 + 0.8 * torch.rand(b, 1, 1, 1, generator=generator)
+        brightness = 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
+        mean = x.mean((1, 2, 3), keepdim=True)
+        return (x - mean) * contrast + mean + brightness + 0.03 * torch.randn(x.shape, generator=generator)
+
+    return augment
+
+
+def nt_xent(augment, temperature: float = 0.2, seed: int = 0) -> Objective:
+    """The NT-Xent objective: each item's two views must find each other among the batch's
+    ``2B - 1`` other views (cosine similarity over ``temperature``)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def objective(model: nn.Module, batch: Batch) -> torch.Tensor:
+        z = F.normalize(model(torch.cat([augment(batch.x, generator), augment(batch.x, generator)])), dim=1)
+        b = len(batch.x)
+        similarity = z @ z.T / temperature
+        similarity.fill_diagonal_(float("-inf"))
+        partner = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+        return F.cross_entropy(similarity, partner)
+
+    return objective
+
+
+class ContrastiveNet(nn.Module):
+    """The project's trunk followed by a small projection head (used only while training)."""
+
+    def __init__(self, input_shape: tuple[int, ...], arch: str = "cnn", dim: int = 64):
+        super().__init__()
+        self.trunk = make_trunk(tuple(input_shape), arch)
+        self.projection = nn.Sequential(nn.Linear(FEATURES, FEATURES), nn.ReLU(), nn.Linear(FEATURES, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.trunk(x))
+
+
+def self_supervised_embedding(X: np.ndarray, *, epochs: float = 20, batch_size: int = 256, lr: float = 2e-3,
+                              seed: int = 0, progress: bool | str = False, arch: str = "cnn") -> np.ndarray:
+    """Train a :class:`ContrastiveNet` on all images ``X`` (N, C, H, W) without labels and
+    return the trunk's features (N, 128), the layer before the projection head.
+
+    Parameters
+    ----------
+    X : ndarray (N, C, H, W)
+    epochs : float
+        Passes over the items.
+    batch_size : int
+        Items per step; every other item's views are the negatives, so larger is better.
+    lr, seed, progress, arch : as for :class:`underspec.models.classifier.NetworkClassifier`.
+    """
+    if X.ndim != 4:
+        raise ValueError(f"self-supervised embedding: expected images (N, C, H, W), got shape {X.shape}")
+    torch.manual_seed(seed)
+    model = ContrastiveNet(X.shape[1:], arch=arch)
+    objective = nt_xent(two_view_augment(colour=X.shape[1] == 3), seed=seed)
+    fit(model, objective, X, np.zeros(len(X), dtype=np.int64), epochs=epochs, batch_size=min(batch_size, len(X)),
+        lr=lr, seed=seed, progress=progress)
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.trunk(torch.as_tensor(X[i:i + 1024], dtype=torch.float32))
+                          for i in range(0, len(X), 1024)]).numpy()
