@@ -40,7 +40,7 @@ def test_dawid_skene_finds_the_good_workers_and_beats_the_majority():
     good = np.mean([np.trace(ds.errors_[f"good{i}"].to_numpy()) / 3 for i in range(3)])
     spam = np.mean([np.trace(ds.errors_[f"spam{i}"].to_numpy()) / 3 for i in range(4)])
     assert good > 0.85 and spam < 0.5
-    assert np.allclose(ds.probas_.sum(1), 1)
+    assert np.allclose(ds.probas_.sum(axis=1), 1)
 
 
 def test_gold_clamps_dawid_skene_and_weights_the_vote():
@@ -48,7 +48,7 @@ def test_gold_clamps_dawid_skene_and_weights_the_vote():
     gold = truth[:40]
     ds = DawidSkene().fit(answers, gold)
     assert (ds.labels_.loc[gold.index].to_numpy() == gold.to_numpy()).all()
-    assert (ds.probas_.loc[gold.index].max(1) == 1.0).all()
+    assert (ds.probas_.loc[gold.index].max(axis=1) == 1.0).all()
     gmv = GoldMajorityVote().fit(answers, gold)
     assert gmv.skills_["good0"] > 0.8 and gmv.skills_["spam0"] < 0.6
     acc = (gmv.labels_.sort_index().to_numpy() == truth.to_numpy()).mean()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from underspec.errors import UnderspecError
 
@@ -210,13 +211,63 @@ def cmd_label_select(args: argparse.Namespace) -> int:
 
     options = SelectOptions(agreement=args.agreement, confidence=args.confidence, clusters=args.clusters,
                             seed=args.seed)
+    data = {"path": str(Path(args.data).resolve()), "label": args.label, "skip_bad": args.skip_bad,
+            "resize": not args.no_resize}
     summary = select_file(_load(args), args.budget, args.out, embedding=args.embedding, options=options,
-                          cache=args.cache)
+                          cache=args.cache, data=data)
     estimate = summary["auto_accuracy_estimate"]
     accuracy = "n/a" if estimate["accuracy"] is None else f"{estimate['accuracy']:.3f}"
     print(f"{summary['auto']} automatic labels (estimated accuracy {accuracy} on {estimate['auto_labeled']} "
           f"held-out known labels), {summary['send']} to send, {summary['problematic_over_budget']} problematic "
           f"over the budget: {args.out}/selection.csv, report.html")
+    return 0
+
+
+def _export_options(args: argparse.Namespace):
+    from underspec.labeling.export import ExportOptions
+
+    return ExportOptions(overlap=args.overlap, page_size=args.page_size, training=args.training, exam=args.exam,
+                         url_prefix=getattr(args, "url_prefix", ""), seed=args.seed)
+
+
+def _final_training(args: argparse.Namespace):
+    from underspec.pipelines.train import TrainOptions
+
+    return TrainOptions(epochs=args.epochs, augment="auto", seed=args.seed) if args.train else None
+
+
+def cmd_label_export(args: argparse.Namespace) -> int:
+    from underspec.pipelines.label_loop import export_file
+
+    image_set = _load(args) if args.data else None
+    report = export_file(args.selection, args.out, _export_options(args), image_set=image_set)
+    print(f"{report['tasks_to_label']} tasks on {report['pages']} pages (overlap {report['overlap']}, "
+          f"{report['honeypots']} honeypots), {report['training']} training and {report['exam']} exam tasks: "
+          f"{args.out}/pool.csv, gold.csv, toloka/*.tsv, tasks.html")
+    return 0
+
+
+def cmd_label_propagate(args: argparse.Namespace) -> int:
+    from underspec.pipelines.label_loop import propagate_file
+
+    report = propagate_file(_load(args), args.selection, args.labels, args.out, min_confidence=args.min_confidence,
+                            train_options=_final_training(args))
+    print(", ".join(f"{n} {source}" for source, n in report["by_source"].items()) + f" labels: {args.out}/labels.csv")
+    if "run" in report:
+        print(f"final model: {report['run']['checkpoint']} (validation balanced accuracy "
+              f"{report['run']['validation_balanced_accuracy']:.4f})")
+    return 0
+
+
+def cmd_label_run(args: argparse.Namespace) -> int:
+    from underspec.labeling.select import SelectOptions
+    from underspec.pipelines.label_loop import dry_run
+
+    report = dry_run(_load(args), args.out, known=args.known, budget=args.budget, embedding=args.embedding,
+                     select_options=SelectOptions(seed=args.seed), export_options=_export_options(args),
+                     workers=args.workers, method=args.method, train_options=_final_training(args),
+                     cache=args.cache, seed=args.seed)
+    print(json.dumps(report, indent=1))
     return 0
 
 
@@ -442,6 +493,47 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--min-accuracy", type=float, default=0.6, help="honeypot accuracy to keep a worker")
     agg.add_argument("--min-seconds", type=float, help="exclude workers whose median answer is faster")
     agg.set_defaults(func=cmd_label_aggregate)
+
+    def pool_arguments(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--overlap", type=int, default=3, help="workers per production page")
+        cmd.add_argument("--page-size", type=int, default=50, help="tasks per page, the honeypot included")
+        cmd.add_argument("--training", type=int, default=20, help="known items in the training pool")
+        cmd.add_argument("--exam", type=int, default=20, help="known items in the exam pool")
+
+    def final_arguments(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
+                         help="train the final model on the merged labels (default: yes)")
+        cmd.add_argument("--epochs", type=float, default=30, help="most epochs of the final model")
+
+    exp = lab_sub.add_parser("export", help="task pools for a crowd: training, exam, production with honeypots")
+    exp.add_argument("selection", help="folder written by underspec label select")
+    exp.add_argument("--out", required=True, help="folder: pool.csv, gold.csv, toloka/*.tsv, tasks.html, images/")
+    exp.add_argument("--data", help="the data (default: the one recorded in selection.json)")
+    exp.add_argument("--label", help="label column")
+    exp.add_argument("--url-prefix", default="", help="put before images/... in the Toloka TSV")
+    exp.add_argument("--seed", type=int, default=0)
+    pool_arguments(exp)
+    exp.set_defaults(func=cmd_label_export)
+    prp = lab_sub.add_parser("propagate", help="merge known, crowd and automatic labels, label the rest, train")
+    data_arguments(prp)
+    prp.add_argument("--selection", required=True, help="folder written by underspec label select")
+    prp.add_argument("--labels", required=True, help="LABELS.csv of underspec label aggregate")
+    prp.add_argument("--out", required=True, help="folder: labels.csv, propagate.json, run/")
+    prp.add_argument("--min-confidence", type=float, default=0.7, help="crowd labels below it are propagated")
+    final_arguments(prp)
+    prp.set_defaults(func=cmd_label_propagate)
+    run = lab_sub.add_parser("run", help="dry run of the whole loop on a fully labeled set, simulated crowd")
+    data_arguments(run)
+    run.add_argument("--known", type=int, required=True, help="labels kept known; the rest are hidden")
+    run.add_argument("--budget", type=int, required=True, help="items sent to the simulated crowd")
+    run.add_argument("--out", required=True, help="folder: select/, pool/, crowd/, final/, run.json")
+    run.add_argument("--embedding", choices=("supervised", "self-supervised", "pixels"), default="supervised")
+    run.add_argument("--cache", help="folder to cache embeddings in")
+    run.add_argument("--workers", type=int, default=30, help="simulated workers (0.95 accurate down to random)")
+    run.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
+    pool_arguments(run)
+    final_arguments(run)
+    run.set_defaults(func=cmd_label_run)
 
     for verb, text in (("reveal", "reveal one target label on the leaderboard"),
                        ("submit", "submit a predictions CSV to the leaderboard")):

@@ -68,7 +68,7 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
         class_list = sorted(set(answers["label"]) | (set(gold) if gold is not None else set()))
     model = METHODS[method](classes=class_list).fit(kept, gold)
     labels = pd.DataFrame({"task": model.labels_.index, "label": model.labels_.to_numpy(),
-                           "confidence": model.probas_.max(1).round(6).to_numpy()})
+                           "confidence": model.probas_.max(axis=1).round(6).to_numpy()})
     workers = {}
     for worker, part in kept.groupby("worker"):
         entry = {"answers": len(part)}
@@ -138,9 +138,15 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
 
 
 def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "supervised",
-                options: SelectOptions | None = None, cache: str | Path | None = None) -> dict:
-    """Run the selection and write ``out/selection.csv``, ``out/selection.json`` and
-    ``out/report.html`` (map of the embedding by status, grids of each group)."""
+                options: SelectOptions | None = None, cache: str | Path | None = None,
+                data: dict | None = None) -> dict:
+    """Run the selection and write ``out/selection.csv``, ``out/selection.json``,
+    ``out/embedding.npy`` (for ``label propagate``) and ``out/report.html`` (map of the
+    embedding by status, grids of each group).
+
+    ``data`` (the arguments of :func:`~underspec.data.image_sets.load_image_set` that loaded
+    ``image_set``) is recorded in ``selection.json`` so that ``label export`` can find the images.
+    """
     options = options or SelectOptions()
     labels = image_set.table["label"].to_numpy()
     unlabeled = int((labels < 0).sum())
@@ -157,11 +163,14 @@ def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding:
     summary = {"items": len(labels), "labeled": int((labels >= 0).sum()), "unlabeled": unlabeled,
                "budget": budget, "auto": int(counts.get("auto", 0)), "send": int(counts.get("send", 0)),
                "problematic_over_budget": int(counts.get("problematic", 0)),
-               "auto_accuracy_estimate": estimate, "embedding": embedding}
+               "auto_accuracy_estimate": estimate, "embedding": embedding,
+               "classes": [str(c) for c in classes], "data": data}
     html = _select_report(image_set, emb, result, summary)
     out = Path(out)
     write_text_atomic(out / "selection.csv", table.to_csv(index=False))
     write_text_atomic(out / "selection.json", json.dumps(summary, indent=1) + "\n")
+    with atomic_path(out / "embedding.npy") as tmp, open(tmp, "wb") as handle:
+        np.save(handle, emb)
     write_text_atomic(out / "report.html", html)
     return summary
 

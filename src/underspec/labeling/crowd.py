@@ -1,0 +1,69 @@
+"""A simulated crowd for dry runs and benchmarks: workers with known confusion matrices answer
+the pages of an exported pool, and the Bayes-optimal aggregate those matrices allow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def worker_name(w: int) -> str:
+    """The name simulated worker ``w`` answers under."""
+    return f"w{w:02d}"
+
+
+def make_workers(n_workers: int, n_classes: int, *, best: float = 0.95, spammers: float = 0.1,
+                 seed: int = 0) -> np.ndarray:
+    """Confusion matrices (workers, true class, answer) of a crowd.
+
+    Accuracies spread evenly from ``best`` down to chance (``1 / n_classes``); a worker's
+    errors fall on the other classes with random (Dirichlet) preferences, so mistakes are
+    systematic rather than uniform. A share ``spammers`` of the workers always give one label.
+    """
+    rng = np.random.default_rng(seed)
+    accuracy = np.linspace(best, 1.0 / n_classes, n_workers)
+    confusion = np.zeros((n_workers, n_classes, n_classes))
+    for w in range(n_workers):
+        for c in range(n_classes):
+            others = rng.dirichlet(np.ones(n_classes - 1))
+            confusion[w, c] = np.insert(others * (1 - accuracy[w]), c, accuracy[w])
+    for w in rng.choice(n_workers, int(round(spammers * n_workers)), replace=False):
+        confusion[w] = np.eye(n_classes)[rng.integers(n_classes)]
+    return confusion
+
+
+def answer_pages(pages: pd.DataFrame, truth: dict, classes: list, confusion: np.ndarray, *, overlap: int = 3,
+                 seed: int = 0) -> pd.DataFrame:
+    """Long-format answers ``task, worker, label, seconds``: each page (rows ``page, task``) is
+    done by ``overlap`` different workers drawn at random; a worker answers with their row of
+    ``confusion`` for the task's true class ``truth[task]``. Spammers answer in about a second,
+    the others in three to eight."""
+    rng = np.random.default_rng(seed)
+    n_workers = len(confusion)
+    spammer = (confusion.max(axis=2) == 1).all(axis=1) & (np.ptp(confusion.argmax(2), axis=1) == 0)
+    index = {c: k for k, c in enumerate(classes)}
+    rows = []
+    for page, part in pages.groupby("page", sort=True):
+        for w in rng.choice(n_workers, min(overlap, n_workers), replace=False):
+            for task in part["task"]:
+                answer = rng.choice(len(classes), p=confusion[w, index[truth[task]]])
+                seconds = rng.uniform(0.5, 1.5) if spammer[w] else rng.uniform(3, 8)
+                rows.append((task, worker_name(w), classes[answer], round(float(seconds), 2), page))
+    return pd.DataFrame(rows, columns=["task", "worker", "label", "seconds", "page"])
+
+
+def bayes_optimal(answers: pd.DataFrame, confusion: np.ndarray, classes: list,
+                  prior: np.ndarray | None = None) -> pd.Series:
+    """The most probable class of each task given its answers and the workers' true confusion
+    matrices (the limit no aggregator that must estimate them can beat on average)."""
+    index = {c: k for k, c in enumerate(classes)}
+    worker_index = {worker_name(w): w for w in range(len(confusion))}
+    log_conf = np.log(np.clip(confusion, 1e-12, None))
+    log_prior = np.log(np.full(len(classes), 1 / len(classes)) if prior is None else prior)
+    out = {}
+    for task, part in answers.groupby("task", sort=False):
+        score = log_prior.copy()
+        for worker, label in zip(part["worker"], part["label"], strict=True):
+            score += log_conf[worker_index[worker], :, index[label]]
+        out[task] = classes[int(score.argmax())]
+    return pd.Series(out, name="label")

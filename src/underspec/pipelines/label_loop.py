@@ -1,0 +1,233 @@
+"""``underspec label export``, ``propagate`` and ``run``: from a selection to crowd task pools,
+from crowd labels to one training set and a trained model, and the whole loop as a dry run
+with a simulated crowd."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from underspec.data.image_sets import ImageSet, load_image_set
+from underspec.data.items import ItemTable
+from underspec.errors import UnderspecError, atomic_dir, write_text_atomic
+from underspec.labeling.export import ExportOptions, build_pools, task_page, toloka_tsv
+from underspec.labeling.select import knn_ensemble
+
+
+def _selection(selection_dir: str | Path) -> tuple[Path, dict, pd.DataFrame]:
+    folder = Path(selection_dir)
+    try:
+        summary = json.loads((folder / "selection.json").read_text())
+        table = pd.read_csv(folder / "selection.csv", dtype={"id": str, "auto_label": str}, keep_default_na=False)
+    except (OSError, json.JSONDecodeError, pd.errors.ParserError) as exc:
+        raise UnderspecError(f"{folder}: not a selection folder of underspec label select ({exc})") from exc
+    return folder, summary, table
+
+
+def _ids(image_set: ImageSet) -> pd.Index:
+    return pd.Index(image_set.table["id"].astype(str))
+
+
+def with_labels(image_set: ImageSet, codes: np.ndarray) -> ImageSet:
+    """The same items with the label column replaced by ``codes`` (class indices, -1 = none)."""
+    table = image_set.table.copy()
+    table["label"] = np.asarray(codes, dtype=np.int64)
+    return ImageSet(ItemTable(image_set.X, table), image_set.classes, source=image_set.source)
+
+
+def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptions | None = None,
+                image_set: ImageSet | None = None) -> dict:
+    """Write the task pools of a selection's ``send`` items into the folder ``out``.
+
+    ``out`` receives ``pool.csv`` (pool, page, task, image, golden, hint), ``gold.csv`` (the
+    honeypots' known labels, for ``label aggregate --gold``), ``toloka/{training,exam,
+    production}.tsv``, ``tasks.html`` (in-house annotation page), ``images/`` and ``pool.json``.
+    The folder appears whole or not at all.
+    """
+    options = options or ExportOptions()
+    folder, summary, selection = _selection(selection_dir)
+    if image_set is None:
+        if not summary.get("data"):
+            raise UnderspecError(f"{folder}/selection.json: no data recorded; give the data with --data")
+        image_set = load_image_set(**summary["data"])
+    ids = _ids(image_set)
+    if len(ids) != summary["items"]:
+        raise UnderspecError(f"{image_set.source}: {len(ids)} items, but the selection in {folder} was made on "
+                             f"{summary['items']}; expected the same data")
+    labels = image_set.table["label"].to_numpy()
+    classes = list(image_set.classes)
+    known = pd.Series([classes[k] for k in labels[labels >= 0]], index=ids[labels >= 0], dtype=object)
+    send = selection.loc[selection["status"] == "send", "id"].tolist()
+    pool = build_pools(send, known, options)
+    rows = ids.get_indexer(pool["task"].unique())
+    images = {task: f"images/{row:06d}.png" for task, row in zip(pool["task"].unique(), rows, strict=True)}
+    pool.insert(3, "image", pool["task"].map(images))
+    production = pool[pool["pool"] == "production"]
+    gold = production[production["golden"] != ""][["task", "golden"]].drop_duplicates("task")
+    report = {"overlap": options.overlap, "page_size": options.page_size, "classes": [str(c) for c in classes],
+              "pages": int(production["page"].nunique()), "tasks_to_label": len(send),
+              "honeypots": len(gold), "training": options.training, "exam": options.exam,
+              "assignments": int(production["page"].nunique() * options.overlap), "options": asdict(options)}
+    from underspec.report.images import save_item_png
+
+    with atomic_dir(out) as tmp:
+        for task, row in zip(images, rows, strict=True):
+            save_item_png(image_set.X[row], tmp / images[task])
+        pool.to_csv(tmp / "pool.csv", index=False)
+        gold.rename(columns={"golden": "label"}).to_csv(tmp / "gold.csv", index=False)
+        (tmp / "toloka").mkdir()
+        for name in ("training", "exam", "production"):
+            part = pool[pool["pool"] == name]
+            (tmp / "toloka" / f"{name}.tsv").write_text(toloka_tsv(part, images, options.url_prefix))
+        (tmp / "tasks.html").write_text(task_page(pool, images, classes))
+        (tmp / "pool.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _read_labels(path: str | Path, ids: pd.Index, classes: list) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype={"task": str, "label": str})
+    except FileNotFoundError as exc:
+        raise UnderspecError(f"{path}: no such file (crowd labels)") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UnderspecError(f"{path}: not a readable CSV ({exc})") from exc
+    for column in ("task", "label", "confidence"):
+        if column not in frame.columns:
+            raise UnderspecError(f"{path}: no column {column!r}; expected task,label,confidence "
+                                 f"(the output of underspec label aggregate)")
+    rows = ids.get_indexer(frame["task"])
+    if (rows < 0).any():
+        raise UnderspecError(f"{path}, row {int(np.flatnonzero(rows < 0)[0]) + 2}, column 'task': "
+                             f"{frame['task'][rows < 0].iloc[0]!r} is not an item of the data")
+    names = [str(c) for c in classes]
+    outside = ~frame["label"].isin(names)
+    if outside.any():
+        raise UnderspecError(f"{path}, row {int(np.flatnonzero(outside)[0]) + 2}, column 'label': "
+                             f"{frame['label'][outside].iloc[0]!r} is not one of {names}")
+    frame["row"] = rows
+    frame["code"] = [names.index(v) for v in frame["label"]]
+    return frame
+
+
+SOURCES = ("known", "crowd", "auto", "propagated")
+
+
+def propagate(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, crowd: pd.DataFrame,
+              min_confidence: float = 0.7) -> pd.DataFrame:
+    """One label for every item: known labels first, then crowd labels of at least
+    ``min_confidence``, then the selection's automatic labels; the k-NN ensemble on the
+    embedding, fitted on all of those, labels the rest.
+
+    Returns
+    -------
+    DataFrame
+        ``id, label`` (class index), ``source`` (one of :data:`SOURCES`) and ``confidence``.
+    """
+    ids = _ids(image_set)
+    names = [str(c) for c in image_set.classes]
+    code = image_set.table["label"].to_numpy().copy()
+    source = np.where(code >= 0, "known", "").astype(object)
+    confidence = np.where(code >= 0, 1.0, np.nan)
+    sure = crowd[(crowd["confidence"].to_numpy() >= min_confidence) & (code[crowd["row"].to_numpy()] < 0)]
+    rows = sure["row"].to_numpy()
+    code[rows], source[rows], confidence[rows] = sure["code"].to_numpy(), "crowd", sure["confidence"].to_numpy()
+    auto = selection[selection["status"] == "auto"]
+    rows = ids.get_indexer(auto["id"])
+    free = code[rows] < 0
+    code[rows[free]] = [names.index(v) for v in auto["auto_label"][free]]
+    source[rows[free]] = "auto"
+    confidence[rows[free]] = auto["confidence"].to_numpy()[free]
+    rest = np.flatnonzero(code < 0)
+    if len(rest):
+        labeled = code >= 0
+        _, proba = knn_ensemble(emb[labeled], code[labeled], emb[rest], len(names))
+        code[rest], source[rest], confidence[rest] = proba.argmax(1), "propagated", proba.max(1)
+    return pd.DataFrame({"id": ids, "label": code, "source": source, "confidence": np.round(confidence, 4)})
+
+
+def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: str | Path, out: str | Path, *,
+                   min_confidence: float = 0.7, train_options=None) -> dict:
+    """Merge and propagate (see :func:`propagate`), write ``out/labels.csv`` (id, label,
+    source, confidence) and ``out/propagate.json``; with ``train_options`` also train the final
+    model on every item into ``out/run`` (``underspec train``'s run folder)."""
+    folder, _, selection = _selection(selection_dir)
+    emb_path = folder / "embedding.npy"
+    if not emb_path.is_file():
+        raise UnderspecError(f"{emb_path}: no such file; run underspec label select again")
+    emb = np.load(emb_path)
+    if len(emb) != len(image_set.table):
+        raise UnderspecError(f"{emb_path}: {len(emb)} items, but {image_set.source} has {len(image_set.table)}; "
+                             f"expected the data the selection was made on")
+    crowd = _read_labels(labels_path, _ids(image_set), image_set.classes)
+    merged = propagate(image_set, emb, selection, crowd, min_confidence)
+    names = np.asarray([str(c) for c in image_set.classes], dtype=object)
+    table = merged.assign(label=names[merged["label"].to_numpy()])
+    report = {"items": len(merged), "by_source": {s: int((merged["source"] == s).sum()) for s in SOURCES},
+              "min_confidence": min_confidence}
+    out = Path(out)
+    if train_options is not None:
+        from underspec.pipelines.train import train
+
+        checkpoint, score = train(with_labels(image_set, merged["label"].to_numpy()), out / "run", train_options)
+        report["run"] = {"checkpoint": str(checkpoint), "validation_balanced_accuracy": round(score, 4)}
+    write_text_atomic(out / "labels.csv", table.to_csv(index=False))
+    write_text_atomic(out / "propagate.json", json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, embedding: str = "supervised",
+            select_options=None, export_options: ExportOptions | None = None, workers: int = 30,
+            method: str = "dawid-skene", train_options=None, cache: str | Path | None = None,
+            seed: int = 0) -> dict:
+    """The whole loop on a fully labeled set, with a simulated crowd: keep ``known`` labels
+    (stratified), select -> export -> simulated crowd -> aggregate -> propagate -> train, and
+    score every step's labels against the hidden truth. Writes ``out/{select,pool,crowd,final}``
+    and ``out/run.json``."""
+    from sklearn.model_selection import train_test_split
+
+    from underspec.labeling.crowd import answer_pages, make_workers
+    from underspec.pipelines.labeling import aggregate_file, select_file
+
+    truth = image_set.table["label"].to_numpy()
+    if (truth < 0).any():
+        raise UnderspecError(f"{image_set.source}: {int((truth < 0).sum())} items without a label; a dry run "
+                             f"needs every true label (it hides all but --known of them)")
+    if not 2 <= known < len(truth):
+        raise UnderspecError(f"--known {known}: expected 2 to {len(truth) - 1}")
+    keep, _ = train_test_split(np.arange(len(truth)), train_size=known, random_state=seed, stratify=truth)
+    masked = with_labels(image_set, np.where(np.isin(np.arange(len(truth)), keep), truth, -1))
+    out = Path(out)
+    export_options = export_options or ExportOptions(seed=seed)
+    selected = select_file(masked, budget, out / "select", embedding=embedding, options=select_options,
+                           cache=cache)
+    exported = export_file(out / "select", out / "pool", export_options, image_set=masked)
+    names = [str(c) for c in image_set.classes]
+    truth_by_id = dict(zip(_ids(image_set), (names[k] for k in truth), strict=True))
+    pool = pd.read_csv(out / "pool" / "pool.csv", dtype={"task": str}, keep_default_na=False)
+    confusion = make_workers(workers, len(names), seed=seed)
+    answers = answer_pages(pool[pool["pool"] == "production"], truth_by_id, names, confusion,
+                           overlap=export_options.overlap, seed=seed)
+    write_text_atomic(out / "crowd" / "answers.csv", answers.drop(columns="page").to_csv(index=False))
+    aggregated = aggregate_file(out / "crowd" / "answers.csv", out / "crowd" / "labels.csv",
+                                gold_path=out / "pool" / "gold.csv", method=method)
+    propagated = propagate_file(masked, out / "select", out / "crowd" / "labels.csv", out / "final",
+                                train_options=train_options)
+    crowd = pd.read_csv(out / "crowd" / "labels.csv", dtype={"task": str, "label": str})
+    crowd = crowd[~crowd["task"].isin(pd.read_csv(out / "pool" / "gold.csv", dtype={"task": str})["task"])]
+    final = pd.read_csv(out / "final" / "labels.csv", dtype={"id": str, "label": str})
+    right = final["label"].to_numpy() == np.asarray([truth_by_id[i] for i in final["id"]])
+    report = {"known": known, "budget": budget, "selection": {k: selected[k] for k in ("auto", "send")},
+              "pool": {k: exported[k] for k in ("pages", "honeypots", "assignments")},
+              "crowd": {"workers": workers, "answers": len(answers),
+                        "excluded": [row["worker"] for row in aggregated["excluded"]],
+                        "accuracy": round(float((crowd["label"] == crowd["task"].map(truth_by_id)).mean()), 4)},
+              "accuracy_by_source": {s: round(float(right[final["source"] == s].mean()), 4)
+                                     for s in SOURCES if (final["source"] == s).any()},
+              "label_accuracy": round(float(right.mean()), 4), "final": propagated.get("run")}
+    write_text_atomic(out / "run.json", json.dumps(report, indent=1) + "\n")
+    return report

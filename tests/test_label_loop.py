@@ -1,0 +1,152 @@
+"""Export of crowd task pools, the simulated crowd, propagation and the dry run of the whole
+labeling loop, on scikit-learn's digits."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+
+from underspec.cli import main
+from underspec.errors import UnderspecError
+from underspec.labeling.crowd import answer_pages, bayes_optimal, make_workers
+from underspec.labeling.export import ExportOptions, build_pools
+
+
+def test_pools_put_one_honeypot_on_each_page_and_every_item_once():
+    known = pd.Series(["a", "b"] * 15, index=[f"k{i}" for i in range(30)])
+    send = [f"s{i}" for i in range(100)]
+    pools = build_pools(send, known, ExportOptions(page_size=10, training=8, exam=6))
+    training, exam = (set(pools.loc[pools["pool"] == p, "task"]) for p in ("training", "exam"))
+    production = pools[pools["pool"] == "production"]
+    assert len(training) == 8 and len(exam) == 6 and not training & exam
+    assert (pools.loc[pools["pool"] == "training", "hint"] != "").all()
+    assert sorted(production.loc[production["golden"] == "", "task"]) == sorted(send)
+    per_page = production.groupby("page").agg(size=("task", "size"), gold=("golden", lambda g: (g != "").sum()))
+    assert (per_page["gold"] == 1).all() and per_page["size"].max() == 10 and len(per_page) == 12  # 100 / 9
+    honeypots = set(production.loc[production["golden"] != "", "task"])
+    assert honeypots <= set(known.index) - training - exam
+
+
+def test_pools_refuse_too_few_known_labels_and_nothing_to_send():
+    known = pd.Series(["a", "b"] * 5, index=range(10))
+    with pytest.raises(UnderspecError, match=r"10 known labels: expected at least 41"):
+        build_pools([100], known, ExportOptions())
+    with pytest.raises(UnderspecError, match="sends no item"):
+        build_pools([], known, ExportOptions(training=2, exam=2))
+
+
+def test_simulated_crowd_has_spammers_and_the_bayes_limit_beats_majority():
+    confusion = make_workers(30, 4, spammers=0.1, seed=1)
+    assert np.allclose(confusion.sum(2), 1)
+    spammers = [(np.ptp(c.argmax(1)) == 0) and c.max() == 1 for c in confusion]
+    assert sum(spammers) == 3
+    rng = np.random.default_rng(0)
+    truth = {f"t{i}": str(rng.integers(4)) for i in range(600)}
+    pages = pd.DataFrame({"task": list(truth), "page": np.arange(600) // 20})
+    answers = answer_pages(pages, truth, ["0", "1", "2", "3"], confusion, overlap=3, seed=0)
+    assert len(answers) == 1800 and (answers.groupby("task")["worker"].nunique() == 3).all()
+    best = bayes_optimal(answers, confusion, ["0", "1", "2", "3"])
+    majority = answers.groupby("task")["label"].agg(lambda v: v.value_counts().index[0])
+    truth_s = pd.Series(truth)
+    assert (best == truth_s[best.index]).mean() > (majority == truth_s[majority.index]).mean() + 0.03
+
+
+@pytest.fixture
+def digits_selection(tmp_path):
+    """Three digit classes, 60 known labels, and a selection sending 40 items."""
+    d = load_digits()
+    keep = d.target < 3
+    truth = d.target[keep]
+    y = truth.copy()
+    y[60:] = -1
+    np.savez(tmp_path / "d.npz", x=d.images[keep] / 16.0, y=y)
+    assert main(["label", "select", str(tmp_path / "d.npz"), "--budget", "40", "--out", str(tmp_path / "sel"),
+                 "--embedding", "pixels"]) == 0
+    return tmp_path, truth
+
+
+def test_export_round_trips_through_aggregate(digits_selection):
+    tmp_path, truth = digits_selection
+    out = tmp_path / "pool"
+    assert main(["label", "export", str(tmp_path / "sel"), "--out", str(out), "--page-size", "10",
+                 "--training", "10", "--exam", "10"]) == 0
+    pool = pd.read_csv(out / "pool.csv", keep_default_na=False)
+    production = pool[pool["pool"] == "production"]
+    sent = pd.read_csv(tmp_path / "sel" / "selection.csv").query("status == 'send'")["id"]
+    assert sorted(production.loc[production["golden"] == "", "task"]) == sorted(sent)
+    assert all((out / image).is_file() for image in pool["image"])
+    tsv = (out / "toloka" / "production.tsv").read_text()
+    assert tsv.splitlines()[0] == "INPUT:task\tINPUT:image\tGOLDEN:label\tHINT:text"
+    assert tsv.count("\n\n") == production["page"].nunique() - 1  # an empty line between pages
+    # good workers answer the exported pages; aggregation gives back the true labels
+    confusion = np.stack([np.full((3, 3), 0.02) + 0.94 * np.eye(3)] * 5)
+    truth_by_id = {i: str(truth[i]) for i in range(len(truth))}
+    answers = answer_pages(production, truth_by_id, ["0", "1", "2"], confusion, overlap=3, seed=0)
+    answers.drop(columns="page").to_csv(tmp_path / "answers.csv", index=False)
+    assert main(["label", "aggregate", str(tmp_path / "answers.csv"), "--gold", str(out / "gold.csv"),
+                 "--out", str(tmp_path / "labels.csv")]) == 0
+    labels = pd.read_csv(tmp_path / "labels.csv")
+    assert set(labels["task"]) == set(production["task"])
+    assert (labels["label"].to_numpy() == truth[labels["task"].to_numpy()]).mean() > 0.9
+    gold = pd.read_csv(out / "gold.csv")
+    assert (labels.set_index("task").loc[gold["task"], "label"].to_numpy() == gold["label"].to_numpy()).all()
+
+
+def test_export_refuses_other_data_and_leaves_nothing(digits_selection, capsys):
+    tmp_path, _ = digits_selection
+    np.savez(tmp_path / "other.npz", x=np.zeros((10, 8, 8)), y=np.arange(10) % 2)
+    assert main(["label", "export", str(tmp_path / "sel"), "--data", str(tmp_path / "other.npz"),
+                 "--out", str(tmp_path / "pool")]) == 2
+    assert "10 items, but the selection" in capsys.readouterr().err
+    assert not (tmp_path / "pool").exists() and not list(tmp_path.glob(".pool*"))
+
+
+def test_propagate_merges_sources_and_labels_every_item(digits_selection, capsys):
+    tmp_path, truth = digits_selection
+    sent = pd.read_csv(tmp_path / "sel" / "selection.csv").query("status == 'send'")["id"].to_numpy()
+    crowd = pd.DataFrame({"task": sent, "label": truth[sent], "confidence": 0.9})
+    crowd.loc[0, "confidence"] = 0.5  # too unsure: propagated instead
+    crowd.to_csv(tmp_path / "labels.csv", index=False)
+    args = ["label", "propagate", str(tmp_path / "d.npz"), "--selection", str(tmp_path / "sel"),
+            "--labels", str(tmp_path / "labels.csv"), "--no-train"]
+    assert main([*args, "--out", str(tmp_path / "final")]) == 0
+    merged = pd.read_csv(tmp_path / "final" / "labels.csv").set_index("id")
+    assert len(merged) == len(truth) and merged["label"].notna().all()
+    assert (merged.loc[:59, "source"] == "known").all()
+    assert (merged.loc[sent[1:], "source"] == "crowd").all() and merged.loc[sent[0], "source"] != "crowd"
+    report = json.loads((tmp_path / "final" / "propagate.json").read_text())
+    assert sum(report["by_source"].values()) == len(truth) and report["by_source"]["auto"] > 100
+    assert (merged["label"].to_numpy() == truth).mean() > 0.9
+    # a task that is not an item, a label outside the classes
+    for bad, message in (({"task": 10_000}, "'10000' is not an item"), ({"label": 7}, "'7' is not one of")):
+        crowd.assign(**bad).to_csv(tmp_path / "bad.csv", index=False)
+        capsys.readouterr()
+        assert main([*args[:6], str(tmp_path / "bad.csv"), "--no-train", "--out", str(tmp_path / "no")]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "no").exists()
+
+
+def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
+    d = load_digits()
+    keep = d.target < 3
+    np.savez(tmp_path / "d.npz", x=d.images[keep] / 16.0, y=d.target[keep])
+    out = tmp_path / "run"
+    assert main(["label", "run", str(tmp_path / "d.npz"), "--known", "60", "--budget", "60", "--out", str(out),
+                 "--embedding", "pixels", "--page-size", "10", "--training", "5", "--exam", "5",
+                 "--epochs", "3"]) == 0
+    report = json.loads((out / "run.json").read_text())
+    assert report["selection"]["send"] == 60 and report["pool"]["pages"] == 7  # 60 / 9 per page
+    assert report["crowd"]["answers"] == (60 + 7) * 3  # each task and a honeypot per page, thrice
+    assert report["label_accuracy"] > 0.9 and report["accuracy_by_source"]["known"] == 1.0
+    assert report["final"]["validation_balanced_accuracy"] > 0.8
+    assert (out / "final" / "run" / "model.pt").is_file()
+    capsys.readouterr()
+    y = d.target[keep].copy()
+    y[5] = -1
+    np.savez(tmp_path / "partial.npz", x=d.images[keep] / 16.0, y=y)
+    assert main(["label", "run", str(tmp_path / "partial.npz"), "--known", "60", "--budget", "60",
+                 "--out", str(tmp_path / "no")]) == 2
+    assert "1 items without a label" in capsys.readouterr().err and not (tmp_path / "no").exists()
