@@ -8,7 +8,7 @@ import torch
 
 torch.set_num_threads(2)
 
-pytest_plugins = ["tests.server_fixtures"]
+pytest_plugins = ["tests.server_fixtures", "tests.browser_fixtures"]
 
 
 @pytest.fixture

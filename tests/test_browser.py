@@ -1,5 +1,6 @@
 """The leaderboard's pages in a real headless Chromium (Debian ``chromium`` + ``chromium-driver``,
-driven by Selenium): register, get approved, log in, reveal, submit a file, see the row.
+driven by Selenium): register, get approved, log in, reveal, submit a file, see the row; and the
+static annotation page of ``underspec label export``.
 
 Skipped when the browser is not installed, unless ``UNDERSPEC_REQUIRE_BROWSER=1`` (``.ci/run``
 installs it and sets this, so that there the test cannot silently skip).
@@ -7,50 +8,11 @@ installs it and sets this, so that there the test cannot silently skip).
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import numpy as np
-import pytest
 
+from tests.browser_fixtures import loaded, settle
 from tests.server_fixtures import PASSWORD
 from underspec.cli import main
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-
-@pytest.fixture
-def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        if os.environ.get("UNDERSPEC_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} or {CHROMEDRIVER} missing; apt-get install chromium chromium-driver")
-        pytest.skip("chromium and chromedriver not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
-
-
-def settle(driver):
-    """A wait that retries through the transient errors ChromeDriver raises while one document
-    replaces another ("Node with given id does not belong to the document")."""
-    from selenium.common.exceptions import WebDriverException
-    from selenium.webdriver.support.wait import WebDriverWait
-
-    return WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,))
-
-
-def loaded(driver) -> None:
-    """Wait until the current page has finished loading."""
-    settle(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def fill_and_send(driver, form_id: str, **fields) -> None:
@@ -101,3 +63,36 @@ def test_register_approve_submit_and_see_the_row(browser, live, board, tiny_task
     omega = [td.text for td in rows["omega"].find_elements(By.TAG_NAME, "td")]
     assert omega[0] == "1" and omega[2] == "1.0000"  # ranked first, scored, not the default
     assert "(default)" in rows["alpha"].text
+
+
+def test_the_annotation_page_writes_answers_that_aggregate_reads(browser, tmp_path):
+    import pandas as pd
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from underspec.labeling.export import ExportOptions, build_pools, task_page
+
+    known = pd.Series(["cat", "dog"] * 3, index=[f"k{i}" for i in range(6)])
+    pool = build_pools(["a", "b", "c"], known, ExportOptions(page_size=3, training=2, exam=2, seed=1))
+    images = {t: "missing.png" for t in pool["task"]}
+    (tmp_path / "tasks.html").write_text(task_page(pool, images, ["cat", "dog"]))
+    browser.get((tmp_path / "tasks.html").as_uri())
+    loaded(browser)
+    browser.find_element(By.ID, "worker").send_keys("ann, the first")  # a comma: the CSV must quote it
+    production = pool[pool["pool"] == "production"]
+    for page in sorted(production["page"].unique()):
+        assert browser.find_element(By.ID, "progress").text == f"Page {page + 1} of 2"
+        for figure in browser.find_elements(By.CSS_SELECTOR, "#grid figure"):
+            task = figure.get_attribute("data-task")
+            Select(figure.find_element(By.TAG_NAME, "select")).select_by_value(known.get(task, "dog"))
+        browser.find_element(By.ID, "next").click()
+    assert "All pages done" in browser.find_element(By.ID, "progress").text
+    (tmp_path / "answers.csv").write_text(browser.find_element(By.ID, "csv").get_attribute("value"))
+    answers = pd.read_csv(tmp_path / "answers.csv")
+    assert sorted(answers["task"]) == sorted(production["task"]) and (answers["worker"] == "ann, the first").all()
+    gold = production[production["golden"] != ""][["task", "golden"]].rename(columns={"golden": "label"})
+    gold.to_csv(tmp_path / "gold.csv", index=False)
+    assert main(["label", "aggregate", str(tmp_path / "answers.csv"), "--gold", str(tmp_path / "gold.csv"),
+                 "--out", str(tmp_path / "labels.csv")]) == 0
+    labels = pd.read_csv(tmp_path / "labels.csv").set_index("task")["label"]
+    assert (labels.loc[["a", "b", "c"]] == "dog").all()
