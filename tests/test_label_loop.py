@@ -150,3 +150,42 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     assert main(["label", "run", str(tmp_path / "partial.npz"), "--known", "60", "--budget", "60",
                  "--out", str(tmp_path / "no")]) == 2
     assert "1 items without a label" in capsys.readouterr().err and not (tmp_path / "no").exists()
+
+
+def test_quality_control_during_collection_bans_bad_workers_and_refills_their_pages():
+    confusion = make_workers(12, 3, best=0.95, spammers=0.2, seed=2)
+    rng = np.random.default_rng(1)
+    truth = {f"t{i}": str(rng.integers(3)) for i in range(400)}
+    known = {f"g{i}": str(i % 3) for i in range(20)}
+    truth.update(known)
+    pools = build_pools(list(truth)[:400], pd.Series(known), ExportOptions(page_size=11, training=0, exam=0))
+    production = pools[pools["pool"] == "production"]
+    gold = production.loc[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"]
+    plain = answer_pages(production, truth, ["0", "1", "2"], confusion, overlap=3, seed=0)
+    checked = answer_pages(production, truth, ["0", "1", "2"], confusion, overlap=3, seed=0, gold=gold)
+    assert checked.attrs["rejected"] > 0
+    assert (checked.groupby("page")["worker"].nunique() == 3).all()  # every page still done thrice
+    spammers = {f"w{w:02d}" for w, c in enumerate(confusion) if np.ptp(c.argmax(1)) == 0 and c.max() == 1}
+    assert spammers and spammers & set(plain["worker"]) and not spammers & set(checked["worker"])
+
+    def right(answers):
+        return (answers["label"] == answers["task"].map(truth)).mean()
+
+    assert right(checked) > right(plain) + 0.1
+
+
+def test_shrinkage_helps_dawid_skene_when_workers_have_few_answers_per_class():
+    from underspec.labeling.aggregate import DawidSkene
+
+    gains = []
+    for seed in (0, 1):
+        confusion = make_workers(30, 10, seed=seed)
+        rng = np.random.default_rng(seed)
+        truth = {i: str(rng.integers(10)) for i in range(2000)}
+        pages = pd.DataFrame({"task": list(truth), "page": np.arange(2000) // 49})
+        answers = answer_pages(pages, truth, [str(c) for c in range(10)], confusion, overlap=3, seed=seed)
+        truth_s = pd.Series(truth)
+        accuracy = {s: (DawidSkene(shrinkage=s).fit_predict(answers).sort_index() == truth_s).mean()
+                    for s in (0.0, 10.0)}
+        gains.append(accuracy[10.0] - accuracy[0.0])
+    assert np.mean(gains) > 0.02

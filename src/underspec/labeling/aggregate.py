@@ -92,12 +92,17 @@ class DawidSkene(_Aggregator):
         At most this many EM rounds; stops earlier when no posterior moves by more than ``tol``.
     smoothing : float
         Added to every cell of the confusion counts (a worker never has a zero probability).
+    shrinkage : float
+        Pseudo-answers added to each row of a worker's confusion counts, spread as the
+        "one-coin" model of the same worker (their overall accuracy on the diagonal, the rest
+        evenly off it): a Dirichlet prior that keeps the many cells of a worker with few
+        answers from being fitted to noise. 0 gives the classical estimate.
     """
 
     def __init__(self, *, classes: list | None = None, n_iter: int = 100, tol: float = 1e-6,
-                 smoothing: float = 0.01):
+                 smoothing: float = 0.01, shrinkage: float = 10.0):
         super().__init__(classes=classes)
-        self.n_iter, self.tol, self.smoothing = n_iter, tol, smoothing
+        self.n_iter, self.tol, self.smoothing, self.shrinkage = n_iter, tol, smoothing, shrinkage
 
     def fit(self, answers: pd.DataFrame, gold: pd.Series | None = None) -> DawidSkene:
         tasks, workers, classes, t, w, lab = _encode(answers, self.classes)
@@ -114,8 +119,12 @@ class DawidSkene(_Aggregator):
         for _ in range(self.n_iter):
             self.n_iter_ += 1
             priors = post.mean(0) + 1e-12
-            confusion = np.full((n_w, n_c, n_c), self.smoothing)
-            np.add.at(confusion, (w, slice(None), lab), post[t])  # expected (true class, answer) counts
+            counts = np.zeros((n_w, n_c, n_c))
+            np.add.at(counts, (w, slice(None), lab), post[t])  # expected (true class, answer) counts
+            accuracy = np.trace(counts, axis1=1, axis2=2) / counts.sum((1, 2))
+            one_coin = np.where(np.eye(n_c, dtype=bool), accuracy[:, None, None],
+                                ((1 - accuracy) / max(1, n_c - 1))[:, None, None])
+            confusion = counts + self.shrinkage * one_coin + self.smoothing
             confusion /= confusion.sum(2, keepdims=True)
             log_post = np.tile(np.log(priors), (n_t, 1))
             np.add.at(log_post, t, np.log(confusion[w, :, lab]))

@@ -33,23 +33,52 @@ def make_workers(n_workers: int, n_classes: int, *, best: float = 0.95, spammers
 
 
 def answer_pages(pages: pd.DataFrame, truth: dict, classes: list, confusion: np.ndarray, *, overlap: int = 3,
-                 seed: int = 0) -> pd.DataFrame:
-    """Long-format answers ``task, worker, label, seconds``: each page (rows ``page, task``) is
-    done by ``overlap`` different workers drawn at random; a worker answers with their row of
-    ``confusion`` for the task's true class ``truth[task]``. Spammers answer in about a second,
-    the others in three to eight."""
+                 seed: int = 0, gold: pd.Series | None = None, min_accuracy: float = 0.6) -> pd.DataFrame:
+    """Long-format answers ``task, worker, label, seconds, page``: each page (rows ``page,
+    task``) is done by ``overlap`` different workers drawn at random; a worker answers with
+    their row of ``confusion`` for the task's true class ``truth[task]``. Spammers answer in
+    about a second, the others in three to eight.
+
+    With ``gold`` (known labels of the honeypots) the platform's quality control runs while
+    answers come in, as on Toloka: after each page, a worker whom
+    :func:`~underspec.labeling.quality.screen_workers` would exclude (honeypot accuracy under
+    ``min_accuracy``, or one label for everything) is banned, their answers are rejected, and
+    each of their pages goes back to the queue for another worker. ``attrs["rejected"]`` then
+    counts the rejected answers.
+    """
+    from underspec.labeling.quality import screen_workers
+
     rng = np.random.default_rng(seed)
     n_workers = len(confusion)
     spammer = (confusion.max(axis=2) == 1).all(axis=1) & (np.ptp(confusion.argmax(2), axis=1) == 0)
     index = {c: k for k, c in enumerate(classes)}
-    rows = []
-    for page, part in pages.groupby("page", sort=True):
-        for w in rng.choice(n_workers, min(overlap, n_workers), replace=False):
-            for task in part["task"]:
-                answer = rng.choice(len(classes), p=confusion[w, index[truth[task]]])
-                seconds = rng.uniform(0.5, 1.5) if spammer[w] else rng.uniform(3, 8)
-                rows.append((task, worker_name(w), classes[answer], round(float(seconds), 2), page))
-    return pd.DataFrame(rows, columns=["task", "worker", "label", "seconds", "page"])
+    tasks = {page: part["task"].tolist() for page, part in pages.groupby("page", sort=True)}
+    queue = [page for page in tasks for _ in range(min(overlap, n_workers))]
+    done: dict[int, list] = {w: [] for w in range(n_workers)}  # answer rows of each worker
+    banned: set[int] = set()
+    rejected = 0
+    while queue:
+        page = queue.pop(0)
+        free = [w for w in range(n_workers) if w not in banned and all(r[4] != page for r in done[w])]
+        if not free:
+            continue  # nobody left to do this page again
+        w = int(rng.choice(free))
+        for task in tasks[page]:
+            answer = rng.choice(len(classes), p=confusion[w, index[truth[task]]])
+            seconds = rng.uniform(0.5, 1.5) if spammer[w] else rng.uniform(3, 8)
+            done[w].append((task, worker_name(w), classes[answer], round(float(seconds), 2), page))
+        if gold is not None:
+            mine = pd.DataFrame(done[w], columns=["task", "worker", "label", "seconds", "page"])
+            if not screen_workers(mine, gold, min_accuracy=min_accuracy)[1].empty:
+                banned.add(w)
+                rejected += len(done[w])
+                queue.extend(sorted({r[4] for r in done[w]}))
+                done[w] = []
+    answers = pd.DataFrame([r for w in range(n_workers) for r in done[w]],
+                           columns=["task", "worker", "label", "seconds", "page"])
+    answers = answers.sort_values(["page", "worker"], kind="stable").reset_index(drop=True)
+    answers.attrs["rejected"] = rejected
+    return answers
 
 
 def bayes_optimal(answers: pd.DataFrame, confusion: np.ndarray, classes: list,
