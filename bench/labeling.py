@@ -117,11 +117,128 @@ def aggregation_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def budget_curve(n_train: int, n_known: int, budgets: list[int], epochs: float, seed: int = 0) -> dict:
+    """Test accuracy of the final network against the number of crowd-labeled items, for
+    underspec's selection and for random selection (with and without propagation)."""
+    import tempfile
+
+    from underspec.data.image_sets import ImageSet
+    from underspec.data.items import ItemTable
+    from underspec.labeling.select import SelectOptions, select
+    from underspec.pipelines.label_loop import propagate, with_labels
+    from underspec.pipelines.labeling import embeddings
+    from underspec.pipelines.train import TrainOptions, predict, train
+
+    x, y, xt, yt, classes = load("cifar4", n_train)
+    names = [str(c) for c in range(len(classes))]
+    rng = np.random.default_rng(seed)
+    known = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), n_known // len(classes), replace=False)
+                                    for c in range(len(classes))]))
+    labels = np.full(len(y), -1)
+    labels[known] = y[known]
+    table = pd.DataFrame({"id": np.arange(len(y)).astype(str), "split": "train", "label": labels})
+    image_set = ImageSet(ItemTable(x, table), list(range(len(classes))), source="cifar4 sample")
+    test_set = ImageSet(ItemTable(xt, pd.DataFrame({"id": np.arange(len(yt)).astype(str), "split": "test",
+                                                    "label": yt})), list(range(len(classes))), source="cifar4 test")
+    work = Path(__file__).parent / "work"
+    t0 = time.perf_counter()
+    emb = embeddings(image_set, "supervised", work / "cache", seed=seed)
+    embedding_seconds = time.perf_counter() - t0
+    truth = {str(i): names[c] for i, c in enumerate(y)}
+    known_labels = pd.Series({str(i): names[y[i]] for i in known})
+    confusion = make_workers(N_WORKERS, len(classes), seed=seed)
+
+    def crowd_labels(rows: np.ndarray) -> pd.DataFrame:
+        """The simulated crowd (honeypot filter on) labels ``rows``; Dawid-Skene aggregates."""
+        pools = build_pools([str(r) for r in rows], known_labels,
+                            ExportOptions(overlap=OVERLAP, page_size=PAGE, training=0, exam=0, seed=seed))
+        production = pools[pools["pool"] == "production"]
+        gold = production.loc[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"]
+        answers = answer_pages(production, truth, names, confusion, overlap=OVERLAP, seed=seed, gold=gold)
+        model = DawidSkene(classes=names).fit(answers.drop(columns="page"), gold)
+        tasks = [str(r) for r in rows]
+        return pd.DataFrame({"row": rows, "code": model.labels_.loc[tasks].astype(int).to_numpy(),
+                             "confidence": model.probas_.loc[tasks].max(axis=1).to_numpy(),
+                             "right": model.labels_.loc[tasks].to_numpy() == np.asarray([truth[t] for t in tasks])})
+
+    def test_accuracy(codes: np.ndarray, tag: str) -> float:
+        with tempfile.TemporaryDirectory(dir=work) as run:
+            train(with_labels(image_set, codes), run, TrainOptions(epochs=epochs, augment="auto", seed=seed,
+                                                                    progress=False))
+            predicted = predict(test_set, run)["label"].to_numpy().astype(int)
+        accuracy_ = float((predicted == yt).mean())
+        print(f"  {tag}: {int((codes >= 0).sum())} training labels, test accuracy {accuracy_:.4f}", flush=True)
+        return accuracy_
+
+    no_selection = pd.DataFrame({"id": [], "status": [], "auto_label": [], "confidence": []})
+    rows = [{"labels_bought": 0, "known_only": test_accuracy(labels, "known labels only")}]
+    pool = np.flatnonzero(labels < 0)
+    for budget in budgets:
+        print(f"budget {budget}", flush=True)
+        row = {"labels_bought": budget}
+        chosen = select(emb, labels, budget, len(classes), SelectOptions(seed=seed))
+        sent = chosen.loc[chosen["status"] == "send", "row"].to_numpy()
+        crowd = crowd_labels(sent)
+        selection = pd.DataFrame({"id": chosen["row"].astype(str), "status": chosen["status"],
+                                  "auto_label": [names[k] if k >= 0 else "" for k in chosen["auto_label"]],
+                                  "confidence": chosen["confidence"]})
+        merged = propagate(image_set, emb, selection, crowd)
+        auto = merged["source"] == "auto"
+        row["underspec_auto_labels"] = int(auto.sum())
+        row["underspec_auto_label_accuracy"] = round(float((merged["label"][auto] == y[auto]).mean()), 4)
+        row["underspec_label_accuracy"] = round(float((merged["label"].to_numpy() == y).mean()), 4)
+        row["crowd_accuracy"] = round(float(crowd["right"].mean()), 4)
+        row["underspec"] = test_accuracy(merged["label"].to_numpy(), "underspec selection + propagation")
+        randomly = np.sort(rng.choice(pool, budget, replace=False))
+        crowd_r = crowd_labels(randomly)
+        codes = labels.copy()
+        codes[crowd_r["row"].to_numpy()] = crowd_r["code"].to_numpy()
+        row["random"] = test_accuracy(codes, "random selection")
+        merged_r = propagate(image_set, emb, no_selection, crowd_r)
+        row["random_propagated"] = test_accuracy(merged_r["label"].to_numpy(), "random selection + propagation")
+        rows.append(row)
+    return {"n_train": n_train, "n_known": n_known, "test_items": len(yt), "epochs": epochs,
+            "embedding": "supervised", "embedding_seconds": round(embedding_seconds, 1), "rows": rows}
+
+
+def half_the_labels(curve: dict) -> list[dict]:
+    """For each budget B whose half was also run: underspec at B/2 against random at B."""
+    by_budget = {r["labels_bought"]: r for r in curve["rows"] if r["labels_bought"]}
+    return [{"budget": b, "underspec_at_half": by_budget[b // 2]["underspec"], "random_at_budget": r["random"],
+             "holds": by_budget[b // 2]["underspec"] >= r["random"]}
+            for b, r in by_budget.items() if b // 2 in by_budget]
+
+
+def budget_markdown(curve: dict) -> str:
+    lines = [f"CIFAR-4 training sample of {curve['n_train']} items, {curve['n_known']} known labels, "
+             f"test set of {curve['test_items']}; final network trained by `underspec train`'s pipeline "
+             f"(at most {curve['epochs']} epochs, early stopping). Crowd: 30 simulated workers, overlap 3, "
+             f"honeypot filter on, Dawid-Skene.\n",
+             "| labels bought | underspec | random | random + propagation | crowd label accuracy | "
+             "automatic labels (accuracy) | all training labels' accuracy |", "|---|---|---|---|---|---|---|"]
+    for r in curve["rows"]:
+        if not r["labels_bought"]:
+            lines.append(f"| 0 (known labels only) | {r['known_only']:.4f} | | | | | |")
+            continue
+        lines.append(f"| {r['labels_bought']} | {r['underspec']:.4f} | {r['random']:.4f} | "
+                     f"{r['random_propagated']:.4f} | {r['crowd_accuracy']:.4f} | {r['underspec_auto_labels']} "
+                     f"({r['underspec_auto_label_accuracy']:.4f}) | {r['underspec_label_accuracy']:.4f} |")
+    lines.append("\nTarget (underspec with half the labels reaches random selection's accuracy):\n")
+    for h in curve["half_the_labels"]:
+        lines.append(f"- random with {h['budget']}: {h['random_at_budget']:.4f}; underspec with {h['budget'] // 2}: "
+                     f"{h['underspec_at_half']:.4f}: {'holds' if h['holds'] else 'does not hold'}")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default="aggregation,budget")
     parser.add_argument("--datasets", default="mnist,cifar4")
     parser.add_argument("--crowds", type=int, default=5)
+    parser.add_argument("--n-train", type=int, default=6000)
+    parser.add_argument("--known", type=int, default=200)
+    parser.add_argument("--budgets", default="250,500,1000,2000")
+    parser.add_argument("--epochs", type=float, default=30)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     parts = args.part.split(",")
@@ -130,6 +247,11 @@ def main() -> int:
     if "aggregation" in parts:
         result["aggregation"] = aggregation(args.datasets.split(","), args.crowds)
         markdown += "## Aggregation accuracy (mean ± sd over crowds)\n\n" + aggregation_markdown(result["aggregation"])
+    if "budget" in parts:
+        curve = budget_curve(args.n_train, args.known, [int(b) for b in args.budgets.split(",")], args.epochs)
+        curve["half_the_labels"] = half_the_labels(curve)
+        result["budget"] = curve
+        markdown += "\n## Budget: test accuracy against labels bought\n\n" + budget_markdown(curve)
     save(Path(args.out), "labeling", result, markdown)
     return 0
 

@@ -69,7 +69,7 @@ def digits_selection(tmp_path):
     return tmp_path, truth
 
 
-def test_export_round_trips_through_aggregate(digits_selection):
+def test_export_round_trips_through_aggregate(digits_selection, capsys):
     tmp_path, truth = digits_selection
     out = tmp_path / "pool"
     assert main(["label", "export", str(tmp_path / "sel"), "--out", str(out), "--page-size", "10",
@@ -94,6 +94,16 @@ def test_export_round_trips_through_aggregate(digits_selection):
     assert (labels["label"].to_numpy() == truth[labels["task"].to_numpy()]).mean() > 0.9
     gold = pd.read_csv(out / "gold.csv")
     assert (labels.set_index("task").loc[gold["task"], "label"].to_numpy() == gold["label"].to_numpy()).all()
+    # with --pool: the pool's gold and classes; answers for a task outside the pool are refused
+    assert main(["label", "aggregate", str(tmp_path / "answers.csv"), "--pool", str(out),
+                 "--out", str(tmp_path / "labels2.csv")]) == 0
+    assert (pd.read_csv(tmp_path / "labels2.csv")["label"] == labels["label"]).all()
+    stray = answers.drop(columns="page")
+    stray.loc[len(stray)] = [10_000, "w00", "1", 4.0]
+    stray.to_csv(tmp_path / "stray.csv", index=False)
+    assert main(["label", "aggregate", str(tmp_path / "stray.csv"), "--pool", str(out),
+                 "--out", str(tmp_path / "labels3.csv")]) == 2
+    assert "'10000' is not a task of" in capsys.readouterr().err and not (tmp_path / "labels3.csv").exists()
 
 
 def test_export_refuses_other_data_and_leaves_nothing(digits_selection, capsys):

@@ -198,7 +198,7 @@ def cmd_label_aggregate(args: argparse.Namespace) -> int:
     from underspec.pipelines.labeling import aggregate_file
 
     report = aggregate_file(args.answers, args.out, gold_path=args.gold, method=args.method, classes=args.classes,
-                            min_accuracy=args.min_accuracy, min_seconds=args.min_seconds)
+                            min_accuracy=args.min_accuracy, min_seconds=args.min_seconds, pool=args.pool)
     print(f"{report['tasks']} task labels ({report['method']}): {args.out}")
     for row in report["excluded"]:
         print(f"excluded {row['worker']}: {row['reason']}")
@@ -487,6 +487,8 @@ def build_parser() -> argparse.ArgumentParser:
     agg = lab_sub.add_parser("aggregate", help="quality control and aggregation of crowd answers")
     agg.add_argument("answers", help="CSV in long format: task,worker,label[,seconds]")
     agg.add_argument("--gold", help="CSV task,label of the known answers (honeypots, clamped)")
+    agg.add_argument("--pool", help="folder of underspec label export: answers must be for its tasks; "
+                                    "its classes and gold.csv are the defaults")
     agg.add_argument("--out", required=True, help="LABELS.csv: task,label,confidence")
     agg.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
     agg.add_argument("--classes", help="comma-separated classes (default: every label seen)")

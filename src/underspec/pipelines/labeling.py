@@ -44,12 +44,31 @@ def _classes(text: str | None, labels: pd.Series) -> list | None:
 
 def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str | Path | None = None,
                    method: str = "dawid-skene", classes: str | None = None, min_accuracy: float = 0.6,
-                   min_seconds: float | None = None) -> dict:
+                   min_seconds: float | None = None, pool: str | Path | None = None) -> dict:
     """Screen the workers, aggregate their answers, write ``out`` (task,label,confidence) and
-    ``<out>.workers.json`` (excluded workers with the reason, per-worker estimates)."""
+    ``<out>.workers.json`` (excluded workers with the reason, per-worker estimates).
+
+    With ``pool`` (a folder of ``underspec label export``), every answered task must be one of
+    the pool's production tasks, the classes default to the pool's, and the gold to its
+    ``gold.csv``.
+    """
     if method not in METHODS:
         raise UnderspecError(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
     answers = _read_csv(answers_path, "answers", ("task", "worker", "label"))
+    if pool is not None:
+        pool = Path(pool)
+        tasks = _read_csv(pool / "pool.csv", "task pool", ("pool", "task"))
+        tasks = tasks.loc[tasks["pool"] == "production", "task"].astype(str)
+        unknown = ~answers["task"].astype(str).isin(set(tasks))
+        if unknown.any():
+            raise UnderspecError(f"{answers_path}, row {int(np.flatnonzero(unknown)[0]) + 2}, column 'task': "
+                                 f"{str(answers['task'][unknown].iloc[0])!r} is not a task of {pool / 'pool.csv'}")
+        if classes is None:
+            try:
+                classes = ",".join(json.loads((pool / "pool.json").read_text())["classes"])
+            except (OSError, json.JSONDecodeError, KeyError) as exc:
+                raise UnderspecError(f"{pool / 'pool.json'}: not readable ({exc})") from exc
+        gold_path = gold_path or pool / "gold.csv"
     gold = None
     if gold_path is not None:
         g = _read_csv(gold_path, "gold", ("task", "label"))
