@@ -117,9 +117,10 @@ def aggregation_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def budget_curve(n_train: int, n_known: int, budgets: list[int], epochs: float, seed: int = 0) -> dict:
+def budget_curve(n_train: int, n_known: int, budgets: list[int], epochs: float, repeats: int) -> dict:
     """Test accuracy of the final network against the number of crowd-labeled items, for
-    underspec's selection and for random selection (with and without propagation)."""
+    underspec's selection and for random selection (with and without propagation); each
+    repeat draws another crowd, other random items and other training seeds."""
     import tempfile
 
     from underspec.data.image_sets import ImageSet
@@ -131,7 +132,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], epochs: float, 
 
     x, y, xt, yt, classes = load("cifar4", n_train)
     names = [str(c) for c in range(len(classes))]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     known = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), n_known // len(classes), replace=False)
                                     for c in range(len(classes))]))
     labels = np.full(len(y), -1)
@@ -142,18 +143,18 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], epochs: float, 
                                                     "label": yt})), list(range(len(classes))), source="cifar4 test")
     work = Path(__file__).parent / "work"
     t0 = time.perf_counter()
-    emb = embeddings(image_set, "supervised", work / "cache", seed=seed)
+    emb = embeddings(image_set, "supervised", work / "cache", seed=0)
     embedding_seconds = time.perf_counter() - t0
     truth = {str(i): names[c] for i, c in enumerate(y)}
     known_labels = pd.Series({str(i): names[y[i]] for i in known})
-    confusion = make_workers(N_WORKERS, len(classes), seed=seed)
 
-    def crowd_labels(rows: np.ndarray) -> pd.DataFrame:
-        """The simulated crowd (honeypot filter on) labels ``rows``; Dawid-Skene aggregates."""
+    def crowd_labels(rows: np.ndarray, seed: int) -> pd.DataFrame:
+        """A simulated crowd (honeypot filter on) labels ``rows``; Dawid-Skene aggregates."""
         pools = build_pools([str(r) for r in rows], known_labels,
                             ExportOptions(overlap=OVERLAP, page_size=PAGE, training=0, exam=0, seed=seed))
         production = pools[pools["pool"] == "production"]
         gold = production.loc[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"]
+        confusion = make_workers(N_WORKERS, len(classes), seed=seed)
         answers = answer_pages(production, truth, names, confusion, overlap=OVERLAP, seed=seed, gold=gold)
         model = DawidSkene(classes=names).fit(answers.drop(columns="page"), gold)
         tasks = [str(r) for r in rows]
@@ -161,7 +162,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], epochs: float, 
                              "confidence": model.probas_.loc[tasks].max(axis=1).to_numpy(),
                              "right": model.labels_.loc[tasks].to_numpy() == np.asarray([truth[t] for t in tasks])})
 
-    def test_accuracy(codes: np.ndarray, tag: str) -> float:
+    def test_accuracy(codes: np.ndarray, tag: str, seed: int) -> float:
         with tempfile.TemporaryDirectory(dir=work) as run:
             train(with_labels(image_set, codes), run, TrainOptions(epochs=epochs, augment="auto", seed=seed,
                                                                     progress=False))
@@ -171,58 +172,74 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], epochs: float, 
         return accuracy_
 
     no_selection = pd.DataFrame({"id": [], "status": [], "auto_label": [], "confidence": []})
-    rows = [{"labels_bought": 0, "known_only": test_accuracy(labels, "known labels only")}]
     pool = np.flatnonzero(labels < 0)
-    for budget in budgets:
-        print(f"budget {budget}", flush=True)
-        row = {"labels_bought": budget}
-        chosen = select(emb, labels, budget, len(classes), SelectOptions(seed=seed))
-        sent = chosen.loc[chosen["status"] == "send", "row"].to_numpy()
-        crowd = crowd_labels(sent)
-        selection = pd.DataFrame({"id": chosen["row"].astype(str), "status": chosen["status"],
-                                  "auto_label": [names[k] if k >= 0 else "" for k in chosen["auto_label"]],
-                                  "confidence": chosen["confidence"]})
-        merged = propagate(image_set, emb, selection, crowd)
-        auto = merged["source"] == "auto"
-        row["underspec_auto_labels"] = int(auto.sum())
-        row["underspec_auto_label_accuracy"] = round(float((merged["label"][auto] == y[auto]).mean()), 4)
-        row["underspec_label_accuracy"] = round(float((merged["label"].to_numpy() == y).mean()), 4)
-        row["crowd_accuracy"] = round(float(crowd["right"].mean()), 4)
-        row["underspec"] = test_accuracy(merged["label"].to_numpy(), "underspec selection + propagation")
-        randomly = np.sort(rng.choice(pool, budget, replace=False))
-        crowd_r = crowd_labels(randomly)
-        codes = labels.copy()
-        codes[crowd_r["row"].to_numpy()] = crowd_r["code"].to_numpy()
-        row["random"] = test_accuracy(codes, "random selection")
-        merged_r = propagate(image_set, emb, no_selection, crowd_r)
-        row["random_propagated"] = test_accuracy(merged_r["label"].to_numpy(), "random selection + propagation")
-        rows.append(row)
-    return {"n_train": n_train, "n_known": n_known, "test_items": len(yt), "epochs": epochs,
-            "embedding": "supervised", "embedding_seconds": round(embedding_seconds, 1), "rows": rows}
+    rows = []
+    for rep in range(repeats):
+        rows.append({"repeat": rep, "labels_bought": 0, "known_only": test_accuracy(labels, "known only", rep)})
+        draw = np.random.default_rng(100 + rep)
+        for budget in budgets:
+            print(f"repeat {rep}, budget {budget}", flush=True)
+            row = {"repeat": rep, "labels_bought": budget}
+            chosen = select(emb, labels, budget, len(classes), SelectOptions(seed=0))
+            crowd = crowd_labels(chosen.loc[chosen["status"] == "send", "row"].to_numpy(), rep)
+            selection = pd.DataFrame({"id": chosen["row"].astype(str), "status": chosen["status"],
+                                      "auto_label": [names[k] if k >= 0 else "" for k in chosen["auto_label"]],
+                                      "confidence": chosen["confidence"]})
+            codes = propagate(image_set, emb, selection, crowd)["label"].to_numpy()
+            auto = (chosen["status"] == "auto").to_numpy()
+            labeled = codes >= 0
+            row["underspec_auto_labels"] = int(auto.sum())
+            row["underspec_auto_label_accuracy"] = float((chosen["auto_label"][auto] == y[pool][auto]).mean())
+            row["underspec_training_labels"] = int(labeled.sum())
+            row["underspec_label_accuracy"] = float((codes[labeled] == y[labeled]).mean())
+            row["crowd_accuracy"] = float(crowd["right"].mean())
+            row["underspec"] = test_accuracy(codes, "underspec selection + propagation", rep)
+            sent_only = labels.copy()
+            sent_only[crowd["row"].to_numpy()] = crowd["code"].to_numpy()
+            row["underspec_sent_only"] = test_accuracy(sent_only, "underspec selection, crowd labels only", rep)
+            crowd_r = crowd_labels(np.sort(draw.choice(pool, budget, replace=False)), rep)
+            codes = labels.copy()
+            codes[crowd_r["row"].to_numpy()] = crowd_r["code"].to_numpy()
+            row["random"] = test_accuracy(codes, "random selection", rep)
+            merged_r = propagate(image_set, emb, no_selection, crowd_r)
+            row["random_propagated"] = test_accuracy(merged_r["label"].to_numpy(), "random + propagation", rep)
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    summary = frame.drop(columns="repeat").groupby("labels_bought").agg(["mean", "std"]).round(4)
+    summary.columns = [f"{a}_{b}" for a, b in summary.columns]
+    return {"n_train": n_train, "n_known": n_known, "test_items": len(yt), "epochs": epochs, "repeats": repeats,
+            "embedding": "supervised", "embedding_seconds": round(embedding_seconds, 1), "rows": rows,
+            "summary": summary.reset_index().to_dict(orient="records")}
 
 
 def half_the_labels(curve: dict) -> list[dict]:
-    """For each budget B whose half was also run: underspec at B/2 against random at B."""
-    by_budget = {r["labels_bought"]: r for r in curve["rows"] if r["labels_bought"]}
-    return [{"budget": b, "underspec_at_half": by_budget[b // 2]["underspec"], "random_at_budget": r["random"],
-             "holds": by_budget[b // 2]["underspec"] >= r["random"]}
+    """For each budget B whose half was also run: underspec at B/2 against random at B (means)."""
+    by_budget = {r["labels_bought"]: r for r in curve["summary"] if r["labels_bought"]}
+    return [{"budget": b, "underspec_at_half": by_budget[b // 2]["underspec_mean"],
+             "random_at_budget": r["random_mean"], "holds": by_budget[b // 2]["underspec_mean"] >= r["random_mean"]}
             for b, r in by_budget.items() if b // 2 in by_budget]
 
 
 def budget_markdown(curve: dict) -> str:
+    def cell(r: dict, key: str) -> str:
+        return f"{r[key + '_mean']:.4f} ± {r[key + '_std']:.4f}"
+
     lines = [f"CIFAR-4 training sample of {curve['n_train']} items, {curve['n_known']} known labels, "
              f"test set of {curve['test_items']}; final network trained by `underspec train`'s pipeline "
              f"(at most {curve['epochs']} epochs, early stopping). Crowd: 30 simulated workers, overlap 3, "
-             f"honeypot filter on, Dawid-Skene.\n",
-             "| labels bought | underspec | random | random + propagation | crowd label accuracy | "
-             "automatic labels (accuracy) | all training labels' accuracy |", "|---|---|---|---|---|---|---|"]
-    for r in curve["rows"]:
+             f"honeypot filter on, Dawid-Skene. Test accuracy, mean ± sd over {curve['repeats']} repeats "
+             f"(crowd, random items and training seed redrawn).\n",
+             "| labels bought | underspec | underspec, crowd labels only | random | random + propagation | "
+             "crowd label accuracy | automatic labels (accuracy) | underspec training labels (accuracy) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in curve["summary"]:
         if not r["labels_bought"]:
-            lines.append(f"| 0 (known labels only) | {r['known_only']:.4f} | | | | | |")
+            lines.append(f"| 0 (known labels only) | {cell(r, 'known_only')} | | | | | | |")
             continue
-        lines.append(f"| {r['labels_bought']} | {r['underspec']:.4f} | {r['random']:.4f} | "
-                     f"{r['random_propagated']:.4f} | {r['crowd_accuracy']:.4f} | {r['underspec_auto_labels']} "
-                     f"({r['underspec_auto_label_accuracy']:.4f}) | {r['underspec_label_accuracy']:.4f} |")
+        lines.append(f"| {r['labels_bought']} | {cell(r, 'underspec')} | {cell(r, 'underspec_sent_only')} | "
+                     f"{cell(r, 'random')} | {cell(r, 'random_propagated')} | {r['crowd_accuracy_mean']:.4f} | "
+                     f"{r['underspec_auto_labels_mean']:.0f} ({r['underspec_auto_label_accuracy_mean']:.4f}) | "
+                     f"{r['underspec_training_labels_mean']:.0f} ({r['underspec_label_accuracy_mean']:.4f}) |")
     lines.append("\nTarget (underspec with half the labels reaches random selection's accuracy):\n")
     for h in curve["half_the_labels"]:
         lines.append(f"- random with {h['budget']}: {h['random_at_budget']:.4f}; underspec with {h['budget'] // 2}: "
@@ -239,6 +256,7 @@ def main() -> int:
     parser.add_argument("--known", type=int, default=200)
     parser.add_argument("--budgets", default="250,500,1000,2000")
     parser.add_argument("--epochs", type=float, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     parts = args.part.split(",")
@@ -248,7 +266,8 @@ def main() -> int:
         result["aggregation"] = aggregation(args.datasets.split(","), args.crowds)
         markdown += "## Aggregation accuracy (mean ± sd over crowds)\n\n" + aggregation_markdown(result["aggregation"])
     if "budget" in parts:
-        curve = budget_curve(args.n_train, args.known, [int(b) for b in args.budgets.split(",")], args.epochs)
+        curve = budget_curve(args.n_train, args.known, [int(b) for b in args.budgets.split(",")], args.epochs,
+                             args.repeats)
         curve["half_the_labels"] = half_the_labels(curve)
         result["budget"] = curve
         markdown += "\n## Budget: test accuracy against labels bought\n\n" + budget_markdown(curve)

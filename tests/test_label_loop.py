@@ -123,14 +123,21 @@ def test_propagate_merges_sources_and_labels_every_item(digits_selection, capsys
     crowd.to_csv(tmp_path / "labels.csv", index=False)
     args = ["label", "propagate", str(tmp_path / "d.npz"), "--selection", str(tmp_path / "sel"),
             "--labels", str(tmp_path / "labels.csv"), "--no-train"]
-    assert main([*args, "--out", str(tmp_path / "final")]) == 0
+    assert main([*args, "--out", str(tmp_path / "final"), "--min-propagated", "0"]) == 0
     merged = pd.read_csv(tmp_path / "final" / "labels.csv").set_index("id")
-    assert len(merged) == len(truth) and merged["label"].notna().all()
+    assert len(merged) == len(truth) and merged["label"].notna().all()  # threshold 0: every item labeled
     assert (merged.loc[:59, "source"] == "known").all()
     assert (merged.loc[sent[1:], "source"] == "crowd").all() and merged.loc[sent[0], "source"] != "crowd"
     report = json.loads((tmp_path / "final" / "propagate.json").read_text())
     assert sum(report["by_source"].values()) == len(truth) and report["by_source"]["auto"] > 100
     assert (merged["label"].to_numpy() == truth).mean() > 0.9
+    # a propagated label needs a confident k-NN ensemble; unsure items stay unlabeled
+    assert main([*args, "--out", str(tmp_path / "strict"), "--min-propagated", "0.999"]) == 0
+    strict = pd.read_csv(tmp_path / "strict" / "labels.csv").set_index("id")
+    unlabeled = strict["source"] == "unlabeled"
+    assert unlabeled.any() and strict.loc[unlabeled, "label"].isna().all()
+    assert (strict.loc[unlabeled, "confidence"] < 0.999).all()
+    assert (strict.loc[~unlabeled, "label"].astype(int).to_numpy() == truth[~unlabeled.to_numpy()]).mean() > 0.95
     # a task that is not an item, a label outside the classes
     for bad, message in (({"task": 10_000}, "'10000' is not an item"), ({"label": 7}, "'7' is not one of")):
         crowd.assign(**bad).to_csv(tmp_path / "bad.csv", index=False)

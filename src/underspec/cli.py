@@ -251,7 +251,7 @@ def cmd_label_propagate(args: argparse.Namespace) -> int:
     from underspec.pipelines.label_loop import propagate_file
 
     report = propagate_file(_load(args), args.selection, args.labels, args.out, min_confidence=args.min_confidence,
-                            train_options=_final_training(args))
+                            min_propagated=args.min_propagated, train_options=_final_training(args))
     print(", ".join(f"{n} {source}" for source, n in report["by_source"].items()) + f" labels: {args.out}/labels.csv")
     if "run" in report:
         print(f"final model: {report['run']['checkpoint']} (validation balanced accuracy "
@@ -522,6 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     prp.add_argument("--labels", required=True, help="LABELS.csv of underspec label aggregate")
     prp.add_argument("--out", required=True, help="folder: labels.csv, propagate.json, run/")
     prp.add_argument("--min-confidence", type=float, default=0.7, help="crowd labels below it are propagated")
+    prp.add_argument("--min-propagated", type=float, default=0.9,
+                     help="k-NN probability to give a propagated label; below it the item stays unlabeled")
     final_arguments(prp)
     prp.set_defaults(func=cmd_label_propagate)
     run = lab_sub.add_parser("run", help="dry run of the whole loop on a fully labeled set, simulated crowd")

@@ -8,20 +8,40 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from underspec.models.augment import random_flip, random_shift
+from underspec.models.augment import random_flip
 from underspec.models.fit import Batch, Objective, fit
 from underspec.models.networks import FEATURES, make_trunk
 
 
+def random_resized_crop(x: torch.Tensor, generator: torch.Generator, min_area: float = 0.35) -> torch.Tensor:
+    """Crop each image to a random box of ``min_area`` to all of its area (aspect ratio 3:4
+    to 4:3) and resize it back (bilinear), in one batched ``grid_sample``."""
+    b = len(x)
+    area = min_area + (1 - min_area) * torch.rand(b, generator=generator)
+    ratio = torch.exp((torch.rand(b, generator=generator) - 0.5) * 2 * np.log(4 / 3))
+    sx = torch.sqrt(area * ratio).clamp(max=1.0)
+    sy = torch.sqrt(area / ratio).clamp(max=1.0)
+    tx = (1 - sx) * (2 * torch.rand(b, generator=generator) - 1)
+    ty = (1 - sy) * (2 * torch.rand(b, generator=generator) - 1)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, tx, sy, ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
 def two_view_augment(colour: bool):
-    """The augmentation whose invariances the embedding learns: a shift of up to a sixth of
-    the side, brightness and contrast jitter, a little noise, and mirroring for colour photos."""
+    """The augmentation whose invariances the embedding learns (SimCLR's recipe scaled to small
+    images): a random resized crop, mirroring for colour photos, brightness and contrast jitter,
+    for colour also per-channel jitter and 20% grey images, and a little noise."""
 
     def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        x = random_shift(x, generator, max_shift=max(1, round(min(x.shape[-2:]) / 6)))
+        x = random_resized_crop(x, generator)
+        b = len(x)
         if colour:
             x = random_flip(x, generator)
-        b = len(x)
+            x = x * (0.7 + 0.6 * torch.rand(b, 3, 1, 1, generator=generator))  # per-channel colour jitter
+            grey = torch.rand(b, 1, 1, 1, generator=generator) < 0.2
+            x = torch.where(grey, x.mean(1, keepdim=True).expand_as(x), x)
         contrast = 0.6 + 0.8 * torch.rand(b, 1, 1, 1, generator=generator)
         brightness = 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
         mean = x.mean((1, 2, 3), keepdim=True)

@@ -114,19 +114,22 @@ def _read_labels(path: str | Path, ids: pd.Index, classes: list) -> pd.DataFrame
     return frame
 
 
-SOURCES = ("known", "crowd", "auto", "propagated")
+SOURCES = ("known", "crowd", "auto", "propagated", "unlabeled")
 
 
 def propagate(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, crowd: pd.DataFrame,
-              min_confidence: float = 0.7) -> pd.DataFrame:
-    """One label for every item: known labels first, then crowd labels of at least
+              min_confidence: float = 0.7, min_propagated: float = 0.9) -> pd.DataFrame:
+    """Labels for every item: known labels first, then crowd labels of at least
     ``min_confidence``, then the selection's automatic labels; the k-NN ensemble on the
-    embedding, fitted on all of those, labels the rest.
+    embedding, fitted on all of those, labels the rest where its mean probability reaches
+    ``min_propagated`` (the others stay unlabeled: a wrong label costs the final network more
+    than a missing one).
 
     Returns
     -------
     DataFrame
-        ``id, label`` (class index), ``source`` (one of :data:`SOURCES`) and ``confidence``.
+        ``id, label`` (class index, -1 if unlabeled), ``source`` (one of :data:`SOURCES`) and
+        ``confidence``.
     """
     ids = _ids(image_set)
     names = [str(c) for c in image_set.classes]
@@ -146,12 +149,15 @@ def propagate(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, cro
     if len(rest):
         labeled = code >= 0
         _, proba = knn_ensemble(emb[labeled], code[labeled], emb[rest], len(names))
-        code[rest], source[rest], confidence[rest] = proba.argmax(1), "propagated", proba.max(1)
+        sure = proba.max(1) >= min_propagated
+        code[rest] = np.where(sure, proba.argmax(1), -1)
+        source[rest] = np.where(sure, "propagated", "unlabeled")
+        confidence[rest] = proba.max(1)
     return pd.DataFrame({"id": ids, "label": code, "source": source, "confidence": np.round(confidence, 4)})
 
 
 def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: str | Path, out: str | Path, *,
-                   min_confidence: float = 0.7, train_options=None) -> dict:
+                   min_confidence: float = 0.7, min_propagated: float = 0.9, train_options=None) -> dict:
     """Merge and propagate (see :func:`propagate`), write ``out/labels.csv`` (id, label,
     source, confidence) and ``out/propagate.json``; with ``train_options`` also train the final
     model on every item into ``out/run`` (``underspec train``'s run folder)."""
@@ -164,11 +170,11 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
         raise UnderspecError(f"{emb_path}: {len(emb)} items, but {image_set.source} has {len(image_set.table)}; "
                              f"expected the data the selection was made on")
     crowd = _read_labels(labels_path, _ids(image_set), image_set.classes)
-    merged = propagate(image_set, emb, selection, crowd, min_confidence)
-    names = np.asarray([str(c) for c in image_set.classes], dtype=object)
-    table = merged.assign(label=names[merged["label"].to_numpy()])
+    merged = propagate(image_set, emb, selection, crowd, min_confidence, min_propagated)
+    names = np.asarray([*(str(c) for c in image_set.classes), ""], dtype=object)
+    table = merged.assign(label=names[merged["label"].to_numpy()])  # -1 picks the last name, ""
     report = {"items": len(merged), "by_source": {s: int((merged["source"] == s).sum()) for s in SOURCES},
-              "min_confidence": min_confidence}
+              "min_confidence": min_confidence, "min_propagated": min_propagated}
     out = Path(out)
     if train_options is not None:
         from underspec.pipelines.train import train
@@ -221,13 +227,15 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
     crowd = crowd[~crowd["task"].isin(pd.read_csv(out / "pool" / "gold.csv", dtype={"task": str})["task"])]
     final = pd.read_csv(out / "final" / "labels.csv", dtype={"id": str, "label": str})
     right = final["label"].to_numpy() == np.asarray([truth_by_id[i] for i in final["id"]])
+    labeled = (final["source"] != "unlabeled").to_numpy()
     report = {"known": known, "budget": budget, "selection": {k: selected[k] for k in ("auto", "send")},
               "pool": {k: exported[k] for k in ("pages", "honeypots", "assignments")},
               "crowd": {"workers": workers, "answers": len(answers),
                         "excluded": [row["worker"] for row in aggregated["excluded"]],
                         "accuracy": round(float((crowd["label"] == crowd["task"].map(truth_by_id)).mean()), 4)},
               "accuracy_by_source": {s: round(float(right[final["source"] == s].mean()), 4)
-                                     for s in SOURCES if (final["source"] == s).any()},
-              "label_accuracy": round(float(right.mean()), 4), "final": propagated.get("run")}
+                                     for s in SOURCES[:-1] if (final["source"] == s).any()},
+              "labeled_share": round(float(labeled.mean()), 4),
+              "label_accuracy": round(float(right[labeled].mean()), 4), "final": propagated.get("run")}
     write_text_atomic(out / "run.json", json.dumps(report, indent=1) + "\n")
     return report
