@@ -70,7 +70,7 @@ def test_train_keeps_the_best_epoch_and_predict_writes_probabilities(binary_npz,
                                        key=lambda e: (record["history"][e]["valid_balanced_accuracy"], -e))
     frame = predict(data, tmp_path / "run")
     assert list(frame.columns) == ["id", "label", "p_0", "p_1"]
-    assert np.allclose(frame[["p_0", "p_1"]].sum(1), 1, atol=1e-5)
+    assert np.allclose(frame[["p_0", "p_1"]].sum(axis=1), 1, atol=1e-5)
     valid = frame["id"].isin(record["valid_ids"]).to_numpy()
     y = data.table["label"].to_numpy()
     recomputed = np.mean([(frame["label"].to_numpy()[valid & (y == c)] == c).mean() for c in (0, 1)])

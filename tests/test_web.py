@@ -80,7 +80,11 @@ def test_login_session_and_the_forms_show_only_the_teams_own_reveals(client, boa
     assert second.status_code == 409 and "already submitted" in second.text
     # a tampered session cookie is no session
     cookie = client.cookies.get(SESSION_COOKIE)
-    client.cookies.set(SESSION_COOKIE, cookie.replace(cookie.split("|")[0], "2:" + cookie.split(":")[1][:16]))
+    tampered = cookie.replace(cookie.split("|")[0], "2:" + cookie.split(":")[1][:16])
+    domain = next(c.domain for c in client.cookies.jar if c.name == SESSION_COOKIE)
+    client.cookies.delete(SESSION_COOKIE)  # replace it: a second cookie of the same name could be sent first
+    client.cookies.set(SESSION_COOKIE, tampered, domain=domain)
+    assert client.cookies.get(SESSION_COOKIE) == tampered
     assert client.get("/account/", follow_redirects=False).status_code == 303
 
 

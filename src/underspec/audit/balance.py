@@ -44,7 +44,7 @@ def association(groups: pd.Series, labels: np.ndarray, min_group: int) -> dict:
     chi2, p, dof, _ = chi2_contingency(table.to_numpy())
     n = table.to_numpy().sum()
     v = float(np.sqrt(chi2 / (n * (min(table.shape) - 1))))
-    rates = (table.T / table.sum(1)).T
+    rates = (table.T / table.sum(axis=1)).T
     return {**out, "chi2": round(float(chi2), 3), "dof": int(dof), "p_value": float(p),
             "cramers_v": round(v, 4), "biased": bool(p < ALPHA and v >= MIN_EFFECT),
             "rates": {g: {str(k): round(float(r), 4) for k, r in row.items()}

@@ -16,6 +16,7 @@ from underspec.data.items import ItemTable
 from underspec.errors import UnderspecError, atomic_dir, write_text_atomic
 from underspec.labeling.export import ExportOptions, build_pools, task_page, toloka_tsv
 from underspec.labeling.select import knn_ensemble
+from underspec.pipelines.labeling import read_csv
 
 
 def _selection(selection_dir: str | Path) -> tuple[Path, dict, pd.DataFrame]:
@@ -54,6 +55,9 @@ def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptio
         if not summary.get("data"):
             raise UnderspecError(f"{folder}/selection.json: no data recorded; give the data with --data")
         image_set = load_image_set(**summary["data"])
+    if image_set.X.ndim != 4:
+        raise UnderspecError(f"{image_set.source}: items of shape {image_set.X.shape[1:]}; export needs images "
+                             f"(N, C, H, W) to show to the crowd")
     ids = _ids(image_set)
     if len(ids) != summary["items"]:
         raise UnderspecError(f"{image_set.source}: {len(ids)} items, but the selection in {folder} was made on "
@@ -89,17 +93,8 @@ def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptio
 
 
 def _read_labels(path: str | Path, ids: pd.Index, classes: list) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype={"task": str, "label": str})
-    except FileNotFoundError as exc:
-        raise UnderspecError(f"{path}: no such file (crowd labels)") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise UnderspecError(f"{path}: not a readable CSV ({exc})") from exc
-    for column in ("task", "label", "confidence"):
-        if column not in frame.columns:
-            raise UnderspecError(f"{path}: no column {column!r}; expected task,label,confidence "
-                                 f"(the output of underspec label aggregate)")
+    frame = read_csv(path, "crowd labels: task,label,confidence of underspec label aggregate",
+                     ("task", "label", "confidence"), dtype={"task": str, "label": str})
     rows = ids.get_indexer(frame["task"])
     if (rows < 0).any():
         raise UnderspecError(f"{path}, row {int(np.flatnonzero(rows < 0)[0]) + 2}, column 'task': "
@@ -215,22 +210,23 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
     names = [str(c) for c in image_set.classes]
     truth_by_id = dict(zip(_ids(image_set), (names[k] for k in truth), strict=True))
     pool = pd.read_csv(out / "pool" / "pool.csv", dtype={"task": str}, keep_default_na=False)
+    gold = pd.read_csv(out / "pool" / "gold.csv", dtype={"task": str, "label": str}).set_index("task")["label"]
     confusion = make_workers(workers, len(names), seed=seed)
     answers = answer_pages(pool[pool["pool"] == "production"], truth_by_id, names, confusion,
-                           overlap=export_options.overlap, seed=seed)
+                           overlap=export_options.overlap, seed=seed, gold=gold)  # honeypot filter on
     write_text_atomic(out / "crowd" / "answers.csv", answers.drop(columns="page").to_csv(index=False))
     aggregated = aggregate_file(out / "crowd" / "answers.csv", out / "crowd" / "labels.csv",
                                 gold_path=out / "pool" / "gold.csv", method=method)
     propagated = propagate_file(masked, out / "select", out / "crowd" / "labels.csv", out / "final",
                                 train_options=train_options)
     crowd = pd.read_csv(out / "crowd" / "labels.csv", dtype={"task": str, "label": str})
-    crowd = crowd[~crowd["task"].isin(pd.read_csv(out / "pool" / "gold.csv", dtype={"task": str})["task"])]
+    crowd = crowd[~crowd["task"].isin(gold.index)]
     final = pd.read_csv(out / "final" / "labels.csv", dtype={"id": str, "label": str})
     right = final["label"].to_numpy() == np.asarray([truth_by_id[i] for i in final["id"]])
     labeled = (final["source"] != "unlabeled").to_numpy()
     report = {"known": known, "budget": budget, "selection": {k: selected[k] for k in ("auto", "send")},
               "pool": {k: exported[k] for k in ("pages", "honeypots", "assignments")},
-              "crowd": {"workers": workers, "answers": len(answers),
+              "crowd": {"workers": workers, "answers": len(answers), "rejected": answers.attrs["rejected"],
                         "excluded": [row["worker"] for row in aggregated["excluded"]],
                         "accuracy": round(float((crowd["label"] == crowd["task"].map(truth_by_id)).mean()), 4)},
               "accuracy_by_source": {s: round(float(right[final["source"] == s].mean()), 4)

@@ -16,10 +16,11 @@ from underspec.labeling.quality import check_answers, screen_workers
 from underspec.labeling.select import SelectOptions, holdout_accuracy, select
 
 
-def _read_csv(path: str | Path, what: str, columns: tuple[str, ...]) -> pd.DataFrame:
+def read_csv(path: str | Path, what: str, columns: tuple[str, ...], dtype: dict | None = None) -> pd.DataFrame:
+    """Read a CSV of the labeling workflow, naming the file and the missing column on failure."""
     path = Path(path)
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=dtype)
     except FileNotFoundError as exc:
         raise UnderspecError(f"{path}: no such file ({what})") from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -54,10 +55,10 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     """
     if method not in METHODS:
         raise UnderspecError(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
-    answers = _read_csv(answers_path, "answers", ("task", "worker", "label"))
+    answers = read_csv(answers_path, "answers", ("task", "worker", "label"))
     if pool is not None:
         pool = Path(pool)
-        tasks = _read_csv(pool / "pool.csv", "task pool", ("pool", "task"))
+        tasks = read_csv(pool / "pool.csv", "task pool", ("pool", "task"))
         tasks = tasks.loc[tasks["pool"] == "production", "task"].astype(str)
         unknown = ~answers["task"].astype(str).isin(set(tasks))
         if unknown.any():
@@ -71,7 +72,7 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
         gold_path = gold_path or pool / "gold.csv"
     gold = None
     if gold_path is not None:
-        g = _read_csv(gold_path, "gold", ("task", "label"))
+        g = read_csv(gold_path, "gold", ("task", "label"))
         if g["task"].duplicated().any():
             raise UnderspecError(f"{gold_path}: task {g['task'][g['task'].duplicated()].iloc[0]!r} appears twice")
         gold = g.set_index("task")["label"]
