@@ -116,17 +116,21 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
 EMBEDDINGS = ("supervised", "self-supervised", "pixels")
 
 
+MIN_STEPS = 1000  # a network trained on a few hundred labels needs many passes over them
+
+
 def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, epochs: float = 15,
                seed: int = 0) -> np.ndarray:
     """Embeddings of every item, cached as ``.npy`` under a key of the data and the method.
 
     ``supervised``: the penultimate layer of the project's network trained on the labeled
-    items; ``self-supervised``: the same layer of a network trained on every item without
-    labels (SimCLR-style, :mod:`underspec.models.contrastive`); ``pixels``: the first 64
-    principal components of the pixels (no training).
+    items (``epochs`` passes, but at least ``MIN_STEPS`` mini-batches); ``self-supervised``:
+    the same layer of a network trained on every item without labels (SimCLR-style,
+    :mod:`underspec.models.contrastive`); ``pixels``: the first 64 principal components of the
+    pixels (no training).
     """
     key = hashlib.sha256(image_set.X.tobytes() + image_set.table["label"].to_numpy().tobytes()
-                         + f"{method}|{epochs}|{seed}".encode()).hexdigest()[:16]
+                         + f"{method}|{epochs}|{seed}|{MIN_STEPS}".encode()).hexdigest()[:16]
     path = Path(cache) / f"embedding-{method}-{key}.npy" if cache else None
     if path is not None and path.is_file():
         return np.load(path)
@@ -139,7 +143,8 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         from underspec.models.classifier import NetworkClassifier
 
         labeled = image_set.table["label"].to_numpy() >= 0
-        model = NetworkClassifier(epochs=epochs, seed=seed, augment="auto", progress="embedding network")
+        passes = max(epochs, MIN_STEPS * 64 / max(1, labeled.sum()))  # at least MIN_STEPS batches of 64
+        model = NetworkClassifier(epochs=passes, seed=seed, augment="auto", progress="embedding network")
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
                   n_classes=len(image_set.classes))
         emb = model.embed(image_set.X)
