@@ -15,6 +15,7 @@ underspec's selection buys compared with random selection.
    selection followed by the same propagation is also reported, to separate what the
    selection does from what propagation does.
 
+    pip install -e '.[compare]'   # crowd-kit, for the comparison only
     python bench/labeling.py [--part aggregation,budget] [--crowds 5] [--n-train 6000] [--steps 2000]
 """
 
