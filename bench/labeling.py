@@ -49,22 +49,18 @@ AGGREGATION_SETTING = (
     "wall times of one fit.")
 
 
-def crowd_answers(y: np.ndarray, n_classes: int, seed: int, quality_control: bool):
-    """Answers of a simulated crowd on items ``y[:N_ITEMS]``, honeypots drawn from the rest;
-    with ``quality_control`` the honeypot filter bans workers while the answers come in."""
-    names = [str(c) for c in range(n_classes)]
-    truth = {f"i{k}": names[c] for k, c in enumerate(y)}
-    items = list(truth)[:N_ITEMS]
-    known = pd.Series({t: truth[t] for t in list(truth)[N_ITEMS:N_ITEMS + 200]})
-    pools = build_pools(items, known, ExportOptions(overlap=OVERLAP, page_size=PAGE, training=0, exam=0,
-                                                    seed=seed))
+def crowd_answers(items: list, known: pd.Series, truth: dict, names: list, seed: int, quality_control: bool):
+    """A simulated crowd answers the exported pages of ``items`` (honeypots drawn from
+    ``known``); with ``quality_control`` the honeypot filter bans workers while the answers
+    come in. Returns the answers (without the page column), the honeypots' gold labels and the
+    workers' true confusion matrices."""
+    pools = build_pools(items, known, ExportOptions(overlap=OVERLAP, page_size=PAGE, training=0, exam=0, seed=seed))
     production = pools[pools["pool"] == "production"]
-    gold = production.loc[production["golden"] != "", ["task", "golden"]].drop_duplicates("task")
-    gold = gold.set_index("task")["golden"]
-    confusion = make_workers(N_WORKERS, n_classes, seed=seed)
+    gold = production.loc[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"]
+    confusion = make_workers(N_WORKERS, len(names), seed=seed)
     answers = answer_pages(production, truth, names, confusion, overlap=OVERLAP, seed=seed,
                            gold=gold if quality_control else None)
-    return answers, gold, confusion, names, truth, items
+    return answers.drop(columns="page"), gold, confusion  # attrs["rejected"] goes along
 
 
 def accuracy(labels: pd.Series, truth: dict, items: list) -> float:
@@ -80,15 +76,18 @@ def aggregation(datasets: list[str], crowds: int) -> dict:
     result = {}
     for name in datasets:
         _, y, _, _, classes = load(name, N_ITEMS + 200)
+        names = [str(c) for c in range(len(classes))]
+        truth = {f"i{k}": names[c] for k, c in enumerate(y)}
+        items = list(truth)[:N_ITEMS]
+        known = pd.Series({t: truth[t] for t in list(truth)[N_ITEMS:]})
         rows = []
         for seed in range(crowds):
             row = {"seed": seed}
             for qc in (False, True):
-                answers, gold, confusion, names, truth, items = crowd_answers(y, len(classes), seed, qc)
+                answers, gold, confusion = crowd_answers(items, known, truth, names, seed, qc)
                 tag = "honeypot_filter" if qc else "no_filter"
-                answers = answers.drop(columns="page")
                 row[f"answers_accepted_{tag}"] = len(answers)
-                row[f"answers_rejected_{tag}"] = answers.attrs.get("rejected", 0)
+                row[f"answers_rejected_{tag}"] = answers.attrs["rejected"]
                 row[f"bayes_optimal_limit_{tag}"] = accuracy(bayes_optimal(answers, confusion, names), truth, items)
                 t0 = time.perf_counter()
                 row[f"underspec_dawid_skene_{tag}"] = accuracy(DawidSkene(classes=names).fit_predict(answers, gold),
@@ -137,7 +136,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
     from underspec.data.image_sets import ImageSet
     from underspec.data.items import ItemTable
     from underspec.labeling.select import SelectOptions, select
-    from underspec.pipelines.label_loop import propagate, with_labels
+    from underspec.pipelines.label_loop import propagate
     from underspec.pipelines.labeling import embeddings
     from underspec.pipelines.train import TrainOptions, predict, train
 
@@ -161,14 +160,9 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
 
     def crowd_labels(rows: np.ndarray, seed: int) -> pd.DataFrame:
         """A simulated crowd (honeypot filter on) labels ``rows``; Dawid-Skene aggregates."""
-        pools = build_pools([str(r) for r in rows], known_labels,
-                            ExportOptions(overlap=OVERLAP, page_size=PAGE, training=0, exam=0, seed=seed))
-        production = pools[pools["pool"] == "production"]
-        gold = production.loc[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"]
-        confusion = make_workers(N_WORKERS, len(classes), seed=seed)
-        answers = answer_pages(production, truth, names, confusion, overlap=OVERLAP, seed=seed, gold=gold)
-        model = DawidSkene(classes=names).fit(answers.drop(columns="page"), gold)
         tasks = [str(r) for r in rows]
+        answers, gold, _ = crowd_answers(tasks, known_labels, truth, names, seed, quality_control=True)
+        model = DawidSkene(classes=names).fit(answers, gold)
         return pd.DataFrame({"row": rows, "code": model.labels_.loc[tasks].astype(int).to_numpy(),
                              "confidence": model.probas_.loc[tasks].max(axis=1).to_numpy(),
                              "right": model.labels_.loc[tasks].to_numpy() == np.asarray([truth[t] for t in tasks])})
@@ -178,7 +172,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
         on the validation split is kept), and score on the test set."""
         epochs = steps * 64 / (0.85 * (codes >= 0).sum())
         with tempfile.TemporaryDirectory(dir=work) as run:
-            train(with_labels(image_set, codes), run, TrainOptions(epochs=epochs, patience=10_000, augment="auto",
+            train(image_set.with_labels(codes), run, TrainOptions(epochs=epochs, patience=10_000, augment="auto",
                                                                     seed=seed, progress=False))
             predicted = predict(test_set, run)["label"].to_numpy().astype(int)
         accuracy_ = float((predicted == yt).mean())

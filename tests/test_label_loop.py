@@ -167,6 +167,9 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     assert main(["label", "run", str(tmp_path / "partial.npz"), "--known", "60", "--budget", "60",
                  "--out", str(tmp_path / "no")]) == 2
     assert "1 items without a label" in capsys.readouterr().err and not (tmp_path / "no").exists()
+    assert main(["label", "run", str(tmp_path / "d.npz"), "--known", "2", "--budget", "60",
+                 "--out", str(tmp_path / "no")]) == 2
+    assert "--known 2: expected 3 to" in capsys.readouterr().err and not (tmp_path / "no").exists()
 
 
 def test_quality_control_during_collection_bans_bad_workers_and_refills_their_pages():

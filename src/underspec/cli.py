@@ -477,8 +477,14 @@ def build_parser() -> argparse.ArgumentParser:
     data_arguments(sel)
     sel.add_argument("--budget", type=int, required=True, help="items that may be sent for labeling")
     sel.add_argument("--out", required=True, help="folder: selection.csv, selection.json, report.html")
-    sel.add_argument("--embedding", choices=("supervised", "self-supervised", "pixels"), default="supervised",
-                     help="network trained on the labeled items, SimCLR-style on all items, or pixel PCA")
+    def embedding_argument(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--embedding", choices=("supervised", "self-supervised", "pixels"), default="supervised",
+                         help="network trained on the labeled items, SimCLR-style on all items, or pixel PCA")
+
+    def method_argument(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
+
+    embedding_argument(sel)
     sel.add_argument("--cache", help="folder to cache embeddings in")
     sel.add_argument("--agreement", type=float, default=0.9, help="share of k-NN models that must agree")
     sel.add_argument("--confidence", type=float, default=0.8, help="their mean probability of the label")
@@ -490,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--pool", help="folder of underspec label export: answers must be for its tasks; "
                                     "its classes and gold.csv are the defaults")
     agg.add_argument("--out", required=True, help="LABELS.csv: task,label,confidence")
-    agg.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
+    method_argument(agg)
     agg.add_argument("--classes", help="comma-separated classes (default: every label seen)")
     agg.add_argument("--min-accuracy", type=float, default=0.6, help="honeypot accuracy to keep a worker")
     agg.add_argument("--min-seconds", type=float, help="exclude workers whose median answer is faster")
@@ -531,10 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--known", type=int, required=True, help="labels kept known; the rest are hidden")
     run.add_argument("--budget", type=int, required=True, help="items sent to the simulated crowd")
     run.add_argument("--out", required=True, help="folder: select/, pool/, crowd/, final/, run.json")
-    run.add_argument("--embedding", choices=("supervised", "self-supervised", "pixels"), default="supervised")
+    embedding_argument(run)
     run.add_argument("--cache", help="folder to cache embeddings in")
     run.add_argument("--workers", type=int, default=30, help="simulated workers (0.95 accurate down to random)")
-    run.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
+    method_argument(run)
     pool_arguments(run)
     final_arguments(run)
     run.set_defaults(func=cmd_label_run)

@@ -50,6 +50,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_npy_atomic(path: str | os.PathLike, array) -> None:
+    """Save ``array`` as ``.npy`` at ``path`` through a temporary file and a rename."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)  # a handle: np.save would add ".npy" to the temporary name
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` (an earlier

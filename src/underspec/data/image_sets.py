@@ -51,6 +51,12 @@ class ImageSet:
         return ImageSet(ItemTable(self.X[mask], self.table[mask].reset_index(drop=True)), self.classes,
                         source=self.source)
 
+    def with_labels(self, codes: np.ndarray) -> ImageSet:
+        """The same items with the label column replaced by ``codes`` (class indices, -1 = none)."""
+        table = self.table.copy()
+        table["label"] = np.asarray(codes, dtype=np.int64)
+        return ImageSet(ItemTable(self.X, table), self.classes, source=self.source)
+
     @property
     def X(self) -> np.ndarray:  # noqa: N802 (the features are X everywhere)
         return self.items.X

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from underspec.models.augment import make_augment
-from underspec.models.fit import fit, predict_proba, weighted_ce
+from underspec.models.fit import fit, predict_proba, trunk_features, weighted_ce
 from underspec.models.networks import MultiHeadNet
 
 
@@ -58,13 +58,10 @@ class NetworkClassifier:
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_proba(X).argmax(1)
 
-    @torch.no_grad()
     def embed(self, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """The penultimate layer (the trunk's features), (N, 128)."""
         self.model_.eval()
-        trunk = self.model_.trunks[0]
-        return torch.cat([trunk(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32))
-                          for i in range(0, len(X), batch_size)]).numpy()
+        return trunk_features(self.model_.trunks[0], X, batch_size)
 
     def saliency(self, X: np.ndarray, y: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Gradient saliency: ``|d logit_y / d x|`` of each item for its class ``y``, shape of X."""

@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from underspec.models.augment import random_flip
-from underspec.models.fit import Batch, Objective, fit
+from underspec.models.fit import Batch, Objective, fit, trunk_features
 from underspec.models.networks import FEATURES, make_trunk
 
 
@@ -99,7 +99,4 @@ def self_supervised_embedding(X: np.ndarray, *, epochs: float = 20, batch_size: 
     objective = nt_xent(two_view_augment(colour=X.shape[1] == 3), seed=seed)
     fit(model, objective, X, np.zeros(len(X), dtype=np.int64), epochs=epochs, batch_size=min(batch_size, len(X)),
         lr=lr, seed=seed, progress=progress)
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([model.trunk(torch.as_tensor(X[i:i + 1024], dtype=torch.float32))
-                          for i in range(0, len(X), 1024)]).numpy()
+    return trunk_features(model.trunk, X)

@@ -142,6 +142,14 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
 
 
 @torch.no_grad()
+def trunk_features(trunk: torch.nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The features a trunk gives every item (the penultimate layer), in eval mode: (N, D)."""
+    trunk.eval()
+    return torch.cat([trunk(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32))
+                      for i in range(0, len(X), batch_size)]).numpy()
+
+
+@torch.no_grad()
 def predict_proba(model: torch.nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Softmax probabilities of every head: array (N, n_heads, n_classes)."""
     model.eval()

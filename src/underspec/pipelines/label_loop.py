@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 
 from underspec.data.image_sets import ImageSet, load_image_set
-from underspec.data.items import ItemTable
 from underspec.errors import UnderspecError, atomic_dir, write_text_atomic
 from underspec.labeling.export import ExportOptions, build_pools, task_page, toloka_tsv
 from underspec.labeling.select import knn_ensemble
-from underspec.pipelines.labeling import read_csv
+from underspec.pipelines.labeling import aggregate_file, read_csv, select_file
 
 
 def _selection(selection_dir: str | Path) -> tuple[Path, dict, pd.DataFrame]:
@@ -24,20 +23,13 @@ def _selection(selection_dir: str | Path) -> tuple[Path, dict, pd.DataFrame]:
     try:
         summary = json.loads((folder / "selection.json").read_text())
         table = pd.read_csv(folder / "selection.csv", dtype={"id": str, "auto_label": str}, keep_default_na=False)
-    except (OSError, json.JSONDecodeError, pd.errors.ParserError) as exc:
+    except (OSError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UnderspecError(f"{folder}: not a selection folder of underspec label select ({exc})") from exc
     return folder, summary, table
 
 
 def _ids(image_set: ImageSet) -> pd.Index:
     return pd.Index(image_set.table["id"].astype(str))
-
-
-def with_labels(image_set: ImageSet, codes: np.ndarray) -> ImageSet:
-    """The same items with the label column replaced by ``codes`` (class indices, -1 = none)."""
-    table = image_set.table.copy()
-    table["label"] = np.asarray(codes, dtype=np.int64)
-    return ImageSet(ItemTable(image_set.X, table), image_set.classes, source=image_set.source)
 
 
 def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptions | None = None,
@@ -155,7 +147,7 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
                    min_confidence: float = 0.7, min_propagated: float = 0.9, train_options=None) -> dict:
     """Merge and propagate (see :func:`propagate`), write ``out/labels.csv`` (id, label,
     source, confidence) and ``out/propagate.json``; with ``train_options`` also train the final
-    model on every item into ``out/run`` (``underspec train``'s run folder)."""
+    model on every labeled item into ``out/run`` (``underspec train``'s run folder)."""
     folder, _, selection = _selection(selection_dir)
     emb_path = folder / "embedding.npy"
     if not emb_path.is_file():
@@ -174,7 +166,7 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
     if train_options is not None:
         from underspec.pipelines.train import train
 
-        checkpoint, score = train(with_labels(image_set, merged["label"].to_numpy()), out / "run", train_options)
+        checkpoint, score = train(image_set.with_labels(merged["label"].to_numpy()), out / "run", train_options)
         report["run"] = {"checkpoint": str(checkpoint), "validation_balanced_accuracy": round(score, 4)}
     write_text_atomic(out / "labels.csv", table.to_csv(index=False))
     write_text_atomic(out / "propagate.json", json.dumps(report, indent=1) + "\n")
@@ -192,16 +184,20 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
     from sklearn.model_selection import train_test_split
 
     from underspec.labeling.crowd import answer_pages, make_workers
-    from underspec.pipelines.labeling import aggregate_file, select_file
 
     truth = image_set.table["label"].to_numpy()
     if (truth < 0).any():
         raise UnderspecError(f"{image_set.source}: {int((truth < 0).sum())} items without a label; a dry run "
                              f"needs every true label (it hides all but --known of them)")
-    if not 2 <= known < len(truth):
-        raise UnderspecError(f"--known {known}: expected 2 to {len(truth) - 1}")
-    keep, _ = train_test_split(np.arange(len(truth)), train_size=known, random_state=seed, stratify=truth)
-    masked = with_labels(image_set, np.where(np.isin(np.arange(len(truth)), keep), truth, -1))
+    n_classes = len(image_set.classes)
+    if not n_classes <= known <= len(truth) - n_classes:
+        raise UnderspecError(f"--known {known}: expected {n_classes} to {len(truth) - n_classes} (one known and "
+                             f"one hidden item per class at least)")
+    try:
+        keep, _ = train_test_split(np.arange(len(truth)), train_size=known, random_state=seed, stratify=truth)
+    except ValueError as exc:  # a class with a single item cannot be split
+        raise UnderspecError(f"{image_set.source}: cannot keep a stratified sample of {known} labels ({exc})") from exc
+    masked = image_set.with_labels(np.where(np.isin(np.arange(len(truth)), keep), truth, -1))
     out = Path(out)
     export_options = export_options or ExportOptions(seed=seed)
     selected = select_file(masked, budget, out / "select", embedding=embedding, options=select_options,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from underspec.data.image_sets import ImageSet
-from underspec.errors import UnderspecError, atomic_path, write_text_atomic
+from underspec.errors import UnderspecError, write_npy_atomic, write_text_atomic
 from underspec.labeling.aggregate import METHODS, DawidSkene, GoldMajorityVote
 from underspec.labeling.quality import check_answers, screen_workers
 from underspec.labeling.select import SelectOptions, holdout_accuracy, select
@@ -143,8 +143,8 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         from underspec.models.classifier import NetworkClassifier
 
         labeled = image_set.table["label"].to_numpy() >= 0
-        passes = max(epochs, MIN_STEPS * 64 / max(1, labeled.sum()))  # at least MIN_STEPS batches of 64
-        model = NetworkClassifier(epochs=passes, seed=seed, augment="auto", progress="embedding network")
+        model = NetworkClassifier(seed=seed, augment="auto", progress="embedding network")
+        model.epochs = max(epochs, MIN_STEPS * model.batch_size / max(1, labeled.sum()))
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
                   n_classes=len(image_set.classes))
         emb = model.embed(image_set.X)
@@ -157,8 +157,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     else:
         raise UnderspecError(f"--embedding: expected {', '.join(EMBEDDINGS)}, got {method!r}")
     if path is not None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.save(handle, emb)  # a handle: np.save would add ".npy" to the temporary name
+        write_npy_atomic(path, emb)
     return emb
 
 
@@ -194,8 +193,7 @@ def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding:
     out = Path(out)
     write_text_atomic(out / "selection.csv", table.to_csv(index=False))
     write_text_atomic(out / "selection.json", json.dumps(summary, indent=1) + "\n")
-    with atomic_path(out / "embedding.npy") as tmp, open(tmp, "wb") as handle:
-        np.save(handle, emb)
+    write_npy_atomic(out / "embedding.npy", emb)
     write_text_atomic(out / "report.html", html)
     return summary
 
