@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from results_io import save
 from underspec.data.challenge import read_task
 from underspec.data.generators import TASKS, generate
 from underspec.data.sources import load_source
@@ -56,6 +57,8 @@ def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
             "plain": round(plain, 4), "underspec": round(ours, 4), "oracle": round(oracle, 4),
             "gap_to_oracle": round(oracle - ours, 4), "labels": s["labels_used"],
             "hypotheses": s["hypotheses"]["count"], "estimated": s["estimated_accuracy"],
+            "interval_90": s["interval_90"],
+            "covered": s["interval_90"][0] <= ours <= s["interval_90"][1],
             "decision": s["decision"], "seconds": round(seconds, 1),
             "peak_rss_mb": round(peak_rss_mb()),
         })
@@ -76,6 +79,7 @@ def totals(rows: list[dict]) -> dict:
         "all_default": round(sum(r["points"] * r["default"] for r in rows), 3),
         "underspec_seconds": round(sum(r["seconds"] for r in rows), 1),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in rows),
+        "intervals_covering_the_accuracy": f"{sum(r['covered'] for r in rows)} of {len(rows)}",
     }
 
 
@@ -95,17 +99,13 @@ def main() -> int:
     summary = totals(rows)
     mnist_rows = [r for r in rows if not r["task"].startswith("888")]
     summary["mnist_suite_seconds"] = round(sum(r["seconds"] for r in mnist_rows), 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(sys.argv)
-    (out / f"{args.name}.json").write_text(json.dumps({"command": command, "rows": rows,
-                                                    "totals": summary}, indent=2) + "\n")
     md = [f"# Challenge benchmark\n\nCommand: `{command}` (2 CPU cores, torch CPU).\n",
           "Accuracies on the target set; oracle = the same network trained on 1,200 "
           "target-distribution items with true labels.\n", format_table(rows).join(["```\n", "\n```\n"]),
           "\n## Totals (points-weighted, defaults 0.8 / 0.5)\n", "```", json.dumps(summary, indent=2), "```\n"]
-    (out / f"{args.name}.md").write_text("\n".join(md))
-    print(json.dumps(summary, indent=2))
+    save(Path(args.out), args.name, {"command": command, "rows": rows, "totals": summary},
+         "\n".join(md))
     return 0
 
 

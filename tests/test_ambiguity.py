@@ -48,13 +48,31 @@ def test_contradictory_answers_point_to_none():
     assert not post.certain()
 
 
-def test_decide_submits_when_certain_abstains_when_none():
-    p, _ = _two_hypotheses(200)
+def test_decide_submits_when_answers_confirm_abstains_when_they_look_random():
+    p, disputed = _two_hypotheses(200)
     final = p[1].copy()
-    assert decide(final, p, np.array([0.0, 0.999, 0.001]), 1, 0.8).decision == "submit"
-    verdict = decide(final, p, np.array([0.05, 0.05, 0.9]), 1, 0.8)
-    assert verdict.decision == "abstain" and verdict.estimate < 0.8
-    assert verdict.low <= verdict.estimate <= verdict.high
+    asked = np.flatnonzero(disputed)[:5]
+    confirmed = decide(final, p, 1, 0.8, queries={int(i): 1 for i in asked}, holdout=(180, 180))
+    assert confirmed.decision == "submit" and confirmed.estimate > 0.95
+    assert confirmed.p_coin < 0.1 and confirmed.disputed_share == 0.5
+    # answers that split between the hypotheses: the disputed labels look like a coin toss
+    split = decide(final, p, 1, 0.8, queries={int(i): k % 2 for k, i in enumerate(asked)},
+                   holdout=(180, 180))
+    assert split.decision == "abstain" and split.estimate < 0.8 and split.p_coin > 0.5
+    assert split.low <= split.estimate <= split.high
+
+
+def test_decide_estimate_falls_with_held_out_errors_and_self_disagreement():
+    p, disputed = _two_hypotheses(200)
+    asked = {int(i): 1 for i in np.flatnonzero(disputed)[:5]}
+    clean = decide(p[1].copy(), p, 1, 0.8, queries=asked, holdout=(180, 180))
+    sloppy_holdout = decide(p[1].copy(), p, 1, 0.8, queries=asked, holdout=(150, 180))
+    assert sloppy_holdout.estimate < clean.estimate - 0.05
+    # the final model differs from its hypothesis on 40% of the disputed items
+    final = p[1].copy()
+    final[np.flatnonzero(disputed)[:40]] = [0.99, 0.01]
+    wobbly = decide(final, p, 1, 0.8, queries=asked, holdout=(180, 180))
+    assert wobbly.estimate < clean.estimate - 0.05 and wobbly.high < clean.high
 
 
 def test_heads_that_agree_are_one_hypothesis():

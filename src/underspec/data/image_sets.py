@@ -85,11 +85,14 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False,
                 images[rel] = img.copy()
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             bad.append((rel, str(exc).split("\n")[0][:120] or type(exc).__name__))
-    if bad and not skip_bad:
+    if bad:
         listed = "; ".join(f"{p} ({why})" for p, why in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise UnderspecError(f"{root}: {len(bad)} unreadable image(s): {listed}{more}; fix or "
-                             "remove them, or pass --skip-bad to leave them out")
+        if not skip_bad:
+            raise UnderspecError(f"{root}: {len(bad)} unreadable image(s): {listed}{more}; fix "
+                                 "or remove them, or pass --skip-bad to leave them out")
+        warnings.warn(f"{root}: skipped {len(bad)} unreadable image(s): {listed}{more}",
+                      stacklevel=2)
     if not images:
         raise UnderspecError(f"{root}: no readable image")
     grey = all(img.mode in ("1", "L", "I", "I;16", "F") for img in images.values())

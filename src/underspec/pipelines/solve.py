@@ -36,7 +36,7 @@ class SolveSettings:
     vector_restarts: int = 5
     weight_decay: float = 1e-4
     vector_weight_decay: float = 0.01
-    vector_min_share: float = 0.7
+    vector_min_share: float = 0.95
     rounds: int = 3
     n_final: int = 2
     max_pool: int = 12000
@@ -172,8 +172,14 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     pred_idx = proba.argmax(1)
 
     # 4. Submit or abstain.
-    verdict = decide(proba, hyp.target_proba, posterior, chosen, t.default_score,
-                     confidence=settings.confidence, seed=settings.seed)
+    # held-out labeled items where the hypotheses agree stand for the agreed target items
+    hold_pred = full[len(X_pool):, [g[0] for g in hyp.groups]].argmax(-1).T
+    hold_agree = (hold_pred == hold_pred[:1]).all(0)
+    y_hold = y_idx[heads.holdout_index_]
+    holdout = (int((hold_pred[chosen] == y_hold)[hold_agree].sum()), int(hold_agree.sum()))
+    asked = {i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
+    verdict = decide(proba, hyp.target_proba, chosen, t.default_score, queries=asked,
+                     holdout=holdout, confidence=settings.confidence, seed=settings.seed)
     predictions = classes[pred_idx]
     queries = list(guard.revealed.items())
     summary = {
