@@ -19,7 +19,8 @@ def test_generate_then_solve_with_answers_and_command_oracle(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "labels used" in out
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 60
-    assert "<img" in (tmp_path / "r.html").read_text()
+    html = (tmp_path / "r.html").read_text()
+    assert "<img" in html and "The hypotheses disagree on" in html
 
 
 def test_cli_errors_exit_2_without_output(tmp_path, capsys):
