@@ -86,6 +86,17 @@ def test_heads_that_agree_are_one_hypothesis():
     assert hyp2.n == 2 and hyp2.ambiguous and abs(hyp2.disagreement["target"] - 0.5) < 1e-9
 
 
+def test_agreed_holdout_counts_hits_where_the_hypotheses_agree():
+    p, _ = _two_hypotheses()
+    heads = np.stack([p[0], p[1]], axis=1)
+    hold = np.tile([[[0.99, 0.01]]], (10, 2, 1))
+    hold[0, 1] = [0.01, 0.99]  # the hypotheses disagree on held-out item 0...
+    hold[1, :] = [0.01, 0.99]  # ...and agree, wrongly, on item 1
+    hyp = find_hypotheses(heads, heads, hold, np.zeros(10, dtype=int))
+    assert hyp.n == 2
+    assert hyp.agreed_holdout == [(8, 9), (8, 9)]
+
+
 def test_heads_that_disagree_as_much_on_labeled_items_are_one_hypothesis():
     """Disagreement that the labeled distribution shows too is a broken head, not ambiguity."""
     rng = np.random.default_rng(0)

@@ -4,12 +4,12 @@ The target items fall in two parts. Where the hypotheses agree (a share ``1 - d`
 look like the labeled distribution, so the accuracy there is measured on held-out labeled
 items. Where they disagree (a share ``d``), only the bought labels speak: each queried item is
 a disputed one, and the chosen hypothesis either predicted its answer or not. The accuracy on
-the disputed part gets a two-component prior: either the hypothesis is a real explanation, and
-the final model is wrong on about half the disputed items where it differs from the
+the disputed part gets a two-component prior. Either the hypothesis is a real explanation,
+and the final model is wrong on about half the disputed items where it differs from the
 hypothesis (two estimators of one function that differ on a share ``e`` of items are wrong on
-``e/2`` of them on average, at least), or the disputed labels are a coin toss (the ``sum`` task, where
-the two digits are added and cannot be told apart); the answers weigh the two (beta-binomial
-evidence) and update each. The decision is to submit when the probability that the accuracy
+``e/2`` of them on average, at least); or the disputed labels are a coin toss (the ``sum``
+task, where the two digits are added and cannot be told apart). The answers weigh the two
+(beta-binomial evidence) and update each. The decision is to submit when the probability that the accuracy
 beats the default score reaches ``confidence`` (a bad submission is final, abstaining is not).
 """
 
@@ -60,7 +60,8 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     queries : dict, optional
         Target row -> revealed class index.
     holdout : (int, int)
-        Held-out labeled items the chosen hypothesis got right, and their number.
+        Held-out labeled items on which the hypotheses agree: how many the chosen one got
+        right, and their number (``(0, 0)``: nothing known, a uniform prior).
     confidence : float
         Required probability that the submission beats the default.
     coin_prior : float
@@ -84,12 +85,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     draws = 20000
 
     right, n_hold = holdout
-    if n_hold:
-        agreed = rng.beta(1 + right, 1 + n_hold - right, draws)
-    else:  # nothing held out: the final model's agreement with the hypothesis, weakly
-        c = float((pred == hyp_pred[chosen])[~disputed].mean()) if d < 1 else 1.0 / C
-        c = float(np.clip(c, 0.01, 0.99))
-        agreed = rng.beta(strength * c, strength * (1 - c), draws)
+    agreed = rng.beta(1 + right, 1 + n_hold - right, draws)  # uniform prior
 
     p_coin = 0.0
     if d > 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,6 +26,9 @@ class Hypotheses:
         The same between all heads that fit, before they are merged into hypotheses.
     ambiguous : bool
         True when more than one hypothesis fits the labeled data.
+    agreed_holdout : list of (int, int)
+        Per hypothesis: held-out labeled items it gets right among those on which all
+        hypotheses agree, and their number (they stand for the agreed target items).
     """
 
     groups: list[list[int]]
@@ -36,6 +39,7 @@ class Hypotheses:
     holdout_accuracy: list[float]
     dropped: list[int]
     head_disagreement: dict[str, float]
+    agreed_holdout: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -129,10 +133,15 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                            for p in (target_proba, pool_proba, holdout_proba))
     p_pred = pool_proba.argmax(-1).T
     fit_sorted = sorted(fitting)
+    hyp_h_pred = hyp_h.argmax(-1)
+    agree = (hyp_h_pred == hyp_h_pred[:1]).all(0)
+    agreed_holdout = [(int((k_pred == holdout_y)[agree].sum()), int(agree.sum()))
+                      for k_pred in hyp_h_pred]
     return Hypotheses(groups, hyp_t, hyp_p,
-                      _shares(hyp_t.argmax(-1), hyp_p.argmax(-1), hyp_h.argmax(-1)),
+                      _shares(hyp_t.argmax(-1), hyp_p.argmax(-1), hyp_h_pred),
                       ambiguous=len(groups) > 1,
                       holdout_accuracy=[round(float(a), 4) for a in acc],
                       dropped=[h for h in range(H) if h not in fitting],
                       head_disagreement=_shares(t_pred[fit_sorted], p_pred[fit_sorted],
-                                                h_pred[fit_sorted]))
+                                                h_pred[fit_sorted]),
+                      agreed_holdout=agreed_holdout)

@@ -157,7 +157,8 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     pool_pred = np.concatenate([hyp.pool_proba[others], hyp.target_proba[others]], axis=1)
     groups = np.concatenate([np.repeat(y_idx[None], len(others), 0), pool_pred.argmax(-1)], 1)
     groups = (groups * C ** np.arange(len(others))[:, None]).sum(0)
-    revealed = {n_u + i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
+    asked = {i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
+    revealed = {n_u + i: k for i, k in asked.items()}  # rows of the pool
     models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
                         n_classes=C, rounds=settings.rounds, n_final=settings.n_final,
                         min_share=settings.min_share_for(t.X_val),
@@ -165,21 +166,16 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
                         seed=settings.seed, progress=progress and "self-training")
     member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])
     proba = member_proba.mean(0)
-    for i, lab in guard.revealed.items():
-        proba[i] = np.eye(C)[np.searchsorted(classes, lab)]
+    for i, k in asked.items():
+        proba[i] = np.eye(C)[k]
     member_pred = member_proba.argmax(-1)
     member_disagreement = float((member_pred != member_pred[:1]).any(0).mean())
     pred_idx = proba.argmax(1)
 
     # 4. Submit or abstain.
-    # held-out labeled items where the hypotheses agree stand for the agreed target items
-    hold_pred = full[len(X_pool):, [g[0] for g in hyp.groups]].argmax(-1).T
-    hold_agree = (hold_pred == hold_pred[:1]).all(0)
-    y_hold = y_idx[heads.holdout_index_]
-    holdout = (int((hold_pred[chosen] == y_hold)[hold_agree].sum()), int(hold_agree.sum()))
-    asked = {i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
     verdict = decide(proba, hyp.target_proba, chosen, t.default_score, queries=asked,
-                     holdout=holdout, confidence=settings.confidence, seed=settings.seed)
+                     holdout=hyp.agreed_holdout[chosen], confidence=settings.confidence,
+                     seed=settings.seed)
     predictions = classes[pred_idx]
     queries = list(guard.revealed.items())
     summary = {
