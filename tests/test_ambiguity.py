@@ -153,3 +153,30 @@ def test_a_failed_restart_is_dropped_and_the_others_matched():
     assert heads.kept_ == [1, 2]
     assert heads.models_ == ["good", "twin"]
     assert [p == [1, 0] for p in heads.perms_].count(True) == 1
+
+
+def test_self_training_pseudo_labels_mix_the_teacher_and_the_student(monkeypatch):
+    """Round 2 learns from teacher_weight x hypothesis + the rest x round 1's student."""
+    import underspec.ambiguity.disambiguate as dis
+
+    rng = np.random.default_rng(0)
+    X_lab, y_lab = rng.normal(size=(6, 3)).astype(np.float32), np.array([0, 1] * 3)
+    X_pool = rng.normal(size=(10, 3)).astype(np.float32)
+    teacher = np.tile([[0.9, 0.1]], (10, 1))  # class 0 everywhere
+    student = np.tile([[0.0, 1.0]], (10, 1))  # class 1 everywhere
+    student[:3] = [0.4, 0.6]  # unsure on three items
+    seen = []
+
+    def fake_train(X, y, n_classes, **kw):
+        seen.append(y[len(X_lab):].copy())
+        return "student"
+
+    monkeypatch.setattr(dis, "train_classifier", fake_train)
+    monkeypatch.setattr(dis, "predict_proba", lambda model, X: student[:, None, :])
+    groups = np.zeros(16, np.int64)
+    for weight, expected in ((0.0, [1] * 10), (1.0, [0] * 10), (0.5, [0] * 3 + [1] * 7)):
+        seen.clear()
+        dis.self_train(X_lab, y_lab, X_pool, teacher, groups, {}, n_classes=2, rounds=2,
+                       threshold=0.0, teacher_weight=weight, n_final=1)
+        assert seen[0].tolist() == [0] * 10
+        assert seen[1].tolist() == expected, weight

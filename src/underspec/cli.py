@@ -13,6 +13,10 @@ from pathlib import Path
 
 from underspec.errors import UnderspecError
 
+AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
+"""``--augment`` choices: :data:`underspec.models.augment.AUGMENTS`, spelled out here so that
+``underspec --help`` does not import torch."""
+
 
 def _ints(text: str, count: int | None = None, what: str = "value") -> tuple[int, ...]:
     try:
@@ -410,8 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--folds", type=int, default=5)
     aud.add_argument("--epochs", type=float, default=15)
     aud.add_argument("--min-group", type=int, default=10, help="smallest group tested")
-    aud.add_argument("--augment", choices=("auto", "none", "shift", "shift_flip"), default="auto",
-                     help="augmentation of the network's training images")
+    aud.add_argument("--augment", choices=AUGMENTS, default="auto",
+                     help="augmentation of the network's training items")
     aud.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed)")
     aud.add_argument("--no-resize", action="store_true",
                      help="refuse images of another size instead of resizing them")
@@ -442,8 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--relabel-issues", metavar="FINDINGS", help="relabel them with the audit's prediction")
     trn.add_argument("--group-dro", help="columns: train with group DRO over these groups")
     trn.add_argument("--ood", metavar="FINDINGS", help="train the audit's outliers as an extra class")
-    trn.add_argument("--augment", choices=("none", "auto", "shift", "shift_flip"), default="none",
-                     help="augmentation: shift (digits, X-rays), shift_flip (photos), auto (by channels)")
+    trn.add_argument("--augment", choices=AUGMENTS, default="none",
+                     help="augmentation: shift (digits, X-rays), shift_flip (photos), dropout "
+                          "(vectors), auto (by item shape)")
     trn.set_defaults(func=cmd_train)
 
     prd = sub.add_parser("predict", help="predict with a trained run: id, label, one probability per class")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from underspec.models.augment import make_augment
 from underspec.models.fit import fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
 
@@ -19,11 +20,12 @@ from underspec.models.networks import MultiHeadNet
 def train_classifier(X: np.ndarray, y_idx: np.ndarray, n_classes: int, *,
                      sample_weight: np.ndarray | None = None, epochs: float = 8,
                      lr: float = 2e-3, seed: int = 0, progress: bool | str = False) -> MultiHeadNet:
-    """Train a one-head network (chosen from the item shape) with weighted cross-entropy."""
+    """Train a one-head network (chosen from the item shape) with weighted cross-entropy; vectors
+    get input dropout (:func:`~underspec.models.augment.feature_dropout`), images none."""
     torch.manual_seed(seed)
     model = MultiHeadNet(X.shape[1:], n_classes, 1)
     fit(model, weighted_ce, X, y_idx, sample_weight=sample_weight, epochs=epochs, lr=lr,
-        seed=seed, progress=progress)
+        seed=seed, progress=progress, augment=make_augment("dropout", X))
     return model
 
 
@@ -42,7 +44,7 @@ def balanced_weights(pseudo: np.ndarray, groups: np.ndarray, cap: float = 10.0) 
 def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndarray,
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
-               epochs: float = 8, n_final: int = 2, seed: int = 0,
+               teacher_weight: float = 0.0, epochs: float = 8, n_final: int = 2, seed: int = 0,
                progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
@@ -59,7 +61,12 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     revealed : dict
         Pool row -> class index of the labels bought from the oracle (always kept, weight 5).
     rounds : int
-        Rounds of pseudo-labeling; each round relabels the pool with the last models.
+        Rounds of pseudo-labeling; each round relabels the pool with the last models...
+    teacher_weight : float
+        ...mixed with the hypothesis: the pseudo-labels of a later round come from
+        ``teacher_weight * pool_proba + (1 - teacher_weight) * student``. A student trained
+        without input noise drifts toward its own mistakes from round to round (confirmation
+        bias); the hypothesis anchors it.
     threshold : float
         Minimum probability of a pseudo-label to be used...
     min_share : float
@@ -98,5 +105,6 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                                    progress=progress and f"{progress} round {r + 1}")
                   for k in range(n_models)]
         if r < rounds - 1:
-            proba = predict_proba(models[0], X_pool)[:, 0]
+            student = predict_proba(models[0], X_pool)[:, 0]
+            proba = teacher_weight * pool_proba + (1 - teacher_weight) * student
     return models

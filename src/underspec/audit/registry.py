@@ -42,7 +42,7 @@ class AuditOptions:
     features : str, optional
         A ``.npy`` of features, one row per item of the data (e.g. embeddings from another
         network); the logistic model then uses them instead of the pixels.
-    augment : {"auto", "none", "shift", "shift_flip"}
+    augment : {"auto", "none", "shift", "shift_flip", "dropout"}
         Augmentation when training the network: ``auto`` shifts grey images (digits, X-rays)
         and also mirrors colour ones (photos).
     seed : int

@@ -1,4 +1,5 @@
-"""Label-preserving image augmentations for the fit loop (CPU-cheap, seeded by the loop)."""
+"""Label-preserving augmentations for the fit loop (CPU-cheap, seeded by the loop): shifts and
+mirrors for images, input dropout for vectors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import torch
 from torch.nn import functional as F
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-AUGMENTS = ("auto", "none", "shift", "shift_flip")
+AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
+VECTOR_DROPOUT = 0.4
+"""Share of a vector's coordinates zeroed by the ``dropout`` augmentation."""
 
 
 def random_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int | None = None) -> torch.Tensor:
@@ -28,14 +31,26 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
+def feature_dropout(x: torch.Tensor, generator: torch.Generator, p: float = VECTOR_DROPOUT) -> torch.Tensor:
+    """Zero each coordinate of each vector with probability ``p`` and rescale the rest by
+    ``1 / (1 - p)``: the input noise of a "noisy student" (Xie et al. 2020). A network trained
+    on pseudo-labels with it generalises past its teacher instead of copying its mistakes."""
+    keep = torch.rand(x.shape, generator=generator) >= p
+    return x * keep / (1 - p)
+
+
 def make_augment(name: str, X: np.ndarray) -> Augment | None:
     """The augmentation ``name`` for items like ``X``: ``none``, ``shift`` (digits, X-rays),
-    ``shift_flip`` (photos), or ``auto`` (shift grey images, also mirror colour ones). Vectors
-    are never augmented."""
+    ``shift_flip`` (photos), ``dropout`` (vectors), or ``auto`` (dropout for vectors, shifts for
+    grey images, shifts and mirrors for colour ones). An image augmentation asked for vectors,
+    or dropout asked for images, is no augmentation."""
     if name not in AUGMENTS:
         raise ValueError(f"augment: expected one of {', '.join(AUGMENTS)}, got {name!r}")
     if name == "auto":
-        name = "shift_flip" if X.ndim == 4 and X.shape[1] == 3 else "shift"
+        name = ("dropout" if X.ndim == 2 else
+                "shift_flip" if X.ndim == 4 and X.shape[1] == 3 else "shift")
+    if name == "dropout":
+        return feature_dropout if X.ndim == 2 else None
     if name == "none" or X.ndim != 4:
         return None
     if name == "shift":

@@ -26,7 +26,7 @@ class NetworkClassifier:
         Seeds the initial weights and the mini-batch order.
     progress : bool or str
         Progress bar while fitting.
-    augment : {"none", "auto", "shift", "shift_flip"}
+    augment : {"none", "auto", "shift", "shift_flip", "dropout"}
         Augmentation of the training images (see :mod:`underspec.models.augment`).
     arch : {"auto", "cnn", "resnet18"}
     """

@@ -38,6 +38,9 @@ class SolveSettings:
     vector_weight_decay: float = 0.01
     vector_min_share: float = 0.95
     rounds: int = 3
+    vector_rounds: int = 6
+    teacher_weight: float = 0.5
+    vector_teacher_weight: float = 0.0
     n_final: int = 2
     max_pool: int = 12000
     none_prior: float = 0.2
@@ -57,6 +60,16 @@ class SolveSettings:
     def min_share_for(self, X: np.ndarray) -> float:
         """Least share of the pool self-training uses (vectors only: soft averaged heads)."""
         return self.vector_min_share if X.ndim == 2 else 0.0
+
+    def rounds_for(self, X: np.ndarray) -> int:
+        """Self-training rounds for items like ``X``: vectors, trained with input dropout, keep
+        improving on their own pseudo-labels for more rounds (a noisy student), images do not."""
+        return self.vector_rounds if X.ndim == 2 else self.rounds
+
+    def teacher_weight_for(self, X: np.ndarray) -> float:
+        """Weight of the hypothesis in later rounds' pseudo-labels (see :func:`self_train`):
+        images need the anchor; vectors, whose students beat their teacher, do not."""
+        return self.vector_teacher_weight if X.ndim == 2 else self.teacher_weight
 
     def final_epochs_for(self, X: np.ndarray) -> float:
         """Epochs of a one-head network on items like ``X`` (vectors train longer, cheaply)."""
@@ -160,8 +173,9 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     asked = {i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
     revealed = {n_u + i: k for i, k in asked.items()}  # rows of the pool
     models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
-                        n_classes=C, rounds=settings.rounds, n_final=settings.n_final,
+                        n_classes=C, rounds=settings.rounds_for(t.X_val), n_final=settings.n_final,
                         min_share=settings.min_share_for(t.X_val),
+                        teacher_weight=settings.teacher_weight_for(t.X_val),
                         epochs=settings.final_epochs_for(t.X_val),
                         seed=settings.seed, progress=progress and "self-training")
     member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])

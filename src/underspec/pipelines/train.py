@@ -61,7 +61,7 @@ class TrainOptions:
     ood_findings : str, optional
         An audit ``findings.json``; items its ``outliers`` check flagged are trained as an
         extra "out_of_distribution" class (seed 001).
-    augment : {"none", "auto", "shift", "shift_flip"}
+    augment : {"none", "auto", "shift", "shift_flip", "dropout"}
         Augmentation of the training images.
     """
 
