@@ -40,7 +40,8 @@ def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
         spec = TASKS[name]
         kw = {"source": mnist_src} if spec.needs in ("digits", "none") else {
             "source": "cifar10", "data": cifar10, "sizes": sizes_888}
-        _, answers = generate(name, seed=42, oracle_items=1200, out=work / name, **kw)
+        # Keep only the answers: solve reads the task back from disk.
+        answers = generate(name, seed=42, oracle_items=1200, out=work / name, **kw)[1]
         y_val = answers.y_val
         started = time.perf_counter()
         result = solve(work / name, AnswersOracle(work / name / "answers" / "y_val.npy"),

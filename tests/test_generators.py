@@ -128,3 +128,18 @@ def test_vehicle_animal_from_cifar_npz(tmp_path):
 def test_unknown_task():
     with pytest.raises(UnderspecError, match="unknown task"):
         generate("nope")
+
+
+def test_block_noise_and_placement_match_the_one_shot_versions():
+    x = np.random.default_rng(0).normal(size=(50, 1, 3, 4)).astype(np.float32)
+    one_shot = x + np.random.default_rng(1).normal(0, 0.1, size=x.shape).astype(np.float32)
+    blocks = generators._add_noise(x.copy(), np.random.default_rng(1), 0.1, block=7)
+    assert np.array_equal(blocks, one_shot)
+
+    core, other = np.ones((6, 1, 2, 3), np.float32), np.zeros((6, 1, 2, 3), np.float32)
+    placed = generators._place(core, other, "random", np.random.default_rng(2))
+    left = np.random.default_rng(2).random(6) < 0.5
+    assert placed.shape == (6, 1, 2, 6)
+    assert np.array_equal(placed[:, 0, 0, 0] == 1, left)
+    assert np.array_equal(placed[:, 0, 0, 3] == 1, ~left)
+    assert np.array_equal(generators._place(core, other, "left", None)[:, 0, 0, :3], core[:, 0, 0])

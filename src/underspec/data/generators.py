@@ -141,9 +141,20 @@ def _pair_classes(n: int, n_classes: int, mix_rate: float, correlated: bool, rng
 def _place(core: np.ndarray, other: np.ndarray, side: str, rng) -> np.ndarray:
     """Put ``core`` and ``other`` side by side along the width, core on ``side``."""
     left = np.ones(len(core), bool) if side == "left" else rng.random(len(core)) < 0.5
-    first = np.where(left[:, None, None, None], core, other)
-    second = np.where(left[:, None, None, None], other, core)
-    return np.concatenate([first, second], axis=-1)
+    w = core.shape[-1]
+    out = np.empty((*core.shape[:-1], w + other.shape[-1]), np.result_type(core, other))
+    for rows, a, b in ((left, core, other), (~left, other, core)):
+        out[rows, ..., :w] = a[rows]
+        out[rows, ..., w:] = b[rows]
+    return out
+
+
+def _add_noise(x: np.ndarray, rng: np.random.Generator, sigma: float, block: int = 1024) -> np.ndarray:
+    """Add N(0, sigma) float32 noise to ``x`` in place, drawn block of rows by block of rows
+    (the same numbers as one draw, without a float64 copy of the whole array)."""
+    for i in range(0, len(x), block):
+        x[i:i + block] += rng.normal(0, sigma, size=x[i:i + block].shape).astype(np.float32)
+    return x
 
 
 class _Builder:
@@ -167,9 +178,11 @@ class _Builder:
         kind, src = self.spec.kind, self.source
         x_core = self.images(split, core)
         if kind in ("cc", "embed", "vehicle_animal"):
-            other = (self.images_shortcut(split, shortcut) if kind == "vehicle_animal"
-                     else self.images(split, shortcut))
-            x = _place(src.normalise(x_core), src.normalise(other), self.spec.side, self.rng)
+            x_core = src.normalise(x_core)  # drops the raw copy before the next is drawn
+            other = src.normalise(self.images_shortcut(split, shortcut) if kind == "vehicle_animal"
+                                  else self.images(split, shortcut))
+            x = _place(x_core, other, self.spec.side, self.rng)
+            del x_core, other
         elif kind == "constant_image":
             x = _place(src.normalise(x_core), self.constants[shortcut], self.spec.side, self.rng)
         elif kind == "uniform_color":
@@ -187,10 +200,10 @@ class _Builder:
             x = x + self.rng.normal(size=x.shape).astype(np.float32) * sigma[:, None, None, None]
         else:
             raise AssertionError(kind)
-        x = x + self.rng.normal(0, NOISE_SIGMA, size=x.shape).astype(np.float32)
+        x = _add_noise(x.astype(np.float32, copy=False), self.rng, NOISE_SIGMA)
         if kind == "embed":
             x = self.embed(x)
-        return x.astype(np.float32)
+        return x.astype(np.float32, copy=False)
 
     def images_shortcut(self, split: str, shortcut: np.ndarray) -> np.ndarray:
         out = np.empty((len(shortcut), *self.source.x.shape[1:]), np.float32)
@@ -249,8 +262,7 @@ class _Builder:
         return out
 
     def trojan(self, split: str, core: np.ndarray):
-        x = self.source.normalise(self.images(split, core))
-        x = x + self.rng.normal(0, NOISE_SIGMA, size=x.shape).astype(np.float32)
+        x = _add_noise(self.source.normalise(self.images(split, core)), self.rng, NOISE_SIGMA)
         y = self.classes[core].copy()
         patched = np.zeros(len(core), np.int64)
         if split == "labeled":
@@ -303,8 +315,7 @@ class _Builder:
                 sel = np.flatnonzero((core == c[0]) & (shortcut == c[1]))
                 rows[sel] = cells[c][cursor[c]:cursor[c] + len(sel)]
                 cursor[c] += len(sel)
-            x = src.normalise(src.x[rows])
-            x = x + self.rng.normal(0, NOISE_SIGMA, size=x.shape).astype(np.float32)
+            x = _add_noise(src.normalise(src.x[rows]), self.rng, NOISE_SIGMA)
             out[split] = (x, self.classes[core], shortcut, mixed)
         return out
 
