@@ -180,3 +180,7 @@ def test_self_training_pseudo_labels_mix_the_teacher_and_the_student(monkeypatch
                        threshold=0.0, teacher_weight=weight, n_final=1)
         assert seen[0].tolist() == [0] * 10
         assert seen[1].tolist() == expected, weight
+    seen.clear()  # only the allowed rows and the revealed one are trained on
+    dis.self_train(X_lab, y_lab, X_pool, teacher, groups, {7: 1}, n_classes=2, rounds=1,
+                   threshold=0.0, train_rows=np.array([0, 5]), n_final=1)
+    assert seen[0].tolist() == [0, 0, 1]

@@ -40,13 +40,15 @@ def test_budget_never_exceeded(tiny_task_dir, budget):
     assert len(oracle.calls) <= budget and result.summary["labels_used"] == len(oracle.calls)
 
 
-@pytest.mark.parametrize(("max_pool", "n_unlabeled"), [(50, 0), (200, 120), (10_000, 240)])
+@pytest.mark.parametrize(("max_pool", "n_unlabeled", "trained_on"),
+                         [(50, 0, 50), (200, 120, 200), (10_000, 240, 320)])
 def test_pool_holds_every_target_item_and_unlabeled_up_to_max_pool(tiny_task_dir, max_pool,
-                                                                   n_unlabeled):
+                                                                   n_unlabeled, trained_on):
     oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
     settings = SolveSettings(max_pool=max_pool, epochs=2, final_epochs=1, rounds=1)
     result = solve(tiny_task_dir, oracle, budget=1, settings=settings)
-    assert result.summary["pool"] == {"unlabeled": n_unlabeled, "target": 80}
+    assert result.summary["pool"] == {"unlabeled": n_unlabeled, "target": 80,
+                                      "trained_on": trained_on}
     assert len(result.predictions) == 80
 
 

@@ -44,7 +44,8 @@ def balanced_weights(pseudo: np.ndarray, groups: np.ndarray, cap: float = 10.0) 
 def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndarray,
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
-               teacher_weight: float = 0.0, epochs: float = 8, n_final: int = 2, seed: int = 0,
+               teacher_weight: float = 0.0, train_rows: np.ndarray | None = None,
+               epochs: float = 8, n_final: int = 2, seed: int = 0,
                progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
@@ -73,6 +74,9 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         ...lowered if needed so that at least this share of the pool is used (a hypothesis
         averaged over restarts can be right but soft; with only its most confident items, the
         new network has to guess where the boundary lies).
+    train_rows : ndarray of int, optional
+        The pool rows that may be trained on (default: all); the revealed rows always are.
+        Every pool row is still relabelled between rounds.
     n_final : int
         Networks trained (with different seeds) in the last round; their mean is the
         prediction.
@@ -90,6 +94,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         conf = proba.max(1)
         cut = min(threshold, float(np.quantile(conf, 1 - min_share))) if min_share > 0 else threshold
         keep = conf >= cut
+        if train_rows is not None:
+            keep &= np.isin(np.arange(len(keep)), train_rows)
         if len(rows):
             pseudo[rows] = [revealed[i] for i in rows]
             keep[rows] = True

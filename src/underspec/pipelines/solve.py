@@ -43,6 +43,8 @@ class SolveSettings:
     vector_teacher_weight: float = 0.0
     n_final: int = 2
     max_pool: int = 12000
+    """Most pool items trained on: unlabeled items are dropped first, then target items (all
+    target items are always predicted)."""
     none_prior: float = 0.2
     confidence: float = 0.9
     seed: int = 0
@@ -141,10 +143,14 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
     X_pool = np.concatenate([X_unl, t.X_val])
     n_u = len(X_unl)
+    # More target items than max_pool (vehicle_animal: 20,000): train on a random max_pool of
+    # them, predict them all.
+    train_rows = (np.sort(rng.choice(len(X_pool), settings.max_pool, replace=False))
+                  if len(X_pool) > settings.max_pool else None)
 
     # 1. Reveal the ambiguity.
     heads = DiverseHeads(**settings.heads_params(t.X_val), progress=progress and "diverse heads")
-    heads.fit(t.X_labeled, t.y_labeled, X_pool)
+    heads.fit(t.X_labeled, t.y_labeled, X_pool if train_rows is None else X_pool[train_rows])
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
     hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                           y_idx[heads.holdout_index_])
@@ -175,7 +181,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
                         n_classes=C, rounds=settings.rounds_for(t.X_val), n_final=settings.n_final,
                         min_share=settings.min_share_for(t.X_val),
-                        teacher_weight=settings.teacher_weight_for(t.X_val),
+                        teacher_weight=settings.teacher_weight_for(t.X_val), train_rows=train_rows,
                         epochs=settings.final_epochs_for(t.X_val),
                         seed=settings.seed, progress=progress and "self-training")
     member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])
@@ -195,7 +201,8 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     summary = {
         "task": t.manifest.get("name", str(task) if not isinstance(task, ChallengeTask) else ""),
         "classes": classes.tolist(),
-        "pool": {"unlabeled": n_u, "target": len(t.X_val)},
+        "pool": {"unlabeled": n_u, "target": len(t.X_val),
+                 "trained_on": len(X_pool) if train_rows is None else len(train_rows)},
         "ambiguous": hyp.ambiguous,
         "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
                     "no ambiguity: the heads disagree no more on the target items than on held-out "
