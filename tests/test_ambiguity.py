@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 
+from underspec.ambiguity import disambiguate as dis
 from underspec.ambiguity.decide import decide
 from underspec.ambiguity.diverse import DiverseHeads, align_heads, pairwise_mutual_information
 from underspec.ambiguity.hypotheses import find_hypotheses
@@ -157,8 +158,6 @@ def test_a_failed_restart_is_dropped_and_the_others_matched():
 
 def test_self_training_pseudo_labels_mix_the_teacher_and_the_student(monkeypatch):
     """Round 2 learns from teacher_weight x hypothesis + the rest x round 1's student."""
-    import underspec.ambiguity.disambiguate as dis
-
     rng = np.random.default_rng(0)
     X_lab, y_lab = rng.normal(size=(6, 3)).astype(np.float32), np.array([0, 1] * 3)
     X_pool = rng.normal(size=(10, 3)).astype(np.float32)

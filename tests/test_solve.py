@@ -87,3 +87,12 @@ def test_read_task_rejects_bad_files(tiny_task_dir):
     (tiny_task_dir / "X_val.npy").unlink()
     with pytest.raises(UnderspecError, match=r"X_val\.npy: file not found"):
         read_task(tiny_task_dir)
+
+
+def test_settings_pick_the_vector_twin_for_vectors_only():
+    s = SolveSettings(rounds=2, vector_rounds=7, min_share=0.3, vector_min_share=0.9)
+    vectors, images = np.zeros((4, 5)), np.zeros((4, 1, 8, 8))
+    assert s.for_items("rounds", vectors) == 7 and s.for_items("rounds", images) == 2
+    assert s.for_items("min_share", vectors) == 0.9 and s.for_items("min_share", images) == 0.3
+    assert s.heads_params(vectors)["n_restarts"] == s.vector_restarts
+    assert s.heads_params(images)["batch_size"] == s.batch_size

@@ -89,13 +89,12 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     proba = pool_proba
     models: list[MultiHeadNet] = []
     rows = np.array(sorted(revealed), dtype=np.int64)
+    allowed = np.ones(len(X_pool), bool) if train_rows is None else np.isin(np.arange(len(X_pool)), train_rows)
     for r in range(rounds):
         pseudo = proba.argmax(1)
         conf = proba.max(1)
         cut = min(threshold, float(np.quantile(conf, 1 - min_share))) if min_share > 0 else threshold
-        keep = conf >= cut
-        if train_rows is not None:
-            keep &= np.isin(np.arange(len(keep)), train_rows)
+        keep = (conf >= cut) & allowed
         if len(rows):
             pseudo[rows] = [revealed[i] for i in rows]
             keep[rows] = True

@@ -22,7 +22,11 @@ from underspec.oracles import BudgetedOracle, BudgetSpentError, Oracle, make_ora
 
 @dataclass
 class SolveSettings:
-    """Knobs of the solver (defaults tuned on the MNIST suite; see bench/challenge.py)."""
+    """Knobs of the solver (defaults tuned on the MNIST suite; see bench/challenge.py).
+
+    A setting with a ``vector_`` twin applies to images, the twin to vector items; read either
+    through :meth:`for_items`.
+    """
 
     n_heads: int = 2
     diversity_weight: float = 10.0
@@ -30,6 +34,7 @@ class SolveSettings:
     epochs: float = 12
     vector_epochs: float = 30
     final_epochs: float = 8
+    """Epochs of a one-head network (vectors train longer, cheaply)."""
     vector_final_epochs: float = 24
     batch_size: int = 64
     vector_batch_size: int = 256
@@ -37,10 +42,18 @@ class SolveSettings:
     weight_decay: float = 1e-4
     vector_weight_decay: float = 0.01
     min_share: float = 0.5
+    """Least share of the pool self-training uses. A hypothesis is often soft on the disputed
+    items; trained only on its confident pseudo-labels, the student sees too few of them and
+    falls back on the shortcut (sum_three: 0.70 with none forced, 0.81 with half the pool).
+    Vectors (averaged heads, softer still) use more."""
     vector_min_share: float = 0.95
     rounds: int = 3
+    """Self-training rounds: vectors, trained with input dropout, keep improving on their own
+    pseudo-labels for more rounds (a noisy student), images do not."""
     vector_rounds: int = 6
     teacher_weight: float = 0.5
+    """Weight of the hypothesis in later rounds' pseudo-labels (see :func:`self_train`):
+    images need the anchor; vectors, whose students beat their teacher, do not."""
     vector_teacher_weight: float = 0.0
     n_final: int = 2
     max_pool: int = 12000
@@ -50,36 +63,18 @@ class SolveSettings:
     confidence: float = 0.9
     seed: int = 0
 
+    def for_items(self, name: str, X: np.ndarray):
+        """Setting ``name`` for items like ``X``: its ``vector_`` twin when ``X`` holds vectors."""
+        return getattr(self, f"vector_{name}" if X.ndim == 2 else name)
+
     def heads_params(self, X: np.ndarray) -> dict:
         """Keyword arguments of :class:`DiverseHeads` for items like ``X`` (vectors or images)."""
-        vectors = X.ndim == 2
         return {"n_heads": self.n_heads, "diversity_weight": self.diversity_weight,
                 "prior_weight": self.prior_weight, "seed": self.seed,
-                "epochs": self.vector_epochs if vectors else self.epochs,
-                "batch_size": self.vector_batch_size if vectors else self.batch_size,
-                "n_restarts": self.vector_restarts if vectors else 1,
-                "weight_decay": self.vector_weight_decay if vectors else self.weight_decay}
-
-    def min_share_for(self, X: np.ndarray) -> float:
-        """Least share of the pool self-training uses. A hypothesis is often soft on the
-        disputed items; trained only on its confident pseudo-labels, the student sees too few
-        of them and falls back on the shortcut (sum_three: 0.70 with none forced, 0.81 with
-        half the pool). Vectors (averaged heads, softer still) use more."""
-        return self.vector_min_share if X.ndim == 2 else self.min_share
-
-    def rounds_for(self, X: np.ndarray) -> int:
-        """Self-training rounds for items like ``X``: vectors, trained with input dropout, keep
-        improving on their own pseudo-labels for more rounds (a noisy student), images do not."""
-        return self.vector_rounds if X.ndim == 2 else self.rounds
-
-    def teacher_weight_for(self, X: np.ndarray) -> float:
-        """Weight of the hypothesis in later rounds' pseudo-labels (see :func:`self_train`):
-        images need the anchor; vectors, whose students beat their teacher, do not."""
-        return self.vector_teacher_weight if X.ndim == 2 else self.teacher_weight
-
-    def final_epochs_for(self, X: np.ndarray) -> float:
-        """Epochs of a one-head network on items like ``X`` (vectors train longer, cheaply)."""
-        return self.vector_final_epochs if X.ndim == 2 else self.final_epochs
+                "epochs": self.for_items("epochs", X),
+                "batch_size": self.for_items("batch_size", X),
+                "n_restarts": self.vector_restarts if X.ndim == 2 else 1,
+                "weight_decay": self.for_items("weight_decay", X)}
 
 
 @dataclass
@@ -183,10 +178,10 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     asked = {i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
     revealed = {n_u + i: k for i, k in asked.items()}  # rows of the pool
     models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
-                        n_classes=C, rounds=settings.rounds_for(t.X_val), n_final=settings.n_final,
-                        min_share=settings.min_share_for(t.X_val),
-                        teacher_weight=settings.teacher_weight_for(t.X_val), train_rows=train_rows,
-                        epochs=settings.final_epochs_for(t.X_val),
+                        n_classes=C, rounds=settings.for_items("rounds", t.X_val),
+                        n_final=settings.n_final, min_share=settings.for_items("min_share", t.X_val),
+                        teacher_weight=settings.for_items("teacher_weight", t.X_val),
+                        train_rows=train_rows, epochs=settings.for_items("final_epochs", t.X_val),
                         seed=settings.seed, progress=progress and "self-training")
     member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])
     proba = member_proba.mean(0)
