@@ -60,6 +60,8 @@ def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
             "hypotheses": s["hypotheses"]["count"], "estimated": s["estimated_accuracy"],
             "interval_90": s["interval_90"],
             "covered": s["interval_90"][0] <= ours <= s["interval_90"][1],
+            "checks": f"{s['checks']['hits']}/{s['checks']['count']}",
+            "p_random": s["p_disputed_labels_random"],
             "decision": s["decision"], "seconds": round(seconds, 1),
             "peak_rss_mb": round(peak_rss_mb()),
         })
@@ -103,7 +105,10 @@ def main() -> int:
     command = "python " + " ".join(sys.argv)
     md = [f"# Challenge benchmark\n\nCommand: `{command}` (2 CPU cores, torch CPU).\n",
           "Accuracies on the target set; oracle = the same network trained on 1,200 "
-          "target-distribution items with true labels.\n", format_table(rows).join(["```\n", "\n```\n"]),
+          "target-distribution items with true labels. `checks`: hits of the final model on the "
+          "disputed items drawn at random and held out of its training (only they measure the "
+          "accuracy there); `p_random`: posterior that the disputed labels are a coin toss.\n",
+          format_table(rows).join(["```\n", "\n```\n"]),
           "\n## Totals (points-weighted, defaults 0.8 / 0.5)\n", "```", json.dumps(summary, indent=2), "```\n"]
     save(Path(args.out), args.name, {"command": command, "rows": rows, "totals": summary},
          "\n".join(md))

@@ -49,31 +49,89 @@ def test_contradictory_answers_point_to_none():
     assert not post.certain()
 
 
+def _verdict(final, p, checks, chosen=1, **kwargs):
+    """decide() with the weight of "none" from a posterior that saw the same answers."""
+    post = HypothesisPosterior(p)
+    for item, answer in checks.items():
+        post.update(item, answer)
+    q = post.posterior
+    return decide(final, p, chosen, 0.8, checks=checks, coin=q[-1] / (q[-1] + q[chosen]), **kwargs)
+
+
 def test_decide_submits_when_answers_confirm_abstains_when_they_look_random():
     p, disputed = _two_hypotheses(200)
     final = p[1].copy()
     asked = np.flatnonzero(disputed)[:5]
-    confirmed = decide(final, p, 1, 0.8, queries={int(i): 1 for i in asked}, holdout=(180, 180))
+    confirmed = _verdict(final, p, {int(i): 1 for i in asked}, holdout=(180, 180))
     assert confirmed.decision == "submit" and confirmed.estimate > 0.95
     assert confirmed.p_coin < 0.1 and confirmed.disputed_share == 0.5
     # answers that split between the hypotheses: the disputed labels look like a coin toss
-    split = decide(final, p, 1, 0.8, queries={int(i): k % 2 for k, i in enumerate(asked)},
-                   holdout=(180, 180))
+    split = _verdict(final, p, {int(i): k % 2 for k, i in enumerate(asked)}, holdout=(180, 180))
     assert split.decision == "abstain" and split.estimate < 0.8 and split.p_coin > 0.5
     assert split.low <= split.estimate <= split.high
 
 
 def test_decide_estimate_falls_with_held_out_errors_and_self_disagreement():
     p, disputed = _two_hypotheses(200)
-    asked = {int(i): 1 for i in np.flatnonzero(disputed)[:5]}
-    clean = decide(p[1].copy(), p, 1, 0.8, queries=asked, holdout=(180, 180))
-    sloppy_holdout = decide(p[1].copy(), p, 1, 0.8, queries=asked, holdout=(150, 180))
+    asked = {int(i): 1 for i in np.flatnonzero(disputed)[-5:]}
+    clean = _verdict(p[1].copy(), p, asked, holdout=(180, 180))
+    sloppy_holdout = _verdict(p[1].copy(), p, asked, holdout=(150, 180))
     assert sloppy_holdout.estimate < clean.estimate - 0.05
     # the final model differs from its hypothesis on 40% of the disputed items
     final = p[1].copy()
     final[np.flatnonzero(disputed)[:40]] = [0.99, 0.01]
-    wobbly = decide(final, p, 1, 0.8, queries=asked, holdout=(180, 180))
-    assert wobbly.estimate < clean.estimate - 0.05 and wobbly.high < clean.high
+    wobbly = _verdict(final, p, asked, holdout=(180, 180))
+    assert wobbly.estimate < clean.estimate - 0.02 and wobbly.low < clean.low - 0.05
+
+
+def test_checks_measure_the_final_model_not_the_hypothesis():
+    p, disputed = _two_hypotheses(200)
+    rows = np.flatnonzero(disputed)[:4]
+    checks = {int(i): 1 for i in rows}
+    final = p[1].copy()
+    hit = _verdict(final, p, checks, holdout=(180, 180))
+    final[rows[:2]] = [0.99, 0.01]  # the final model misses two checked items its hypothesis got
+    missed = _verdict(final, p, checks, holdout=(180, 180))
+    assert missed.p_coin == hit.p_coin < 0.1  # the hypothesis is not in doubt ...
+    assert hit.decision == "submit" and missed.decision == "abstain"  # ... the final model is
+    assert missed.estimate < hit.estimate - 0.05
+    none = _verdict(final, p, {}, holdout=(180, 180))  # no answers: the prior alone
+    assert none.high - none.low > hit.high - hit.low
+
+
+def test_identified_before_certain_and_checks_are_unasked_disputed_items():
+    p, disputed = _two_hypotheses()
+    post = HypothesisPosterior(p)
+    assert not post.identified()
+    first = post.next_query()
+    post.update(first, 1)
+    post.update(post.next_query(), 1)
+    assert post.identified() and not post.certain()  # "none" keeps its mass
+    rng = np.random.default_rng(0)
+    drawn = set()
+    for _ in range(200):
+        item = post.draw_check(rng, [])
+        assert disputed[item] and item not in post.asked
+        drawn.add(item)
+    assert drawn == set(np.flatnonzero(disputed)) - set(post.asked)  # every one can be drawn
+    for item in np.flatnonzero(disputed):
+        if item not in post.asked:
+            post.update(int(item), 1)
+    assert post.draw_check(rng, []) is None
+
+
+def test_checks_are_spread_over_both_directions_of_disagreement():
+    # 30 items where A says 0 and B says 1, 10 where A says 1 and B says 0
+    p = np.full((2, 40, 2), 0.05)
+    p[0, :30, 0] = p[1, :30, 1] = p[0, 30:, 1] = p[1, 30:, 0] = 0.95
+    post = HypothesisPosterior(p)
+    rng = np.random.default_rng(1)
+    checked = []
+    for _ in range(4):
+        item = post.draw_check(rng, checked)
+        post.update(item, int(p[0, item].argmax()))
+        checked.append(item)
+    assert sum(i >= 30 for i in checked) == 1  # proportional: 3 of one direction, 1 of the other
 
 
 def test_heads_that_agree_are_one_hypothesis():

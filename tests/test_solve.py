@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import CountingOracle
-from underspec.ambiguity.disambiguate import train_classifier
+from underspec.ambiguity.disambiguate import self_train, train_classifier
 from underspec.data.challenge import read_answers, read_task
 from underspec.data.generators import generate
 from underspec.errors import UnderspecError
@@ -18,9 +18,16 @@ def _plain_accuracy(task, y_val):
 
 
 @pytest.mark.parametrize("name", ["constant_image", "uniform_color_random_row"])
-def test_solver_beats_plain_training_with_five_labels(tmp_path, name):
+def test_solver_beats_plain_training_with_five_labels(tmp_path, name, monkeypatch):
     task, ans = generate(name, source="digits", seed=0)
     oracle = CountingOracle(ans.y_val)
+    trained_with = {}
+
+    def spy(*args, **kwargs):
+        trained_with.update(args[5])  # the revealed pool rows
+        return self_train(*args, **kwargs)
+
+    monkeypatch.setattr("underspec.pipelines.solve.self_train", spy)
     result = solve(task, oracle, budget=5, out=tmp_path / "pred.csv", json_path=tmp_path / "s.json")
     accuracy = float((result.predictions == ans.y_val).mean())
     assert accuracy >= 0.9
@@ -31,6 +38,12 @@ def test_solver_beats_plain_training_with_five_labels(tmp_path, name):
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["hypotheses"]["count"] >= 2 and summary["labels_used"] == len(oracle.calls)
     assert [q["index"] for q in summary["queries"]] == oracle.calls
+    # labels first tell the hypotheses apart, then check random disputed items, held out
+    assert summary["queries"][0]["purpose"] == "tell apart"
+    checked = [q["index"] for q in summary["queries"] if q["purpose"] == "check"]
+    assert summary["checks"]["count"] == len(checked) >= 1
+    n_u = summary["pool"]["unlabeled"]
+    assert not {n_u + i for i in checked} & set(trained_with) and len(trained_with) == 5 - len(checked)
 
 
 @pytest.mark.parametrize("budget", [0, 2])

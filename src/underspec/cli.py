@@ -79,7 +79,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     s = result.summary
     print(s["message"])
     print(f"labels used {s['labels_used']}/{s['budget']}: "
-          + ", ".join(f"#{q['index']}={q['answer']}" for q in s["queries"]))
+          + ", ".join(f"#{q['index']}={q['answer']}" + (" (check)" if q["purpose"] == "check" else "")
+                      for q in s["queries"]))
     print(f"estimated accuracy {s['estimated_accuracy']:.3f} (90% interval "
           f"{s['interval_90'][0]:.3f}-{s['interval_90'][1]:.3f}), default "
           f"{s['default_score']}: {s['decision'].upper()}")

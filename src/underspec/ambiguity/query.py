@@ -7,6 +7,11 @@ are added and cannot be told apart). Each answer updates the posterior by its li
 hypothesis, ``(1 - noise) p_h(y|x) + noise / C``; the next query is the unasked target item with
 the largest expected information about which hypothesis is right (the mutual information
 between its answer and the hypothesis identity).
+
+Those queries tell the hypotheses apart, and for that reason they cannot measure accuracy: they
+go to the items where the hypotheses are most sure of themselves. Once one hypothesis is
+identified, the labels left are spent on disputed items drawn at random (:meth:`draw_check`),
+whose answers are an unbiased sample for the estimate of :func:`~underspec.ambiguity.decide.decide`.
 """
 
 from __future__ import annotations
@@ -77,38 +82,67 @@ class HypothesisPosterior:
         info[self.asked] = -np.inf
         return info
 
-    def next_query(self, min_share: float = 0.05) -> int:
-        """The unasked target item that best tells the hypotheses apart.
+    def _turns(self, among: list[int], min_share: float = 0.05) -> list[np.ndarray]:
+        """Disputed target rows grouped by disagreement pattern, the pattern whose turn it is first.
 
-        Items are grouped by their disagreement pattern (the tuple of classes the hypotheses
-        predict, e.g. "A says 3, B says 0" vs "A says 0, B says 3"). Queries are spread over
-        the patterns in proportion to their frequency, and within the pattern whose turn it is
-        the most informative item is asked: a hypothesis that is right in one direction only
-        (the ``sum`` task) is then caught rather than confirmed five times.
+        A pattern is the tuple of classes the hypotheses predict (e.g. "A says 3, B says 0" vs
+        "A says 0, B says 3"). Turns go to the patterns in proportion to their frequency,
+        counting the items of ``among`` already asked; rare patterns (under ``min_share``) get none.
         """
-        info = self.information()
         pred = self.proba.argmax(-1)  # (n, N)
         disputed = (pred != pred[:1]).any(0)
-        if disputed.sum() == 0 or self.proba.shape[0] < 2:
-            return int(np.argmax(info))
         codes = np.ravel_multi_index(pred, (self.n_classes,) * pred.shape[0])
         patterns, counts = np.unique(codes[disputed], return_counts=True)
         share = counts / counts.sum()
         keep = share >= min_share
         patterns, share = patterns[keep], share[keep] / share[keep].sum()
-        asked = np.array([np.isin(codes[self.asked], p).sum() for p in patterns])
-        order = np.argsort(-(share * (len(self.asked) + 1) - asked), kind="stable")
-        for k in order:
-            candidates = np.flatnonzero(disputed & (codes == patterns[k]) & np.isfinite(info))
-            if len(candidates):
-                return int(candidates[np.argmax(info[candidates])])
+        done = np.array([np.isin(codes[among], p).sum() for p in patterns])
+        order = np.argsort(-(share * (len(among) + 1) - done), kind="stable")
+        unasked = np.ones(len(codes), dtype=bool)
+        unasked[self.asked] = False
+        return [np.flatnonzero(disputed & unasked & (codes == patterns[k])) for k in order]
+
+    def next_query(self) -> int:
+        """The unasked target item that best tells the hypotheses apart.
+
+        Queries are spread over the disagreement patterns (:meth:`_turns`), and within the
+        pattern whose turn it is the most informative item is asked: a hypothesis that is right
+        in one direction only (the ``sum`` task) is then caught rather than confirmed five times.
+        """
+        info = self.information()
+        if self.proba.shape[0] >= 2:
+            for candidates in self._turns(self.asked):
+                if len(candidates):
+                    return int(candidates[np.argmax(info[candidates])])
         return int(np.argmax(info))
+
+    def draw_check(self, rng: np.random.Generator, checked: list[int]) -> int | None:
+        """A disputed target item drawn at random among the unasked ones (None if none is left).
+
+        The draws are stratified: the pattern whose turn it is among the ``checked`` items
+        (:meth:`_turns`), then an item uniformly within it. Proportional allocation keeps the
+        sample representative of the disputed part, and a hypothesis that is wrong in one
+        direction is checked in that direction.
+        """
+        for candidates in self._turns(checked):
+            if len(candidates):
+                return int(rng.choice(candidates))
+        return None
 
     def update(self, item: int, answer_index: int) -> None:
         """Take the revealed class index of target item ``item`` into account."""
         self.log_post = self.log_post + np.log(self.likelihoods()[:, item, answer_index])
         self.asked.append(int(item))
         self.answers.append(int(answer_index))
+
+    def identified(self, level: float = 0.95) -> bool:
+        """True when one hypothesis has posterior ``level`` among the hypotheses alone.
+
+        "None" is left out: which explanation to keep is settled, whether it explains the
+        disputed items is what the checks then measure.
+        """
+        p = self.posterior[:-1]
+        return bool(p.max() >= level * p.sum())
 
     def certain(self, level: float = 0.99) -> bool:
         """True when one hypothesis (not "none") has posterior at least ``level``."""

@@ -60,6 +60,10 @@ class SolveSettings:
     """Most pool items trained on: unlabeled items are dropped first, then target items (all
     target items are always predicted)."""
     none_prior: float = 0.2
+    checks: bool = True
+    """Once one hypothesis is identified, spend the labels left on disputed items drawn at
+    random and held out of training: the only unbiased measure of the disputed accuracy
+    (False: stop when one hypothesis is certain; the estimate then rests on its prior)."""
     confidence: float = 0.9
     seed: int = 0
 
@@ -158,14 +162,21 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     post = HypothesisPosterior(hyp.target_proba, none_prior=settings.none_prior)
     first_info = post.information()
     disputed_order = np.argsort(-first_info, kind="stable")
+    checks: dict[int, int] = {}  # target row -> class index, drawn at random
     if hyp.ambiguous:
-        while guard.remaining > 0 and not post.certain():
-            item = post.next_query()
+        while guard.remaining > 0 and (settings.checks or not post.certain()):
+            check = settings.checks and post.identified()
+            item = post.draw_check(rng, list(checks)) if check else post.next_query()
+            if item is None:
+                break
             try:
                 label = guard.reveal(item)
             except BudgetSpentError:
                 break
-            post.update(item, int(np.searchsorted(classes, label)))
+            answer = int(np.searchsorted(classes, label))
+            post.update(item, answer)
+            if check:
+                checks[item] = answer
     posterior = post.posterior if hyp.ambiguous else np.array([1.0, 0.0])
     chosen = int(np.argmax(posterior[:-1]))
 
@@ -176,7 +187,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     groups = np.concatenate([np.repeat(y_idx[None], len(others), 0), pool_pred.argmax(-1)], 1)
     groups = (groups * C ** np.arange(len(others))[:, None]).sum(0)
     asked = {i: int(np.searchsorted(classes, lab)) for i, lab in guard.revealed.items()}
-    revealed = {n_u + i: k for i, k in asked.items()}  # rows of the pool
+    revealed = {n_u + i: k for i, k in asked.items() if i not in checks}  # rows of the pool
     models = self_train(t.X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
                         n_classes=C, rounds=settings.for_items("rounds", t.X_val),
                         n_final=settings.n_final, min_share=settings.for_items("min_share", t.X_val),
@@ -184,17 +195,19 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
                         train_rows=train_rows, epochs=settings.for_items("final_epochs", t.X_val),
                         seed=settings.seed, progress=progress and "self-training")
     member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])
-    proba = member_proba.mean(0)
+    model_proba = member_proba.mean(0)
+    proba = model_proba.copy()
     for i, k in asked.items():
         proba[i] = np.eye(C)[k]
     member_pred = member_proba.argmax(-1)
     member_disagreement = float((member_pred != member_pred[:1]).any(0).mean())
-    pred_idx = proba.argmax(1)
 
-    # 4. Submit or abstain.
-    verdict = decide(proba, hyp.target_proba, chosen, t.default_score, queries=asked,
-                     holdout=hyp.agreed_holdout[chosen], confidence=settings.confidence,
-                     seed=settings.seed)
+    # 4. Submit or abstain (on the model's own predictions of the checked items).
+    verdict = decide(model_proba, hyp.target_proba, chosen, t.default_score,
+                     checks=checks, coin=float(posterior[-1] / (posterior[-1] + posterior[chosen])),
+                     holdout=hyp.agreed_holdout[chosen],
+                     confidence=settings.confidence, seed=settings.seed)
+    pred_idx = proba.argmax(1)
     predictions = classes[pred_idx]
     queries = list(guard.revealed.items())
     summary = {
@@ -214,7 +227,10 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
             "posterior": [round(float(p), 4) for p in posterior[:-1]],
             "posterior_none": round(float(posterior[-1]), 4),
         },
-        "queries": [{"index": i, "answer": lab} for i, lab in queries],
+        "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
+                    for i, lab in queries],
+        "checks": {"count": len(checks), "hits": sum(
+            int(model_proba[i].argmax() == k) for i, k in checks.items())},
         "labels_used": len(queries), "budget": budget,
         "chosen_hypothesis": chosen,
         "final_disagreement": round(member_disagreement, 4),
