@@ -14,7 +14,7 @@ from underspec.cli import main
 from underspec.data.image_sets import load_image_set
 from underspec.errors import UnderspecError
 from underspec.fairness.metrics import evaluate, hter
-from underspec.fairness.thresholds import decide, fit_thresholds
+from underspec.fairness.thresholds import decide, fit_thresholds, relaxed_equalized_odds
 from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, reweighing
 from underspec.models.fit import Batch
@@ -151,6 +151,45 @@ def test_thresholds_reduce_a_planted_gap():
     assert np.array_equal(fair, decide(rules, score[test_half], g[test_half].astype(str)))  # seeded
 
 
+def _rates(mix, score, y):
+    """Expected (TPR, FPR) of a mix of thresholds on these items."""
+    tpr = sum(p * (score[y == 1] >= float(t)).mean() for t, p in mix)
+    fpr = sum(p * (score[y == 0] >= float(t)).mean() for t, p in mix)
+    return tpr, fpr
+
+
+def test_relaxed_equalized_odds_keeps_the_gap_and_trades_less_accuracy():
+    rng = np.random.default_rng(2)
+    n = 3000
+    g = rng.choice(["easy", "hard"], n)
+    y = rng.integers(0, 2, n)
+    separation = np.where(g == "hard", 0.1, 0.35)  # the hard group's ROC curve is much lower
+    score = np.clip(0.5 + separation * (2 * y - 1) + rng.normal(0, 0.15, n), 0, 1)
+    gaps, accuracies = [], []
+    for tolerance in (0.02, 0.1, 0.3):
+        rules, balanced = relaxed_equalized_odds(score, y, g, tolerance)
+        rates = [_rates(rules[k], score[g == k], y[g == k]) for k in ("easy", "hard")]
+        gaps.append(max(abs(rates[0][0] - rates[1][0]), abs(rates[0][1] - rates[1][1])))
+        accuracies.append(balanced)
+        assert gaps[-1] <= tolerance + 1e-6
+        assert all(abs(sum(p for _, p in mix) - 1) < 1e-9 for mix in rules.values())
+    assert accuracies[0] < accuracies[1] < accuracies[2]  # a looser gap buys accuracy
+    # with no binding gap it is at least as good as one threshold for everybody
+    plain = score >= 0.5
+    plain_balanced = 0.5 * (plain[y == 1].mean() + 1 - plain[y == 0].mean())
+    assert relaxed_equalized_odds(score, y, g, 0.99)[1] >= plain_balanced - 1e-9
+    # fitted and applied through the JSON rules, the decisions follow the mix
+    document = fit_thresholds(score, y, g, constraint="equalized_odds", tolerance=0.1)
+    assert document["tolerance"] == 0.1 and "mix" in document["rules"]["hard"]
+    decision = decide(document, score, g)
+    for k in ("easy", "hard"):
+        expected = _rates(document["rules"][k]["mix"], score[g == k], y[g == k])
+        observed = (decision[(g == k) & (y == 1)].mean(), decision[(g == k) & (y == 0)].mean())
+        assert np.allclose(observed, expected, atol=0.05)
+    with pytest.raises(UnderspecError, match="tolerance"):
+        fit_thresholds(score, y, g, tolerance=1.5)
+
+
 def test_cli_train_predict_evaluate_postprocess_and_bad_input(binary_npz, tmp_path, capsys):
     run, preds, report = tmp_path / "run", tmp_path / "p.csv", tmp_path / "eval"
     assert main(["train", str(binary_npz), "--out", str(run), "--epochs", "2", "--class-weights",
@@ -163,6 +202,10 @@ def test_cli_train_predict_evaluate_postprocess_and_bad_input(binary_npz, tmp_pa
     assert (report / "evaluation.html").read_text().count("data:image/png;base64,") >= 4
     assert main(["postprocess", str(binary_npz), "--run", str(run), "--groups", "sex"]) == 0
     assert json.loads((run / "thresholds.json").read_text())["constraint"] == "equalized_odds"
+    assert main(["postprocess", str(binary_npz), "--run", str(run), "--groups", "sex", "--tolerance", "0.1"]) == 0
+    relaxed = json.loads((run / "thresholds.json").read_text())
+    assert relaxed["tolerance"] == 0.1 and all("mix" in r for r in relaxed["rules"].values())
+    assert main(["predict", str(binary_npz), "--run", str(run), "--out", str(tmp_path / "p2.csv")]) == 0
     bad = tmp_path / "bad.csv"
     pd.read_csv(preds).assign(label=7).to_csv(bad, index=False)
     capsys.readouterr()

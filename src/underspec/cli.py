@@ -193,7 +193,7 @@ def cmd_postprocess(args: argparse.Namespace) -> int:
     if not groups:
         raise UnderspecError("--groups: give the group column(s) the thresholds depend on")
     document = postprocess(args.run, _load(args, groups), groups, constraint=args.constraint,
-                           positive=args.positive, seed=args.seed)
+                           positive=args.positive, seed=args.seed, tolerance=args.tolerance)
     print(f"thresholds for {len(document['rules'])} group(s) under {document['constraint']}, "
           f"fitted on {document['fitted_on']} validation items: {args.run}/thresholds.json")
     return 0
@@ -475,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     pst.add_argument("--constraint", default="equalized_odds",
                      help="equalized_odds, equal_opportunity, demographic_parity, false_positive_rate_parity")
     pst.add_argument("--positive", help="positive class (default: the second)")
+    pst.add_argument("--tolerance", type=float, default=0.0,
+                     help="largest gap allowed between groups (default 0: the exact constraint)")
     pst.set_defaults(func=cmd_postprocess)
 
     lab = sub.add_parser("label", help="spend a labeling budget: select, export, aggregate, propagate")

@@ -5,6 +5,11 @@ JSON with the run and applied by ``underspec predict``.
 The thresholds are randomised as fairlearn's are: a group's decision mixes two threshold rules
 with probabilities ``p0`` / ``p1`` (and may ignore the score with probability ``p_ignore``);
 the draw is seeded, so the same items get the same decisions.
+
+Exact equalized odds pulls every group down to the worst group's ROC curve. With a
+``tolerance`` (the largest TPR and FPR gap allowed between groups, which fairlearn does not
+relax for equalized odds) the thresholds come from :func:`relaxed_equalized_odds`, a linear
+programme, and a rule is a ``mix`` of score thresholds with their probabilities.
 """
 
 from __future__ import annotations
@@ -53,19 +58,104 @@ def pool_small_groups(y_binary: np.ndarray, groups: np.ndarray, min_count: int) 
     return np.where(np.isin(groups, small), POOLED, groups), small
 
 
+def relaxed_equalized_odds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray,
+                           tolerance: float, *, constrained: np.ndarray | None = None
+                           ) -> tuple[dict[str, list[tuple[float, float]]], float]:
+    """Per-group randomised thresholds with the best balanced accuracy under a TPR and FPR gap
+    of at most ``tolerance`` between groups (Hardt et al. 2016, relaxed), on these items.
+
+    A linear programme (HiGHS): each group's (FPR, TPR) is a convex mix of the points of its
+    ROC curve (one per distinct score, plus "never" and "always"); every constrained group's
+    TPR lies in [t, t + tolerance] and its FPR in [f, f + tolerance], t and f free.
+
+    Parameters
+    ----------
+    score : ndarray (N,)
+        Positive-class scores; an item is positive under threshold c when ``score >= c``.
+    y_binary : ndarray (N,)
+        True labels, 0 or 1.
+    groups : ndarray (N,)
+        Group of each item.
+    tolerance : float
+        Largest TPR gap and largest FPR gap allowed between constrained groups.
+    constrained : ndarray of bool, optional
+        Per group of ``np.unique(groups)``, whether the gaps bind it (default: all).
+
+    Returns
+    -------
+    rules : dict
+        Group -> list of (threshold, probability), the probabilities summing to 1.
+    balanced_accuracy : float
+        The expected balanced accuracy of the rules on these items.
+    """
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    y_binary = np.asarray(y_binary)
+    P, N = max(int((y_binary == 1).sum()), 1), max(int((y_binary == 0).sum()), 1)
+    names = np.unique(groups)
+    constrained = np.ones(len(names), bool) if constrained is None else np.asarray(constrained)
+    cost, cuts, tprs, fprs, owner = [], [], [], [], []
+    for g, name in enumerate(names):
+        inside = groups == name
+        pos, neg = score[inside & (y_binary == 1)], score[inside & (y_binary == 0)]
+        c = np.r_[np.inf, np.unique(score[inside])[::-1], -np.inf]
+        tpr = (pos[None] >= c[:, None]).mean(1) if len(pos) else np.zeros(len(c))
+        fpr = (neg[None] >= c[:, None]).mean(1) if len(neg) else np.zeros(len(c))
+        cost.append(-0.5 * (len(pos) * tpr / P - len(neg) * fpr / N))
+        cuts.append(c)
+        tprs.append(tpr)
+        fprs.append(fpr)
+        owner.append(np.full(len(c), g))
+    cost, cut, tpr, fpr, owner = map(np.concatenate, (cost, cuts, tprs, fprs, owner))
+    n = len(cost)  # then the two free lower bounds t and f
+    rows, cols, vals, rhs = [], [], [], []
+    for g, name in enumerate(names):
+        if not constrained[g]:
+            continue
+        mine = np.flatnonzero(owner == g)
+        inside = groups == name
+        for rate, low, present in ((tpr, n, (y_binary[inside] == 1).any()),
+                                   (fpr, n + 1, (y_binary[inside] == 0).any())):
+            for sign, bound in ((1, tolerance), (-1, 0.0)) if present else ():
+                rows += [len(rhs)] * (len(mine) + 1)  # sign * (rate - low) <= bound
+                cols += [*mine, low]
+                vals += [*(sign * rate[mine]), -sign]
+                rhs.append(bound)
+    result = linprog(np.r_[cost, 0.0, 0.0],
+                     A_ub=coo_matrix((vals, (rows, cols)), shape=(len(rhs), n + 2)) if rhs else None,
+                     b_ub=rhs or None,
+                     A_eq=coo_matrix((np.ones(n), (owner, np.arange(n))), shape=(len(names), n + 2)),
+                     b_eq=np.ones(len(names)), bounds=[(0, None)] * n + [(0, 1), (0, 1)], method="highs")
+    if not result.success:
+        raise UnderspecError(f"relaxed equalized odds: the linear programme failed ({result.message})")
+    weight = result.x[:n]
+    rules = {}
+    for g, name in enumerate(names):
+        mine = np.flatnonzero((owner == g) & (weight > 1e-9))
+        total = weight[mine].sum()
+        rules[str(name)] = [(float(cut[i]), float(weight[i] / total)) for i in mine]
+    return rules, 0.5 + float(-result.fun)
+
+
 def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, *,
-                   constraint: str = "equalized_odds", seed: int = 0, min_count: int = 5) -> dict:
+                   constraint: str = "equalized_odds", seed: int = 0, min_count: int = 5,
+                   tolerance: float = 0.0) -> dict:
     """Fit the per-group rules; returns the JSON-ready description. Groups with fewer than
     ``min_count`` validation items of a class are pooled into one rule (listed as ``pooled``;
-    if even the pool is that small, they follow the largest group's rule: ``pooled_rule``)."""
+    if even the pool is that small, they follow the largest group's rule: ``pooled_rule``).
+    ``tolerance`` relaxes the constraint: the largest gap allowed between groups (0: exact)."""
     from fairlearn.postprocessing import ThresholdOptimizer
 
     constraint = ALIASES.get(constraint, constraint)
     if constraint not in CONSTRAINTS:
         raise UnderspecError(f"constraint: expected one of {', '.join(CONSTRAINTS)} or equal_opportunity, "
                              f"got {constraint!r}")
+    if not 0 <= tolerance < 1:
+        raise UnderspecError(f"tolerance: expected a gap in [0, 1), got {tolerance}")
     optimiser = ThresholdOptimizer(estimator=ScoreEstimator(), constraints=constraint, prefit=True,
-                                   predict_method="predict", objective="balanced_accuracy_score")
+                                   predict_method="predict", objective="balanced_accuracy_score",
+                                   tol=tolerance if tolerance > 0 and constraint != "equalized_odds" else None)
     groups, pooled = pool_small_groups(y_binary, groups, min_count)
     shared = POOLED
     in_pool = groups == POOLED
@@ -75,6 +165,11 @@ def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, 
         values, counts = np.unique(groups[keep], return_counts=True)
         shared = str(values[counts.argmax()])
         score, y_binary, groups = score[keep], y_binary[keep], groups[keep]
+    if constraint == "equalized_odds" and tolerance > 0:
+        mixes, _ = relaxed_equalized_odds(np.asarray(score, float), y_binary, groups, tolerance)
+        rules = {g: {"mix": [[_finite(t), p] for t, p in mix]} for g, mix in mixes.items()}
+        return {"constraint": constraint, "tolerance": tolerance, "seed": seed, "rules": rules,
+                "pooled": pooled, "pooled_rule": shared}
     optimiser.fit(np.asarray(score, float)[:, None], y_binary, sensitive_features=groups)
     rules = {}
     for group, b in optimiser.interpolated_thresholder_.interpolation_dict.items():
@@ -82,7 +177,8 @@ def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, 
             "p0": float(b.p0), "operator0": b.operation0.operator, "threshold0": _finite(b.operation0.threshold),
             "p1": float(b.p1), "operator1": b.operation1.operator, "threshold1": _finite(b.operation1.threshold),
             "p_ignore": float(b.get("p_ignore", 0.0)), "constant": float(b.get("prediction_constant", 0.0))}
-    return {"constraint": constraint, "seed": seed, "rules": rules, "pooled": pooled, "pooled_rule": shared}
+    return {"constraint": constraint, "tolerance": tolerance, "seed": seed, "rules": rules, "pooled": pooled,
+            "pooled_rule": shared}
 
 
 def _finite(threshold: float) -> float | str:
@@ -105,6 +201,11 @@ def decide(rules: dict, score: np.ndarray, groups: np.ndarray) -> np.ndarray:
                                  f"known: {', '.join(rules['rules'])}")
         m = groups == group
         s = score[m]
+        if "mix" in r:  # a mix of thresholds: draw one per item
+            cuts = np.array([float(t) for t, _ in r["mix"]])
+            chosen = np.searchsorted(np.cumsum([p for _, p in r["mix"]]), draws[0, m], side="right")
+            out[m] = (s >= cuts[np.minimum(chosen, len(cuts) - 1)]).astype(int)
+            continue
         t0, t1 = float(r["threshold0"]), float(r["threshold1"])
         first = (s > t0) if r["operator0"] == ">" else (s < t0)
         second = (s > t1) if r["operator1"] == ">" else (s < t1)

@@ -100,8 +100,10 @@ def format_table(result: dict) -> str:
 
 
 def postprocess(run: str | Path, image_set: ImageSet, groups: list[str], *,
-                constraint: str = "equalized_odds", positive: str | None = None, seed: int = 0) -> dict:
-    """Fit per-group thresholds on the run's validation items and write ``RUN/thresholds.json``."""
+                constraint: str = "equalized_odds", positive: str | None = None, seed: int = 0,
+                tolerance: float = 0.0) -> dict:
+    """Fit per-group thresholds on the run's validation items and write ``RUN/thresholds.json``
+    (``tolerance``: the largest gap allowed between groups; 0 is the exact constraint)."""
     _, record = load_run(run)
     names = [str(c) for c in image_set.classes]
     if len(names) != 2:
@@ -118,7 +120,8 @@ def postprocess(run: str | Path, image_set: ImageSet, groups: list[str], *,
     frame = predict(subset, run, apply_thresholds=False)
     score = frame[f"p_{names[pos]}"].to_numpy()
     y = (subset.table["label"].to_numpy() == pos).astype(int)
-    document = {**fit_thresholds(score, y, group_keys(subset.table, groups), constraint=constraint, seed=seed),
+    document = {**fit_thresholds(score, y, group_keys(subset.table, groups), constraint=constraint, seed=seed,
+                                 tolerance=tolerance),
                 "groups": groups, "positive_index": pos, "negative_index": 1 - pos,
                 "fitted_on": int(valid.sum())}
     write_text_atomic(Path(record["folder"]) / "thresholds.json", json.dumps(document, indent=1) + "\n")
