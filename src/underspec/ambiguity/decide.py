@@ -37,13 +37,16 @@ class Decision:
     decision: str
     disputed_share: float = 0.0
     p_coin: float = 0.0
+    checks: tuple[int, int] = (0, 0)
+    """Hits of the final model on the disputed checks, and their number."""
 
     def as_dict(self) -> dict:
         return {"estimated_accuracy": round(self.estimate, 4),
                 "interval_90": [round(self.low, 4), round(self.high, 4)],
                 "p_better_than_default": round(self.p_better, 4), "decision": self.decision,
                 "disputed_share": round(self.disputed_share, 4),
-                "p_disputed_labels_random": round(self.p_coin, 4)}
+                "p_disputed_labels_random": round(self.p_coin, 4),
+                "checks": {"count": self.checks[1], "hits": self.checks[0]}}
 
 
 def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_score: float, *,
@@ -103,7 +106,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     right, n_hold = holdout
     agreed = rng.beta(1 + right, 1 + n_hold - right, draws)  # uniform prior
 
-    p_coin = 0.0
+    p_coin, hits, misses = 0.0, 0, 0
     if d > 0:
         asked = [i for i in checks if disputed[i]]
         hits = sum(int(pred[i] == checks[i]) for i in asked)
@@ -124,4 +127,4 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     p_better = float((samples > default_score).mean())
     low, high = np.quantile(samples, [0.05, 0.95])
     return Decision(estimate, float(low), float(high), p_better,
-                    "submit" if p_better >= confidence else "abstain", d, p_coin)
+                    "submit" if p_better >= confidence else "abstain", d, p_coin, (hits, hits + misses))

@@ -95,28 +95,28 @@ def relaxed_equalized_odds(score: np.ndarray, y_binary: np.ndarray, groups: np.n
     P, N = max(int((y_binary == 1).sum()), 1), max(int((y_binary == 0).sum()), 1)
     names = np.unique(groups)
     constrained = np.ones(len(names), bool) if constrained is None else np.asarray(constrained)
-    cost, cuts, tprs, fprs, owner = [], [], [], [], []
+    def share_at_or_above(values: np.ndarray, c: np.ndarray) -> np.ndarray:
+        ordered = np.sort(values)
+        return (len(ordered) - np.searchsorted(ordered, c, side="left")) / max(len(ordered), 1)
+
+    cost, cuts, tprs, fprs, owner, counts = [], [], [], [], [], []
     for g, name in enumerate(names):
         inside = groups == name
         pos, neg = score[inside & (y_binary == 1)], score[inside & (y_binary == 0)]
         c = np.r_[np.inf, np.unique(score[inside])[::-1], -np.inf]
-        tpr = (pos[None] >= c[:, None]).mean(1) if len(pos) else np.zeros(len(c))
-        fpr = (neg[None] >= c[:, None]).mean(1) if len(neg) else np.zeros(len(c))
+        tpr, fpr = share_at_or_above(pos, c), share_at_or_above(neg, c)
         cost.append(-0.5 * (len(pos) * tpr / P - len(neg) * fpr / N))
         cuts.append(c)
         tprs.append(tpr)
         fprs.append(fpr)
         owner.append(np.full(len(c), g))
+        counts.append((len(pos), len(neg)))
     cost, cut, tpr, fpr, owner = map(np.concatenate, (cost, cuts, tprs, fprs, owner))
     n = len(cost)  # then the two free lower bounds t and f
     rows, cols, vals, rhs = [], [], [], []
-    for g, name in enumerate(names):
-        if not constrained[g]:
-            continue
+    for g in np.flatnonzero(constrained):
         mine = np.flatnonzero(owner == g)
-        inside = groups == name
-        for rate, low, present in ((tpr, n, (y_binary[inside] == 1).any()),
-                                   (fpr, n + 1, (y_binary[inside] == 0).any())):
+        for rate, low, present in ((tpr, n, counts[g][0]), (fpr, n + 1, counts[g][1])):
             for sign, bound in ((1, tolerance), (-1, 0.0)) if present else ():
                 rows += [len(rhs)] * (len(mine) + 1)  # sign * (rate - low) <= bound
                 cols += [*mine, low]
@@ -153,9 +153,6 @@ def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, 
                              f"got {constraint!r}")
     if not 0 <= tolerance < 1:
         raise UnderspecError(f"tolerance: expected a gap in [0, 1), got {tolerance}")
-    optimiser = ThresholdOptimizer(estimator=ScoreEstimator(), constraints=constraint, prefit=True,
-                                   predict_method="predict", objective="balanced_accuracy_score",
-                                   tol=tolerance if tolerance > 0 and constraint != "equalized_odds" else None)
     groups, pooled = pool_small_groups(y_binary, groups, min_count)
     shared = POOLED
     in_pool = groups == POOLED
@@ -170,6 +167,9 @@ def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, 
         rules = {g: {"mix": [[_finite(t), p] for t, p in mix]} for g, mix in mixes.items()}
         return {"constraint": constraint, "tolerance": tolerance, "seed": seed, "rules": rules,
                 "pooled": pooled, "pooled_rule": shared}
+    optimiser = ThresholdOptimizer(estimator=ScoreEstimator(), constraints=constraint, prefit=True,
+                                   predict_method="predict", objective="balanced_accuracy_score",
+                                   tol=tolerance or None)
     optimiser.fit(np.asarray(score, float)[:, None], y_binary, sensitive_features=groups)
     rules = {}
     for group, b in optimiser.interpolated_thresholder_.interpolation_dict.items():

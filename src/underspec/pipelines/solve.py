@@ -229,8 +229,6 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         },
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
-        "checks": {"count": len(checks), "hits": sum(
-            int(model_proba[i].argmax() == k) for i, k in checks.items())},
         "labels_used": len(queries), "budget": budget,
         "chosen_hypothesis": chosen,
         "final_disagreement": round(member_disagreement, 4),
