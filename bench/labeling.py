@@ -127,7 +127,8 @@ def aggregation_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, repeats: int) -> dict:
+def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, repeats: int,
+                 embedding: str = "semi-supervised") -> dict:
     """Test accuracy of the final network against the number of crowd-labeled items, for
     underspec's selection and for random selection (with and without propagation); each
     repeat draws another crowd, other random items and other training seeds."""
@@ -153,7 +154,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
                                                     "label": yt})), list(range(len(classes))), source="cifar4 test")
     work = Path(__file__).parent / "work"
     t0 = time.perf_counter()
-    emb = embeddings(image_set, "supervised", work / "cache", seed=0)
+    emb = embeddings(image_set, embedding, work / "cache", seed=0)
     embedding_seconds = time.perf_counter() - t0
     truth = {str(i): names[c] for i, c in enumerate(y)}
     known_labels = pd.Series({str(i): names[y[i]] for i in known})
@@ -167,13 +168,15 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
                              "confidence": model.probas_.loc[tasks].max(axis=1).to_numpy(),
                              "right": model.labels_.loc[tasks].to_numpy() == np.asarray([truth[t] for t in tasks])})
 
-    def test_accuracy(codes: np.ndarray, tag: str, seed: int) -> float:
+    def test_accuracy(codes: np.ndarray, tag: str, seed: int, semi: bool = False) -> float:
         """Train on the labeled items for ``steps`` steps whatever their number (the best epoch
-        on the validation split is kept), and score on the test set."""
-        epochs = steps * 64 / (0.85 * (codes >= 0).sum())
+        on the validation split is kept), and score on the test set. ``semi``: FixMatch on the
+        unlabeled items too (the steps then pass over the larger of the two sets)."""
+        per_epoch = max(0.85 * (codes >= 0).sum(), (codes < 0).sum() if semi else 0)
         with tempfile.TemporaryDirectory(dir=work) as run:
-            train(image_set.with_labels(codes), run, TrainOptions(epochs=epochs, patience=10_000, augment="auto",
-                                                                    seed=seed, progress=False))
+            train(image_set.with_labels(codes), run, TrainOptions(
+                epochs=steps * 64 / per_epoch, patience=10_000, augment="auto", seed=seed, progress=False,
+                semi_supervised="fixmatch" if semi else "none"))
             predicted = predict(test_set, run)["label"].to_numpy().astype(int)
         accuracy_ = float((predicted == yt).mean())
         print(f"  {tag}: {int((codes >= 0).sum())} training labels, test accuracy {accuracy_:.4f}", flush=True)
@@ -205,10 +208,13 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
             sent_only = labels.copy()
             sent_only[crowd["row"].to_numpy()] = crowd["code"].to_numpy()
             row["underspec_sent_only"] = test_accuracy(sent_only, "underspec selection, crowd labels only", rep)
+            row["underspec_semi"] = test_accuracy(sent_only, "underspec selection, crowd labels + FixMatch", rep,
+                                                  semi=True)
             crowd_r = crowd_labels(np.sort(draw.choice(pool, budget, replace=False)), rep)
             codes = labels.copy()
             codes[crowd_r["row"].to_numpy()] = crowd_r["code"].to_numpy()
             row["random"] = test_accuracy(codes, "random selection", rep)
+            row["random_semi"] = test_accuracy(codes, "random selection + FixMatch", rep, semi=True)
             merged_r = propagate(image_set, emb, no_selection, crowd_r)
             row["random_propagated"] = test_accuracy(merged_r["label"].to_numpy(), "random + propagation", rep)
             rows.append(row)
@@ -216,16 +222,24 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
     summary = frame.drop(columns="repeat").groupby("labels_bought").agg(["mean", "std"]).round(4)
     summary.columns = [f"{a}_{b}" for a, b in summary.columns]
     return {"n_train": n_train, "n_known": n_known, "test_items": len(yt), "steps": steps, "repeats": repeats,
-            "embedding": "supervised", "embedding_seconds": round(embedding_seconds, 1), "rows": rows,
+            "embedding": embedding, "embedding_seconds": round(embedding_seconds, 1), "rows": rows,
             "summary": summary.reset_index().to_dict(orient="records")}
 
 
+HALF_THE_LABELS = [("underspec", "random"), ("underspec_sent_only", "random"), ("underspec_semi", "random"),
+                   ("underspec_semi", "random_semi")]
+"""(underspec variant, random variant) pairs compared at half the labels: the target's own
+comparison, then like for like (the same training on both sides)."""
+
+
 def half_the_labels(curve: dict) -> list[dict]:
-    """For each budget B whose half was also run: underspec at B/2 against random at B (means)."""
+    """For each budget B whose half was also run, and each pair of :data:`HALF_THE_LABELS`:
+    the underspec variant at B/2 against the random variant at B (means)."""
     by_budget = {r["labels_bought"]: r for r in curve["summary"] if r["labels_bought"]}
-    return [{"budget": b, "underspec_at_half": by_budget[b // 2]["underspec_mean"],
-             "random_at_budget": r["random_mean"], "holds": by_budget[b // 2]["underspec_mean"] >= r["random_mean"]}
-            for b, r in by_budget.items() if b // 2 in by_budget]
+    return [{"budget": b, "underspec": ours, "random": theirs, "underspec_at_half": by_budget[b // 2][ours + "_mean"],
+             "random_at_budget": r[theirs + "_mean"],
+             "holds": by_budget[b // 2][ours + "_mean"] >= r[theirs + "_mean"]}
+            for b, r in by_budget.items() if b // 2 in by_budget for ours, theirs in HALF_THE_LABELS]
 
 
 def budget_markdown(curve: dict) -> str:
@@ -237,22 +251,27 @@ def budget_markdown(curve: dict) -> str:
              f"for {curve['steps']} steps whatever the number of labels (the best epoch on its validation split "
              f"kept). Crowd: 30 simulated workers, overlap 3, "
              f"honeypot filter on, Dawid-Skene. Test accuracy, mean ± sd over {curve['repeats']} repeats "
-             f"(crowd, random items and training seed redrawn).\n",
-             "| labels bought | underspec | underspec, crowd labels only | random | random + propagation | "
+             f"(crowd, random items and training seed redrawn). Selection embedding: "
+             f"`{curve.get('embedding', 'supervised')}`.\n",
+             "`+ FixMatch`: the same labels, and the unlabeled items trained on with `underspec train --semi "
+             "fixmatch`.\n",
+             "| labels bought | underspec | underspec, crowd labels only | underspec, crowd labels + FixMatch | "
+             "random | random + propagation | random + FixMatch | "
              "crowd label accuracy | automatic labels (accuracy) | underspec training labels (accuracy) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in curve["summary"]:
         if not r["labels_bought"]:
-            lines.append(f"| 0 (known labels only) | {cell(r, 'known_only')} | | | | | | |")
+            lines.append(f"| 0 (known labels only) | {cell(r, 'known_only')} | | | | | | | | |")
             continue
         lines.append(f"| {r['labels_bought']} | {cell(r, 'underspec')} | {cell(r, 'underspec_sent_only')} | "
-                     f"{cell(r, 'random')} | {cell(r, 'random_propagated')} | {r['crowd_accuracy_mean']:.4f} | "
+                     f"{cell(r, 'underspec_semi')} | {cell(r, 'random')} | {cell(r, 'random_propagated')} | "
+                     f"{cell(r, 'random_semi')} | {r['crowd_accuracy_mean']:.4f} | "
                      f"{r['underspec_auto_labels_mean']:.0f} ({r['underspec_auto_label_accuracy_mean']:.4f}) | "
                      f"{r['underspec_training_labels_mean']:.0f} ({r['underspec_label_accuracy_mean']:.4f}) |")
     lines.append("\nTarget (underspec with half the labels reaches random selection's accuracy):\n")
     for h in curve["half_the_labels"]:
-        lines.append(f"- random with {h['budget']}: {h['random_at_budget']:.4f}; underspec with {h['budget'] // 2}: "
-                     f"{h['underspec_at_half']:.4f}: {'holds' if h['holds'] else 'does not hold'}")
+        lines.append(f"- {h['random']} with {h['budget']}: {h['random_at_budget']:.4f}; {h['underspec']} with "
+                     f"{h['budget'] // 2}: {h['underspec_at_half']:.4f}: {'holds' if h['holds'] else 'does not hold'}")
     return "\n".join(lines) + "\n"
 
 
@@ -282,6 +301,7 @@ def main() -> int:
     parser.add_argument("--budgets", default="250,500,1000,2000")
     parser.add_argument("--steps", type=int, default=2000, help="training steps of each final network")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--embedding", default="semi-supervised", help="underspec label select --embedding")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     parts = args.part.split(",")
@@ -293,9 +313,15 @@ def main() -> int:
                                  "datasets": aggregation(args.datasets.split(","), args.crowds)}
     if "budget" in parts:
         curve = budget_curve(args.n_train, args.known, [int(b) for b in args.budgets.split(",")], args.steps,
-                             args.repeats)
+                             args.repeats, args.embedding)
         curve["half_the_labels"] = half_the_labels(curve)
         result["budget"] = {"command": command, **curve}
+    save(Path(args.out), "labeling", result, render(result))
+    return 0
+
+
+def render(result: dict) -> str:
+    """The Markdown of a ``labeling.json`` (both parts, whichever were run)."""
     markdown = "# Labeling benchmark\n\n"
     if "aggregation" in result:
         markdown += (f"## Aggregation accuracy (mean ± sd over crowds)\n\nCommand: `{result['aggregation']['command']}`"
@@ -304,8 +330,7 @@ def main() -> int:
     if "budget" in result:
         markdown += (f"\n## Budget: test accuracy against labels bought\n\nCommand: `{result['budget']['command']}`"
                      f"\n\n{budget_markdown(result['budget'])}")
-    save(Path(args.out), "labeling", result, markdown)
-    return 0
+    return markdown
 
 
 if __name__ == "__main__":

@@ -158,7 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed, init=args.init, class_weights=args.class_weights,
         group_weights=_names(args.group_weights), reweigh=_names(args.reweigh),
         issues=args.drop_issues or args.relabel_issues, issue_action="relabel" if args.relabel_issues else "drop",
-        group_dro=_names(args.group_dro), ood_findings=args.ood, augment=args.augment)
+        group_dro=_names(args.group_dro), ood_findings=args.ood, augment=args.augment,
+        semi_supervised=args.semi, pseudo_threshold=args.pseudo_threshold)
     columns = [*options.group_weights, *options.reweigh, *options.group_dro]
     checkpoint, score = train(_load(args, columns), args.out, options)
     print(f"checkpoint: {checkpoint} (best validation balanced accuracy {score:.4f})")
@@ -238,7 +239,8 @@ def _export_options(args: argparse.Namespace):
 def _final_training(args: argparse.Namespace):
     from underspec.pipelines.train import TrainOptions
 
-    return TrainOptions(epochs=args.epochs, augment="auto", seed=args.seed) if args.train else None
+    return TrainOptions(epochs=args.epochs, augment="auto", seed=args.seed, semi_supervised=args.semi,
+                        pseudo_threshold=args.pseudo_threshold) if args.train else None
 
 
 def cmd_label_export(args: argparse.Namespace) -> int:
@@ -350,6 +352,15 @@ def cmd_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def semi_arguments(cmd: argparse.ArgumentParser) -> None:
+    """``--semi`` and ``--pseudo-threshold``: training on the unlabeled items too."""
+    cmd.add_argument("--semi", choices=("none", "fixmatch"), default="none",
+                     help="fixmatch: also train on the unlabeled items (FixMatch consistency; an epoch is then "
+                          "a pass over the larger of the labeled and the unlabeled items)")
+    cmd.add_argument("--pseudo-threshold", type=float, default=0.8,
+                     help="fixmatch: least confidence of the network's label for an unlabeled item to count")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``underspec`` and its sub-commands."""
     parser = argparse.ArgumentParser(
@@ -450,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--augment", choices=AUGMENTS, default="none",
                      help="augmentation: shift (digits, X-rays), shift_flip (photos), dropout "
                           "(vectors), auto (by item shape)")
+    semi_arguments(trn)
     trn.set_defaults(func=cmd_train)
 
     prd = sub.add_parser("predict", help="predict with a trained run: id, label, one probability per class")
@@ -486,8 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--budget", type=int, required=True, help="items that may be sent for labeling")
     sel.add_argument("--out", required=True, help="folder: selection.csv, selection.json, report.html")
     def embedding_argument(cmd: argparse.ArgumentParser) -> None:
-        cmd.add_argument("--embedding", choices=("supervised", "self-supervised", "pixels"), default="supervised",
-                         help="network trained on the labeled items, SimCLR-style on all items, or pixel PCA")
+        cmd.add_argument("--embedding", choices=("supervised", "semi-supervised", "self-supervised", "pixels"),
+                         default="semi-supervised",
+                         help="network trained on the labeled items, on them and the unlabeled ones (FixMatch; "
+                              "the default), SimCLR-style on all items, or pixel PCA")
 
     def method_argument(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
@@ -520,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
                          help="train the final model on the merged labels (default: yes)")
         cmd.add_argument("--epochs", type=float, default=30, help="most epochs of the final model")
+        semi_arguments(cmd)
 
     exp = lab_sub.add_parser("export", help="task pools for a crowd: training, exam, production with honeypots")
     exp.add_argument("selection", help="folder written by underspec label select")

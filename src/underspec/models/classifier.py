@@ -39,13 +39,18 @@ class NetworkClassifier:
         self.augment, self.arch = augment, arch
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
-            n_classes: int | None = None) -> NetworkClassifier:
-        """Train on items ``X`` (N, ...) with class indices ``y`` (0..C-1)."""
+            n_classes: int | None = None, X_unlabeled: np.ndarray | None = None) -> NetworkClassifier:
+        """Train on items ``X`` (N, ...) with class indices ``y`` (0..C-1); with ``X_unlabeled``,
+        on those items too with the FixMatch objective (:mod:`underspec.models.semi`; an epoch
+        is then a pass over the larger of the two sets)."""
+        from underspec.models.semi import fixmatch_for
+
         y = np.asarray(y, np.int64)
         self.n_classes_ = int(n_classes or y.max() + 1)
         torch.manual_seed(self.seed)
         self.model_ = MultiHeadNet(X.shape[1:], self.n_classes_, arch=self.arch)
-        self.history_ = fit(self.model_, weighted_ce, X, y, sample_weight=sample_weight,
+        objective = weighted_ce if X_unlabeled is None else fixmatch_for(X, self.augment, seed=self.seed)
+        self.history_ = fit(self.model_, objective, X, y, sample_weight=sample_weight, pool=X_unlabeled,
                             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                             weight_decay=self.weight_decay, seed=self.seed, progress=self.progress,
                             augment=make_augment(self.augment, X))

@@ -5,7 +5,7 @@ with a simulated crowd."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -166,14 +166,18 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
     if train_options is not None:
         from underspec.pipelines.train import train
 
-        checkpoint, score = train(image_set.with_labels(merged["label"].to_numpy()), out / "run", train_options)
-        report["run"] = {"checkpoint": str(checkpoint), "validation_balanced_accuracy": round(score, 4)}
+        codes = merged["label"].to_numpy()
+        if train_options.semi_supervised != "none" and (codes >= 0).all():
+            train_options = replace(train_options, semi_supervised="none")  # nothing left to learn from
+        checkpoint, score = train(image_set.with_labels(codes), out / "run", train_options)
+        report["run"] = {"checkpoint": str(checkpoint), "validation_balanced_accuracy": round(score, 4),
+                         "semi_supervised": train_options.semi_supervised, "unlabeled_items": int((codes < 0).sum())}
     write_text_atomic(out / "labels.csv", table.to_csv(index=False))
     write_text_atomic(out / "propagate.json", json.dumps(report, indent=1) + "\n")
     return report
 
 
-def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, embedding: str = "supervised",
+def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, embedding: str = "semi-supervised",
             select_options=None, export_options: ExportOptions | None = None, workers: int = 30,
             method: str = "dawid-skene", train_options=None, cache: str | Path | None = None,
             seed: int = 0) -> dict:

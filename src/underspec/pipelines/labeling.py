@@ -113,7 +113,7 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     return report
 
 
-EMBEDDINGS = ("supervised", "self-supervised", "pixels")
+EMBEDDINGS = ("supervised", "semi-supervised", "self-supervised", "pixels")
 
 
 MIN_STEPS = 1000  # a network trained on a few hundred labels needs many passes over them
@@ -124,7 +124,8 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     """Embeddings of every item, cached as ``.npy`` under a key of the data and the method.
 
     ``supervised``: the penultimate layer of the project's network trained on the labeled
-    items (``epochs`` passes, but at least ``MIN_STEPS`` mini-batches); ``self-supervised``:
+    items (``epochs`` passes, but at least ``MIN_STEPS`` mini-batches); ``semi-supervised``: the
+    same network trained on the unlabeled items too (FixMatch); ``self-supervised``:
     the same layer of a network trained on every item without labels (SimCLR-style,
     :mod:`underspec.models.contrastive`); ``pixels``: the first 64 principal components of the
     pixels (no training).
@@ -139,14 +140,16 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
 
         flat = image_set.X.reshape(len(image_set.X), -1)
         emb = PCA(min(64, flat.shape[1], len(flat)), random_state=seed).fit_transform(flat)
-    elif method == "supervised":
+    elif method in ("supervised", "semi-supervised"):
         from underspec.models.classifier import NetworkClassifier
 
         labeled = image_set.table["label"].to_numpy() >= 0
+        semi = method == "semi-supervised" and not labeled.all()
         model = NetworkClassifier(seed=seed, augment="auto", progress="embedding network")
-        model.epochs = max(epochs, MIN_STEPS * model.batch_size / max(1, labeled.sum()))
+        per_epoch = max(labeled.sum(), (~labeled).sum() if semi else 0, 1)
+        model.epochs = max(epochs, MIN_STEPS * model.batch_size / per_epoch)
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
-                  n_classes=len(image_set.classes))
+                  n_classes=len(image_set.classes), X_unlabeled=image_set.X[~labeled] if semi else None)
         emb = model.embed(image_set.X)
     elif method == "self-supervised":
         from underspec.models.contrastive import self_supervised_embedding
@@ -161,7 +164,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     return emb
 
 
-def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "supervised",
+def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "semi-supervised",
                 options: SelectOptions | None = None, cache: str | Path | None = None,
                 data: dict | None = None) -> dict:
     """Run the selection and write ``out/selection.csv``, ``out/selection.json``,

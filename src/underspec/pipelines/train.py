@@ -26,8 +26,10 @@ from underspec.mitigate.weights import class_weights, group_codes, group_weights
 from underspec.models.augment import make_augment
 from underspec.models.fit import fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
+from underspec.models.semi import FixMatch, fixmatch_for
 
 OOD = "out_of_distribution"
+SEMI_SUPERVISED = ("none", "fixmatch")
 
 
 @dataclass
@@ -63,6 +65,12 @@ class TrainOptions:
         extra "out_of_distribution" class (seed 001).
     augment : {"none", "auto", "shift", "shift_flip", "dropout"}
         Augmentation of the training images.
+    semi_supervised : {"none", "fixmatch"}
+        ``fixmatch`` also trains on the unlabeled items (label -1) with the FixMatch objective
+        (:mod:`underspec.models.semi`); an epoch is then a pass over the larger of the labeled
+        and the unlabeled items.
+    pseudo_threshold : float
+        FixMatch: least confidence of the network's label of an unlabeled item for it to count.
     """
 
     arch: str = "auto"
@@ -83,6 +91,8 @@ class TrainOptions:
     group_dro: list[str] = field(default_factory=list)
     ood_findings: str | None = None
     augment: str = "none"
+    semi_supervised: str = "none"
+    pseudo_threshold: float = 0.8
     progress: bool = True
 
 
@@ -190,10 +200,22 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     torch.manual_seed(options.seed)
     model = build_model(X.shape[1:], len(outputs), options.arch, options.init)
     n_classes = len(image_set.classes)
-    objective, groups = weighted_ce, None
+    objective, groups, pool = weighted_ce, None, None
     if options.group_dro:
         groups = group_codes(table.iloc[train_rows], options.group_dro)
         objective = GroupDRO(int(groups.max()) + 1)
+    if options.semi_supervised not in SEMI_SUPERVISED:
+        raise UnderspecError(f"semi_supervised: expected one of {', '.join(SEMI_SUPERVISED)}, "
+                             f"got {options.semi_supervised!r}")
+    if options.semi_supervised == "fixmatch":
+        if options.group_dro:
+            raise UnderspecError("--semi fixmatch and --group-dro: give one of them")
+        unlabeled = np.flatnonzero(table["label"].to_numpy() < 0)
+        if not len(unlabeled):
+            raise UnderspecError(f"{image_set.source}: --semi fixmatch needs unlabeled items (an empty label); "
+                                 f"every item has one")
+        objective = fixmatch_for(X, options.augment, threshold=options.pseudo_threshold, seed=options.seed)
+        pool = X[unlabeled]
     y_valid = table["label"].to_numpy()[valid_rows]
     best = {"score": -1.0, "epoch": -1, "state": None}
     history = []
@@ -207,7 +229,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
                         state={k: v.detach().clone() for k, v in net.state_dict().items()})
         return epoch - best["epoch"] >= options.patience
 
-    losses = fit(model, objective, X[train_rows], y, sample_weight=w, groups=groups,
+    losses = fit(model, objective, X[train_rows], y, sample_weight=w, groups=groups, pool=pool,
                  epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
                  weight_decay=options.weight_decay, seed=options.seed,
                  progress="train" if options.progress else False, on_epoch=on_epoch,
@@ -221,10 +243,14 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     record = {"options": asdict(options), "classes": list(image_set.classes),
               "outputs": [str(c) for c in outputs], "source": image_set.source,
               "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
+              "unlabeled_items": 0 if pool is None else int(len(pool)),
               "skipped_unreadable": [list(b) for b in image_set.bad], "resized": list(image_set.resized),
               "valid_ids": table["id"].to_numpy()[valid_rows].tolist(),
               "best_epoch": best["epoch"], "best_valid_balanced_accuracy": round(best["score"], 4),
               "history": history}
+    if isinstance(objective, FixMatch):  # how much of the pool counted over the last epoch's steps
+        last = objective.mask_rates[-int(np.ceil(max(len(pool), len(train_rows)) / options.batch_size)):]
+        record["unlabeled_used_last_epoch"] = round(float(np.mean(last)), 4) if last else 0.0
     write_text_atomic(out / "run.json", json.dumps(record, indent=1) + "\n")
     return out / "model.pt", best["score"]
 
