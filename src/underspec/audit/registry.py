@@ -45,9 +45,6 @@ class AuditOptions:
     augment : {"auto", "none", "shift", "shift_flip", "dropout"}
         Augmentation when training the network: ``auto`` shifts grey images (digits, X-rays)
         and also mirrors colour ones (photos).
-    semi_supervised : bool
-        Each fold's network also learns from the held-out fold's images, without their labels
-        (FixMatch, :mod:`underspec.models.semi`): the held-out labels stay unseen.
     seed : int
     """
 
@@ -59,7 +56,6 @@ class AuditOptions:
     min_group: int = 10
     features: str | None = None
     augment: str = "auto"
-    semi_supervised: bool = False
     seed: int = 0
     progress: bool = False
 
@@ -110,12 +106,11 @@ class AuditContext:
 
         return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=self.options.augment)
 
-    def _fit(self, rows: np.ndarray, seed: int, held_out: np.ndarray | None = None):
+    def _fit(self, rows: np.ndarray, seed: int):
         model = self._model(seed)
         if self.options.model == "logistic":
             return model.fit(self.inputs[rows], self.y[rows])
-        unlabeled = self.inputs[held_out] if self.options.semi_supervised and held_out is not None else None
-        return model.fit(self.inputs[rows], self.y[rows], n_classes=self.n_classes, X_unlabeled=unlabeled)
+        return model.fit(self.inputs[rows], self.y[rows], n_classes=self.n_classes)
 
     def _proba(self, model, rows: np.ndarray) -> np.ndarray:
         if self.options.model == "logistic":
@@ -138,7 +133,7 @@ class AuditContext:
         splits = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed).split(self.X, self.y)
         for k, (train, test) in enumerate(tqdm(list(splits), desc="cross-validated probabilities",
                                                disable=not self.options.progress, unit="fold")):
-            out[test] = self._proba(self._fit(train, self.options.seed + k, held_out=test), test)
+            out[test] = self._proba(self._fit(train, self.options.seed + k), test)
         return out
 
     @cached_property
