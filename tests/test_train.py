@@ -213,6 +213,16 @@ def test_cli_train_predict_evaluate_postprocess_and_bad_input(binary_npz, tmp_pa
     assert "row 1, column 'label': '7' is not one of the classes" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
     assert main(["train", str(binary_npz), "--out", str(tmp_path / "r"), "--group-dro", "age"]) == 2
+    capsys.readouterr()
+    assert main(["train", str(binary_npz), "--out", str(tmp_path / "r"), "--semi", "fixmatch"]) == 2
+    assert "--semi fixmatch needs unlabeled items" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    z = dict(np.load(binary_npz))
+    z["y"] = np.where(np.arange(len(z["y"])) % 3 == 0, z["y"], -1)  # two thirds unlabeled
+    np.savez(tmp_path / "few.npz", **z)
+    assert main(["train", str(tmp_path / "few.npz"), "--out", str(tmp_path / "semi"), "--epochs", "1",
+                 "--semi", "fixmatch", "--pseudo-threshold", "0.9"]) == 0
+    record = json.loads((tmp_path / "semi" / "run.json").read_text())
+    assert record["options"]["pseudo_threshold"] == 0.9 and record["unlabeled_items"] == int((z["y"] < 0).sum())
 
 
 def test_seed_002_api_on_a_folder_of_images(tmp_path):
