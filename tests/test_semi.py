@@ -72,7 +72,10 @@ def test_fixmatch_refuses_data_without_unlabeled_items_and_other_settings(tmp_pa
         train(labeled, tmp_path / "a", TrainOptions(epochs=1, semi_supervised="fixmatch", progress=False))
     with pytest.raises(UnderspecError, match="expected one of none, fixmatch"):
         train(data, tmp_path / "b", TrainOptions(epochs=1, semi_supervised="mixmatch", progress=False))
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(UnderspecError, match="--pseudo-threshold: expected a probability"):
+        train(data, tmp_path / "c", TrainOptions(epochs=1, semi_supervised="fixmatch", pseudo_threshold=1.5,
+                                                 progress=False))
+    assert not any((tmp_path / name).exists() for name in "abc")
 
 
 def test_a_semi_supervised_embedding_puts_unlabeled_items_nearer_their_class():

@@ -16,6 +16,8 @@ from underspec.errors import UnderspecError
 AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
 """``--augment`` choices: :data:`underspec.models.augment.AUGMENTS`, spelled out here so that
 ``underspec --help`` does not import torch."""
+SEMI = ("none", "fixmatch")
+"""``--semi`` choices: :data:`underspec.pipelines.train.SEMI_SUPERVISED`, spelled out for the same reason."""
 
 
 def _ints(text: str, count: int | None = None, what: str = "value") -> tuple[int, ...]:
@@ -354,7 +356,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
 
 def semi_arguments(cmd: argparse.ArgumentParser) -> None:
     """``--semi`` and ``--pseudo-threshold``: training on the unlabeled items too."""
-    cmd.add_argument("--semi", choices=("none", "fixmatch"), default="none",
+    cmd.add_argument("--semi", choices=SEMI, default="none",
                      help="fixmatch: also train on the unlabeled items (FixMatch consistency; an epoch is then "
                           "a pass over the larger of the labeled and the unlabeled items)")
     cmd.add_argument("--pseudo-threshold", type=float, default=0.8,

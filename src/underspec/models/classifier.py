@@ -12,6 +12,7 @@ import torch
 from underspec.models.augment import make_augment
 from underspec.models.fit import fit, predict_proba, trunk_features, weighted_ce
 from underspec.models.networks import MultiHeadNet
+from underspec.models.semi import fixmatch_for
 
 
 class NetworkClassifier:
@@ -43,8 +44,6 @@ class NetworkClassifier:
         """Train on items ``X`` (N, ...) with class indices ``y`` (0..C-1); with ``X_unlabeled``,
         on those items too with the FixMatch objective (:mod:`underspec.models.semi`; an epoch
         is then a pass over the larger of the two sets)."""
-        from underspec.models.semi import fixmatch_for
-
         y = np.asarray(y, np.int64)
         self.n_classes_ = int(n_classes or y.max() + 1)
         torch.manual_seed(self.seed)

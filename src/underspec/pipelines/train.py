@@ -189,6 +189,13 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     (checkpoint path, best validation balanced accuracy)
     """
     options = options or TrainOptions()
+    if options.semi_supervised not in SEMI_SUPERVISED:
+        raise UnderspecError(f"semi_supervised: expected one of {', '.join(SEMI_SUPERVISED)}, "
+                             f"got {options.semi_supervised!r}")
+    if options.semi_supervised != "none" and options.group_dro:
+        raise UnderspecError(f"--semi {options.semi_supervised} and --group-dro: give one of them")
+    if not 0 < options.pseudo_threshold <= 1:
+        raise UnderspecError(f"--pseudo-threshold: expected a probability in (0, 1], got {options.pseudo_threshold}")
     out = Path(out)
     table = image_set.table
     train_rows, valid_rows = split_rows(table, options)
@@ -204,12 +211,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     if options.group_dro:
         groups = group_codes(table.iloc[train_rows], options.group_dro)
         objective = GroupDRO(int(groups.max()) + 1)
-    if options.semi_supervised not in SEMI_SUPERVISED:
-        raise UnderspecError(f"semi_supervised: expected one of {', '.join(SEMI_SUPERVISED)}, "
-                             f"got {options.semi_supervised!r}")
     if options.semi_supervised == "fixmatch":
-        if options.group_dro:
-            raise UnderspecError("--semi fixmatch and --group-dro: give one of them")
         unlabeled = np.flatnonzero(table["label"].to_numpy() < 0)
         if not len(unlabeled):
             raise UnderspecError(f"{image_set.source}: --semi fixmatch needs unlabeled items (an empty label); "
