@@ -10,8 +10,9 @@ the next class, c -> c+1, with a fixed seed). Two detectors in the same run:
   the raw pixels.
 
 Precision, recall and F1 of the flagged items against the injected errors; test accuracy of
-the network trained on the noisy labels, and on the items underspec did not flag; wall time
-and peak memory of each data set's run.
+the audit's network (the one ``--arch auto`` picks: the small CNN for MNIST, the VGG-style CNN
+for CIFAR-4) trained on the noisy labels, on the items underspec did not flag, and on the true
+labels; wall time and peak memory of each data set's run.
 
     python bench/audit.py [--datasets mnist,cifar4] [--n 10000] [--out bench/results]
 """
@@ -34,6 +35,8 @@ from underspec.audit.registry import AuditOptions
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
 from underspec.models.classifier import NetworkClassifier
+from underspec.models.fit import resolve_precision
+from underspec.models.networks import resolve_arch
 from underspec.pipelines.audit import run_checks
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -97,20 +100,24 @@ def anchor(x: np.ndarray, noisy: np.ndarray) -> np.ndarray:
     return find_label_issues(noisy, proba, filter_by="prune_by_noise_rate")
 
 
-def test_accuracy(x, y, xt, yt, epochs: float) -> float:
-    model = NetworkClassifier(epochs=epochs, seed=SEED, progress="train").fit(x, y, n_classes=int(yt.max() + 1))
+def test_accuracy(x, y, xt, yt, options: AuditOptions) -> float:
+    """Test accuracy of the audit's own network (same architecture, augmentation, precision and
+    epochs) trained on ``x, y``."""
+    model = NetworkClassifier(epochs=options.epochs, seed=SEED, progress="train", augment=options.augment,
+                              arch=options.arch, precision=options.precision)
+    model.fit(x, y, n_classes=int(yt.max() + 1))
     return round(float((model.predict(xt) == yt).mean()), 4)
 
 
-def run(name: str, n: int, epochs: float) -> dict:
+def run(name: str, n: int, epochs: float, true_labels: bool = False) -> dict:
     started = time.perf_counter()
     x, y, xt, yt, classes = load(name, n)
     noisy, flipped = inject(y, len(classes))
     table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": noisy})
     image_set = ImageSet(ItemTable(x, table), classes, source=name)
     t0 = time.perf_counter()
-    [result] = run_checks(image_set, AuditOptions(model="network", epochs=epochs, seed=SEED,
-                                                  progress=True), ["label_issues"])
+    options = AuditOptions(model="network", epochs=epochs, seed=SEED, progress=True)
+    [result] = run_checks(image_set, options, ["label_issues"])
     ours = result.items["is_issue"].to_numpy()
     ours_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -122,9 +129,12 @@ def run(name: str, n: int, epochs: float) -> dict:
         "underspec": {**scores(ours, flipped), "seconds": round(ours_seconds, 1),
                       "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"]},
         "anchor_cleanlab_logistic": {**scores(theirs, flipped), "seconds": round(anchor_seconds, 1)},
-        "test_accuracy": {"noisy": test_accuracy(x, noisy, xt, yt, epochs),
-                          "cleaned": test_accuracy(x[~ours], noisy[~ours], xt, yt, epochs),
-                          "true_labels": test_accuracy(x, y, xt, yt, epochs)},
+        "network": {"arch": resolve_arch(x.shape[1:], options.arch), "epochs": epochs,
+                    "precision": resolve_precision(options.precision, resolve_arch(x.shape[1:], options.arch)),
+                    "augment": options.augment},
+        "test_accuracy": {"noisy": test_accuracy(x, noisy, xt, yt, options),
+                          "cleaned": test_accuracy(x[~ours], noisy[~ours], xt, yt, options),
+                          "true_labels": test_accuracy(x, y, xt, yt, options) if true_labels else None},
         "target_f1": TARGET_F1[name],
     }
     row["wall_seconds"] = round(time.perf_counter() - started, 1)
@@ -138,7 +148,8 @@ def markdown(result: dict) -> str:
              "| data | items | injected | detector | flagged | precision | recall | F1 | target F1 | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
-        for key, label in (("underspec", "underspec (network, 5-fold)"),
+        net = r.get("network", {"arch": "cnn", "precision": "float32"})
+        for key, label in (("underspec", f"underspec ({net['arch']}, {net['precision']}, 5-fold)"),
                            ("anchor_cleanlab_logistic", "cleanlab + logistic (anchor)")):
             s = r[key]
             lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
@@ -147,7 +158,7 @@ def markdown(result: dict) -> str:
               "|---|---|---|---|---|---|"]
     for r in result["runs"]:
         t = r["test_accuracy"]
-        lines.append(f"| {r['dataset']} | {t['noisy']} | {t['cleaned']} | {t['true_labels']} | "
+        lines.append(f"| {r['dataset']} | {t['noisy']} | {t['cleaned']} | {t['true_labels'] or 'not run'} | "
                      f"{r['wall_seconds']} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 
@@ -157,9 +168,11 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", default="mnist,cifar4")
     parser.add_argument("--n", type=int, default=10000, help="training items per data set")
     parser.add_argument("--epochs", type=float, default=15)
+    parser.add_argument("--true-labels", action="store_true",
+                        help="also train on the true labels (the ceiling of cleaning; one more network per data set)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
-    runs = [run(name, args.n, args.epochs) for name in args.datasets.split(",")]
+    runs = [run(name, args.n, args.epochs, args.true_labels) for name in args.datasets.split(",")]
     result = {"command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "runs": runs}
     save(args.out, "audit", result, markdown(result))

@@ -176,10 +176,13 @@ def postprocessing(data: ImageSet, run: Path, groups: list[str]) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=float, default=30)
+    parser.add_argument("--arch", default="cnn", choices=("auto", "cnn", "vgg", "resnet18"),
+                        help="network of every variant (the committed figures use the small CNN; "
+                             "train's auto takes the VGG-style CNN for these 32x32 colour faces)")
     parser.add_argument("--work", type=Path, default=Path(__file__).parent / "work" / "fairness")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
-    base = {"epochs": args.epochs, "seed": SEED, "progress": False}
+    base = {"epochs": args.epochs, "arch": args.arch, "seed": SEED, "progress": False}
     started = time.perf_counter()
     faces = utkface()
     variants = {"plain": {}, "class weights": {"class_weights": True},

@@ -175,7 +175,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
         per_epoch = max(0.85 * (codes >= 0).sum(), (codes < 0).sum() if semi else 0)
         with tempfile.TemporaryDirectory(dir=work) as run:
             train(image_set.with_labels(codes), run, TrainOptions(
-                epochs=steps * 64 / per_epoch, patience=10_000, augment="auto", seed=seed, progress=False,
+                epochs=steps * 64 / per_epoch, patience=10_000, augment="auto", arch="cnn", seed=seed, progress=False,
                 semi_supervised="fixmatch" if semi else "none"))
             predicted = predict(test_set, run)["label"].to_numpy().astype(int)
         accuracy_ = float((predicted == yt).mean())

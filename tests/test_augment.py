@@ -55,5 +55,11 @@ def test_auto_picks_by_item_shape():
         make_augment("rotate", np.zeros((3, 10)))
 
 
-def test_cli_offers_every_augmentation():
+def test_cli_offers_every_augmentation_network_and_precision():
+    from underspec.cli import ARCHS as CLI_ARCHS
+    from underspec.cli import PRECISIONS as CLI_PRECISIONS
+    from underspec.models.fit import PRECISIONS
+    from underspec.models.networks import ARCHS
+
     assert tuple(CLI_AUGMENTS) == tuple(AUGMENTS)
+    assert (CLI_ARCHS, CLI_PRECISIONS) == (ARCHS, PRECISIONS)

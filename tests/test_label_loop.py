@@ -153,7 +153,7 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["label", "run", str(tmp_path / "d.npz"), "--known", "60", "--budget", "60", "--out", str(out),
                  "--embedding", "pixels", "--page-size", "10", "--training", "5", "--exam", "5",
-                 "--epochs", "3", "--semi", "fixmatch"]) == 0
+                 "--epochs", "3", "--semi", "fixmatch", "--arch", "vgg", "--precision", "float32"]) == 0
     report = json.loads((out / "run.json").read_text())
     final = pd.read_csv(out / "final" / "labels.csv", dtype={"label": str}, keep_default_na=False)
     left = int((final["label"] == "").sum())
@@ -162,6 +162,7 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     assert report["final"]["semi_supervised"] == ("fixmatch" if left else "none")
     run = json.loads((out / "final" / "run" / "run.json").read_text())
     assert run["unlabeled_items"] == (left if left else 0)
+    assert (run["arch"], run["precision"]) == ("vgg", "float32")  # the network asked for, not auto's CNN
     assert report["selection"]["send"] == 60 and report["pool"]["pages"] == 7  # 60 / 9 per page
     assert report["crowd"]["answers"] == (60 + 7) * 3  # each task and a honeypot per page, thrice
     assert report["label_accuracy"] > 0.9 and report["accuracy_by_source"]["known"] == 1.0

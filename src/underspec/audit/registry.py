@@ -45,6 +45,11 @@ class AuditOptions:
     augment : {"auto", "none", "shift", "shift_flip", "dropout"}
         Augmentation when training the network: ``auto`` shifts grey images (digits, X-rays)
         and also mirrors colour ones (photos).
+    arch : {"auto", "cnn", "vgg", "resnet18"}
+        The network: ``auto`` takes the small CNN for grey images, the VGG-style CNN for colour
+        ones and the ResNet-18 layout from 64 pixels (:func:`underspec.models.networks.resolve_arch`).
+    precision : {"auto", "float32", "bfloat16"}
+        Mixed bfloat16 precision for the larger networks (:func:`underspec.models.fit.resolve_precision`).
     seed : int
     """
 
@@ -56,6 +61,8 @@ class AuditOptions:
     min_group: int = 10
     features: str | None = None
     augment: str = "auto"
+    arch: str = "auto"
+    precision: str = "auto"
     seed: int = 0
     progress: bool = False
 
@@ -104,7 +111,8 @@ class AuditContext:
             raise UnderspecError(f"model: expected 'network' or 'logistic', got {self.options.model!r}")
         from underspec.models.classifier import NetworkClassifier
 
-        return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=self.options.augment)
+        return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=self.options.augment,
+                                 arch=self.options.arch, precision=self.options.precision)
 
     def _fit(self, rows: np.ndarray, seed: int):
         model = self._model(seed)

@@ -39,19 +39,28 @@ def feature_dropout(x: torch.Tensor, generator: torch.Generator, p: float = VECT
     return x * keep / (1 - p)
 
 
-def make_augment(name: str, X: np.ndarray) -> Augment | None:
-    """The augmentation ``name`` for items like ``X``: ``none``, ``shift`` (digits, X-rays),
-    ``shift_flip`` (photos), ``dropout`` (vectors), or ``auto`` (dropout for vectors, shifts for
-    grey images, shifts and mirrors for colour ones). An image augmentation asked for vectors,
-    or dropout asked for images, is no augmentation."""
+def resolve_augment(name: str, X: np.ndarray) -> str:
+    """The augmentation ``name`` actually applies to items like ``X``: ``auto`` resolved, and
+    ``none`` where the kind does not fit the items (see :func:`make_augment`)."""
     if name not in AUGMENTS:
         raise ValueError(f"augment: expected one of {', '.join(AUGMENTS)}, got {name!r}")
     if name == "auto":
         name = ("dropout" if X.ndim == 2 else
                 "shift_flip" if X.ndim == 4 and X.shape[1] == 3 else "shift")
+    if (name == "dropout") != (X.ndim == 2) or X.ndim not in (2, 4):
+        return "none"
+    return name
+
+
+def make_augment(name: str, X: np.ndarray) -> Augment | None:
+    """The augmentation ``name`` for items like ``X``: ``none``, ``shift`` (digits, X-rays),
+    ``shift_flip`` (photos), ``dropout`` (vectors), or ``auto`` (dropout for vectors, shifts for
+    grey images, shifts and mirrors for colour ones). An image augmentation asked for vectors,
+    or dropout asked for images, is no augmentation."""
+    name = resolve_augment(name, X)
     if name == "dropout":
-        return feature_dropout if X.ndim == 2 else None
-    if name == "none" or X.ndim != 4:
+        return feature_dropout
+    if name == "none":
         return None
     if name == "shift":
         return random_shift

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from underspec.models.augment import make_augment
-from underspec.models.fit import fit, predict_proba, trunk_features, weighted_ce
-from underspec.models.networks import MultiHeadNet
+from underspec.models.augment import make_augment, resolve_augment
+from underspec.models.fit import fit, predict_proba, resolve_precision, trunk_features, weighted_ce
+from underspec.models.networks import MultiHeadNet, resolve_arch
 from underspec.models.semi import fixmatch_for
 
 
@@ -28,16 +28,22 @@ class NetworkClassifier:
     progress : bool or str
         Progress bar while fitting.
     augment : {"none", "auto", "shift", "shift_flip", "dropout"}
-        Augmentation of the training images (see :mod:`underspec.models.augment`).
-    arch : {"auto", "cnn", "resnet18"}
+        Augmentation of the training images (see :mod:`underspec.models.augment`). A network
+        trained on mirrored images predicts the mean of each image and its mirror
+        (test-time augmentation: on CIFAR-4, 0.845 held-out accuracy against 0.839).
+    arch : {"auto", "cnn", "vgg", "resnet18"}
+        See :func:`underspec.models.networks.resolve_arch`.
+    precision : {"auto", "float32", "bfloat16"}
+        ``bfloat16`` trains and predicts in mixed precision; ``auto`` uses it for the larger
+        networks on CPUs that compute in bfloat16 (:func:`underspec.models.fit.resolve_precision`).
     """
 
     def __init__(self, *, epochs: float = 15, batch_size: int = 64, lr: float = 2e-3,
                  weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False,
-                 augment: str = "none", arch: str = "cnn"):
+                 augment: str = "none", arch: str = "cnn", precision: str = "auto"):
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.weight_decay, self.seed, self.progress = weight_decay, seed, progress
-        self.augment, self.arch = augment, arch
+        self.augment, self.arch, self.precision = augment, arch, precision
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None,
             n_classes: int | None = None, X_unlabeled: np.ndarray | None = None) -> NetworkClassifier:
@@ -46,18 +52,25 @@ class NetworkClassifier:
         is then a pass over the larger of the two sets)."""
         y = np.asarray(y, np.int64)
         self.n_classes_ = int(n_classes or y.max() + 1)
+        self.arch_ = resolve_arch(X.shape[1:], self.arch)
+        self.precision_ = resolve_precision(self.precision, self.arch_)
+        self.mirror_ = resolve_augment(self.augment, X) == "shift_flip"
         torch.manual_seed(self.seed)
-        self.model_ = MultiHeadNet(X.shape[1:], self.n_classes_, arch=self.arch)
+        self.model_ = MultiHeadNet(X.shape[1:], self.n_classes_, arch=self.arch_)
         objective = weighted_ce if X_unlabeled is None else fixmatch_for(X, self.augment, seed=self.seed)
         self.history_ = fit(self.model_, objective, X, y, sample_weight=sample_weight, pool=X_unlabeled,
                             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                             weight_decay=self.weight_decay, seed=self.seed, progress=self.progress,
-                            augment=make_augment(self.augment, X))
+                            augment=make_augment(self.augment, X), precision=self.precision_)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, C)."""
-        return predict_proba(self.model_, X)[:, 0]
+        """Class probabilities (N, C); the mean over each image and its mirror when the network
+        was trained on mirrored images."""
+        proba = predict_proba(self.model_, X, precision=self.precision_)[:, 0]
+        if self.mirror_:
+            proba = (proba + predict_proba(self.model_, X[..., ::-1].copy(), precision=self.precision_)[:, 0]) / 2
+        return proba
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_proba(X).argmax(1)

@@ -29,6 +29,40 @@ class Batch:
 
 
 Objective = Callable[[torch.nn.Module, Batch], torch.Tensor]
+PRECISIONS = ("auto", "float32", "bfloat16")
+HEAVY_ARCHS = ("vgg", "resnet18")
+
+
+def bfloat16_supported() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX); elsewhere bfloat16
+    is emulated and slower than float32."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(precision: str, arch: str) -> str:
+    """``float32`` or ``bfloat16``; ``auto`` takes bfloat16 where it pays: the convolutional
+    networks ``HEAVY_ARCHS`` (``arch`` resolved, see :func:`underspec.models.networks.resolve_arch`)
+    on a CPU with native bfloat16. The small CNN and the MLPs gain nothing from it (5.0 against
+    5.5 ms a step) and stay in float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bfloat16" if arch in HEAVY_ARCHS and bfloat16_supported() else "float32"
+
+
+def _compute(precision: str):
+    """The autocast context of ``precision``: bfloat16 matrix products and convolutions with
+    float32 weights, losses and optimiser (mixed precision), or plain float32."""
+    if precision not in PRECISIONS[1:]:
+        raise ValueError(f"precision: expected float32 or bfloat16, got {precision!r}")
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def _layout(x: torch.Tensor, precision: str) -> torch.Tensor:
+    """Images in channels-last memory order under bfloat16 (oneDNN's fast path: with it a VGG step
+    took 42 ms against 56 ms); anything else unchanged."""
+    return x.contiguous(memory_format=torch.channels_last) if precision == "bfloat16" and x.ndim == 4 else x
 
 
 def weighted_ce(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
@@ -60,7 +94,8 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         groups: np.ndarray | None = None, epochs: float = 10, batch_size: int = 64,
         lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False,
         on_epoch: Callable[[int, torch.nn.Module], bool] | None = None,
-        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None) -> list[float]:
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        precision: str = "float32") -> list[float]:
     """Train ``model`` in place with Adam on ``objective``.
 
     Parameters
@@ -89,6 +124,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     augment : callable, optional
         ``augment(x, generator) -> x`` applied to each labeled mini-batch (see
         :mod:`underspec.models.augment`).
+    precision : {"float32", "bfloat16"}
+        ``bfloat16``: mixed precision (autocast) with channels-last images, about twice as fast
+        for convolutional networks on a CPU with native bfloat16 (:func:`bfloat16_supported`).
 
     Returns
     -------
@@ -111,6 +149,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total,
                                                    pct_start=0.15)
+    compute = _compute(precision)
+    if precision == "bfloat16":
+        model.to(memory_format=torch.channels_last)
     model.train()
     history, running = [], 0.0
     label = progress if isinstance(progress, str) else "fit"
@@ -118,10 +159,11 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     for step in bar:
         idx = labeled.next()
         x = Xt[idx] if augment is None else augment(Xt[idx], generator)
-        batch = Batch(x, yt[idx], wt[idx],
-                      None if unlabeled is None else Pt[unlabeled.next()],
+        batch = Batch(_layout(x, precision), yt[idx], wt[idx],
+                      None if unlabeled is None else _layout(Pt[unlabeled.next()], precision),
                       None if gt is None else gt[idx])
-        loss = objective(model, batch)
+        with compute:
+            loss = objective(model, batch)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -150,9 +192,13 @@ def trunk_features(trunk: torch.nn.Module, X: np.ndarray, batch_size: int = 1024
 
 
 @torch.no_grad()
-def predict_proba(model: torch.nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict_proba(model: torch.nn.Module, X: np.ndarray, batch_size: int = 1024,
+                  precision: str = "float32") -> np.ndarray:
     """Softmax probabilities of every head: array (N, n_heads, n_classes)."""
     model.eval()
-    out = [torch.softmax(model(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32)), -1)
-           for i in range(0, len(X), batch_size)]
+    out = []
+    with _compute(precision):
+        for i in range(0, len(X), batch_size):
+            x = _layout(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32), precision)
+            out.append(torch.softmax(model(x).float(), -1))
     return torch.cat(out).numpy()

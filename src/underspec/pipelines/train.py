@@ -24,8 +24,8 @@ from underspec.errors import UnderspecError, atomic_path, write_text_atomic
 from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
 from underspec.models.augment import make_augment
-from underspec.models.fit import fit, predict_proba, weighted_ce
-from underspec.models.networks import MultiHeadNet
+from underspec.models.fit import fit, predict_proba, resolve_precision, weighted_ce
+from underspec.models.networks import MultiHeadNet, resolve_arch
 from underspec.models.semi import FixMatch, fixmatch_for
 
 OOD = "out_of_distribution"
@@ -38,7 +38,11 @@ class TrainOptions:
 
     Parameters
     ----------
-    arch : {"auto", "cnn", "resnet18"}
+    arch : {"auto", "cnn", "vgg", "resnet18"}
+        ``auto`` chooses from the item shape (:func:`underspec.models.networks.resolve_arch`);
+        the checkpoint records the network it chose.
+    precision : {"auto", "float32", "bfloat16"}
+        Mixed bfloat16 precision (:func:`underspec.models.fit.resolve_precision`).
     epochs : float
         At most this many passes; training stops earlier after ``patience`` epochs without a
         better validation balanced accuracy, and the best epoch's weights are kept.
@@ -74,6 +78,7 @@ class TrainOptions:
     """
 
     arch: str = "auto"
+    precision: str = "auto"
     epochs: float = 30
     patience: int = 5
     batch_size: int = 64
@@ -204,8 +209,10 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
         raise UnderspecError(f"{image_set.source}: fewer than two classes left to train on")
     w = sample_weights(table, train_rows, y, options)
     X = image_set.X
+    arch = resolve_arch(X.shape[1:], options.arch)
+    precision = resolve_precision(options.precision, arch)
     torch.manual_seed(options.seed)
-    model = build_model(X.shape[1:], len(outputs), options.arch, options.init)
+    model = build_model(X.shape[1:], len(outputs), arch, options.init)
     n_classes = len(image_set.classes)
     objective, groups, pool = weighted_ce, None, None
     if options.group_dro:
@@ -223,7 +230,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     history = []
 
     def on_epoch(epoch: int, net: torch.nn.Module) -> bool:
-        proba = predict_proba(net, X[valid_rows])[:, 0, :n_classes]
+        proba = predict_proba(net, X[valid_rows], precision=precision)[:, 0, :n_classes]
         score = float(balanced_accuracy_score(y_valid, proba.argmax(1))) if len(valid_rows) else 0.0
         history.append({"epoch": epoch, "valid_balanced_accuracy": round(score, 4)})
         if score > best["score"]:
@@ -235,14 +242,14 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
                  epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
                  weight_decay=options.weight_decay, seed=options.seed,
                  progress="train" if options.progress else False, on_epoch=on_epoch,
-                 augment=make_augment(options.augment, X))
+                 augment=make_augment(options.augment, X), precision=precision)
     for row, loss in zip(history, losses, strict=False):
         row["loss"] = round(loss, 5)
-    checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": options.arch,
-                  "outputs": [str(c) for c in outputs]}
+    checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": arch,
+                  "precision": precision, "outputs": [str(c) for c in outputs]}
     with atomic_path(out / "model.pt") as tmp:
         torch.save(checkpoint, tmp)
-    record = {"options": asdict(options), "classes": list(image_set.classes),
+    record = {"options": asdict(options), "arch": arch, "precision": precision, "classes": list(image_set.classes),
               "outputs": [str(c) for c in outputs], "source": image_set.source,
               "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
               "unlabeled_items": 0 if pool is None else int(len(pool)),
@@ -270,7 +277,8 @@ def load_run(run: str | Path) -> tuple[MultiHeadNet, dict]:
     model.eval()
     record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {
         "outputs": ckpt["outputs"], "classes": ckpt["outputs"]}
-    return model, {**record, "input_shape": list(ckpt["input_shape"]), "folder": str(folder)}
+    return model, {**record, "input_shape": list(ckpt["input_shape"]), "folder": str(folder),
+                   "precision": ckpt.get("precision", "float32")}
 
 
 def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = True) -> pd.DataFrame:
@@ -283,7 +291,7 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
     shape, expected = tuple(image_set.X.shape[1:]), tuple(record["input_shape"])
     if shape != expected:
         raise UnderspecError(f"{image_set.source}: items of shape {shape}; the model expects {expected}")
-    proba = predict_proba(model, image_set.X)[:, 0]
+    proba = predict_proba(model, image_set.X, precision=record.get("precision", "float32"))[:, 0]
     outputs = record["outputs"]
     frame = pd.DataFrame({"id": image_set.table["id"].to_numpy()})
     label_index = proba.argmax(1)

@@ -1,0 +1,64 @@
+"""The network chosen from the item shape, mixed bfloat16 precision, and mirror test-time
+augmentation of the plain classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from underspec.models.classifier import NetworkClassifier
+from underspec.models.fit import bfloat16_supported, resolve_precision
+from underspec.models.networks import resolve_arch
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    return d.images[:, None].astype(np.float32) / 16.0, d.target
+
+
+@pytest.mark.parametrize(("shape", "expected"), [((3, 32, 32), "vgg"), ((3, 32, 64), "vgg"), ((1, 28, 28), "cnn"),
+                                                 ((3, 16, 16), "cnn"), ((3, 64, 64), "resnet18"),
+                                                 ((1, 224, 224), "resnet18"), ((20,), "cnn")])
+def test_auto_picks_the_network_from_the_shape(shape, expected):
+    assert resolve_arch(shape, "auto") == expected
+    assert resolve_arch(shape, "cnn") == "cnn"
+
+
+def test_unknown_network_and_precision_are_refused():
+    with pytest.raises(ValueError, match="arch: expected one of"):
+        resolve_arch((3, 32, 32), "vit")
+    with pytest.raises(ValueError, match="precision: expected one of"):
+        resolve_precision("float16", "cnn")
+
+
+def test_auto_precision_uses_bfloat16_only_for_the_large_networks():
+    assert resolve_precision("auto", "cnn") == "float32"
+    assert resolve_precision("auto", "vgg") == ("bfloat16" if bfloat16_supported() else "float32")
+    assert resolve_precision("bfloat16", "cnn") == "bfloat16"
+
+
+def test_bfloat16_training_learns_as_well_as_float32(digits):
+    x, y = digits
+    train, test = np.arange(0, 1400), np.arange(1400, len(y))
+    accuracy = {}
+    for precision in ("float32", "bfloat16"):
+        model = NetworkClassifier(epochs=6, seed=0, precision=precision).fit(x[train], y[train])
+        proba = model.predict_proba(x[test])
+        assert proba.dtype == np.float32 and np.allclose(proba.sum(1), 1, atol=1e-5)
+        accuracy[precision] = float((proba.argmax(1) == y[test]).mean())
+    assert accuracy["float32"] > 0.85
+    assert accuracy["bfloat16"] > accuracy["float32"] - 0.05
+
+
+def test_a_network_trained_on_mirrors_predicts_the_same_for_an_image_and_its_mirror(digits):
+    x, y = digits
+    colour = np.repeat(x[:300], 3, axis=1)  # three channels: auto augmentation mirrors them
+    mirrored = colour[..., ::-1].copy()
+    flips = NetworkClassifier(epochs=2, seed=0, augment="auto").fit(colour, y[:300])
+    assert flips.mirror_
+    np.testing.assert_allclose(flips.predict_proba(colour), flips.predict_proba(mirrored), atol=1e-6)
+    shifts = NetworkClassifier(epochs=2, seed=0, augment="shift").fit(colour, y[:300])
+    assert not shifts.mirror_
+    assert np.abs(shifts.predict_proba(colour) - shifts.predict_proba(mirrored)).max() > 1e-3
