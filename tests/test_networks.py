@@ -1,4 +1,4 @@
-"""The network chosen from the item shape, mixed bfloat16 precision, and mirror test-time
+"""The network chosen from the item shape, mixed bfloat16 precision, and the test-time
 augmentation of the plain classifier."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from underspec.models.augment import prediction_views
 from underspec.models.classifier import NetworkClassifier
 from underspec.models.fit import bfloat16_supported, resolve_precision
 from underspec.models.networks import resolve_arch
@@ -52,13 +53,27 @@ def test_bfloat16_training_learns_as_well_as_float32(digits):
     assert accuracy["bfloat16"] > accuracy["float32"] - 0.05
 
 
+def test_the_views_at_test_time_follow_the_training_augmentation():
+    image = np.zeros((1, 3, 5, 5), np.float32)
+    image[0, :, 2, 3] = 1.0
+    shifted = [view(image) for view in prediction_views("shift", image)]
+    assert len(shifted) == 5 and np.array_equal(shifted[0], image)
+    spots = {tuple(np.argwhere(v[0, 0])[0]) for v in shifted}
+    assert spots == {(2, 3), (3, 3), (1, 3), (2, 4), (2, 2)}  # the pixel, moved one step each way
+    assert all(v.sum() == image.sum() for v in shifted)
+    mirrored = [view(image) for view in prediction_views("shift_flip", image)]
+    assert len(mirrored) == 10 and {tuple(np.argwhere(v[0, 0])[0]) for v in mirrored[5:]} == {
+        (2, 1), (3, 1), (1, 1), (2, 2), (2, 0)}
+    assert len(prediction_views("none", image)) == 1 and len(prediction_views("auto", np.zeros((2, 4)))) == 1
+
+
 def test_a_network_trained_on_mirrors_predicts_the_same_for_an_image_and_its_mirror(digits):
     x, y = digits
-    colour = np.repeat(x[:300], 3, axis=1)  # three channels: auto augmentation mirrors them
+    colour = np.repeat(x[:300], 3, axis=1)  # three channels: auto augmentation shifts and mirrors them
     mirrored = colour[..., ::-1].copy()
     flips = NetworkClassifier(epochs=2, seed=0, augment="auto").fit(colour, y[:300])
-    assert flips.mirror_
+    assert len(flips.views_) == 10
     np.testing.assert_allclose(flips.predict_proba(colour), flips.predict_proba(mirrored), atol=1e-6)
     shifts = NetworkClassifier(epochs=2, seed=0, augment="shift").fit(colour, y[:300])
-    assert not shifts.mirror_
+    assert len(shifts.views_) == 5
     assert np.abs(shifts.predict_proba(colour) - shifts.predict_proba(mirrored)).max() > 1e-3
