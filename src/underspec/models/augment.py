@@ -88,4 +88,3 @@ def _moved(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
     h, w = x.shape[-2:]
     padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(1, 1), (1, 1)])
     return np.ascontiguousarray(padded[..., 1 - dy:1 - dy + h, 1 - dx:1 - dx + w])
-

@@ -291,7 +291,7 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
     shape, expected = tuple(image_set.X.shape[1:]), tuple(record["input_shape"])
     if shape != expected:
         raise UnderspecError(f"{image_set.source}: items of shape {shape}; the model expects {expected}")
-    proba = predict_proba(model, image_set.X, precision=record.get("precision", "float32"))[:, 0]
+    proba = predict_proba(model, image_set.X, precision=record["precision"])[:, 0]
     outputs = record["outputs"]
     frame = pd.DataFrame({"id": image_set.table["id"].to_numpy()})
     label_index = proba.argmax(1)
