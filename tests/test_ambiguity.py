@@ -241,3 +241,33 @@ def test_self_training_pseudo_labels_mix_the_teacher_and_the_student(monkeypatch
     dis.self_train(X_lab, y_lab, X_pool, teacher, groups, {7: 1}, n_classes=2, rounds=1,
                    threshold=0.0, train_rows=np.array([0, 5]), n_final=1)
     assert seen[0].tolist() == [0, 0, 1]
+
+
+def test_cross_fitted_self_training_relabels_each_row_out_of_fold(monkeypatch):
+    """With folds=2 the two networks of a relabelling round train on complementary halves of
+    the pool (plus the revealed row), each row's next pseudo-label comes from the network that
+    did not train on it, and the last round trains on the whole pool."""
+    rng = np.random.default_rng(0)
+    X_lab, y_lab = rng.normal(size=(4, 3)).astype(np.float32), np.array([0, 1] * 2)
+    X_pool = np.zeros((12, 3), np.float32)
+    X_pool[:, 0] = np.arange(12)  # the first coordinate names the pool row
+    teacher = np.tile([[0.9, 0.1]], (12, 1))
+    seen = []
+
+    def fake_train(X, y, n_classes, **kw):
+        seen.append((X[len(X_lab):, 0].astype(int).tolist(), y[len(X_lab):].tolist()))
+        return len(seen) - 1  # network k of round 1 predicts class k everywhere
+
+    monkeypatch.setattr(dis, "train_classifier", fake_train)
+    monkeypatch.setattr(dis, "predict_proba", lambda k, X: np.tile(np.eye(2)[k], (len(X), 1, 1)))
+    groups = np.zeros(16, np.int64)
+    models = dis.self_train(X_lab, y_lab, X_pool, teacher, groups, {5: 1}, n_classes=2, rounds=2,
+                            threshold=0.0, folds=2, n_final=1)
+    (rows_a, _), (rows_b, _), (rows_last, labels_last) = seen
+    assert len(models) == 1 and rows_last == list(range(12))
+    assert 5 in rows_a and 5 in rows_b
+    assert set(rows_a) & set(rows_b) == {5} and set(rows_a) | set(rows_b) == set(range(12))
+    unseen_by = {row: k for k, rows in enumerate((rows_a, rows_b)) for row in range(12) if row not in rows}
+    assert sorted(unseen_by) == [r for r in range(12) if r != 5]
+    assert all(labels_last[row] == k for row, k in unseen_by.items())
+    assert labels_last[5] == 1  # the revealed label stays

@@ -165,6 +165,7 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     assert (run["arch"], run["precision"]) == ("vgg", "float32")  # the network asked for, not auto's CNN
     assert report["selection"]["send"] == 60 and report["pool"]["pages"] == 7  # 60 / 9 per page
     assert report["crowd"]["answers"] == (60 + 7) * 3  # each task and a honeypot per page, thrice
+    assert 3 <= report["crowd"]["admitted"] < 30  # the exam let some of the 30 workers in, not all
     assert report["label_accuracy"] > 0.9 and report["accuracy_by_source"]["known"] == 1.0
     assert report["final"]["validation_balanced_accuracy"] > 0.8
     assert (out / "final" / "run" / "model.pt").is_file()
@@ -217,3 +218,22 @@ def test_shrinkage_helps_dawid_skene_when_workers_have_few_answers_per_class():
                     for s in (0.0, 10.0)}
         gains.append(accuracy[10.0] - accuracy[0.0])
     assert np.mean(gains) > 0.02
+
+
+def test_the_exam_keeps_spammers_and_weak_workers_out_of_production():
+    """Three good workers, three spammers and three who answer at random: with an exam only
+    the good ones answer the production pages; without one everybody does."""
+    good = np.eye(3) * 0.9 + 0.1 / 3
+    confusion = np.stack([good] * 3 + [np.eye(3)[[k] * 3] for k in range(3)] + [np.full((3, 3), 1 / 3)] * 3)
+    rng = np.random.default_rng(0)
+    truth = {f"t{i}": str(rng.integers(3)) for i in range(60)}
+    pages = pd.DataFrame({"task": list(truth), "page": np.arange(60) // 10})
+    exam = pd.Series([str(k % 3) for k in range(20)], index=[f"e{k}" for k in range(20)])
+    with_exam = answer_pages(pages, truth, ["0", "1", "2"], confusion, overlap=3, seed=0, exam=exam)
+    assert set(with_exam["worker"]) == {"w00", "w01", "w02"}
+    assert (with_exam.groupby("task")["worker"].nunique() == 3).all()
+    table = with_exam.attrs["exam"].set_index("worker")
+    assert table["admitted"].tolist() == [True] * 3 + [False] * 6
+    assert (table.loc[["w03", "w04", "w05"], "accuracy"] < 0.5).all()
+    without = answer_pages(pages, truth, ["0", "1", "2"], confusion, overlap=3, seed=0)
+    assert len(set(without["worker"])) > 3 and "exam" not in without.attrs

@@ -45,7 +45,7 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
                teacher_weight: float = 0.0, train_rows: np.ndarray | None = None,
-               epochs: float = 8, n_final: int = 2, seed: int = 0,
+               epochs: float = 8, n_final: int = 2, folds: int = 1, seed: int = 0,
                progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
@@ -80,6 +80,13 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     n_final : int
         Networks trained (with different seeds) in the last round; their mean is the
         prediction.
+    folds : int
+        With more than 1, the relabelling rounds are cross-fitted: the pool is split into
+        ``folds`` parts once, network k trains on the labeled items and the pool outside part k
+        (the revealed rows always), and each pool row is relabelled by the network that did not
+        see its pseudo-label. A network relabelling the rows it was trained on mostly hands
+        their pseudo-labels back, mistakes included; out of fold it corrects some. The last
+        round trains on the whole pool.
 
     Returns
     -------
@@ -90,6 +97,9 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     models: list[MultiHeadNet] = []
     rows = np.array(sorted(revealed), dtype=np.int64)
     allowed = np.ones(len(X_pool), bool) if train_rows is None else np.isin(np.arange(len(X_pool)), train_rows)
+    fold = np.random.default_rng(seed).permutation(len(X_pool)) % max(folds, 1)
+    fold[rows] = -1  # true labels: in every network's training
+    X_all = np.concatenate([X_labeled, X_pool])
     for r in range(rounds):
         pseudo = proba.argmax(1)
         conf = proba.max(1)
@@ -103,13 +113,17 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         w = np.zeros(len(y))
         w[used] = balanced_weights(y[used], groups[used])
         w[len(X_labeled) + rows] *= 5.0
-        X = np.concatenate([X_labeled, X_pool[keep]])
-        n_models = n_final if r == rounds - 1 else 1
-        models = [train_classifier(X, y[used], n_classes, sample_weight=w[used], epochs=epochs,
-                                   seed=seed + r + 100 * k,
-                                   progress=progress and f"{progress} round {r + 1}")
-                  for k in range(n_models)]
-        if r < rounds - 1:
+        last = r == rounds - 1
+        split = folds > 1 and not last
+        models = []
+        for k in range(n_final if last else folds if split else 1):
+            take = used & np.concatenate([np.ones(len(X_labeled), bool), fold != k]) if split else used
+            models.append(train_classifier(X_all[take], y[take], n_classes,
+                                           sample_weight=w[take], epochs=epochs, seed=seed + r + 100 * k,
+                                           progress=progress and f"{progress} round {r + 1}"))
+        if not last:
             student = predict_proba(models[0], X_pool)[:, 0]
+            for k in range(1, len(models)):
+                student[fold == k] = predict_proba(models[k], X_pool[fold == k])[:, 0]
             proba = teacher_weight * pool_proba + (1 - teacher_weight) * student
     return models

@@ -33,7 +33,8 @@ def make_workers(n_workers: int, n_classes: int, *, best: float = 0.95, spammers
 
 
 def answer_pages(pages: pd.DataFrame, truth: dict, classes: list, confusion: np.ndarray, *, overlap: int = 3,
-                 seed: int = 0, gold: pd.Series | None = None, min_accuracy: float = 0.6) -> pd.DataFrame:
+                 seed: int = 0, gold: pd.Series | None = None, min_accuracy: float = 0.6,
+                 exam: pd.Series | None = None, exam_accuracy: float = 0.8) -> pd.DataFrame:
     """Long-format answers ``task, worker, label, seconds, page``: each page (rows ``page,
     task``) is done by ``overlap`` different workers drawn at random; a worker answers with
     their row of ``confusion`` for the task's true class ``truth[task]``. Spammers answer in
@@ -45,6 +46,13 @@ def answer_pages(pages: pd.DataFrame, truth: dict, classes: list, confusion: np.
     ``min_accuracy``, or one label for everything) is banned, their answers are rejected, and
     each of their pages goes back to the queue for another worker. ``attrs["rejected"]`` then
     counts the rejected answers.
+
+    With ``exam`` (known labels of the exam tasks) every worker first takes the exam and only
+    those with an accuracy of at least ``exam_accuracy`` are admitted to the production pages
+    (seed 004: a skill granted to the workers who passed). The honeypot filter needs a few
+    pages of a worker before it can judge them; the exam screens everyone before the first
+    page, which matters when there are few pages. ``attrs["exam"]`` then lists each worker's
+    ``accuracy`` on it and whether they were ``admitted``.
     """
     from underspec.labeling.quality import screen_workers
 
@@ -57,6 +65,14 @@ def answer_pages(pages: pd.DataFrame, truth: dict, classes: list, confusion: np.
     done: dict[int, list] = {w: [] for w in range(n_workers)}  # answer rows of each worker
     banned: set[int] = set()
     rejected = 0
+    exam_table = None
+    if exam is not None and len(exam):
+        exam_truth = [index[str(label)] for label in exam]
+        scores = [float(np.mean([rng.choice(len(classes), p=confusion[w, c]) == c for c in exam_truth]))
+                  for w in range(n_workers)]
+        banned = {w for w in range(n_workers) if scores[w] < exam_accuracy}  # never admitted
+        exam_table = pd.DataFrame({"worker": [worker_name(w) for w in range(n_workers)], "accuracy": scores,
+                                   "admitted": [w not in banned for w in range(n_workers)]})
     while queue:
         page = queue.pop(0)
         free = [w for w in range(n_workers) if w not in banned and all(r[4] != page for r in done[w])]
@@ -78,6 +94,8 @@ def answer_pages(pages: pd.DataFrame, truth: dict, classes: list, confusion: np.
                            columns=["task", "worker", "label", "seconds", "page"])
     answers = answers.sort_values(["page", "worker"], kind="stable").reset_index(drop=True)
     answers.attrs["rejected"] = rejected
+    if exam_table is not None:
+        answers.attrs["exam"] = exam_table
     return answers
 
 

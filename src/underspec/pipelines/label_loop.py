@@ -177,6 +177,11 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
     return report
 
 
+def _admitted(answers: pd.DataFrame, workers: int) -> int:
+    """How many simulated workers passed the exam (all of them when there was none)."""
+    return int(answers.attrs["exam"]["admitted"].sum()) if "exam" in answers.attrs else workers
+
+
 def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, embedding: str = "semi-supervised",
             select_options=None, export_options: ExportOptions | None = None, workers: int = 30,
             method: str = "dawid-skene", train_options=None, cache: str | Path | None = None,
@@ -212,8 +217,9 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
     pool = pd.read_csv(out / "pool" / "pool.csv", dtype={"task": str}, keep_default_na=False)
     gold = pd.read_csv(out / "pool" / "gold.csv", dtype={"task": str, "label": str}).set_index("task")["label"]
     confusion = make_workers(workers, len(names), seed=seed)
+    exam = pool[pool["pool"] == "exam"].set_index("task")["golden"]
     answers = answer_pages(pool[pool["pool"] == "production"], truth_by_id, names, confusion,
-                           overlap=export_options.overlap, seed=seed, gold=gold)  # honeypot filter on
+                           overlap=export_options.overlap, seed=seed, gold=gold, exam=exam)  # exam, honeypots
     write_text_atomic(out / "crowd" / "answers.csv", answers.drop(columns="page").to_csv(index=False))
     aggregated = aggregate_file(out / "crowd" / "answers.csv", out / "crowd" / "labels.csv",
                                 gold_path=out / "pool" / "gold.csv", method=method)
@@ -226,7 +232,8 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
     labeled = (final["source"] != "unlabeled").to_numpy()
     report = {"known": known, "budget": budget, "selection": {k: selected[k] for k in ("auto", "send")},
               "pool": {k: exported[k] for k in ("pages", "honeypots", "assignments")},
-              "crowd": {"workers": workers, "answers": len(answers), "rejected": answers.attrs["rejected"],
+              "crowd": {"workers": workers, "admitted": _admitted(answers, workers), "answers": len(answers),
+                        "rejected": answers.attrs["rejected"],
                         "excluded": [row["worker"] for row in aggregated["excluded"]],
                         "accuracy": round(float((crowd["label"] == crowd["task"].map(truth_by_id)).mean()), 4)},
               "accuracy_by_source": {s: round(float(right[final["source"] == s].mean()), 4)
