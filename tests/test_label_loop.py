@@ -237,3 +237,5 @@ def test_the_exam_keeps_spammers_and_weak_workers_out_of_production():
     assert (table.loc[["w03", "w04", "w05"], "accuracy"] < 0.5).all()
     without = answer_pages(pages, truth, ["0", "1", "2"], confusion, overlap=3, seed=0)
     assert len(set(without["worker"])) > 3 and "exam" not in without.attrs
+    with pytest.raises(UnderspecError, match=r"exam: 0 of 6 simulated workers .* expected at least 3"):
+        answer_pages(pages, truth, ["0", "1", "2"], confusion[3:], overlap=3, seed=0, exam=exam)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from underspec.errors import UnderspecError
+
 
 def worker_name(w: int) -> str:
     """The name simulated worker ``w`` answers under."""
@@ -71,6 +73,10 @@ def answer_pages(pages: pd.DataFrame, truth: dict, classes: list, confusion: np.
         scores = [float(np.mean([rng.choice(len(classes), p=confusion[w, c]) == c for c in exam_truth]))
                   for w in range(n_workers)]
         banned = {w for w in range(n_workers) if scores[w] < exam_accuracy}  # never admitted
+        if n_workers - len(banned) < min(overlap, n_workers):
+            raise UnderspecError(f"exam: {n_workers - len(banned)} of {n_workers} simulated workers got "
+                                 f"{exam_accuracy} of the {len(exam)} exam tasks right; expected at least "
+                                 f"{min(overlap, n_workers)} (the overlap) to answer the production pages")
         exam_table = pd.DataFrame({"worker": [worker_name(w) for w in range(n_workers)], "accuracy": scores,
                                    "admitted": [w not in banned for w in range(n_workers)]})
     while queue:
