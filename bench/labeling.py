@@ -9,7 +9,8 @@ underspec's selection buys compared with random selection.
    MajorityVote and DawidSkene on the same answers, and the Bayes-optimal aggregate computed
    with the workers' true confusion matrices (the limit). Several crowds (seeds), mean and sd.
 2. Budget. CIFAR-4: 200 known labels, the rest of a training sample unlabeled; for each number
-   of items labeled by the simulated crowd, the test accuracy of the final network for
+   of items labeled by the simulated crowd (which first takes an exam of 20 known items, as in
+   seed 004, then works under the honeypot filter), the test accuracy of the final network for
    underspec's selection (select -> crowd -> Dawid-Skene -> propagate -> train) and for random
    selection (random items -> crowd -> Dawid-Skene -> train on known + crowd labels); random
    selection followed by the same propagation is also reported, to separate what the
