@@ -136,7 +136,7 @@ def aggregation_markdown(result: dict) -> str:
 
 
 def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, repeats: int,
-                 embedding: str = "semi-supervised") -> dict:
+                 embedding: str = "auto") -> dict:
     """Test accuracy of the final network against the number of crowd-labeled items, for
     underspec's selection and for random selection (with and without propagation); each
     repeat draws another crowd, other random items and other training seeds."""
@@ -146,7 +146,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
     from underspec.data.items import ItemTable
     from underspec.labeling.select import SelectOptions, select
     from underspec.pipelines.label_loop import propagate
-    from underspec.pipelines.labeling import embeddings
+    from underspec.pipelines.labeling import embedding_method, embeddings
     from underspec.pipelines.train import TrainOptions, predict, train
 
     x, y, xt, yt, classes = load("cifar4", n_train)
@@ -233,15 +233,16 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
     summary = frame.drop(columns="repeat").groupby("labels_bought").agg(["mean", "std"]).round(4)
     summary.columns = [f"{a}_{b}" for a, b in summary.columns]
     return {"n_train": n_train, "n_known": n_known, "exam": EXAM, "test_items": len(yt), "steps": steps,
-            "repeats": repeats,
-            "embedding": embedding, "embedding_seconds": round(embedding_seconds, 1), "rows": rows,
+            "repeats": repeats, "propagator": "linear",
+            "embedding": embedding_method(image_set, embedding), "embedding_seconds": round(embedding_seconds, 1),
+            "rows": rows,
             "summary": summary.reset_index().to_dict(orient="records")}
 
 
-HALF_THE_LABELS = [("underspec", "random"), ("underspec_sent_only", "random"), ("underspec_semi", "random"),
-                   ("underspec_semi", "random_semi")]
+HALF_THE_LABELS = [("underspec", "random"), ("underspec", "random_propagated"), ("underspec_sent_only", "random"),
+                   ("underspec_semi", "random"), ("underspec_semi", "random_semi")]
 """(underspec variant, random variant) pairs compared at half the labels: the target's own
-comparison, then like for like (the same training on both sides)."""
+comparison, then like for like (the same propagation or training on both sides)."""
 
 
 def half_the_labels(curve: dict) -> list[dict]:
@@ -267,7 +268,9 @@ def budget_markdown(curve: dict) -> str:
              f"(crowd, random items and training seed redrawn). Selection embedding: "
              f"`{curve.get('embedding', 'supervised')}`.\n",
              "`+ FixMatch`: the same labels, and the unlabeled items trained on with `underspec train --semi "
-             "fixmatch`.\n",
+             "fixmatch`. `propagation`: the items left unlabeled get the labels of "
+             f"`underspec label propagate --propagator {curve.get('propagator', 'knn')}`, the same for both "
+             "selections.\n",
              "| labels bought | underspec | underspec, crowd labels only | underspec, crowd labels + FixMatch | "
              "random | random + propagation | random + FixMatch | "
              "crowd label accuracy (underspec / random items) | automatic labels (accuracy) | "
@@ -316,7 +319,7 @@ def main() -> int:
     parser.add_argument("--budgets", default="250,500,1000,2000")
     parser.add_argument("--steps", type=int, default=2000, help="training steps of each final network")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--embedding", default="semi-supervised", help="underspec label select --embedding")
+    parser.add_argument("--embedding", default="auto", help="underspec label select --embedding")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     parts = args.part.split(",")

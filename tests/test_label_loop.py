@@ -131,7 +131,7 @@ def test_propagate_merges_sources_and_labels_every_item(digits_selection, capsys
     report = json.loads((tmp_path / "final" / "propagate.json").read_text())
     assert sum(report["by_source"].values()) == len(truth) and report["by_source"]["auto"] > 100
     assert (merged["label"].to_numpy() == truth).mean() > 0.9
-    # a propagated label needs a confident k-NN ensemble; unsure items stay unlabeled
+    # a propagated label needs a confident model; unsure items stay unlabeled
     assert main([*args, "--out", str(tmp_path / "strict"), "--min-propagated", "0.999"]) == 0
     strict = pd.read_csv(tmp_path / "strict" / "labels.csv").set_index("id")
     unlabeled = strict["source"] == "unlabeled"
@@ -153,7 +153,8 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["label", "run", str(tmp_path / "d.npz"), "--known", "60", "--budget", "60", "--out", str(out),
                  "--embedding", "pixels", "--page-size", "10", "--training", "5", "--exam", "5",
-                 "--epochs", "3", "--semi", "fixmatch", "--arch", "vgg", "--precision", "float32"]) == 0
+                 "--propagator", "knn", "--epochs", "3", "--semi", "fixmatch", "--arch", "vgg",
+                 "--precision", "float32"]) == 0
     report = json.loads((out / "run.json").read_text())
     final = pd.read_csv(out / "final" / "labels.csv", dtype={"label": str}, keep_default_na=False)
     left = int((final["label"] == "").sum())

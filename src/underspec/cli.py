@@ -276,7 +276,8 @@ def cmd_label_propagate(args: argparse.Namespace) -> int:
     from underspec.pipelines.label_loop import propagate_file
 
     report = propagate_file(_load(args), args.selection, args.labels, args.out, min_confidence=args.min_confidence,
-                            min_propagated=args.min_propagated, train_options=_final_training(args))
+                            min_propagated=args.min_propagated, propagator=args.propagator,
+                            train_options=_final_training(args))
     print(", ".join(f"{n} {source}" for source, n in report["by_source"].items()) + f" labels: {args.out}/labels.csv")
     if "run" in report:
         print(f"final model: {report['run']['checkpoint']} (validation balanced accuracy "
@@ -290,7 +291,8 @@ def cmd_label_run(args: argparse.Namespace) -> int:
 
     report = dry_run(_load(args), args.out, known=args.known, budget=args.budget, embedding=args.embedding,
                      select_options=SelectOptions(seed=args.seed), export_options=_export_options(args),
-                     workers=args.workers, method=args.method, train_options=_final_training(args),
+                     workers=args.workers, method=args.method, propagator=args.propagator,
+                     min_propagated=args.min_propagated, train_options=_final_training(args),
                      cache=args.cache, seed=args.seed)
     print(json.dumps(report, indent=1))
     return 0
@@ -517,10 +519,19 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--budget", type=int, required=True, help="items that may be sent for labeling")
     sel.add_argument("--out", required=True, help="folder: selection.csv, selection.json, report.html")
     def embedding_argument(cmd: argparse.ArgumentParser) -> None:
-        cmd.add_argument("--embedding", choices=("supervised", "semi-supervised", "self-supervised", "pixels"),
-                         default="semi-supervised",
-                         help="network trained on the labeled items, on them and the unlabeled ones (FixMatch; "
-                              "the default), SimCLR-style on all items, or pixel PCA")
+        cmd.add_argument("--embedding", default="auto",
+                         choices=("auto", "patches", "supervised", "semi-supervised", "self-supervised", "pixels"),
+                         help="k-means features of image patches (no labels, no network), a network trained on the "
+                              "labeled items, on them and the unlabeled ones (FixMatch), SimCLR-style on all items, "
+                              "or pixel PCA; auto (the default): patches for images, semi-supervised for vectors")
+
+    def propagator_arguments(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--propagator", choices=("linear", "knn"), default="linear",
+                         help="model that labels the rest: logistic regression on the embedding (default) or the "
+                              "k-NN ensemble of the selection")
+        cmd.add_argument("--min-propagated", type=float, default=None,
+                         help="probability to give a propagated label; below it the item stays unlabeled "
+                              "(default: 0 for linear, 0.9 for knn)")
 
     def method_argument(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--method", choices=("majority", "gold-majority", "dawid-skene"), default="dawid-skene")
@@ -571,8 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     prp.add_argument("--labels", required=True, help="LABELS.csv of underspec label aggregate")
     prp.add_argument("--out", required=True, help="folder: labels.csv, propagate.json, run/")
     prp.add_argument("--min-confidence", type=float, default=0.7, help="crowd labels below it are propagated")
-    prp.add_argument("--min-propagated", type=float, default=0.9,
-                     help="k-NN probability to give a propagated label; below it the item stays unlabeled")
+    propagator_arguments(prp)
     final_arguments(prp)
     prp.set_defaults(func=cmd_label_propagate)
     run = lab_sub.add_parser("run", help="dry run of the whole loop on a fully labeled set, simulated crowd")
@@ -585,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=30, help="simulated workers (0.95 accurate down to random)")
     method_argument(run)
     pool_arguments(run)
+    propagator_arguments(run)
     final_arguments(run)
     run.set_defaults(func=cmd_label_run)
 

@@ -67,6 +67,21 @@ def knn_ensemble(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray,
     return votes / len(KNN_GRID), proba / len(KNN_GRID)
 
 
+def linear_proba(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray, n_classes: int,
+                 C: float = 0.01) -> np.ndarray:
+    """Probabilities (N, n_classes) of a strongly regularised logistic regression on the
+    standardised embedding, fitted on the labeled items: where the classes are not tight clusters
+    (photos), a linear model generalises from few labels better than neighbours do."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(emb_labeled, y)
+    proba = np.zeros((len(emb), n_classes))
+    proba[:, model.classes_] = model.predict_proba(emb)
+    return proba
+
+
 def seeded_kmeans(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray, options: SelectOptions) -> np.ndarray:
     """The label of each item's k-means cluster (-1 for a cluster without labeled items). The
     first centroids are the labeled items; extra ones are placed k-means++ style."""

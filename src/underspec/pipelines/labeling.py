@@ -113,23 +113,34 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     return report
 
 
-EMBEDDINGS = ("supervised", "semi-supervised", "self-supervised", "pixels")
+EMBEDDINGS = ("auto", "patches", "supervised", "semi-supervised", "self-supervised", "pixels")
 
 
 MIN_STEPS = 1000  # a network trained on a few hundred labels needs many passes over them
+
+
+def embedding_method(image_set: ImageSet, method: str) -> str:
+    """The embedding ``auto`` stands for: ``patches`` for images, ``semi-supervised`` for vectors."""
+    if method != "auto":
+        return method
+    return "patches" if image_set.X.ndim == 4 else "semi-supervised"
 
 
 def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, epochs: float = 15,
                seed: int = 0) -> np.ndarray:
     """Embeddings of every item, cached as ``.npy`` under a key of the data and the method.
 
+    ``auto``: ``patches`` for images, ``semi-supervised`` for vectors.
+
     ``supervised``: the penultimate layer of the project's network trained on the labeled
     items (``epochs`` passes, but at least ``MIN_STEPS`` mini-batches); ``semi-supervised``: the
     same network trained on the unlabeled items too (FixMatch); ``self-supervised``:
     the same layer of a network trained on every item without labels (SimCLR-style,
-    :mod:`underspec.models.contrastive`); ``pixels``: the first 64 principal components of the
-    pixels (no training).
+    :mod:`underspec.models.contrastive`); ``patches``: k-means features of whitened image
+    patches, learnt without labels and without a network (:mod:`underspec.models.patch_features`);
+    ``pixels``: the first 64 principal components of the pixels (no training).
     """
+    method = embedding_method(image_set, method)
     key = hashlib.sha256(image_set.X.tobytes() + image_set.table["label"].to_numpy().tobytes()
                          + f"{method}|{epochs}|{seed}|{MIN_STEPS}".encode()).hexdigest()[:16]
     path = Path(cache) / f"embedding-{method}-{key}.npy" if cache else None
@@ -151,6 +162,12 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
                   n_classes=len(image_set.classes), X_unlabeled=image_set.X[~labeled] if semi else None)
         emb = model.embed(image_set.X)
+    elif method == "patches":
+        from underspec.models.patch_features import patch_features
+
+        if image_set.X.ndim != 4:
+            raise UnderspecError("--embedding patches: needs images; these items are vectors")
+        emb = patch_features(image_set.X, seed=seed, progress="patch features")
     elif method == "self-supervised":
         from underspec.models.contrastive import self_supervised_embedding
 
@@ -164,7 +181,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     return emb
 
 
-def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "semi-supervised",
+def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "auto",
                 options: SelectOptions | None = None, cache: str | Path | None = None,
                 data: dict | None = None) -> dict:
     """Run the selection and write ``out/selection.csv``, ``out/selection.json``,
@@ -179,6 +196,7 @@ def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding:
     unlabeled = int((labels < 0).sum())
     if budget < 0 or budget > unlabeled:  # before any training
         raise UnderspecError(f"--budget {budget}: expected 0 to {unlabeled}, the number of unlabeled items")
+    embedding = embedding_method(image_set, embedding)
     emb = embeddings(image_set, embedding, cache, seed=options.seed)
     result = select(emb, labels, budget, len(image_set.classes), options)
     classes = list(image_set.classes)

@@ -1,0 +1,86 @@
+"""Patch k-means features (Coates, Lee & Ng 2011) and the linear propagator, on scikit-learn's
+digits and planted embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+from underspec.data.image_sets import ImageSet
+from underspec.data.items import ItemTable
+from underspec.errors import UnderspecError
+from underspec.labeling.select import knn_ensemble, linear_proba
+from underspec.models.patch_features import patch_features
+from underspec.pipelines.label_loop import propagate
+from underspec.pipelines.labeling import embedding_method
+
+
+def test_patch_features_carry_the_class_without_labels():
+    d = load_digits()
+    X, y = (d.images / 16.0)[:, None].astype(np.float32), d.target
+    features = patch_features(X, centroids=50, seed=0)
+    assert features.shape == (len(X), 4 * 50) and features.dtype == np.float32
+    assert np.abs(features.mean(0)).max() < 1e-4  # standardised per column
+    assert np.allclose(features, patch_features(X, centroids=50, seed=0))  # the seed fixes them
+    rng = np.random.default_rng(0)
+    labeled = np.concatenate([rng.choice(np.flatnonzero(y == c), 5, replace=False) for c in range(10)])
+    rest = np.setdiff1d(np.arange(len(y)), labeled)
+
+    def accuracy(F, C):
+        model = LogisticRegression(C=C, max_iter=3000).fit(F[labeled], y[labeled])
+        return (model.predict(F[rest]) == y[rest]).mean()
+
+    # five labels per class: a linear model on the features beats one on the pixels
+    ours, pixels = accuracy(features, 0.01), accuracy(X.reshape(len(X), -1), 1.0)
+    assert ours > 0.85 and ours > pixels
+
+
+def test_patch_features_refuse_vectors_and_tiny_images():
+    with pytest.raises(UnderspecError, match="need images"):
+        patch_features(np.zeros((10, 64), dtype=np.float32))
+    with pytest.raises(UnderspecError, match="too small"):
+        patch_features(np.zeros((10, 1, 3, 3), dtype=np.float32))
+
+
+def test_auto_embedding_is_patches_for_images_and_a_network_for_vectors():
+    table = pd.DataFrame({"id": ["a", "b"], "split": "train", "label": [0, 1]})
+    images = ImageSet(ItemTable(np.zeros((2, 1, 8, 8), dtype=np.float32), table), [0, 1], source="images")
+    vectors = ImageSet(ItemTable(np.zeros((2, 5), dtype=np.float32), table), [0, 1], source="vectors")
+    assert embedding_method(images, "auto") == "patches"
+    assert embedding_method(vectors, "auto") == "semi-supervised"
+    assert embedding_method(images, "pixels") == "pixels"
+
+
+def stripes(seed=0):
+    """Two classes split by the sign of the first coordinate, with 10 noisy coordinates several
+    times as wide: linear but not clustered, so neighbours are mostly noise."""
+    rng = np.random.default_rng(seed)
+    emb = np.concatenate([rng.uniform(-1, 1, (600, 1)), rng.normal(0, 4, (600, 10))], axis=1)
+    return emb, (emb[:, 0] > 0).astype(int)
+
+
+def test_linear_propagator_finds_a_direction_that_neighbours_miss():
+    emb, y = stripes()
+    labeled = np.arange(200)
+    linear = linear_proba(emb[labeled], y[labeled], emb[200:], 2, C=1.0).argmax(1)
+    knn = knn_ensemble(emb[labeled], y[labeled], emb[200:], 2)[1].argmax(1)
+    assert (linear == y[200:]).mean() > 0.95 and (knn == y[200:]).mean() < 0.65
+
+
+def test_propagate_labels_every_item_with_the_linear_model_and_refuses_an_unknown_one():
+    emb, y = stripes()
+    labels = np.where(np.arange(len(y)) < 200, y, -1)
+    table = pd.DataFrame({"id": np.arange(len(y)).astype(str), "split": "train", "label": labels})
+    image_set = ImageSet(ItemTable(emb.astype(np.float32), table), [0, 1], source="stripes")
+    no_selection = pd.DataFrame({"id": [], "status": [], "auto_label": [], "confidence": []})
+    no_crowd = pd.DataFrame({"row": np.array([], dtype=int), "code": [], "confidence": []})
+    linear = propagate(image_set, emb, no_selection, no_crowd)
+    assert (linear["source"] != "unlabeled").all()  # default threshold 0 for the linear model
+    assert (linear["label"].to_numpy() == y).mean() > 0.9
+    knn = propagate(image_set, emb, no_selection, no_crowd, propagator="knn")  # threshold 0.9
+    assert (knn["source"] == "unlabeled").any()
+    with pytest.raises(UnderspecError, match="--propagator: expected one of linear, knn"):
+        propagate(image_set, emb, no_selection, no_crowd, propagator="svm")
