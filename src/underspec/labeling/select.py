@@ -11,7 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from underspec.errors import UnderspecError
 
@@ -72,10 +75,6 @@ def linear_proba(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray, n_clas
     """Probabilities (N, n_classes) of a strongly regularised logistic regression on the
     standardised embedding, fitted on the labeled items: where the classes are not tight clusters
     (photos), a linear model generalises from few labels better than neighbours do."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(emb_labeled, y)
     proba = np.zeros((len(emb), n_classes))
     proba[:, model.classes_] = model.predict_proba(emb)

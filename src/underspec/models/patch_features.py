@@ -65,14 +65,14 @@ def patch_features(X: np.ndarray, centroids: int = 400, patch: int = 6, sample_i
     k = min(centroids, len(sample))
     kmeans = MiniBatchKMeans(k, batch_size=4096, n_init=1, max_iter=50, random_state=seed)
     centres = torch.as_tensor(kmeans.fit(((sample - mean) @ whiten).numpy()).cluster_centers_, dtype=torch.float32)
+    side_h, side_w = X.shape[2] - size + 1, X.shape[3] - size + 1  # patch positions
+    h, w = side_h // 2, side_w // 2
     out = []
     for start in tqdm(range(0, len(X), batch), desc=progress, disable=progress is None, leave=False, unit="batch"):
         z = (_normalised_patches(torch.as_tensor(X[start:start + batch], dtype=torch.float32), size) - mean) @ whiten
         distance = torch.sqrt(((z ** 2).sum(2, keepdim=True) - 2 * z @ centres.T + (centres ** 2).sum(1)).clamp(min=0))
         active = F.relu(distance.mean(2, keepdim=True) - distance)  # "triangle": closer than average
-        side_h, side_w = X.shape[2] - size + 1, X.shape[3] - size + 1
         grid = active.transpose(1, 2).reshape(len(z), k, side_h, side_w)
-        h, w = side_h // 2, side_w // 2
         quadrants = [grid[:, :, :h, :w], grid[:, :, :h, w:], grid[:, :, h:, :w], grid[:, :, h:, w:]]
         out.append(torch.stack([q.sum((2, 3)) for q in quadrants], 2).reshape(len(z), -1))
     features = torch.cat(out).numpy()

@@ -104,7 +104,8 @@ def _read_labels(path: str | Path, ids: pd.Index, classes: list) -> pd.DataFrame
 SOURCES = ("known", "crowd", "auto", "propagated", "unlabeled")
 
 
-PROPAGATORS = ("linear", "knn")
+MIN_PROPAGATED = {"linear": 0.0, "knn": 0.9}
+"""The propagators and their default threshold: the linear model labels every item."""
 
 
 def propagate(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, crowd: pd.DataFrame,
@@ -127,6 +128,10 @@ def propagate(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, cro
         ``id, label`` (class index, -1 if unlabeled), ``source`` (one of :data:`SOURCES`) and
         ``confidence``.
     """
+    if propagator not in MIN_PROPAGATED:
+        raise UnderspecError(f"--propagator: expected one of {', '.join(MIN_PROPAGATED)}, got {propagator!r}")
+    if min_propagated is None:
+        min_propagated = MIN_PROPAGATED[propagator]
     ids = _ids(image_set)
     names = [str(c) for c in image_set.classes]
     code = image_set.table["label"].to_numpy().copy()
@@ -146,12 +151,8 @@ def propagate(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, cro
         labeled = code >= 0
         if propagator == "linear":
             proba = linear_proba(emb[labeled], code[labeled], emb[rest], len(names))
-        elif propagator == "knn":
-            proba = knn_ensemble(emb[labeled], code[labeled], emb[rest], len(names))[1]
         else:
-            raise UnderspecError(f"--propagator: expected one of {', '.join(PROPAGATORS)}, got {propagator!r}")
-        if min_propagated is None:
-            min_propagated = 0.0 if propagator == "linear" else 0.9
+            proba = knn_ensemble(emb[labeled], code[labeled], emb[rest], len(names))[1]
         sure = proba.max(1) >= min_propagated
         code[rest] = np.where(sure, proba.argmax(1), -1)
         source[rest] = np.where(sure, "propagated", "unlabeled")
@@ -178,7 +179,8 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
     names = np.asarray([*(str(c) for c in image_set.classes), ""], dtype=object)
     table = merged.assign(label=names[merged["label"].to_numpy()])  # -1 picks the last name, ""
     report = {"items": len(merged), "by_source": {s: int((merged["source"] == s).sum()) for s in SOURCES},
-              "min_confidence": min_confidence, "min_propagated": min_propagated, "propagator": propagator}
+              "min_confidence": min_confidence, "propagator": propagator,
+              "min_propagated": MIN_PROPAGATED[propagator] if min_propagated is None else min_propagated}
     out = Path(out)
     if train_options is not None:
         from underspec.pipelines.train import train

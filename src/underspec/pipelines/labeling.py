@@ -165,9 +165,10 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     elif method == "patches":
         from underspec.models.patch_features import patch_features
 
-        if image_set.X.ndim != 4:
-            raise UnderspecError("--embedding patches: needs images; these items are vectors")
-        emb = patch_features(image_set.X, seed=seed, progress="patch features")
+        try:
+            emb = patch_features(image_set.X, seed=seed, progress="patch features")
+        except UnderspecError as exc:  # vectors, or images too small for patches
+            raise UnderspecError(f"{image_set.source}: --embedding patches: {exc}") from exc
     elif method == "self-supervised":
         from underspec.models.contrastive import self_supervised_embedding
 
