@@ -194,6 +194,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
 
     no_selection = pd.DataFrame({"id": [], "status": [], "auto_label": [], "confidence": []})
     pool = np.flatnonzero(labels < 0)
+    ceiling = test_accuracy(y, "every training item with its true label (the network's ceiling)", 0)
     rows = []
     for rep in range(repeats):
         rows.append({"repeat": rep, "labels_bought": 0, "known_only": test_accuracy(labels, "known only", rep)})
@@ -227,13 +228,16 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
             row["random"] = test_accuracy(codes, "random selection", rep)
             row["random_semi"] = test_accuracy(codes, "random selection + FixMatch", rep, semi=True)
             merged_r = propagate(image_set, emb, no_selection, crowd_r)
+            propagated = merged_r["label"].to_numpy()
+            row["random_propagated_label_accuracy"] = float((propagated[propagated >= 0] == y[propagated >= 0]).mean())
             row["random_propagated"] = test_accuracy(merged_r["label"].to_numpy(), "random + propagation", rep)
             rows.append(row)
     frame = pd.DataFrame(rows)
     summary = frame.drop(columns="repeat").groupby("labels_bought").agg(["mean", "std"]).round(4)
     summary.columns = [f"{a}_{b}" for a, b in summary.columns]
     return {"n_train": n_train, "n_known": n_known, "exam": EXAM, "test_items": len(yt), "steps": steps,
-            "repeats": repeats, "propagator": "linear",
+            "repeats": repeats, "propagator": "linear", "rank": SelectOptions().rank,
+            "ceiling_all_true_labels": ceiling,
             "embedding": embedding_method(image_set, embedding), "embedding_seconds": round(embedding_seconds, 1),
             "rows": rows,
             "summary": summary.reset_index().to_dict(orient="records")}
@@ -266,7 +270,7 @@ def budget_markdown(curve: dict) -> str:
              f"0.8 right), overlap 3, honeypot filter on, Dawid-Skene. Test accuracy, mean ± sd over "
              f"{curve['repeats']} repeats "
              f"(crowd, random items and training seed redrawn). Selection embedding: "
-             f"`{curve.get('embedding', 'supervised')}`.\n",
+             f"`{curve.get('embedding', 'supervised')}`, items ranked by `--rank {curve.get('rank', 'knn')}`.\n",
              "`+ FixMatch`: the same labels, and the unlabeled items trained on with `underspec train --semi "
              "fixmatch`. `propagation`: the items left unlabeled get the labels of "
              f"`underspec label propagate --propagator {curve.get('propagator', 'knn')}`, the same for both "
@@ -286,6 +290,10 @@ def budget_markdown(curve: dict) -> str:
                      f"{r.get('random_crowd_accuracy_mean', float('nan')):.4f} | "
                      f"{r['underspec_auto_labels_mean']:.0f} ({r['underspec_auto_label_accuracy_mean']:.4f}) | "
                      f"{r['underspec_training_labels_mean']:.0f} ({r['underspec_label_accuracy_mean']:.4f}) |")
+    if "ceiling_all_true_labels" in curve:
+        lines.append(f"\nThe same network trained on all {curve['n_train']} training items with their true labels "
+                     f"(once, seed 0): {curve['ceiling_all_true_labels']:.4f}, what a perfect labeling of this "
+                     "sample gives it.")
     lines.append("\nTarget (underspec with half the labels reaches random selection's accuracy):\n")
     for h in curve["half_the_labels"]:
         lines.append(f"- {h['random']} with {h['budget']}: {h['random_at_budget']:.4f}; {h['underspec']} with "

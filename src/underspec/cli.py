@@ -234,7 +234,7 @@ def cmd_label_select(args: argparse.Namespace) -> int:
     from underspec.pipelines.labeling import select_file
 
     options = SelectOptions(agreement=args.agreement, confidence=args.confidence, clusters=args.clusters,
-                            seed=args.seed)
+                            rank=args.rank, seed=args.seed)
     data = {"path": str(Path(args.data).resolve()), "label": args.label, "skip_bad": args.skip_bad,
             "resize": not args.no_resize}
     summary = select_file(_load(args), args.budget, args.out, embedding=args.embedding, options=options,
@@ -290,7 +290,8 @@ def cmd_label_run(args: argparse.Namespace) -> int:
     from underspec.pipelines.label_loop import dry_run
 
     report = dry_run(_load(args), args.out, known=args.known, budget=args.budget, embedding=args.embedding,
-                     select_options=SelectOptions(seed=args.seed), export_options=_export_options(args),
+                     select_options=SelectOptions(rank=args.rank, seed=args.seed),
+                     export_options=_export_options(args),
                      workers=args.workers, method=args.method, propagator=args.propagator,
                      min_propagated=args.min_propagated, train_options=_final_training(args),
                      cache=args.cache, seed=args.seed)
@@ -525,6 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "labeled items, on them and the unlabeled ones (FixMatch), SimCLR-style on all items, "
                               "or pixel PCA; auto (the default): patches for images, semi-supervised for vectors")
 
+    def rank_argument(cmd: argparse.ArgumentParser) -> None:
+        cmd.add_argument("--rank", choices=("linear", "knn"), default="linear",
+                         help="which items to send first: where the propagator (logistic regression) is least "
+                              "sure (default), or where the k-NN ensemble is least sure, weighted by density")
+
     def propagator_arguments(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--propagator", choices=("linear", "knn"), default="linear",
                          help="model that labels the rest: logistic regression on the embedding (default) or the "
@@ -541,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--agreement", type=float, default=0.9, help="share of k-NN models that must agree")
     sel.add_argument("--confidence", type=float, default=0.8, help="their mean probability of the label")
     sel.add_argument("--clusters", type=int, help="k-means clusters (default: one per labeled item)")
+    rank_argument(sel)
     sel.set_defaults(func=cmd_label_select)
     agg = lab_sub.add_parser("aggregate", help="quality control and aggregation of crowd answers")
     agg.add_argument("answers", help="CSV in long format: task,worker,label[,seconds]")
@@ -591,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=int, required=True, help="items sent to the simulated crowd")
     run.add_argument("--out", required=True, help="folder: select/, pool/, crowd/, final/, run.json")
     embedding_argument(run)
+    rank_argument(run)
     run.add_argument("--cache", help="folder to cache embeddings in")
     run.add_argument("--workers", type=int, default=30, help="simulated workers (0.95 accurate down to random)")
     method_argument(run)
