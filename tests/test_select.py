@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from underspec.errors import UnderspecError
-from underspec.labeling.select import holdout_accuracy, select
+from underspec.labeling.select import SelectOptions, holdout_accuracy, select
 
 
 def blobs(seed=0):
@@ -113,3 +113,33 @@ def test_diversity_spreads_the_budget_over_doubtful_regions():
     assert (plain < 30).all()  # without the diversity term, one region takes the whole budget
     assert 2 <= (spread >= 30).sum() <= 8
     assert sorted(diverse_order(value, near, np.arange(60), 0.5)) == list(range(60))  # each ranked once
+
+
+def test_linear_rank_values_the_items_on_the_propagators_boundary_most():
+    from underspec.labeling.select import label_value
+
+    rng = np.random.default_rng(0)
+    labeled = np.concatenate([rng.normal(-3, 0.5, (10, 2)), rng.normal(3, 0.5, (10, 2))])
+    y = np.repeat([0, 1], 10)
+    line = np.linspace(-3, 3, 61)
+    pool = np.stack([line, line], 1)  # crosses the boundary at 0
+    near = np.zeros((61, 1), dtype=int)
+    value = label_value(labeled, y, pool, near, np.zeros(61), 2, rank="linear")
+    assert abs(line[value.argmax()]) < 0.5
+    order = np.argsort(-value)
+    assert (np.abs(line[order[:10]]) < np.abs(line[order[-10:]]).min()).all()  # nearer the boundary, sent first
+    with pytest.raises(UnderspecError, match="--rank"):
+        select(*blobs()[:2], budget=5, n_classes=2, options=SelectOptions(rank="margin"))
+
+
+def test_linear_propagator_chooses_its_regularisation_by_cross_validation():
+    from sklearn.datasets import load_digits
+
+    from underspec.labeling.select import linear_proba
+
+    d = load_digits()
+    keep = d.target < 3
+    X, y = d.data[keep], d.target[keep]  # 60 labels of 64 pixels: C = 0.01 underfits
+    fixed = (linear_proba(X[:60], y[:60], X[60:], 3, C=0.01).argmax(1) == y[60:]).mean()
+    chosen = (linear_proba(X[:60], y[:60], X[60:], 3).argmax(1) == y[60:]).mean()
+    assert chosen > 0.88 and chosen > fixed + 0.05
