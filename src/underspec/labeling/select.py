@@ -6,6 +6,7 @@ neighbourhood, ranked by the expected value of a label, up to the budget.
 from __future__ import annotations
 
 import heapq
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,11 +96,12 @@ def linear_proba(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray, n_clas
     """
     counts = np.bincount(y)
     if C is None and counts[counts > 0].min() >= 3:
-        model = LogisticRegressionCV(Cs=list(LINEAR_CS), cv=3, scoring="neg_log_loss", max_iter=2000,
-                                     l1_ratios=(0.0,), use_legacy_attributes=False)
+        model = LogisticRegressionCV(Cs=list(LINEAR_CS), cv=3, scoring="neg_log_loss", max_iter=2000)
     else:  # too few items of a class to cross-validate
         model = LogisticRegression(C=0.01 if C is None else C, max_iter=2000)
-    model = make_pipeline(StandardScaler(), model).fit(emb_labeled, y)
+    with warnings.catch_warnings():  # scikit-learn 1.9 announces changes to LogisticRegressionCV's defaults
+        warnings.simplefilter("ignore", FutureWarning)
+        model = make_pipeline(StandardScaler(), model).fit(emb_labeled, y)
     proba = np.zeros((len(emb), n_classes))
     proba[:, model.classes_] = model.predict_proba(emb)
     return proba
