@@ -230,7 +230,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
             merged_r = propagate(image_set, emb, no_selection, crowd_r)
             propagated = merged_r["label"].to_numpy()
             row["random_propagated_label_accuracy"] = float((propagated[propagated >= 0] == y[propagated >= 0]).mean())
-            row["random_propagated"] = test_accuracy(merged_r["label"].to_numpy(), "random + propagation", rep)
+            row["random_propagated"] = test_accuracy(propagated, "random + propagation", rep)
             rows.append(row)
     frame = pd.DataFrame(rows)
     summary = frame.drop(columns="repeat").groupby("labels_bought").agg(["mean", "std"]).round(4)

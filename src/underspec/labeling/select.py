@@ -59,6 +59,10 @@ class SelectOptions:
     rank: str = "linear"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.rank not in RANKS:
+            raise UnderspecError(f"--rank: expected one of {', '.join(RANKS)}, got {self.rank!r}")
+
 
 RANKS = ("linear", "knn")
 
@@ -149,8 +153,6 @@ def select(emb: np.ndarray, labels: np.ndarray, budget: int, n_classes: int,
         How many items may be sent for labeling.
     """
     options = options or SelectOptions()
-    if options.rank not in RANKS:
-        raise UnderspecError(f"--rank: expected one of {', '.join(RANKS)}, got {options.rank!r}")
     labeled = labels >= 0
     pool = np.flatnonzero(~labeled)
     if budget < 0 or budget > len(pool):
