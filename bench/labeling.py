@@ -267,8 +267,10 @@ comparison, then like for like (the same propagation or training on both sides).
 
 
 def _mean(row: dict, key: str) -> float | None:
+    """The mean of ``key`` in a summary row (None if not measured); ``random_best`` is the
+    larger of the ``random`` and ``random_short`` means."""
     if key == "random_best":
-        return max(row[k + "_mean"] for k in ("random", "random_short") if k + "_mean" in row)
+        return max((row[k + "_mean"] for k in ("random", "random_short") if k + "_mean" in row), default=None)
     return row.get(key + "_mean")
 
 
@@ -276,10 +278,14 @@ def half_the_labels(curve: dict) -> list[dict]:
     """For each budget B whose half was also run, and each pair of :data:`HALF_THE_LABELS`
     that was measured: the underspec variant at B/2 against the random variant at B (means)."""
     by_budget = {r["labels_bought"]: r for r in curve["summary"] if r["labels_bought"]}
-    return [{"budget": b, "underspec": ours, "random": theirs, "underspec_at_half": _mean(by_budget[b // 2], ours),
-             "random_at_budget": _mean(r, theirs), "holds": _mean(by_budget[b // 2], ours) >= _mean(r, theirs)}
-            for b, r in by_budget.items() if b // 2 in by_budget for ours, theirs in HALF_THE_LABELS
-            if _mean(r, theirs) is not None and _mean(by_budget[b // 2], ours) is not None]
+    found = []
+    for b, r in by_budget.items():
+        for ours, theirs in HALF_THE_LABELS if b // 2 in by_budget else []:
+            at_half, at_budget = _mean(by_budget[b // 2], ours), _mean(r, theirs)
+            if at_half is not None and at_budget is not None:
+                found.append({"budget": b, "underspec": ours, "random": theirs, "underspec_at_half": at_half,
+                              "random_at_budget": at_budget, "holds": at_half >= at_budget})
+    return found
 
 
 BUDGET_COLUMNS = [("underspec", "underspec"), ("underspec_sent_only", "underspec, crowd labels only"),
@@ -307,7 +313,7 @@ def budget_markdown(curve: dict) -> str:
              f"(crowd, random items and training seed redrawn). Selection embedding: "
              f"`{curve.get('embedding', 'supervised')}`, items ranked by `--rank {curve.get('rank', 'knn')}`.\n",
              ("`+ FixMatch`: the same labels, and the unlabeled items trained on with `underspec train --semi "
-              "fixmatch`. " if any(k == "random_semi" for k, _ in columns) else "") +
+              "fixmatch`. " if "random_semi" in dict(columns) else "") +
              "`propagation`: the items left unlabeled get the labels of "
              f"`underspec label propagate --propagator {curve.get('propagator', 'knn')}`, the same for both "
              "selections.\n",
