@@ -23,7 +23,11 @@ def fill_and_send(driver, form_id: str, **fields) -> None:
     loaded(driver)
     form = driver.find_element(By.ID, form_id)
     for name, value in fields.items():
-        form.find_element(By.NAME, name).send_keys(str(value))
+        field = form.find_element(By.NAME, name)
+        if value is True:  # a checkbox to tick
+            field.click()
+        else:
+            field.send_keys(str(value))
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     settle(driver).until(expected_conditions.staleness_of(form))
     loaded(driver)
@@ -53,16 +57,16 @@ def test_register_approve_submit_and_see_the_row(browser, live, board, tiny_task
 
     predictions = tmp_path / "predictions.csv"
     predictions.write_text("".join(f"{v}\n" for v in labels))
-    fill_and_send(browser, "submit-form", file=predictions)
+    fill_and_send(browser, "submit-form", file=predictions, confirm=True)
     assert "Live accuracy: 1.0000" in browser.find_element(By.ID, "submitted").text
 
     browser.get(live + "/")
     rows = {r.find_elements(By.TAG_NAME, "td")[1].text: r
             for r in browser.find_elements(By.CSS_SELECTOR, "#leaderboard tbody tr")}
-    assert set(rows) == {"alpha", "omega"}
+    assert set(rows) == {"alpha (no submission yet)", "omega"}  # marked, listed after equal totals
     omega = [td.text for td in rows["omega"].find_elements(By.TAG_NAME, "td")]
     assert omega[0] == "1" and omega[2] == "1.0000"  # ranked first, scored, not the default
-    assert "(default)" in rows["alpha"].text
+    assert "(default)" in rows["alpha (no submission yet)"].text
 
 
 def test_the_annotation_page_writes_answers_that_aggregate_reads(browser, tmp_path):

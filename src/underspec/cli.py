@@ -321,8 +321,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from underspec.server.app import create_app
 
     app = create_app(args.db)
-    print(f"leaderboard on http://{args.host}:{args.port}/ (database {args.db or 'default'})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    print(f"leaderboard on http://{args.host}:{args.port}/ (database {args.db or 'default'})", flush=True)
+    # On SIGTERM or Ctrl-C, requests in flight get --shutdown-timeout seconds to finish.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=args.shutdown_timeout)
     return 0
 
 
@@ -338,7 +340,8 @@ def cmd_admin(args: argparse.Namespace) -> int:
         elif action == "add-exercise":
             ex = service.add_exercise(session, args.task_dir, exercise_id=args.id, name=args.name,
                                       points=args.points, default_score=args.default_score,
-                                      budget=args.budget, public_share=args.public_share)
+                                      budget=args.budget, public_share=args.public_share,
+                                      split_seed=args.split_seed)
             print(f"exercise {ex.id} ({ex.name}): {ex.n_items} target rows, classes "
                   f"{ex.classes}, {ex.points:g} points, default {ex.default_score}, "
                   f"budget {ex.budget}")
@@ -349,6 +352,12 @@ def cmd_admin(args: argparse.Namespace) -> int:
             password = sys.stdin.readline().rstrip("\r\n")
             team = service.add_team(session, args.name, password, approve=args.approve)
             print(f"team {team.name!r} added{' and approved' if team.approved else ''}")
+        elif action == "reset-password":
+            if not args.password_stdin:
+                raise UnderspecError("reset-password: give the new password on standard input with "
+                                     "--password-stdin (never on the command line)")
+            team = service.reset_password(session, args.name, sys.stdin.readline().rstrip("\r\n"))
+            print(f"team {team.name!r}: new password set; its browsers are logged out")
         elif action in ("approve", "disable", "enable"):
             flags = {"approve": {"approved": True}, "disable": {"disabled": True},
                      "enable": {"disabled": False}}[action]
@@ -624,6 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--db", help="database URL or SQLite file (default underspec-leaderboard.db)")
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--shutdown-timeout", type=float, default=10.0,
+                     help="seconds requests in flight may take to finish on SIGTERM / Ctrl-C (default 10)")
     srv.set_defaults(func=cmd_serve)
 
     adm = sub.add_parser("admin", help="organiser commands on the leaderboard database")
@@ -640,10 +651,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--budget", type=int, default=5)
     ex.add_argument("--public-share", type=float,
                     help="share of target rows scored on the live board (rest: final ranking)")
+    ex.add_argument("--split-seed", type=int,
+                    help="seed of the public/private split, to reproduce one on purpose (default: secret, "
+                         "drawn anew per exercise)")
     team = act.add_parser("add-team", help="add a team, password read from standard input")
     team.add_argument("name")
     team.add_argument("--password-stdin", action="store_true")
     team.add_argument("--approve", action="store_true")
+    reset = act.add_parser("reset-password", help="set a team's password, read from standard input")
+    reset.add_argument("name")
+    reset.add_argument("--password-stdin", action="store_true")
     for verb, text in (("approve", "approve a team"), ("disable", "disable a team"),
                        ("enable", "enable a disabled team")):
         act.add_parser(verb, help=text).add_argument("name")

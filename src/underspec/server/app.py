@@ -1,39 +1,65 @@
 """The leaderboard web app (FastAPI): the original ``/reveal/`` and ``/submit/`` calls, team
-registration, the leaderboard and exercise pages. Rules live in :mod:`underspec.server.service`.
+registration, the leaderboard and exercise pages. Rules live in :mod:`underspec.server.service`;
+how handlers reach the database and check passwords, in :mod:`underspec.server.board`.
 
-Errors are JSON ``{"detail": "..."}`` with the status codes listed there. OpenAPI docs at
-``/docs``. This module never imports torch (nor pandas): the server starts in well under a
-second.
+Errors are JSON ``{"detail": "..."}`` with the status codes listed in the service (429 and 503
+carry ``Retry-After``). API docs at ``/docs``, served from this server's own files (no CDN: a
+venue may have no internet). This module never imports torch (nor pandas): the server starts
+in well under a second.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from underspec import __version__
 from underspec.data.layout import PARTICIPANT_FILES
 from underspec.server import service
 from underspec.server.accounts import Signer, Verifier
-from underspec.server.db import Exercise, open_database, secret_key
-from underspec.server.web import PageError, render, web_routes
+from underspec.server.board import Board, credentials
+from underspec.server.db import open_database, secret_key
+from underspec.server.web import PageError, message_page, web_routes
 
-MAX_BODY_BYTES = service.MAX_SUBMISSION_BYTES + 64 * 1024  # the file and the form fields
+MAX_BODY_BYTES = service.MAX_SUBMISSION_BYTES + 64 * 1024  # a submission and its form fields
+MAX_FORM_BYTES = 64 * 1024  # every other request
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' "
+                                 b"'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+]
 
 
-def create_app(db_url: str | None = None, threads: int = 4) -> FastAPI:
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def single_valued(request: Request) -> None:
+    """Refuse a form that sends a field twice (the last would silently win)."""
+    if request.method != "POST":
+        return
+    seen: set[str] = set()
+    for key, _ in (await request.form()).multi_items():
+        if key in seen:
+            raise service.RefusedError(422, f"{key}: sent more than once; expected one value")
+        seen.add(key)
+
+
+def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier | None = None) -> FastAPI:
     """The app on the database at ``db_url`` (schema created or migrated now), running its
-    handlers in at most ``threads`` threads."""
-    factory: sessionmaker[Session] = open_database(db_url)
-    verifier = Verifier()
-    signer = Signer(secret_key(factory))
+    handlers in at most ``threads`` threads; ``verifier`` sets the password-check limits."""
+    factory = open_database(db_url)
+    board = Board(factory, verifier or Verifier(), Signer(secret_key(factory)))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Handlers are short and hold the GIL: more threads than a few only make them queue
@@ -42,59 +68,49 @@ def create_app(db_url: str | None = None, threads: int = 4) -> FastAPI:
         yield
 
     app = FastAPI(lifespan=lifespan, title="underspec leaderboard", version=__version__,
-                  description="Reveal up to a budget of target labels, submit once per exercise.")
-
-    results = service.ResultsCache()
-
-    async def db() -> AsyncIterator[Session]:
-        # async, so that FastAPI opens and closes it on the event loop rather than with two
-        # extra trips to its thread pool; a Session connects only when first used.
-        with factory() as session:
-            yield session
+                  description="Reveal up to a budget of target labels, submit once per exercise.",
+                  docs_url=None, redoc_url=None, dependencies=[Depends(single_valued)])
 
     @app.exception_handler(service.RefusedError)
-    def _refused(_request: Request, exc: service.RefusedError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(PageError)
-    def _refused_page(request: Request, exc: PageError) -> Response:
-        return render(request, "message.html", None, signer, status_code=exc.status,
-                      title=f"Refused ({exc.status})", error=str(exc))
+    async def _refused(request: Request, exc: service.RefusedError) -> Response:
+        if isinstance(exc, PageError):
+            return await board.run(lambda session, snapshot: message_page(request, board, session, snapshot, exc))
+        headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.post("/reveal/", summary="Reveal the label of one target row (X_val row datum_id)")
-    def reveal(username: str = Form(...), password: str = Form(...),
-               exercise_id: str = Form(...), datum_id: str = Form(...),
-               session: Session = Depends(db)) -> dict:
-        team = service.authenticate(session, verifier, username, password)
-        ex = service.open_exercise(session, exercise_id)
-        return service.reveal(session, team, ex, datum_id)
+    async def reveal(request: Request, username: str = Form(...), password: str = Form(...),
+                     exercise_id: str = Form(...), datum_id: str = Form(...)) -> JSONResponse:
+        creds = credentials(username, password, client_address(request))
+        return JSONResponse(await board.as_team(creds, lambda session, snapshot, team: service.reveal(
+            session, team, service.open_exercise(snapshot, exercise_id), datum_id)))
 
     @app.post("/submit/", summary="Submit predictions: a CSV, one label per target row")
-    def submit(username: str = Form(...), password: str = Form(...),
-                     exercise_id: str = Form(...), file: UploadFile = File(...),
-                     session: Session = Depends(db)) -> dict:
-        content = file.file.read(service.MAX_SUBMISSION_BYTES + 1)
-        team = service.authenticate(session, verifier, username, password)
-        ex = service.open_exercise(session, exercise_id)
-        return service.submit(session, team, ex, content)
+    async def submit(request: Request, username: str = Form(...), password: str = Form(...),
+                     exercise_id: str = Form(...), file: UploadFile = File(...)) -> JSONResponse:
+        content = await file.read(service.MAX_SUBMISSION_BYTES + 1)
+        creds = credentials(username, password, client_address(request))
+        return JSONResponse(await board.as_team(creds, lambda session, snapshot, team: service.submit(
+            session, team, service.open_exercise(snapshot, exercise_id), content)))
 
     @app.post("/register/", status_code=201, summary="Register a team (then wait for approval)")
-    def register(username: str = Form(...), password: str = Form(...),
-                 session: Session = Depends(db)) -> dict:
-        team = service.add_team(session, username, password)
-        return {"team": team.name, "approved": team.approved}
+    async def register(request: Request, username: str = Form(...), password: str = Form(...)) -> JSONResponse:
+        team = await board.register(client_address(request), username, password)
+        return JSONResponse({"team": team.name, "approved": team.approved}, status_code=201)
 
     @app.get("/leaderboard.json", summary="The live leaderboard (public rows)")
-    def leaderboard_json(session: Session = Depends(db)) -> list[dict]:
-        return results.get(session)
+    async def leaderboard_json() -> JSONResponse:
+        return JSONResponse(await board.run(lambda session, snapshot: snapshot.results(session)))
 
     @app.get("/exercises.json", summary="The exercises and their rules")
-    def exercises_json(session: Session = Depends(db)) -> list[dict]:
-        return [service.exercise_info(ex) for ex in service.exercise_list(session)]
+    async def exercises_json() -> JSONResponse:
+        return JSONResponse(await board.run(
+            lambda _session, snapshot: [service.exercise_info(ex) for ex in snapshot.exercises.values()]))
 
     @app.get("/exercises/{exercise_id}/{name}", summary="Download a participant file")
-    def download(exercise_id: int, name: str, session: Session = Depends(db)) -> FileResponse:
-        ex = session.get(Exercise, exercise_id)
+    async def download(exercise_id: str, name: str) -> FileResponse:
+        ex = await board.run(lambda _session, snapshot: snapshot.exercises.get(
+            service.parse_int(exercise_id, "exercise_id")))
         if ex is None:
             raise service.RefusedError(404, f"exercise_id {exercise_id}: no such exercise")
         if name not in PARTICIPANT_FILES:
@@ -105,26 +121,74 @@ def create_app(db_url: str | None = None, threads: int = 4) -> FastAPI:
             raise service.RefusedError(404, f"{name}: not on this server")
         return FileResponse(path, filename=f"{ex.id}_{name}")
 
-    app.include_router(web_routes(db, verifier, signer, results))
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    docs_routes(app)
+    app.include_router(web_routes(board))
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, max_form_bytes=MAX_FORM_BYTES)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
-class BodyLimit:
-    """ASGI middleware refusing request bodies over ``max_bytes`` with 413, before the form
-    parser spools them: by the ``Content-Length`` header, or while reading a chunked body."""
+def docs_routes(app: FastAPI) -> None:
+    """``/docs``: Swagger UI from the ``swagger-ui-bundle`` package's files, with no inline
+    script (the pages' content security policy allows none) and nothing from a CDN."""
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{app.title} API</title>"
+            '<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head><body>'
+            '<div id="swagger-ui"></div><script src="/docs/static/swagger-ui-bundle.js"></script>'
+            '<script src="/docs/init.js"></script></body></html>')
+
+    @app.get("/docs/init.js", include_in_schema=False)
+    async def docs_init() -> PlainTextResponse:
+        return PlainTextResponse(
+            'window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});',
+            media_type="text/javascript")
+
+
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every answer."""
+
+    def __init__(self, app):
+        self.app = app
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = JSONResponse({"detail": f"request body larger than {self.max_bytes} bytes"},
-                                 status_code=413)
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over their limit with 413, before the form
+    parser spools them: ``max_bytes`` for submissions (paths ending in ``submit`` or
+    ``submit/``), ``max_form_bytes`` for every other request; by the ``Content-Length``
+    header, or while reading a chunked body."""
+
+    def __init__(self, app, max_bytes: int, max_form_bytes: int):
+        self.app, self.max_bytes, self.max_form_bytes = app, max_bytes, max_form_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes if scope["path"].rstrip("/").endswith("submit") else self.max_form_bytes
+        too_large = JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
         length = dict(scope["headers"]).get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > self.max_bytes:
+        if not length.isdigit() or int(length) > limit:
             await too_large(scope, receive, send)
             return
         seen = 0
@@ -133,8 +197,8 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:  # FastAPI passes this on from its body parser
-                raise HTTPException(413, f"request body larger than {self.max_bytes} bytes")
+            if seen > limit:  # FastAPI passes this on from its body parser
+                raise HTTPException(413, f"request body larger than {limit} bytes")
             return message
 
         await self.app(scope, counted_receive, send)

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_URL = "sqlite:///underspec-leaderboard.db"
 
 
@@ -120,6 +120,16 @@ class Submission(Base):
     created: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+class LoginSession(Base):
+    """A browser's login: the hash of the random token its cookie carries. Logging out or a
+    password reset deletes it, so a copied cookie stops working at once."""
+
+    __tablename__ = "login_session"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"), index=True)
+    created: Mapped[float] = mapped_column(Float, default=time.time)
+
+
 class Archive(Base):
     """What a new phase wiped: one JSON document per phase (reveals, submissions, scores)."""
 
@@ -159,6 +169,7 @@ def _add_revision(engine: Engine) -> None:
 MIGRATIONS: dict[int, Callable[[Engine], None]] = {
     1: lambda engine: Base.metadata.create_all(engine),
     2: _add_revision,
+    3: lambda engine: LoginSession.__table__.create(engine, checkfirst=True),
 }
 
 

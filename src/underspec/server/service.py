@@ -4,25 +4,42 @@ commands both call these; neither holds rules of its own).
 Every refusal is a :class:`RefusedError` with the HTTP status it maps to:
 401 bad credentials, 403 team not approved / disabled or exercise closed, 404 unknown exercise,
 409 second submission, 413 file too large, 422 bad ``datum_id`` or bad file, 429 reveal budget
-spent or too many failed logins.
+spent or too many failed logins or password checks, 503 too many password checks waiting
+at once.
+
+Numbers sent by clients (``datum_id``, ``exercise_id``, prediction lines) are plain ASCII
+integers: no sign but ``-``, no underscores, exponents or other digits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
 from underspec.data.layout import PARTICIPANT_FILES
 from underspec.errors import UnderspecError
-from underspec.server.accounts import Verifier, hash_password
+from underspec.server.accounts import (
+    Credentials,
+    CredentialsError,
+    Verifier,
+    hash_password,
+    name_skeleton,
+    normalise_name,
+)
 from underspec.server.db import (
     Archive,
     Exercise,
+    LoginSession,
     Meta,
     Reveal,
     Submission,
@@ -34,22 +51,48 @@ from underspec.server.db import (
 from underspec.server.scoring import score
 
 MAX_SUBMISSION_BYTES = 2_000_000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 class RefusedError(UnderspecError):
-    """A request the rules refuse; ``status`` is its HTTP status code."""
+    """A request the rules refuse; ``status`` is its HTTP status code, ``retry_after`` the
+    seconds a client should wait before trying again (429 and 503), if known."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: float | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.retry_after = status, retry_after
+
+
+class PasswordCheckNeeded(Exception):  # noqa: N818 (a signal, not an error)
+    """These credentials need the full argon2 check (a first login, a wrong password or an
+    unknown name): the caller runs it outside the request's database work, then tries again.
+    ``stored_hash`` is the team's hash, None for an unknown name."""
+
+    def __init__(self, stored_hash: str | None):
+        super().__init__("password check needed")
+        self.stored_hash = stored_hash
+
+
+def parse_int(text: str | int, name: str, low: int = 0, high: int = MAX_ID) -> int:
+    """``text`` as an integer in ``[low, high]``: plain ASCII digits with an optional ``-`` and
+    surrounding spaces; else :class:`RefusedError` (422) naming the field ``name``."""
+    text = str(text).strip()
+    if not _INTEGER.fullmatch(text):
+        raise RefusedError(422, f"{name}: expected an integer, got {text[:40]!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise RefusedError(422, f"{name}: expected {low} <= {name} <= {high}, got {value}")
+    return value
 
 
 # --- organiser side ----------------------------------------------------------------------------
 def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | None = None,
                  name: str | None = None, points: float | None = None,
                  default_score: float | None = None, budget: int = 5,
-                 public_share: float | None = None, seed: int = 0) -> Exercise:
-    """Load a generated task directory as an exercise (or replace the one with the same id).
+                 public_share: float | None = None, split_seed: int | None = None) -> Exercise:
+    """Load a generated task directory as an exercise, or replace one with the same id that no
+    team has used yet (no reveal, no submission: after :func:`new_phase`, say).
 
     Parameters
     ----------
@@ -63,6 +106,10 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
     public_share : float, optional
         Share of the scored rows shown on the live leaderboard (a seeded random subset); the
         rest decides the final ranking.
+    split_seed : int, optional
+        Seed of that random subset, to reproduce a split on purpose. By default it is drawn
+        from the operating system's secret random source, anew for each exercise, so that no
+        one can recompute which rows are private.
     """
     from underspec.data.challenge import read_answers
 
@@ -94,9 +141,20 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
     if public_share is not None:
         if not 0 < public_share < 1:
             raise UnderspecError(f"--public-share: expected a number in (0, 1), got {public_share}")
+        seed = secrets.randbits(128) if split_seed is None else split_seed
         public = np.random.default_rng(seed).random(n) < public_share
     ex_id = int(manifest["id"] if exercise_id is None else exercise_id)
-    ex = session.get(Exercise, ex_id) or Exercise(id=ex_id)
+    if not 0 <= ex_id <= MAX_ID:
+        raise UnderspecError(f"--id: expected 0 <= id <= {MAX_ID}, got {ex_id}")
+    ex = session.get(Exercise, ex_id)
+    if ex is not None:
+        used = [session.scalar(select(func.count()).select_from(table).where(table.exercise_id == ex_id))
+                for table in (Reveal, Submission)]
+        if any(used):
+            raise UnderspecError(f"exercise {ex_id} ({ex.name}) already has {used[0]} reveals and "
+                                 f"{used[1]} submissions in phase {get_phase(session)!r}; give the new "
+                                 "exercise another --id, or archive these first with `admin new-phase`")
+    ex = ex or Exercise(id=ex_id)
     ex.name = name or manifest.get("name", task_dir.name)
     ex.points = float(manifest.get("points", 1.0) if points is None else points)
     ex.default_score = float(manifest.get("default_score", 0.8) if default_score is None
@@ -116,14 +174,21 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
 
 
 def add_team(session: Session, name: str, password: str, *, approve: bool = False) -> Team:
-    """Register a team (not approved unless ``approve``); refused if the name is taken."""
-    name = name.strip()
-    if not name or len(name) > 64 or any(c in name for c in "\r\n\t"):
-        raise RefusedError(422, "team name: expected 1 to 64 characters on one line")
+    """Register a team (not approved unless ``approve``).
+
+    The name is NFKC-normalised; control and bidi characters are refused (422), and so is a
+    name taken or one that looks like a taken one on the leaderboard (409: Cyrillic ``а`` for
+    Latin ``a``, another case).
+    """
     try:
+        name = normalise_name(name)
         password_hash = hash_password(password)
-    except ValueError as exc:
+    except CredentialsError as exc:
         raise RefusedError(422, str(exc)) from exc
+    skeleton = name_skeleton(name)
+    lookalike = next((t for t in session.scalars(select(Team.name)) if name_skeleton(t) == skeleton), None)
+    if lookalike is not None:
+        raise RefusedError(409, f"team name {name!r} is taken or looks like a taken one; choose another")
     team = Team(name=name, password_hash=password_hash, approved=approve)
     session.add(team)
     try:
@@ -145,6 +210,21 @@ def set_team(session: Session, name: str, *, approved: bool | None = None,
         team.approved = approved
     if disabled is not None:
         team.disabled = disabled
+    bump_revision(session)
+    session.commit()
+    return team
+
+
+def reset_password(session: Session, name: str, password: str) -> Team:
+    """Give a team a new password; its browsers are logged out (old cookies stop working)."""
+    team = team_by_name(session, name)
+    if team is None:
+        raise UnderspecError(f"team {name!r}: no such team")
+    try:
+        team.password_hash = hash_password(password)
+    except CredentialsError as exc:
+        raise UnderspecError(str(exc)) from exc
+    session.execute(delete(LoginSession).where(LoginSession.team_id == team.id))
     bump_revision(session)
     session.commit()
     return team
@@ -187,6 +267,7 @@ def get_phase(session: Session) -> str:
 def init_challenge(session: Session, name: str) -> None:
     """Name the challenge (the database and its schema exist once opened)."""
     session.merge(Meta(key="challenge", value=name))
+    bump_revision(session)
     session.commit()
 
 
@@ -195,15 +276,14 @@ def list_teams(session: Session) -> list[Team]:
 
 
 # --- entrant side ------------------------------------------------------------------------------
-def check_password(session: Session, verifier: Verifier, name: str, password: str) -> Team:
-    """The team if the password is right (approved or not); else 401, or 429 when throttled."""
-    wait = verifier.wait_seconds(name)
-    if wait > 0:
-        raise RefusedError(429, f"too many failed logins for this team; retry in {wait:.0f} s")
-    team = team_by_name(session, name)
-    if not verifier.check(name, team.password_hash if team else None, password) or team is None:
-        raise RefusedError(401, "bad username or password")
-    return team
+def check_password(snapshot: Snapshot, verifier: Verifier, creds: Credentials) -> Team:
+    """The team if this password was already checked right (no argon2, constant time); else
+    :class:`PasswordCheckNeeded`, for the caller to run the full check."""
+    team = snapshot.teams.get(creds.name)
+    stored_hash = team.password_hash if team else None
+    if verifier.known(creds, stored_hash):
+        return team
+    raise PasswordCheckNeeded(stored_hash)
 
 
 def check_may_play(team: Team) -> Team:
@@ -215,18 +295,16 @@ def check_may_play(team: Team) -> Team:
     return team
 
 
-def authenticate(session: Session, verifier: Verifier, name: str, password: str) -> Team:
-    """The team if the credentials are right and it may play; else :class:`RefusedError`."""
-    return check_may_play(check_password(session, verifier, name, password))
+def authenticate(snapshot: Snapshot, verifier: Verifier, creds: Credentials) -> Team:
+    """The team if the credentials are right and it may play; else :class:`RefusedError`, or
+    :class:`PasswordCheckNeeded` when argon2 must decide."""
+    return check_may_play(check_password(snapshot, verifier, creds))
 
 
-def open_exercise(session: Session, exercise_id: str | int) -> Exercise:
+def open_exercise(snapshot: Snapshot, exercise_id: str | int) -> Exercise:
     """The exercise with this id, refused if unknown (404) or closed (403)."""
-    try:
-        ex_id = int(exercise_id)
-    except (TypeError, ValueError) as exc:
-        raise RefusedError(422, f"exercise_id: expected an integer, got {exercise_id!r}") from exc
-    ex = session.get(Exercise, ex_id)
+    ex_id = parse_int(exercise_id, "exercise_id", 0)
+    ex = snapshot.exercises.get(ex_id)
     if ex is None:
         raise RefusedError(404, f"exercise_id {ex_id}: no such exercise")
     if not ex.is_open:
@@ -242,9 +320,9 @@ def reveal(session: Session, team: Team, ex: Exercise, datum_id: str | int) -> d
     (team, exercise, slot) lets only one of two simultaneous requests have it.
     """
     try:
-        datum = int(str(datum_id).strip())
-    except ValueError as exc:
-        raise RefusedError(422, f"datum_id: expected an integer row of X_val, got {datum_id!r}") from exc
+        datum = parse_int(datum_id, "datum_id", -(10**18), 10**18)
+    except RefusedError as exc:
+        raise RefusedError(422, f"datum_id: expected an integer row of X_val, got {str(datum_id)[:40]!r}") from exc
     if not 0 <= datum < ex.n_items:
         raise RefusedError(422, f"datum_id: expected 0 <= datum_id < {ex.n_items}, got {datum}")
     for _attempt in range(50):
@@ -294,15 +372,13 @@ def parse_submission(content: bytes, n_items: int, classes: list[int]) -> np.nda
         if "," in cell or ";" in cell:
             raise RefusedError(422, f"file line {i}: {line[:40]!r} has several columns; expected one "
                                "label per line, no index")
-        try:
-            number = float(cell)
-        except ValueError:
-            number = None
-        if number is None or not number.is_integer() or int(number) not in classes:
-            hint = " (no header line)" if i == 1 and number is None else ""
+        number = int(cell) if _INTEGER.fullmatch(cell) else None
+        if number is None or number not in classes:
+            hint = (" (no header line)" if i == 1 and not cell[:1].isdigit() else
+                    " (plain integers: 1, not 1.0 or 1e0)" if number is None else "")
             raise RefusedError(422, f"file line {i}: {line[:40]!r} is not one of the classes "
                                f"{classes}{hint}")
-        values[i - 1] = int(number)
+        values[i - 1] = number
     if len(values) != n_items:
         raise RefusedError(422, f"file: {len(values)} lines; expected {n_items}, one per target row")
     return values
@@ -338,48 +414,104 @@ def results(session: Session, *, private: bool = False) -> list[dict]:
                      "public": ex.mask("public"), "groups": ex.group_array()} for ex in exercises}
     rows = []
     for team in teams:
-        row = {"team": team.name, "scores": {}, "total": 0.0}
+        row = {"team": team.name, "scores": {}, "total": 0.0, "submitted": 0}
         for ex in exercises:
             sub = subs.get((team.id, ex.id))
+            if sub is not None and len(sub.predictions) != 8 * ex.n_items:
+                sub = None  # from before the exercise was replaced: not this exercise's rows
             if sub is None:
                 cell = {"accuracy": ex.default_score, "default": True}
             else:
                 pred = np.frombuffer(sub.predictions, "<i8")
                 cell = {**score(pred, **truth[ex.id], private=private), "default": False}
+                row["submitted"] += 1
                 if cell["accuracy"] is None:
                     cell["accuracy"] = ex.default_score
             row["scores"][ex.id] = cell
             row["total"] += ex.points * cell["accuracy"]
         row["total"] = round(row["total"], 4)
         rows.append(row)
-    rows.sort(key=lambda r: (-r["total"], r["team"]))
+    rows.sort(key=lambda r: (-r["total"], r["submitted"] == 0, r["team"]))
     for i, row in enumerate(rows):
         row["rank"] = rows[i - 1]["rank"] if i and rows[i - 1]["total"] == row["total"] else i + 1
     return rows
 
 
-class ResultsCache:
-    """:func:`results` remembered until the database's ``revision`` changes.
+@dataclass
+class Snapshot:
+    """What the database held at one ``revision``: teams by name and by id, open and closed
+    exercises (labels loaded), the challenge's name, and the leaderboard rows once computed.
+    Its objects are detached from any session: read them, never change them."""
 
-    Every change to what the leaderboard shows (a submission, a team or exercise changed, a new
-    phase) raises the revision in its own transaction, so one small query per call tells whether
-    the remembered rows are still true, also when other processes (``underspec admin``) write.
+    revision: str
+    teams: dict[str, Team]
+    team_ids: dict[int, Team]
+    exercises: dict[int, Exercise]
+    challenge: str
+    phase: str
+    rows: dict[bool, list[dict]] = field(default_factory=dict)
+
+    def results(self, session: Session, *, private: bool = False) -> list[dict]:
+        """The leaderboard rows (:func:`results`), computed once per revision."""
+        if private not in self.rows:
+            self.rows[private] = results(session, private=private)
+        return self.rows[private]
+
+
+class BoardCache:
+    """The :class:`Snapshot` of the database, read anew only when its ``revision`` changes.
+
+    Every change to teams, exercises, submissions or the phase raises the revision in its own
+    transaction, so one small query per request tells whether the remembered snapshot is still
+    true, also when other processes (``underspec admin``) write.
     """
 
     def __init__(self):
-        self._rows: dict[bool, tuple[str, list[dict]]] = {}
+        self._snapshot: Snapshot | None = None
 
-    def get(self, session: Session, *, private: bool = False) -> list[dict]:
+    def get(self, session: Session) -> Snapshot:
         revision = get_meta(session, "revision")  # read first: a later change shows as a miss
-        hit = self._rows.get(private)
-        if hit is None or hit[0] != revision:
-            hit = (revision, results(session, private=private))
-            self._rows[private] = hit
-        return hit[1]
+        snap = self._snapshot
+        if snap is None or snap.revision != revision:
+            teams = list(session.scalars(select(Team)))
+            exercises = session.scalars(select(Exercise).options(undefer("*")).order_by(Exercise.id))
+            snap = Snapshot(revision, {t.name: t for t in teams}, {t.id: t for t in teams},
+                            {ex.id: ex for ex in exercises},
+                            get_meta(session, "challenge", "underspec challenge"), get_phase(session))
+            self._snapshot = snap
+        return snap
 
 
 def exercise_list(session: Session) -> list[Exercise]:
     return list(session.scalars(select(Exercise).order_by(Exercise.id)))
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_login(session: Session, team: Team) -> str:
+    """A new login session for ``team``: returns its random token (the browser's cookie holds
+    it; the database only its hash)."""
+    token = secrets.token_urlsafe(24)
+    session.add(LoginSession(token_hash=_token_hash(token), team_id=team.id, created=time.time()))
+    session.commit()
+    return token
+
+
+def login_team(session: Session, snapshot: Snapshot, token: str | None) -> Team | None:
+    """The team logged in with ``token``, or None (unknown, logged out or password reset)."""
+    if not token:
+        return None
+    team_id = session.scalar(select(LoginSession.team_id).where(LoginSession.token_hash == _token_hash(token)))
+    return None if team_id is None else snapshot.team_ids.get(team_id)
+
+
+def end_login(session: Session, token: str | None) -> None:
+    """Log out: the token stops working, wherever a copy of the cookie is."""
+    if token:
+        session.execute(delete(LoginSession).where(LoginSession.token_hash == _token_hash(token)))
+        session.commit()
 
 
 def exercise_info(ex: Exercise) -> dict:

@@ -2,22 +2,22 @@
 and submission forms), team registration, login and the team's own page.
 
 Server-rendered with Jinja2 (autoescaped), no JavaScript. The rules are those of
-:mod:`underspec.server.service`; a refusal is shown as an HTML page with the same status code
-and message the API would give.
+:mod:`underspec.server.service`; a refusal is shown as an HTML page with the same status code,
+in the words of the page's forms rather than the API's field names.
 
-A logged-in browser holds a signed session cookie (team id and a fingerprint of the team's
-password hash, so a new password ends old sessions). Every form carries a CSRF token, the MAC
-of a random per-browser cookie (:class:`~underspec.server.accounts.Signer`), and a POST whose
-``Origin`` header names another site is refused.
+Each page is built and rendered in one worker-thread call (:meth:`Board.run`), so no database
+connection is held while the request waits. A logged-in browser holds a signed cookie with a
+random login token, whose hash the database keeps (:class:`~underspec.server.db.LoginSession`):
+logging out or a password reset deletes it, so copies of the cookie stop working at once.
+Every form carries a CSRF token, the MAC of a random per-browser cookie
+(:class:`~underspec.server.accounts.Signer`), and a POST whose ``Origin`` header names another
+site is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,161 +27,195 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from underspec.server import service
-from underspec.server.accounts import Signer, Verifier
-from underspec.server.db import Exercise, Team, get_meta
+from underspec.server.board import Board, credentials
+from underspec.server.db import Team
 
 SESSION_COOKIE = "underspec_session"
 BROWSER_COOKIE = "underspec_browser"
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+# API field names as the pages' forms call them
+PAGE_WORDS = {"datum_id": "row number", "exercise_id": "exercise", "file:": "file"}
+
+Built = tuple[str, dict] | Response
 
 
 class PageError(service.RefusedError):
     """A refusal on a web page: answered as an HTML page rather than JSON."""
 
 
-@contextmanager
-def shown_as_page() -> Iterator[None]:
-    """Turn the service's refusals into :class:`PageError` within a page's handler."""
-    try:
-        yield
-    except PageError:
-        raise
-    except service.RefusedError as exc:
-        raise PageError(exc.status, str(exc)) from exc
+def _as_page(exc: service.RefusedError) -> PageError:
+    message = str(exc)
+    for api, words in PAGE_WORDS.items():
+        message = message.replace(api, words)
+    return exc if isinstance(exc, PageError) else PageError(exc.status, message[:1].upper() + message[1:])
 
 
-def _fingerprint(team: Team) -> str:
-    return hashlib.sha256(team.password_hash.encode()).hexdigest()[:16]
-
-
-def render(request: Request, name: str, team: Team | None, signer: Signer, *,
+def render(request: Request, board: Board, name: str, team: Team | None, snapshot: service.Snapshot, *,
            status_code: int = 200, **context) -> Response:
     """Render template ``name``; gives the browser its CSRF cookie if it has none."""
     browser = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(18)
     response = templates.TemplateResponse(
-        request, name, {"team": team, "csrf": signer.csrf_token(browser), **context},
-        status_code=status_code)
+        request, name, {"team": team, "csrf": board.signer.csrf_token(browser),
+                        "challenge": snapshot.challenge, **context}, status_code=status_code)
     if request.cookies.get(BROWSER_COOKIE) != browser:
         response.set_cookie(BROWSER_COOKIE, browser, httponly=True, samesite="strict")
     return response
 
 
-def web_routes(db: Callable[[], AsyncIterator[Session]], verifier: Verifier, signer: Signer,
-               results: service.ResultsCache) -> APIRouter:
-    """The page routes, on the app's session dependency ``db`` and leaderboard cache."""
+def viewer(request: Request, board: Board, session: Session, snapshot: service.Snapshot) -> Team | None:
+    """The team this browser is logged in as, or None."""
+    token = board.signer.unsign(request.cookies.get(SESSION_COOKIE))
+    return service.login_team(session, snapshot, token)
+
+
+def message_page(request: Request, board: Board, session: Session, snapshot: service.Snapshot,
+                 exc: service.RefusedError) -> Response:
+    """A refusal as a page, with the browser's own team in the navigation bar."""
+    exc = _as_page(exc)
+    return render(request, board, "message.html", viewer(request, board, session, snapshot), snapshot,
+                  status_code=exc.status, title=f"Refused ({exc.status})", error=str(exc))
+
+
+def web_routes(board: Board) -> APIRouter:
+    """The page routes of the app whose shared state is ``board``."""
     router = APIRouter(include_in_schema=False)
 
-    def viewer(request: Request, session: Session = Depends(db)) -> Team | None:
-        value = signer.unsign(request.cookies.get(SESSION_COOKIE)) or ""
-        team_id, _, fingerprint = value.partition(":")
-        team = session.get(Team, int(team_id)) if team_id.isdigit() else None
-        if team is None or not hmac.compare_digest(fingerprint, _fingerprint(team)):
-            return None
-        return team
+    async def page(request: Request, build: Callable[[Session, service.Snapshot, Team | None], Built],
+                   status_code: int = 200) -> Response:
+        """Build (``build(session, snapshot, team)`` gives a template name and its context, or
+        a response) and render a page in one worker-thread call."""
 
-    def player(team: Team | None = Depends(viewer)) -> Team:
+        def work(session: Session, snapshot: service.Snapshot) -> Response:
+            team = viewer(request, board, session, snapshot)
+            try:
+                built = build(session, snapshot, team)
+            except service.RefusedError as exc:
+                return message_page(request, board, session, snapshot, exc)
+            if isinstance(built, Response):
+                return built
+            name, context = built
+            return render(request, board, name, team, snapshot, status_code=status_code, **context)
+
+        return await board.run(work)
+
+    def player(team: Team | None) -> Team:
         if team is None:
-            raise PageError(401, "log in first (Log in, at the top of the page)")
-        with shown_as_page():
-            return service.check_may_play(team)
+            raise PageError(401, "Log in first (Log in, at the top of the page).")
+        return service.check_may_play(team)
 
     def csrf_checked(request: Request, csrf: str = Form("")) -> None:
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
-            raise PageError(403, f"form sent from another site ({origin}); open this site's page "
-                            "and send it again")
-        if not signer.csrf_ok(request.cookies.get(BROWSER_COOKIE), csrf):
-            raise PageError(403, "missing or stale form token; reload the page and send it again")
+            raise PageError(403, f"Form sent from another site ({origin}); open this site's page "
+                            "and send it again.")
+        if not board.signer.csrf_ok(request.cookies.get(BROWSER_COOKIE), csrf):
+            raise PageError(403, "Missing or stale form token; reload the page and send it again.")
 
-    def exercise_or_404(session: Session, exercise_id: int) -> Exercise:
-        ex = session.get(Exercise, exercise_id)
+    def exercise_or_404(snapshot: service.Snapshot, exercise_id: str):
+        try:
+            ex = snapshot.exercises.get(service.parse_int(exercise_id, "exercise_id"))
+        except service.RefusedError:
+            ex = None
         if ex is None:
-            raise PageError(404, f"exercise {exercise_id}: no such exercise")
+            raise PageError(404, f"Exercise {exercise_id[:40]}: no such exercise.")
         return ex
 
-    def page(request: Request, name: str, team: Team | None, session: Session, **context) -> Response:
-        challenge = get_meta(session, "challenge", "underspec challenge")
-        return render(request, name, team, signer, challenge=challenge, **context)
+    def to_exercise(exercise_id: int) -> Response:
+        return RedirectResponse(f"/exercises/{exercise_id}/#mine", status_code=303)
 
     @router.get("/", response_class=HTMLResponse)
-    def leaderboard(request: Request, team: Team | None = Depends(viewer),
-                    session: Session = Depends(db)) -> Response:
-        return page(request, "leaderboard.html", team, session,
-                    exercises=service.exercise_list(session), rows=results.get(session),
-                    phase=service.get_phase(session))
+    async def leaderboard(request: Request) -> Response:
+        return await page(request, lambda session, snapshot, _team: ("leaderboard.html", {
+            "exercises": list(snapshot.exercises.values()), "rows": snapshot.results(session),
+            "phase": snapshot.phase}))
 
     @router.get("/exercises/", response_class=HTMLResponse)
-    def exercises(request: Request, team: Team | None = Depends(viewer),
-                  session: Session = Depends(db)) -> Response:
-        infos = [service.exercise_info(ex) for ex in service.exercise_list(session)]
-        return page(request, "exercises.html", team, session, exercises=infos)
+    async def exercises(request: Request) -> Response:
+        return await page(request, lambda _session, snapshot, _team: ("exercises.html", {
+            "exercises": [service.exercise_info(ex) for ex in snapshot.exercises.values()]}))
 
     @router.get("/exercises/{exercise_id}/", response_class=HTMLResponse)
-    def exercise(request: Request, exercise_id: int, team: Team | None = Depends(viewer),
-                 session: Session = Depends(db)) -> Response:
-        ex = exercise_or_404(session, exercise_id)
-        mine = service.team_status(session, team, ex) if team else None
-        return page(request, "exercise.html", team, session, ex=service.exercise_info(ex), mine=mine)
+    async def exercise(request: Request, exercise_id: str) -> Response:
+        def build(session: Session, snapshot: service.Snapshot, team: Team | None) -> Built:
+            ex = exercise_or_404(snapshot, exercise_id)
+            mine = service.team_status(session, team, ex) if team else None
+            return "exercise.html", {"ex": service.exercise_info(ex), "mine": mine}
+
+        return await page(request, build)
 
     @router.post("/exercises/{exercise_id}/reveal", dependencies=[Depends(csrf_checked)])
-    def reveal(exercise_id: int, datum_id: str = Form(...), team: Team = Depends(player),
-               session: Session = Depends(db)) -> Response:
-        with shown_as_page():
-            service.reveal(session, team, service.open_exercise(session, exercise_id), datum_id)
-        return RedirectResponse(f"/exercises/{exercise_id}/#mine", status_code=303)
+    async def reveal(request: Request, exercise_id: str, datum_id: str = Form(...)) -> Response:
+        def build(session: Session, snapshot: service.Snapshot, team: Team | None) -> Built:
+            ex = exercise_or_404(snapshot, exercise_id)
+            service.reveal(session, player(team), service.open_exercise(snapshot, ex.id), datum_id)
+            return to_exercise(ex.id)
+
+        return await page(request, build)
 
     @router.post("/exercises/{exercise_id}/submit", dependencies=[Depends(csrf_checked)])
-    def submit(exercise_id: int, file: UploadFile = File(...), team: Team = Depends(player),
-               session: Session = Depends(db)) -> Response:
-        content = file.file.read(service.MAX_SUBMISSION_BYTES + 1)
-        with shown_as_page():
-            service.submit(session, team, service.open_exercise(session, exercise_id), content)
-        return RedirectResponse(f"/exercises/{exercise_id}/#mine", status_code=303)
+    async def submit(request: Request, exercise_id: str, file: UploadFile = File(...),
+                     confirm: str = Form("")) -> Response:
+        content = await file.read(service.MAX_SUBMISSION_BYTES + 1)
+
+        def build(session: Session, snapshot: service.Snapshot, team: Team | None) -> Built:
+            ex = exercise_or_404(snapshot, exercise_id)
+            if confirm != "yes":
+                raise PageError(422, "Tick the box that confirms this is your team's one submission "
+                                     "for this exercise, then send the file again.")
+            service.submit(session, player(team), service.open_exercise(snapshot, ex.id), content)
+            return to_exercise(ex.id)
+
+        return await page(request, build)
 
     @router.get("/account/register", response_class=HTMLResponse)
-    def register_form(request: Request, team: Team | None = Depends(viewer),
-                      session: Session = Depends(db)) -> Response:
-        return page(request, "register.html", team, session)
+    async def register_form(request: Request) -> Response:
+        return await page(request, lambda _session, _snapshot, _team: ("register.html", {}))
 
     @router.post("/account/register", dependencies=[Depends(csrf_checked)])
-    def register(request: Request, username: str = Form(...), password: str = Form(...),
-                 session: Session = Depends(db)) -> Response:
-        with shown_as_page():
-            new = service.add_team(session, username, password)
-        return page(request, "message.html", None, session, title="Registered",
-                    notice=f"Team {new.name!r} is registered. The organisers must approve it "
-                           "before it can reveal labels or submit; you can log in now.",
-                    status_code=201)
+    async def register(request: Request, username: str = Form(...), password: str = Form(...)) -> Response:
+        try:
+            new = await board.register(request.client.host if request.client else "", username, password)
+        except service.RefusedError as exc:
+            raise _as_page(exc) from exc
+        return await page(request, lambda _session, _snapshot, _team: ("message.html", {
+            "title": "Registered",
+            "notice": f"Team {new.name!r} is registered. The organisers must approve it before it "
+                      "can reveal labels or submit; you can log in now."}), status_code=201)
 
     @router.get("/account/login", response_class=HTMLResponse)
-    def login_form(request: Request, team: Team | None = Depends(viewer),
-                   session: Session = Depends(db)) -> Response:
-        return page(request, "login.html", team, session)
+    async def login_form(request: Request) -> Response:
+        return await page(request, lambda _session, _snapshot, _team: ("login.html", {}))
 
     @router.post("/account/login", dependencies=[Depends(csrf_checked)])
-    def login(request: Request, username: str = Form(...), password: str = Form(...),
-              session: Session = Depends(db)) -> Response:
-        with shown_as_page():
-            team = service.check_password(session, verifier, username, password)
+    async def login(request: Request, username: str = Form(...), password: str = Form(...)) -> Response:
+        try:
+            creds = credentials(username, password, request.client.host if request.client else "")
+            token = await board.as_team(creds, lambda session, _snapshot, team: service.start_login(session, team),
+                                        may_play=False)
+        except service.RefusedError as exc:
+            raise _as_page(exc) from exc
         response = RedirectResponse("/account/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, signer.sign(f"{team.id}:{_fingerprint(team)}"),
-                            max_age=int(signer.max_age), httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https")
+        response.set_cookie(SESSION_COOKIE, board.signer.sign(token), max_age=int(board.signer.max_age),
+                            httponly=True, samesite="lax", secure=request.url.scheme == "https")
         return response
 
     @router.post("/account/logout", dependencies=[Depends(csrf_checked)])
-    def logout() -> Response:
+    async def logout(request: Request) -> Response:
+        token = board.signer.unsign(request.cookies.get(SESSION_COOKIE))
+        await board.run(lambda session, _snapshot: service.end_login(session, token))
         response = RedirectResponse("/", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
 
     @router.get("/account/", response_class=HTMLResponse)
-    def account(request: Request, team: Team | None = Depends(viewer),
-                session: Session = Depends(db)) -> Response:
-        if team is None:
-            return RedirectResponse("/account/login", status_code=303)
-        rows = [(service.exercise_info(ex), service.team_status(session, team, ex))
-                for ex in service.exercise_list(session)]
-        return page(request, "account.html", team, session, rows=rows)
+    async def account(request: Request) -> Response:
+        def build(session: Session, snapshot: service.Snapshot, team: Team | None) -> Built:
+            if team is None:
+                return RedirectResponse("/account/login", status_code=303)
+            rows = [(service.exercise_info(ex), service.team_status(session, team, ex))
+                    for ex in snapshot.exercises.values()]
+            return "account.html", {"rows": rows}
+
+        return await page(request, build)
 
     return router

@@ -1,0 +1,123 @@
+"""What every request handler of the leaderboard shares: database work in worker threads, the
+cached snapshot of teams and exercises, and the password gate.
+
+Each request does all of its database work in **one** call to a worker thread, in a session
+opened and closed inside that call. No connection is ever held while a request waits for
+something else (a thread, the client, the response being written). With a request-scoped
+session held across the threadpool's steps, 20 concurrent clients used to stall the server:
+threads waited for pooled connections held by requests that were waiting for threads.
+
+The argon2 check runs in a single worker of its own, outside the handler threads, behind the
+limits of :class:`~underspec.server.accounts.Verifier`: clients that guess passwords or send
+random names wait among themselves, never in front of teams whose password is known.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+from sqlalchemy.orm import Session, sessionmaker
+
+from underspec.server import service
+from underspec.server.accounts import Credentials, CredentialsError, Signer, Verifier
+from underspec.server.db import Team
+
+T = TypeVar("T")
+
+
+class Board:
+    """The shared state of one app: its database, password checks, cookie signer and cache.
+
+    Parameters
+    ----------
+    factory : sessionmaker
+        Sessions on the leaderboard database.
+    verifier : Verifier
+        Password checks and their limits.
+    signer : Signer
+        Cookie signatures and CSRF tokens.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], verifier: Verifier, signer: Signer):
+        self.factory, self.verifier, self.signer = factory, verifier, signer
+        self.cache = service.BoardCache()
+        self._argon2 = anyio.CapacityLimiter(1)
+
+    def in_session(self, work: Callable[[Session, service.Snapshot], T]) -> T:
+        """``work(session, snapshot)`` in a session that is closed when it returns (call it in a
+        worker thread)."""
+        with self.factory() as session:
+            return work(session, self.cache.get(session))
+
+    async def run(self, work: Callable[[Session, service.Snapshot], T]) -> T:
+        """:meth:`in_session` in a worker thread."""
+        return await anyio.to_thread.run_sync(self.in_session, work)
+
+    async def as_team(self, creds: Credentials, work: Callable[[Session, service.Snapshot, Team], T],
+                      *, may_play: bool = True) -> T:
+        """``work(session, snapshot, team)`` for the team these credentials name.
+
+        A password this process already checked passes at once; any other runs the argon2
+        check first (:meth:`check_password`), then the work. ``may_play`` also requires the
+        team to be approved and enabled (403 otherwise).
+        """
+
+        def gated(session: Session, snapshot: service.Snapshot) -> T:
+            team = service.check_password(snapshot, self.verifier, creds)
+            return work(session, snapshot, service.check_may_play(team) if may_play else team)
+
+        try:
+            return await self.run(gated)
+        except service.PasswordCheckNeeded as need:
+            await self.check_password(creds, need.stored_hash)
+        try:
+            return await self.run(gated)
+        except service.PasswordCheckNeeded as exc:  # the password changed in between
+            raise service.RefusedError(401, "bad username or password") from exc
+
+    async def check_password(self, creds: Credentials, stored_hash: str | None) -> None:
+        """The argon2 check, within the limits: 429 while this client is throttled on this name
+        or out of checks, 503 when too many checks wait, 401 when the password is wrong."""
+        verifier = self.verifier
+        wait = verifier.wait_seconds(creds)
+        if wait > 0:
+            raise service.RefusedError(429, f"too many failed logins for this team from your address; "
+                                            f"retry in {math.ceil(wait)} s", retry_after=wait)
+        self._take_check(creds.client)
+        if verifier.waiting >= verifier.max_waiting:
+            raise service.RefusedError(503, "too many password checks waiting; retry in a second",
+                                       retry_after=1)
+        verifier.waiting += 1  # on the event loop: no lock needed
+        try:
+            ok = await anyio.to_thread.run_sync(verifier.check, creds, stored_hash, limiter=self._argon2)
+        finally:
+            verifier.waiting -= 1
+        if not ok:
+            raise service.RefusedError(401, "bad username or password")
+
+
+    def _take_check(self, client: str) -> None:
+        wait = self.verifier.take_check(client)
+        if wait > 0:
+            raise service.RefusedError(429, f"too many password checks from your address; retry in "
+                                            f"{math.ceil(wait)} s", retry_after=wait)
+
+    async def register(self, client: str, name: str, password: str) -> Team:
+        """:func:`service.add_team` from a client: its argon2 hash counts against the client's
+        checks and runs in the argon2 worker."""
+        self._take_check(client)
+        return await anyio.to_thread.run_sync(
+            self.in_session, lambda session, _snapshot: service.add_team(session, name, password),
+            limiter=self._argon2)
+
+
+def credentials(username: str, password: str, client: str) -> Credentials:
+    """:meth:`Credentials.parse`, its refusals as 422."""
+    try:
+        return Credentials.parse(username, password, client)
+    except CredentialsError as exc:
+        raise service.RefusedError(422, str(exc)) from exc
