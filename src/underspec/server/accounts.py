@@ -61,24 +61,24 @@ def hash_password(password: str) -> str:
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"}
 
 
-def normalise_name(name: str) -> str:
+def normalise_name(name: str, field: str = "team name") -> str:
     """A team name as stored: NFKC-normalised, spaces trimmed; refuses what no name may hold.
 
     Raises
     ------
     CredentialsError
         Empty or longer than :data:`MAX_NAME` characters, or holding control, format (bidi
-        override, zero-width) or unassigned characters.
+        override, zero-width) or unassigned characters; its message names ``field``.
     """
     if len(name) > 4 * MAX_NAME:  # before normalising: NFKC can expand a character 18-fold
-        raise CredentialsError(f"team name: expected 1 to {MAX_NAME} characters")
+        raise CredentialsError(f"{field}: expected 1 to {MAX_NAME} characters")
     name = unicodedata.normalize("NFKC", name).strip()
     if not name or len(name) > MAX_NAME:
-        raise CredentialsError(f"team name: expected 1 to {MAX_NAME} characters")
+        raise CredentialsError(f"{field}: expected 1 to {MAX_NAME} characters")
     bad = next((c for c in name if unicodedata.category(c) in _REFUSED_CATEGORIES
                 or (unicodedata.category(c) == "Zs" and c != " ")), None)
     if bad is not None:
-        raise CredentialsError(f"team name: character U+{ord(bad):04X} ({unicodedata.category(bad)}) "
+        raise CredentialsError(f"{field}: character U+{ord(bad):04X} ({unicodedata.category(bad)}) "
                                "not allowed; expected letters, digits, punctuation and spaces")
     return name
 
@@ -113,7 +113,7 @@ class Credentials:
         :class:`CredentialsError` (before any database or argon2 work)."""
         if len(password) > MAX_PASSWORD or "\0" in password:
             raise CredentialsError(f"password: expected at most {MAX_PASSWORD} characters, no NUL")
-        return cls(normalise_name(name), password, client)
+        return cls(normalise_name(name, "username"), password, client)
 
 
 class BoundedTable(OrderedDict):

@@ -109,8 +109,8 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
 
     @app.get("/exercises/{exercise_id}/{name}", summary="Download a participant file")
     async def download(exercise_id: str, name: str) -> FileResponse:
-        ex = await board.run(lambda _session, snapshot: snapshot.exercises.get(
-            service.parse_int(exercise_id, "exercise_id")))
+        ex_id = int(exercise_id) if exercise_id.isascii() and exercise_id.isdigit() else -1
+        ex = await board.run(lambda _session, snapshot: snapshot.exercises.get(ex_id))
         if ex is None:
             raise service.RefusedError(404, f"exercise_id {exercise_id}: no such exercise")
         if name not in PARTICIPANT_FILES:
