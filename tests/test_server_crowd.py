@@ -287,3 +287,32 @@ def test_never_submitted_teams_come_after_submitters_at_equal_totals(db_url, tin
                        "".join(f"{v}\n" for v in half).encode())
         rows = service.results(session)
     assert [(r["team"], r["rank"], r["submitted"]) for r in rows] == [("zzz", 1, 1), ("aaa", 1, 0)]
+
+
+def test_a_refused_second_submission_leaves_the_cached_exercises_whole(client, tiny_task_dir):
+    # the 409 rolls back its session: objects cached from that session must not expire with it
+    labels = np.load(tiny_task_dir / "answers" / "y_val.npy")
+    csv = "".join(f"{v}\n" for v in labels).encode()
+    data = {"username": "alpha", "password": PASSWORD, "exercise_id": "1"}
+    assert client.post("/submit/", data=data, files={"file": ("p.csv", csv)}).status_code == 200
+    assert client.post("/submit/", data=data, files={"file": ("p.csv", csv)}).status_code == 409
+    assert client.post("/reveal/", data=form(datum=3)).status_code == 200
+    assert client.get("/").status_code == 200
+
+
+def test_concurrent_first_logins_of_one_team_share_one_argon2_check(live):
+    calls = []
+    original = Verifier.check
+
+    def counted(self, creds, stored_hash):
+        calls.append(creds.name)
+        time.sleep(0.2)  # long enough for the others to arrive while it runs
+        return original(self, creds, stored_hash)
+
+    Verifier.check = counted
+    try:
+        with httpx.Client(base_url=live, timeout=30) as http, ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda i: http.post("/reveal/", data=form(datum=i % 5)).status_code, range(8)))
+    finally:
+        Verifier.check = original
+    assert codes == [200] * 8 and len(calls) < 8

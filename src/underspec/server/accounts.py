@@ -163,6 +163,10 @@ class Verifier:
     def _mac(self, stored_hash: str, password: str) -> bytes:
         return hmac.new(self._key, f"{stored_hash}\0{password}".encode(), hashlib.sha256).digest()
 
+    def fingerprint(self, creds: Credentials, stored_hash: str | None) -> bytes:
+        """A keyed digest of the password against ``stored_hash`` (never the password itself)."""
+        return self._mac(stored_hash or "", creds.password)
+
     def known(self, creds: Credentials, stored_hash: str | None) -> bool:
         """True when this password was already checked right against ``stored_hash`` (no
         argon2, constant time)."""

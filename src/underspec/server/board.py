@@ -14,6 +14,7 @@ random names wait among themselves, never in front of teams whose password is kn
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from typing import TypeVar
@@ -46,6 +47,7 @@ class Board:
         self.factory, self.verifier, self.signer = factory, verifier, signer
         self.cache = service.BoardCache()
         self._argon2 = anyio.CapacityLimiter(1)
+        self._pending: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
 
     def in_session(self, work: Callable[[Session, service.Snapshot], T]) -> T:
         """``work(session, snapshot)`` in a session that is closed when it returns (call it in a
@@ -81,7 +83,32 @@ class Board:
 
     async def check_password(self, creds: Credentials, stored_hash: str | None) -> None:
         """The argon2 check, within the limits: 429 while this client is throttled on this name
-        or out of checks, 503 when too many checks wait, 401 when the password is wrong."""
+        or out of checks, 503 when too many checks wait, 401 when the password is wrong.
+
+        Concurrent requests with the same name and password (a team's script starting several
+        reveals at once) share one check.
+        """
+        key = (creds.name, self.verifier.fingerprint(creds, stored_hash))
+        pending = self._pending.get(key)
+        if pending is not None:
+            ok = await asyncio.shield(pending)
+        else:
+            self._limits(creds)
+            pending = self._pending[key] = asyncio.get_running_loop().create_future()
+            self.verifier.waiting += 1  # on the event loop: no lock needed
+            try:
+                ok = await anyio.to_thread.run_sync(self.verifier.check, creds, stored_hash, limiter=self._argon2)
+                pending.set_result(ok)
+            except BaseException:
+                pending.cancel()
+                raise
+            finally:
+                self.verifier.waiting -= 1
+                del self._pending[key]
+        if not ok:
+            raise service.RefusedError(401, "bad username or password")
+
+    def _limits(self, creds: Credentials) -> None:
         verifier = self.verifier
         wait = verifier.wait_seconds(creds)
         if wait > 0:
@@ -91,14 +118,6 @@ class Board:
         if verifier.waiting >= verifier.max_waiting:
             raise service.RefusedError(503, "too many password checks waiting; retry in a second",
                                        retry_after=1)
-        verifier.waiting += 1  # on the event loop: no lock needed
-        try:
-            ok = await anyio.to_thread.run_sync(verifier.check, creds, stored_hash, limiter=self._argon2)
-        finally:
-            verifier.waiting -= 1
-        if not ok:
-            raise service.RefusedError(401, "bad username or password")
-
 
     def _take_check(self, client: str) -> None:
         wait = self.verifier.take_check(client)
