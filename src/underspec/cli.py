@@ -320,7 +320,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from underspec.server.app import create_app
 
-    app = create_app(args.db)
+    app = create_app(args.db, threads=args.threads)
     print(f"leaderboard on http://{args.host}:{args.port}/ (database {args.db or 'default'})", flush=True)
     # On SIGTERM or Ctrl-C, requests in flight get --shutdown-timeout seconds to finish.
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
@@ -633,6 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--db", help="database URL or SQLite file (default underspec-leaderboard.db)")
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--threads", type=int, default=4,
+                     help="worker threads for database work and pages (default 4: more only queue for the GIL)")
     srv.add_argument("--shutdown-timeout", type=float, default=10.0,
                      help="seconds requests in flight may take to finish on SIGTERM / Ctrl-C (default 10)")
     srv.set_defaults(func=cmd_serve)

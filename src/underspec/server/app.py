@@ -91,7 +91,7 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
         content = await file.read(service.MAX_SUBMISSION_BYTES + 1)
         creds = credentials(username, password, client_address(request))
         return JSONResponse(await board.as_team(creds, lambda session, snapshot, team: service.submit(
-            session, team, service.open_exercise(snapshot, exercise_id), content)))
+            session, team, service.open_exercise(snapshot, exercise_id), content), atomic=True))
 
     @app.post("/register/", status_code=201, summary="Register a team (then wait for approval)")
     async def register(request: Request, username: str = Form(...), password: str = Form(...)) -> JSONResponse:

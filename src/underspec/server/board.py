@@ -45,22 +45,28 @@ class Board:
 
     def __init__(self, factory: sessionmaker[Session], verifier: Verifier, signer: Signer):
         self.factory, self.verifier, self.signer = factory, verifier, signer
+        # Reads and single-statement writes (a reveal's insert) need no transaction around
+        # them: in autocommit, PostgreSQL is spared a BEGIN and a ROLLBACK round trip each.
+        self.autocommit = sessionmaker(factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT"),
+                                       expire_on_commit=False)
         self.cache = service.BoardCache()
         self._argon2 = anyio.CapacityLimiter(1)
         self._pending: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
 
-    def in_session(self, work: Callable[[Session, service.Snapshot], T]) -> T:
+    def in_session(self, work: Callable[[Session, service.Snapshot], T], atomic: bool = False) -> T:
         """``work(session, snapshot)`` in a session that is closed when it returns (call it in a
-        worker thread)."""
-        with self.factory() as session:
+        worker thread). ``atomic`` work, which writes several statements that must hold
+        together (a submission and the revision it raises), runs in a transaction; other work
+        in autocommit."""
+        with (self.factory if atomic else self.autocommit)() as session:
             return work(session, self.cache.get(session))
 
-    async def run(self, work: Callable[[Session, service.Snapshot], T]) -> T:
+    async def run(self, work: Callable[[Session, service.Snapshot], T], atomic: bool = False) -> T:
         """:meth:`in_session` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.in_session, work)
+        return await anyio.to_thread.run_sync(self.in_session, work, atomic)
 
     async def as_team(self, creds: Credentials, work: Callable[[Session, service.Snapshot, Team], T],
-                      *, may_play: bool = True) -> T:
+                      *, may_play: bool = True, atomic: bool = False) -> T:
         """``work(session, snapshot, team)`` for the team these credentials name.
 
         A password this process already checked passes at once; any other runs the argon2
@@ -73,11 +79,11 @@ class Board:
             return work(session, snapshot, service.check_may_play(team) if may_play else team)
 
         try:
-            return await self.run(gated)
+            return await self.run(gated, atomic)
         except service.PasswordCheckNeeded as need:
             await self.check_password(creds, need.stored_hash)
         try:
-            return await self.run(gated)
+            return await self.run(gated, atomic)
         except service.PasswordCheckNeeded as exc:  # the password changed in between
             raise service.RefusedError(401, "bad username or password") from exc
 
@@ -130,7 +136,7 @@ class Board:
         checks and runs in the argon2 worker."""
         self._take_check(client)
         return await anyio.to_thread.run_sync(
-            self.in_session, lambda session, _snapshot: service.add_team(session, name, password),
+            self.in_session, lambda session, _snapshot: service.add_team(session, name, password), True,
             limiter=self._argon2)
 
 

@@ -452,6 +452,7 @@ class Snapshot:
     challenge: str
     phase: str
     rows: dict[bool, list[dict]] = field(default_factory=dict)
+    pages: dict[str, bytes] = field(default_factory=dict)  # pages every anonymous visitor sees alike
 
     def results(self, session: Session, *, private: bool = False) -> list[dict]:
         """The leaderboard rows (:func:`results`), computed once per revision."""

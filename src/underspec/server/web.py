@@ -50,16 +50,22 @@ def _as_page(exc: service.RefusedError) -> PageError:
     return exc if isinstance(exc, PageError) else PageError(exc.status, message[:1].upper() + message[1:])
 
 
-def render(request: Request, board: Board, name: str, team: Team | None, snapshot: service.Snapshot, *,
-           status_code: int = 200, **context) -> Response:
-    """Render template ``name``; gives the browser its CSRF cookie if it has none."""
+def with_browser_cookie(request: Request, response: Response, browser: str | None = None) -> Response:
+    """``response``, giving the browser its random CSRF cookie if it has none."""
+    if request.cookies.get(BROWSER_COOKIE) is None:
+        response.set_cookie(BROWSER_COOKIE, browser or secrets.token_urlsafe(18), httponly=True,
+                            samesite="strict")
+    return response
+
+
+def render(request: Request, board: Board, name: str, context: dict, team: Team | None,
+           snapshot: service.Snapshot, *, status_code: int = 200) -> Response:
+    """Render template ``name`` with ``context``, the team, the challenge and a CSRF token."""
     browser = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(18)
     response = templates.TemplateResponse(
         request, name, {"team": team, "csrf": board.signer.csrf_token(browser),
                         "challenge": snapshot.challenge, **context}, status_code=status_code)
-    if request.cookies.get(BROWSER_COOKIE) != browser:
-        response.set_cookie(BROWSER_COOKIE, browser, httponly=True, samesite="strict")
-    return response
+    return with_browser_cookie(request, response, browser)
 
 
 def viewer(request: Request, board: Board, session: Session, snapshot: service.Snapshot) -> Team | None:
@@ -72,8 +78,8 @@ def message_page(request: Request, board: Board, session: Session, snapshot: ser
                  exc: service.RefusedError) -> Response:
     """A refusal as a page, with the browser's own team in the navigation bar."""
     exc = _as_page(exc)
-    return render(request, board, "message.html", viewer(request, board, session, snapshot), snapshot,
-                  status_code=exc.status, title=f"Refused ({exc.status})", error=str(exc))
+    return render(request, board, "message.html", {"title": f"Refused ({exc.status})", "error": str(exc)},
+                  viewer(request, board, session, snapshot), snapshot, status_code=exc.status)
 
 
 def web_routes(board: Board) -> APIRouter:
@@ -81,12 +87,18 @@ def web_routes(board: Board) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     async def page(request: Request, build: Callable[[Session, service.Snapshot, Team | None], Built],
-                   status_code: int = 200) -> Response:
+                   status_code: int = 200, shared: str = "", atomic: bool = False) -> Response:
         """Build (``build(session, snapshot, team)`` gives a template name and its context, or
-        a response) and render a page in one worker-thread call."""
+        a response) and render a page in one worker-thread call. A ``shared`` page is the same
+        for every visitor who is not logged in: rendered once per snapshot under that name."""
 
         def work(session: Session, snapshot: service.Snapshot) -> Response:
             team = viewer(request, board, session, snapshot)
+            if shared and team is None:
+                if shared not in snapshot.pages:
+                    snapshot.pages[shared] = render(request, board, *build(session, snapshot, None), None,
+                                                    snapshot).body
+                return with_browser_cookie(request, HTMLResponse(snapshot.pages[shared]))
             try:
                 built = build(session, snapshot, team)
             except service.RefusedError as exc:
@@ -94,9 +106,9 @@ def web_routes(board: Board) -> APIRouter:
             if isinstance(built, Response):
                 return built
             name, context = built
-            return render(request, board, name, team, snapshot, status_code=status_code, **context)
+            return render(request, board, name, context, team, snapshot, status_code=status_code)
 
-        return await board.run(work)
+        return await board.run(work, atomic)
 
     def player(team: Team | None) -> Team:
         if team is None:
@@ -127,12 +139,12 @@ def web_routes(board: Board) -> APIRouter:
     async def leaderboard(request: Request) -> Response:
         return await page(request, lambda session, snapshot, _team: ("leaderboard.html", {
             "exercises": list(snapshot.exercises.values()), "rows": snapshot.results(session),
-            "phase": snapshot.phase}))
+            "phase": snapshot.phase}), shared="leaderboard")
 
     @router.get("/exercises/", response_class=HTMLResponse)
     async def exercises(request: Request) -> Response:
         return await page(request, lambda _session, snapshot, _team: ("exercises.html", {
-            "exercises": [service.exercise_info(ex) for ex in snapshot.exercises.values()]}))
+            "exercises": [service.exercise_info(ex) for ex in snapshot.exercises.values()]}), shared="exercises")
 
     @router.get("/exercises/{exercise_id}/", response_class=HTMLResponse)
     async def exercise(request: Request, exercise_id: str) -> Response:
@@ -165,7 +177,7 @@ def web_routes(board: Board) -> APIRouter:
             service.submit(session, player(team), service.open_exercise(snapshot, ex.id), content)
             return to_exercise(ex.id)
 
-        return await page(request, build)
+        return await page(request, build, atomic=True)
 
     @router.get("/account/register", response_class=HTMLResponse)
     async def register_form(request: Request) -> Response:
