@@ -100,3 +100,14 @@ def test_the_annotation_page_writes_answers_that_aggregate_reads(browser, tmp_pa
                  "--out", str(tmp_path / "labels.csv")]) == 0
     labels = pd.read_csv(tmp_path / "labels.csv").set_index("task")["label"]
     assert (labels.loc[["a", "b", "c"]] == "dog").all()
+
+
+def test_the_api_docs_render_offline_under_the_pages_security_policy(browser, live):
+    from selenium.webdriver.common.by import By
+
+    browser.get(live + "/docs")
+    settle(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {e.text.replace("\u200b", "") for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/reveal/", "/submit/", "/leaderboard.json"} <= paths
+    assert not browser.find_elements(By.CSS_SELECTOR, ".errors-wrapper")
+

@@ -129,7 +129,7 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
 
 
 def docs_routes(app: FastAPI) -> None:
-    """``/docs``: Swagger UI from the ``swagger-ui-bundle`` package's files, with no inline
+    """``/docs``: Swagger UI 5 from the ``swagger-ui-bundle-v2`` package's files, with no inline
     script (the pages' content security policy allows none) and nothing from a CDN."""
     from fastapi.staticfiles import StaticFiles
     from swagger_ui_bundle import swagger_ui_path
@@ -145,6 +145,10 @@ def docs_routes(app: FastAPI) -> None:
             '<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head><body>'
             '<div id="swagger-ui"></div><script src="/docs/static/swagger-ui-bundle.js"></script>'
             '<script src="/docs/init.js"></script></body></html>')
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
 
     @app.get("/docs/init.js", include_in_schema=False)
     async def docs_init() -> PlainTextResponse:

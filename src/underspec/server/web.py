@@ -159,7 +159,11 @@ def web_routes(board: Board) -> APIRouter:
     async def reveal(request: Request, exercise_id: str, datum_id: str = Form(...)) -> Response:
         def build(session: Session, snapshot: service.Snapshot, team: Team | None) -> Built:
             ex = exercise_or_404(snapshot, exercise_id)
-            service.reveal(session, player(team), service.open_exercise(snapshot, ex.id), datum_id)
+            row = datum_id.strip()
+            if not (row.isascii() and row.isdigit() and int(row) < ex.n_items):
+                raise PageError(422, f"{row[:20]!r} is not a row of X_val.npy: give a whole number from 0 to "
+                                     f"{ex.n_items - 1}.")
+            service.reveal(session, player(team), service.open_exercise(snapshot, ex.id), row)
             return to_exercise(ex.id)
 
         return await page(request, build)
