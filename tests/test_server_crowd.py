@@ -317,3 +317,18 @@ def test_concurrent_first_logins_of_one_team_share_one_argon2_check(live):
     finally:
         Verifier.check = original
     assert codes == [200] * 8 and len(calls) < 8
+
+
+def test_driver_statements_compile_for_each_dialect():
+    # the reveal's hot path runs SQLAlchemy statements on the raw driver: each dialect's
+    # parameter style must come out right, or every reveal fails on that database
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from underspec.server.db import DriverStatement
+    from underspec.server.service import _EARLIER_REVEALS, _REVISION
+
+    lite = DriverStatement(_EARLIER_REVEALS, sqlite.dialect())
+    assert "?" in lite.sql and lite.order == ["team", "exercise"]
+    pg = DriverStatement(_EARLIER_REVEALS, postgresql.dialect())
+    assert "%(team)s" in pg.sql and pg.order is None
+    assert list(DriverStatement(_REVISION, sqlite.dialect()).defaults.values()) == ["revision"]

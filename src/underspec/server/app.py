@@ -66,6 +66,7 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
         # for it, and the slowest answers slower (bench/server.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
+        board.engine.dispose()  # close the pooled connections on shutdown
 
     app = FastAPI(lifespan=lifespan, title="underspec leaderboard", version=__version__,
                   description="Reveal up to a budget of target labels, submit once per exercise.",
@@ -82,8 +83,8 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
     async def reveal(request: Request, username: str = Form(...), password: str = Form(...),
                      exercise_id: str = Form(...), datum_id: str = Form(...)) -> JSONResponse:
         creds = credentials(username, password, client_address(request))
-        return JSONResponse(await board.as_team(creds, lambda session, snapshot, team: service.reveal(
-            session, team, service.open_exercise(snapshot, exercise_id), datum_id)))
+        return JSONResponse(await board.as_team(creds, lambda table, snapshot, team: service.reveal(
+            table, team, service.open_exercise(snapshot, exercise_id), datum_id), reveals=True))
 
     @app.post("/submit/", summary="Submit predictions: a CSV, one label per target row")
     async def submit(request: Request, username: str = Form(...), password: str = Form(...),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
@@ -45,11 +45,13 @@ class Board:
 
     def __init__(self, factory: sessionmaker[Session], verifier: Verifier, signer: Signer):
         self.factory, self.verifier, self.signer = factory, verifier, signer
+        self.engine = factory.kw["bind"]
         # Reads and single-statement writes (a reveal's insert) need no transaction around
         # them: in autocommit, PostgreSQL is spared a BEGIN and a ROLLBACK round trip each.
-        self.autocommit = sessionmaker(factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT"),
+        self.autocommit = sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"),
                                        expire_on_commit=False)
         self.cache = service.BoardCache()
+        self.statements = service.RevealStatements(self.engine.dialect)
         self._argon2 = anyio.CapacityLimiter(1)
         self._pending: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
 
@@ -59,31 +61,57 @@ class Board:
         together (a submission and the revision it raises), runs in a transaction; other work
         in autocommit."""
         with (self.factory if atomic else self.autocommit)() as session:
-            return work(session, self.cache.get(session))
+            revision = self.reveals_of(session).revision()  # at the driver's speed: every request reads it
+            return work(session, self.cache.current(revision) or self.cache.get(session))
 
     async def run(self, work: Callable[[Session, service.Snapshot], T], atomic: bool = False) -> T:
         """:meth:`in_session` in a worker thread."""
         return await anyio.to_thread.run_sync(self.in_session, work, atomic)
 
+    def with_reveals(self, work: Callable[[service.RevealTable, service.Snapshot], T]) -> T:
+        """``work(table, snapshot)`` on a raw pooled connection in autocommit: the reveal's hot
+        path, with no SQLAlchemy session (call it in a worker thread)."""
+        raw = self.engine.raw_connection()
+        dialect = self.engine.dialect
+        try:
+            dialect.set_isolation_level(raw.dbapi_connection, "AUTOCOMMIT")
+            table = service.RevealTable(raw.dbapi_connection, self.statements)
+            snapshot = self.cache.current(table.revision()) or self.in_session(lambda _session, snap: snap)
+            return work(table, snapshot)
+        finally:
+            dialect.reset_isolation_level(raw.dbapi_connection)
+            raw.close()
+
+    def reveals_of(self, session: Session) -> service.RevealTable:
+        """The reveal table on an autocommit session's own connection (for the web pages)."""
+        return service.RevealTable(session.connection().connection.dbapi_connection, self.statements)
+
     async def as_team(self, creds: Credentials, work: Callable[[Session, service.Snapshot, Team], T],
-                      *, may_play: bool = True, atomic: bool = False) -> T:
-        """``work(session, snapshot, team)`` for the team these credentials name.
+                      *, may_play: bool = True, atomic: bool = False, reveals: bool = False) -> T:
+        """``work(db, snapshot, team)`` for the team these credentials name; ``db`` is a
+        session (in a transaction when ``atomic``), or a :class:`~service.RevealTable` when
+        ``reveals``.
 
         A password this process already checked passes at once; any other runs the argon2
         check first (:meth:`check_password`), then the work. ``may_play`` also requires the
         team to be approved and enabled (403 otherwise).
         """
 
-        def gated(session: Session, snapshot: service.Snapshot) -> T:
+        def gated(db, snapshot: service.Snapshot) -> T:
             team = service.check_password(snapshot, self.verifier, creds)
-            return work(session, snapshot, service.check_may_play(team) if may_play else team)
+            return work(db, snapshot, service.check_may_play(team) if may_play else team)
+
+        def run() -> Awaitable[T]:
+            if reveals:
+                return anyio.to_thread.run_sync(self.with_reveals, gated)
+            return self.run(gated, atomic)
 
         try:
-            return await self.run(gated, atomic)
+            return await run()
         except service.PasswordCheckNeeded as need:
             await self.check_password(creds, need.stored_hash)
         try:
-            return await self.run(gated, atomic)
+            return await run()
         except service.PasswordCheckNeeded as exc:  # the password changed in between
             raise service.RefusedError(401, "bad username or password") from exc
 

@@ -38,6 +38,7 @@ from underspec.server.accounts import (
 )
 from underspec.server.db import (
     Archive,
+    DriverStatement,
     Exercise,
     LoginSession,
     Meta,
@@ -316,7 +317,44 @@ def open_exercise(snapshot: Snapshot, exercise_id: str | int) -> Exercise:
     return ex
 
 
-def reveal(session: Session, team: Team, ex: Exercise, datum_id: str | int) -> dict:
+class RevealTable:
+    """The reveal table on one raw DBAPI connection in autocommit: what a reveal reads and
+    writes, at the driver's speed (:class:`~underspec.server.db.DriverStatement`)."""
+
+    def __init__(self, dbapi_connection, statements: RevealStatements):
+        self.connection, self.statements = dbapi_connection, statements
+
+    def revision(self) -> str:
+        rows = self.statements.revision.execute(self.connection)
+        return rows[0][0] if rows else ""
+
+    def earlier(self, team_id: int, exercise_id: int) -> list[int]:
+        """The rows this team revealed on this exercise, in the order it revealed them."""
+        return [int(d) for (d,) in self.statements.earlier.execute(self.connection, team=team_id, exercise=exercise_id)]
+
+    def take(self, team_id: int, exercise_id: int, datum: int, slot: int) -> bool:
+        """Record a reveal in ``slot``; False when another request took that slot (or that row)
+        first: the unique constraints decide."""
+        try:
+            self.statements.insert.execute(self.connection, team_id=team_id, exercise_id=exercise_id,
+                                           datum_id=datum, slot=slot, created=time.time())
+        except self.statements.integrity_error:
+            return False
+        return True
+
+
+class RevealStatements:
+    """The reveal's statements compiled for one engine's driver."""
+
+    def __init__(self, dialect):
+        self.revision = DriverStatement(_REVISION, dialect)
+        self.earlier = DriverStatement(_EARLIER_REVEALS, dialect)
+        self.insert = DriverStatement(insert(Reveal).values(
+            {c: bindparam(c) for c in ("team_id", "exercise_id", "datum_id", "slot", "created")}), dialect)
+        self.integrity_error = dialect.loaded_dbapi.IntegrityError
+
+
+def reveal(table: RevealTable, team: Team, ex: Exercise, datum_id: str | int) -> dict:
     """Reveal one target label, as the original server answered.
 
     Revealing a row the team already revealed returns it again for free. The budget holds
@@ -330,21 +368,14 @@ def reveal(session: Session, team: Team, ex: Exercise, datum_id: str | int) -> d
     if not 0 <= datum < ex.n_items:
         raise RefusedError(422, f"datum_id: expected 0 <= datum_id < {ex.n_items}, got {datum}")
     for _attempt in range(50):
-        # Core statements on the session's connection: the hot path of a busy contest
-        previous = [int(d) for d in session.connection().execute(
-            _EARLIER_REVEALS, {"team": team.id, "exercise": ex.id}).scalars()]
+        previous = table.earlier(team.id, ex.id)
         if datum in previous:
             break
         if len(previous) >= ex.budget:
             raise RefusedError(429, f"reveal budget spent: {ex.budget} of {ex.budget} rows revealed "
                                f"for exercise {ex.id}")
-        try:
-            session.connection().execute(insert(Reveal).values(
-                team_id=team.id, exercise_id=ex.id, datum_id=datum, slot=len(previous), created=time.time()))
-            session.commit()
-            break
-        except IntegrityError:
-            session.rollback()  # another request took the slot or revealed the row: look again
+        if table.take(team.id, ex.id, datum, len(previous)):
+            break  # else another request took the slot or revealed the row: look again
     else:
         raise RefusedError(503, "too much contention on this team's reveals; retry")
     label = int(ex.label_array()[datum])
@@ -472,11 +503,16 @@ class BoardCache:
     def __init__(self):
         self._snapshot: Snapshot | None = None
 
-    def get(self, session: Session) -> Snapshot:
-        # read first, so that a later change shows as a miss; a Core query: it runs per request
-        revision = session.connection().execute(_REVISION).scalar() or ""
+    def current(self, revision: str) -> Snapshot | None:
+        """The snapshot if it is the one of ``revision``, else None."""
         snap = self._snapshot
-        if snap is None or snap.revision != revision:
+        return snap if snap is not None and snap.revision == revision else None
+
+    def get(self, session: Session) -> Snapshot:
+        # read first, so that a later change shows as a miss
+        revision = session.connection().execute(_REVISION).scalar() or ""
+        snap = self.current(revision)
+        if snap is None:
             teams = list(session.scalars(select(Team)))
             exercises = list(session.scalars(select(Exercise).options(undefer("*")).order_by(Exercise.id)))
             for obj in [*teams, *exercises]:  # detached now: a later rollback cannot expire them
