@@ -332,3 +332,29 @@ def test_driver_statements_compile_for_each_dialect():
     pg = DriverStatement(_EARLIER_REVEALS, postgresql.dialect())
     assert "%(team)s" in pg.sql and pg.order is None
     assert list(DriverStatement(_REVISION, sqlite.dialect()).defaults.values()) == ["revision"]
+
+
+def test_requests_survive_the_database_dropping_its_connections(client, board, tiny_task_dir):
+    # a PostgreSQL restart (or an idle timeout) drops the pooled connections; without a
+    # pre-ping on every checkout, the request that finds one dead is retried on a fresh one
+    if "postgresql" not in board:
+        pytest.skip("needs PostgreSQL (UNDERSPEC_TEST_DB): SQLite connections are not dropped")
+    from sqlalchemy import text
+
+    from underspec.server.db import make_engine
+
+    with ThreadPoolExecutor(4) as pool:  # several pooled connections, all to be dropped
+        assert set(pool.map(lambda d: client.post("/reveal/", data=form(datum=d)).status_code, range(4))) == {200}
+    assert client.get("/").status_code == 200
+    engine = make_engine(board)
+    with engine.connect() as conn:
+        dropped = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE pid <> pg_backend_pid() AND datname = current_database()")).scalar()
+    engine.dispose()
+    assert dropped >= 1
+    assert client.post("/reveal/", data=form(datum=1)).status_code == 200
+    assert client.get("/").status_code == 200 and client.get("/leaderboard.json").status_code == 200
+    labels = np.load(tiny_task_dir / "answers" / "y_val.npy")
+    sent = client.post("/submit/", data={"username": "alpha", "password": PASSWORD, "exercise_id": "1"},
+                       files={"file": ("p.csv", "".join(f"{v}\n" for v in labels).encode())})
+    assert sent.status_code == 200

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import anyio
 import anyio.to_thread
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from underspec.server import service
@@ -52,6 +53,8 @@ class Board:
                                        expire_on_commit=False)
         self.cache = service.BoardCache()
         self.statements = service.RevealStatements(self.engine.dialect)
+        dbapi = self.engine.dialect.loaded_dbapi
+        self._driver_errors = (dbapi.OperationalError, dbapi.InterfaceError)
         self._argon2 = anyio.CapacityLimiter(1)
         self._pending: dict[tuple[str, bytes], asyncio.Future[bool]] = {}
 
@@ -60,27 +63,55 @@ class Board:
         worker thread). ``atomic`` work, which writes several statements that must hold
         together (a submission and the revision it raises), runs in a transaction; other work
         in autocommit."""
-        with (self.factory if atomic else self.autocommit)() as session:
-            revision = self.reveals_of(session).revision()  # at the driver's speed: every request reads it
-            return work(session, self.cache.current(revision) or self.cache.get(session))
+
+        def attempt() -> T:
+            with (self.factory if atomic else self.autocommit)() as session:
+                try:  # at the driver's speed: every request reads it
+                    revision = self.reveals_of(session).revision()
+                except self._driver_errors:
+                    session.connection().invalidate()
+                    raise
+                return work(session, self.cache.current(revision) or self.cache.get(session))
+
+        return self._once_more_if_dropped(attempt)
+
+    def with_reveals(self, work: Callable[[service.RevealTable, service.Snapshot], T]) -> T:
+        """``work(table, snapshot)`` on a raw pooled connection in autocommit: the reveal's hot
+        path, with no SQLAlchemy session (call it in a worker thread)."""
+
+        def attempt() -> T:
+            raw = self.engine.raw_connection()
+            dialect = self.engine.dialect
+            try:
+                dialect.set_isolation_level(raw.dbapi_connection, "AUTOCOMMIT")
+                table = service.RevealTable(raw.dbapi_connection, self.statements)
+                snapshot = self.cache.current(table.revision()) or self.in_session(lambda _session, snap: snap)
+                return work(table, snapshot)
+            except self._driver_errors:
+                raw.invalidate()  # never back into the pool
+                raise
+            finally:
+                if raw.is_valid:  # back into the pool as it came
+                    dialect.reset_isolation_level(raw.dbapi_connection)
+                raw.close()
+
+        return self._once_more_if_dropped(attempt)
 
     async def run(self, work: Callable[[Session, service.Snapshot], T], atomic: bool = False) -> T:
         """:meth:`in_session` in a worker thread."""
         return await anyio.to_thread.run_sync(self.in_session, work, atomic)
 
-    def with_reveals(self, work: Callable[[service.RevealTable, service.Snapshot], T]) -> T:
-        """``work(table, snapshot)`` on a raw pooled connection in autocommit: the reveal's hot
-        path, with no SQLAlchemy session (call it in a worker thread)."""
-        raw = self.engine.raw_connection()
-        dialect = self.engine.dialect
+    def _once_more_if_dropped(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, and once more if the database dropped the pooled connection it used
+        (a restart, an idle timeout): that connection was invalidated, the next is fresh."""
         try:
-            dialect.set_isolation_level(raw.dbapi_connection, "AUTOCOMMIT")
-            table = service.RevealTable(raw.dbapi_connection, self.statements)
-            snapshot = self.cache.current(table.revision()) or self.in_session(lambda _session, snap: snap)
-            return work(table, snapshot)
-        finally:
-            dialect.reset_isolation_level(raw.dbapi_connection)
-            raw.close()
+            return attempt()
+        except DBAPIError as exc:  # SQLAlchemy saw it: it has invalidated the pool itself
+            if not exc.connection_invalidated:
+                raise
+        except self._driver_errors:  # the driver's own error: the other pooled ones are dead too
+            self.engine.dispose()
+        return attempt()
 
     def reveals_of(self, session: Session) -> service.RevealTable:
         """The reveal table on an autocommit session's own connection (for the web pages)."""
