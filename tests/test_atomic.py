@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from underspec.errors import atomic_dir, atomic_path, write_text_atomic
+from underspec.errors import OUTPUT_MARK, atomic_dir, atomic_path, write_text_atomic
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -24,8 +24,8 @@ def test_a_folder_is_replaced_whole_or_kept(tmp_path):
     with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
         (tmp / "b.txt").write_text("second")
         raise RuntimeError("crash while exporting")
-    assert sorted(p.name for p in target.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARK, "a.txt"]
     with atomic_dir(target) as tmp:
         (tmp / "c.txt").write_text("third")
-    assert sorted(p.name for p in target.iterdir()) == ["c.txt"]  # the old folder's files are gone
+    assert sorted(p.name for p in target.iterdir()) == [OUTPUT_MARK, "c.txt"]  # the old folder's files are gone
     assert [p.name for p in tmp_path.iterdir()] == ["pool"]  # no temporary or old folder left

@@ -240,3 +240,20 @@ def test_the_exam_keeps_spammers_and_weak_workers_out_of_production():
     assert len(set(without["worker"])) > 3 and "exam" not in without.attrs
     with pytest.raises(UnderspecError, match=r"exam: 0 of 6 simulated workers .* expected at least 3"):
         answer_pages(pages, truth, ["0", "1", "2"], confusion[3:], overlap=3, seed=0, exam=exam)
+
+
+def test_export_never_deletes_a_users_files_in_out(digits_selection, capsys):
+    # an existing --out folder used to be replaced wholesale, the user's files with it
+    tmp_path, _ = digits_selection
+    out = tmp_path / "u"
+    out.mkdir()
+    (out / "thesis.txt").write_text("years of work\n")
+    args = ["label", "export", str(tmp_path / "sel"), "--page-size", "10", "--training", "10", "--exam", "10"]
+    assert main([*args, "--out", str(out)]) == 2
+    assert "thesis.txt" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.txt"]
+    assert (out / "thesis.txt").read_text() == "years of work\n"
+    pool = tmp_path / "pool"
+    assert main([*args, "--out", str(pool)]) == 0
+    assert main([*args, "--out", str(pool)]) == 0  # its own earlier export is replaced
+    assert (pool / "pool.csv").exists()

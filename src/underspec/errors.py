@@ -58,21 +58,52 @@ def write_npy_atomic(path: str | os.PathLike, array) -> None:
         np.save(handle, array)  # a handle: np.save would add ".npy" to the temporary name
 
 
+OUTPUT_MARK = ".underspec-output"  # in every folder atomic_dir writes: underspec may replace it
+
+
+def check_output_dir(path: str | os.PathLike, owned: str | None = None) -> Path:
+    """The resolved output folder ``path``, if underspec may write it as a whole: absent, empty,
+    or written by underspec before (it holds :data:`OUTPUT_MARK`, or the file ``owned``).
+
+    Raises
+    ------
+    UnderspecError
+        ``path`` is a file, the current folder or one above it, or a folder with files that
+        underspec did not write (they are never deleted: choose another ``--out``).
+    """
+    final = Path(path).expanduser().resolve()
+    if final.exists() and not final.is_dir():
+        raise UnderspecError(f"{path}: is a file, not a folder; give --out a new folder name "
+                             "(the file is left as it is)")
+    if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
+        raise UnderspecError(f"{path}: is the current folder or holds it; give --out a new folder name")
+    if final.is_dir():
+        entries = sorted(p.name for p in final.iterdir())
+        if entries and OUTPUT_MARK not in entries and (owned is None or owned not in entries):
+            shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+            raise UnderspecError(f"{path}: holds files underspec did not write ({shown}); they are not "
+                                 "replaced: give --out a new or empty folder")
+    return final
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, owned: str | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; on success it replaces ``path`` (an earlier
     folder there is removed only after the new one is in place); on failure it is removed.
 
-    For outputs made of many files (an exported pool with its images): readers see the old
-    folder or the new one, never a half-written one.
+    For outputs made of many files (an exported pool with its images, a task): readers see the
+    old folder or the new one, never a half-written one. Only a folder that underspec wrote
+    (see :func:`check_output_dir`; ``owned`` names a file that also proves it) is ever
+    replaced: a folder with a user's files is refused before anything is written.
     """
     import shutil
 
-    final = Path(path)
+    final = check_output_dir(path, owned)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp
+        (tmp / OUTPUT_MARK).write_text("written by underspec; it may replace this folder as a whole\n")
         old = None
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))

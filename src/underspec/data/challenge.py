@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import pandas as pd
 from underspec.data.items import ItemTable, from_splits
 from underspec.data.layout import FORMAT, PARTICIPANT_FILES
 from underspec.data.sources import sha256_of
-from underspec.errors import UnderspecError
+from underspec.errors import UnderspecError, atomic_dir
 
 
 @dataclass
@@ -79,12 +77,10 @@ def write_task(task: ChallengeTask, answers: Answers, out: str | os.PathLike) ->
     Returns
     -------
     Path
-        The task directory. An existing directory at ``out`` is replaced.
+        The task directory. An existing task directory at ``out`` is replaced; a file or a
+        folder of other files there is refused (:func:`~underspec.errors.atomic_dir`).
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out, owned="task.json") as tmp:
         arrays = {
             "X_labeled.npy": task.X_labeled, "y_labeled.npy": task.y_labeled,
             "X_unlabeled.npy": task.X_unlabeled, "X_val.npy": task.X_val,
@@ -104,19 +100,7 @@ def write_task(task: ChallengeTask, answers: Answers, out: str | os.PathLike) ->
         manifest["format"] = FORMAT
         manifest["files"] = {name: sha256_of(tmp / name) for name in files}
         (tmp / "task.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out
+    return Path(out)
 
 
 def _load_array(directory: Path, name: str) -> np.ndarray:
