@@ -24,7 +24,7 @@ from underspec import __version__
 from underspec.data.layout import PARTICIPANT_FILES
 from underspec.server import service
 from underspec.server.accounts import Signer, Verifier
-from underspec.server.board import Board, credentials
+from underspec.server.board import Board, client_address, credentials
 from underspec.server.db import open_database, secret_key
 from underspec.server.web import PageError, message_page, web_routes
 
@@ -37,10 +37,6 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' "
                                  b"'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
 ]
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
 
 
 async def single_valued(request: Request) -> None:
@@ -110,8 +106,7 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
 
     @app.get("/exercises/{exercise_id}/{name}", summary="Download a participant file")
     async def download(exercise_id: str, name: str) -> FileResponse:
-        ex_id = int(exercise_id) if exercise_id.isascii() and exercise_id.isdigit() else -1
-        ex = await board.run(lambda _session, snapshot: snapshot.exercises.get(ex_id))
+        ex = await board.run(lambda _session, snapshot: snapshot.exercise(exercise_id))
         if ex is None:
             raise service.RefusedError(404, f"exercise_id {exercise_id}: no such exercise")
         if name not in PARTICIPANT_FILES:

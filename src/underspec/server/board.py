@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import anyio
 import anyio.to_thread
+from fastapi import Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -197,6 +198,11 @@ class Board:
         return await anyio.to_thread.run_sync(
             self.in_session, lambda session, _snapshot: service.add_team(session, name, password), True,
             limiter=self._argon2)
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from (as uvicorn reports it), the key of password limits."""
+    return request.client.host if request.client else ""
 
 
 def credentials(username: str, password: str, client: str) -> Credentials:

@@ -300,12 +300,6 @@ def check_may_play(team: Team) -> Team:
     return team
 
 
-def authenticate(snapshot: Snapshot, verifier: Verifier, creds: Credentials) -> Team:
-    """The team if the credentials are right and it may play; else :class:`RefusedError`, or
-    :class:`PasswordCheckNeeded` when argon2 must decide."""
-    return check_may_play(check_password(snapshot, verifier, creds))
-
-
 def open_exercise(snapshot: Snapshot, exercise_id: str | int) -> Exercise:
     """The exercise with this id, refused if unknown (404) or closed (403)."""
     ex_id = parse_int(exercise_id, "exercise_id", 0)
@@ -484,6 +478,14 @@ class Snapshot:
     phase: str
     rows: dict[bool, list[dict]] = field(default_factory=dict)
     pages: dict[str, bytes] = field(default_factory=dict)  # pages every anonymous visitor sees alike
+
+    def exercise(self, exercise_id: str) -> Exercise | None:
+        """The exercise a URL path names (``/exercises/3/``), or None: unknown, or not a plain
+        non-negative integer."""
+        try:
+            return self.exercises.get(parse_int(exercise_id, "exercise_id"))
+        except RefusedError:
+            return None
 
     def results(self, session: Session, *, private: bool = False) -> list[dict]:
         """The leaderboard rows (:func:`results`), computed once per revision."""

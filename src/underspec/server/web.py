@@ -27,14 +27,14 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from underspec.server import service
-from underspec.server.board import Board, credentials
+from underspec.server.board import Board, client_address, credentials
 from underspec.server.db import Team
 
 SESSION_COOKIE = "underspec_session"
 BROWSER_COOKIE = "underspec_browser"
 templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 # API field names as the pages' forms call them
-PAGE_WORDS = {"datum_id": "row number", "exercise_id": "exercise", "file:": "file"}
+PAGE_WORDS = {"datum_id": "row number", "exercise_id": "exercise"}
 
 Built = tuple[str, dict] | Response
 
@@ -124,10 +124,7 @@ def web_routes(board: Board) -> APIRouter:
             raise PageError(403, "Missing or stale form token; reload the page and send it again.")
 
     def exercise_or_404(snapshot: service.Snapshot, exercise_id: str):
-        try:
-            ex = snapshot.exercises.get(service.parse_int(exercise_id, "exercise_id"))
-        except service.RefusedError:
-            ex = None
+        ex = snapshot.exercise(exercise_id)
         if ex is None:
             raise PageError(404, f"Exercise {exercise_id[:40]}: no such exercise.")
         return ex
@@ -190,7 +187,7 @@ def web_routes(board: Board) -> APIRouter:
     @router.post("/account/register", dependencies=[Depends(csrf_checked)])
     async def register(request: Request, username: str = Form(...), password: str = Form(...)) -> Response:
         try:
-            new = await board.register(request.client.host if request.client else "", username, password)
+            new = await board.register(client_address(request), username, password)
         except service.RefusedError as exc:
             raise _as_page(exc) from exc
         return await page(request, lambda _session, _snapshot, _team: ("message.html", {
@@ -205,7 +202,7 @@ def web_routes(board: Board) -> APIRouter:
     @router.post("/account/login", dependencies=[Depends(csrf_checked)])
     async def login(request: Request, username: str = Form(...), password: str = Form(...)) -> Response:
         try:
-            creds = credentials(username, password, request.client.host if request.client else "")
+            creds = credentials(username, password, client_address(request))
             token = await board.as_team(creds, lambda session, _snapshot, team: service.start_login(session, team),
                                         may_play=False)
         except service.RefusedError as exc:
