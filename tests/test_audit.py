@@ -133,6 +133,8 @@ def test_audit_command_writes_findings_and_report(tmp_path, digits):
                  "--folds", "3", "--out", str(out)]) == 0
     found = json.loads((out / "findings.json").read_text())
     assert "label_issues" in found and "group_label_rates" in found
+    stamp = found.pop("data")  # ties the findings to this data (train --drop-issues checks it)
+    assert stamp["items"] == 300 and len(stamp["fingerprint"]) == 16
     for check in found.values():
         assert len(check["items"]) >= 300 and {"id", "is_issue", "score"} <= set(check["items"][0])
     html = (out / "report.html").read_text()

@@ -45,7 +45,7 @@ def test_mix_rate_option_and_validation():
     _, ans = generate("cc", source="digits", seed=1, mix_rate=0.2, sizes=(50, 500, 50))
     unl = ans.groups[ans.groups.split == "unlabeled"]
     assert abs((~unl.correlated).mean() - 0.2) < 0.01
-    with pytest.raises(UnderspecError, match="mix-rate"):
+    with pytest.raises(UnderspecError, match="mix_rate"):
         generate("cc", source="digits", mix_rate=1.5)
 
 

@@ -111,7 +111,7 @@ def test_export_refuses_other_data_and_leaves_nothing(digits_selection, capsys):
     np.savez(tmp_path / "other.npz", x=np.zeros((10, 8, 8)), y=np.arange(10) % 2)
     assert main(["label", "export", str(tmp_path / "sel"), "--data", str(tmp_path / "other.npz"),
                  "--out", str(tmp_path / "pool")]) == 2
-    assert "10 items, but the selection" in capsys.readouterr().err
+    assert "computed on other data" in capsys.readouterr().err
     assert not (tmp_path / "pool").exists() and not list(tmp_path.glob(".pool*"))
 
 

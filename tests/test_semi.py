@@ -72,7 +72,7 @@ def test_fixmatch_refuses_data_without_unlabeled_items_and_other_settings(tmp_pa
         train(labeled, tmp_path / "a", TrainOptions(epochs=1, semi_supervised="fixmatch", progress=False))
     with pytest.raises(UnderspecError, match="expected one of none, fixmatch"):
         train(data, tmp_path / "b", TrainOptions(epochs=1, semi_supervised="mixmatch", progress=False))
-    with pytest.raises(UnderspecError, match="--pseudo-threshold: expected a probability"):
+    with pytest.raises(UnderspecError, match="pseudo_threshold: expected a number"):
         train(data, tmp_path / "c", TrainOptions(epochs=1, semi_supervised="fixmatch", pseudo_threshold=1.5,
                                                  progress=False))
     assert not any((tmp_path / name).exists() for name in "abc")

@@ -16,6 +16,42 @@ class UnderspecError(Exception):
     """
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import, while no other thread can be creating files
+
+
+def _writable_folder(path: Path, shown: str | os.PathLike) -> None:
+    """Refuse ``path`` as a place to create things in: it is under a file, or not writable."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UnderspecError(f"{shown}: {probe} is a file, not a folder; give a path in a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UnderspecError(f"{shown}: cannot write in {probe} (permission denied)")
+
+
+def check_output_file(path: str | os.PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if a file can be written there; called before any
+    work starts so that a bad output path never costs a minute of training.
+
+    Raises
+    ------
+    UnderspecError
+        ``path`` is a folder, lies under a file, or its folder is not writable.
+    """
+    final = Path(path).expanduser()
+    if final.is_dir():
+        raise UnderspecError(f"{path}: is a folder; expected the name of a file to write")
+    _writable_folder(final.parent, path)
+    return final
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
@@ -31,11 +67,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         A temporary file in the same directory (same file system, so the rename is atomic).
         It is removed if the body raises, so no half-written file is ever left behind.
     """
-    final = Path(path)
+    final = check_output_file(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp makes the file private (0600); the rename would keep that. An output gets the
+    # mode of the file it replaces, else the user's umask, like any file the user creates.
+    os.chmod(tmp_path, final.stat().st_mode & 0o777 if final.exists() else 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, final)
@@ -72,6 +111,7 @@ def check_output_dir(path: str | os.PathLike, owned: str | None = None) -> Path:
         underspec did not write (they are never deleted: choose another ``--out``).
     """
     final = Path(path).expanduser().resolve()
+    _writable_folder(final.parent, path)
     if final.exists() and not final.is_dir():
         raise UnderspecError(f"{path}: is a file, not a folder; give --out a new folder name "
                              "(the file is left as it is)")
@@ -101,6 +141,7 @@ def atomic_dir(path: str | os.PathLike, owned: str | None = None) -> Iterator[Pa
     final = check_output_dir(path, owned)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp's 0700 would survive the rename
     try:
         yield tmp
         (tmp / OUTPUT_MARK).write_text("written by underspec; it may replace this folder as a whole\n")

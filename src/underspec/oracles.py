@@ -13,12 +13,14 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from underspec.errors import UnderspecError
+from underspec.files import load_npy
 
 
 class BudgetSpentError(UnderspecError):
@@ -35,17 +37,26 @@ class Oracle(Protocol):
 
 
 class AnswersOracle:
-    """Reads labels from a ``.npy`` file of target labels (loaded on first use)."""
+    """Reads labels from a ``.npy`` file of target labels, checked when the oracle is made
+    (whole-number labels, one per target row, each one of ``classes``), so that a wrong file is
+    refused before any work even if no label is ever bought.
+    """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, n_items: int | None = None, classes: np.ndarray | None = None):
         self.path = Path(path)
-        self._labels: np.ndarray | None = None
+        what = "the target labels, a 1-D array of class values (answers:PATH.npy)"
+        labels = load_npy(self.path, what, integer=True)
+        if labels.ndim != 1 or (n_items is not None and len(labels) != n_items):
+            expected = f"({n_items},), one label per target row" if n_items is not None else "(N,)"
+            raise UnderspecError(f"{self.path}: shape {labels.shape}; expected {expected}")
+        if classes is not None:
+            stray = np.setdiff1d(labels.astype(np.int64), np.asarray(classes, np.int64))
+            if len(stray):
+                raise UnderspecError(f"{self.path}: label {int(stray[0])} is not a class of the task "
+                                     f"({', '.join(str(int(c)) for c in classes)})")
+        self._labels = labels.astype(np.int64)
 
     def reveal(self, index: int) -> int:
-        if self._labels is None:
-            if not self.path.exists():
-                raise UnderspecError(f"{self.path}: oracle answers file not found")
-            self._labels = np.load(self.path, allow_pickle=False)
         if not 0 <= index < len(self._labels):
             raise UnderspecError(f"{self.path}: no answer for target row {index}")
         return int(self._labels[index])
@@ -96,10 +107,18 @@ def ascii_preview(item: np.ndarray, width: int = 56) -> str:
 class PromptOracle:
     """Asks a person: saves the item as a PNG, prints an ASCII preview, reads the label."""
 
-    def __init__(self, X_val: np.ndarray, classes: np.ndarray, folder: str | Path = "queries",
+    def __init__(self, X_val: np.ndarray, classes: np.ndarray, folder: str | Path | None = None,
                  stdin=None, stdout=None):
-        self.X_val, self.classes, self.folder = X_val, classes, Path(folder)
+        self.X_val, self.classes = X_val, classes
         self.stdin, self.stdout = stdin or sys.stdin, stdout or sys.stdout
+        # The pictures are for the person answering: a temporary folder unless one is named.
+        self._tmp = None if folder is not None else tempfile.TemporaryDirectory(prefix="underspec-query-")
+        self.folder = Path(folder) if folder is not None else Path(self._tmp.name)
+
+    def close(self) -> None:
+        """Remove the temporary pictures (nothing is left in the user's folder)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def reveal(self, index: int) -> int:
         item = self.X_val[index]
@@ -141,7 +160,7 @@ class BudgetedOracle:
 
     def __init__(self, oracle: Oracle, budget: int, classes: np.ndarray, n_items: int):
         if budget < 0:
-            raise UnderspecError(f"--budget: expected a number >= 0, got {budget}")
+            raise UnderspecError(f"budget: expected a number >= 0, got {budget}")
         self.oracle, self.budget, self.classes, self.n_items = oracle, budget, classes, n_items
         self.revealed: dict[int, int] = {}
 
@@ -168,16 +187,15 @@ class BudgetedOracle:
         return int(label)
 
 
-def make_oracle(spec: str, *, X_val: np.ndarray, classes: np.ndarray,
-                folder: str | Path = "queries") -> Oracle:
+def make_oracle(spec: str, *, X_val: np.ndarray, classes: np.ndarray) -> Oracle:
     """Build an oracle from its command-line form (``answers:PATH``, ``command:CMD``, ``prompt``)."""
     kind, _, arg = spec.partition(":")
     if kind == "answers" and arg:
-        return AnswersOracle(arg)
+        return AnswersOracle(arg, len(X_val), classes)
     if kind == "command" and arg:
         return CommandOracle(arg)
     if kind == "prompt":
-        return PromptOracle(X_val, classes, folder)
+        return PromptOracle(X_val, classes)
     raise UnderspecError(
-        f"--oracle {spec!r}: expected answers:PATH.npy, command:\"CMD\" or prompt"
+        f"oracle {spec!r}: expected answers:PATH.npy, command:\"CMD\" or prompt"
     )

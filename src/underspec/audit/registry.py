@@ -18,6 +18,7 @@ import pandas as pd
 
 from underspec.data.image_sets import ImageSet
 from underspec.errors import UnderspecError
+from underspec.files import load_npy
 
 
 @dataclass
@@ -92,10 +93,7 @@ class AuditContext:
         if self.options.features is None:
             return self.X.reshape(len(self.X), -1)
         path = Path(self.options.features)
-        try:
-            features = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UnderspecError(f"--features {path}: not a readable .npy ({exc})") from exc
+        features = load_npy(path, "features, one row per item (N, D)", finite=False)
         n = len(self.image_set.table)
         if features.ndim < 2 or len(features) != n or not np.isfinite(features).all():
             raise UnderspecError(f"--features {path}: shape {features.shape}; expected ({n}, D) finite "

@@ -22,6 +22,7 @@ from underspec.data.items import ItemTable, from_splits
 from underspec.data.layout import FORMAT, PARTICIPANT_FILES
 from underspec.data.sources import sha256_of
 from underspec.errors import UnderspecError, atomic_dir
+from underspec.files import check_numeric, load_npy, read_csv, read_json
 
 
 @dataclass
@@ -107,18 +108,10 @@ def _load_array(directory: Path, name: str) -> np.ndarray:
     path = directory / name
     if not path.exists():
         raise UnderspecError(f"{path}: file not found (a task directory holds {', '.join(PARTICIPANT_FILES)})")
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise UnderspecError(f"{path}: not a plain .npy array ({exc})") from exc
-
-
-def _check_finite(path: Path, array: np.ndarray) -> None:
-    if not np.issubdtype(array.dtype, np.number):
-        raise UnderspecError(f"{path}: expected a numeric array, got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        bad = int((~np.isfinite(array)).reshape(len(array), -1).any(axis=1).argmax())
-        raise UnderspecError(f"{path}: NaN or infinite value in row {bad}; expected finite numbers")
+    array = load_npy(path, f"{name} of a task directory, a numeric array")
+    if array.ndim == 0:
+        raise UnderspecError(f"{path}: expected an array with a row per item, got a scalar")
+    return array
 
 
 def read_task(directory: str | os.PathLike) -> ChallengeTask:
@@ -133,17 +126,14 @@ def read_task(directory: str | os.PathLike) -> ChallengeTask:
     directory = Path(directory)
     if not directory.is_dir():
         raise UnderspecError(f"{directory}: not a directory (expected a task directory)")
+    for name in PARTICIPANT_FILES:  # a missing file first, before the content of the others
+        if not (directory / name).exists():
+            raise UnderspecError(f"{directory / name}: file not found (a task directory holds "
+                                 f"{', '.join(PARTICIPANT_FILES)})")
     X_l, y_l, X_u, X_v = (_load_array(directory, name) for name in PARTICIPANT_FILES)
-    for name, array in zip(PARTICIPANT_FILES, (X_l, y_l, X_u, X_v), strict=True):
-        if array.ndim == 0:
-            raise UnderspecError(f"{directory / name}: expected an array with a row per item, got a scalar")
-        _check_finite(directory / name, array)
     if y_l.ndim != 1:
         raise UnderspecError(f"{directory / 'y_labeled.npy'}: expected shape (N,), got {y_l.shape}")
-    if not np.issubdtype(y_l.dtype, np.integer):
-        if not np.all(np.equal(np.mod(y_l, 1), 0)):
-            raise UnderspecError(f"{directory / 'y_labeled.npy'}: expected integer class values, got {y_l.dtype}")
-        y_l = y_l.astype(np.int64)
+    check_numeric(str(directory / "y_labeled.npy"), y_l, integer=True)
     if len(X_l) != len(y_l):
         raise UnderspecError(
             f"{directory / 'X_labeled.npy'}: {len(X_l)} rows but y_labeled.npy has {len(y_l)}; "
@@ -163,29 +153,43 @@ def read_task(directory: str | os.PathLike) -> ChallengeTask:
             )
     manifest = {}
     if (directory / "task.json").exists():
-        try:
-            manifest = json.loads((directory / "task.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise UnderspecError(f"{directory / 'task.json'}: not valid JSON ({exc})") from exc
-    if len(np.unique(y_l)) < 2 and "classes" not in manifest:
-        raise UnderspecError(f"{directory / 'y_labeled.npy'}: a single class; expected at least two")
+        manifest = read_json(directory / "task.json", "the task's manifest")
+        _check_classes(directory / "task.json", manifest.get("classes"), y_l)
+    if len(np.unique(y_l)) < 2:  # the shortcut is then invisible: nothing tells two hypotheses apart
+        raise UnderspecError(f"{directory / 'y_labeled.npy'}: a single class ({int(y_l[0])}); expected "
+                             "labeled items of at least two classes")
     return ChallengeTask(X_l.astype(np.float32), y_l.astype(np.int64),
                          X_u.astype(np.float32), X_v.astype(np.float32), manifest)
+
+
+def _check_classes(path: Path, classes, y_labeled: np.ndarray) -> None:
+    """``task.json``'s classes: distinct integers that include every labeled value."""
+    if classes is None:
+        return
+    if (not isinstance(classes, list) or len(classes) < 2
+            or not all(isinstance(c, int) and not isinstance(c, bool) for c in classes)):
+        raise UnderspecError(f"{path}, field 'classes': {str(classes)[:80]}; expected a list of at least two "
+                             "integer class values")
+    if len(set(classes)) != len(classes):
+        raise UnderspecError(f"{path}, field 'classes': {classes}; expected distinct values")
+    stray = sorted(set(np.unique(y_labeled).tolist()) - set(classes))
+    if stray:
+        raise UnderspecError(f"{path}, field 'classes': {classes} lacks {stray[0]}, a value of y_labeled.npy")
 
 
 def read_answers(directory: str | os.PathLike) -> Answers:
     """Read the organiser's ``answers/`` folder of a task directory."""
     folder = Path(directory) / "answers"
     y_val = _load_array(folder, "y_val.npy")
-    y_unl = np.load(folder / "y_unlabeled.npy") if (folder / "y_unlabeled.npy").exists() else None
-    groups = pd.read_csv(folder / "groups.csv") if (folder / "groups.csv").exists() else None
-    extra = {p.stem: np.load(p) for p in folder.glob("*.npy") if p.stem not in ("y_val", "y_unlabeled")}
+    y_unl = load_npy(folder / "y_unlabeled.npy") if (folder / "y_unlabeled.npy").exists() else None
+    groups = read_csv(folder / "groups.csv", "per-item groups") if (folder / "groups.csv").exists() else None
+    extra = {p.stem: load_npy(p) for p in folder.glob("*.npy") if p.stem not in ("y_val", "y_unlabeled")}
     return Answers(y_val, y_unl, groups, extra)
 
 
 def verify_checksums(directory: str | os.PathLike) -> list[str]:
     """Return the files whose SHA-256 differs from ``task.json`` (empty when all match)."""
     directory = Path(directory)
-    manifest = json.loads((directory / "task.json").read_text())
+    manifest = read_json(directory / "task.json", "the task's manifest")
     return [name for name, digest in manifest.get("files", {}).items()
             if not (directory / name).exists() or sha256_of(directory / name) != digest]

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from underspec.constraints import COUNT, NATURAL, SHARE
 from underspec.data.challenge import Answers, ChallengeTask, write_task
 from underspec.data.sources import Source, load_source
-from underspec.errors import UnderspecError
+from underspec.errors import UnderspecError, atomic_dir, check_output_dir
 
 NOISE_SIGMA = 0.02
 SPLITS = ("labeled", "unlabeled", "target", "oracle")
@@ -93,7 +95,8 @@ class _Pools:
     def draw(self, split: str, cls: int, n: int) -> np.ndarray:
         pool = self.by_split[split][cls]
         if len(pool) == 0:
-            raise UnderspecError(f"no source images of class {cls} left for the {split} split")
+            raise UnderspecError(f"sizes: the source has too few images of class {cls} to give the {split} split "
+                                 "its share at these sizes; expected smaller sizes (NL,NU,NV), or a larger source")
         key = (split, cls)
         order, pos = self._cursor.get(key, (self.rng.permutation(pool), 0))
         out = []
@@ -380,11 +383,14 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     extra_keys = {k: params.pop(k) for k in list(params) if k in spec.extra or k.endswith("_attr")}
     if "classes" in params:
         params["classes"] = tuple(int(c) for c in params["classes"])
+        if len(set(params["classes"])) != len(params["classes"]) or len(params["classes"]) < 2:
+            raise UnderspecError(f"classes: {','.join(map(str, params['classes']))}; expected at least two "
+                                 "distinct class values")
     spec = replace(spec, extra={**spec.extra, **extra_keys}, **params)
+    NATURAL.check("seed", seed)
+    NATURAL.check("oracle_items", oracle_items)
     if mix_rate is not None:
-        if not 0.0 <= mix_rate <= 1.0:
-            raise UnderspecError(f"--mix-rate: expected a number in [0, 1], got {mix_rate}")
-        spec = replace(spec, mix_rate=mix_rate)
+        spec = replace(spec, mix_rate=SHARE.check("mix_rate", mix_rate))
     src = None
     if spec.needs != "none":
         src = source if isinstance(source, Source) else load_source(
@@ -392,8 +398,8 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
         if spec.needs == "faces" and src.name != "faces":
             raise UnderspecError(f"task {spec.name} needs a face set: --source faces --data FILE.npz")
     sizes = tuple(sizes) if sizes is not None else default_sizes(spec, src)
-    if len(sizes) != 3 or min(sizes) < 1:
-        raise UnderspecError(f"--sizes: expected three positive counts NL,NU,NV, got {sizes}")
+    if len(sizes) != 3 or not all(COUNT.accepts(n) for n in sizes):
+        raise UnderspecError(f"sizes: expected three counts >= 1 (NL,NU,NV), got {sizes}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, spec.id]))
     split_sizes = dict(zip(SPLITS, (*sizes, oracle_items), strict=True))
     if not oracle_items:
@@ -443,26 +449,31 @@ def generate_suite(suite: str = "hackathon", *, source: str = "digits", data: st
     Tasks whose source is not available (vehicle_animal without ``cifar10``, humans without
     ``faces``) are skipped and returned in the second list with the reason. ``sizes``, when
     given, applies to every task (for quick runs); otherwise each task uses its defaults.
+
+    The suite folder appears whole or not at all: the tasks are written into a temporary
+    sibling, renamed into place at the end (a failure or Ctrl-C on the last task leaves nothing).
     """
     if suite not in SUITES:
         raise UnderspecError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+    specs = [resolve_task(name) for name in tasks or SUITES[suite]]  # every name, before any work
+    check_output_dir(out)
     src = load_source(source, data)
     written, skipped = [], []
-    for name in tasks or SUITES[suite]:
-        spec = resolve_task(name)
-        if spec.needs == "cifar10" and cifar10 is None:
-            skipped.append(f"{task_dirname(spec)}: needs CIFAR-10 (--cifar10 PATH)")
-            continue
-        if spec.needs == "faces" and faces is None:
-            skipped.append(f"{task_dirname(spec)}: needs a face set (--faces PATH)")
-            continue
-        task_src = {"cifar10": cifar10, "faces": faces}.get(spec.needs)
-        path = Path(out) / task_dirname(spec)
-        if task_src is None:
-            generate(spec.name, source=src, seed=seed, out=path, sizes=sizes,
-                     oracle_items=oracle_items)
-        else:
-            generate(spec.name, source=spec.needs, data=task_src, seed=seed, out=path,
-                     sizes=sizes, oracle_items=oracle_items)
-        written.append(path)
+    with atomic_dir(out) as tmp:
+        for spec in tqdm(specs, desc="generating tasks", unit="task", leave=False):
+            if spec.needs == "cifar10" and cifar10 is None:
+                skipped.append(f"{task_dirname(spec)}: needs CIFAR-10 (--cifar10 PATH)")
+                continue
+            if spec.needs == "faces" and faces is None:
+                skipped.append(f"{task_dirname(spec)}: needs a face set (--faces PATH)")
+                continue
+            task_src = {"cifar10": cifar10, "faces": faces}.get(spec.needs)
+            path = tmp / task_dirname(spec)
+            if task_src is None:
+                generate(spec.name, source=src, seed=seed, out=path, sizes=sizes,
+                         oracle_items=oracle_items)
+            else:
+                generate(spec.name, source=spec.needs, data=task_src, seed=seed, out=path,
+                         sizes=sizes, oracle_items=oracle_items)
+            written.append(Path(out) / task_dirname(spec))
     return written, skipped

@@ -26,6 +26,8 @@ import pandas as pd
 
 from underspec.data.items import MISSING, ItemTable
 from underspec.errors import UnderspecError
+from underspec.files import check_numeric, read_csv
+from underspec.files import load_npz as read_npz
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 FILE_COLUMNS = ("path", "file", "filename", "name", "image")
@@ -41,6 +43,8 @@ class ImageSet:
     bad: list[tuple[str, str]] = field(default_factory=list)
     resized: list[str] = field(default_factory=list)
     source: str = ""
+    left_out: dict = field(default_factory=dict)
+    """Arrays of an ``.npz`` that were not one value per item (name -> shape), not columns."""
 
     @property
     def table(self) -> pd.DataFrame:
@@ -125,6 +129,10 @@ def _encode(values: pd.Series, where: str) -> tuple[np.ndarray, list]:
         present = present[present != MISSING]  # -1 means "no label", as everywhere in underspec
         if present.empty:
             raise UnderspecError(f"{where}: no label at all")
+        if (present < 0).any():
+            row = int(values.index.get_loc(present.index[int(np.argmax(present.to_numpy() < 0))]))
+            raise UnderspecError(f"{where}, row {row}: label {int(present[present < 0].iloc[0])}; expected a class "
+                                 "value >= 0, or -1 (or an empty cell) for no label")
     classes = sorted(present.unique().tolist())
     if len(classes) < 2:
         raise UnderspecError(f"{where}: one class only ({classes[0]!r}); expected at least two")
@@ -134,15 +142,20 @@ def _encode(values: pd.Series, where: str) -> tuple[np.ndarray, list]:
     return codes, classes
 
 
-def _check_columns(table: pd.DataFrame, where: str, columns: list[str]) -> None:
+def _check_columns(table: pd.DataFrame, where: str, columns: list[str], left_out: dict | None = None) -> None:
+    """Every named column exists; ``left_out`` (name -> shape) names arrays of an ``.npz`` that
+    were not one value per item, so that the message says why such a column is missing."""
     for column in columns:
+        if left_out and column in left_out:
+            raise UnderspecError(f"{where}, array {column!r}: shape {left_out[column]}; expected ({len(table)},), "
+                                 "one value per image of 'x'")
         if column not in table.columns:
             raise UnderspecError(f"{where}: no column {column!r}; columns are "
                                  f"{', '.join(map(str, table.columns))}")
 
 
 def _finish(X: np.ndarray, table: pd.DataFrame, label: str, where: str, *, weights: str | None,
-            bad=(), resized=(), source: str = "") -> ImageSet:
+            bad=(), resized=(), source: str = "", left_out: dict | None = None) -> ImageSet:
     if label in table.columns:
         codes, classes = _encode(table[label], f"{where}, column {label!r}")
         table = table.drop(columns=[label]).assign(label=codes)
@@ -159,17 +172,29 @@ def _finish(X: np.ndarray, table: pd.DataFrame, label: str, where: str, *, weigh
         table["weight"] = w.astype(float)
     front = ["id", "split", "label"]
     table = table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)
-    return ImageSet(ItemTable(X, table), classes, list(bad), list(resized), source)
+    check_numeric(where, X)  # NaN or infinite pixels would train a NaN model without a word
+    return ImageSet(ItemTable(X, table), classes, list(bad), list(resized), source, dict(left_out or {}))
+
+
+def _check_paths(csv: Path, root: Path, paths: pd.Series) -> None:
+    """A ``labels.csv``'s paths: inside the folder (no ``../`` or absolute path reads another
+    file of the machine), each listed once."""
+    inside = root.resolve()
+    for row, text in enumerate(paths.astype(str)):
+        target = (root / text).resolve()
+        if Path(text).is_absolute() or (target != inside and inside not in target.parents):
+            raise UnderspecError(f"{csv}, row {row + 2}, column 'path': {text!r} is outside {root}; expected a "
+                                 "path relative to the folder, inside it")
+    twice = paths.astype(str)[paths.astype(str).duplicated()]
+    if len(twice):
+        raise UnderspecError(f"{csv}, column 'path': {twice.iloc[0]!r} is listed twice; expected one row per image")
 
 
 def load_npz(path: str | Path, *, label: str = "y", weights: str | None = None) -> ImageSet:
     """An ``.npz`` with ``x`` (N, H, W[, C]) and a label array; other 1-D arrays of length N
     become metadata columns; ids are row indices."""
     path = Path(path)
-    if not path.is_file():
-        raise UnderspecError(f"{path}: no such file")
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = read_npz(path, "an .npz with x (N, H, W[, C]) and one label per image")
     if "x" not in arrays:
         raise UnderspecError(f"{path}: no array 'x'; arrays are {', '.join(arrays)}")
     x = arrays.pop("x")
@@ -181,17 +206,18 @@ def load_npz(path: str | Path, *, label: str = "y", weights: str | None = None) 
             raise UnderspecError(f"{path}, array {name!r}: shape {arrays[name].shape}; expected ({n},), "
                                  "one value per image of 'x'")
     columns = {k: v for k, v in arrays.items() if v.ndim == 1 and len(v) == n}
-    for k, v in arrays.items():
-        if k not in columns:
-            warnings.warn(f"{path}: array {k!r} of shape {v.shape} is not one value per item; "
-                          "left out", stacklevel=2)
+    left_out = {k: v.shape for k, v in arrays.items() if k not in columns}
+    for k, shape in left_out.items():
+        warnings.warn(f"{path}: array {k!r} of shape {shape} is not one value per item; "
+                      "left out", stacklevel=2)
     table = pd.DataFrame({"id": np.arange(n), **columns})
-    _check_columns(table, str(path), [label] + ([weights] if weights else []))
+    _check_columns(table, str(path), [label] + ([weights] if weights else []), left_out)
+    check_numeric(f"{path}, array 'x'", x)
     X = x.astype(np.float32)
     if X.max() > 1.5:
         X /= 255.0
     X = X[:, None] if x.ndim == 3 else X.transpose(0, 3, 1, 2)
-    return _finish(X, table, label, str(path), weights=weights, source=str(path))
+    return _finish(X, table, label, str(path), weights=weights, source=str(path), left_out=left_out)
 
 
 def load_labeled_folder(root: str | Path, *, csv: str = "labels.csv", label: str = "label",
@@ -203,12 +229,10 @@ def load_labeled_folder(root: str | Path, *, csv: str = "labels.csv", label: str
     root = Path(root)
     csv = root / csv
     if csv.is_file():
-        try:
-            table = pd.read_csv(csv)
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise UnderspecError(f"{csv}: not a readable CSV ({str(exc).splitlines()[0]})") from exc
+        table = read_csv(csv, "images: path,label,... (paths relative to the folder)")
         _check_columns(table, str(csv), ["path"] + ([label] if labels_required else [])
                        + ([weights] if weights else []))
+        _check_paths(csv, root, table["path"])
         missing = [p for p in table["path"].astype(str) if not (root / p).is_file()]
         if missing:
             raise UnderspecError(f"{csv}, column 'path': {len(missing)} file(s) not found under "
@@ -299,5 +323,5 @@ def load_image_set(path: str | Path, *, label: str | None = None, groups: list[s
                                         skip_bad=skip_bad, resize=resize)
     else:
         image_set = load_class_folders(path, weights=weights, skip_bad=skip_bad, resize=resize)
-    _check_columns(image_set.table, str(path), [*groups, *([control] if control else [])])
+    _check_columns(image_set.table, str(path), [*groups, *([control] if control else [])], image_set.left_out)
     return image_set

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from underspec.errors import UnderspecError, atomic_path
+from underspec.files import check_numeric, load_npz
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -108,8 +109,13 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 30.0) -> Path:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as handle:
-        data = handle.read()
+    try:
+        with gzip.open(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise UnderspecError(f"{path}: not a readable gzip file ({exc}); expected an MNIST idx .gz file") from exc
+    if len(data) < 8:
+        raise UnderspecError(f"{path}: {len(data)} bytes; expected an MNIST idx file")
     magic, = struct.unpack(">I", data[:4])
     ndim = magic & 0xFF
     if magic >> 8 != 0x08 or ndim not in (1, 3):
@@ -121,11 +127,11 @@ def _read_idx(path: Path) -> np.ndarray:
     return array.reshape(shape)
 
 
-def _npz_keys(path: Path, data: np.lib.npyio.NpzFile, keys: tuple[str, ...]) -> None:
-    missing = [k for k in keys if k not in data.files]
+def _npz_keys(path: Path, data: dict[str, np.ndarray], keys: tuple[str, ...]) -> None:
+    missing = [k for k in keys if k not in data]
     if missing:
         raise UnderspecError(
-            f"{path}: missing array(s) {', '.join(missing)}; found {', '.join(data.files)}"
+            f"{path}: missing array(s) {', '.join(missing)}; found {', '.join(data) or 'none'}"
         )
 
 
@@ -165,16 +171,18 @@ def load_mnist(path: str | os.PathLike | None = None, *, url: str = MNIST_URL,
             )
     if not path.exists():
         raise UnderspecError(f"{path}: file not found (expected mnist.npz)")
-    with np.load(path, allow_pickle=False) as data:
-        _npz_keys(path, data, ("x_train", "y_train", "x_test", "y_test"))
-        x = np.concatenate([data["x_train"], data["x_test"]])
-        y = np.concatenate([data["y_train"], data["y_test"]])
+    data = load_npz(path, "mnist.npz (x_train, y_train, x_test, y_test)")
+    _npz_keys(path, data, ("x_train", "y_train", "x_test", "y_test"))
+    x = np.concatenate([data["x_train"], data["x_test"]])
+    y = np.concatenate([data["y_train"], data["y_test"]])
     return _mnist_source(x, y)
 
 
 def _mnist_source(x: np.ndarray, y: np.ndarray) -> Source:
     if x.ndim != 3 or len(x) != len(y):
         raise UnderspecError(f"MNIST: expected images (N, 28, 28) and N labels, got {x.shape}")
+    check_numeric("MNIST images", x)
+    check_numeric("MNIST labels", y, integer=True)
     images = (x.astype(np.float32) / 255.0)[:, None]
     # The constants of the original hackathon notebook.
     return Source("mnist", images, y.astype(np.int64), mean=0.1307, std=0.3081)
@@ -205,23 +213,28 @@ def load_cifar10(path: str | os.PathLike) -> Source:
             raise UnderspecError(f"{batch_dir}: missing CIFAR-10 batch file(s) {', '.join(missing)}")
         xs, ys = [], []
         for name in names:
-            with open(batch_dir / name, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")  # the official format is a pickle
-            xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch[b"labels"], np.int64))
+            # The official format is a pickle (it can run code: only use the files from the
+            # CIFAR-10 site); anything wrong in it is reported, not raised as a traceback.
+            try:
+                with open(batch_dir / name, "rb") as handle:
+                    batch = pickle.load(handle, encoding="bytes")
+                xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
+                ys.append(np.asarray(batch[b"labels"], np.int64))
+            except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as exc:
+                raise UnderspecError(f"{batch_dir / name}: not a CIFAR-10 python batch ({str(exc)[:80]})") from exc
         x_chw = np.concatenate(xs)
         y = np.concatenate(ys)
     else:
         if not path.exists():
             raise UnderspecError(f"{path}: file not found (expected CIFAR-10 .npz or batches folder)")
-        with np.load(path, allow_pickle=False) as data:
-            if "jpeg_bytes" in data.files:
-                _npz_keys(path, data, ("jpeg_bytes", "offsets", "y"))
-                x_hwc = _decode_jpegs(data["jpeg_bytes"], data["offsets"])
-            else:
-                _npz_keys(path, data, ("x", "y"))
-                x_hwc = data["x"]
-            y = data["y"].astype(np.int64)
+        data = load_npz(path, "CIFAR-10 as an .npz (x and y, or jpeg_bytes, offsets and y)")
+        if "jpeg_bytes" in data:
+            _npz_keys(path, data, ("jpeg_bytes", "offsets", "y"))
+            x_hwc = _decode_jpegs(data["jpeg_bytes"], data["offsets"])
+        else:
+            _npz_keys(path, data, ("x", "y"))
+            x_hwc = data["x"]
+        y = check_numeric(f"{path}, array 'y'", data["y"], integer=True).astype(np.int64)
         if x_hwc.ndim != 4 or x_hwc.shape[-1] != 3:
             raise UnderspecError(f"{path}: expected x of shape (N, 32, 32, 3), got {x_hwc.shape}")
         x_chw = np.transpose(x_hwc, (0, 3, 1, 2))
@@ -246,14 +259,13 @@ def load_faces(path: str | os.PathLike) -> Source:
     path = Path(path)
     if not path.exists():
         raise UnderspecError(f"{path}: file not found (expected an .npz with x and attributes)")
-    with np.load(path, allow_pickle=False) as data:
-        _npz_keys(path, data, ("x",))
-        x = data["x"]
-        attrs = {
-            k: data[k] for k in data.files
-            if k != "x" and data[k].ndim == 1 and len(data[k]) == len(x)
-            and np.issubdtype(data[k].dtype, np.number)
-        }
+    data = load_npz(path, "a face set .npz with x and 1-D attribute arrays")
+    _npz_keys(path, data, ("x",))
+    x = check_numeric(f"{path}, array 'x'", data["x"])
+    attrs = {
+        k: v for k, v in data.items()
+        if k != "x" and v.ndim == 1 and len(v) == len(x) and np.issubdtype(v.dtype, np.number)
+    }
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3):

@@ -12,7 +12,8 @@ import numpy as np
 from underspec.audit import balance, label_issues, neighbours, relevance, shortcuts  # noqa: F401 (registers)
 from underspec.audit.registry import CHECKS, AuditContext, AuditOptions, CheckResult
 from underspec.data.image_sets import ImageSet
-from underspec.errors import UnderspecError, write_text_atomic
+from underspec.errors import UnderspecError, atomic_dir
+from underspec.files import data_stamp
 
 TOP_ITEMS = 20
 
@@ -49,9 +50,11 @@ def findings(results: list[CheckResult]) -> dict:
 
 def write_audit(image_set: ImageSet, options: AuditOptions, results: list[CheckResult],
                 out: str | Path) -> Path:
-    """Write ``findings.json`` and ``report.html`` into ``out`` (each atomically)."""
+    """Write ``findings.json`` (with the data's fingerprint, so that ``train --drop-issues``
+    refuses them for other data) and ``report.html`` into the folder ``out``, which appears
+    whole (no file of an earlier audit is left beside them)."""
     out = Path(out)
-    document = json.dumps(findings(results), indent=1, default=_plain) + "\n"
+    document = json.dumps({"data": data_stamp(image_set), **findings(results)}, indent=1, default=_plain) + "\n"
     env = jinja2.Environment(loader=jinja2.PackageLoader("underspec", "report/templates"),
                              autoescape=True)
     rows = []
@@ -67,6 +70,7 @@ def write_audit(image_set: ImageSet, options: AuditOptions, results: list[CheckR
         classes=[str(c) for c in image_set.classes], shape=tuple(image_set.X.shape[1:]),
         model=options.model, folds=options.folds, groups=options.groups, bad=image_set.bad,
         resized=image_set.resized, results=rows)
-    write_text_atomic(out / "findings.json", document)  # both made before either is written
-    write_text_atomic(out / "report.html", html)
+    with atomic_dir(out) as tmp:
+        (tmp / "findings.json").write_text(document)
+        (tmp / "report.html").write_text(html)
     return out / "report.html"

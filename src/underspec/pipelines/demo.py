@@ -6,10 +6,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from underspec.ambiguity.disambiguate import train_classifier
 from underspec.data.challenge import read_answers, read_task
 from underspec.data.generators import generate_suite
+from underspec.errors import atomic_dir, check_output_dir
 from underspec.models.fit import predict_proba
 from underspec.oracles import AnswersOracle
 from underspec.pipelines.solve import SolveSettings, solve
@@ -44,8 +46,11 @@ def format_table(rows: list[dict]) -> str:
 def run_demo(out: str | Path = "underspec-demo", *, source: str = "digits",
              data: str | None = None, seed: int = 0, tasks: tuple[str, ...] | None = None,
              sizes: tuple[int, int, int] | None = None, budget: int = 5,
-             settings: SolveSettings | None = None, echo=print) -> list[dict]:
+             settings: SolveSettings | None = None, echo=print, progress: bool = False) -> list[dict]:
     """Generate the hackathon suite, solve every task with a 5-label oracle, write the report.
+
+    ``out`` appears whole at the end (tasks, predictions, report) or not at all: a failure or
+    Ctrl-C leaves nothing behind, and a folder of the user's files is refused before any work.
 
     Returns
     -------
@@ -54,35 +59,38 @@ def run_demo(out: str | Path = "underspec-demo", *, source: str = "digits",
     """
     out = Path(out)
     settings = settings or SolveSettings(seed=seed)
-    echo(f"generating tasks from {source!r} into {out / 'tasks'} ...")
-    written, skipped = generate_suite(source=source, data=data, seed=seed, out=out / "tasks",
-                                      tasks=tasks, sizes=sizes)
-    for note in skipped:
-        echo(f"  skipped {note}")
+    check_output_dir(out)
     rows, entries = [], []
-    for path in written:
-        task = read_task(path)
-        y_val = read_answers(path).y_val
-        name = path.name
-        echo(f"solving {name} ...")
-        started = time.perf_counter()
-        result = solve(task, AnswersOracle(path / "answers" / "y_val.npy"), budget=budget,
-                       out=out / "predictions" / f"{name}.csv",
-                       json_path=out / "predictions" / f"{name}.json", settings=settings)
-        seconds = time.perf_counter() - started
-        row = {
-            "task": name,
-            "plain": f"{trained_accuracy(task.X_labeled, task.y_labeled, task, y_val, settings):.3f}",
-            "underspec": f"{float((result.predictions == y_val).mean()):.3f}",
-            "labels": result.summary["labels_used"],
-            "decision": result.summary["decision"],
-            "seconds": f"{seconds:.1f}",
-        }
-        rows.append(row)
-        entries.append({"name": name, "row": row, "summary": result.summary,
-                        "pictures": task_pictures(task, result)})
-    echo(format_table(rows))
-    report = write_solve_report(entries, out / "report.html",
-                                title=f"underspec demo: {source} suite, seed {seed}")
-    echo(f"report: {report}")
+    with atomic_dir(out) as tmp:
+        echo(f"generating tasks from {source!r} into {out / 'tasks'} ...")
+        written, skipped = generate_suite(source=source, data=data, seed=seed, out=tmp / "tasks",
+                                          tasks=tasks, sizes=sizes)
+        for note in skipped:
+            echo(f"  skipped {note}")
+        bar = tqdm(written, desc="solving tasks", unit="task", disable=not progress)
+        for path in bar:
+            name = path.name
+            bar.set_postfix_str(name)
+            task = read_task(path)
+            y_val = read_answers(path).y_val
+            started = time.perf_counter()
+            result = solve(task, AnswersOracle(path / "answers" / "y_val.npy"), budget=budget,
+                           out=tmp / "predictions" / f"{name}.csv",
+                           json_path=tmp / "predictions" / f"{name}.json", settings=settings,
+                           progress=progress)
+            seconds = time.perf_counter() - started
+            row = {
+                "task": name,
+                "plain": f"{trained_accuracy(task.X_labeled, task.y_labeled, task, y_val, settings):.3f}",
+                "underspec": f"{float((result.predictions == y_val).mean()):.3f}",
+                "labels": result.summary["labels_used"],
+                "decision": result.summary["decision"],
+                "seconds": f"{seconds:.1f}",
+            }
+            rows.append(row)
+            entries.append({"name": name, "row": row, "summary": result.summary,
+                            "pictures": task_pictures(task, result)})
+        echo(format_table(rows))
+        write_solve_report(entries, tmp / "report.html", title=f"underspec demo: {source} suite, seed {seed}")
+    echo(f"report: {out / 'report.html'}")
     return rows

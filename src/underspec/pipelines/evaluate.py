@@ -10,10 +10,12 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from underspec.constraints import COUNT, NATURAL
 from underspec.data.image_sets import ImageSet
-from underspec.errors import UnderspecError, write_text_atomic
+from underspec.errors import UnderspecError, atomic_dir, check_output_dir, write_text_atomic
 from underspec.fairness.metrics import GROUP_METRICS, evaluate
 from underspec.fairness.thresholds import fit_thresholds, group_keys
+from underspec.files import read_csv
 from underspec.pipelines.train import load_run, predict
 from underspec.report.images import bar_chart, confusion_picture
 
@@ -22,13 +24,7 @@ def read_predictions(path: str | Path, image_set: ImageSet) -> tuple[np.ndarray,
     """True and predicted class indices of the labeled items that have a prediction, and their
     table rows. Refuses unknown ids, labels outside the classes and duplicated ids."""
     path = Path(path)
-    try:
-        pred = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise UnderspecError(f"{path}: not a readable predictions CSV ({exc})") from exc
-    for column in ("id", "label"):
-        if column not in pred.columns:
-            raise UnderspecError(f"{path}: no column {column!r}; expected id,label,p_<class>...")
+    pred = read_csv(path, "predictions: id,label,p_<class>... (underspec predict)", ("id", "label"))
     ids = pred["id"].astype(str)
     if ids.duplicated().any():
         raise UnderspecError(f"{path}, column 'id': {ids[ids.duplicated()].iloc[0]!r} appears twice")
@@ -45,27 +41,39 @@ def read_predictions(path: str | Path, image_set: ImageSet) -> tuple[np.ndarray,
                              f"the classes {names}")
     merged = table.merge(pd.DataFrame({"_key": ids, "_pred": pred["label"].astype(str)}), on="_key")
     merged = merged[merged["label"] >= 0].reset_index(drop=True)
-    if merged.empty:
-        raise UnderspecError(f"{path}: no prediction for a labeled item of {image_set.source}")
+    labeled = table.loc[table["label"] >= 0, "_key"]
+    if len(merged) < len(labeled):  # a partial file would be scored on a subset without a word
+        missing = labeled[~labeled.isin(ids)]
+        raise UnderspecError(f"{path}: predictions for {len(merged)} of the {len(labeled)} labeled items of "
+                             f"{image_set.source} (no row for id {missing.iloc[0]!r}, ...); expected one per item")
     y_pred = merged["_pred"].map({n: i for i, n in enumerate(names)}).to_numpy()
     return merged["label"].to_numpy(), y_pred, merged.drop(columns=["_key", "_pred"])
 
 
 def evaluate_file(predictions: str | Path, image_set: ImageSet, groups: list[str], *, out: str | Path,
                   positive: str | None = None, min_count: int = 10, n_boot: int = 200, seed: int = 0) -> dict:
-    """Evaluate a predictions CSV; writes ``out/evaluation.json`` and ``out/evaluation.html``."""
+    """Evaluate a predictions CSV; writes ``out/evaluation.json`` and ``out/evaluation.html`` (the
+    folder appears whole)."""
+    check_output_dir(out)
+    for name, value, number in (("min_count", min_count, COUNT), ("n_boot", n_boot, NATURAL)):
+        number.check(name, value)
     y, pred, table = read_predictions(predictions, image_set)
-    names = [str(c) for c in image_set.classes]
-    if positive is not None and positive not in names:
-        raise UnderspecError(f"--positive {positive!r}: not one of the classes {names}")
     result = evaluate(y, pred, table, groups, classes=image_set.classes, min_count=min_count, n_boot=n_boot,
-                      positive=None if positive is None else names.index(positive), seed=seed)
+                      positive=_positive(positive, image_set), seed=seed)
     document = json.dumps(result, indent=1, default=float) + "\n"
     html = render(result)
-    out = Path(out)
-    write_text_atomic(out / "evaluation.json", document)
-    write_text_atomic(out / "evaluation.html", html)
+    with atomic_dir(out) as tmp:
+        (tmp / "evaluation.json").write_text(document)
+        (tmp / "evaluation.html").write_text(html)
     return result
+
+
+def _positive(positive: str | None, image_set: ImageSet) -> int | None:
+    """The class index of ``positive`` (a class value as written in the data), checked."""
+    names = [str(c) for c in image_set.classes]
+    if positive is not None and str(positive) not in names:
+        raise UnderspecError(f"positive {positive!r}: not one of the classes {', '.join(names)} of {image_set.source}")
+    return None if positive is None else names.index(str(positive))
 
 
 def render(result: dict) -> str:
@@ -108,7 +116,7 @@ def postprocess(run: str | Path, image_set: ImageSet, groups: list[str], *,
     names = [str(c) for c in image_set.classes]
     if len(names) != 2:
         raise UnderspecError(f"postprocess: thresholds need two classes; {image_set.source} has {len(names)}")
-    pos = names.index(positive) if positive is not None else 1
+    pos = 1 if positive is None else _positive(positive, image_set)
     key = image_set.table["id"].astype(str)
     valid = key.isin([str(i) for i in record.get("valid_ids", [])]).to_numpy()
     if not valid.any():

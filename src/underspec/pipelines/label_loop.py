@@ -10,21 +10,39 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
+from underspec.constraints import COUNT, NATURAL
 from underspec.data.image_sets import ImageSet, load_image_set
-from underspec.errors import UnderspecError, atomic_dir, write_text_atomic
+from underspec.errors import UnderspecError, atomic_dir, check_output_dir
+from underspec.files import check_same_data, load_npy, read_csv, read_json
 from underspec.labeling.export import ExportOptions, build_pools, task_page, toloka_tsv
 from underspec.labeling.select import knn_ensemble, linear_proba
-from underspec.pipelines.labeling import aggregate_file, read_csv, select_file
+from underspec.pipelines.labeling import aggregate_file, select_file
 
 
-def _selection(selection_dir: str | Path) -> tuple[Path, dict, pd.DataFrame]:
+def _selection(selection_dir: str | Path, image_set: ImageSet | None = None) -> tuple[Path, dict, pd.DataFrame]:
+    """A selection folder's summary and table; with ``image_set``, refused if made on other data."""
     folder = Path(selection_dir)
-    try:
-        summary = json.loads((folder / "selection.json").read_text())
-        table = pd.read_csv(folder / "selection.csv", dtype={"id": str, "auto_label": str}, keep_default_na=False)
-    except (OSError, json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise UnderspecError(f"{folder}: not a selection folder of underspec label select ({exc})") from exc
+    if not folder.is_dir():
+        raise UnderspecError(f"{folder}: no such folder; expected the --out folder of underspec label select")
+    what = "the selection of underspec label select"
+    summary = read_json(folder / "selection.json", what)
+    table = read_csv(folder / "selection.csv", what, ("id", "status", "auto_label", "confidence"),
+                     dtype={"id": str, "auto_label": str, "status": str}, keep_default_na=False)
+    bad = ~table["status"].isin(["auto", "send", "problematic"])
+    if bad.any():
+        raise UnderspecError(f"{folder / 'selection.csv'}, row {int(np.flatnonzero(bad)[0]) + 2}, column 'status': "
+                             f"{table['status'][bad].iloc[0]!r}; expected auto, send or problematic")
+    if table["id"].duplicated().any():
+        twice = table["id"][table["id"].duplicated()].iloc[0]
+        raise UnderspecError(f"{folder / 'selection.csv'}, column 'id': {twice!r} appears twice; "
+                             "expected one row per item")
+    if image_set is not None:
+        check_same_data(folder / "selection.json", summary.get("stamp"), image_set)
+        if len(image_set.table) != summary.get("items"):
+            raise UnderspecError(f"{image_set.source}: {len(image_set.table)} items, but the selection in {folder} "
+                                 f"was made on {summary.get('items')}; expected the same data")
     return folder, summary, table
 
 
@@ -42,18 +60,17 @@ def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptio
     The folder appears whole or not at all.
     """
     options = options or ExportOptions()
-    folder, summary, selection = _selection(selection_dir)
+    check_output_dir(out)
+    folder, summary, _ = _selection(selection_dir)
     if image_set is None:
         if not summary.get("data"):
-            raise UnderspecError(f"{folder}/selection.json: no data recorded; give the data with --data")
+            raise UnderspecError(f"{folder / 'selection.json'}: no data recorded; give the data with --data")
         image_set = load_image_set(**summary["data"])
+    folder, summary, selection = _selection(selection_dir, image_set)
     if image_set.X.ndim != 4:
         raise UnderspecError(f"{image_set.source}: items of shape {image_set.X.shape[1:]}; export needs images "
                              f"(N, C, H, W) to show to the crowd")
     ids = _ids(image_set)
-    if len(ids) != summary["items"]:
-        raise UnderspecError(f"{image_set.source}: {len(ids)} items, but the selection in {folder} was made on "
-                             f"{summary['items']}; expected the same data")
     labels = image_set.table["label"].to_numpy()
     classes = list(image_set.classes)
     known = pd.Series([classes[k] for k in labels[labels >= 0]], index=ids[labels >= 0], dtype=object)
@@ -165,13 +182,13 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
                    train_options=None) -> dict:
     """Merge and propagate (see :func:`propagate`), write ``out/labels.csv`` (id, label,
     source, confidence) and ``out/propagate.json``; with ``train_options`` also train the final
-    model on every labeled item into ``out/run`` (``underspec train``'s run folder)."""
-    folder, _, selection = _selection(selection_dir)
+    model on every labeled item into ``out/run`` (``underspec train``'s run folder). ``out``
+    appears whole or not at all."""
+    check_output_dir(out)
+    folder, _, selection = _selection(selection_dir, image_set)
     emb_path = folder / "embedding.npy"
-    if not emb_path.is_file():
-        raise UnderspecError(f"{emb_path}: no such file; run underspec label select again")
-    emb = np.load(emb_path)
-    if len(emb) != len(image_set.table):
+    emb = load_npy(emb_path, "the embedding of underspec label select (run it again)")
+    if emb.ndim != 2 or len(emb) != len(image_set.table):
         raise UnderspecError(f"{emb_path}: {len(emb)} items, but {image_set.source} has {len(image_set.table)}; "
                              f"expected the data the selection was made on")
     crowd = _read_labels(labels_path, _ids(image_set), image_set.classes)
@@ -182,17 +199,20 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
               "min_confidence": min_confidence, "propagator": propagator,
               "min_propagated": MIN_PROPAGATED[propagator] if min_propagated is None else min_propagated}
     out = Path(out)
-    if train_options is not None:
-        from underspec.pipelines.train import train
+    with atomic_dir(out) as tmp:
+        if train_options is not None:
+            from underspec.pipelines.train import train
 
-        codes = merged["label"].to_numpy()
-        if train_options.semi_supervised != "none" and (codes >= 0).all():
-            train_options = replace(train_options, semi_supervised="none")  # nothing left to learn from
-        checkpoint, score = train(image_set.with_labels(codes), out / "run", train_options)
-        report["run"] = {"checkpoint": str(checkpoint), "validation_balanced_accuracy": round(score, 4),
-                         "semi_supervised": train_options.semi_supervised, "unlabeled_items": int((codes < 0).sum())}
-    write_text_atomic(out / "labels.csv", table.to_csv(index=False))
-    write_text_atomic(out / "propagate.json", json.dumps(report, indent=1) + "\n")
+            codes = merged["label"].to_numpy()
+            if train_options.semi_supervised != "none" and (codes >= 0).all():
+                train_options = replace(train_options, semi_supervised="none")  # nothing left to learn from
+            _, score = train(image_set.with_labels(codes), tmp / "run", train_options)
+            report["run"] = {"checkpoint": str(out / "run" / "model.pt"),
+                             "validation_balanced_accuracy": round(score, 4),
+                             "semi_supervised": train_options.semi_supervised,
+                             "unlabeled_items": int((codes < 0).sum())}
+        (tmp / "labels.csv").write_text(table.to_csv(index=False))
+        (tmp / "propagate.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 
@@ -211,39 +231,68 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
     and ``out/run.json``."""
     from sklearn.model_selection import train_test_split
 
-    from underspec.labeling.crowd import answer_pages, make_workers
-
+    for name, value, number in (("known", known, COUNT), ("budget", budget, NATURAL), ("workers", workers, COUNT)):
+        number.check(name, value)
+    check_output_dir(out)
     truth = image_set.table["label"].to_numpy()
     if (truth < 0).any():
         raise UnderspecError(f"{image_set.source}: {int((truth < 0).sum())} items without a label; a dry run "
                              f"needs every true label (it hides all but --known of them)")
     n_classes = len(image_set.classes)
     if not n_classes <= known <= len(truth) - n_classes:
-        raise UnderspecError(f"--known {known}: expected {n_classes} to {len(truth) - n_classes} (one known and "
+        raise UnderspecError(f"known {known}: expected {n_classes} to {len(truth) - n_classes} (one known and "
                              f"one hidden item per class at least)")
+    if budget > len(truth) - known:
+        raise UnderspecError(f"budget {budget}: expected at most {len(truth) - known}, the items left unlabeled "
+                             f"when {known} of the {len(truth)} labels are kept known")
     try:
         keep, _ = train_test_split(np.arange(len(truth)), train_size=known, random_state=seed, stratify=truth)
     except ValueError as exc:  # a class with a single item cannot be split
         raise UnderspecError(f"{image_set.source}: cannot keep a stratified sample of {known} labels ({exc})") from exc
     masked = image_set.with_labels(np.where(np.isin(np.arange(len(truth)), keep), truth, -1))
     out = Path(out)
-    export_options = export_options or ExportOptions(seed=seed)
+    with atomic_dir(out) as tmp:  # select/, pool/, crowd/, final/ appear together or not at all
+        report = _dry_run(image_set, masked, truth, tmp, known=known, budget=budget, embedding=embedding,
+                          select_options=select_options, export_options=export_options or ExportOptions(seed=seed),
+                          workers=workers, method=method, propagator=propagator, min_propagated=min_propagated,
+                          train_options=train_options, cache=cache, seed=seed)
+        if report["final"]:
+            report["final"]["checkpoint"] = str(out / "final" / "run" / "model.pt")
+        (tmp / "run.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def _dry_run(image_set: ImageSet, masked: ImageSet, truth: np.ndarray, out: Path, *, known: int, budget: int,
+             embedding: str, select_options, export_options: ExportOptions, workers: int, method: str,
+             propagator: str, min_propagated: float | None, train_options, cache, seed: int) -> dict:
+    from underspec.labeling.crowd import answer_pages, make_workers
+
+    (out / "crowd").mkdir()
+    steps = tqdm(total=4, desc="label run: select", unit="step", leave=False)
     selected = select_file(masked, budget, out / "select", embedding=embedding, options=select_options,
                            cache=cache)
+    steps.update()
+    steps.set_description("label run: export")
     exported = export_file(out / "select", out / "pool", export_options, image_set=masked)
+    steps.update()
+    steps.set_description("label run: crowd")
     names = [str(c) for c in image_set.classes]
     truth_by_id = dict(zip(_ids(image_set), (names[k] for k in truth), strict=True))
-    pool = pd.read_csv(out / "pool" / "pool.csv", dtype={"task": str}, keep_default_na=False)
+    pool = pd.read_csv(out / "pool" / "pool.csv", dtype={"task": str}, keep_default_na=False)  # written just now
     gold = pd.read_csv(out / "pool" / "gold.csv", dtype={"task": str, "label": str}).set_index("task")["label"]
     confusion = make_workers(workers, len(names), seed=seed)
     exam = pool[pool["pool"] == "exam"].set_index("task")["golden"]
     answers = answer_pages(pool[pool["pool"] == "production"], truth_by_id, names, confusion,
                            overlap=export_options.overlap, seed=seed, gold=gold, exam=exam)  # exam, honeypots
-    write_text_atomic(out / "crowd" / "answers.csv", answers.drop(columns="page").to_csv(index=False))
+    (out / "crowd" / "answers.csv").write_text(answers.drop(columns="page").to_csv(index=False))
     aggregated = aggregate_file(out / "crowd" / "answers.csv", out / "crowd" / "labels.csv",
                                 gold_path=out / "pool" / "gold.csv", method=method)
+    steps.update()
+    steps.set_description("label run: propagate and train")
     propagated = propagate_file(masked, out / "select", out / "crowd" / "labels.csv", out / "final",
                                 min_propagated=min_propagated, propagator=propagator, train_options=train_options)
+    steps.update()
+    steps.close()
     crowd = pd.read_csv(out / "crowd" / "labels.csv", dtype={"task": str, "label": str})
     crowd = crowd[~crowd["task"].isin(gold.index)]
     final = pd.read_csv(out / "final" / "labels.csv", dtype={"id": str, "label": str})
@@ -259,5 +308,4 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
                                      for s in SOURCES[:-1] if (final["source"] == s).any()},
               "labeled_share": round(float(labeled.mean()), 4),
               "label_accuracy": round(float(right[labeled].mean()), 4), "final": propagated.get("run")}
-    write_text_atomic(out / "run.json", json.dumps(report, indent=1) + "\n")
     return report

@@ -10,25 +10,11 @@ import numpy as np
 import pandas as pd
 
 from underspec.data.image_sets import ImageSet
-from underspec.errors import UnderspecError, write_npy_atomic, write_text_atomic
+from underspec.errors import UnderspecError, atomic_dir, check_output_dir, write_npy_atomic, write_text_atomic
+from underspec.files import data_stamp, load_npy, read_csv
 from underspec.labeling.aggregate import METHODS, DawidSkene, GoldMajorityVote
 from underspec.labeling.quality import check_answers, screen_workers
 from underspec.labeling.select import SelectOptions, holdout_accuracy, select
-
-
-def read_csv(path: str | Path, what: str, columns: tuple[str, ...], dtype: dict | None = None) -> pd.DataFrame:
-    """Read a CSV of the labeling workflow, naming the file and the missing column on failure."""
-    path = Path(path)
-    try:
-        frame = pd.read_csv(path, dtype=dtype)
-    except FileNotFoundError as exc:
-        raise UnderspecError(f"{path}: no such file ({what})") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise UnderspecError(f"{path}: not a readable CSV ({what}: {str(exc).splitlines()[0]})") from exc
-    for column in columns:
-        if column not in frame.columns:
-            raise UnderspecError(f"{path}: no column {column!r}; expected {', '.join(columns)}")
-    return frame
 
 
 def _classes(text: str | None, labels: pd.Series) -> list | None:
@@ -145,7 +131,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
                          + f"{method}|{epochs}|{seed}|{MIN_STEPS}".encode()).hexdigest()[:16]
     path = Path(cache) / f"embedding-{method}-{key}.npy" if cache else None
     if path is not None and path.is_file():
-        return np.load(path)
+        return load_npy(path, "a cached embedding (delete it to recompute)")
     if method == "pixels":
         from sklearn.decomposition import PCA
 
@@ -193,10 +179,14 @@ def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding:
     ``image_set``) is recorded in ``selection.json`` so that ``label export`` can find the images.
     """
     options = options or SelectOptions()
+    check_output_dir(out)  # before any training
     labels = image_set.table["label"].to_numpy()
     unlabeled = int((labels < 0).sum())
-    if budget < 0 or budget > unlabeled:  # before any training
-        raise UnderspecError(f"--budget {budget}: expected 0 to {unlabeled}, the number of unlabeled items")
+    if unlabeled == 0:
+        raise UnderspecError(f"{image_set.source}: every item has a label; selection is for the unlabeled ones "
+                             "(an empty label or -1); to try the loop on labeled data, use label run")
+    if budget < 0 or budget > unlabeled:
+        raise UnderspecError(f"budget {budget}: expected 0 to {unlabeled}, the number of unlabeled items")
     embedding = embedding_method(image_set, embedding)
     emb = embeddings(image_set, embedding, cache, seed=options.seed)
     result = select(emb, labels, budget, len(image_set.classes), options)
@@ -210,13 +200,13 @@ def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding:
                "budget": budget, "auto": int(counts.get("auto", 0)), "send": int(counts.get("send", 0)),
                "problematic_over_budget": int(counts.get("problematic", 0)),
                "auto_accuracy_estimate": estimate, "embedding": embedding,
-               "classes": [str(c) for c in classes], "data": data}
+               "classes": [str(c) for c in classes], "data": data, "stamp": data_stamp(image_set)}
     html = _select_report(image_set, emb, result, summary)
-    out = Path(out)
-    write_text_atomic(out / "selection.csv", table.to_csv(index=False))
-    write_text_atomic(out / "selection.json", json.dumps(summary, indent=1) + "\n")
-    write_npy_atomic(out / "embedding.npy", emb)
-    write_text_atomic(out / "report.html", html)
+    with atomic_dir(out) as tmp:  # no file of an older selection survives beside the new ones
+        (tmp / "selection.csv").write_text(table.to_csv(index=False))
+        (tmp / "selection.json").write_text(json.dumps(summary, indent=1) + "\n")
+        np.save(tmp / "embedding.npy", emb)
+        (tmp / "report.html").write_text(html)
     return summary
 
 

@@ -15,7 +15,7 @@ from underspec.ambiguity.diverse import DiverseHeads
 from underspec.ambiguity.hypotheses import Hypotheses, find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior
 from underspec.data.challenge import ChallengeTask, read_task
-from underspec.errors import UnderspecError, atomic_path, write_text_atomic
+from underspec.errors import UnderspecError, atomic_path, check_output_file, write_text_atomic
 from underspec.models.fit import predict_proba
 from underspec.oracles import BudgetedOracle, BudgetSpentError, Oracle, make_oracle
 
@@ -132,7 +132,10 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     start = time.perf_counter()
     settings = settings or SolveSettings()
     if budget < 0:
-        raise UnderspecError(f"--budget: expected a number >= 0, got {budget}")
+        raise UnderspecError(f"budget: expected a number >= 0, got {budget}")
+    for path in (out, json_path):  # before any work: a bad path must not cost the training
+        if path is not None:
+            check_output_file(path)
     t = task if isinstance(task, ChallengeTask) else read_task(task)
     classes = t.classes
     unknown = sorted(set(np.unique(t.y_labeled).tolist()) - set(classes.tolist()))
@@ -140,8 +143,17 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         raise UnderspecError(f"y_labeled.npy: label {unknown[0]} is not one of the task classes "
                              f"{classes.tolist()} (task.json)")
     if isinstance(oracle, str):
-        oracle = make_oracle(oracle, X_val=t.X_val, classes=classes,
-                             folder=Path(out).parent / "queries" if out else "queries")
+        oracle = make_oracle(oracle, X_val=t.X_val, classes=classes)
+    try:
+        return _solve(t, oracle, budget, out, json_path, settings, progress, start, task)
+    finally:
+        if hasattr(oracle, "close"):
+            oracle.close()
+
+
+def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settings: SolveSettings,
+           progress: bool, start: float, task) -> SolveResult:
+    classes = t.classes
     guard = BudgetedOracle(oracle, budget, classes, len(t.X_val))
     C = len(classes)
     y_idx = np.searchsorted(classes, t.y_labeled)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,10 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
+from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, POSITIVE, Number, validate
 from underspec.data.image_sets import ImageSet, load_labeled_folder
-from underspec.errors import UnderspecError, atomic_path, write_text_atomic
+from underspec.errors import UnderspecError, atomic_dir, check_output_dir, write_text_atomic
+from underspec.files import check_same_data, load_weights, read_json
 from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
 from underspec.models.augment import make_augment
@@ -100,14 +103,17 @@ class TrainOptions:
     pseudo_threshold: float = 0.8
     progress: bool = True
 
+    CONSTRAINTS: ClassVar[dict[str, Number]] = {
+        "epochs": POSITIVE, "patience": COUNT, "batch_size": COUNT, "lr": POSITIVE,
+        "weight_decay": NON_NEGATIVE, "valid_share": Number(float, low=0, high=1, low_open=True, high_open=True),
+        "seed": NATURAL, "pseudo_threshold": Number(float, low=0, high=1, low_open=True)}
 
-def _flagged(findings_path: str, check: str) -> dict[str, dict]:
-    """Items a check flagged in an audit ``findings.json``, by ``str(id)``."""
+
+def _flagged(findings_path: str, check: str, image_set: ImageSet) -> dict[str, dict]:
+    """Items a check flagged in an audit ``findings.json`` of this very data, by ``str(id)``."""
     path = Path(findings_path)
-    try:
-        findings = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UnderspecError(f"{path}: not a readable findings.json ({exc})") from exc
+    findings = read_json(path, "the findings.json of underspec audit")
+    check_same_data(path, findings.get("data"), image_set)
     if check not in findings:
         raise UnderspecError(f"{path}: no {check!r} check; run underspec audit with it")
     return {str(item["id"]): item for item in findings[check]["items"] if item["is_issue"]}
@@ -136,7 +142,7 @@ def training_labels(image_set: ImageSet, rows: np.ndarray,
     y = table["label"].to_numpy()[rows].copy()
     ids = table["id"].astype(str).to_numpy()[rows]
     if options.issues:
-        flagged = _flagged(options.issues, "label_issues")
+        flagged = _flagged(options.issues, "label_issues", image_set)
         hit = np.isin(ids, list(flagged))
         if options.issue_action == "drop":
             rows, y, ids = rows[~hit], y[~hit], ids[~hit]
@@ -148,7 +154,7 @@ def training_labels(image_set: ImageSet, rows: np.ndarray,
             raise UnderspecError(f"issue_action: expected drop or relabel, got {options.issue_action!r}")
     outputs = classes
     if options.ood_findings:
-        ood = np.isin(ids, list(_flagged(options.ood_findings, "outliers")))
+        ood = np.isin(ids, list(_flagged(options.ood_findings, "outliers", image_set)))
         y[ood] = len(classes)
         outputs = [*classes, OOD]
     return rows, y, outputs
@@ -173,15 +179,13 @@ def build_model(input_shape: tuple, n_outputs: int, arch: str, init: str | None 
     model = MultiHeadNet(tuple(input_shape), n_outputs, arch=arch)
     if init:
         path = Path(init)
-        if not path.is_file():
-            raise UnderspecError(f"--init {path}: no such file")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_weights(path, "a weights file to start from (a model.pt or a state dict)")
         state = state.get("state_dict", state)
         own = model.state_dict()
-        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        usable = {k: v for k, v in state.items() if k in own and hasattr(v, "shape") and own[k].shape == v.shape}
         if not usable:
-            raise UnderspecError(f"--init {path}: no weight matches this network ({arch}, "
-                                 f"input {tuple(input_shape)})")
+            raise UnderspecError(f"{path}: no weight matches this network ({arch}, "
+                                 f"input {tuple(input_shape)}); expected weights of the same network")
         model.load_state_dict(usable, strict=False)
     return model
 
@@ -194,13 +198,13 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     (checkpoint path, best validation balanced accuracy)
     """
     options = options or TrainOptions()
+    validate(options)
+    check_output_dir(out)  # before any work
     if options.semi_supervised not in SEMI_SUPERVISED:
         raise UnderspecError(f"semi_supervised: expected one of {', '.join(SEMI_SUPERVISED)}, "
                              f"got {options.semi_supervised!r}")
     if options.semi_supervised != "none" and options.group_dro:
         raise UnderspecError(f"--semi {options.semi_supervised} and --group-dro: give one of them")
-    if not 0 < options.pseudo_threshold <= 1:
-        raise UnderspecError(f"--pseudo-threshold: expected a probability in (0, 1], got {options.pseudo_threshold}")
     out = Path(out)
     table = image_set.table
     train_rows, valid_rows = split_rows(table, options)
@@ -243,12 +247,13 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
                  weight_decay=options.weight_decay, seed=options.seed,
                  progress="train" if options.progress else False, on_epoch=on_epoch,
                  augment=make_augment(options.augment, X), precision=precision)
+    if best["state"] is None or not np.isfinite(losses).all():
+        raise UnderspecError(f"{image_set.source}: training diverged (loss {losses[-1] if losses else 'nan'}); "
+                             f"nothing written; try a smaller lr than {options.lr:g}")
     for row, loss in zip(history, losses, strict=False):
         row["loss"] = round(loss, 5)
     checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": arch,
                   "precision": precision, "outputs": [str(c) for c in outputs]}
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(checkpoint, tmp)
     record = {"options": asdict(options), "arch": arch, "precision": precision, "classes": list(image_set.classes),
               "outputs": [str(c) for c in outputs], "source": image_set.source,
               "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
@@ -260,7 +265,9 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     if isinstance(objective, FixMatch):  # how much of the pool counted over the last epoch's steps
         last = objective.mask_rates[-int(np.ceil(max(len(pool), len(train_rows)) / options.batch_size)):]
         record["unlabeled_used_last_epoch"] = round(float(np.mean(last)), 4) if last else 0.0
-    write_text_atomic(out / "run.json", json.dumps(record, indent=1) + "\n")
+    with atomic_dir(out) as tmp:  # the whole run folder: no stale thresholds.json of an older model
+        torch.save(checkpoint, tmp / "model.pt")
+        (tmp / "run.json").write_text(json.dumps(record, indent=1) + "\n")
     return out / "model.pt", best["score"]
 
 
@@ -271,12 +278,15 @@ def load_run(run: str | Path) -> tuple[MultiHeadNet, dict]:
     ckpt_path = path if path.suffix == ".pt" else path / "model.pt"
     if not ckpt_path.is_file():
         raise UnderspecError(f"{ckpt_path}: no such checkpoint (train first: underspec train ... --out RUN)")
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    model = MultiHeadNet(tuple(ckpt["input_shape"]), len(ckpt["outputs"]), arch=ckpt["arch"])
-    model.load_state_dict(ckpt["state_dict"])
+    ckpt = load_weights(ckpt_path, "the model.pt of underspec train")
+    try:
+        model = MultiHeadNet(tuple(ckpt["input_shape"]), len(ckpt["outputs"]), arch=ckpt["arch"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise UnderspecError(f"{ckpt_path}: not a checkpoint of underspec train ({str(exc)[:100]})") from exc
     model.eval()
-    record = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {
-        "outputs": ckpt["outputs"], "classes": ckpt["outputs"]}
+    record = read_json(folder / "run.json", "the run.json of underspec train") if (folder / "run.json").is_file() \
+        else {"outputs": ckpt["outputs"], "classes": ckpt["outputs"]}
     return model, {**record, "input_shape": list(ckpt["input_shape"]), "folder": str(folder),
                    "precision": ckpt.get("precision", "float32")}
 
@@ -299,7 +309,8 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
     if apply_thresholds and thresholds.is_file():
         from underspec.fairness.thresholds import apply_thresholds as apply
 
-        label_index = apply(json.loads(thresholds.read_text()), proba, image_set.table)
+        label_index = apply(read_json(thresholds, "the thresholds.json of underspec postprocess"), proba,
+                            image_set.table)
     classes = record.get("classes", outputs)
     values = [*classes, *outputs[len(classes):]]  # class values as in the data, then "out_of_distribution"
     frame["label"] = [values[k] for k in label_index]

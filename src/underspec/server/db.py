@@ -35,8 +35,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from underspec.errors import UnderspecError
 
 SCHEMA_VERSION = 3
 DEFAULT_URL = "sqlite:///underspec-leaderboard.db"
@@ -183,8 +185,8 @@ def migrate(engine: Engine) -> int:
         row = session.get(Meta, "schema_version")
         found = int(row.value) if row else 0
     if found > SCHEMA_VERSION:
-        raise RuntimeError(f"database schema version {found} is newer than this underspec "
-                           f"({SCHEMA_VERSION}); upgrade underspec")
+        raise UnderspecError(f"database schema version {found} is newer than this underspec "
+                             f"({SCHEMA_VERSION}); upgrade underspec")
     for version in range(found + 1, SCHEMA_VERSION + 1):
         MIGRATIONS[version](engine)
         with Session(engine) as session, session.begin():
@@ -193,9 +195,25 @@ def migrate(engine: Engine) -> int:
 
 
 def open_database(url: str | None = None) -> sessionmaker[Session]:
-    """Engine + migrated schema; returns a session factory."""
+    """Engine + migrated schema; returns a session factory.
+
+    Raises
+    ------
+    UnderspecError
+        The database cannot be opened or is not one (a folder, a file of something else, a
+        server that refuses): the message names it (never its password).
+    """
+    shown = url or DEFAULT_URL
+    if "://" not in shown and Path(shown).expanduser().is_dir():
+        raise UnderspecError(f"{shown}: is a folder; expected a SQLite file (or a database URL)")
     engine = make_engine(url)
-    migrate(engine)
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        migrate(engine)
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:160]
+        raise UnderspecError(f"{shown}: cannot open the leaderboard database ({reason})") from exc
     return sessionmaker(engine, expire_on_commit=False)
 
 

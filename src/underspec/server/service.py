@@ -26,8 +26,10 @@ from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
+from underspec.constraints import NATURAL, NON_NEGATIVE, SHARE
 from underspec.data.layout import PARTICIPANT_FILES
 from underspec.errors import UnderspecError
+from underspec.files import read_json
 from underspec.server.accounts import (
     Credentials,
     CredentialsError,
@@ -122,14 +124,17 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
     manifest_path = task_dir / "task.json"
     if not manifest_path.exists():
         raise UnderspecError(f"{manifest_path}: file not found (expected a generated task directory)")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_json(manifest_path, "the task.json of a generated task")
     answers = read_answers(task_dir)
     labels = np.asarray(answers.y_val)
     classes = [int(c) for c in manifest.get("classes", np.unique(labels))]
     if labels.ndim != 1 or not np.isin(labels, classes).all():
         raise UnderspecError(f"{task_dir / 'answers' / 'y_val.npy'}: expected 1-D labels among {classes}")
-    if budget < 0:
-        raise UnderspecError(f"--budget: expected a number >= 0, got {budget}")
+    NATURAL.check("budget", budget)
+    for field_name, value, number in (("points", points, NON_NEGATIVE), ("default_score", default_score, SHARE),
+                                      ("split_seed", split_seed, NATURAL)):
+        if value is not None:
+            number.check(field_name, value)
     n = len(labels)
     groups = None
     if answers.groups is not None and "shortcut" in answers.groups:
@@ -145,12 +150,12 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
     public = None
     if public_share is not None:
         if not 0 < public_share < 1:
-            raise UnderspecError(f"--public-share: expected a number in (0, 1), got {public_share}")
+            raise UnderspecError(f"public_share: expected a number in (0, 1), got {public_share}")
         seed = secrets.randbits(128) if split_seed is None else split_seed
         public = np.random.default_rng(seed).random(n) < public_share
     ex_id = int(manifest["id"] if exercise_id is None else exercise_id)
     if not 0 <= ex_id <= MAX_ID:
-        raise UnderspecError(f"--id: expected 0 <= id <= {MAX_ID}, got {ex_id}")
+        raise UnderspecError(f"id: expected 0 <= id <= {MAX_ID}, got {ex_id}")
     ex = session.get(Exercise, ex_id)
     if ex is not None:
         used = [session.scalar(select(func.count()).select_from(table).where(table.exercise_id == ex_id))

@@ -1,0 +1,52 @@
+"""The command line's argument types: each declares what it accepts, checked when the command
+line is parsed, before any work (a bad ``--epochs`` never costs a minute of training).
+
+A type is called by :mod:`argparse` with the text of one argument; it returns the value or
+raises :class:`argparse.ArgumentTypeError`, whose message argparse prints after the flag's
+name (``argument --epochs: expected a number > 0, got 'nan'``) with exit code 2. This module
+imports nothing heavy, so that ``underspec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, PORT, POSITIVE, SHARE, Number
+from underspec.errors import UnderspecError, check_output_dir, check_output_file
+
+__all__ = ["COUNT", "NATURAL", "NON_NEGATIVE", "PORT", "POSITIVE", "SHARE", "Number", "Parser",
+           "output_file", "output_folder"]
+
+
+def output_file(text: str) -> str:
+    """A file to write: not a folder, in a folder that can be written (checked before any work)."""
+    try:
+        check_output_file(text)
+    except UnderspecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def output_folder(text: str) -> str:
+    """A folder to write as a whole: absent, empty, or one underspec wrote (see
+    :func:`~underspec.errors.check_output_dir`); a user's files are never replaced."""
+    try:
+        check_output_dir(text)
+    except UnderspecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+class Parser(argparse.ArgumentParser):
+    """:class:`argparse.ArgumentParser` that reports an error on one line (no usage block) and
+    reads ``-5,10,10`` as a value, not as an unknown option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse takes any argument that starts with '-' and is not a plain number for an
+        # option: `--sizes -5,10,10` would say "expected one argument", hiding the real problem.
+        self._negative_number_matcher = re.compile(r"^-\d[\d.,eE+-]*$")
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
