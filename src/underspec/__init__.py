@@ -20,9 +20,15 @@ _LAZY = {
     "DiverseHeads": "underspec.ambiguity.diverse",
     "ItemTable": "underspec.data.items",
     "UnderspecError": "underspec.errors",
+    "ImageSet": "underspec.data.image_sets",
+    "load_image_set": "underspec.data.image_sets",
 }
 
 __all__ = sorted(_LAZY)
+
+
+def __dir__() -> list[str]:
+    return sorted([*_LAZY, "__version__"])
 
 
 def __getattr__(name: str):

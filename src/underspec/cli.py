@@ -241,6 +241,10 @@ def cmd_label_aggregate(args: argparse.Namespace) -> int:
     print(f"{report['tasks']} task labels ({report['method']}): {args.out}")
     for row in report["excluded"]:
         print(f"excluded {row['worker']}: {row['reason']}")
+    unscreened = report["screening"]["not_screened_on_gold"]
+    if (args.gold or args.pool) and unscreened:
+        print(f"{len(unscreened)} worker(s) answered fewer than {report['screening']['min_gold']} honeypots: "
+              f"not screened on accuracy ({', '.join(unscreened[:5])}{', ...' if len(unscreened) > 5 else ''})")
     return 0
 
 

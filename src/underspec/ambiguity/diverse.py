@@ -9,10 +9,17 @@ escapes the mutual-information term by predicting one class everywhere).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
+from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, POSITIVE, Number
+from underspec.errors import UnderspecError
+from underspec.files import check_numeric
 from underspec.models.fit import Batch, fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
 
@@ -81,7 +88,7 @@ def align_heads(votes: np.ndarray, reference: np.ndarray) -> list[int]:
     return [int(o) for _, o in sorted(zip(ref, own, strict=True))]
 
 
-class DiverseHeads:
+class DiverseHeads(BaseEstimator):
     """Several hypotheses that fit the labeled set and disagree as much as possible elsewhere.
 
     A scikit-learn style estimator: ``fit(X_labeled, y_labeled, X_unlabeled)``, then
@@ -115,6 +122,12 @@ class DiverseHeads:
     progress : bool or str
     """
 
+    CONSTRAINTS: ClassVar[dict[str, Number]] = {
+        "n_heads": COUNT, "diversity_weight": NON_NEGATIVE, "prior_weight": NON_NEGATIVE, "epochs": POSITIVE,
+        "batch_size": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
+        "holdout": Number(float, low=0, high=1, high_open=True), "n_restarts": COUNT,
+        "restart_tolerance": NON_NEGATIVE, "seed": NATURAL}
+
     def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
                  prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,
                  lr: float = 2e-3, weight_decay: float = 1e-4, holdout: float = 0.15,
@@ -136,7 +149,30 @@ class DiverseHeads:
     def fit(self, X_labeled: np.ndarray, y_labeled: np.ndarray,
             X_unlabeled: np.ndarray) -> DiverseHeads:
         """Train the heads; sets ``classes_``, ``models_``, ``perms_``, ``kept_``, ``histories_``,
-        ``holdout_index_``."""
+        ``holdout_index_``.
+
+        Raises
+        ------
+        UnderspecError
+            A parameter out of its range, ``X_labeled`` and ``y_labeled`` of other lengths,
+            NaN or infinite values, fewer than two classes, an empty ``X_unlabeled``, or items
+            of another shape there.
+        """
+        for name, number in self.CONSTRAINTS.items():
+            number.check(name, getattr(self, name))
+        X_labeled, X_unlabeled = np.asarray(X_labeled), np.asarray(X_unlabeled)
+        y_labeled = np.asarray(y_labeled)
+        check_numeric("X_labeled", X_labeled)
+        check_numeric("X_unlabeled", X_unlabeled)
+        check_numeric("y_labeled", y_labeled, integer=True)
+        if y_labeled.ndim != 1 or len(y_labeled) != len(X_labeled):
+            raise UnderspecError(f"y_labeled: shape {y_labeled.shape}; expected ({len(X_labeled)},), one label per "
+                                 "row of X_labeled")
+        if len(X_unlabeled) == 0 or X_unlabeled.shape[1:] != X_labeled.shape[1:]:
+            raise UnderspecError(f"X_unlabeled: shape {X_unlabeled.shape}; expected at least one item of shape "
+                                 f"{X_labeled.shape[1:]}, as in X_labeled")
+        if len(np.unique(y_labeled)) < 2:
+            raise UnderspecError("y_labeled: a single class; expected labeled items of at least two classes")
         rng = np.random.default_rng(self.seed)
         self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
         n_hold = min(len(y_idx) // 3, max(30, int(round(self.holdout * len(y_idx)))))
@@ -181,6 +217,7 @@ class DiverseHeads:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities of every head, (N, n_heads, n_classes), averaged over the restarts."""
+        check_is_fitted(self, "models_")
         return np.mean([predict_proba(model, X)[:, perm]
                         for model, perm in zip(self.models_, self.perms_, strict=True)], 0)
 

@@ -31,9 +31,10 @@ def class_balance(ctx: AuditContext) -> CheckResult:
                        {"items per class": picture})
 
 
-def association(groups: pd.Series, labels: np.ndarray, min_group: int) -> dict:
+def association(groups: pd.Series, labels: np.ndarray, min_group: int, classes: list | None = None) -> dict:
     """Chi-square test of independence of group and label, Cramér's V, and label rates per
-    group (groups under ``min_group`` items are listed and left out)."""
+    group (groups under ``min_group`` items are listed and left out), keyed by class value
+    (``classes[k]`` for label index ``k``; the index itself without ``classes``)."""
     sizes = groups.value_counts()
     small = sorted(map(str, sizes[sizes < min_group].index))
     keep = groups.isin(sizes[sizes >= min_group].index).to_numpy()
@@ -47,7 +48,7 @@ def association(groups: pd.Series, labels: np.ndarray, min_group: int) -> dict:
     rates = (table.T / table.sum(axis=1)).T
     return {**out, "chi2": round(float(chi2), 3), "dof": int(dof), "p_value": float(p),
             "cramers_v": round(v, 4), "biased": bool(p < ALPHA and v >= MIN_EFFECT),
-            "rates": {g: {str(k): round(float(r), 4) for k, r in row.items()}
+            "rates": {g: {str(classes[k] if classes is not None else k): round(float(r), 4) for k, r in row.items()}
                       for g, row in rates.iterrows()}}
 
 
@@ -77,7 +78,9 @@ def simpson(table: pd.DataFrame, group: str, control: str, positive: int, min_gr
 def group_label_rates(ctx: AuditContext) -> CheckResult:
     """Label rates per group column and per intersection of two; an item is flagged when one
     of its groups is significantly associated with the label (p < 0.01, Cramér's V >= 0.1) and
-    that group's label distribution is at least 0.1 (total variation) from the other items'."""
+    the item's own label is over-represented in that group by at least 0.1 (its rate there
+    minus its rate among the other items): the items of the cells that make the bias, scored by
+    that excess, not every member of every biased group."""
     columns = ctx.options.groups
     if not columns:
         return CheckResult("group_label_rates", {"skipped": "no --groups given"},
@@ -90,19 +93,18 @@ def group_label_rates(ctx: AuditContext) -> CheckResult:
     for key in keys:
         name = " x ".join(key)
         groups = t[list(key)].astype(str).agg(" & ".join, axis=1)
-        result = association(groups, ctx.y, ctx.options.min_group)
+        result = association(groups, ctx.y, ctx.options.min_group, list(ctx.image_set.classes))
         tests[name] = result
         if result.get("biased"):
             for g in result["rates"]:
                 members = (groups == g).to_numpy()
                 inside = np.bincount(ctx.y[members], minlength=ctx.n_classes) / members.sum()
                 outside = np.bincount(ctx.y[~members], minlength=ctx.n_classes) / max(1, (~members).sum())
-                shift = 0.5 * np.abs(inside - outside).sum()
-                if shift >= MIN_SHIFT:
-                    worst[members] = np.maximum(worst[members], shift)
+                excess = (inside - outside)[ctx.y]  # of each item's own label
+                worst[members] = np.maximum(worst[members], excess[members])
         if len(key) == 1 and result["rates"]:
             labels = list(result["rates"])
-            positive = str(ctx.n_classes - 1)
+            positive = str(ctx.image_set.classes[-1])
             pictures[f"rate of class {ctx.image_set.classes[-1]} by {name}"] = bar_chart(
                 labels, [result["rates"][g].get(positive, 0.0) for g in labels],
                 title=f"share of class {ctx.image_set.classes[-1]} per {name} "

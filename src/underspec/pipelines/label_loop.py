@@ -108,6 +108,10 @@ def _read_labels(path: str | Path, ids: pd.Index, classes: list) -> pd.DataFrame
     if (rows < 0).any():
         raise UnderspecError(f"{path}, row {int(np.flatnonzero(rows < 0)[0]) + 2}, column 'task': "
                              f"{frame['task'][rows < 0].iloc[0]!r} is not an item of the data")
+    if frame["task"].duplicated().any():
+        row = int(np.flatnonzero(frame["task"].duplicated().to_numpy())[0]) + 2
+        raise UnderspecError(f"{path}, row {row}, column 'task': {frame['task'].iloc[row - 2]!r} appears twice; "
+                             "expected one label per task")
     names = [str(c) for c in classes]
     outside = ~frame["label"].isin(names)
     if outside.any():

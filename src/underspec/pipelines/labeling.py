@@ -29,6 +29,11 @@ def _classes(text: str | None, labels: pd.Series) -> list | None:
     return names
 
 
+MIN_GOLD = 3
+"""Honeypot answers a worker needs before their honeypot accuracy can exclude them (fewer say
+too little); the workers below it are listed in the report as not screened on gold."""
+
+
 def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str | Path | None = None,
                    method: str = "dawid-skene", classes: str | None = None, min_accuracy: float = 0.6,
                    min_seconds: float | None = None, pool: str | Path | None = None) -> dict:
@@ -41,7 +46,10 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     """
     if method not in METHODS:
         raise UnderspecError(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
-    answers = read_csv(answers_path, "answers", ("task", "worker", "label"))
+    answers = read_csv(answers_path, "answers: task,worker,label[,seconds]", ("task", "worker", "label"))
+    if answers.empty:
+        raise UnderspecError(f"{answers_path}: no answers (a header only); expected one row per answer "
+                             "task,worker,label")
     if pool is not None:
         pool = Path(pool)
         tasks = read_csv(pool / "pool.csv", "task pool", ("pool", "task"))
@@ -60,14 +68,17 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     if gold_path is not None:
         g = read_csv(gold_path, "gold", ("task", "label"))
         if g["task"].duplicated().any():
-            raise UnderspecError(f"{gold_path}: task {g['task'][g['task'].duplicated()].iloc[0]!r} appears twice")
+            twice = g["task"][g["task"].duplicated()].iloc[0]
+            raise UnderspecError(f"{gold_path}, column 'task': {str(twice)!r} appears twice; expected one known "
+                                 "label per task")
         gold = g.set_index("task")["label"]
     class_list = _classes(classes, answers["label"])
     check_answers(answers, gold, class_list, where=str(answers_path))
     if gold is not None and class_list is not None and not gold.isin(class_list).all():
         raise UnderspecError(f"{gold_path}, column 'label': {gold[~gold.isin(class_list)].iloc[0]!r} is not one "
                              f"of {class_list}")
-    kept, excluded = screen_workers(answers, gold, min_accuracy=min_accuracy, min_seconds=min_seconds)
+    kept, excluded = screen_workers(answers, gold, min_accuracy=min_accuracy, min_gold=MIN_GOLD,
+                                    min_seconds=min_seconds)
     if kept.empty:
         raise UnderspecError(f"{answers_path}: every worker was excluded by quality control")
     if class_list is None:
@@ -80,6 +91,7 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
         entry = {"answers": len(part)}
         if gold is not None:
             on_gold = part[part["task"].isin(gold.index)]
+            entry["gold_answers"] = len(on_gold)
             if len(on_gold):
                 entry["gold_accuracy"] = round(float((on_gold["label"].to_numpy()
                                                       == gold.loc[on_gold["task"]].to_numpy()).mean()), 4)
@@ -89,7 +101,10 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
             entry["skill"] = round(float(model.skills_[worker]), 4)
         workers[str(worker)] = entry
     lost = sorted(set(answers["task"]) - set(kept["task"]), key=str)
+    unscreened = sorted(str(w) for w, e in workers.items() if e.get("gold_answers", MIN_GOLD) < MIN_GOLD)
     report = {"method": method, "classes": [str(c) for c in class_list], "tasks": len(labels),
+              "screening": {"min_accuracy": min_accuracy, "min_gold": MIN_GOLD, "min_seconds": min_seconds,
+                            "not_screened_on_gold": unscreened},
               "tasks_without_kept_answers": [str(t) for t in lost],
               "excluded": excluded.to_dict(orient="records"), "workers": workers,
               "confusion_rows": "true class", "confusion_columns": "answer"}
