@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import re
 
-from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, PORT, POSITIVE, SHARE, Number
+from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, PORT, POSITIVE, SEED, SHARE, Number
 from underspec.errors import UnderspecError, check_output_dir, check_output_file
 
-__all__ = ["COUNT", "NATURAL", "NON_NEGATIVE", "PORT", "POSITIVE", "SHARE", "Number", "Parser",
+__all__ = ["COUNT", "NATURAL", "NON_NEGATIVE", "PORT", "POSITIVE", "SEED", "SHARE", "Number", "Parser",
            "output_file", "output_folder"]
 
 

@@ -10,20 +10,10 @@ import argparse
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 
-from underspec.arguments import (
-    COUNT,
-    NATURAL,
-    NON_NEGATIVE,
-    PORT,
-    POSITIVE,
-    SHARE,
-    Number,
-    Parser,
-    output_file,
-    output_folder,
-)
+from underspec import arguments as types
 from underspec.errors import UnderspecError
 
 AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
@@ -101,7 +91,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
         client = LeaderboardClient.from_environment(server=args.oracle, config=args.config)
         oracle = HttpOracle(client, args.exercise)
     elif args.submit:
-        raise UnderspecError("--submit: needs the leaderboard as oracle (--oracle http://HOST:PORT)")
+        raise UnderspecError("--submit: needs the leaderboard as oracle (--oracle http://HOST:types.PORT)")
     result = solve(args.task_dir, oracle, budget=args.budget, out=args.out,
                    json_path=args.json, settings=SolveSettings(seed=args.seed),
                    progress=not args.quiet)
@@ -352,53 +342,57 @@ def cmd_admin(args: argparse.Namespace) -> int:
     from underspec.server import service
     from underspec.server.db import open_database
 
-    with open_database(args.db)() as session:
-        action = args.action
-        if action == "init":
-            service.init_challenge(session, args.name)
-            print(f"challenge {args.name!r} ready")
-        elif action == "add-exercise":
-            ex = service.add_exercise(session, args.task_dir, exercise_id=args.id, name=args.name,
-                                      points=args.points, default_score=args.default_score,
-                                      budget=args.budget, public_share=args.public_share,
-                                      split_seed=args.split_seed)
-            print(f"exercise {ex.id} ({ex.name}): {ex.n_items} target rows, classes "
-                  f"{ex.classes}, {ex.points:g} points, default {ex.default_score}, "
-                  f"budget {ex.budget}")
-        elif action == "add-team":
-            if not args.password_stdin:
-                raise UnderspecError("add-team: give the password on standard input with "
-                                     "--password-stdin (never on the command line)")
-            password = sys.stdin.readline().rstrip("\r\n")
-            team = service.add_team(session, args.name, password, approve=args.approve)
-            print(f"team {team.name!r} added{' and approved' if team.approved else ''}")
-        elif action == "reset-password":
-            if not args.password_stdin:
-                raise UnderspecError("reset-password: give the new password on standard input with "
-                                     "--password-stdin (never on the command line)")
-            team = service.reset_password(session, args.name, sys.stdin.readline().rstrip("\r\n"))
-            print(f"team {team.name!r}: new password set; its browsers are logged out")
-        elif action in ("approve", "disable", "enable"):
-            flags = {"approve": {"approved": True}, "disable": {"disabled": True},
-                     "enable": {"disabled": False}}[action]
-            team = service.set_team(session, args.name, **flags)
-            print(f"team {team.name!r}: approved={team.approved} disabled={team.disabled}")
-        elif action == "list-teams":
-            for team in service.list_teams(session):
-                print(f"{team.name}\tapproved={team.approved}\tdisabled={team.disabled}")
-        elif action in ("open", "close"):
-            ex = service.set_open(session, args.id, action == "open")
-            print(f"exercise {ex.id} is {'open' if ex.is_open else 'closed'}")
-        elif action == "new-phase":
-            document = service.new_phase(session, args.name)
-            print(f"phase {document['phase']!r} archived ({len(document['reveals'])} reveals, "
-                  f"{len(document['submissions'])} submissions); now phase {args.name!r}")
-        elif action == "export":
-            from underspec.server.export import export_results
+    factory = open_database(args.db)
+    try:
+        with factory() as session:
+            action = args.action
+            if action == "init":
+                service.init_challenge(session, args.name)
+                print(f"challenge {args.name!r} ready")
+            elif action == "add-exercise":
+                ex = service.add_exercise(session, args.task_dir, exercise_id=args.id, name=args.name,
+                                          points=args.points, default_score=args.default_score,
+                                          budget=args.budget, public_share=args.public_share,
+                                          split_seed=args.split_seed)
+                print(f"exercise {ex.id} ({ex.name}): {ex.n_items} target rows, classes "
+                      f"{ex.classes}, {ex.points:g} points, default {ex.default_score}, "
+                      f"budget {ex.budget}")
+            elif action == "add-team":
+                if not args.password_stdin:
+                    raise UnderspecError("add-team: give the password on standard input with "
+                                         "--password-stdin (never on the command line)")
+                password = sys.stdin.readline().rstrip("\r\n")
+                team = service.add_team(session, args.name, password, approve=args.approve)
+                print(f"team {team.name!r} added{' and approved' if team.approved else ''}")
+            elif action == "reset-password":
+                if not args.password_stdin:
+                    raise UnderspecError("reset-password: give the new password on standard input with "
+                                         "--password-stdin (never on the command line)")
+                team = service.reset_password(session, args.name, sys.stdin.readline().rstrip("\r\n"))
+                print(f"team {team.name!r}: new password set; its browsers are logged out")
+            elif action in ("approve", "disable", "enable"):
+                flags = {"approve": {"approved": True}, "disable": {"disabled": True},
+                         "enable": {"disabled": False}}[action]
+                team = service.set_team(session, args.name, **flags)
+                print(f"team {team.name!r}: approved={team.approved} disabled={team.disabled}")
+            elif action == "list-teams":
+                for team in service.list_teams(session):
+                    print(f"{team.name}\tapproved={team.approved}\tdisabled={team.disabled}")
+            elif action in ("open", "close"):
+                ex = service.set_open(session, args.id, action == "open")
+                print(f"exercise {ex.id} is {'open' if ex.is_open else 'closed'}")
+            elif action == "new-phase":
+                document = service.new_phase(session, args.name)
+                print(f"phase {document['phase']!r} archived ({len(document['reveals'])} reveals, "
+                      f"{len(document['submissions'])} submissions); now phase {args.name!r}")
+            elif action == "export":
+                from underspec.server.export import export_results
 
-            export_results(service.results(session, private=args.private),
-                           service.exercise_list(session), args.out)
-            print(f"wrote {args.out}")
+                export_results(service.results(session, private=args.private),
+                               service.exercise_list(session), args.out)
+                print(f"wrote {args.out}")
+    finally:
+        factory.kw["bind"].dispose()  # closes the file (SQLite folds its write-ahead log back in)
     return 0
 
 
@@ -407,13 +401,13 @@ def semi_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--semi", choices=SEMI, default="none",
                      help="fixmatch: also train on the unlabeled items (FixMatch consistency; an epoch is then "
                           "a pass over the larger of the labeled and the unlabeled items)")
-    cmd.add_argument("--pseudo-threshold", type=SHARE, default=0.8,
+    cmd.add_argument("--pseudo-threshold", type=types.SHARE, default=0.8,
                      help="fixmatch: least confidence of the network's label for an unlabeled item to count")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``underspec`` and its sub-commands."""
-    parser = Parser(
+    parser = types.Parser(
         prog="underspec",
         description="Classification when the data does not say what was meant.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -425,47 +419,48 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--data", help="local file or folder of the source")
     gen.add_argument("--cifar10", help="CIFAR-10 file/folder for vehicle_animal")
     gen.add_argument("--faces", help="face set .npz for humans")
-    gen.add_argument("--seed", type=NATURAL, default=42)
+    gen.add_argument("--seed", type=types.SEED, default=42)
     gen.add_argument("--out", required=True, help="task directory (or suite folder)")
-    gen.add_argument("--mix-rate", type=SHARE, help="share of uncorrelated unlabeled items")
+    gen.add_argument("--mix-rate", type=types.SHARE, help="share of uncorrelated unlabeled items")
     gen.add_argument("--sizes", help="NL,NU,NV: labeled, unlabeled and target items")
     gen.add_argument("--side", choices=("left", "random"), help="side of the intended feature")
     gen.add_argument("--classes", help="comma-separated raw class values")
-    gen.add_argument("--oracle-items", type=NATURAL, default=0,
+    gen.add_argument("--oracle-items", type=types.NATURAL, default=0,
                      help="extra target-distribution items with labels in answers/ (benchmarks)")
     gen.set_defaults(func=cmd_generate)
 
     sol = sub.add_parser("solve", help="find the ambiguity, buy labels, predict, decide")
     sol.add_argument("task_dir", help="task directory (X_labeled.npy, y_labeled.npy, ...)")
-    sol.add_argument("--budget", type=NATURAL, default=5, help="most labels to reveal (default 5)")
+    sol.add_argument("--budget", type=types.NATURAL, default=5, help="most labels to reveal (default 5)")
     sol.add_argument("--oracle", required=True,
                      help='answers:PATH.npy, command:"CMD" (row index appended), or prompt')
-    sol.add_argument("--out", required=True, type=output_file,
+    sol.add_argument("--out", required=True, type=types.output_file,
                      help="predictions CSV (no header, one label per line)")
-    sol.add_argument("--json", type=output_file, help="summary JSON")
-    sol.add_argument("--report", type=output_file, help="HTML report with the disputed and queried items")
-    sol.add_argument("--seed", type=NATURAL, default=0)
+    sol.add_argument("--json", type=types.output_file, help="summary JSON")
+    sol.add_argument("--report", type=types.output_file, help="HTML report with the disputed and queried items")
+    sol.add_argument("--seed", type=types.SEED, default=0)
     sol.add_argument("--quiet", action="store_true", help="no progress bars")
-    sol.add_argument("--exercise", type=NATURAL, help="exercise id on the leaderboard (HTTP oracle)")
+    sol.add_argument("--exercise", type=types.NATURAL, help="exercise id on the leaderboard (HTTP oracle)")
     sol.add_argument("--submit", action="store_true",
                      help="with an HTTP oracle: submit the predictions if the decision is submit")
     sol.add_argument("--config", help="credentials JSON (default ~/.config/underspec/credentials.json)")
     sol.set_defaults(func=cmd_solve)
 
     demo = sub.add_parser("demo", help="generate a suite, solve it with a simulated oracle, report")
-    demo.add_argument("--out", default="underspec-demo", type=output_folder, help="output folder")
+    demo.add_argument("--out", default="underspec-demo", type=types.output_folder, help="output folder")
     demo.add_argument("--source", default="digits")
     demo.add_argument("--data", help="local file or folder of the source")
     demo.add_argument("--tasks", help="comma-separated subset of tasks")
     demo.add_argument("--sizes", help="NL,NU,NV for every task (quick runs)")
-    demo.add_argument("--seed", type=NATURAL, default=0)
+    demo.add_argument("--seed", type=types.SEED, default=0)
     demo.set_defaults(func=cmd_demo)
 
     aud = sub.add_parser("audit", help="audit a labeled image set: balance, group bias, label "
                                        "issues, duplicates, outliers, shortcuts, relevance")
     aud.add_argument("data", help="an .npz (x, y, metadata arrays), a folder with labels.csv or "
                                   "label_train.txt, or a class-per-folder tree")
-    aud.add_argument("--out", required=True, type=output_folder, help="output folder (report.html, findings.json)")
+    aud.add_argument("--out", required=True, type=types.output_folder,
+                     help="output folder (report.html, findings.json)")
     aud.add_argument("--label", help="label column (default y for .npz, label for labels.csv)")
     aud.add_argument("--groups", help="comma-separated sensitive group columns")
     aud.add_argument("--weights", help="per-item weight column")
@@ -474,16 +469,16 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--model", choices=("network", "logistic"), default="network",
                      help="source of the out-of-sample probabilities")
     aud.add_argument("--features", help=".npy of features, one row per item, for --model logistic")
-    aud.add_argument("--folds", type=Number(int, low=2), default=5)
-    aud.add_argument("--epochs", type=POSITIVE, default=15)
-    aud.add_argument("--min-group", type=COUNT, default=10, help="smallest group tested")
+    aud.add_argument("--folds", type=types.Number(int, low=2), default=5)
+    aud.add_argument("--epochs", type=types.POSITIVE, default=15)
+    aud.add_argument("--min-group", type=types.COUNT, default=10, help="smallest group tested")
     aud.add_argument("--augment", choices=AUGMENTS, default="auto",
                      help="augmentation of the network's training items")
     network_arguments(aud)
     aud.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed)")
     aud.add_argument("--no-resize", action="store_true",
                      help="refuse images of another size instead of resizing them")
-    aud.add_argument("--seed", type=NATURAL, default=0)
+    aud.add_argument("--seed", type=types.SEED, default=0)
     aud.set_defaults(func=cmd_audit)
 
     def data_arguments(cmd: argparse.ArgumentParser) -> None:
@@ -491,17 +486,17 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--label", help="label column")
         cmd.add_argument("--skip-bad", action="store_true", help="leave unreadable images out")
         cmd.add_argument("--no-resize", action="store_true", help="refuse images of another size")
-        cmd.add_argument("--seed", type=NATURAL, default=0)
+        cmd.add_argument("--seed", type=types.SEED, default=0)
 
     trn = sub.add_parser("train", help="train a network on a labeled image set, with mitigations")
     data_arguments(trn)
-    trn.add_argument("--out", required=True, type=output_folder, help="run folder (model.pt, run.json)")
+    trn.add_argument("--out", required=True, type=types.output_folder, help="run folder (model.pt, run.json)")
     trn.add_argument("--weights", help="weight column (multiplied into the sample weights)")
     network_arguments(trn)
-    trn.add_argument("--epochs", type=POSITIVE, default=30)
-    trn.add_argument("--patience", type=COUNT, default=5, help="epochs without progress before stopping")
-    trn.add_argument("--batch-size", type=COUNT, default=64)
-    trn.add_argument("--lr", type=POSITIVE, default=2e-3)
+    trn.add_argument("--epochs", type=types.POSITIVE, default=30)
+    trn.add_argument("--patience", type=types.COUNT, default=5, help="epochs without progress before stopping")
+    trn.add_argument("--batch-size", type=types.COUNT, default=64)
+    trn.add_argument("--lr", type=types.POSITIVE, default=2e-3)
     trn.add_argument("--init", help="local weights file to start from")
     trn.add_argument("--class-weights", action="store_true", help="every class weighs the same")
     trn.add_argument("--group-weights", help="columns: every group weighs the same")
@@ -519,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     prd = sub.add_parser("predict", help="predict with a trained run: id, label, one probability per class")
     data_arguments(prd)
     prd.add_argument("--run", required=True, help="run folder of underspec train")
-    prd.add_argument("--out", required=True, type=output_file, help="predictions CSV")
+    prd.add_argument("--out", required=True, type=types.output_file, help="predictions CSV")
     prd.set_defaults(func=cmd_predict)
 
     evl = sub.add_parser("evaluate", help="accuracy, HTER, per-group and intersectional fairness")
@@ -527,10 +522,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_arguments(evl)
     evl.add_argument("--groups", help="comma-separated group columns")
     evl.add_argument("--positive", help="positive class for TPR/FPR (default: the last class)")
-    evl.add_argument("--min-group", type=COUNT, default=10)
-    evl.add_argument("--bootstrap", type=NATURAL, default=200,
+    evl.add_argument("--min-group", type=types.COUNT, default=10)
+    evl.add_argument("--bootstrap", type=types.NATURAL, default=200,
                      help="bootstrap resamples for the intervals (0: no intervals)")
-    evl.add_argument("--out", required=True, type=output_folder, help="folder for evaluation.json and evaluation.html")
+    evl.add_argument("--out", required=True, type=types.output_folder,
+                     help="folder for evaluation.json and evaluation.html")
     evl.set_defaults(func=cmd_evaluate)
 
     pst = sub.add_parser("postprocess", help="per-group thresholds under a fairness constraint")
@@ -540,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     pst.add_argument("--constraint", default="equalized_odds",
                      help="equalized_odds, equal_opportunity, demographic_parity, false_positive_rate_parity")
     pst.add_argument("--positive", help="positive class (default: the second)")
-    pst.add_argument("--tolerance", type=SHARE, default=0.0,
+    pst.add_argument("--tolerance", type=types.SHARE, default=0.0,
                      help="largest gap allowed between groups (default 0: the exact constraint)")
     pst.set_defaults(func=cmd_postprocess)
 
@@ -548,8 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab_sub = lab.add_subparsers(dest="label_action", required=True)
     sel = lab_sub.add_parser("select", help="label automatically what is sure, pick what to send to a crowd")
     data_arguments(sel)
-    sel.add_argument("--budget", type=NATURAL, required=True, help="items that may be sent for labeling")
-    sel.add_argument("--out", required=True, type=output_folder,
+    sel.add_argument("--budget", type=types.NATURAL, required=True, help="items that may be sent for labeling")
+    sel.add_argument("--out", required=True, type=types.output_folder,
                      help="folder: selection.csv, selection.json, report.html")
     def embedding_argument(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--embedding", default="auto",
@@ -567,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--propagator", choices=("linear", "knn"), default="linear",
                          help="model that labels the rest: logistic regression on the embedding (default) or the "
                               "k-NN ensemble of the selection")
-        cmd.add_argument("--min-propagated", type=SHARE, default=None,
+        cmd.add_argument("--min-propagated", type=types.SHARE, default=None,
                          help="probability to give a propagated label; below it the item stays unlabeled "
                               "(default: 0 for linear, 0.9 for knn)")
 
@@ -576,9 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     embedding_argument(sel)
     sel.add_argument("--cache", help="folder to cache embeddings in")
-    sel.add_argument("--agreement", type=SHARE, default=0.9, help="share of k-NN models that must agree")
-    sel.add_argument("--confidence", type=SHARE, default=0.8, help="their mean probability of the label")
-    sel.add_argument("--clusters", type=COUNT, help="k-means clusters (default: one per labeled item)")
+    sel.add_argument("--agreement", type=types.SHARE, default=0.9, help="share of k-NN models that must agree")
+    sel.add_argument("--confidence", type=types.SHARE, default=0.8, help="their mean probability of the label")
+    sel.add_argument("--clusters", type=types.COUNT, help="k-means clusters (default: one per labeled item)")
     rank_argument(sel)
     sel.set_defaults(func=cmd_label_select)
     agg = lab_sub.add_parser("aggregate", help="quality control and aggregation of crowd answers")
@@ -586,56 +582,56 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--gold", help="CSV task,label of the known answers (honeypots, clamped)")
     agg.add_argument("--pool", help="folder of underspec label export: answers must be for its tasks; "
                                     "its classes and gold.csv are the defaults")
-    agg.add_argument("--out", required=True, type=output_file, help="LABELS.csv: task,label,confidence")
+    agg.add_argument("--out", required=True, type=types.output_file, help="LABELS.csv: task,label,confidence")
     method_argument(agg)
     agg.add_argument("--classes", help="comma-separated classes (default: every label seen)")
-    agg.add_argument("--min-accuracy", type=SHARE, default=0.6, help="honeypot accuracy to keep a worker")
-    agg.add_argument("--min-seconds", type=NON_NEGATIVE, help="exclude workers whose median answer is faster")
+    agg.add_argument("--min-accuracy", type=types.SHARE, default=0.6, help="honeypot accuracy to keep a worker")
+    agg.add_argument("--min-seconds", type=types.NON_NEGATIVE, help="exclude workers whose median answer is faster")
     agg.set_defaults(func=cmd_label_aggregate)
 
     def pool_arguments(cmd: argparse.ArgumentParser) -> None:
-        cmd.add_argument("--overlap", type=COUNT, default=3, help="workers per production page")
-        cmd.add_argument("--page-size", type=Number(int, low=2), default=50,
+        cmd.add_argument("--overlap", type=types.COUNT, default=3, help="workers per production page")
+        cmd.add_argument("--page-size", type=types.Number(int, low=2), default=50,
                          help="tasks per page, the honeypot included")
-        cmd.add_argument("--training", type=NATURAL, default=20, help="known items in the training pool")
-        cmd.add_argument("--exam", type=NATURAL, default=20, help="known items in the exam pool")
+        cmd.add_argument("--training", type=types.NATURAL, default=20, help="known items in the training pool")
+        cmd.add_argument("--exam", type=types.NATURAL, default=20, help="known items in the exam pool")
 
     def final_arguments(cmd: argparse.ArgumentParser) -> None:
         cmd.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
                          help="train the final model on the merged labels (default: yes)")
-        cmd.add_argument("--epochs", type=POSITIVE, default=30, help="most epochs of the final model")
+        cmd.add_argument("--epochs", type=types.POSITIVE, default=30, help="most epochs of the final model")
         network_arguments(cmd)
         semi_arguments(cmd)
 
     exp = lab_sub.add_parser("export", help="task pools for a crowd: training, exam, production with honeypots")
     exp.add_argument("selection", help="folder written by underspec label select")
-    exp.add_argument("--out", required=True, type=output_folder,
+    exp.add_argument("--out", required=True, type=types.output_folder,
                      help="folder: pool.csv, gold.csv, toloka/*.tsv, tasks.html, images/")
     exp.add_argument("--data", help="the data (default: the one recorded in selection.json)")
     exp.add_argument("--label", help="label column")
     exp.add_argument("--url-prefix", default="", help="put before images/... in the Toloka TSV")
-    exp.add_argument("--seed", type=NATURAL, default=0)
+    exp.add_argument("--seed", type=types.SEED, default=0)
     pool_arguments(exp)
     exp.set_defaults(func=cmd_label_export)
     prp = lab_sub.add_parser("propagate", help="merge known, crowd and automatic labels, label the rest, train")
     data_arguments(prp)
     prp.add_argument("--selection", required=True, help="folder written by underspec label select")
     prp.add_argument("--labels", required=True, help="LABELS.csv of underspec label aggregate")
-    prp.add_argument("--out", required=True, type=output_folder, help="folder: labels.csv, propagate.json, run/")
-    prp.add_argument("--min-confidence", type=SHARE, default=0.7, help="crowd labels below it are propagated")
+    prp.add_argument("--out", required=True, type=types.output_folder, help="folder: labels.csv, propagate.json, run/")
+    prp.add_argument("--min-confidence", type=types.SHARE, default=0.7, help="crowd labels below it are propagated")
     propagator_arguments(prp)
     final_arguments(prp)
     prp.set_defaults(func=cmd_label_propagate)
     run = lab_sub.add_parser("run", help="dry run of the whole loop on a fully labeled set, simulated crowd")
     data_arguments(run)
-    run.add_argument("--known", type=COUNT, required=True, help="labels kept known; the rest are hidden")
-    run.add_argument("--budget", type=NATURAL, required=True, help="items sent to the simulated crowd")
-    run.add_argument("--out", required=True, type=output_folder,
+    run.add_argument("--known", type=types.COUNT, required=True, help="labels kept known; the rest are hidden")
+    run.add_argument("--budget", type=types.NATURAL, required=True, help="items sent to the simulated crowd")
+    run.add_argument("--out", required=True, type=types.output_folder,
                      help="folder: select/, pool/, crowd/, final/, run.json")
     embedding_argument(run)
     rank_argument(run)
     run.add_argument("--cache", help="folder to cache embeddings in")
-    run.add_argument("--workers", type=COUNT, default=30, help="simulated workers (0.95 accurate down to random)")
+    run.add_argument("--workers", type=types.COUNT, default=30, help="simulated workers (0.95 accurate down to random)")
     method_argument(run)
     pool_arguments(run)
     propagator_arguments(run)
@@ -645,9 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, text in (("reveal", "reveal one target label on the leaderboard"),
                        ("submit", "submit a predictions CSV to the leaderboard")):
         cmd = sub.add_parser(verb, help=text)
-        cmd.add_argument("exercise", type=NATURAL, help="exercise id")
+        cmd.add_argument("exercise", type=types.NATURAL, help="exercise id")
         if verb == "reveal":
-            cmd.add_argument("datum", type=NATURAL, help="0-based row of X_val")
+            cmd.add_argument("datum", type=types.NATURAL, help="0-based row of X_val")
         else:
             cmd.add_argument("file", help="CSV: no header, one label per target row")
         cmd.add_argument("--server", help="leaderboard URL (default $UNDERSPEC_SERVER or "
@@ -658,10 +654,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="run the challenge leaderboard server")
     srv.add_argument("--db", help="database URL or SQLite file (default underspec-leaderboard.db)")
     srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=PORT, default=8000, help="TCP port, 0 to 65535 (0: any free port)")
-    srv.add_argument("--threads", type=COUNT, default=4,
+    srv.add_argument("--port", type=types.PORT, default=8000, help="TCP port, 0 to 65535 (0: any free port)")
+    srv.add_argument("--threads", type=types.COUNT, default=4,
                      help="worker threads for database work and pages (default 4: more only queue for the GIL)")
-    srv.add_argument("--shutdown-timeout", type=NON_NEGATIVE, default=10.0,
+    srv.add_argument("--shutdown-timeout", type=types.NON_NEGATIVE, default=10.0,
                      help="seconds requests in flight may take to finish on SIGTERM / Ctrl-C (default 10)")
     srv.set_defaults(func=cmd_serve)
 
@@ -672,14 +668,14 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("name")
     ex = act.add_parser("add-exercise", help="load a generated task directory as an exercise")
     ex.add_argument("task_dir")
-    ex.add_argument("--id", type=NATURAL, help="exercise id (default: the task id)")
+    ex.add_argument("--id", type=types.NATURAL, help="exercise id (default: the task id)")
     ex.add_argument("--name")
-    ex.add_argument("--points", type=NON_NEGATIVE)
-    ex.add_argument("--default-score", type=SHARE)
-    ex.add_argument("--budget", type=NATURAL, default=5)
-    ex.add_argument("--public-share", type=Number(float, low=0, high=1, low_open=True, high_open=True),
+    ex.add_argument("--points", type=types.NON_NEGATIVE)
+    ex.add_argument("--default-score", type=types.SHARE)
+    ex.add_argument("--budget", type=types.NATURAL, default=5)
+    ex.add_argument("--public-share", type=types.Number(float, low=0, high=1, low_open=True, high_open=True),
                     help="share of target rows scored on the live board (rest: final ranking)")
-    ex.add_argument("--split-seed", type=NATURAL,
+    ex.add_argument("--split-seed", type=types.SEED,
                     help="seed of the public/private split, to reproduce one on purpose (default: secret, "
                          "drawn anew per exercise)")
     team = act.add_parser("add-team", help="add a team, password read from standard input")
@@ -694,11 +690,11 @@ def build_parser() -> argparse.ArgumentParser:
         act.add_parser(verb, help=text).add_argument("name")
     act.add_parser("list-teams", help="teams and their state")
     for verb in ("open", "close"):
-        act.add_parser(verb, help=f"{verb} an exercise").add_argument("id", type=NATURAL)
+        act.add_parser(verb, help=f"{verb} an exercise").add_argument("id", type=types.NATURAL)
     phase = act.add_parser("new-phase", help="archive and wipe reveals and submissions")
     phase.add_argument("name")
     exp = act.add_parser("export", help="results as CSV or JSON (by the file name)")
-    exp.add_argument("--out", required=True, type=output_file)
+    exp.add_argument("--out", required=True, type=types.output_file)
     exp.add_argument("--private", action="store_true", help="final ranking (private rows)")
     adm.set_defaults(func=cmd_admin)
     return parser
@@ -733,6 +729,10 @@ def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
     return message
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"underspec: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``underspec`` command; returns the exit code."""
     parser = build_parser()
@@ -741,7 +741,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0), or a bad argument (2, the message already printed)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return args.func(args)
+        with warnings.catch_warnings():  # a warning is one line too, not a source line
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except UnderspecError as exc:
         print(f"underspec: error: {in_flags(str(exc), parser)}", file=sys.stderr)
         return 2

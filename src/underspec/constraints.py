@@ -42,7 +42,9 @@ class Number:
         """Whether ``value`` (already a number) is in the range."""
         if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's bool is no Real
             return False
-        if not math.isfinite(value) or (self.kind is int and value != int(value)):
+        if isinstance(value, numbers.Integral):
+            value = int(value)  # exact, however large
+        elif not math.isfinite(value) or (self.kind is int and value != int(value)):
             return False
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
@@ -75,6 +77,8 @@ POSITIVE = Number(float, low=0, low_open=True)
 NON_NEGATIVE = Number(float, low=0)
 """A finite number >= 0 (seconds, points)."""
 PORT = Number(int, low=0, high=65535)
+SEED = Number(int, low=0, high=2**32 - 1)
+"""A random seed (NumPy and torch both take 32 bits)."""
 
 
 
@@ -90,6 +94,8 @@ POSITIVE = Number(float, low=0, low_open=True)
 NON_NEGATIVE = Number(float, low=0)
 """A finite number >= 0 (seconds, points)."""
 PORT = Number(int, low=0, high=65535)
+SEED = Number(int, low=0, high=2**32 - 1)
+"""A random seed (NumPy and torch both take 32 bits)."""
 
 
 def validate(options) -> None:

@@ -17,7 +17,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, POSITIVE, Number
+from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number
 from underspec.errors import UnderspecError
 from underspec.files import check_numeric
 from underspec.models.fit import Batch, fit, predict_proba, weighted_ce
@@ -126,7 +126,7 @@ class DiverseHeads(BaseEstimator):
         "n_heads": COUNT, "diversity_weight": NON_NEGATIVE, "prior_weight": NON_NEGATIVE, "epochs": POSITIVE,
         "batch_size": COUNT, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
         "holdout": Number(float, low=0, high=1, high_open=True), "n_restarts": COUNT,
-        "restart_tolerance": NON_NEGATIVE, "seed": NATURAL}
+        "restart_tolerance": NON_NEGATIVE, "seed": SEED}
 
     def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
                  prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,

@@ -100,7 +100,7 @@ class AuditContext:
                                  "values, one row per item in the data's order")
         return features.reshape(n, -1)[self.labeled]
 
-    def _model(self, seed: int):
+    def _model(self, seed: int, label: str = "fit"):
         if self.options.model == "logistic":
             from sklearn.linear_model import LogisticRegression
 
@@ -110,10 +110,11 @@ class AuditContext:
         from underspec.models.classifier import NetworkClassifier
 
         return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=self.options.augment,
-                                 arch=self.options.arch, precision=self.options.precision)
+                                 arch=self.options.arch, precision=self.options.precision,
+                                 progress=label if self.options.progress else False)
 
-    def _fit(self, rows: np.ndarray, seed: int):
-        model = self._model(seed)
+    def _fit(self, rows: np.ndarray, seed: int, label: str = "network on every labeled item"):
+        model = self._model(seed, label)
         if self.options.model == "logistic":
             return model.fit(self.inputs[rows], self.y[rows])
         return model.fit(self.inputs[rows], self.y[rows], n_classes=self.n_classes)
@@ -139,7 +140,7 @@ class AuditContext:
         splits = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed).split(self.X, self.y)
         for k, (train, test) in enumerate(tqdm(list(splits), desc="cross-validated probabilities",
                                                disable=not self.options.progress, unit="fold")):
-            out[test] = self._proba(self._fit(train, self.options.seed + k), test)
+            out[test] = self._proba(self._fit(train, self.options.seed + k, f"fold {k + 1}/{folds}"), test)
         return out
 
     @cached_property

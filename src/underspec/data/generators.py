@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from underspec.constraints import COUNT, NATURAL, SHARE
+from underspec.constraints import COUNT, NATURAL, SEED, SHARE
 from underspec.data.challenge import Answers, ChallengeTask, write_task
 from underspec.data.sources import Source, load_source
 from underspec.errors import UnderspecError, atomic_dir, check_output_dir
@@ -387,7 +387,7 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
             raise UnderspecError(f"classes: {','.join(map(str, params['classes']))}; expected at least two "
                                  "distinct class values")
     spec = replace(spec, extra={**spec.extra, **extra_keys}, **params)
-    NATURAL.check("seed", seed)
+    SEED.check("seed", seed)
     NATURAL.check("oracle_items", oracle_items)
     if mix_rate is not None:
         spec = replace(spec, mix_rate=SHARE.check("mix_rate", mix_rate))

@@ -25,8 +25,15 @@ def run_checks(image_set: ImageSet, options: AuditOptions,
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         raise UnderspecError(f"checks: unknown {', '.join(unknown)}; expected some of {', '.join(CHECKS)}")
+    from tqdm.auto import tqdm
+
     ctx = AuditContext(image_set, options)
-    return [CHECKS[name](ctx) for name in names]
+    results = []
+    bar = tqdm(names, desc="audit", unit="check", disable=not options.progress)
+    for name in bar:
+        bar.set_postfix_str(name)
+        results.append(CHECKS[name](ctx))
+    return results
 
 
 def _plain(value):

@@ -196,7 +196,8 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
         raise UnderspecError(f"{emb_path}: {len(emb)} items, but {image_set.source} has {len(image_set.table)}; "
                              f"expected the data the selection was made on")
     crowd = _read_labels(labels_path, _ids(image_set), image_set.classes)
-    merged = propagate(image_set, emb, selection, crowd, min_confidence, min_propagated, propagator)
+    with tqdm(total=1, desc=f"propagating labels ({propagator} model)", unit="step", leave=False):
+        merged = propagate(image_set, emb, selection, crowd, min_confidence, min_propagated, propagator)
     names = np.asarray([*(str(c) for c in image_set.classes), ""], dtype=object)
     table = merged.assign(label=names[merged["label"].to_numpy()])  # -1 picks the last name, ""
     report = {"items": len(merged), "by_source": {s: int((merged["source"] == s).sum()) for s in SOURCES},

@@ -20,7 +20,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
-from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, POSITIVE, Number, validate
+from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number, validate
 from underspec.data.image_sets import ImageSet, load_labeled_folder
 from underspec.errors import UnderspecError, atomic_dir, check_output_dir, write_text_atomic
 from underspec.files import check_same_data, load_weights, read_json
@@ -106,7 +106,7 @@ class TrainOptions:
     CONSTRAINTS: ClassVar[dict[str, Number]] = {
         "epochs": POSITIVE, "patience": COUNT, "batch_size": COUNT, "lr": POSITIVE,
         "weight_decay": NON_NEGATIVE, "valid_share": Number(float, low=0, high=1, low_open=True, high_open=True),
-        "seed": NATURAL, "pseudo_threshold": Number(float, low=0, high=1, low_open=True)}
+        "seed": SEED, "pseudo_threshold": Number(float, low=0, high=1, low_open=True)}
 
 
 def _flagged(findings_path: str, check: str, image_set: ImageSet) -> dict[str, dict]:
