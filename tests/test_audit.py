@@ -95,6 +95,22 @@ def test_a_group_with_another_label_rate_and_simpsons_paradox():
     assert result.n_issues > 0
 
 
+def test_group_label_rates_name_classes_and_flag_only_the_cells_that_make_the_bias():
+    rng = np.random.default_rng(4)
+    n = 1500
+    sex = rng.integers(0, 2, n)
+    y = (rng.random(n) < np.where(sex == 1, 0.7, 0.3)).astype(int)
+    s = image_set(rng.random((n, 4, 4)), y, sex=sex)
+    s.classes = [3, 7]  # class values, not indices
+    result = run(s, "group_label_rates", groups=["sex"])["group_label_rates"]
+    rates = result.summary["tests"]["sex"]["rates"]
+    assert set(rates["1"]) == {"3", "7"} and rates["1"]["7"] > 0.6
+    flagged = result.items["is_issue"].to_numpy()
+    over = ((sex == 1) & (y == 1)) | ((sex == 0) & (y == 0))  # the over-represented (group, class) cells
+    assert flagged.any() and (flagged == over).all()  # not every member of both groups
+    assert len(np.unique(result.items["score"])) > 1
+
+
 def test_rare_class_is_flagged(digits):
     x, y = digits
     keep = (y != 3) | (np.cumsum(y == 3) <= 10)

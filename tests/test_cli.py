@@ -61,6 +61,19 @@ def test_prompt_oracle_reads_a_person(tmp_path):
     assert (tmp_path / "target_2.png").exists() and "expected one of 0, 1" in out.getvalue()
 
 
+def test_prompt_oracle_leaves_no_queries_folder(tmp_path, monkeypatch):
+    import io
+
+    from underspec.oracles import PromptOracle
+
+    monkeypatch.chdir(tmp_path)
+    X = np.random.default_rng(0).normal(size=(3, 1, 8, 16)).astype(np.float32)
+    oracle = PromptOracle(X, np.array([0, 1]), stdin=io.StringIO("0\n"), stdout=io.StringIO())
+    assert oracle.reveal(1) == 0 and (oracle.folder / "target_1.png").exists()
+    oracle.close()
+    assert not oracle.folder.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_demo_end_to_end_tiny(tmp_path):
     from underspec.pipelines.demo import run_demo
 

@@ -82,5 +82,5 @@ def test_propagate_labels_every_item_with_the_linear_model_and_refuses_an_unknow
     assert (linear["label"].to_numpy() == y).mean() > 0.9
     knn = propagate(image_set, emb, no_selection, no_crowd, propagator="knn")  # threshold 0.9
     assert (knn["source"] == "unlabeled").any()
-    with pytest.raises(UnderspecError, match="--propagator: expected one of linear, knn"):
+    with pytest.raises(UnderspecError, match="propagator: expected one of linear, knn"):
         propagate(image_set, emb, no_selection, no_crowd, propagator="svm")

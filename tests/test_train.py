@@ -288,3 +288,17 @@ def test_every_architecture_gives_one_logit_per_class(arch, shape):
     assert out.shape == (2, 1, 3) and torch.isfinite(out).all()
     uses_resnet = any(type(m).__name__ == "BasicBlock" for m in net.modules())
     assert uses_resnet == (arch == "resnet18" or (arch == "auto" and shape[1] >= 64))
+
+
+def test_postprocess_says_which_groups_were_pooled(binary_npz, tmp_path, capsys):
+    data = dict(np.load(binary_npz))
+    site = np.where(np.arange(len(data["y"])) % 40 == 0, "tiny", "big")  # 'tiny': a few items of each class
+    np.savez(tmp_path / "s.npz", **data, site=site)
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "s.npz"), "--out", str(run), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(["postprocess", str(tmp_path / "s.npz"), "--run", str(run), "--groups", "site"]) == 0
+    out = capsys.readouterr().out
+    document = json.loads((run / "thresholds.json").read_text())
+    assert document["pooled"] == ["tiny"] and "the groups tiny pooled: too few items" in out
+    assert f"{run}/thresholds.json" in out and "//" not in out

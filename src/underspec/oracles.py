@@ -68,7 +68,7 @@ class CommandOracle:
     def __init__(self, command: str, timeout: float = 600.0):
         self.argv = shlex.split(command)
         if not self.argv:
-            raise UnderspecError("--oracle command: empty command")
+            raise UnderspecError("oracle command: empty command")
         self.timeout = timeout
 
     def reveal(self, index: int) -> int:

@@ -96,7 +96,7 @@ class AuditContext:
         features = load_npy(path, "features, one row per item (N, D)", finite=False)
         n = len(self.image_set.table)
         if features.ndim < 2 or len(features) != n or not np.isfinite(features).all():
-            raise UnderspecError(f"--features {path}: shape {features.shape}; expected ({n}, D) finite "
+            raise UnderspecError(f"features {path}: shape {features.shape}; expected ({n}, D) finite "
                                  "values, one row per item in the data's order")
         return features.reshape(n, -1)[self.labeled]
 

@@ -55,7 +55,7 @@ def build_pools(send: list, known: pd.Series, options: ExportOptions) -> pd.Data
         from the rest.
     """
     if options.overlap < 1 or options.page_size < 2:
-        raise UnderspecError(f"--overlap {options.overlap}, --page-size {options.page_size}: expected an overlap "
+        raise UnderspecError(f"overlap {options.overlap}, page_size {options.page_size}: expected an overlap "
                              f"of at least 1 and pages of at least 2 tasks (one is the honeypot)")
     if not send:
         raise UnderspecError("nothing to export: the selection sends no item (budget 0?)")

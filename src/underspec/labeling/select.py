@@ -61,7 +61,7 @@ class SelectOptions:
 
     def __post_init__(self) -> None:
         if self.rank not in RANKS:
-            raise UnderspecError(f"--rank: expected one of {', '.join(RANKS)}, got {self.rank!r}")
+            raise UnderspecError(f"rank: expected one of {', '.join(RANKS)}, got {self.rank!r}")
 
 
 RANKS = ("linear", "knn")
@@ -156,7 +156,7 @@ def select(emb: np.ndarray, labels: np.ndarray, budget: int, n_classes: int,
     labeled = labels >= 0
     pool = np.flatnonzero(~labeled)
     if budget < 0 or budget > len(pool):
-        raise UnderspecError(f"--budget {budget}: expected 0 to {len(pool)}, the number of unlabeled items")
+        raise UnderspecError(f"budget {budget}: expected 0 to {len(pool)}, the number of unlabeled items")
     if labeled.sum() < 2 or len(np.unique(labels[labeled])) < 2:
         raise UnderspecError("selection needs labeled items of at least two classes")
     votes, proba = knn_ensemble(emb[labeled], labels[labeled], emb[pool], n_classes)

@@ -150,7 +150,7 @@ def propagate(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, cro
         ``confidence``.
     """
     if propagator not in MIN_PROPAGATED:
-        raise UnderspecError(f"--propagator: expected one of {', '.join(MIN_PROPAGATED)}, got {propagator!r}")
+        raise UnderspecError(f"propagator: expected one of {', '.join(MIN_PROPAGATED)}, got {propagator!r}")
     if min_propagated is None:
         min_propagated = MIN_PROPAGATED[propagator]
     ids = _ids(image_set)

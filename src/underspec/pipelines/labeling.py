@@ -25,7 +25,7 @@ def _classes(text: str | None, labels: pd.Series) -> list | None:
         try:
             return [int(c) for c in names]
         except ValueError as exc:
-            raise UnderspecError(f"--classes: expected integers like the answers' labels, got {text!r}") from exc
+            raise UnderspecError(f"classes: expected integers like the answers' labels, got {text!r}") from exc
     return names
 
 
@@ -45,7 +45,7 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     ``gold.csv``.
     """
     if method not in METHODS:
-        raise UnderspecError(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
+        raise UnderspecError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     answers = read_csv(answers_path, "answers: task,worker,label[,seconds]", ("task", "worker", "label"))
     if answers.empty:
         raise UnderspecError(f"{answers_path}: no answers (a header only); expected one row per answer "
@@ -174,10 +174,10 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         from underspec.models.contrastive import self_supervised_embedding
 
         if image_set.X.ndim != 4:
-            raise UnderspecError("--embedding self-supervised: needs images; these items are vectors")
+            raise UnderspecError("embedding self-supervised: needs images; these items are vectors")
         emb = self_supervised_embedding(image_set.X, epochs=epochs, seed=seed, progress="self-supervised embedding")
     else:
-        raise UnderspecError(f"--embedding: expected {', '.join(EMBEDDINGS)}, got {method!r}")
+        raise UnderspecError(f"embedding: expected {', '.join(EMBEDDINGS)}, got {method!r}")
     if path is not None:
         write_npy_atomic(path, emb)
     return emb

@@ -204,7 +204,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
         raise UnderspecError(f"semi_supervised: expected one of {', '.join(SEMI_SUPERVISED)}, "
                              f"got {options.semi_supervised!r}")
     if options.semi_supervised != "none" and options.group_dro:
-        raise UnderspecError(f"--semi {options.semi_supervised} and --group-dro: give one of them")
+        raise UnderspecError(f"semi {options.semi_supervised} and --group-dro: give one of them")
     out = Path(out)
     table = image_set.table
     train_rows, valid_rows = split_rows(table, options)
