@@ -689,3 +689,25 @@ def test_the_api_is_listed():
     import underspec
 
     assert {"generate", "solve", "DiverseHeads", "load_image_set"} <= set(dir(underspec))
+
+
+def test_the_readme_admin_commands_run_as_written(tmp_path, monkeypatch):
+    """The organiser's block of the README, line by line (the server and curl lines aside: see
+    tests/test_server.py); a line that needs something says so in its comment and in its error."""
+    from underspec.data.generators import generate
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"### `underspec serve` and `underspec admin`.*?\n```\n(.*?)```", readme, re.S).group(1)
+    lines = [line for line in block.splitlines() if "underspec admin" in line]
+    assert len(lines) >= 8
+    for name in ("01_cc", "02_cc"):
+        generate("cc", seed=int(name[1]), sizes=(60, 120, 40), out=tmp_path / "tasks" / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for line in lines:
+        done = subprocess.run(["bash", "-c", line.split("  #")[0]], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        if "other-team" in line:  # the README says it needs a team that registered on the site
+            assert done.returncode == 2 and "no such team" in done.stderr
+        else:
+            assert done.returncode == 0, (line, done.stderr)
+    assert "team" in (tmp_path / "results.csv").read_text().splitlines()[0]
