@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,3 +116,91 @@ def test_label_aggregate_refuses_bad_input_and_writes_nothing(tmp_path, capsys, 
                  "--classes", "0,1,2", "--out", str(tmp_path / "labels.csv")])
     assert code == 2 and words in capsys.readouterr().err
     assert not (tmp_path / "labels.csv").exists()
+
+
+# --- issue 23: crowd-kit's behaviour on its own cases, and the screens on a skewed crowd ----------
+
+def test_dawid_skene_edge_settings_and_empty_answers_do_not_crash():
+    answers, truth = simulate(n_tasks=60)
+    zero = DawidSkene(n_iter=0).fit(answers)  # crowd-kit: the majority vote
+    assert zero.n_iter_ == 0 and zero.labels_.equals(MajorityVote().fit_predict(answers))
+    classical = DawidSkene(shrinkage=0, smoothing=0).fit(answers)  # the docstring's classical estimate
+    assert (classical.labels_.sort_index().to_numpy() == truth.to_numpy()).mean() > 0.9
+    assert np.isfinite(classical.probas_.to_numpy()).all()
+    empty = pd.DataFrame({"task": [], "worker": [], "label": []})
+    for model in (MajorityVote(), GoldMajorityVote(), DawidSkene()):
+        assert model.fit(empty).labels_.empty and model.probas_.empty
+
+
+def test_dawid_skene_parameters_are_those_of_the_final_posterior():
+    answers, _ = simulate(n_tasks=80, seed=2)
+    for n_iter in (0, 1, 5):
+        model = DawidSkene(n_iter=n_iter, shrinkage=0).fit(answers)
+        assert np.allclose(model.priors_.to_numpy(), model.probas_.mean().to_numpy())
+
+
+def test_dawid_skene_leaves_a_symmetric_crowd_where_it_is():
+    """crowd-kit's overlap case: every worker says "no" to one task of three."""
+    data = pd.DataFrame([{"task": t, "worker": w, "label": "yes" if (w - t) % 3 else "no"}
+                         for w in range(30) for t in range(3)])
+    model = DawidSkene(n_iter=20).fit(data)
+    assert np.allclose(model.probas_.to_numpy(), [[1 / 3, 2 / 3]] * 3, atol=1e-3)
+
+
+def test_gold_majority_vote_skills_are_plain_gold_accuracy_and_several_gold_labels_count():
+    answers = pd.DataFrame({"task": ["t1", "t2", "t3", "t1", "t2", "t3", "t1", "t3"],
+                            "worker": ["w1"] * 3 + ["w2"] * 3 + ["w3"] * 2,
+                            "label": ["l1", "l1", "l1", "l2", "l1", "l2", "l3", "l3"]})
+    gold = pd.Series(["l1", "l2", "l2"], index=["t1", "t1", "t3"])  # t1 accepts l1 and l2
+    model = GoldMajorityVote().fit(answers, gold)
+    assert model.skills_.to_dict() == {"w1": 0.5, "w2": 1.0, "w3": 0.0}
+    assert model.labels_.to_dict() == {"t1": "l2", "t2": "l1", "t3": "l2"}
+
+
+def test_majority_vote_skills_are_agreement_with_the_majority():
+    answers = pd.DataFrame({"task": ["a", "a", "a", "b", "b", "b"], "worker": ["x", "y", "z"] * 2,
+                            "label": [1, 1, 0, 0, 0, 0]})
+    assert MajorityVote().fit(answers).skills_.to_dict() == {"x": 1.0, "y": 1.0, "z": 1.0 / 2}
+
+
+def skewed_crowd(seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """90% of the tasks are "0"; three careful workers who say "0" to 97% of theirs (they miss
+    some positives), four fair workers, and a spammer who always says "1"."""
+    rng = np.random.default_rng(seed)
+    truth = pd.Series((rng.random(400) < 0.1).astype(int))
+    rows = []
+    for task, label in truth.items():
+        for worker in range(3):
+            rows.append((task, f"careful{worker}", int(label and rng.random() < 0.7)))
+        for worker in range(4):
+            rows.append((task, f"fair{worker}", int(label) if rng.random() < 0.85 else 1 - int(label)))
+        rows.append((task, "spammer", 1))
+    return pd.DataFrame(rows, columns=["task", "worker", "label"]), truth
+
+
+def test_same_answer_screen_tells_a_spammer_from_a_careful_worker_facing_a_common_class():
+    from underspec.labeling.quality import screen_workers
+
+    answers, _ = skewed_crowd()
+    kept, excluded = screen_workers(answers)
+    assert excluded["worker"].tolist() == ["spammer"]
+    assert {"careful0", "careful1", "careful2"} <= set(kept["worker"])
+    assert screen_workers(answers, max_same_share=None)[1].empty  # the screen turned off
+
+
+def test_label_aggregate_labels_every_task_and_can_turn_the_screen_off(tmp_path, capsys):
+    from underspec.cli import main
+
+    answers, truth = skewed_crowd(seed=1)
+    only_spammer = pd.DataFrame({"task": [1000, 1001], "worker": ["spammer"] * 2, "label": [1, 1]})
+    pd.concat([answers, only_spammer]).to_csv(tmp_path / "a.csv", index=False)
+    assert main(["label", "aggregate", str(tmp_path / "a.csv"), "--out", str(tmp_path / "l.csv")]) == 0
+    out = capsys.readouterr().out
+    labels = pd.read_csv(tmp_path / "l.csv")
+    assert len(labels) == len(truth) + 2 and labels["label"].notna().all()  # no task left out
+    assert "excluded spammer" in out and "2 task(s) had answers from excluded workers only" in out
+    report = json.loads((tmp_path / "l.workers.json").read_text())
+    assert report["tasks_without_kept_answers"] == ["1000", "1001"]
+    assert main(["label", "aggregate", str(tmp_path / "a.csv"), "--no-same-answer-screen",
+                 "--out", str(tmp_path / "all.csv")]) == 0
+    assert "excluded" not in capsys.readouterr().out

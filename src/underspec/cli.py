@@ -227,10 +227,14 @@ def cmd_label_aggregate(args: argparse.Namespace) -> int:
     from underspec.pipelines.labeling import aggregate_file
 
     report = aggregate_file(args.answers, args.out, gold_path=args.gold, method=args.method, classes=args.classes,
-                            min_accuracy=args.min_accuracy, min_seconds=args.min_seconds, pool=args.pool)
+                            min_accuracy=args.min_accuracy, min_seconds=args.min_seconds, pool=args.pool,
+                            same_answer_screen=args.same_answer_screen)
     print(f"{report['tasks']} task labels ({report['method']}): {args.out}")
     for row in report["excluded"]:
         print(f"excluded {row['worker']}: {row['reason']}")
+    if report["tasks_without_kept_answers"]:
+        print(f"{len(report['tasks_without_kept_answers'])} task(s) had answers from excluded workers only: "
+              "labeled from those answers (listed in the .workers.json)")
     unscreened = report["screening"]["not_screened_on_gold"]
     if (args.gold or args.pool) and unscreened:
         print(f"{len(unscreened)} worker(s) answered fewer than {report['screening']['min_gold']} honeypots: "
@@ -585,8 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--out", required=True, type=types.output_file, help="LABELS.csv: task,label,confidence")
     method_argument(agg)
     agg.add_argument("--classes", help="comma-separated classes (default: every label seen)")
-    agg.add_argument("--min-accuracy", type=types.SHARE, default=0.6, help="honeypot accuracy to keep a worker")
-    agg.add_argument("--min-seconds", type=types.NON_NEGATIVE, help="exclude workers whose median answer is faster")
+    agg.add_argument("--min-accuracy", type=types.SHARE, default=0.6,
+                     help="honeypot accuracy to keep a worker (0: no honeypot screen)")
+    agg.add_argument("--min-seconds", type=types.NON_NEGATIVE,
+                     help="exclude workers whose median answer is faster (default: no speed screen)")
+    agg.add_argument("--same-answer-screen", action=argparse.BooleanOptionalAction, default=True,
+                     help="exclude a worker who gives one label to 95%% of 10+ tasks where the other workers give it "
+                          "at least 40 points less often (default: on)")
     agg.set_defaults(func=cmd_label_aggregate)
 
     def pool_arguments(cmd: argparse.ArgumentParser) -> None:

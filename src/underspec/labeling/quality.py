@@ -35,17 +35,45 @@ def check_answers(answers: pd.DataFrame, gold: pd.Series | None = None, classes:
             raise UnderspecError(f"gold: {len(stray)} task(s) not in {where}, e.g. {stray[0]!r}")
 
 
+def same_answer_share(answers: pd.DataFrame) -> pd.DataFrame:
+    """Per worker: their most frequent label, its share of their answers, and the share of
+    that label among the *other* workers' answers to the same tasks (what the crowd says
+    there). A worker far above the crowd's rate ignores the items; a worker near it may just
+    be facing a common class (88% of D_Product's tasks are "0")."""
+    by_task = answers.groupby(["task", "label"]).size().rename("n").reset_index()
+    rows = []
+    for worker, mine in answers.groupby("worker"):
+        counts = mine["label"].value_counts()
+        label, share = counts.index[0], counts.iloc[0] / len(mine)
+        others = by_task[by_task["task"].isin(mine["task"])]
+        total = others["n"].sum() - len(mine)  # the worker's own answers taken out
+        same = others.loc[others["label"] == label, "n"].sum() - counts.iloc[0]
+        rows.append({"worker": worker, "answers": len(mine), "label": label, "share": share,
+                     "crowd_share": same / total if total > 0 else np.nan})
+    return pd.DataFrame(rows)
+
+
 def screen_workers(answers: pd.DataFrame, gold: pd.Series | None = None, *, min_accuracy: float = 0.6,
-                   min_gold: int = 3, min_seconds: float | None = None, max_same_share: float = 0.95,
-                   min_answers: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   min_gold: int = 3, min_seconds: float | None = None, max_same_share: float | None = 0.95,
+                   same_margin: float = 0.4, min_answers: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The answers of the workers who pass, and a table of the excluded ones with the reason.
 
-    A worker is excluded when their accuracy on at least ``min_gold`` honeypots is below
-    ``min_accuracy``; when their median answer time is under ``min_seconds``; or when, over at
-    least ``min_answers`` answers, one label makes up ``max_same_share`` or more of them.
+    Three screens, each of which can be turned off:
+
+    - honeypots: accuracy on at least ``min_gold`` gold tasks below ``min_accuracy`` (0: off);
+    - speed: median answer time under ``min_seconds`` (None: off, the default);
+    - same answer: over at least ``min_answers`` answers, one label makes up ``max_same_share``
+      or more of them *and* at least ``same_margin`` more than the other workers give that label
+      on the same tasks (None: off). The second condition is what tells a spammer from a careful
+      worker facing a common class: on D_Product (no gold; 88% of the tasks are "0") the rule
+      without it excluded 42 workers, the most accurate ones (0.897 right against 0.785 for the
+      others), and cost Dawid-Skene 1.6 points. With the margin of 0.4 it excludes 8 of them
+      (majority vote 0.8985, Dawid-Skene 0.9397 on the answers kept, against 0.8966 and 0.9397
+      with no screen at all); a simulated spammer who always gives one of ten classes is
+      excluded (the crowd gives that class about 10% of the time).
     """
     reasons: dict[str, list[str]] = {}
-    if gold is not None and len(gold):
+    if gold is not None and len(gold) and min_accuracy > 0:
         on_gold = answers[answers["task"].isin(gold.index)]
         right = on_gold["label"].to_numpy() == gold.loc[on_gold["task"]].to_numpy()
         stats = pd.DataFrame({"worker": on_gold["worker"].to_numpy(), "right": right}).groupby("worker")["right"]
@@ -57,9 +85,12 @@ def screen_workers(answers: pd.DataFrame, gold: pd.Series | None = None, *, min_
         for worker, median in answers.groupby("worker")["seconds"].median().items():
             if median < min_seconds:
                 reasons.setdefault(worker, []).append(f"median answer time {median:.1f} s < {min_seconds} s")
-    for worker, labels in answers.groupby("worker")["label"]:
-        share = labels.value_counts(normalize=True).iloc[0]
-        if len(labels) >= min_answers and share >= max_same_share:
-            reasons.setdefault(worker, []).append(f"gave the same label to {share:.0%} of {len(labels)} tasks")
+    if max_same_share is not None:
+        for row in same_answer_share(answers).itertuples():
+            crowd = 0.0 if np.isnan(row.crowd_share) else row.crowd_share
+            if row.answers >= min_answers and row.share >= max_same_share and row.share - crowd >= same_margin:
+                reasons.setdefault(row.worker, []).append(
+                    f"gave the same label ({row.label}) to {row.share:.0%} of {row.answers} tasks, where the other "
+                    f"workers gave it {crowd:.0%} of the time")
     excluded = pd.DataFrame({"worker": list(reasons), "reason": ["; ".join(r) for r in reasons.values()]})
     return answers[~answers["worker"].isin(reasons)], excluded

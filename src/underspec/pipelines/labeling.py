@@ -36,7 +36,8 @@ too little); the workers below it are listed in the report as not screened on go
 
 def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str | Path | None = None,
                    method: str = "dawid-skene", classes: str | None = None, min_accuracy: float = 0.6,
-                   min_seconds: float | None = None, pool: str | Path | None = None) -> dict:
+                   min_seconds: float | None = None, pool: str | Path | None = None,
+                   same_answer_screen: bool = True) -> dict:
     """Screen the workers, aggregate their answers, write ``out`` (task,label,confidence) and
     ``<out>.workers.json`` (excluded workers with the reason, per-worker estimates).
 
@@ -78,14 +79,20 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
         raise UnderspecError(f"{gold_path}, column 'label': {gold[~gold.isin(class_list)].iloc[0]!r} is not one "
                              f"of {class_list}")
     kept, excluded = screen_workers(answers, gold, min_accuracy=min_accuracy, min_gold=MIN_GOLD,
-                                    min_seconds=min_seconds)
-    if kept.empty:
-        raise UnderspecError(f"{answers_path}: every worker was excluded by quality control")
+                                    min_seconds=min_seconds, max_same_share=0.95 if same_answer_screen else None)
     if class_list is None:
         class_list = sorted(set(answers["label"]) | (set(gold) if gold is not None else set()))
     model = METHODS[method](classes=class_list).fit(kept, gold)
-    labels = pd.DataFrame({"task": model.labels_.index, "label": model.labels_.to_numpy(),
-                           "confidence": model.probas_.max(axis=1).round(6).to_numpy()})
+    frames = [pd.DataFrame({"task": model.labels_.index, "label": model.labels_.to_numpy(),
+                            "confidence": model.probas_.max(axis=1).round(6).to_numpy()})]
+    # A task whose every answer came from an excluded worker still gets a label, from those
+    # answers, and the report lists it: no task is left out without a word.
+    lost = sorted(set(answers["task"]) - set(kept["task"]), key=str)
+    if lost:
+        rescue = METHODS[method](classes=class_list).fit(answers[answers["task"].isin(lost)], gold)
+        frames.append(pd.DataFrame({"task": rescue.labels_.index, "label": rescue.labels_.to_numpy(),
+                                    "confidence": rescue.probas_.max(axis=1).round(6).to_numpy()}))
+    labels = pd.concat([f for f in frames if len(f)], ignore_index=True)
     workers = {}
     for worker, part in kept.groupby("worker"):
         entry = {"answers": len(part)}
@@ -100,7 +107,6 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
         if isinstance(model, GoldMajorityVote):
             entry["skill"] = round(float(model.skills_[worker]), 4)
         workers[str(worker)] = entry
-    lost = sorted(set(answers["task"]) - set(kept["task"]), key=str)
     unscreened = sorted(str(w) for w, e in workers.items() if e.get("gold_answers", MIN_GOLD) < MIN_GOLD)
     report = {"method": method, "classes": [str(c) for c in class_list], "tasks": len(labels),
               "screening": {"min_accuracy": min_accuracy, "min_gold": MIN_GOLD, "min_seconds": min_seconds,
