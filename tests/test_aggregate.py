@@ -79,7 +79,7 @@ def test_label_aggregate_command_screens_workers_and_writes_labels(tmp_path, cap
     truth[:30].rename("label").rename_axis("task").reset_index().to_csv(tmp_path / "gold.csv", index=False)
     out = tmp_path / "labels.csv"
     assert main(["label", "aggregate", str(tmp_path / "answers.csv"), "--gold", str(tmp_path / "gold.csv"),
-                 "--out", str(out), "--min-seconds", "2"]) == 0
+                 "--out", str(out), "--min-seconds", "2", "--min-accuracy", "0.6", "--same-answer-screen"]) == 0
     labels = pd.read_csv(out)
     assert list(labels.columns) == ["task", "label", "confidence"] and len(labels) == 120
     assert (labels.sort_values("task")["label"].to_numpy() == truth.to_numpy()).mean() > 0.95
@@ -194,13 +194,18 @@ def test_label_aggregate_labels_every_task_and_can_turn_the_screen_off(tmp_path,
     answers, truth = skewed_crowd(seed=1)
     only_spammer = pd.DataFrame({"task": [1000, 1001], "worker": ["spammer"] * 2, "label": [1, 1]})
     pd.concat([answers, only_spammer]).to_csv(tmp_path / "a.csv", index=False)
-    assert main(["label", "aggregate", str(tmp_path / "a.csv"), "--out", str(tmp_path / "l.csv")]) == 0
+    assert main(["label", "aggregate", str(tmp_path / "a.csv"), "--method", "majority",
+                 "--out", str(tmp_path / "l.csv")]) == 0
     out = capsys.readouterr().out
     labels = pd.read_csv(tmp_path / "l.csv")
     assert len(labels) == len(truth) + 2 and labels["label"].notna().all()  # no task left out
     assert "excluded spammer" in out and "2 task(s) had answers from excluded workers only" in out
     report = json.loads((tmp_path / "l.workers.json").read_text())
     assert report["tasks_without_kept_answers"] == ["1000", "1001"]
-    assert main(["label", "aggregate", str(tmp_path / "a.csv"), "--no-same-answer-screen",
+    assert main(["label", "aggregate", str(tmp_path / "a.csv"), "--method", "majority", "--no-same-answer-screen",
                  "--out", str(tmp_path / "all.csv")]) == 0
     assert "excluded" not in capsys.readouterr().out
+    assert main(["label", "aggregate", str(tmp_path / "a.csv"), "--out", str(tmp_path / "ds.csv")]) == 0
+    assert "excluded" not in capsys.readouterr().out  # Dawid-Skene weighs the spammer instead (measured)
+    ds = pd.read_csv(tmp_path / "ds.csv").set_index("task")["label"]
+    assert (ds.loc[truth.index].to_numpy() == truth.to_numpy()).mean() > 0.95

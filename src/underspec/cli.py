@@ -236,7 +236,7 @@ def cmd_label_aggregate(args: argparse.Namespace) -> int:
         print(f"{len(report['tasks_without_kept_answers'])} task(s) had answers from excluded workers only: "
               "labeled from those answers (listed in the .workers.json)")
     unscreened = report["screening"]["not_screened_on_gold"]
-    if (args.gold or args.pool) and unscreened:
+    if (args.gold or args.pool) and unscreened and report["screening"]["min_accuracy"] > 0:
         print(f"{len(unscreened)} worker(s) answered fewer than {report['screening']['min_gold']} honeypots: "
               f"not screened on accuracy ({', '.join(unscreened[:5])}{', ...' if len(unscreened) > 5 else ''})")
     return 0
@@ -589,13 +589,14 @@ def build_parser() -> argparse.ArgumentParser:
     agg.add_argument("--out", required=True, type=types.output_file, help="LABELS.csv: task,label,confidence")
     method_argument(agg)
     agg.add_argument("--classes", help="comma-separated classes (default: every label seen)")
-    agg.add_argument("--min-accuracy", type=types.SHARE, default=0.6,
-                     help="honeypot accuracy to keep a worker (0: no honeypot screen)")
+    agg.add_argument("--min-accuracy", type=types.SHARE,
+                     help="honeypot accuracy to keep a worker (0: no honeypot screen; default 0.6 for the majority "
+                          "votes, 0 for dawid-skene, which weighs each worker by their estimated confusion)")
     agg.add_argument("--min-seconds", type=types.NON_NEGATIVE,
                      help="exclude workers whose median answer is faster (default: no speed screen)")
-    agg.add_argument("--same-answer-screen", action=argparse.BooleanOptionalAction, default=True,
+    agg.add_argument("--same-answer-screen", action=argparse.BooleanOptionalAction, default=None,
                      help="exclude a worker who gives one label to 95%% of 10+ tasks where the other workers give it "
-                          "at least 40 points less often (default: on)")
+                          "at least 40 points less often (default: on for the majority votes, off for dawid-skene)")
     agg.set_defaults(func=cmd_label_aggregate)
 
     def pool_arguments(cmd: argparse.ArgumentParser) -> None:

@@ -15,22 +15,30 @@ def worker_name(w: int) -> str:
 
 
 def make_workers(n_workers: int, n_classes: int, *, best: float = 0.95, spammers: float = 0.1,
-                 seed: int = 0) -> np.ndarray:
+                 adversarial: float = 0.0, worst: float | None = None, seed: int = 0) -> np.ndarray:
     """Confusion matrices (workers, true class, answer) of a crowd.
 
     Accuracies spread evenly from ``best`` down to chance (``1 / n_classes``); a worker's
     errors fall on the other classes with random (Dirichlet) preferences, so mistakes are
-    systematic rather than uniform. A share ``spammers`` of the workers always give one label.
+    systematic rather than uniform (``worst``: the lowest accuracy instead of chance). A share
+    ``spammers`` of the workers always give one label;
+    a share ``adversarial`` are systematically wrong: each class is answered as another one (a
+    random derangement of the classes) 85% of the time, at random otherwise.
     """
     rng = np.random.default_rng(seed)
-    accuracy = np.linspace(best, 1.0 / n_classes, n_workers)
+    accuracy = np.linspace(best, 1.0 / n_classes if worst is None else worst, n_workers)
     confusion = np.zeros((n_workers, n_classes, n_classes))
     for w in range(n_workers):
         for c in range(n_classes):
             others = rng.dirichlet(np.ones(n_classes - 1))
             confusion[w, c] = np.insert(others * (1 - accuracy[w]), c, accuracy[w])
-    for w in rng.choice(n_workers, int(round(spammers * n_workers)), replace=False):
+    n_spam, n_adv = int(round(spammers * n_workers)), int(round(adversarial * n_workers))
+    chosen = rng.choice(n_workers, n_spam + n_adv, replace=False)
+    for w in chosen[:n_spam]:
         confusion[w] = np.eye(n_classes)[rng.integers(n_classes)]
+    for w in chosen[n_spam:]:
+        shift = rng.integers(1, n_classes)  # c -> c + shift: no class is answered as itself
+        confusion[w] = 0.15 / n_classes + 0.85 * np.eye(n_classes)[(np.arange(n_classes) + shift) % n_classes]
     return confusion
 
 
