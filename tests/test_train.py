@@ -263,7 +263,7 @@ def test_groups_with_one_class_share_a_pooled_rule():
         decide(rules, score[:3], np.array(["new"] * 3))
 
 
-def test_small_groups_are_reported_not_tested():
+def test_small_groups_count_as_in_fairlearn_and_are_named():
     rng = np.random.default_rng(5)
     n = 300
     y = rng.integers(0, 2, n)
@@ -273,8 +273,21 @@ def test_small_groups_are_reported_not_tested():
     rows = {g["group"]: g for g in result["by_group"]["site"]["groups"]}
     assert rows["rare"]["too_small"] and rows["rare"]["size"] == 4 and np.isnan(rows["rare"]["accuracy_low"])
     assert not rows["a"]["too_small"]
-    measured = [rows["a"]["tpr"], rows["b"]["tpr"]]
-    assert result["by_group"]["site"]["equal_opportunity_difference"] == pytest.approx(max(measured) - min(measured))
+    measured = [rows[g]["tpr"] for g in ("a", "b", "rare")]  # every group counts, as in fairlearn
+    grouping = result["by_group"]["site"]
+    assert grouping["equal_opportunity_difference"] == pytest.approx(max(measured) - min(measured))
+    assert grouping["small_groups"] == ["rare"]
+
+
+def test_a_group_without_positives_has_tpr_0_and_is_named():
+    y = np.array([1, 1, 0, 0, 1, 0, 0, 0])
+    pred = np.array([1, 0, 0, 1, 1, 0, 1, 0])
+    result = evaluate(y, pred, pd.DataFrame({"g": list("aaaabbcc")}), ["g"], classes=[0, 1], min_count=1, n_boot=5)
+    grouping = result["by_group"]["g"]
+    rows = {g["group"]: g for g in grouping["groups"]}
+    assert rows["c"]["tpr"] == 0.0 and rows["c"]["positives"] == 0  # fairlearn's convention, not NaN
+    assert grouping["groups_without_positives"] == ["c"]
+    assert grouping["equal_opportunity_difference"] == pytest.approx(1.0)  # b: 1.0, c: 0.0
 
 
 @pytest.mark.parametrize(("arch", "shape"), [("vgg", (3, 32, 32)), ("resnet18", (3, 64, 64)),

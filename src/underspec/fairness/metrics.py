@@ -3,6 +3,13 @@
 
 Binary metrics (TPR, FPR, selection rate, HTER) are about one ``positive`` class (the last
 class by default), one-vs-rest when there are more than two classes.
+
+Conventions are fairlearn's, so that a practitioner gets the numbers fairlearn would give: a
+rate whose denominator is empty is 0 (a group without positives has a TPR of 0, as in
+fairlearn's ``true_positive_rate``), and every group counts in the differences and ratios,
+however small. What fairlearn leaves implicit is said: each group row carries its number of
+positives and negatives and a ``too_small`` flag (fewer than ``min_count`` items, no interval),
+and the disparities list the small groups and the groups whose TPR or FPR had nothing to count.
 """
 
 from __future__ import annotations
@@ -17,13 +24,13 @@ GROUP_METRICS = ("accuracy", "tpr", "fpr", "selection_rate")
 
 
 def rates(y: np.ndarray, pred: np.ndarray, positive: int) -> dict[str, float]:
-    """Accuracy, TPR, FPR and selection rate of ``pred`` against ``y`` (NaN when undefined)."""
+    """Accuracy, TPR, FPR and selection rate of ``pred`` against ``y`` (0 when a denominator
+    is empty, as in fairlearn)."""
     t, p = y == positive, pred == positive
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {"accuracy": float(np.mean(y == pred)) if len(y) else np.nan,
-                "tpr": float(np.sum(t & p) / np.sum(t)) if t.any() else np.nan,
-                "fpr": float(np.sum(~t & p) / np.sum(~t)) if (~t).any() else np.nan,
-                "selection_rate": float(np.mean(p)) if len(y) else np.nan}
+    return {"accuracy": float(np.mean(y == pred)) if len(y) else 0.0,
+            "tpr": float(np.sum(t & p) / np.sum(t)) if t.any() else 0.0,
+            "fpr": float(np.sum(~t & p) / np.sum(~t)) if (~t).any() else 0.0,
+            "selection_rate": float(np.mean(p)) if len(y) else 0.0}
 
 
 def hter(y: np.ndarray, pred: np.ndarray, positive: int) -> float:
@@ -57,6 +64,7 @@ def group_table(y: np.ndarray, pred: np.ndarray, keys: pd.Series, positive: int,
     for g, name in enumerate(names):
         m = codes == g
         row = {"group": name, "size": int(m.sum()), "too_small": bool(m.sum() < min_count),
+               "positives": int((y[m] == positive).sum()), "negatives": int((y[m] != positive).sum()),
                **rates(y[m], pred[m], positive)}
         for k, metric in enumerate(GROUP_METRICS):
             lo, hi = (np.nanpercentile(draws[:, g, k], [2.5, 97.5]) if not row["too_small"]
@@ -67,11 +75,16 @@ def group_table(y: np.ndarray, pred: np.ndarray, keys: pd.Series, positive: int,
 
 
 def disparities(table: pd.DataFrame) -> dict[str, float]:
-    """Differences (max - min) and ratios (min / max) over the groups large enough:
-    demographic parity (selection rate), equal opportunity (TPR), equalized odds (the larger
-    of the TPR and FPR differences; the smaller ratio), and the worst group's accuracy."""
-    t = table[~table["too_small"]]
-    out = {}
+    """Differences (max - min) and ratios (min / max) over every group, as fairlearn computes
+    them: demographic parity (selection rate), equal opportunity (TPR), equalized odds (the
+    larger of the TPR and FPR differences; the smaller ratio), and the worst group's accuracy.
+    ``small_groups``, ``groups_without_positives`` and ``groups_without_negatives`` say which
+    groups these numbers rest on weakly (their TPR or FPR is 0 by convention)."""
+    t = table
+    out = {"small_groups": [str(g) for g in t.loc[t["too_small"], "group"]]}
+    if "positives" in t:
+        out["groups_without_positives"] = [str(g) for g in t.loc[t["positives"] == 0, "group"]]
+        out["groups_without_negatives"] = [str(g) for g in t.loc[t["negatives"] == 0, "group"]]
     for name, metric in (("demographic_parity", "selection_rate"), ("equal_opportunity", "tpr"),
                          ("fpr", "fpr"), ("accuracy", "accuracy")):
         v = t[metric].dropna()

@@ -99,6 +99,11 @@ def format_table(result: dict) -> str:
         lines.append(f"\n{key}: equalized odds difference {grouping['equalized_odds_difference']:.4f}, "
                      f"demographic parity difference {grouping['demographic_parity_difference']:.4f}, "
                      f"worst group {grouping['worst_group']}")
+        for field, text in (("small_groups", "small groups (noisy rates)"),
+                            ("groups_without_positives", "no positive item (TPR 0 by convention)"),
+                            ("groups_without_negatives", "no negative item (FPR 0 by convention)")):
+            if grouping.get(field):
+                lines.append(f"  {text}: {', '.join(grouping[field])}")
         lines.append(f"  {'group':24s} {'size':>6s} {'acc':>7s} {'tpr':>7s} {'fpr':>7s} {'sel':>7s}")
         for g in grouping["groups"]:
             small = "  (too small)" if g["too_small"] else ""
