@@ -22,6 +22,10 @@ _LAZY = {
     "UnderspecError": "underspec.errors",
     "ImageSet": "underspec.data.image_sets",
     "load_image_set": "underspec.data.image_sets",
+    "train_classifieur": "underspec.train_classifieur",
+    "pred_classifieur": "underspec.train_classifieur",
+    "train_classifier": "underspec.train_classifieur",
+    "pred_classifier": "underspec.train_classifieur",
 }
 
 __all__ = sorted(_LAZY)

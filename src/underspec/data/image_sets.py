@@ -30,7 +30,8 @@ from underspec.files import check_numeric, read_csv
 from underspec.files import load_npz as read_npz
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-FILE_COLUMNS = ("path", "file", "filename", "name", "image")
+FILE_COLUMNS = ("path", "file", "filename", "name", "image", "Image Index")
+"""Columns that can name an image file in a metadata CSV (``Image Index``: NIH's Data_Entry)."""
 
 
 @dataclass
@@ -259,10 +260,14 @@ def load_labeled_folder(root: str | Path, *, csv: str = "labels.csv", label: str
 
 
 def load_class_folders(root: str | Path, *, weights: str | None = None, skip_bad: bool = False,
-                       resize: bool = True) -> ImageSet:
+                       resize: bool = True, metadata: str | Path | None = None) -> ImageSet:
     """A class-per-folder tree, optionally under ``train/`` and ``valid/`` (or ``test/``), with
-    an optional ``metadata.csv`` joined on the file name."""
+    a metadata CSV joined on the file name: ``metadata`` (a path as given), else
+    ``root/metadata.csv`` if there is one. Its file-name column is one of
+    :data:`FILE_COLUMNS` (NIH's ``Image Index`` included)."""
     root = Path(root)
+    if not root.is_dir():
+        raise UnderspecError(f"{root}: no such folder (expected {root}/train/<class>/*.png or {root}/<class>/*.png)")
     splits = [s for s in ("train", "valid", "val", "test") if (root / s).is_dir()]
     rows = []
     for split in splits or [""]:
@@ -277,9 +282,11 @@ def load_class_folders(root: str | Path, *, weights: str | None = None, skip_bad
         raise UnderspecError(f"{root}: no images in class folders (expected {root}/<class>/*.png "
                              f"or {root}/train/<class>/*.png)")
     table = pd.DataFrame(rows)
-    meta_path = root / "metadata.csv"
+    meta_path = Path(metadata) if metadata is not None else root / "metadata.csv"
+    if metadata is not None and not meta_path.is_file():
+        raise UnderspecError(f"{meta_path}: no such file (expected a metadata CSV with one row per image)")
     if meta_path.is_file():
-        meta = pd.read_csv(meta_path)
+        meta = read_csv(meta_path, "metadata: one row per image, a file-name column")
         key = next((c for c in FILE_COLUMNS if c in meta.columns), None)
         if key is None:
             raise UnderspecError(f"{meta_path}: expected a file-name column, one of {', '.join(FILE_COLUMNS)}")

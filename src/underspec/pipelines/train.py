@@ -21,8 +21,8 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
 from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number, validate
-from underspec.data.image_sets import ImageSet, load_labeled_folder
-from underspec.errors import UnderspecError, atomic_dir, check_output_dir, write_text_atomic
+from underspec.data.image_sets import ImageSet
+from underspec.errors import UnderspecError, atomic_dir, check_output_dir
 from underspec.files import check_same_data, load_weights, read_json
 from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
@@ -317,21 +317,3 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
     for k, name in enumerate(outputs):
         frame[f"p_{name}"] = proba[:, k]
     return frame
-
-
-def train_classifier(logdir: str | Path, datadir: str | Path, csv: str, weights_col: str | None = None,
-                     *, label_col: str = "label", **options) -> tuple[Path, float]:
-    """Seed 002's API: train on the images listed in ``datadir/csv`` (``path`` and label
-    columns), optionally weighted by ``weights_col``; returns ``(ckpt_path, ckpt_score)``."""
-    image_set = load_labeled_folder(datadir, csv=csv, label=label_col, weights=weights_col)
-    return train(image_set, logdir, TrainOptions(**{"progress": False, **options}))
-
-
-def predict_classifier(datadir: str | Path, csv_in: str, csv_out: str | Path, ckpt_path: str | Path) -> pd.DataFrame:
-    """Seed 002's API: predict the images listed in ``datadir/csv_in`` (labels optional) and
-    write ``csv_out`` (id, label, one probability column per class)."""
-    image_set = load_labeled_folder(datadir, csv=csv_in, labels_required=False)
-    frame = predict(image_set, ckpt_path)
-    write_text_atomic(csv_out, frame.to_csv(index=False))
-    return frame
-
