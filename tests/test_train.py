@@ -226,29 +226,6 @@ def test_cli_train_predict_evaluate_postprocess_and_bad_input(binary_npz, tmp_pa
     assert record["options"]["pseudo_threshold"] == 0.9 and record["unlabeled_items"] == int((z["y"] < 0).sum())
 
 
-def test_seed_002_api_on_a_folder_of_images(tmp_path):
-    from PIL import Image
-
-    from underspec.pipelines.train import predict_classifier, train_classifier
-
-    d = load_digits()
-    rows = []
-    for i in np.flatnonzero(d.target < 2)[:120]:
-        name = f"img/{i}.png"
-        (tmp_path / "img").mkdir(exist_ok=True)
-        Image.fromarray((d.images[i] * 15.9).astype(np.uint8)).save(tmp_path / name)
-        rows.append({"path": name, "label": int(d.target[i]), "w": 1.0 + (d.target[i] == 1)})
-    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
-    pd.DataFrame(rows).drop(columns=["label"]).to_csv(tmp_path / "test.csv", index=False)
-    ckpt_path, ckpt_score = train_classifier(tmp_path / "logs", tmp_path, "train.csv", weights_col="w", epochs=30)
-    assert ckpt_path.is_file() and 0.5 <= ckpt_score <= 1.0
-    frame = predict_classifier(tmp_path, "test.csv", tmp_path / "out.csv", ckpt_path)
-    written = pd.read_csv(tmp_path / "out.csv")
-    assert list(written.columns) == ["id", "label", "p_0", "p_1"] and len(written) == 120
-    truth = pd.DataFrame(rows)["label"].to_numpy()
-    assert (frame["label"].to_numpy() == truth).mean() > 0.9
-
-
 def test_groups_with_one_class_share_a_pooled_rule():
     rng = np.random.default_rng(2)
     n = 600
