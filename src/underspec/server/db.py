@@ -17,8 +17,8 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import (
     Boolean,
     Float,
@@ -39,6 +39,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from underspec.errors import UnderspecError
+
+if TYPE_CHECKING:  # numpy is imported where arrays are made: the server answers its first requests without it
+    import numpy as np
 
 SCHEMA_VERSION = 3
 DEFAULT_URL = "sqlite:///underspec-leaderboard.db"
@@ -88,15 +91,25 @@ class Exercise(Base):
     def class_values(self) -> list[int]:
         return [int(v) for v in self.classes.split(",")]
 
+    def label(self, row: int) -> int:
+        """The label of target row ``row`` (a reveal reads one: no array needed)."""
+        return int.from_bytes(self.labels[8 * row:8 * row + 8], "little", signed=True)
+
     def label_array(self) -> np.ndarray:
+        import numpy as np
+
         return np.frombuffer(self.labels, dtype="<i8")
 
     def mask(self, name: str) -> np.ndarray:
         """``scored`` or ``public`` as a boolean array (all True when not set)."""
+        import numpy as np
+
         raw = getattr(self, name)
         return np.ones(self.n_items, bool) if raw is None else np.frombuffer(raw, np.uint8) > 0
 
     def group_array(self) -> np.ndarray | None:
+        import numpy as np
+
         return None if self.groups is None else np.frombuffer(self.groups, dtype="<i8")
 
 

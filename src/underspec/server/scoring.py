@@ -7,7 +7,10 @@ the final ranking uses the private ones.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the arrays come in made; numpy itself is imported where they are
+    import numpy as np
 
 
 def accuracy(pred: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> float | None:
@@ -20,6 +23,8 @@ def accuracy(pred: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> float | 
 def worst_group_accuracy(pred: np.ndarray, labels: np.ndarray, groups: np.ndarray,
                          rows: np.ndarray) -> float | None:
     """The lowest accuracy over the groups present among ``rows`` (intersections are codes)."""
+    import numpy as np
+
     scores = [accuracy(pred, labels, rows & (groups == g)) for g in np.unique(groups[rows])]
     scores = [s for s in scores if s is not None]
     return min(scores) if scores else None

@@ -20,8 +20,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session, undefer
 from underspec.constraints import NATURAL, NON_NEGATIVE, SHARE
 from underspec.data.layout import PARTICIPANT_FILES
 from underspec.errors import UnderspecError
-from underspec.files import read_json
 from underspec.server.accounts import (
     Credentials,
     CredentialsError,
@@ -52,6 +51,9 @@ from underspec.server.db import (
     team_by_name,
 )
 from underspec.server.scoring import score
+
+if TYPE_CHECKING:  # numpy is imported where scores and labels are computed, not at start-up
+    import numpy as np
 
 MAX_SUBMISSION_BYTES = 2_000_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database
@@ -118,7 +120,10 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
         from the operating system's secret random source, anew for each exercise, so that no
         one can recompute which rows are private.
     """
+    import numpy as np
+
     from underspec.data.challenge import read_answers
+    from underspec.files import read_json
 
     task_dir = Path(task_dir)
     manifest_path = task_dir / "task.json"
@@ -377,7 +382,7 @@ def reveal(table: RevealTable, team: Team, ex: Exercise, datum_id: str | int) ->
             break  # else another request took the slot or revealed the row: look again
     else:
         raise RefusedError(503, "too much contention on this team's reveals; retry")
-    label = int(ex.label_array()[datum])
+    label = ex.label(datum)
     return {"exercise_id": ex.id, "datum_id": datum, "label": label,
             "previously revealed": [d for d in previous if d != datum]}
 
@@ -387,6 +392,8 @@ def parse_submission(content: bytes, n_items: int, classes: list[int]) -> np.nda
 
     Raises :class:`RefusedError` (422) naming the first bad line.
     """
+    import numpy as np
+
     if len(content) > MAX_SUBMISSION_BYTES:
         raise RefusedError(413, f"file: larger than {MAX_SUBMISSION_BYTES} bytes")
     try:
@@ -439,6 +446,8 @@ def results(session: Session, *, private: bool = False) -> list[dict]:
 
     Sorted by total, best first; ``rank`` ties share a rank. Only approved, enabled teams.
     """
+    import numpy as np
+
     exercises = list(session.scalars(select(Exercise).options(undefer("*")).order_by(Exercise.id)))
     teams = list(session.scalars(select(Team).where(Team.approved, ~Team.disabled)))
     subs = {(s.team_id, s.exercise_id): s for s in session.scalars(select(Submission))}
@@ -573,6 +582,8 @@ def exercise_info(ex: Exercise) -> dict:
 def team_status(session: Session, team: Team, ex: Exercise) -> dict:
     """One team's own state on an exercise: its reveals (with labels), budget left, and its
     submission's live score. Nothing about other teams."""
+    import numpy as np
+
     revealed = [int(d) for d in session.scalars(
         select(Reveal.datum_id).where(Reveal.team_id == team.id, Reveal.exercise_id == ex.id)
         .order_by(Reveal.slot))]
