@@ -46,8 +46,8 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     a good one's. Dawid-Skene does not screen by default: it estimates each worker's confusion
     matrix and weighs their answers by it, a systematically wrong worker is information to it,
     and removing answers after they were collected only loses evidence. Measured
-    (``bench/labeling.py``): after-the-fact screening cost Dawid-Skene 16 points on the
-    simulated crowds and 6 to 10 points on the adversarial ones; on D_Product it changes nothing.
+    (``bench/labeling.py``): after-the-fact screening cost Dawid-Skene 11 to 13 points on
+    the simulated crowds and 7 to 10 points on the adversarial ones; on D_Product it changes nothing.
     (Screening *while* collecting, with the banned workers' pages redone, is another matter:
     ``label run`` and the benchmark's ``honeypot_filter`` do that, and it helps.)
 
