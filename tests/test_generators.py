@@ -143,3 +143,30 @@ def test_block_noise_and_placement_match_the_one_shot_versions():
     assert np.array_equal(placed[:, 0, 0, 0] == 1, left)
     assert np.array_equal(placed[:, 0, 0, 3] == 1, ~left)
     assert np.array_equal(generators._place(core, other, "left", None)[:, 0, 0, :3], core[:, 0, 0])
+
+
+@pytest.mark.parametrize("how", ["frame", "brightness", "patch", "tint"])
+def test_shortcut_kinds_are_drawn_on_the_image_and_predict_the_shortcut_only(how):
+    """``generate(..., shortcut=...)`` (issue 24's variants): the shortcut is drawn onto the
+    label's image; it alone tells the shortcut class apart on the unlabeled items, where it
+    disagrees with the label on the mixed share."""
+    from sklearn.linear_model import LogisticRegression
+
+    from underspec.cli import SHORTCUTS
+    from underspec.data.generators import SHORTCUTS as KINDS
+
+    assert SHORTCUTS == KINDS
+    task, answers = generate("cc", seed=1, sizes=(60, 300, 60), shortcut=how, classes=(0, 1, 2))
+    assert task.X_labeled.shape[1:] == ((3, 8, 8) if how == "tint" else (1, 8, 8))  # not two images wide
+    unl = answers.groups[answers.groups["split"] == "unlabeled"]
+    mixed = unl["shortcut"].to_numpy() != unl["label"].to_numpy()
+    assert 0.2 < mixed.mean() < 0.5  # mix rate 0.5, a third of the draws land on the same class
+    X = task.X_unlabeled.reshape(len(task.X_unlabeled), -1)
+    if how == "brightness":
+        X = X.mean(1, keepdims=True)  # the whole image moves: its mean says it
+    probe = LogisticRegression(max_iter=2000).fit(X[:200], unl["shortcut"][:200])
+    assert probe.score(X[200:], unl["shortcut"][200:]) > 0.9
+    with pytest.raises(UnderspecError, match="shortcut"):
+        generate("sum", sizes=(60, 120, 40), shortcut=how)
+    with pytest.raises(UnderspecError, match="expected one of"):
+        generate("cc", sizes=(60, 120, 40), shortcut="stripes")

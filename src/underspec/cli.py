@@ -23,6 +23,8 @@ SEMI = ("none", "fixmatch")
 """``--semi`` choices: :data:`underspec.pipelines.train.SEMI_SUPERVISED`, spelled out for the same reason."""
 ARCHS = ("auto", "cnn", "vgg", "resnet18")
 """``--arch`` choices: :data:`underspec.models.networks.ARCHS`."""
+SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
+"""``generate --shortcut`` choices: :data:`underspec.data.generators.SHORTCUTS`."""
 PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices: :data:`underspec.models.fit.PRECISIONS`."""
 
@@ -67,6 +69,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     params = {}
     if args.side:
         params["side"] = args.side
+    if args.shortcut:
+        params["shortcut"] = args.shortcut
     if args.classes:
         params["classes"] = _ints(args.classes, what="--classes")
     data = args.data or {"cifar10": args.cifar10, "faces": args.faces}.get(args.source)
@@ -428,6 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mix-rate", type=types.SHARE, help="share of uncorrelated unlabeled items")
     gen.add_argument("--sizes", help="NL,NU,NV: labeled, unlabeled and target items")
     gen.add_argument("--side", choices=("left", "random"), help="side of the intended feature")
+    gen.add_argument("--shortcut", choices=SHORTCUTS,
+                     help="how the shortcut is drawn on cc / constant_image / uniform_color tasks: beside the "
+                          "label's image (the task's own), or on it: a frame, the brightness, a patch, a colour tint")
     gen.add_argument("--classes", help="comma-separated raw class values")
     gen.add_argument("--oracle-items", type=types.NATURAL, default=0,
                      help="extra target-distribution items with labels in answers/ (benchmarks)")

@@ -152,6 +152,45 @@ def _place(core: np.ndarray, other: np.ndarray, side: str, rng) -> np.ndarray:
     return out
 
 
+SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
+"""How the shortcut feature is drawn on the digit-pair tasks (``generate(..., shortcut=...)``):
+``beside`` (the task's own construction: a second image beside the label's), or drawn onto the
+label's image itself: a ``frame`` whose grey level codes the shortcut class, the image's
+``brightness``, a bright ``patch`` whose position along the top edge codes it, or a colour
+``tint`` (the images become RGB)."""
+OVERLAID_KINDS = ("cc", "constant_image", "uniform_color")
+
+
+def _overlay(x: np.ndarray, shortcut: np.ndarray, n_classes: int, how: str) -> np.ndarray:
+    """Draw shortcut class ``shortcut`` (per item) onto the normalised images ``x`` (N, C, H, W)."""
+    h, w = x.shape[-2:]
+    level = np.linspace(-1.0, 1.0, n_classes, dtype=np.float32) if n_classes > 1 else np.zeros(1, np.float32)
+    x = x.copy()
+    if how == "frame":
+        width = max(1, h // 14)
+        border = np.ones((h, w), bool)
+        border[width:h - width, width:w - width] = False
+        value = 1.5 + 1.5 * level[shortcut]  # 0 to 3: a frame is visible whatever the class
+        x[:, :, border] = value[:, None, None]
+    elif how == "brightness":
+        x += 0.8 * level[shortcut][:, None, None, None]
+    elif how == "patch":
+        size = max(2, h // 7)
+        cols = np.linspace(0, w - size, n_classes).astype(int) if n_classes > 1 else np.zeros(1, int)
+        for k in range(n_classes):
+            rows = shortcut == k
+            x[rows, :, :size, cols[k]:cols[k] + size] = 3.0
+    elif how == "tint":
+        if x.shape[1] == 1:
+            x = np.repeat(x, 3, axis=1)
+        hue = np.linspace(0, 2 * np.pi, n_classes, endpoint=False)
+        rgb = np.stack([np.cos(hue + shift) for shift in (0, -2 * np.pi / 3, 2 * np.pi / 3)], 1).astype(np.float32)
+        x += 0.6 * rgb[shortcut][:, :, None, None]
+    else:
+        raise UnderspecError(f"shortcut: {how!r}; expected one of {', '.join(SHORTCUTS)}")
+    return x
+
+
 def _add_noise(x: np.ndarray, rng: np.random.Generator, sigma: float, block: int = 1024) -> np.ndarray:
     """Add N(0, sigma) float32 noise to ``x`` in place, drawn block of rows by block of rows
     (the same numbers as one draw, without a float64 copy of the whole array)."""
@@ -180,7 +219,10 @@ class _Builder:
     def render(self, split: str, core: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
         kind, src = self.spec.kind, self.source
         x_core = self.images(split, core)
-        if kind in ("cc", "embed", "vehicle_animal"):
+        overlay = self.spec.extra.get("shortcut", "beside")
+        if overlay != "beside":
+            x = _overlay(src.normalise(x_core), shortcut, self.C, overlay)
+        elif kind in ("cc", "embed", "vehicle_animal"):
             x_core = src.normalise(x_core)  # drops the raw copy before the next is drawn
             other = src.normalise(self.images_shortcut(split, shortcut) if kind == "vehicle_animal"
                                   else self.images(split, shortcut))
@@ -380,7 +422,14 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     (ChallengeTask, Answers)
     """
     spec = resolve_task(task)
-    extra_keys = {k: params.pop(k) for k in list(params) if k in spec.extra or k.endswith("_attr")}
+    extra_keys = {k: params.pop(k) for k in list(params)
+                  if k in spec.extra or k.endswith("_attr") or k == "shortcut"}
+    how = extra_keys.get("shortcut", "beside")
+    if how not in SHORTCUTS:
+        raise UnderspecError(f"shortcut: {how!r}; expected one of {', '.join(SHORTCUTS)}")
+    if how != "beside" and spec.kind not in OVERLAID_KINDS:
+        raise UnderspecError(f"shortcut {how}: task {spec.name} ({spec.kind}) draws its own shortcut; expected a "
+                             f"task of kind {', '.join(OVERLAID_KINDS)}")
     if "classes" in params:
         params["classes"] = tuple(int(c) for c in params["classes"])
         if len(set(params["classes"])) != len(params["classes"]) or len(params["classes"]) < 2:
