@@ -1,0 +1,184 @@
+"""Benchmark (not a test) of issue 24: does the submit-or-abstain decision hold beyond one seed
+and one layout?
+
+Every suite task that the source allows, plus a random draw of generator variants (the label
+on a random side, 3 or 4 classes, other digits, mix rates from 0.01 to 0.9, shortcuts drawn
+as a frame, the brightness, a patch or a colour tint, sizes scaled), over several generation
+seeds, each solved with a simulated 5-label oracle. Per task-run: the true accuracy, the
+estimate and its 90% interval, the decision, the accuracy of the same network trained on
+target-distribution items with their true labels (the oracle), and plain training.
+
+Reported, per task and overall: accuracy against the oracle, coverage of the 90% interval,
+wrong submissions (submitted while the true accuracy is below the default score), needless
+abstentions (abstained while the truth beats the default by 5 points or more), points against
+the oracle policy (submit exactly when the truth beats the default) and always-submit, labels
+spent on ``no_shift``; and a reliability diagram (estimate against truth).
+
+    python bench/calibration.py [--source digits] [--seeds 20] [--variants 8] [--tasks cc,sum,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from results_io import save
+from underspec.data.challenge import read_task
+from underspec.data.generators import TASKS, generate
+from underspec.oracles import AnswersOracle
+from underspec.pipelines.demo import trained_accuracy
+from underspec.pipelines.solve import SolveSettings, solve
+
+SHORTCUT_TASKS = ("cc", "constant_image", "uniform_color_random_row")
+SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
+ORACLE_ITEMS = {"digits": 240, "mnist": 1200}
+
+
+def variants(n: int, rng: np.random.Generator) -> list[dict]:
+    """``n`` random generator variants of the digit-pair tasks (parameters of ``generate``)."""
+    out = []
+    for _ in range(n):
+        k = int(rng.choice([2, 2, 3, 4]))
+        out.append({"task": str(rng.choice(SHORTCUT_TASKS)),
+                    "classes": tuple(int(c) for c in np.sort(rng.choice(10, k, replace=False))),
+                    "shortcut": str(rng.choice(SHORTCUTS)),
+                    "side": str(rng.choice(["left", "random"])),
+                    "mix_rate": round(float(rng.choice([0.01, 0.05, 0.1, 0.3, 0.5, 0.9])), 2),
+                    "scale": float(rng.choice([0.5, 1.0, 1.5]))})
+    return out
+
+
+def run_one(name: str, params: dict, source: str, seed: int, work: Path) -> dict:
+    spec = TASKS[name]
+    kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
+    if "scale" in params:
+        base = np.array(spec.sizes) * (0.2 if source == "digits" else 1.0)
+        kw["sizes"] = tuple(int(max(40, round(v * params["scale"]))) for v in base)
+    folder = work / f"{name}-{seed}"
+    answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source], out=folder, **kw)[1]
+    task = read_task(folder)
+    settings = SolveSettings(seed=seed)
+    started = time.perf_counter()
+    result = solve(folder, AnswersOracle(folder / "answers" / "y_val.npy"), settings=settings)
+    truth = float((result.predictions == answers.y_val).mean())
+    s = result.summary
+    oracle = trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, answers.y_val, settings)
+    plain = trained_accuracy(task.X_labeled, task.y_labeled, task, answers.y_val, settings)
+    return {"task": name, "variant": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+            "seed": seed, "points": spec.points, "default": s["default_score"], "truth": round(truth, 4),
+            "estimate": s["estimated_accuracy"], "low": s["interval_90"][0], "high": s["interval_90"][1],
+            "decision": s["decision"], "labels": s["labels_used"], "ambiguous": s["ambiguous"],
+            "checks": s["checks"]["count"], "oracle": round(oracle, 4), "plain": round(plain, 4),
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def summarise(rows: list[dict]) -> dict:
+    def stats(part: list[dict]) -> dict:
+        submitted = [r for r in part if r["decision"] == "submit"]
+        value = sum(r["points"] * (r["truth"] if r["decision"] == "submit" else r["default"]) for r in part)
+        oracle_policy = sum(r["points"] * max(r["truth"], r["default"]) for r in part)
+        always = sum(r["points"] * r["truth"] for r in part)
+        return {"runs": len(part),
+                "within_1_point_of_oracle": round(float(np.mean([r["truth"] >= r["oracle"] - 0.01 for r in part])), 3),
+                "below_plain_by_1_point": int(sum(r["truth"] < r["plain"] - 0.01 for r in part)),
+                "coverage_90": round(float(np.mean([r["low"] <= r["truth"] <= r["high"] for r in part])), 3),
+                "wrong_submissions": int(sum(r["truth"] < r["default"] for r in submitted)),
+                "needless_abstentions": int(sum(r["decision"] == "abstain" and r["truth"] >= r["default"] + 0.05
+                                                for r in part)),
+                "points": round(value, 3), "points_oracle_policy": round(oracle_policy, 3),
+                "points_always_submit": round(always, 3),
+                "share_of_oracle_policy": round(value / oracle_policy, 4) if oracle_policy else None,
+                "median_seconds": statistics.median(r["seconds"] for r in part)}
+
+    by_task = {}
+    for r in rows:
+        key = r["task"] if not r["variant"] else f"{r['task']} (variant)"
+        by_task.setdefault(key, []).append(r)
+    no_shift = [r for r in rows if r["task"] == "no_shift"]
+    return {"overall": stats(rows), "by_task": {k: stats(v) for k, v in sorted(by_task.items())},
+            "no_shift_runs_with_labels_spent": int(sum(r["labels"] > 0 for r in no_shift)),
+            "no_shift_runs": len(no_shift)}
+
+
+def reliability_png(rows: list[dict]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    truth = np.array([r["truth"] for r in rows])
+    est = np.array([r["estimate"] for r in rows])
+    submitted = np.array([r["decision"] == "submit" for r in rows])
+    ax.errorbar(est, truth, xerr=[est - [r["low"] for r in rows], [r["high"] for r in rows] - est], fmt="none",
+                ecolor="#bbb", lw=0.8)
+    ax.scatter(est[submitted], truth[submitted], s=14, label="submitted")
+    ax.scatter(est[~submitted], truth[~submitted], s=14, marker="x", label="abstained")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(xlim=(0.3, 1.02), ylim=(0.3, 1.02), xlabel="estimated accuracy (90% interval)", ylabel="true accuracy",
+           title="reliability of the estimate")
+    ax.legend(loc="lower right")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def markdown(result: dict) -> str:
+    s = result["summary"]
+    cols = ["runs", "within_1_point_of_oracle", "below_plain_by_1_point", "coverage_90", "wrong_submissions",
+            "needless_abstentions", "share_of_oracle_policy", "points", "points_always_submit"]
+    lines = ["# Calibration of the submit-or-abstain decision", "", f"Command: `{result['command']}`", "",
+             f"Source {result['source']}, generation seeds {result['seeds']}, {result['variants_per_seed']} random "
+             "variants per seed (digit-pair tasks: classes, shortcut kind, side, mix rate, sizes); simulated "
+             "5-label oracle. `within_1_point_of_oracle`: share of runs whose accuracy is at least the oracle's "
+             "minus 0.01 (the same network trained on target-distribution items with true labels). Points: the "
+             "truth if submitted, else the default, times the task's points.", "",
+             "| task | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for name, row in [("**overall**", s["overall"]), *s["by_task"].items()]:
+        lines.append(f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |")
+    lines += ["", f"`no_shift`: labels spent in {s['no_shift_runs_with_labels_spent']} of {s['no_shift_runs']} runs.",
+              "", f"![reliability diagram](data:image/png;base64,{result['reliability_png']})", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default="digits", choices=sorted(ORACLE_ITEMS))
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--variants", type=int, default=8, help="random variants per seed")
+    parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            rng = np.random.default_rng(1000 + seed)
+            jobs = [(name, {}) for name in args.tasks.split(",")]
+            jobs += [(v["task"], v) for v in variants(args.variants, rng)]
+            for name, params in jobs:
+                rows.append(run_one(name, params, args.source, seed, Path(tmp)))
+                r = rows[-1]
+                print(f"seed {seed} {name} {r['variant'] or ''}: truth {r['truth']} est {r['estimate']} "
+                      f"[{r['low']}, {r['high']}] {r['decision']} (default {r['default']}, oracle {r['oracle']})",
+                      flush=True)
+    result = {"command": "python bench/calibration.py " + " ".join(sys.argv[1:]), "source": args.source,
+              "seeds": args.seeds, "variants_per_seed": args.variants, "rows": rows, "summary": summarise(rows)}
+    result["reliability_png"] = reliability_png(rows)
+    save(Path(args.out), "calibration", {k: v for k, v in result.items() if k != "reliability_png"} | {
+        "reliability_png": "(in calibration.md)"}, markdown(result))
+    print(json.dumps(result["summary"]["overall"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
