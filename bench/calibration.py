@@ -124,7 +124,7 @@ def reliability_png(rows: list[dict]) -> str:
     ax.scatter(est[submitted], truth[submitted], s=14, label="submitted")
     ax.scatter(est[~submitted], truth[~submitted], s=14, marker="x", label="abstained")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
-    ax.set(xlim=(0.3, 1.02), ylim=(0.3, 1.02), xlabel="estimated accuracy (90% interval)", ylabel="true accuracy",
+    ax.set(xlim=(0.2, 1.02), ylim=(0.2, 1.02), xlabel="estimated accuracy (90% interval)", ylabel="true accuracy",
            title="reliability of the estimate")
     ax.legend(loc="lower right")
     buffer = io.BytesIO()
@@ -158,7 +158,13 @@ def main() -> int:
     parser.add_argument("--variants", type=int, default=8, help="random variants per seed")
     parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--render", action="store_true", help="only redraw calibration.md from calibration.json")
     args = parser.parse_args()
+    if args.render:
+        result = json.loads((Path(args.out) / "calibration.json").read_text())
+        result["reliability_png"] = reliability_png(result["rows"])
+        save(Path(args.out), "calibration", {**result, "reliability_png": "(in calibration.md)"}, markdown(result))
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
@@ -174,8 +180,7 @@ def main() -> int:
     result = {"command": "python bench/calibration.py " + " ".join(sys.argv[1:]), "source": args.source,
               "seeds": args.seeds, "variants_per_seed": args.variants, "rows": rows, "summary": summarise(rows)}
     result["reliability_png"] = reliability_png(rows)
-    save(Path(args.out), "calibration", {k: v for k, v in result.items() if k != "reliability_png"} | {
-        "reliability_png": "(in calibration.md)"}, markdown(result))
+    save(Path(args.out), "calibration", {**result, "reliability_png": "(in calibration.md)"}, markdown(result))
     print(json.dumps(result["summary"]["overall"], indent=1))
     return 0
 
