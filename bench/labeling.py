@@ -80,6 +80,22 @@ def accuracy(labels: pd.Series, truth: dict, items: list) -> float:
     return float((labels.reindex(items).to_numpy() == np.asarray([truth[t] for t in items])).mean())
 
 
+def crowd_items(name: str) -> tuple[list, dict, list, pd.Series]:
+    """Class names, true label by item id, the items to label and the known labels (honeypots)
+    of a data set's sample."""
+    _, y, _, _, classes = load(name, N_ITEMS + 200)
+    names = [str(c) for c in range(len(classes))]
+    truth = {f"i{k}": names[c] for k, c in enumerate(y)}
+    return names, truth, list(truth)[:N_ITEMS], pd.Series({t: truth[t] for t in list(truth)[N_ITEMS:]})
+
+
+def over_crowds(rows: list[dict], n_classes: int) -> dict:
+    """Each crowd's row, and their mean and sd."""
+    frame = pd.DataFrame(rows)
+    return {"classes": n_classes, "per_crowd": rows, "mean": frame.mean().round(4).to_dict(),
+            "sd": frame.std().round(4).to_dict()}
+
+
 def aggregation(datasets: list[str], crowds: int) -> dict:
     """For each data set and crowd: the same crowd answering without quality control and with
     the honeypot filter running during collection (banned workers' pages redone by others)."""
@@ -88,11 +104,7 @@ def aggregation(datasets: list[str], crowds: int) -> dict:
 
     result = {}
     for name in datasets:
-        _, y, _, _, classes = load(name, N_ITEMS + 200)
-        names = [str(c) for c in range(len(classes))]
-        truth = {f"i{k}": names[c] for k, c in enumerate(y)}
-        items = list(truth)[:N_ITEMS]
-        known = pd.Series({t: truth[t] for t in list(truth)[N_ITEMS:]})
+        names, truth, items, known = crowd_items(name)
         rows = []
         for seed in range(crowds):
             row = {"seed": seed}
@@ -125,9 +137,7 @@ def aggregation(datasets: list[str], crowds: int) -> dict:
                     DawidSkene(classes=names).fit_predict(kept, gold), truth, items)
             rows.append(row)
             print(name, {k: round(v, 4) for k, v in row.items()}, flush=True)
-        frame = pd.DataFrame(rows)
-        result[name] = {"classes": len(classes), "per_crowd": rows,
-                        "mean": frame.mean().round(4).to_dict(), "sd": frame.std().round(4).to_dict()}
+        result[name] = over_crowds(rows, len(names))
     return result
 
 
@@ -147,11 +157,7 @@ def adversarial(datasets: list[str], crowds: int) -> dict:
 
     result = {}
     for name in datasets:
-        _, y, _, _, classes = load(name, N_ITEMS + 200)
-        names = [str(c) for c in range(len(classes))]
-        truth = {f"i{k}": names[c] for k, c in enumerate(y)}
-        items = list(truth)[:N_ITEMS]
-        known = pd.Series({t: truth[t] for t in list(truth)[N_ITEMS:]})
+        names, truth, items, known = crowd_items(name)
         rows = []
         for seed in range(crowds):
             pools = build_pools(items, known, ExportOptions(overlap=OVERLAP, page_size=25, training=0, exam=0,
@@ -176,9 +182,7 @@ def adversarial(datasets: list[str], crowds: int) -> dict:
                    "excluded_by_screens": len(excluded)}
             rows.append(row)
             print(name, "adversarial", {k: round(v, 4) for k, v in row.items()}, flush=True)
-        frame = pd.DataFrame(rows)
-        result[name] = {"classes": len(classes), "per_crowd": rows,
-                        "mean": frame.mean().round(4).to_dict(), "sd": frame.std().round(4).to_dict()}
+        result[name] = over_crowds(rows, len(names))
     return result
 
 

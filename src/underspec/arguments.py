@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
+import warnings
+from collections.abc import Callable
 
 from underspec.constraints import COUNT, NATURAL, NON_NEGATIVE, PORT, POSITIVE, SEED, SHARE, Number
 from underspec.errors import UnderspecError, check_output_dir, check_output_file
 
 __all__ = ["COUNT", "NATURAL", "NON_NEGATIVE", "PORT", "POSITIVE", "SEED", "SHARE", "Number", "Parser",
-           "output_file", "output_folder"]
+           "output_file", "output_folder", "run_command"]
 
 
 def output_file(text: str) -> str:
@@ -50,3 +53,28 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, call: Callable[[argparse.Namespace], int],
+                explain: Callable[[str], str] = str) -> int:
+    """Parse ``argv`` and run ``call(args)`` as a command: exit code 2 with one line (``explain``
+    may reword it) on bad input or a bad argument, 130 on Ctrl-C, warnings on one line too."""
+    prog = parser.prog
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prog}: warning: {message}", file=sys.stderr)
+
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a bad argument (2, the message already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return call(args)
+    except UnderspecError as exc:
+        print(f"{prog}: error: {explain(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

@@ -10,7 +10,6 @@ import argparse
 import json
 import re
 import sys
-import warnings
 from pathlib import Path
 
 from underspec import arguments as types
@@ -746,24 +745,7 @@ def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
     return message
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"underspec: warning: {message}", file=sys.stderr)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``underspec`` command; returns the exit code."""
     parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0), or a bad argument (2, the message already printed)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        with warnings.catch_warnings():  # a warning is one line too, not a source line
-            warnings.showwarning = _show_warning
-            return args.func(args)
-    except UnderspecError as exc:
-        print(f"underspec: error: {in_flags(str(exc), parser)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("underspec: interrupted", file=sys.stderr)
-        return 130
+    return types.run_command(parser, argv, lambda args: args.func(args), lambda message: in_flags(message, parser))

@@ -9,6 +9,7 @@ before any work); the library's options dataclasses list theirs in ``CONSTRAINTS
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import numbers
 from dataclasses import fields, is_dataclass
@@ -83,26 +84,14 @@ SEED = Number(int, low=0, high=2**32 - 1)
 
 
 
-COUNT = Number(int, low=1)
-"""A count of at least one (batch size, workers, folds ...)."""
-NATURAL = Number(int, low=0)
-"""An integer >= 0 (seeds, budgets, ids)."""
-SHARE = Number(float, low=0, high=1)
-"""A share or a probability, in [0, 1]."""
-POSITIVE = Number(float, low=0, low_open=True)
-"""A finite number > 0 (epochs, learning rate)."""
-NON_NEGATIVE = Number(float, low=0)
-"""A finite number >= 0 (seconds, points)."""
-PORT = Number(int, low=0, high=65535)
-SEED = Number(int, low=0, high=2**32 - 1)
-"""A random seed (NumPy and torch both take 32 bits)."""
-
-
 def validate(options) -> None:
-    """Check every field of an options dataclass that its ``CONSTRAINTS`` names (``None`` is
-    allowed where the field's default is ``None``)."""
-    assert is_dataclass(options)
-    defaults = {f.name: f.default for f in fields(options)}
+    """Check every field that ``CONSTRAINTS`` names, on an options dataclass or an estimator
+    (whose fields are its ``__init__`` parameters); ``None`` is allowed where the default is."""
+    if is_dataclass(options):
+        defaults = {f.name: f.default for f in fields(options)}
+    else:
+        parameters = inspect.signature(type(options).__init__).parameters.values()
+        defaults = {p.name: p.default for p in parameters}
     for name, number in getattr(options, "CONSTRAINTS", {}).items():
         value = getattr(options, name)
         if value is None and defaults.get(name) is None:

@@ -25,7 +25,6 @@ command)::
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -108,28 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(args: argparse.Namespace) -> int:
+    ckpt = args.ckpt
+    if args.train:
+        ckpt, score = train_classifieur(args.logdir, args.datadir, args.csv, args.weights_col, epochs=args.epochs)
+        print(f"checkpoint: {ckpt} (best validation balanced accuracy {score:.4f})")
+    elif not ckpt:
+        raise UnderspecError("--train False: give the checkpoint to predict with, --ckpt PATH")
+    pred_classifieur(args.datadir, args.csv, args.csv_out or Path(args.logdir) / "preds.csv", ckpt)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``train_classifieur`` on the command line; exit code 2 with one line on bad input."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        if args.train:
-            ckpt, score = train_classifieur(args.logdir, args.datadir, args.csv, args.weights_col, epochs=args.epochs)
-            print(f"checkpoint: {ckpt} (best validation balanced accuracy {score:.4f})")
-        elif not args.ckpt:
-            raise UnderspecError("--train False: give the checkpoint to predict with, --ckpt PATH")
-        pred_classifieur(args.datadir, args.csv, args.csv_out or Path(args.logdir) / "preds.csv",
-                         args.ckpt or ckpt)
-        return 0
-    except UnderspecError as exc:
-        print(f"train_classifieur: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("train_classifieur: interrupted", file=sys.stderr)
-        return 130
+    from underspec.arguments import run_command
+
+    return run_command(build_parser(), argv, _run)
 
 
 if __name__ == "__main__":

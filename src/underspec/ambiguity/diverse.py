@@ -17,7 +17,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number
+from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number, validate
 from underspec.errors import UnderspecError
 from underspec.files import check_numeric
 from underspec.models.fit import Batch, fit, predict_proba, weighted_ce
@@ -158,8 +158,7 @@ class DiverseHeads(BaseEstimator):
             NaN or infinite values, fewer than two classes, an empty ``X_unlabeled``, or items
             of another shape there.
         """
-        for name, number in self.CONSTRAINTS.items():
-            number.check(name, getattr(self, name))
+        validate(self)
         X_labeled, X_unlabeled = np.asarray(X_labeled), np.asarray(X_unlabeled)
         y_labeled = np.asarray(y_labeled)
         check_numeric("X_labeled", X_labeled)

@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from underspec.constraints import NATURAL, NON_NEGATIVE, Number
+from underspec.constraints import NATURAL, NON_NEGATIVE, Number, validate
 from underspec.errors import UnderspecError
 
 
@@ -185,8 +185,7 @@ class DawidSkene(_Aggregator):
         return priors, confusion
 
     def fit(self, answers: pd.DataFrame, gold: pd.Series | None = None) -> DawidSkene:
-        for name, number in self.CONSTRAINTS.items():
-            number.check(name, getattr(self, name))
+        validate(self)
         if answers.empty:
             self.priors_, self.errors_, self.n_iter_ = pd.Series(dtype=float, name="prior"), {}, 0
             return self._empty(answers)

@@ -39,11 +39,16 @@ def _selection(selection_dir: str | Path, image_set: ImageSet | None = None) -> 
         raise UnderspecError(f"{folder / 'selection.csv'}, column 'id': {twice!r} appears twice; "
                              "expected one row per item")
     if image_set is not None:
-        check_same_data(folder / "selection.json", summary.get("stamp"), image_set)
-        if len(image_set.table) != summary.get("items"):
-            raise UnderspecError(f"{image_set.source}: {len(image_set.table)} items, but the selection in {folder} "
-                                 f"was made on {summary.get('items')}; expected the same data")
+        _same_data(folder, summary, image_set)
     return folder, summary, table
+
+
+def _same_data(folder: Path, summary: dict, image_set: ImageSet) -> None:
+    """Refuse ``image_set`` if the selection in ``folder`` was made on other data."""
+    check_same_data(folder / "selection.json", summary.get("stamp"), image_set)
+    if len(image_set.table) != summary.get("items"):
+        raise UnderspecError(f"{image_set.source}: {len(image_set.table)} items, but the selection in {folder} "
+                             f"was made on {summary.get('items')}; expected the same data")
 
 
 def _ids(image_set: ImageSet) -> pd.Index:
@@ -61,12 +66,12 @@ def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptio
     """
     options = options or ExportOptions()
     check_output_dir(out)
-    folder, summary, _ = _selection(selection_dir)
+    folder, summary, selection = _selection(selection_dir)
     if image_set is None:
         if not summary.get("data"):
             raise UnderspecError(f"{folder / 'selection.json'}: no data recorded; give the data with --data")
         image_set = load_image_set(**summary["data"])
-    folder, summary, selection = _selection(selection_dir, image_set)
+    _same_data(folder, summary, image_set)
     if image_set.X.ndim != 4:
         raise UnderspecError(f"{image_set.source}: items of shape {image_set.X.shape[1:]}; export needs images "
                              f"(N, C, H, W) to show to the crowd")
