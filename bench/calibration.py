@@ -69,7 +69,9 @@ def run_one(name: str, params: dict, source: str, seed: int, work: Path) -> dict
     settings = SolveSettings(seed=seed)
     started = time.perf_counter()
     result = solve(folder, AnswersOracle(folder / "answers" / "y_val.npy"), settings=settings)
-    truth = float((result.predictions == answers.y_val).mean())
+    right = result.predictions == answers.y_val
+    truth = float(right.mean())
+    disputed = result.hypotheses.disputed()
     s = result.summary
     oracle = trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, answers.y_val, settings)
     plain = trained_accuracy(task.X_labeled, task.y_labeled, task, answers.y_val, settings)
@@ -77,7 +79,15 @@ def run_one(name: str, params: dict, source: str, seed: int, work: Path) -> dict
             "seed": seed, "points": spec.points, "default": s["default_score"], "truth": round(truth, 4),
             "estimate": s["estimated_accuracy"], "low": s["interval_90"][0], "high": s["interval_90"][1],
             "decision": s["decision"], "labels": s["labels_used"], "ambiguous": s["ambiguous"],
-            "checks": s["checks"]["count"], "oracle": round(oracle, 4), "plain": round(plain, 4),
+            "checks": s["checks"]["count"], "check_hits": s["checks"]["hits"],
+            "disputed_share": s["disputed_share"],
+            "disputed_truth": round(float(right[disputed].mean()), 4) if disputed.any() else None,
+            "agreed_truth": round(float(right[~disputed].mean()), 4) if (~disputed).any() else None,
+            "p_coin": s["p_disputed_labels_random"], "posterior": s["hypotheses"]["posterior"],
+            "holdout_accuracy": s["hypotheses"]["holdout_accuracy"],
+            "disagreement": s["hypotheses"]["disagreement"],
+            "head_disagreement": s["hypotheses"]["head_disagreement"],
+            "oracle": round(oracle, 4), "plain": round(plain, 4),
             "seconds": round(time.perf_counter() - started, 1)}
 
 

@@ -5,7 +5,7 @@ from underspec.ambiguity import disambiguate as dis
 from underspec.ambiguity.decide import decide
 from underspec.ambiguity.diverse import DiverseHeads, align_heads, pairwise_mutual_information
 from underspec.ambiguity.hypotheses import find_hypotheses
-from underspec.ambiguity.query import HypothesisPosterior
+from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 
 
 def test_mutual_information_zero_for_independent_high_for_copies():
@@ -97,6 +97,59 @@ def test_checks_measure_the_final_model_not_the_hypothesis():
     assert missed.estimate < hit.estimate - 0.05
     none = _verdict(final, p, {}, holdout=(180, 180))  # no answers: the prior alone
     assert none.high - none.low > hit.high - hit.low
+    assert "No random item of the disputed part was checked" in none.reason()
+    assert "1 of 4 randomly chosen disputed items" not in missed.reason()
+    assert "2 of 4 randomly chosen disputed items" in missed.reason()
+
+
+def test_last_label_is_a_check_when_the_hypotheses_were_never_told_apart():
+    # regression (issue 24): answers that keep splitting left no check, and the estimate rested
+    # on its prior alone (constant_image, generation seed 2: estimate 0.92, truth 0.50)
+    p, disputed = _two_hypotheses()
+    p[0, disputed], p[1, disputed] = [0.6, 0.4], [0.4, 0.6]  # soft: no answer settles it
+    post = HypothesisPosterior(p)
+    answers = iter([0, 1, 0, 1, 0, 1])
+    checks = buy_labels(post, lambda item: next(answers), 5, np.random.default_rng(0), ambiguous=True)
+    assert len(post.asked) == 5 and list(checks) == post.asked[-1:]
+    assert disputed[post.asked[-1]]
+
+
+def test_unambiguous_task_spends_its_labels_on_random_checks():
+    p, _ = _two_hypotheses()
+    post = HypothesisPosterior(p[:1])
+    checks = buy_labels(post, lambda item: 0, 5, np.random.default_rng(0), ambiguous=False)
+    assert len(checks) == 5 == len(set(post.asked)) and set(checks) == set(post.asked)
+    quiet = buy_labels(HypothesisPosterior(p[:1]), lambda item: 0, 5, np.random.default_rng(0),
+                       ambiguous=False, verify=False)
+    assert quiet == {}
+    calls = []
+    short = buy_labels(HypothesisPosterior(p[:1]), lambda i: calls.append(i) or (0 if len(calls) < 3 else None),
+                       5, np.random.default_rng(0), ambiguous=False)
+    assert len(short) == 2  # the oracle ran out: stop, keep what was bought
+
+
+def test_random_checks_overturn_a_perfect_held_out_score():
+    # regression (issue 24): every head took a patch shortcut, no ambiguity was found, and the
+    # held-out score (1.0) alone submitted a model at 0.33 on the target
+    p, _ = _two_hypotheses(200)
+    one = p[:1]
+    final = one[0].copy()
+    rows = np.arange(5)
+    misses = decide(final, one, 0, 0.8, checks={int(i): int(i >= 2) for i in rows}, holdout=(180, 180))
+    hits = decide(final, one, 0, 0.8, checks={int(i): 0 for i in rows}, holdout=(180, 180))
+    assert misses.decision == "abstain" and misses.estimate < 0.7 and misses.checks == (2, 5)
+    assert hits.decision == "submit" and hits.estimate > 0.95 and hits.checks == (5, 5)
+    assert decide(final, one, 0, 0.8, holdout=(180, 180)).decision == "submit"  # nothing checked
+    assert misses.reason().startswith("Abstain") and "2 of 5 random target items" in misses.reason()
+    assert "hidden shortcut" in misses.reason() and "hidden" not in hits.reason()
+    assert hits.as_dict()["reason"].startswith("Submit: 9")  # "Submit: 9x% sure ..."
+
+
+def test_interval_of_a_perfect_model_reaches_one():
+    # the accuracy on N items is a count out of N: a perfect model's interval must hold 1.0
+    p, disputed = _two_hypotheses(200)
+    verdict = _verdict(p[1].copy(), p, {int(i): 1 for i in np.flatnonzero(disputed)[:5]}, holdout=(180, 180))
+    assert verdict.high == 1.0
 
 
 def test_identified_before_certain_and_checks_are_unasked_disputed_items():

@@ -106,6 +106,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     print(f"estimated accuracy {s['estimated_accuracy']:.3f} (90% interval "
           f"{s['interval_90'][0]:.3f}-{s['interval_90'][1]:.3f}), default "
           f"{s['default_score']}: {s['decision'].upper()}")
+    print(s["reason"])
     print(f"predictions: {args.out}")
     if client is not None and args.submit:
         if s["decision"] == "submit":

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import betaln
 
 
 @dataclass
@@ -38,21 +39,56 @@ class Decision:
     disputed_share: float = 0.0
     p_coin: float = 0.0
     checks: tuple[int, int] = (0, 0)
-    """Hits of the final model on the disputed checks, and their number."""
+    """Hits of the final model on the random checks, and their number."""
+    p_shift: float = 0.0
+    """Probability, given the checks of agreed items, that they hide a shift (see ``decide``)."""
+    default_score: float = 0.0
+    confidence: float = 0.9
+
+    def reason(self) -> str:
+        """Why the decision was taken and how sure it is, in a participant's words."""
+        hits, n = self.checks
+        sure = (f"{100 * self.p_better:.0f}% sure that the accuracy beats the default "
+                f"{self.default_score:g} (estimate {self.estimate:.2f}, 90% interval "
+                f"{self.low:.2f} to {self.high:.2f}; submitting needs {100 * self.confidence:.0f}%)")
+        if self.disputed_share > 0:
+            where = (f"The hypotheses disagree on {100 * self.disputed_share:.0f}% of the target "
+                     "items; the rest is measured on held-out labeled items. ")
+            if n == 0:
+                evidence = "No random item of the disputed part was checked: its accuracy is a guess. "
+            else:
+                evidence = (f"The final model got {hits} of {n} randomly chosen disputed items right"
+                            " (labels bought and kept out of training). ")
+            if self.p_coin >= 0.3:
+                evidence += (f"The answers look like coin tosses (probability {self.p_coin:.2f}): "
+                             "the task may not say what is meant at all. ")
+        else:
+            where = "One explanation fits the labeled data. "
+            evidence = ("Held-out labeled items measure the accuracy; no target item was checked. "
+                        if n == 0 else
+                        f"{hits} of {n} random target items were right (checks against a shortcut "
+                        "no hypothesis revealed). ")
+            if self.p_shift >= 0.3:
+                evidence += (f"Their misses point to a hidden shortcut (probability {self.p_shift:.2f}). ")
+        verb = "Submit" if self.decision == "submit" else "Abstain"
+        return f"{verb}: {sure}. {where}{evidence}".strip()
 
     def as_dict(self) -> dict:
         return {"estimated_accuracy": round(self.estimate, 4),
                 "interval_90": [round(self.low, 4), round(self.high, 4)],
                 "p_better_than_default": round(self.p_better, 4), "decision": self.decision,
+                "reason": self.reason(),
                 "disputed_share": round(self.disputed_share, 4),
                 "p_disputed_labels_random": round(self.p_coin, 4),
+                "p_hidden_shift": round(self.p_shift, 4),
                 "checks": {"count": self.checks[1], "hits": self.checks[0]}}
 
 
 def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_score: float, *,
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
            coin: float = 0.2, confidence: float = 0.9, strength: float = 4.0,
-           ceiling: float = 0.95, seed: int = 0) -> Decision:
+           ceiling: float = 0.95, holdout_strength: float = 30.0, hidden_shift: float = 0.1,
+           seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
 
     Parameters
@@ -67,12 +103,14 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     default_score : float
         Score of the task if nothing is submitted.
     checks : dict, optional
-        Target row -> revealed class index, for disputed items drawn uniformly at random and
-        held out of the final model's training. Other answers must not be passed: they are not
-        a random sample.
+        Target row -> revealed class index, for items drawn uniformly at random (among the
+        disputed ones, or among all target items when nothing is disputed) and held out of the
+        final model's training. Other answers must not be passed: they are not a random sample.
     holdout : (int, int)
         Held-out labeled items on which the hypotheses agree: how many the chosen one got
-        right, and their number (``(0, 0)``: nothing known, a uniform prior).
+        right, and their number (``(0, 0)``: nothing known, a uniform prior). They stand for
+        the agreed target items only as far as the two distributions match, so they count
+        for at most ``holdout_strength`` items; checks on agreed target items add to them.
     confidence : float
         Required probability that the submission beats the default.
     coin : float
@@ -87,6 +125,16 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         Largest prior mean of the disputed accuracy when the hypothesis is real: even a real
         explanation misses some disputed items, and a prior piled up near 1 would leave a few
         checks no say.
+    holdout_strength : float
+        Most pseudo-counts the held-out labeled items weigh in the agreed accuracy: a task can
+        hide a shift the hypotheses did not find (every head took the same shortcut), and then
+        a few random target checks must be able to overturn a perfect held-out score.
+    hidden_shift : float
+        Prior probability, used only when agreed target items were checked, that they are not
+        like the held-out labeled items (a shift no hypothesis revealed: every head took the
+        same shortcut); their accuracy is then uniform. The checks weigh the two (beta-binomial
+        evidence): one miss in five checks against a perfect held-out score makes the hidden
+        shift likely, five hits make it unlikely.
     seed : int
         Seed of the Monte Carlo draws.
 
@@ -104,7 +152,18 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     draws = 20000
 
     right, n_hold = holdout
-    agreed = rng.beta(1 + right, 1 + n_hold - right, draws)  # uniform prior
+    weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
+    agreed_hits = sum(int(pred[i] == k) for i, k in checks.items() if not disputed[i])
+    agreed_misses = sum(int(pred[i] != k) for i, k in checks.items() if not disputed[i])
+    a = np.array([1 + weight * right, 1.0])  # like the held-out items; a hidden shift
+    b = np.array([1 + weight * (n_hold - right), 1.0])
+    p_shift = 0.0
+    if agreed_hits + agreed_misses:
+        evidence = betaln(a + agreed_hits, b + agreed_misses) - betaln(a, b)
+        odds = np.log(hidden_shift) + evidence[1] - np.log1p(-hidden_shift) - evidence[0]
+        p_shift = float(1 / (1 + np.exp(-odds)))
+    comp = (rng.random(draws) < p_shift).astype(int)
+    agreed = rng.beta(a[comp] + agreed_hits, b[comp] + agreed_misses)
 
     p_coin, hits, misses = 0.0, 0, 0
     if d > 0:
@@ -121,10 +180,11 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     else:
         on_disputed = np.zeros(draws)
     mean = (1 - d) * agreed + d * on_disputed
-    se = np.sqrt(np.clip(mean * (1 - mean), 1e-6, None) / N)
-    samples = np.clip(rng.normal(mean, se), 0, 1)
+    samples = rng.binomial(N, mean) / N  # the accuracy on these N items, not the rate
     estimate = float(samples.mean())
     p_better = float((samples > default_score).mean())
     low, high = np.quantile(samples, [0.05, 0.95])
+    n_checks = len(checks)
     return Decision(estimate, float(low), float(high), p_better,
-                    "submit" if p_better >= confidence else "abstain", d, p_coin, (hits, hits + misses))
+                    "submit" if p_better >= confidence else "abstain", d, p_coin,
+                    (hits + agreed_hits, n_checks), p_shift, default_score, confidence)
