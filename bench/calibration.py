@@ -51,10 +51,20 @@ def variants(n: int, rng: np.random.Generator) -> list[dict]:
         out.append({"task": str(rng.choice(SHORTCUT_TASKS)),
                     "classes": tuple(int(c) for c in np.sort(rng.choice(10, k, replace=False))),
                     "shortcut": str(rng.choice(SHORTCUTS)),
-                    "side": str(rng.choice(["left", "random"])),
+                    "side": str(rng.choice(["left", "right", "random"])),
                     "mix_rate": round(float(rng.choice([0.01, 0.05, 0.1, 0.3, 0.5, 0.9])), 2),
                     "scale": float(rng.choice([0.5, 1.0, 1.5]))})
     return out
+
+
+def identifiable(name: str, params: dict) -> bool:
+    """Whether the label is a function of the image: not on pixel sums (which digit is the
+    label?), nor with two digits of the same classes side by side in random order."""
+    spec = TASKS[name]
+    if spec.kind == "sum":
+        return False
+    same_classes_beside = spec.kind == "cc" and params.get("shortcut", "beside") == "beside"
+    return not (same_classes_beside and params.get("side", spec.side) == "random")
 
 
 def run_one(name: str, params: dict, source: str, seed: int, work: Path) -> dict:
@@ -76,7 +86,8 @@ def run_one(name: str, params: dict, source: str, seed: int, work: Path) -> dict
     oracle = trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, answers.y_val, settings)
     plain = trained_accuracy(task.X_labeled, task.y_labeled, task, answers.y_val, settings)
     return {"task": name, "variant": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
-            "seed": seed, "points": spec.points, "default": s["default_score"], "truth": round(truth, 4),
+            "seed": seed, "identifiable": identifiable(name, params), "points": spec.points,
+            "default": s["default_score"], "truth": round(truth, 4),
             "estimate": s["estimated_accuracy"], "low": s["interval_90"][0], "high": s["interval_90"][1],
             "decision": s["decision"], "labels": s["labels_used"], "ambiguous": s["ambiguous"],
             "checks": s["checks"]["count"], "check_hits": s["checks"]["hits"],
@@ -97,11 +108,15 @@ def summarise(rows: list[dict]) -> dict:
         value = sum(r["points"] * (r["truth"] if r["decision"] == "submit" else r["default"]) for r in part)
         oracle_policy = sum(r["points"] * max(r["truth"], r["default"]) for r in part)
         always = sum(r["points"] * r["truth"] for r in part)
-        return {"runs": len(part),
-                "within_1_point_of_oracle": round(float(np.mean([r["truth"] >= r["oracle"] - 0.01 for r in part])), 3),
+        known = [r for r in part if r.get("identifiable", True)]
+        return {"runs": len(part), "identifiable": len(known),
+                "within_1_point_of_oracle": (round(float(np.mean([r["truth"] >= r["oracle"] - 0.01 for r in known])), 3)
+                                             if known else None),
                 "below_plain_by_1_point": int(sum(r["truth"] < r["plain"] - 0.01 for r in part)),
                 "coverage_90": round(float(np.mean([r["low"] <= r["truth"] <= r["high"] for r in part])), 3),
                 "wrong_submissions": int(sum(r["truth"] < r["default"] for r in submitted)),
+                "wrong_submissions_not_identifiable": int(sum(r["truth"] < r["default"] for r in submitted
+                                                              if not r.get("identifiable", True))),
                 "needless_abstentions": int(sum(r["decision"] == "abstain" and r["truth"] >= r["default"] + 0.05
                                                 for r in part)),
                 "points": round(value, 3), "points_oracle_policy": round(oracle_policy, 3),
@@ -116,6 +131,7 @@ def summarise(rows: list[dict]) -> dict:
     no_shift = [r for r in rows if r["task"] == "no_shift"]
     return {"overall": stats(rows), "by_task": {k: stats(v) for k, v in sorted(by_task.items())},
             "no_shift_runs_with_labels_spent": int(sum(r["labels"] > 0 for r in no_shift)),
+            "no_shift_runs_found_ambiguous": int(sum(r["ambiguous"] for r in no_shift)),
             "no_shift_runs": len(no_shift)}
 
 
@@ -145,18 +161,22 @@ def reliability_png(rows: list[dict]) -> str:
 
 def markdown(result: dict) -> str:
     s = result["summary"]
-    cols = ["runs", "within_1_point_of_oracle", "below_plain_by_1_point", "coverage_90", "wrong_submissions",
-            "needless_abstentions", "share_of_oracle_policy", "points", "points_always_submit"]
+    cols = ["runs", "identifiable", "within_1_point_of_oracle", "below_plain_by_1_point", "coverage_90",
+            "wrong_submissions", "wrong_submissions_not_identifiable", "needless_abstentions",
+            "share_of_oracle_policy", "points", "points_always_submit"]
     lines = ["# Calibration of the submit-or-abstain decision", "", f"Command: `{result['command']}`", "",
              f"Source {result['source']}, generation seeds {result['seeds']}, {result['variants_per_seed']} random "
              "variants per seed (digit-pair tasks: classes, shortcut kind, side, mix rate, sizes); simulated "
-             "5-label oracle. `within_1_point_of_oracle`: share of runs whose accuracy is at least the oracle's "
-             "minus 0.01 (the same network trained on target-distribution items with true labels). Points: the "
+             "5-label oracle. `within_1_point_of_oracle`: share of identifiable runs (not pixel sums, not two "
+             "same-class digits in random order) whose accuracy is at least the oracle's minus 0.01 (the same "
+             "network trained on target-distribution items with true labels). Points: the "
              "truth if submitted, else the default, times the task's points.", "",
              "| task | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in [("**overall**", s["overall"]), *s["by_task"].items()]:
         lines.append(f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |")
-    lines += ["", f"`no_shift`: labels spent in {s['no_shift_runs_with_labels_spent']} of {s['no_shift_runs']} runs.",
+    lines += ["", f"`no_shift`: found ambiguous (labels spent telling hypotheses apart) in "
+              f"{s['no_shift_runs_found_ambiguous']} of {s['no_shift_runs']} runs; any label spent (including random "
+              f"checks of an unambiguous task) in {s['no_shift_runs_with_labels_spent']}.",
               "", f"![reliability diagram](data:image/png;base64,{result['reliability_png']})", ""]
     return "\n".join(lines)
 

@@ -143,6 +143,21 @@ def test_block_noise_and_placement_match_the_one_shot_versions():
     assert np.array_equal(placed[:, 0, 0, 0] == 1, left)
     assert np.array_equal(placed[:, 0, 0, 3] == 1, ~left)
     assert np.array_equal(generators._place(core, other, "left", None)[:, 0, 0, :3], core[:, 0, 0])
+    # regression (issue 24): "right" was read as "random"
+    assert np.array_equal(generators._place(core, other, "right", None)[:, 0, 0, 3:], core[:, 0, 0])
+
+
+def test_label_on_the_right_and_unknown_sides():
+    from underspec.cli import SIDES
+
+    assert SIDES == generators.SIDES
+    task, _answers = generate("uniform_color_random_row", seed=3, sizes=(40, 40, 40), side="right")
+    half = task.X_val.shape[-1] // 2
+    left_std = task.X_val[..., :half].reshape(40, -1).std(1)
+    assert (left_std < 0.1).all()  # the uniform colour (plus noise) is on the left of every item
+    assert task.manifest["side"] == "right"
+    with pytest.raises(UnderspecError, match="side: 'top'; expected one of left, right, random"):
+        generate("cc", sizes=(40, 40, 40), side="top")
 
 
 @pytest.mark.parametrize("how", ["frame", "brightness", "patch", "tint"])

@@ -23,6 +23,7 @@ SEMI = ("none", "fixmatch")
 ARCHS = ("auto", "cnn", "vgg", "resnet18")
 """``--arch`` choices: :data:`underspec.models.networks.ARCHS`."""
 SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
+SIDES = ("left", "right", "random")
 """``generate --shortcut`` choices: :data:`underspec.data.generators.SHORTCUTS`."""
 PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices: :data:`underspec.models.fit.PRECISIONS`."""
@@ -431,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="task directory (or suite folder)")
     gen.add_argument("--mix-rate", type=types.SHARE, help="share of uncorrelated unlabeled items")
     gen.add_argument("--sizes", help="NL,NU,NV: labeled, unlabeled and target items")
-    gen.add_argument("--side", choices=("left", "random"), help="side of the intended feature")
+    gen.add_argument("--side", choices=SIDES, help="side of the intended feature (random: per item)")
     gen.add_argument("--shortcut", choices=SHORTCUTS,
                      help="how the shortcut is drawn on cc / constant_image / uniform_color tasks: beside the "
                           "label's image (the task's own), or on it: a frame, the brightness, a patch, a colour tint")

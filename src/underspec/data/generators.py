@@ -141,9 +141,13 @@ def _pair_classes(n: int, n_classes: int, mix_rate: float, correlated: bool, rng
     return core, shortcut, mixed
 
 
+SIDES = ("left", "right", "random")
+"""Where the label's image goes on the side-by-side tasks (``random``: per item)."""
+
+
 def _place(core: np.ndarray, other: np.ndarray, side: str, rng) -> np.ndarray:
-    """Put ``core`` and ``other`` side by side along the width, core on ``side``."""
-    left = np.ones(len(core), bool) if side == "left" else rng.random(len(core)) < 0.5
+    """Put ``core`` and ``other`` side by side along the width, core on ``side`` (see SIDES)."""
+    left = rng.random(len(core)) < 0.5 if side == "random" else np.full(len(core), side == "left")
     w = core.shape[-1]
     out = np.empty((*core.shape[:-1], w + other.shape[-1]), np.result_type(core, other))
     for rows, a, b in ((left, core, other), (~left, other, core)):
@@ -430,6 +434,8 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     if how != "beside" and spec.kind not in OVERLAID_KINDS:
         raise UnderspecError(f"shortcut {how}: task {spec.name} ({spec.kind}) draws its own shortcut; expected a "
                              f"task of kind {', '.join(OVERLAID_KINDS)}")
+    if params.get("side", spec.side) not in SIDES:
+        raise UnderspecError(f"side: {params['side']!r}; expected one of {', '.join(SIDES)}")
     if "classes" in params:
         params["classes"] = tuple(int(c) for c in params["classes"])
         if len(set(params["classes"])) != len(params["classes"]) or len(params["classes"]) < 2:
