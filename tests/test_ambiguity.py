@@ -55,7 +55,7 @@ def _verdict(final, p, checks, chosen=1, **kwargs):
     for item, answer in checks.items():
         post.update(item, answer)
     q = post.posterior
-    return decide(final, p, chosen, 0.8, checks=checks, coin=q[-1] / (q[-1] + q[chosen]), **kwargs)
+    return decide(final, p, chosen, 0.8, checks=checks, posterior=q, **kwargs)
 
 
 def test_decide_submits_when_answers_confirm_abstains_when_they_look_random():

@@ -8,15 +8,19 @@ told the hypotheses apart went to the items where they are most sure of themselv
 chosen one is right far more often than on the disputed part as a whole (on vehicle_animal, 5
 of 5 such answers and 0.49 on the disputed part).
 
-The accuracy on the disputed part gets a two-component prior. Either the hypothesis is a real
-explanation, and the final model is wrong on about half the disputed items where it differs
-from the hypothesis (two estimators of one function that differ on a share ``e`` of items are
-wrong on ``e/2`` of them on average, at least), and on a few more (the prior mean is at most
-``ceiling``); or the disputed labels are a coin toss (the ``sum`` task, where the two digits
-are added and cannot be told apart). Every answer weighs the two, through the posterior of
-"none" against the chosen hypothesis (:mod:`underspec.ambiguity.query`); the checks then update
-each (beta-binomial). The decision is to submit when the probability that the accuracy beats the
-default score reaches ``confidence`` (a bad submission is final, abstaining is not).
+The accuracy on the disputed part gets a mixture prior, one component per explanation,
+weighed by the posterior over hypotheses after every answer
+(:mod:`underspec.ambiguity.query`): the chosen hypothesis is real, and the final model is wrong
+on about half the disputed items where it differs from it (two estimators of one function that
+differ on a share ``e`` of items are wrong on ``e/2`` of them on average, at least), and on a few
+more (the prior mean is at most ``ceiling``); another hypothesis is real, and the final model is
+right where it agrees with that one; or the disputed labels are a coin toss (the ``sum`` task,
+where the two digits are added and cannot be told apart). The checks then update each component
+(beta-binomial). A run that never told its hypotheses apart stays as uncertain as its
+posterior. When no ambiguity was found, random checks of target items weigh the held-out
+estimate against a shift that no hypothesis revealed. The decision is to submit when the
+probability that the accuracy beats the default score reaches ``confidence`` (a bad submission
+is final, abstaining is not).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class Decision:
     decision: str
     disputed_share: float = 0.0
     p_coin: float = 0.0
+    """Posterior that the disputed labels are a coin toss (no hypothesis explains them)."""
+    p_chosen: float = 1.0
+    """Posterior of the chosen hypothesis."""
     checks: tuple[int, int] = (0, 0)
     """Hits of the final model on the random checks, and their number."""
     p_shift: float = 0.0
@@ -59,6 +66,9 @@ class Decision:
             else:
                 evidence = (f"The final model got {hits} of {n} randomly chosen disputed items right"
                             " (labels bought and kept out of training). ")
+            if self.p_chosen < 0.8:
+                evidence += (f"The answers did not settle which hypothesis is meant: the chosen one "
+                             f"has probability {self.p_chosen:.2f}. ")
             if self.p_coin >= 0.3:
                 evidence += (f"The answers look like coin tosses (probability {self.p_coin:.2f}): "
                              "the task may not say what is meant at all. ")
@@ -80,13 +90,14 @@ class Decision:
                 "reason": self.reason(),
                 "disputed_share": round(self.disputed_share, 4),
                 "p_disputed_labels_random": round(self.p_coin, 4),
+                "p_chosen_hypothesis": round(self.p_chosen, 4),
                 "p_hidden_shift": round(self.p_shift, 4),
                 "checks": {"count": self.checks[1], "hits": self.checks[0]}}
 
 
 def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_score: float, *,
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
-           coin: float = 0.2, confidence: float = 0.9, strength: float = 4.0,
+           posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
            ceiling: float = 0.95, holdout_strength: float = 30.0, hidden_shift: float = 0.1,
            seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
@@ -113,11 +124,17 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         for at most ``holdout_strength`` items; checks on agreed target items add to them.
     confidence : float
         Required probability that the submission beats the default.
-    coin : float
-        Probability that the disputed labels are random, from every answer: the posterior
-        of "none" against the chosen hypothesis (:class:`HypothesisPosterior`). Under a coin
-        toss any disputed label is random, however its item was chosen, so the answers that
-        told the hypotheses apart count here, unlike for the accuracy.
+    posterior : ndarray (n + 1,), optional
+        Posterior over the hypotheses and "none" after every answer
+        (:class:`~underspec.ambiguity.query.HypothesisPosterior`); default: 0.8 on ``chosen``,
+        0.2 on "none". The disputed accuracy is a mixture with these weights: if the chosen
+        hypothesis is right, about ``1 - e/2`` where the final model differs from it on a
+        share ``e`` (two estimators of one function are each wrong on about half of their
+        differences), at most ``ceiling``; if another hypothesis is right, the final model's
+        agreement with it; if none is (the disputed labels are a coin toss, the ``sum`` task),
+        ``1 / C``. The answers that told the hypotheses apart count in the weights, not in the
+        accuracies: they went to the items where the hypotheses are surest of themselves. A
+        run that never told its hypotheses apart is thus as uncertain as its posterior.
     strength : float
         Pseudo-counts of each prior component of the disputed accuracy: low, so that a few
         checks outweigh it.
@@ -165,18 +182,22 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     comp = (rng.random(draws) < p_shift).astype(int)
     agreed = rng.beta(a[comp] + agreed_hits, b[comp] + agreed_misses)
 
-    p_coin, hits, misses = 0.0, 0, 0
+    n_hyp = proba.shape[0]
+    if posterior is None:
+        posterior = np.zeros(n_hyp + 1)
+        posterior[[chosen, -1]] = 0.8, 0.2
+    weights = np.asarray(posterior, float) / np.sum(posterior)
+    p_coin, hits, misses = float(weights[-1]), 0, 0
     if d > 0:
         asked = [i for i in checks if disputed[i]]
         hits = sum(int(pred[i] == checks[i]) for i in asked)
         misses = len(asked) - hits
-        share = float((pred == hyp_pred[chosen])[disputed].mean())
-        c = float(np.clip(1 - (1 - share) / 2, 1.0 / C + 0.01, ceiling))
-        a = np.array([strength * c, strength / C])
-        b = np.array([strength * (1 - c), strength * (1 - 1.0 / C)])
-        p_coin = float(np.clip(coin, 0.0, 1.0))
-        comp = (rng.random(draws) < p_coin).astype(int)
-        on_disputed = rng.beta(a[comp] + hits, b[comp] + misses)
+        share = (pred[None] == hyp_pred)[:, disputed].mean(1)  # agreement with each hypothesis
+        means = np.append(share, 1.0 / C)
+        means[chosen] = 1 - (1 - share[chosen]) / 2
+        means = np.clip(means, 0.01, ceiling)
+        comp = rng.choice(n_hyp + 1, draws, p=weights)
+        on_disputed = rng.beta(strength * means[comp] + hits, strength * (1 - means[comp]) + misses)
     else:
         on_disputed = np.zeros(draws)
     mean = (1 - d) * agreed + d * on_disputed
@@ -187,4 +208,5 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     n_checks = len(checks)
     return Decision(estimate, float(low), float(high), p_better,
                     "submit" if p_better >= confidence else "abstain", d, p_coin,
-                    (hits + agreed_hits, n_checks), p_shift, default_score, confidence)
+                    float(weights[chosen]), (hits + agreed_hits, n_checks), p_shift, default_score,
+                    confidence)

@@ -222,7 +222,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
 
     # 4. Submit or abstain (on the model's own predictions of the checked items).
     verdict = decide(model_proba, hyp.target_proba, chosen, t.default_score,
-                     checks=checks, coin=float(posterior[-1] / (posterior[-1] + posterior[chosen])),
+                     checks=checks, posterior=posterior,
                      holdout=hyp.agreed_holdout[chosen],
                      confidence=settings.confidence, seed=settings.seed)
     pred_idx = proba.argmax(1)
