@@ -84,6 +84,18 @@ def test_decide_estimate_falls_with_held_out_errors_and_self_disagreement():
     assert wobbly.estimate < clean.estimate - 0.02 and wobbly.low < clean.low - 0.05
 
 
+def test_an_unsettled_posterior_keeps_the_estimate_uncertain():
+    # regression (issue 24): the weight of the other hypotheses was ignored, so a run whose
+    # answers never told its hypotheses apart was scored as if the chosen one were right
+    p, _ = _two_hypotheses(200)
+    final = p[1].copy()
+    settled = decide(final, p, 1, 0.8, posterior=np.array([0.01, 0.97, 0.02]), holdout=(180, 180))
+    unsettled = decide(final, p, 1, 0.8, posterior=np.array([0.45, 0.45, 0.1]), holdout=(180, 180))
+    assert settled.decision == "submit" and unsettled.decision == "abstain"
+    assert unsettled.estimate < settled.estimate - 0.15 and unsettled.p_chosen == 0.45
+    assert "did not settle" in unsettled.reason() and "did not settle" not in settled.reason()
+
+
 def test_checks_measure_the_final_model_not_the_hypothesis():
     p, disputed = _two_hypotheses(200)
     rows = np.flatnonzero(disputed)[:4]
