@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from underspec.errors import UnderspecError
 from underspec.models.augment import prediction_views
 from underspec.models.classifier import NetworkClassifier
 from underspec.models.fit import bfloat16_supported, resolve_precision
@@ -28,9 +29,11 @@ def test_auto_picks_the_network_from_the_shape(shape, expected):
 
 
 def test_unknown_network_and_precision_are_refused():
-    with pytest.raises(ValueError, match="arch: expected one of"):
+    # the library's one error type (a ValueError, as scikit-learn's), so the CLI shows one line
+    assert issubclass(UnderspecError, ValueError)
+    with pytest.raises(UnderspecError, match="arch: expected one of"):
         resolve_arch((3, 32, 32), "vit")
-    with pytest.raises(ValueError, match="precision: expected one of"):
+    with pytest.raises(UnderspecError, match="precision: expected one of"):
         resolve_precision("float16", "cnn")
 
 

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-class UnderspecError(Exception):
+class UnderspecError(ValueError):
     """Bad input or a failed step, with a one-line message naming the file or field.
 
-    The CLI prints the message and exits with code 2; no traceback is shown.
+    The CLI prints the message and exits with code 2; no traceback is shown. A ``ValueError``,
+    as scikit-learn's input errors are, so callers of the library catch both alike.
     """
 
 

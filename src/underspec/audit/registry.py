@@ -178,7 +178,7 @@ class CheckResult:
     def __post_init__(self) -> None:
         missing = {"id", "is_issue", "score"} - set(self.items.columns)
         if missing:
-            raise ValueError(f"check {self.name}: items lack {sorted(missing)}")
+            raise UnderspecError(f"check {self.name}: items lack {sorted(missing)}")
 
     @property
     def n_issues(self) -> int:

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from underspec.data.items import ItemTable, from_splits
 from underspec.data.layout import FORMAT, PARTICIPANT_FILES
 from underspec.data.sources import sha256_of
 from underspec.errors import UnderspecError, atomic_dir
@@ -62,14 +61,6 @@ class ChallengeTask:
     def default_score(self) -> float:
         """Score of the task when nothing is submitted (0.8 unless the manifest says otherwise)."""
         return float(self.manifest.get("default_score", 0.8))
-
-    def items(self) -> ItemTable:
-        """The task as an item table (labeled / unlabeled / target, ``-1`` = no label)."""
-        return from_splits({
-            "labeled": (self.X_labeled, self.y_labeled),
-            "unlabeled": (self.X_unlabeled, None),
-            "target": (self.X_val, None),
-        })
 
 
 def write_task(task: ChallengeTask, answers: Answers, out: str | os.PathLike) -> Path:

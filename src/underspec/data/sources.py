@@ -30,9 +30,6 @@ MNIST_IDX = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)
 SOURCES = ("digits", "mnist", "cifar10", "faces")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from underspec.errors import UnderspecError
 from underspec.models.fit import Batch
 
 
@@ -26,7 +27,7 @@ class GroupDRO:
 
     def __call__(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
         if batch.g is None:
-            raise ValueError("group DRO needs the group of each item (fit(..., groups=...))")
+            raise UnderspecError("group DRO needs the group of each item (fit(..., groups=...))")
         logits = model(batch.x)[:, 0]
         losses = F.cross_entropy(logits, batch.y, reduction="none") * batch.w
         n_groups = len(self.q)

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from underspec.errors import UnderspecError
+
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
 VECTOR_DROPOUT = 0.4
@@ -43,7 +45,7 @@ def resolve_augment(name: str, X: np.ndarray) -> str:
     """The augmentation ``name`` actually applies to items like ``X``: ``auto`` resolved, and
     ``none`` where the kind does not fit the items (see :func:`make_augment`)."""
     if name not in AUGMENTS:
-        raise ValueError(f"augment: expected one of {', '.join(AUGMENTS)}, got {name!r}")
+        raise UnderspecError(f"augment: expected one of {', '.join(AUGMENTS)}, got {name!r}")
     if name == "auto":
         name = ("dropout" if X.ndim == 2 else
                 "shift_flip" if X.ndim == 4 and X.shape[1] == 3 else "shift")

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from underspec.errors import UnderspecError
 from underspec.models.augment import random_flip
 from underspec.models.fit import Batch, Objective, fit, trunk_features
 from underspec.models.networks import FEATURES, make_trunk
@@ -93,7 +94,7 @@ def self_supervised_embedding(X: np.ndarray, *, epochs: float = 20, batch_size: 
     lr, seed, progress, arch : as for :class:`underspec.models.classifier.NetworkClassifier`.
     """
     if X.ndim != 4:
-        raise ValueError(f"self-supervised embedding: expected images (N, C, H, W), got shape {X.shape}")
+        raise UnderspecError(f"self-supervised embedding: expected images (N, C, H, W), got shape {X.shape}")
     torch.manual_seed(seed)
     model = ContrastiveNet(X.shape[1:], arch=arch)
     objective = nt_xent(two_view_augment(colour=X.shape[1] == 3), seed=seed)

@@ -15,6 +15,8 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from underspec.errors import UnderspecError
+
 
 @dataclass
 class Batch:
@@ -45,7 +47,7 @@ def resolve_precision(precision: str, arch: str) -> str:
     on a CPU with native bfloat16. The small CNN and the MLPs gain nothing from it (5.0 against
     5.5 ms a step) and stay in float32."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise UnderspecError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
     return "bfloat16" if arch in HEAVY_ARCHS and bfloat16_supported() else "float32"
@@ -55,7 +57,7 @@ def _compute(precision: str):
     """The autocast context of ``precision``: bfloat16 matrix products and convolutions with
     float32 weights, losses and optimiser (mixed precision), or plain float32."""
     if precision not in PRECISIONS[1:]:
-        raise ValueError(f"precision: expected float32 or bfloat16, got {precision!r}")
+        raise UnderspecError(f"precision: expected float32 or bfloat16, got {precision!r}")
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 

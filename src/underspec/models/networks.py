@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from underspec.errors import UnderspecError
+
 FEATURES = 128
 
 
@@ -24,7 +26,7 @@ def resolve_arch(input_shape: tuple[int, ...], arch: str = "auto") -> str:
     X-rays; for vectors the arch is unused: they get an MLP).
     """
     if arch not in ARCHS:
-        raise ValueError(f"arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
+        raise UnderspecError(f"arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
     if arch != "auto":
         return arch
     if len(input_shape) == 3 and min(input_shape[1:]) >= 64:
@@ -100,7 +102,7 @@ def make_trunk(input_shape: tuple[int, ...], arch: str = "auto") -> nn.Module:
             nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, FEATURES), nn.ReLU(),
         )
     if len(input_shape) != 3:
-        raise ValueError(f"expected an item shape (D,) or (C, H, W), got {input_shape}")
+        raise UnderspecError(f"expected an item shape (D,) or (C, H, W), got {input_shape}")
     c, h, w = input_shape
     first = (nn.Conv2d(c, 32, 5, stride=2, padding=2) if min(h, w) > 16
              else nn.Conv2d(c, 32, 3, padding=1))
