@@ -9,6 +9,7 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 
 from underspec.audit.registry import AuditContext, CheckResult, check, items_frame
+from underspec.data.groups import group_labels, single_and_pairs
 from underspec.report.images import bar_chart
 
 ALPHA, MIN_EFFECT, MIN_SHIFT = 0.01, 0.1, 0.1
@@ -89,10 +90,9 @@ def group_label_rates(ctx: AuditContext) -> CheckResult:
     overall = np.bincount(ctx.y, minlength=ctx.n_classes) / len(ctx.y)
     tests, worst = {}, np.zeros(len(t))
     pictures = {}
-    keys = [(c,) for c in columns] + list(combinations(columns, 2))
-    for key in keys:
+    for key in single_and_pairs(columns):
         name = " x ".join(key)
-        groups = t[list(key)].astype(str).agg(" & ".join, axis=1)
+        groups = group_labels(t, key)
         result = association(groups, ctx.y, ctx.options.min_group, list(ctx.image_set.classes))
         tests[name] = result
         if result.get("biased"):

@@ -14,11 +14,11 @@ and the disparities list the small groups and the groups whose TPR or FPR had no
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+
+from underspec.data.groups import group_labels, single_and_pairs
 
 GROUP_METRICS = ("accuracy", "tpr", "fpr", "selection_rate")
 
@@ -115,9 +115,8 @@ def evaluate(y: np.ndarray, pred: np.ndarray, table: pd.DataFrame, groups: list[
                "hter": hter(y, pred, positive), **rates(y, pred, positive),
                "confusion_matrix": confusion_matrix(y, pred, labels=range(len(classes))).tolist()}
     by_group = {}
-    keys = [(c,) for c in groups] + list(combinations(groups, 2))
-    for key in keys:
-        labels = table[list(key)].astype(str).agg(" & ".join, axis=1)
+    for key in single_and_pairs(groups):
+        labels = group_labels(table, key)
         frame = group_table(y, pred, labels, positive, min_count=min_count, n_boot=n_boot, seed=seed)
         by_group[" x ".join(key)] = {"groups": frame.to_dict(orient="records"), **disparities(frame)}
     return {"classes": [str(c) for c in classes], "positive": str(classes[positive]),

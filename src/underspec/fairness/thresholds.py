@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from underspec.data.groups import group_labels
 from underspec.errors import UnderspecError
 
 CONSTRAINTS = ("equalized_odds", "true_positive_rate_parity", "demographic_parity",
@@ -39,11 +40,8 @@ class ScoreEstimator(BaseEstimator):
 
 
 def group_keys(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise UnderspecError(f"group column(s) {', '.join(missing)} not in the data; columns are "
-                             f"{', '.join(map(str, table.columns))}")
-    return table[columns].astype(str).agg(" & ".join, axis=1).to_numpy()
+    """The group of each item (intersection of ``columns``), as an array."""
+    return group_labels(table, columns).to_numpy()
 
 
 POOLED = "(pooled small groups)"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from underspec.data.groups import group_labels
+
 
 def _normalise(w: np.ndarray) -> np.ndarray:
     return w * (len(w) / w.sum())
@@ -18,8 +20,7 @@ def group_codes(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """An integer code per item for the intersection of ``columns`` (one code per combination)."""
     if not columns:
         return np.zeros(len(table), np.int64)
-    keys = table[columns].astype(str).agg(" & ".join, axis=1)
-    return pd.factorize(keys, sort=True)[0].astype(np.int64)
+    return pd.factorize(group_labels(table, columns), sort=True)[0].astype(np.int64)
 
 
 def class_weights(y: np.ndarray) -> np.ndarray:
