@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
-import torch
 
-torch.set_num_threads(2)
+# torch reads this when a test that needs it first imports it (two threads, as on CI); the
+# fixtures themselves never import torch, so the server tests run without it
+os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 pytest_plugins = ["tests.server_fixtures", "tests.browser_fixtures"]
 

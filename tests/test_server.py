@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -226,6 +227,7 @@ def test_server_does_not_import_torch():
 
 
 def test_client_verbs_and_the_http_oracle(live, board, tiny_task_dir, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch")  # the client side runs the solver
     monkeypatch.setenv("UNDERSPEC_USERNAME", "alpha")
     monkeypatch.setenv("UNDERSPEC_PASSWORD", PASSWORD)
     monkeypatch.setenv("UNDERSPEC_CONFIG", str(tmp_path / "none.json"))
@@ -259,6 +261,7 @@ def test_client_verbs_and_the_http_oracle(live, board, tiny_task_dir, tmp_path, 
 
 def test_solve_refuses_an_http_oracle_without_exercise_and_submit_without_server(tiny_task_dir,
                                                                                    tmp_path, capsys):
+    pytest.importorskip("torch")
     out = tmp_path / "p.csv"
     assert main(["solve", str(tiny_task_dir), "--oracle", "http://127.0.0.1:9", "--out", str(out)]) == 2
     assert "--exercise" in capsys.readouterr().err
@@ -296,3 +299,21 @@ def test_a_version_1_database_is_migrated_on_open(db_url):
         assert get_meta(session, "revision") == "0"
     assert migrate(engine) == SCHEMA_VERSION  # nothing left to do
     engine.dispose()
+
+
+def test_the_server_tests_fixtures_never_import_torch():
+    # regression (issue 25): conftest imported torch at module level, so the server tests
+    # needed it although the server never imports it
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'torch':\n"
+            "            raise ModuleNotFoundError(name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import tests.conftest, tests.server_fixtures, tests.browser_fixtures\n"
+            "from underspec.server.app import create_app\n"
+            "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
