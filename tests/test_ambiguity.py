@@ -124,6 +124,10 @@ def test_last_label_is_a_check_when_the_hypotheses_were_never_told_apart():
     checks = buy_labels(post, lambda item: next(answers), 5, np.random.default_rng(0), ambiguous=True)
     assert len(post.asked) == 5 and list(checks) == post.asked[-1:]
     assert disputed[post.asked[-1]]
+    post, answers = HypothesisPosterior(p), iter([0, 1, 0, 1, 0, 1])
+    two = buy_labels(post, lambda item: next(answers), 5, np.random.default_rng(0), ambiguous=True,
+                     min_checks=2)
+    assert list(two) == post.asked[-2:] and all(disputed[i] for i in two)
 
 
 def test_unambiguous_task_spends_its_labels_on_random_checks():

@@ -152,12 +152,12 @@ class HypothesisPosterior:
 
 def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], budget: int,
                rng: np.random.Generator, *, ambiguous: bool, checks: bool = True,
-               verify: bool = True) -> dict[int, int]:
+               verify: bool = True, min_checks: int = 1) -> dict[int, int]:
     """Spend up to ``budget`` labels; return the *checks* (target row -> class index).
 
     Ambiguous task: queries that tell the hypotheses apart until one is identified, then checks
-    (:meth:`HypothesisPosterior.draw_check`); the last label is a check when none was drawn, so
-    that the estimate never rests on its prior alone (constant_image, generation seed 2: all five
+    (:meth:`HypothesisPosterior.draw_check`); the last ``min_checks`` labels are checks whatever
+    the posterior, so that the estimate never rests on its prior alone (constant_image, generation seed 2: all five
     labels told apart two blended hypotheses, the estimate said 0.92, the truth was 0.50).
     Unambiguous task (``verify``): every label checks a target item drawn uniformly at random,
     since a shortcut every head took hides from the hypotheses, not from random checks.
@@ -178,6 +178,8 @@ def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], b
         Draw checks once a hypothesis is identified (False: stop when one is certain).
     verify : bool
         Check random target items when the task is not ambiguous (False: buy nothing).
+    min_checks : int
+        Labels kept for checks however the telling apart goes.
     """
     drawn: dict[int, int] = {}
     n_target = post.proba.shape[1]
@@ -187,7 +189,7 @@ def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], b
             check, item = True, (int(rng.choice(np.setdiff1d(np.arange(n_target), post.asked)))
                                  if verify and len(post.asked) < n_target else None)
         elif checks or not post.certain():
-            check = checks and (post.identified() or (budget - spent == 1 and not drawn))
+            check = checks and (post.identified() or budget - spent <= min_checks - len(drawn))
             item = post.draw_check(rng, list(drawn)) if check else post.next_query()
         else:
             break
