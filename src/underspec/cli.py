@@ -23,8 +23,9 @@ SEMI = ("none", "fixmatch")
 ARCHS = ("auto", "cnn", "vgg", "resnet18")
 """``--arch`` choices: :data:`underspec.models.networks.ARCHS`."""
 SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
-SIDES = ("left", "right", "random")
 """``generate --shortcut`` choices: :data:`underspec.data.generators.SHORTCUTS`."""
+SIDES = ("left", "right", "random")
+"""``generate --side`` choices: :data:`underspec.data.generators.SIDES`."""
 PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices: :data:`underspec.models.fit.PRECISIONS`."""
 

@@ -168,10 +168,14 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     rng = np.random.default_rng(seed)
     draws = 20000
 
+    rows = np.fromiter(checks, int, len(checks))
+    hit = pred[rows] == np.fromiter(checks.values(), int, len(checks))
+    on_disputed_part = disputed[rows]
+    agreed_hits = int(hit[~on_disputed_part].sum())
+    agreed_misses = int((~hit[~on_disputed_part]).sum())
+
     right, n_hold = holdout
     weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
-    agreed_hits = sum(int(pred[i] == k) for i, k in checks.items() if not disputed[i])
-    agreed_misses = sum(int(pred[i] != k) for i, k in checks.items() if not disputed[i])
     a = np.array([1 + weight * right, 1.0])  # like the held-out items; a hidden shift
     b = np.array([1 + weight * (n_hold - right), 1.0])
     p_shift = 0.0
@@ -187,11 +191,9 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         posterior = np.zeros(n_hyp + 1)
         posterior[[chosen, -1]] = 0.8, 0.2
     weights = np.asarray(posterior, float) / np.sum(posterior)
-    p_coin, hits, misses = float(weights[-1]), 0, 0
+    p_coin = float(weights[-1])
+    hits, misses = int(hit[on_disputed_part].sum()), int((~hit[on_disputed_part]).sum())
     if d > 0:
-        asked = [i for i in checks if disputed[i]]
-        hits = sum(int(pred[i] == checks[i]) for i in asked)
-        misses = len(asked) - hits
         share = (pred[None] == hyp_pred)[:, disputed].mean(1)  # agreement with each hypothesis
         means = np.append(share, 1.0 / C)
         means[chosen] = 1 - (1 - share[chosen]) / 2
@@ -205,8 +207,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     estimate = float(samples.mean())
     p_better = float((samples > default_score).mean())
     low, high = np.quantile(samples, [0.05, 0.95])
-    n_checks = len(checks)
     return Decision(estimate, float(low), float(high), p_better,
                     "submit" if p_better >= confidence else "abstain", d, p_coin,
-                    float(weights[chosen]), (hits + agreed_hits, n_checks), p_shift, default_score,
+                    float(weights[chosen]), (int(hit.sum()), len(checks)), p_shift, default_score,
                     confidence)

@@ -157,8 +157,9 @@ def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], b
 
     Ambiguous task: queries that tell the hypotheses apart until one is identified, then checks
     (:meth:`HypothesisPosterior.draw_check`); the last ``min_checks`` labels are checks whatever
-    the posterior, so that the estimate never rests on its prior alone (constant_image, generation seed 2: all five
-    labels told apart two blended hypotheses, the estimate said 0.92, the truth was 0.50).
+    the posterior, so that the estimate never rests on its prior alone (constant_image,
+    generation seed 2: all five labels told apart two blended hypotheses, the estimate said
+    0.92, the truth was 0.50).
     Unambiguous task (``verify``): every label checks a target item drawn uniformly at random,
     since a shortcut every head took hides from the hypotheses, not from random checks.
 

@@ -434,8 +434,9 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     if how != "beside" and spec.kind not in OVERLAID_KINDS:
         raise UnderspecError(f"shortcut {how}: task {spec.name} ({spec.kind}) draws its own shortcut; expected a "
                              f"task of kind {', '.join(OVERLAID_KINDS)}")
-    if params.get("side", spec.side) not in SIDES:
-        raise UnderspecError(f"side: {params['side']!r}; expected one of {', '.join(SIDES)}")
+    side = params.get("side", spec.side)
+    if side not in SIDES:
+        raise UnderspecError(f"side: {side!r}; expected one of {', '.join(SIDES)}")
     if "classes" in params:
         params["classes"] = tuple(int(c) for c in params["classes"])
         if len(set(params["classes"])) != len(params["classes"]) or len(params["classes"]) < 2:
