@@ -125,6 +125,22 @@ def test_vehicle_animal_from_cifar_npz(tmp_path):
     assert set(ans.y_val.tolist()) <= {2, 3}
 
 
+def test_cli_generate_reads_the_task_source_flag(tmp_path, capsys):
+    """``generate vehicle_animal --cifar10 PATH`` reads PATH (it asked for --data before)."""
+    from underspec.cli import main
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "cifar.npz"
+    np.savez(path, x=rng.integers(0, 255, (400, 32, 32, 3), dtype=np.uint8), y=np.arange(400) % 10)
+    assert main(["generate", "vehicle_animal", "--cifar10", str(path), "--sizes", "10,20,20",
+                 "--out", str(tmp_path / "va")]) == 0
+    assert read_task(tmp_path / "va").X_labeled.shape == (10, 3, 32, 64)
+    faces = tmp_path / "faces.npz"
+    np.savez(faces, x=rng.integers(0, 255, (400, 8, 8, 3), dtype=np.uint8),
+             gender=rng.integers(0, 2, 400), age=rng.integers(1, 90, 400))
+    assert main(["generate", "humans", "--faces", str(faces), "--out", str(tmp_path / "h")]) == 0
+
+
 def test_unknown_task():
     with pytest.raises(UnderspecError, match="unknown task"):
         generate("nope")

@@ -51,7 +51,7 @@ def _ints(text: str, count: int | None = None, what: str = "value") -> tuple[int
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from underspec.data.generators import generate, generate_suite
+    from underspec.data.generators import generate, generate_suite, resolve_task
 
     sizes = _ints(args.sizes, 3, "--sizes") if args.sizes else None
     if args.suite:
@@ -74,7 +74,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         params["shortcut"] = args.shortcut
     if args.classes:
         params["classes"] = _ints(args.classes, what="--classes")
-    data = args.data or {"cifar10": args.cifar10, "faces": args.faces}.get(args.source)
+    needs = resolve_task(args.task).needs  # vehicle_animal reads --cifar10, humans --faces
+    data = args.data or {"cifar10": args.cifar10, "faces": args.faces}.get(needs)
     task, _ = generate(args.task, source=args.source, data=data, seed=args.seed, out=args.out,
                        mix_rate=args.mix_rate, sizes=sizes, oracle_items=args.oracle_items,
                        **params)
