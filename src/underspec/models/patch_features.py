@@ -1,79 +1,184 @@
 """Image features learnt without labels and without a network: k-means centroids of whitened
-image patches, each image encoded by the triangle activation of its patches summed over the four
-quadrants (Coates, Lee & Ng 2011, "An analysis of single-layer networks in unsupervised feature
+image patches, each image encoded by the activation of its patches summed over a grid of regions
+(Coates, Lee & Ng 2011, "An analysis of single-layer networks in unsupervised feature
 learning"). On small photos with a few hundred labels, a linear model on these features beats
 the project's network trained on the same labels, so they make a good embedding to select and
-propagate labels with."""
+propagate labels with.
+
+Measured on CIFAR-10 bird against cat (12,000 images, 2 cores; ``bench/representation.py``):
+the cost is the encoding, one product of every patch with every centroid; a stride of 2 makes
+it four times cheaper for about a point of linear-probe accuracy.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import MiniBatchKMeans
+from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from underspec.errors import UnderspecError
 
+ENCODINGS = ("triangle", "soft")
 
-def _normalised_patches(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Every ``size`` x ``size`` patch of each image, flattened (B, positions, C*size*size), with
-    its own mean removed and divided by its own standard deviation (plus a floor for flat
-    patches)."""
-    patches = F.unfold(x, size).transpose(1, 2)
+
+def _normalised_patches(x: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
+    """Every ``size`` x ``size`` patch of each image (every ``stride`` pixels), flattened
+    (B, positions, C*size*size), with its own mean removed and divided by its own standard
+    deviation (plus a floor for flat patches)."""
+    patches = F.unfold(x, size, stride=stride).transpose(1, 2)
     patches = patches - patches.mean(2, keepdim=True)
     return patches / torch.sqrt(patches.var(2, keepdim=True) + 0.01)
 
 
-def patch_features(X: np.ndarray, centroids: int = 400, patch: int = 6, sample_images: int = 2000,
-                   sample_patches: int = 200_000, batch: int = 250, seed: int = 0,
-                   progress: str | None = None) -> np.ndarray:
-    """Patch k-means features of images, standardised per feature.
+def _bounds(side: int, parts: int) -> list[int]:
+    return [i * side // parts for i in range(parts + 1)]
+
+
+class PatchFeatures(TransformerMixin, BaseEstimator):
+    """Patch k-means features of images (N, C, H, W) in [0, 1], standardised per feature.
 
     Parameters
     ----------
-    X : ndarray (N, C, H, W)
-        Images in [0, 1].
     centroids : int
-        k-means centroids K; the features have 4 K columns.
+        k-means centroids K.
     patch : int
         Patch side, at most half the image's smaller side.
+    stride : int
+        Pixels between patches: 1 (every patch) or more (cheaper by its square).
+    encoding : {"triangle", "soft"}
+        ``triangle``: a patch activates the centroids it is closer to than its mean distance
+        (K features per region); ``soft``: its whitened product with each unit-norm centroid
+        above ``alpha``, and its negative above ``alpha`` (2 K features per region, cheaper).
+    alpha : float
+        Threshold of the soft encoding.
+    grid : tuple of int
+        Regions (rows, columns) the activations are summed over: (2, 2), the quadrants, keeps
+        a coarse layout (which side of a two-image item).
     sample_images, sample_patches : int
-        The whitening and the centroids are learnt from this many patches of this many images.
+        The whitening and the centroids are learnt from this many patches of this many images;
+        the per-feature mean and scale from the encoding of those images.
     batch : int
         Images encoded at a time (memory grows with it).
     seed : int
     progress : str, optional
         Label of a progress bar over the encoding; ``None`` for none.
 
+    Attributes
+    ----------
+    patch_ : int
+        The patch side used (``patch`` capped by the image size).
+    mean_, whiten_ : Tensor
+        Patch mean and ZCA whitening matrix.
+    centroids_ : Tensor (K, C * patch_ ** 2)
+    feature_mean_, feature_scale_ : ndarray
+        Standardisation of the encoded features.
+    n_features_out_ : int
+    """
+
+    def __init__(self, centroids: int = 400, patch: int = 6, stride: int = 1, encoding: str = "triangle",
+                 alpha: float = 0.25, grid: tuple[int, int] = (2, 2), sample_images: int = 2000,
+                 sample_patches: int = 200_000, batch: int = 250, seed: int = 0, progress: str | None = None):
+        self.centroids, self.patch, self.stride, self.encoding, self.alpha = centroids, patch, stride, encoding, alpha
+        self.grid, self.sample_images, self.sample_patches = grid, sample_images, sample_patches
+        self.batch, self.seed, self.progress = batch, seed, progress
+
+    def _check(self, X: np.ndarray) -> None:
+        if not hasattr(X, "ndim") or X.ndim != 4:
+            raise UnderspecError(f"patch features need images (N, C, H, W); got an array of shape {np.shape(X)}")
+        if self.encoding not in ENCODINGS:
+            raise UnderspecError(f"encoding: expected one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        if int(self.stride) < 1 or int(self.centroids) < 1:
+            raise UnderspecError(f"stride and centroids: expected numbers >= 1, got {self.stride} and {self.centroids}")
+
+    def fit(self, X: np.ndarray, y=None) -> PatchFeatures:
+        """Learn the whitening, the centroids and the feature scale from a sample of ``X``."""
+        raw = self.encode(np.asarray(X[self._fit_dictionary(X)]))
+        self.feature_mean_, self.feature_scale_ = raw.mean(0), raw.std(0) + 1e-6
+        return self
+
+    def fit_transform(self, X: np.ndarray, y=None) -> np.ndarray:
+        """Fit on ``X`` and return its features, standardised over all of ``X``."""
+        self._fit_dictionary(X)
+        raw = self.encode(X)
+        self.feature_mean_, self.feature_scale_ = raw.mean(0), raw.std(0) + 1e-6
+        return ((raw - self.feature_mean_) / self.feature_scale_).astype(np.float32)
+
+    def _fit_dictionary(self, X: np.ndarray) -> np.ndarray:
+        """Learn the whitening and the centroids; return the rows of the sample images."""
+        self._check(X)
+        size = min(self.patch, min(X.shape[2:]) // 2)
+        if size < 2:
+            raise UnderspecError(f"patch features: images of {X.shape[2]}x{X.shape[3]} are too small for 2x2 patches")
+        rng = np.random.default_rng(self.seed)
+        rows = rng.choice(len(X), min(self.sample_images, len(X)), replace=False)
+        images = torch.as_tensor(np.asarray(X[rows]), dtype=torch.float32)
+        sample = _normalised_patches(images, size).reshape(-1, X.shape[1] * size * size)
+        sample = sample[torch.as_tensor(rng.permutation(len(sample))[:self.sample_patches])]
+        self.patch_, self.mean_ = size, sample.mean(0)
+        values, vectors = torch.linalg.eigh(torch.cov((sample - self.mean_).T))
+        self.whiten_ = vectors @ torch.diag(1 / torch.sqrt(values.clamp(min=0) + 0.1)) @ vectors.T  # ZCA
+        kmeans = MiniBatchKMeans(min(self.centroids, len(sample)), batch_size=4096, n_init=1, max_iter=50,
+                                 random_state=self.seed)
+        centres = kmeans.fit(((sample - self.mean_) @ self.whiten_).numpy()).cluster_centers_
+        self.centroids_ = torch.as_tensor(centres, dtype=torch.float32)
+        self.input_shape_ = tuple(X.shape[1:])
+        per_region = len(self.centroids_) * (1 if self.encoding == "triangle" else 2)
+        self.n_features_out_ = per_region * self.grid[0] * self.grid[1]
+        return rows
+
+    def encode(self, X: np.ndarray) -> np.ndarray:
+        """The pooled activations before standardisation (N, features), float32."""
+        check_is_fitted(self, "centroids_")
+        self._check(X)
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise UnderspecError(f"patch features were fitted on items {self.input_shape_}; got {tuple(X.shape[1:])}")
+        size, stride = self.patch_, int(self.stride)
+        side_h, side_w = (X.shape[2] - size) // stride + 1, (X.shape[3] - size) // stride + 1
+        rows, cols = _bounds(side_h, self.grid[0]), _bounds(side_w, self.grid[1])
+        unit = self.centroids_ / self.centroids_.norm(dim=1, keepdim=True).clamp(min=1e-6)
+        out = []
+        steps = range(0, len(X), self.batch)
+        for start in tqdm(steps, desc=self.progress, disable=self.progress is None, leave=False, unit="batch"):
+            x = torch.as_tensor(np.asarray(X[start:start + self.batch]), dtype=torch.float32)
+            z = (_normalised_patches(x, size, stride) - self.mean_) @ self.whiten_
+            if self.encoding == "triangle":  # closer than the patch's mean distance
+                c = self.centroids_
+                distance = torch.sqrt(((z ** 2).sum(2, keepdim=True) - 2 * z @ c.T + (c ** 2).sum(1)).clamp(min=0))
+                active = F.relu(distance.mean(2, keepdim=True) - distance)
+            else:
+                score = z @ unit.T
+                active = torch.cat([F.relu(score - self.alpha), F.relu(-score - self.alpha)], 2)
+            grid = active.transpose(1, 2).reshape(len(z), -1, side_h, side_w)
+            regions = [grid[:, :, rows[i]:rows[i + 1], cols[j]:cols[j + 1]].sum((2, 3))
+                       for i in range(self.grid[0]) for j in range(self.grid[1])]
+            out.append(torch.stack(regions, 2).reshape(len(z), -1))
+        return torch.cat(out).numpy() if out else np.zeros((0, self.n_features_out_), np.float32)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Standardised features (N, ``n_features_out_``), float32."""
+        return ((self.encode(X) - self.feature_mean_) / self.feature_scale_).astype(np.float32)
+
+
+def patch_features(X: np.ndarray, centroids: int = 400, patch: int = 6, sample_images: int = 2000,
+                   sample_patches: int = 200_000, batch: int = 250, seed: int = 0,
+                   progress: str | None = None, **options) -> np.ndarray:
+    """Patch k-means features of every image of ``X``, standardised over ``X`` itself (the
+    embedding of the labeling path: the set is the whole data).
+
+    Parameters
+    ----------
+    X : ndarray (N, C, H, W)
+    centroids, patch, sample_images, sample_patches, batch, seed, progress, **options
+        As for :class:`PatchFeatures` (``stride``, ``encoding``, ``alpha``, ``grid``).
+
     Returns
     -------
-    ndarray (N, 4 * K), float32
+    ndarray (N, 4 * K) with the default triangle encoding over quadrants, float32
     """
-    if X.ndim != 4:
-        raise UnderspecError(f"patch features need images (N, C, H, W); got an array of shape {X.shape}")
-    size = min(patch, min(X.shape[2:]) // 2)
-    if size < 2:
-        raise UnderspecError(f"patch features: images of {X.shape[2]}x{X.shape[3]} are too small for 2x2 patches")
-    rng = np.random.default_rng(seed)
-    images = torch.as_tensor(X[rng.choice(len(X), min(sample_images, len(X)), replace=False)], dtype=torch.float32)
-    sample = _normalised_patches(images, size).reshape(-1, X.shape[1] * size * size)
-    sample = sample[torch.as_tensor(rng.permutation(len(sample))[:sample_patches])]
-    mean = sample.mean(0)
-    values, vectors = torch.linalg.eigh(torch.cov((sample - mean).T))
-    whiten = vectors @ torch.diag(1 / torch.sqrt(values.clamp(min=0) + 0.1)) @ vectors.T  # ZCA
-    k = min(centroids, len(sample))
-    kmeans = MiniBatchKMeans(k, batch_size=4096, n_init=1, max_iter=50, random_state=seed)
-    centres = torch.as_tensor(kmeans.fit(((sample - mean) @ whiten).numpy()).cluster_centers_, dtype=torch.float32)
-    side_h, side_w = X.shape[2] - size + 1, X.shape[3] - size + 1  # patch positions
-    h, w = side_h // 2, side_w // 2
-    out = []
-    for start in tqdm(range(0, len(X), batch), desc=progress, disable=progress is None, leave=False, unit="batch"):
-        z = (_normalised_patches(torch.as_tensor(X[start:start + batch], dtype=torch.float32), size) - mean) @ whiten
-        distance = torch.sqrt(((z ** 2).sum(2, keepdim=True) - 2 * z @ centres.T + (centres ** 2).sum(1)).clamp(min=0))
-        active = F.relu(distance.mean(2, keepdim=True) - distance)  # "triangle": closer than average
-        grid = active.transpose(1, 2).reshape(len(z), k, side_h, side_w)
-        quadrants = [grid[:, :, :h, :w], grid[:, :, :h, w:], grid[:, :, h:, :w], grid[:, :, h:, w:]]
-        out.append(torch.stack([q.sum((2, 3)) for q in quadrants], 2).reshape(len(z), -1))
-    features = torch.cat(out).numpy()
-    return ((features - features.mean(0)) / (features.std(0) + 1e-6)).astype(np.float32)
+    model = PatchFeatures(centroids, patch, sample_images=sample_images, sample_patches=sample_patches,
+                          batch=batch, seed=seed, progress=progress, **options)
+    return model.fit_transform(X)

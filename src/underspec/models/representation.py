@@ -1,0 +1,95 @@
+"""The representation a dataset's items get before any label is used, shared by the pipelines:
+learnt once per dataset from all of its images, cached on disk under the content hash of the
+images and the recipe, so that the next command on the same data reads it back.
+
+Recipes (``REPRESENTATIONS``): ``patches`` (patch k-means, every patch, triangle encoding: the
+labeling path's embedding), ``patches-fast`` (every second patch, soft threshold: four times
+cheaper), ``none`` (the items themselves). ``auto`` takes ``patches-fast`` for photographs
+(three channels, 32 pixels or more) and ``none`` otherwise. The measurements behind the choice
+are in ``bench/results/representation.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from underspec.errors import UnderspecError, write_npy_atomic
+
+RECIPES: dict[str, dict] = {
+    "patches": {"centroids": 400, "stride": 1, "encoding": "triangle"},
+    "patches-fast": {"centroids": 400, "stride": 2, "encoding": "soft"},
+}
+REPRESENTATIONS = ("auto", "none", *RECIPES)
+
+
+def is_photograph(X: np.ndarray) -> bool:
+    """Colour images of at least 32 pixels a side: what ``auto`` gives a learnt representation."""
+    return X.ndim == 4 and X.shape[1] == 3 and min(X.shape[2:]) >= 32
+
+
+def resolve_representation(name: str, X: np.ndarray) -> str:
+    """The recipe ``name`` stands for on items like ``X`` (``auto``: see the module docstring)."""
+    if name not in REPRESENTATIONS:
+        raise UnderspecError(f"representation: expected one of {', '.join(REPRESENTATIONS)}, got {name!r}")
+    if name == "auto":
+        return "patches-fast" if is_photograph(X) else "none"
+    if name != "none" and X.ndim != 4:
+        raise UnderspecError(f"representation {name}: needs images (N, C, H, W); these items have shape {X.shape}")
+    return name
+
+
+def default_cache() -> Path:
+    """``$UNDERSPEC_CACHE/representations`` (default ``~/.cache/underspec/representations``)."""
+    return Path(os.environ.get("UNDERSPEC_CACHE", Path.home() / ".cache" / "underspec")) / "representations"
+
+
+def cache_key(X: np.ndarray, recipe: dict) -> str:
+    """Content hash of the items (shape, type, bytes in blocks) and of the recipe."""
+    digest = hashlib.sha256(json.dumps([list(X.shape), str(X.dtype), recipe], sort_keys=True).encode())
+    for start in range(0, len(X), 4096):
+        digest.update(np.ascontiguousarray(X[start:start + 4096]).tobytes())
+    return digest.hexdigest()[:20]
+
+
+def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | None = True, seed: int = 0,
+              progress: bool = False) -> np.ndarray:
+    """The representation ``name`` of every item of ``X``, fitted on all of them.
+
+    Parameters
+    ----------
+    X : ndarray (N, ...)
+        Every item of the dataset (labeled, unlabeled and target alike: no label is used).
+    name : {"auto", "none", "patches", "patches-fast"}
+    cache : path, True or False/None
+        Folder of cached representations; ``True``: :func:`default_cache`; ``False`` or ``None``:
+        no cache.
+    seed : int
+    progress : bool
+        Show a progress bar (with its ETA) over the encoding.
+
+    Returns
+    -------
+    ndarray (N, D), float32; ``X`` itself for ``none``.
+    """
+    from underspec.files import load_npy
+    from underspec.models.patch_features import PatchFeatures
+
+    recipe_name = resolve_representation(name, X)
+    if recipe_name == "none":
+        return X
+    recipe = {**RECIPES[recipe_name], "seed": seed, "version": 1}
+    folder = default_cache() if cache is True else Path(cache) if cache else None
+    path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
+    if path is not None and path.is_file():
+        return load_npy(path, "a cached representation (delete it to recompute)")
+    features = PatchFeatures(**RECIPES[recipe_name], seed=seed,
+                             progress=f"representation ({recipe_name})" if progress else None).fit_transform(X)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_npy_atomic(path, features)
+    return features

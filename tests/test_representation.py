@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+
+from underspec.errors import UnderspecError
+from underspec.models import patch_features as pf
+from underspec.models.patch_features import PatchFeatures
+from underspec.models.representation import represent, resolve_representation
+
+
+def stripes(n: int, seed: int = 0, side: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Colour images of horizontal (0) or vertical (1) stripes of random phase, with noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    grid = np.arange(side)
+    X = np.empty((n, 3, side, side), np.float32)
+    for i in range(n):
+        wave = 0.5 + 0.5 * np.sin(grid * 1.3 + rng.uniform(0, 6))
+        X[i] = wave[:, None] if y[i] == 0 else wave[None, :]
+    return np.clip(X + rng.normal(0, 0.2, X.shape), 0, 1).astype(np.float32), y
+
+
+@pytest.mark.parametrize("options", [{}, {"stride": 2, "encoding": "soft"}])
+def test_patch_features_separate_what_a_linear_model_could_not_on_pixels(options):
+    X, y = stripes(300)
+    model = PatchFeatures(centroids=16, patch=4, sample_images=100, **options).fit(X[:200])
+    train, test = model.transform(X[:200]), model.transform(X[200:])
+    per_region = 16 if not options else 32
+    assert train.shape == (200, 4 * per_region) == (200, model.n_features_out_)
+    assert LogisticRegression(max_iter=1000).fit(train, y[:200]).score(test, y[200:]) > 0.9
+    pixels = LogisticRegression(max_iter=1000).fit(X[:200].reshape(200, -1), y[:200])
+    assert pixels.score(X[200:].reshape(100, -1), y[200:]) < 0.8  # random phase: no pixel says it
+
+
+def test_patch_features_estimator_contract():
+    X, _ = stripes(60)
+    model = PatchFeatures(centroids=8, patch=4, sample_images=60)
+    assert clone(model).get_params() == model.get_params()
+    full = model.fit_transform(X)
+    assert np.allclose(full, model.transform(X), atol=1e-5)  # fit_transform scales over X itself
+    assert np.allclose(full.mean(0), 0, atol=1e-4)
+    with pytest.raises(UnderspecError, match="fitted on items"):
+        model.transform(X[:, :, :8, :8])
+    with pytest.raises(UnderspecError, match=r"\(N, C, H, W\)"):
+        PatchFeatures().fit(X.reshape(60, -1))
+    with pytest.raises(UnderspecError, match="encoding"):
+        PatchFeatures(encoding="hard").fit(X)
+    with pytest.raises(UnderspecError, match="too small"):
+        PatchFeatures().fit(X[:, :, :3, :3])
+
+
+def test_representation_is_cached_by_content_and_recipe(tmp_path, monkeypatch):
+    X, _ = stripes(40, side=32)
+    first = represent(X, "patches-fast", cache=tmp_path)
+    assert len(list(tmp_path.glob("patches-fast-*.npy"))) == 1
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("refitted although cached")
+
+    monkeypatch.setattr(pf.PatchFeatures, "fit_transform", no_refit)
+    assert np.array_equal(represent(X, "auto", cache=tmp_path), first)  # auto: a photograph
+    with pytest.raises(AssertionError, match="refitted"):
+        represent(X[::-1].copy(), "patches-fast", cache=tmp_path)  # other content, other key
+
+
+def test_representation_choice_and_refusals():
+    vectors = np.zeros((5, 10), np.float32)
+    grey = np.zeros((5, 1, 8, 8), np.float32)
+    assert represent(vectors, "auto", cache=None) is vectors
+    assert resolve_representation("auto", grey) == "none"
+    assert resolve_representation("auto", np.zeros((2, 3, 32, 64), np.float32)) == "patches-fast"
+    with pytest.raises(UnderspecError, match="needs images"):
+        resolve_representation("patches", vectors)
+    with pytest.raises(UnderspecError, match="expected one of"):
+        resolve_representation("simclr", grey)
