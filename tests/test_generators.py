@@ -125,6 +125,26 @@ def test_vehicle_animal_from_cifar_npz(tmp_path):
     assert set(ans.y_val.tolist()) <= {2, 3}
 
 
+def test_dominoes_a_digit_above_the_photo_outside_the_suite(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from underspec.data.generators import SUITES
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "cifar.npz"
+    np.savez(path, x=rng.integers(0, 255, (600, 32, 32, 3), dtype=np.uint8), y=np.arange(600) % 10)
+    task, ans = generate("dominoes", source="cifar10", data=str(path), sizes=(40, 80, 80), seed=0)
+    assert task.X_labeled.shape == (40, 3, 64, 32) and set(task.y_labeled.tolist()) == {1, 9}
+    g = ans.groups
+    assert g[g.split == "labeled"].correlated.all() and not g[g.split == "target"].correlated.any()
+    top = task.X_val[:, :, :32]
+    assert np.abs(top[:, 0] - top[:, 1]).max() < 0.2  # a grey digit (noise apart)
+    shortcut = g[g.split == "target"].shortcut.to_numpy()
+    probe = LogisticRegression(max_iter=1000).fit(top[:40].reshape(40, -1), shortcut[:40])
+    assert probe.score(top[40:].reshape(40, -1), shortcut[40:]) > 0.9  # the top half is the digit
+    assert "dominoes" not in SUITES["hackathon"]
+
+
 def test_cli_generate_reads_the_task_source_flag(tmp_path, capsys):
     """``generate vehicle_animal --cifar10 PATH`` reads PATH (it asked for --data before)."""
     from underspec.cli import main

@@ -62,8 +62,13 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
              side="random", sizes=(10000, 20000, 20000), needs="cifar10", shortcut_classes=(0, 1)),
     TaskSpec(999, "humans", "humans", (0, 1), points=10, default_score=0.5, sizes=(0, 0, 0),
              needs="faces", extra={"label_attr": "gender", "shortcut_attr": "age"}),
+    # Outside the suite: the field's standard case (MNIST-CIFAR "dominoes" of D-BAT, Pagliardini
+    # et al. 2023, and DivDis): a digit (0 or 1, the shortcut) above a car or a truck (the label).
+    TaskSpec(777, "dominoes", "dominoes", (1, 9), points=0, default_score=0.5, side="right",
+             sizes=(4000, 8000, 4000), needs="cifar10", shortcut_classes=(0, 1)),
 )}
-SUITES = {"hackathon": tuple(TASKS)}
+OUTSIDE_SUITE = ("dominoes",)
+SUITES = {"hackathon": tuple(name for name in TASKS if name not in OUTSIDE_SUITE)}
 DIGITS_SCALE = 0.2
 """Sizes are scaled by this with the 8x8 digits source (about 180 images per class)."""
 
@@ -195,6 +200,18 @@ def _overlay(x: np.ndarray, shortcut: np.ndarray, n_classes: int, how: str) -> n
     return x
 
 
+def _to_photo_size(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Grey images (N, 1, h, w) as colour images of ``size``: each pixel repeated (nearest
+    neighbour) and centred on a background of the images' own minimum."""
+    h, w = x.shape[-2:]
+    k = max(1, min(size[0] // h, size[1] // w))
+    big = np.repeat(np.repeat(x, k, axis=-2), k, axis=-1)
+    out = np.full((len(x), 3, *size), x.min(), np.float32)
+    top, left = (size[0] - big.shape[-2]) // 2, (size[1] - big.shape[-1]) // 2
+    out[:, :, top:top + big.shape[-2], left:left + big.shape[-1]] = big
+    return out
+
+
 def _add_noise(x: np.ndarray, rng: np.random.Generator, sigma: float, block: int = 1024) -> np.ndarray:
     """Add N(0, sigma) float32 noise to ``x`` in place, drawn block of rows by block of rows
     (the same numbers as one draw, without a float64 copy of the whole array)."""
@@ -232,6 +249,12 @@ class _Builder:
                                   else self.images(split, shortcut))
             x = _place(x_core, other, self.spec.side, self.rng)
             del x_core, other
+        elif kind == "dominoes":  # the label's photo below (side "right") or above its digit
+            digits = np.stack([self.digits.x[self.digit_pools.draw(split, int(c), 1)[0]]
+                               for c in np.asarray(self.spec.shortcut_classes)[shortcut]])
+            digits = _to_photo_size(self.digits.normalise(digits), x_core.shape[-2:])
+            x = _place(src.normalise(x_core).swapaxes(-1, -2), digits.swapaxes(-1, -2), self.spec.side,
+                       self.rng).swapaxes(-1, -2)
         elif kind == "constant_image":
             x = _place(src.normalise(x_core), self.constants[shortcut], self.spec.side, self.rng)
         elif kind == "uniform_color":
@@ -271,6 +294,11 @@ class _Builder:
     def prepare(self, weights: dict[str, float]) -> None:
         src, kind = self.source, self.spec.kind
         pool_classes = list(self.spec.classes) + list(self.spec.shortcut_classes)
+        if kind == "dominoes":  # the digits come from the embedded set, the photos from src
+            pool_classes = list(self.spec.classes)
+            self.digits = load_source("digits")
+            self.digit_pools = _Pools(_deal(self.digits.y, self.spec.shortcut_classes, weights, self.rng)[0],
+                                      self.rng)
         reserve = 1 if kind == "constant_image" else 0
         by_split, reserved = _deal(src.y, pool_classes, weights, self.rng, reserve)
         self.pools = _Pools(by_split, self.rng)
