@@ -71,7 +71,8 @@ def run(cifar10: str, work: Path, network: bool, sizes=(500, 2000, 8000)) -> lis
             model.fit(X[train[:n]], y[train[:n]])
             acc = float((model.predict(X[test]) == y[test]).mean())
             rows.append({"data": name, "representation": "network (vgg, 10 epochs, supervised)", "items": n,
-                         "dims": 128, "encode_seconds": round(time.perf_counter() - start, 1), f"linear_{n}": round(acc, 4)})
+                         "dims": 128, "encode_seconds": round(time.perf_counter() - start, 1),
+                         f"linear_{n}": round(acc, 4)})
             print(rows[-1], flush=True)
     return rows
 

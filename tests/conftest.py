@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import pytest
 # torch reads this when a test that needs it first imports it (two threads, as on CI); the
 # fixtures themselves never import torch, so the server tests run without it
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# cached representations and downloads go to a folder of this run, never the user's cache
+os.environ["UNDERSPEC_CACHE"] = tempfile.mkdtemp(prefix="underspec-test-cache-")
 
 pytest_plugins = ["tests.server_fixtures", "tests.browser_fixtures"]
 

@@ -74,3 +74,29 @@ def test_representation_choice_and_refusals():
         resolve_representation("patches", vectors)
     with pytest.raises(UnderspecError, match="expected one of"):
         resolve_representation("simclr", grey)
+
+
+def test_audit_label_issues_on_the_representation(tmp_path):
+    import pandas as pd
+
+    from underspec.audit.registry import AuditOptions
+    from underspec.data.image_sets import ImageSet
+    from underspec.data.items import ItemTable
+    from underspec.pipelines.audit import run_checks
+
+    X, y = stripes(240, side=32)
+    noisy = y.copy()
+    flipped = np.zeros(len(y), bool)
+    flipped[::12] = True
+    noisy[flipped] = 1 - noisy[flipped]
+    table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": noisy})
+    image_set = ImageSet(ItemTable(X, table), ["horizontal", "vertical"], source="stripes")
+    [result] = run_checks(image_set, AuditOptions(model="logistic", representation="auto"), ["label_issues"])
+    assert result.summary["representation"] == "patches-fast"
+    found = result.items["is_issue"].to_numpy()
+    assert (found & flipped).sum() >= 0.8 * flipped.sum() and (found & ~flipped).sum() <= 5
+    [pixels] = run_checks(image_set, AuditOptions(model="logistic"), ["label_issues"])
+    assert pixels.summary["representation"] == "none"
+    assert (pixels.items["is_issue"].to_numpy() & flipped).sum() < (found & flipped).sum()
+    with pytest.raises(UnderspecError, match="logistic"):
+        run_checks(image_set, AuditOptions(model="network", representation="patches"), ["label_issues"])

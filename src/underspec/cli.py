@@ -14,6 +14,7 @@ from pathlib import Path
 
 from underspec import arguments as types
 from underspec.errors import UnderspecError
+from underspec.models.representation import REPRESENTATIONS
 
 AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
 """``--augment`` choices: :data:`underspec.models.augment.AUGMENTS`, spelled out here so that
@@ -158,7 +159,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     options = AuditOptions(groups=groups, control=args.control, model=args.model, folds=args.folds,
                            epochs=args.epochs, min_group=args.min_group, augment=args.augment,
                            arch=args.arch, precision=args.precision, features=args.features,
-                           seed=args.seed, progress=True)
+                           representation=args.representation, seed=args.seed, progress=True)
     results = run_checks(image_set, options, _names(args.checks) or None)
     report = write_audit(image_set, options, results, args.out)
     for r in results:
@@ -483,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--model", choices=("network", "logistic"), default="network",
                      help="source of the out-of-sample probabilities")
     aud.add_argument("--features", help=".npy of features, one row per item, for --model logistic")
+    aud.add_argument("--representation", choices=REPRESENTATIONS, default="none",
+                     help="for --model logistic: a label-free representation of the images, learnt on every "
+                          "item and cached (auto: patches-fast for photographs)")
     aud.add_argument("--folds", type=types.Number(int, low=2), default=5)
     aud.add_argument("--epochs", type=types.POSITIVE, default=15)
     aud.add_argument("--min-group", type=types.COUNT, default=10, help="smallest group tested")

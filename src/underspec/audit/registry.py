@@ -43,6 +43,10 @@ class AuditOptions:
     features : str, optional
         A ``.npy`` of features, one row per item of the data (e.g. embeddings from another
         network); the logistic model then uses them instead of the pixels.
+    representation : {"none", "auto", "patches", "patches-fast"}
+        For the logistic model: fit it on this label-free representation of the images
+        (:func:`underspec.models.representation.represent`, fitted on every item and cached)
+        instead of the pixels; ``auto`` takes ``patches-fast`` for photographs.
     augment : {"auto", "none", "shift", "shift_flip", "dropout"}
         Augmentation when training the network: ``auto`` shifts grey images (digits, X-rays)
         and also mirrors colour ones (photos).
@@ -61,6 +65,7 @@ class AuditOptions:
     epochs: float = 15
     min_group: int = 10
     features: str | None = None
+    representation: str = "none"
     augment: str = "auto"
     arch: str = "auto"
     precision: str = "auto"
@@ -83,13 +88,24 @@ class AuditContext:
         self.ids = table["id"].to_numpy()[self.labeled]
         self.table = table[self.labeled].reset_index(drop=True)
         self.n_classes = len(image_set.classes)
+        self.representation = "none"  # set by _inputs when the logistic model uses one
         self.inputs = self._inputs()
 
     def _inputs(self) -> np.ndarray:
         """What the model is fitted on: the items for the network; for the logistic model the
-        flattened pixels, or the ``features`` file."""
+        flattened pixels, the ``features`` file, or the ``representation``."""
+        from underspec.models.representation import represent, resolve_representation
+
+        representation = resolve_representation(self.options.representation, self.image_set.X)
         if self.options.model != "logistic":
+            if representation != "none":
+                raise UnderspecError(f"representation {self.options.representation}: a head on a representation "
+                                     "is the logistic model; expected model 'logistic' or representation 'none'")
             return self.X
+        if self.options.features is None and representation != "none":
+            self.representation = representation
+            return represent(self.image_set.X, representation, seed=self.options.seed,
+                             progress=self.options.progress)[self.labeled]
         if self.options.features is None:
             return self.X.reshape(len(self.X), -1)
         path = Path(self.options.features)
@@ -104,6 +120,8 @@ class AuditContext:
         if self.options.model == "logistic":
             from sklearn.linear_model import LogisticRegression
 
+            if self.representation != "none":  # thousands of standardised features (C measured)
+                return LogisticRegression(max_iter=1000, C=0.01)
             return LogisticRegression(max_iter=500, C=1.0)  # on the raw pixels in [0, 1]
         if self.options.model != "network":
             raise UnderspecError(f"model: expected 'network' or 'logistic', got {self.options.model!r}")
