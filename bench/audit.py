@@ -14,7 +14,12 @@ the audit's network (the one ``--arch auto`` picks: the small CNN for MNIST, the
 for CIFAR-4) trained on the noisy labels, on the items underspec did not flag, and on the true
 labels; wall time and peak memory of each data set's run.
 
-    python bench/audit.py [--datasets mnist,cifar4] [--n 10000] [--out bench/results]
+A third detector, ``representation``, is the audit's logistic model on a label-free
+representation (``--model logistic --representation patches-fast``). ``--noise uniform`` flips
+each chosen label to another class drawn uniformly; ``fashion`` is Fashion-MNIST's 8 classes.
+
+    python bench/audit.py [--datasets mnist,fashion,cifar4] [--n 10000] [--noise pair|uniform]
+                          [--detectors underspec,representation,anchor] [--name audit] [--out bench/results]
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from underspec.pipelines.audit import run_checks
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 NOISE, SEED = 0.2, 0
-TARGET_F1 = {"mnist": 0.95, "cifar4": 0.80}
+TARGET_F1 = {"mnist": 0.95, "fashion": 0.90, "cifar4": 0.80}
 
 
 def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -53,6 +58,17 @@ def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
             x, y, xt, yt = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
         x, xt = x[:, None] / 255.0, xt[:, None] / 255.0
         classes = [str(i) for i in range(10)]
+    elif name == "fashion":  # 8 classes (no pullover, no shirt), 1,000 test items per class
+        with np.load(SHARED / "fashion_mnist_8class" / "fashion_mnist_8class.npz") as d:
+            x_all, raw = d["x"][:, None] / 255.0, d["y"]
+        names = {0: "t-shirt", 1: "trouser", 3: "dress", 4: "coat", 5: "sandal", 7: "sneaker", 8: "bag", 9: "boot"}
+        ids = sorted(names)
+        y_all = np.searchsorted(ids, raw)
+        test = np.zeros(len(y_all), bool)
+        for c in range(len(ids)):
+            test[np.flatnonzero(y_all == c)[-1000:]] = True
+        x, y, xt, yt = x_all[~test], y_all[~test], x_all[test], y_all[test]
+        classes = [names[i] for i in ids]
     elif name == "cifar4":
         from underspec.data.sources import load_cifar10
 
@@ -65,20 +81,22 @@ def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
         xt, yt = source.x[keep & test], source.y[keep & test]
         classes = ["airplane", "automobile", "bird", "cat"]
     else:
-        raise SystemExit(f"unknown data set {name!r}; expected mnist or cifar4")
+        raise SystemExit(f"unknown data set {name!r}; expected mnist, fashion or cifar4")
     pick = np.sort(rng.choice(len(y), min(n, len(y)), replace=False))
     return (x[pick].astype(np.float32), y[pick].astype(np.int64), xt.astype(np.float32),
             yt.astype(np.int64), classes)
 
 
-def inject(y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """20% of each class flipped to the next class; returns noisy labels and the flipped mask."""
+def inject(y: np.ndarray, n_classes: int, kind: str = "pair") -> tuple[np.ndarray, np.ndarray]:
+    """20% of each class flipped to the next class (``pair``) or to another class drawn uniformly
+    (``uniform``); returns noisy labels and the flipped mask."""
     rng = np.random.default_rng(SEED + 1)
     flipped = np.zeros(len(y), bool)
     for c in range(n_classes):
         rows = np.flatnonzero(y == c)
         flipped[rng.choice(rows, int(round(NOISE * len(rows))), replace=False)] = True
-    noisy = np.where(flipped, (y + 1) % n_classes, y)
+    shift = 1 if kind == "pair" else rng.integers(1, n_classes, len(y))
+    noisy = np.where(flipped, (y + shift) % n_classes, y)
     return noisy, flipped
 
 
@@ -109,55 +127,69 @@ def test_accuracy(x, y, xt, yt, options: AuditOptions) -> float:
     return round(float((model.predict(xt) == yt).mean()), 4)
 
 
-def run(name: str, n: int, epochs: float, true_labels: bool = False) -> dict:
+def audited(image_set: ImageSet, flipped: np.ndarray, options: AuditOptions) -> dict:
+    """Run the audit's ``label_issues`` check with ``options``; its scores and flags."""
+    t0 = time.perf_counter()
+    [result] = run_checks(image_set, options, ["label_issues"])
+    flags = result.items["is_issue"].to_numpy()
+    return {**scores(flags, flipped), "seconds": round(time.perf_counter() - t0, 1),
+            "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"], "flags": flags}
+
+
+def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str = "pair",
+        detectors: tuple[str, ...] = ("underspec", "anchor"), representation: str = "patches-fast") -> dict:
     started = time.perf_counter()
     x, y, xt, yt, classes = load(name, n)
-    noisy, flipped = inject(y, len(classes))
+    noisy, flipped = inject(y, len(classes), noise)
     table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": noisy})
     image_set = ImageSet(ItemTable(x, table), classes, source=name)
-    t0 = time.perf_counter()
     options = AuditOptions(model="network", epochs=epochs, seed=SEED, progress=True)
-    [result] = run_checks(image_set, options, ["label_issues"])
-    ours = result.items["is_issue"].to_numpy()
-    ours_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    theirs = anchor(x, noisy)
-    anchor_seconds = time.perf_counter() - t0
-    row = {
-        "dataset": name, "train_items": len(y), "test_items": len(yt), "noise": NOISE,
-        "injected": int(flipped.sum()),
-        "underspec": {**scores(ours, flipped), "seconds": round(ours_seconds, 1),
-                      "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"]},
-        "anchor_cleanlab_logistic": {**scores(theirs, flipped), "seconds": round(anchor_seconds, 1)},
-        "network": {"arch": resolve_arch(x.shape[1:], options.arch), "epochs": epochs,
-                    "precision": resolve_precision(options.precision, resolve_arch(x.shape[1:], options.arch)),
-                    "augment": options.augment},
-        "test_accuracy": {"noisy": test_accuracy(x, noisy, xt, yt, options),
-                          "cleaned": test_accuracy(x[~ours], noisy[~ours], xt, yt, options),
-                          "true_labels": test_accuracy(x, y, xt, yt, options) if true_labels else None},
-        "target_f1": TARGET_F1[name],
-    }
+    row = {"dataset": name, "train_items": len(y), "test_items": len(yt), "noise": NOISE, "noise_kind": noise,
+           "injected": int(flipped.sum()), "target_f1": TARGET_F1[name]}
+    if "representation" in detectors:
+        logistic = AuditOptions(model="logistic", representation=representation, seed=SEED, progress=True)
+        row["underspec_representation"] = {**audited(image_set, flipped, logistic), "representation": representation}
+        row["underspec_representation"].pop("flags")
+    if "anchor" in detectors:
+        t0 = time.perf_counter()
+        theirs = anchor(x, noisy)
+        row["anchor_cleanlab_logistic"] = {**scores(theirs, flipped), "seconds": round(time.perf_counter() - t0, 1)}
+    if "underspec" in detectors:
+        row["underspec"] = audited(image_set, flipped, options)
+        ours = row["underspec"].pop("flags")
+        arch = resolve_arch(x.shape[1:], options.arch)
+        row["network"] = {"arch": arch, "epochs": epochs, "precision": resolve_precision(options.precision, arch),
+                          "augment": options.augment}
+        row["test_accuracy"] = {"noisy": test_accuracy(x, noisy, xt, yt, options),
+                                "cleaned": test_accuracy(x[~ours], noisy[~ours], xt, yt, options),
+                                "true_labels": test_accuracy(x, y, xt, yt, options) if true_labels else None}
     row["wall_seconds"] = round(time.perf_counter() - started, 1)
     row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return row
 
 
 def markdown(result: dict) -> str:
-    lines = ["# Label issues: 20% asymmetric noise (c -> c+1)", "",
+    kinds = sorted({r.get("noise_kind", "pair") for r in result["runs"]})
+    title = {"pair": "asymmetric noise (c -> c+1)", "uniform": "uniform noise (c -> any other class)"}
+    lines = [f"# Label issues: 20% {', '.join(title[k] for k in kinds)}", "",
              f"Command: `{result['command']}`.", "",
              "| data | items | injected | detector | flagged | precision | recall | F1 | target F1 | seconds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         net = r.get("network", {"arch": "cnn", "precision": "float32"})
+        rep = r.get("underspec_representation", {}).get("representation", "")
         for key, label in (("underspec", f"underspec ({net['arch']}, {net['precision']}, 5-fold)"),
+                           ("underspec_representation", f"underspec (logistic on {rep}, 5-fold)"),
                            ("anchor_cleanlab_logistic", "cleanlab + logistic (anchor)")):
+            if key not in r:
+                continue
             s = r[key]
             lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
                          f"{s['precision']} | {s['recall']} | {s['f1']} | {r['target_f1']} | {s['seconds']} |")
     lines += ["", "| data | test acc., noisy labels | after dropping flagged items | true labels | wall s | peak MB |",
               "|---|---|---|---|---|---|"]
     for r in result["runs"]:
-        t = r["test_accuracy"]
+        t = r.get("test_accuracy", {"noisy": "not run", "cleaned": "not run", "true_labels": None})
         lines.append(f"| {r['dataset']} | {t['noisy']} | {t['cleaned']} | {t['true_labels'] or 'not run'} | "
                      f"{r['wall_seconds']} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
@@ -170,12 +202,20 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=float, default=15)
     parser.add_argument("--true-labels", action="store_true",
                         help="also train on the true labels (the ceiling of cleaning; one more network per data set)")
+    parser.add_argument("--noise", choices=("pair", "uniform"), default="pair")
+    parser.add_argument("--detectors", default="underspec,anchor",
+                        help="comma-separated: underspec (the audit's network), representation (the audit's "
+                             "logistic model on --representation), anchor (cleanlab + logistic on pixels)")
+    parser.add_argument("--representation", default="patches-fast")
+    parser.add_argument("--name", default="audit", help="stem of the result files")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
-    runs = [run(name, args.n, args.epochs, args.true_labels) for name in args.datasets.split(",")]
+    detectors = tuple(args.detectors.split(","))
+    runs = [run(name, args.n, args.epochs, args.true_labels, args.noise, detectors, args.representation)
+            for name in args.datasets.split(",")]
     result = {"command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "runs": runs}
-    save(args.out, "audit", result, markdown(result))
+    save(args.out, args.name, result, markdown(result))
     return 0
 
 
