@@ -100,3 +100,20 @@ def test_audit_label_issues_on_the_representation(tmp_path):
     assert (pixels.items["is_issue"].to_numpy() & flipped).sum() < (found & flipped).sum()
     with pytest.raises(UnderspecError, match="logistic"):
         run_checks(image_set, AuditOptions(model="network", representation="patches"), ["label_issues"])
+
+
+def test_label_select_embeds_with_the_shared_representations(tmp_path):
+    import pandas as pd
+
+    from underspec.data.image_sets import ImageSet
+    from underspec.data.items import ItemTable
+    from underspec.pipelines.labeling import embeddings
+
+    X, y = stripes(60, side=32)
+    table = pd.DataFrame({"id": np.arange(60), "split": "train", "label": np.where(np.arange(60) < 10, y, -1)})
+    image_set = ImageSet(ItemTable(X, table), ["horizontal", "vertical"], source="stripes")
+    fast = embeddings(image_set, "patches-fast", tmp_path)
+    assert np.array_equal(fast, represent(X, "patches-fast", cache=None))
+    assert fast.shape == (60, 3200) and len(list(tmp_path.glob("embedding-patches-fast-*.npy"))) == 1
+    with pytest.raises(UnderspecError, match="--embedding patches-fast"):
+        embeddings(ImageSet(ItemTable(X[:, :, :3, :3], table), ["h", "v"], source="tiny"), "patches-fast", None)

@@ -15,6 +15,7 @@ from underspec.files import data_stamp, load_npy, read_csv
 from underspec.labeling.aggregate import METHODS, DawidSkene, GoldMajorityVote
 from underspec.labeling.quality import check_answers, screen_workers
 from underspec.labeling.select import SelectOptions, holdout_accuracy, select
+from underspec.models.representation import RECIPES
 
 
 def _classes(text: str | None, labels: pd.Series) -> list | None:
@@ -134,7 +135,7 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     return report
 
 
-EMBEDDINGS = ("auto", "patches", "supervised", "semi-supervised", "self-supervised", "pixels")
+EMBEDDINGS = ("auto", *RECIPES, "supervised", "semi-supervised", "self-supervised", "pixels")
 
 
 MIN_STEPS = 1000  # a network trained on a few hundred labels needs many passes over them
@@ -183,13 +184,13 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
                   n_classes=len(image_set.classes), X_unlabeled=image_set.X[~labeled] if semi else None)
         emb = model.embed(image_set.X)
-    elif method == "patches":
-        from underspec.models.patch_features import patch_features
+    elif method in RECIPES:  # the shared label-free representations (patches, patches-fast)
+        from underspec.models.representation import represent
 
         try:
-            emb = patch_features(image_set.X, seed=seed, progress="patch features")
+            emb = represent(image_set.X, method, cache=None, seed=seed, progress=True)
         except UnderspecError as exc:  # vectors, or images too small for patches
-            raise UnderspecError(f"{image_set.source}: --embedding patches: {exc}") from exc
+            raise UnderspecError(f"{image_set.source}: --embedding {method}: {exc}") from exc
     elif method == "self-supervised":
         from underspec.models.contrastive import self_supervised_embedding
 
