@@ -80,3 +80,39 @@ def test_a_network_trained_on_mirrors_predicts_the_same_for_an_image_and_its_mir
     shifts = NetworkClassifier(epochs=2, seed=0, augment="shift").fit(colour, y[:300])
     assert len(shifts.views_) == 5
     assert np.abs(shifts.predict_proba(colour) - shifts.predict_proba(mirrored)).max() > 1e-3
+
+
+def test_device_auto_cpu_cuda_and_the_context(monkeypatch, tmp_path, capsys):
+    import torch
+
+    from underspec.cli import main
+    from underspec.models.fit import current_device, resolve_device, use_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" == current_device()
+    with pytest.raises(UnderspecError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(UnderspecError, match="device: expected one of auto, cpu, cuda"):
+        resolve_device("tpu")
+    with use_device("cpu") as device:
+        assert device == current_device() == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"  # chosen, not used: this test never touches a GPU
+    with use_device("cpu"):
+        assert current_device() == "cpu"
+    assert current_device() == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    # a command asked to run on a missing GPU stops before any work, with one line and exit code 2
+    assert main(["train", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "run"), "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_trained_in_a_device_context_predicts_on_its_device():
+    from underspec.models.fit import model_device, use_device
+
+    X, y = load_digits(return_X_y=True)
+    with use_device("cpu"):
+        model = NetworkClassifier(epochs=1).fit(X[:200, None].reshape(200, 1, 8, 8) / 16, y[:200])
+    assert model_device(model.model_) == "cpu"
+    assert model.predict_proba(X[:5].reshape(5, 1, 8, 8) / 16).shape == (5, 10)

@@ -37,6 +37,7 @@ def test_solver_beats_plain_training_with_five_labels(tmp_path, name, monkeypatc
     assert len(lines) == len(task.X_val) and set(lines) <= {str(c) for c in task.classes}
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["hypotheses"]["count"] >= 2 and summary["labels_used"] == len(oracle.calls)
+    assert summary["device"] in ("cpu", "cuda")
     assert [q["index"] for q in summary["queries"]] == oracle.calls
     # labels first tell the hypotheses apart, then check random disputed items, held out
     assert summary["queries"][0]["purpose"] == "tell apart"

@@ -67,6 +67,7 @@ def test_train_keeps_the_best_epoch_and_predict_writes_probabilities(binary_npz,
     assert ckpt.is_file() and score == pytest.approx(record["best_valid_balanced_accuracy"], abs=1e-4)
     assert score > 0.9
     assert (record["arch"], record["precision"]) == ("cnn", "float32")  # auto, resolved for grey 8x8 digits
+    assert record["device"] in ("cpu", "cuda")
     assert record["best_epoch"] == max(range(len(record["history"])),
                                        key=lambda e: (record["history"][e]["valid_balanced_accuracy"], -e))
     frame = predict(data, tmp_path / "run")

@@ -29,6 +29,24 @@ SIDES = ("left", "right", "random")
 """``generate --side`` choices: :data:`underspec.data.generators.SIDES`."""
 PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices: :data:`underspec.models.fit.PRECISIONS`."""
+DEVICES = ("auto", "cpu", "cuda")
+"""``--device`` choices: :data:`underspec.models.fit.DEVICES`."""
+
+
+def device_argument(cmd: argparse.ArgumentParser) -> None:
+    """``--device`` of the commands that train with torch (the whole command runs there)."""
+    cmd.add_argument("--device", choices=DEVICES, default="auto",
+                     help="where torch trains and predicts: auto (the GPU when torch sees one), cpu, cuda")
+
+
+def _on_device(args: argparse.Namespace) -> int:
+    """Run the command, inside :func:`underspec.models.fit.use_device` when it has ``--device``."""
+    if getattr(args, "device", None) is None:
+        return args.func(args)
+    from underspec.models.fit import use_device
+
+    with use_device(args.device):
+        return args.func(args)
 
 
 def network_arguments(cmd: argparse.ArgumentParser) -> None:
@@ -38,7 +56,8 @@ def network_arguments(cmd: argparse.ArgumentParser) -> None:
                           "ResNet-18 from 64 pixels), cnn, vgg, resnet18")
     cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
                      help="bfloat16: mixed precision, about twice as fast for vgg / resnet18 on CPUs "
-                          "with native bfloat16 (auto: used there)")
+                          "with native bfloat16 and on GPUs (auto: used there)")
+    device_argument(cmd)
 
 
 def _ints(text: str, count: int | None = None, what: str = "value") -> tuple[int, ...]:
@@ -455,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--report", type=types.output_file, help="HTML report with the disputed and queried items")
     sol.add_argument("--seed", type=types.SEED, default=0)
     sol.add_argument("--quiet", action="store_true", help="no progress bars")
+    device_argument(sol)
     sol.add_argument("--exercise", type=types.NATURAL, help="exercise id on the leaderboard (HTTP oracle)")
     sol.add_argument("--submit", action="store_true",
                      help="with an HTTP oracle: submit the predictions if the decision is submit")
@@ -758,4 +778,4 @@ def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``underspec`` command; returns the exit code."""
     parser = build_parser()
-    return types.run_command(parser, argv, lambda args: args.func(args), lambda message: in_flags(message, parser))
+    return types.run_command(parser, argv, _on_device, lambda message: in_flags(message, parser))

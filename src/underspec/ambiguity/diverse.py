@@ -64,7 +64,7 @@ def diversity_objective(prior: np.ndarray, diversity_weight: float, prior_weight
         loss = weighted_ce(model, batch)
         probs = torch.softmax(model(batch.pool), -1)
         return (loss + diversity_weight * pairwise_mutual_information(probs)
-                + prior_weight * marginal_kl(probs, prior_t))
+                + prior_weight * marginal_kl(probs, prior_t.to(probs.device)))
 
     return objective
 

@@ -73,6 +73,12 @@ class AuditOptions:
     progress: bool = False
 
 
+def _torch_device() -> str:
+    from underspec.models.fit import current_device
+
+    return current_device()
+
+
 class AuditContext:
     """The image set plus what several checks share, each computed at most once."""
 
@@ -89,6 +95,7 @@ class AuditContext:
         self.table = table[self.labeled].reset_index(drop=True)
         self.n_classes = len(image_set.classes)
         self.representation = "none"  # set by _inputs when the logistic model uses one
+        self.device = "cpu" if options.model == "logistic" else _torch_device()
         self.inputs = self._inputs()
 
     def _inputs(self) -> np.ndarray:

@@ -30,9 +30,10 @@ class GroupDRO:
             raise UnderspecError("group DRO needs the group of each item (fit(..., groups=...))")
         logits = model(batch.x)[:, 0]
         losses = F.cross_entropy(logits, batch.y, reduction="none") * batch.w
+        self.q = self.q.to(losses.device)
         n_groups = len(self.q)
         counts = torch.bincount(batch.g, minlength=n_groups).float()
-        sums = torch.zeros(n_groups).index_add(0, batch.g, losses)
+        sums = torch.zeros(n_groups, device=losses.device).index_add(0, batch.g, losses)
         group_loss = sums / counts.clamp(min=1)
         with torch.no_grad():
             present = counts > 0

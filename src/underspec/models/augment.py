@@ -29,7 +29,7 @@ def random_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int | N
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror half of the images left-right (natural images only: not for digits or text)."""
-    flip = torch.rand(len(x), generator=generator) < 0.5
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
@@ -37,7 +37,7 @@ def feature_dropout(x: torch.Tensor, generator: torch.Generator, p: float = VECT
     """Zero each coordinate of each vector with probability ``p`` and rescale the rest by
     ``1 / (1 - p)``: the input noise of a "noisy student" (Xie et al. 2020). A network trained
     on pseudo-labels with it generalises past its teacher instead of copying its mistakes."""
-    keep = torch.rand(x.shape, generator=generator) >= p
+    keep = (torch.rand(x.shape, generator=generator) >= p).to(x.device)
     return x * keep / (1 - p)
 
 

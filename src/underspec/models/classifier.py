@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from underspec.models.augment import make_augment, prediction_views
-from underspec.models.fit import fit, predict_proba, resolve_precision, trunk_features, weighted_ce
+from underspec.models.fit import fit, model_device, predict_proba, resolve_precision, trunk_features, weighted_ce
 from underspec.models.networks import MultiHeadNet, resolve_arch
 from underspec.models.semi import fixmatch_for
 
@@ -83,9 +83,10 @@ class NetworkClassifier:
         self.model_.eval()
         out = []
         for i in range(0, len(X), batch_size):
-            x = torch.as_tensor(X[i:i + batch_size], dtype=torch.float32).requires_grad_(True)
+            device = model_device(self.model_)
+            x = torch.as_tensor(X[i:i + batch_size], dtype=torch.float32).to(device).requires_grad_(True)
             logits = self.model_(x)[:, 0]
-            picked = logits.gather(1, torch.as_tensor(y[i:i + batch_size]).view(-1, 1)).sum()
+            picked = logits.gather(1, torch.as_tensor(y[i:i + batch_size]).to(device).view(-1, 1)).sum()
             (grad,) = torch.autograd.grad(picked, x)
-            out.append(grad.abs().numpy())
+            out.append(grad.abs().cpu().numpy())
         return np.concatenate(out)

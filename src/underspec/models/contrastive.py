@@ -26,7 +26,7 @@ def random_resized_crop(x: torch.Tensor, generator: torch.Generator, min_area: f
     ty = (1 - sy) * (2 * torch.rand(b, generator=generator) - 1)
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, tx, sy, ty
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
@@ -36,17 +36,21 @@ def two_view_augment(colour: bool):
     for colour also per-channel jitter and 20% grey images, and a little noise."""
 
     def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        def rand(*shape: int) -> torch.Tensor:  # drawn by the (CPU) generator, used on x's device
+            return torch.rand(*shape, generator=generator).to(x.device)
+
         x = random_resized_crop(x, generator)
         b = len(x)
         if colour:
             x = random_flip(x, generator)
-            x = x * (0.7 + 0.6 * torch.rand(b, 3, 1, 1, generator=generator))  # per-channel colour jitter
-            grey = torch.rand(b, 1, 1, 1, generator=generator) < 0.2
+            x = x * (0.7 + 0.6 * rand(b, 3, 1, 1))  # per-channel colour jitter
+            grey = rand(b, 1, 1, 1) < 0.2
             x = torch.where(grey, x.mean(1, keepdim=True).expand_as(x), x)
-        contrast = 0.6 + 0.8 * torch.rand(b, 1, 1, 1, generator=generator)
-        brightness = 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
+        contrast = 0.6 + 0.8 * rand(b, 1, 1, 1)
+        brightness = 0.2 * (rand(b, 1, 1, 1) - 0.5)
         mean = x.mean((1, 2, 3), keepdim=True)
-        return (x - mean) * contrast + mean + brightness + 0.03 * torch.randn(x.shape, generator=generator)
+        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        return (x - mean) * contrast + mean + brightness + 0.03 * noise
 
     return augment
 
@@ -61,7 +65,7 @@ def nt_xent(augment, temperature: float = 0.2, seed: int = 0) -> Objective:
         b = len(batch.x)
         similarity = z @ z.T / temperature
         similarity.fill_diagonal_(float("-inf"))
-        partner = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+        partner = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
         return F.cross_entropy(similarity, partner)
 
     return objective

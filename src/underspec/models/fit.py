@@ -7,7 +7,9 @@ An objective is a callable ``objective(model, batch) -> loss`` where ``batch`` i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,37 @@ class Batch:
 Objective = Callable[[torch.nn.Module, Batch], torch.Tensor]
 PRECISIONS = ("auto", "float32", "bfloat16")
 HEAVY_ARCHS = ("vgg", "resnet18")
+DEVICES = ("auto", "cpu", "cuda")
+_DEVICE: ContextVar[str] = ContextVar("underspec_device", default="auto")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``cpu`` or ``cuda``; ``auto`` takes the GPU when torch sees one."""
+    if device not in DEVICES:
+        raise UnderspecError(f"device: expected one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UnderspecError("device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is False); "
+                             "expected --device cpu or auto")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def current_device() -> str:
+    """The device every fit and prediction uses unless told otherwise (see :func:`use_device`)."""
+    return resolve_device(_DEVICE.get())
+
+
+@contextmanager
+def use_device(device: str) -> Iterator[str]:
+    """Train and predict on ``device`` inside the block (like scikit-learn's ``config_context``):
+    the CLI's ``--device`` wraps a whole command in it. Yields the resolved device."""
+    resolved = resolve_device(device)
+    token = _DEVICE.set(resolved)
+    try:
+        yield resolved
+    finally:
+        _DEVICE.reset(token)
 
 
 def bfloat16_supported() -> bool:
@@ -42,23 +75,31 @@ def bfloat16_supported() -> bool:
 
 
 def resolve_precision(precision: str, arch: str) -> str:
-    """``float32`` or ``bfloat16``; ``auto`` takes bfloat16 where it pays: the convolutional
-    networks ``HEAVY_ARCHS`` (``arch`` resolved, see :func:`underspec.models.networks.resolve_arch`)
-    on a CPU with native bfloat16. The small CNN and the MLPs gain nothing from it (5.0 against
-    5.5 ms a step) and stay in float32."""
+    """``float32`` or ``bfloat16``; ``auto`` takes bfloat16 where it pays: on a GPU that computes
+    in bfloat16 (mixed precision), and on a CPU the convolutional networks ``HEAVY_ARCHS``
+    (``arch`` resolved, see :func:`underspec.models.networks.resolve_arch`) when it has native
+    bfloat16. The small CNN and the MLPs gain nothing from it on a CPU (5.0 against 5.5 ms a
+    step) and stay in float32."""
     if precision not in PRECISIONS:
         raise UnderspecError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
+    if current_device() == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
     return "bfloat16" if arch in HEAVY_ARCHS and bfloat16_supported() else "float32"
 
 
-def _compute(precision: str):
-    """The autocast context of ``precision``: bfloat16 matrix products and convolutions with
-    float32 weights, losses and optimiser (mixed precision), or plain float32."""
+def _compute(precision: str, device: str = "cpu"):
+    """The autocast context of ``precision`` on ``device``: bfloat16 matrix products and
+    convolutions with float32 weights, losses and optimiser (mixed precision), or plain float32."""
     if precision not in PRECISIONS[1:]:
         raise UnderspecError(f"precision: expected float32 or bfloat16, got {precision!r}")
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16")
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def model_device(model: torch.nn.Module) -> str:
+    """The device a model's weights are on (``cpu`` for a model without any)."""
+    return next(iter(model.parameters()), torch.empty(0)).device.type
 
 
 def _layout(x: torch.Tensor, precision: str) -> torch.Tensor:
@@ -97,7 +138,7 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, progress: bool | str = False,
         on_epoch: Callable[[int, torch.nn.Module], bool] | None = None,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-        precision: str = "float32") -> list[float]:
+        precision: str = "float32", device: str | None = None) -> list[float]:
     """Train ``model`` in place with Adam on ``objective``.
 
     Parameters
@@ -129,6 +170,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     precision : {"float32", "bfloat16"}
         ``bfloat16``: mixed precision (autocast) with channels-last images, about twice as fast
         for convolutional networks on a CPU with native bfloat16 (:func:`bfloat16_supported`).
+    device : {"auto", "cpu", "cuda"}, optional
+        Where to train (default: :func:`current_device`). The items stay in host memory; each
+        mini-batch is moved to the device after its augmentation.
 
     Returns
     -------
@@ -151,7 +195,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total,
                                                    pct_start=0.15)
-    compute = _compute(precision)
+    device = current_device() if device is None else resolve_device(device)
+    model.to(device)
+    compute = _compute(precision, device)
     if precision == "bfloat16":
         model.to(memory_format=torch.channels_last)
     model.train()
@@ -161,9 +207,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     for step in bar:
         idx = labeled.next()
         x = Xt[idx] if augment is None else augment(Xt[idx], generator)
-        batch = Batch(_layout(x, precision), yt[idx], wt[idx],
-                      None if unlabeled is None else _layout(Pt[unlabeled.next()], precision),
-                      None if gt is None else gt[idx])
+        batch = Batch(_layout(x.to(device), precision), yt[idx].to(device), wt[idx].to(device),
+                      None if unlabeled is None else _layout(Pt[unlabeled.next()].to(device), precision),
+                      None if gt is None else gt[idx].to(device))
         with compute:
             loss = objective(model, batch)
         optimiser.zero_grad(set_to_none=True)
@@ -189,7 +235,8 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
 def trunk_features(trunk: torch.nn.Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """The features a trunk gives every item (the penultimate layer), in eval mode: (N, D)."""
     trunk.eval()
-    return torch.cat([trunk(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32))
+    device = model_device(trunk)
+    return torch.cat([trunk(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32).to(device)).float().cpu()
                       for i in range(0, len(X), batch_size)]).numpy()
 
 
@@ -198,9 +245,10 @@ def predict_proba(model: torch.nn.Module, X: np.ndarray, batch_size: int = 1024,
                   precision: str = "float32") -> np.ndarray:
     """Softmax probabilities of every head: array (N, n_heads, n_classes)."""
     model.eval()
+    device = model_device(model)
     out = []
-    with _compute(precision):
+    with _compute(precision, device):
         for i in range(0, len(X), batch_size):
-            x = _layout(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32), precision)
-            out.append(torch.softmax(model(x).float(), -1))
+            x = _layout(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32).to(device), precision)
+            out.append(torch.softmax(model(x).float(), -1).cpu())
     return torch.cat(out).numpy()

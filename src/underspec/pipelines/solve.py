@@ -16,7 +16,7 @@ from underspec.ambiguity.hypotheses import Hypotheses, find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 from underspec.data.challenge import ChallengeTask, read_task
 from underspec.errors import UnderspecError, atomic_path, check_output_file, write_text_atomic
-from underspec.models.fit import predict_proba
+from underspec.models.fit import current_device, predict_proba
 from underspec.oracles import BudgetedOracle, BudgetSpentError, Oracle, make_oracle
 
 
@@ -258,6 +258,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "chosen_hypothesis": chosen,
         "final_disagreement": round(member_disagreement, 4),
         "default_score": t.default_score,
+        "device": current_device(),
         **verdict.as_dict(),
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -27,7 +27,7 @@ from underspec.files import check_same_data, load_weights, read_json
 from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
 from underspec.models.augment import make_augment
-from underspec.models.fit import fit, predict_proba, resolve_precision, weighted_ce
+from underspec.models.fit import current_device, fit, predict_proba, resolve_precision, weighted_ce
 from underspec.models.networks import MultiHeadNet, resolve_arch
 from underspec.models.semi import FixMatch, fixmatch_for
 
@@ -239,7 +239,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
         history.append({"epoch": epoch, "valid_balanced_accuracy": round(score, 4)})
         if score > best["score"]:
             best.update(score=score, epoch=epoch,
-                        state={k: v.detach().clone() for k, v in net.state_dict().items()})
+                        state={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
         return epoch - best["epoch"] >= options.patience
 
     losses = fit(model, objective, X[train_rows], y, sample_weight=w, groups=groups, pool=pool,
@@ -254,7 +254,8 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
         row["loss"] = round(loss, 5)
     checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": arch,
                   "precision": precision, "outputs": [str(c) for c in outputs]}
-    record = {"options": asdict(options), "arch": arch, "precision": precision, "classes": list(image_set.classes),
+    record = {"options": asdict(options), "arch": arch, "precision": precision, "device": current_device(),
+              "classes": list(image_set.classes),
               "outputs": [str(c) for c in outputs], "source": image_set.source,
               "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
               "unlabeled_items": 0 if pool is None else int(len(pool)),
