@@ -109,6 +109,8 @@ def test_humans_from_a_face_set(tmp_path):
     np.savez(path, x=rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8),
              gender=rng.integers(0, 2, n), age=rng.integers(1, 90, n))
     task, ans = generate("humans", source="faces", data=str(path), seed=0)
+    assert task.manifest["pretrained_weights_allowed"] is True
+    assert generate("cc", sizes=(20, 20, 20))[0].manifest["pretrained_weights_allowed"] is False
     g = ans.groups
     assert task.X_labeled.shape[1:] == (3, 8, 8)
     assert g[g.split == "labeled"].correlated.all()

@@ -499,6 +499,8 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
         "points": spec.points, "default_score": spec.default_score,
         "params": {k: v for k, v in asdict(spec).items() if k not in ("id", "name")},
         "noise_sigma": NOISE_SIGMA, "oracle_items": oracle_items,
+        # the challenge's rule: a pretrained network is allowed on the faces task only
+        "pretrained_weights_allowed": spec.kind == "humans",
     }
     groups = pd.concat([
         pd.DataFrame({"split": split, "row": np.arange(len(b[1])), "label": b[1],
