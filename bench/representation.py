@@ -32,7 +32,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 RECIPE_NAMES = tuple(RECIPES)
 
 
-def datasets(cifar10: str, work: Path) -> dict[str, tuple]:
+def datasets(cifar10: str) -> dict[str, tuple]:
     """name -> (all images, labels of the training rows, training rows, test rows, test labels)."""
     src = load_source("cifar10", cifar10)
     rows = np.flatnonzero(np.isin(src.y, (2, 3)))
@@ -52,9 +52,9 @@ def probe(features: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
     return float((clf.predict(features[test]) == y[test]).mean())
 
 
-def run(cifar10: str, work: Path, network: bool, sizes=(500, 2000, 8000)) -> list[dict]:
+def run(cifar10: str, network: bool, sizes=(500, 2000, 8000)) -> list[dict]:
     rows = []
-    for name, (X, train, test, y) in datasets(cifar10, work).items():
+    for name, (X, train, test, y) in datasets(cifar10).items():
         for recipe in RECIPE_NAMES:
             start = time.perf_counter()
             features = represent(X, recipe, cache=None, progress=True)
@@ -96,10 +96,9 @@ def main() -> int:
     parser.add_argument("--cifar10", default=str(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz"))
     parser.add_argument("--network", action="store_true", help="also train the supervised network (ceiling)")
     parser.add_argument("--out", default="bench/results")
-    parser.add_argument("--work", default="bench/work")
     args = parser.parse_args()
     sizes = (500, 2000, 8000)
-    rows = run(args.cifar10, Path(args.work), args.network, sizes)
+    rows = run(args.cifar10, args.network, sizes)
     command = "python bench/representation.py" + (" --network" if args.network else "")
     save(Path(args.out), "representation", {"command": command, "rows": rows}, markdown(rows, command, sizes))
     return 0

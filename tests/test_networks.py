@@ -116,3 +116,12 @@ def test_a_model_trained_in_a_device_context_predicts_on_its_device():
         model = NetworkClassifier(epochs=1).fit(X[:200, None].reshape(200, 1, 8, 8) / 16, y[:200])
     assert model_device(model.model_) == "cpu"
     assert model.predict_proba(X[:5].reshape(5, 1, 8, 8) / 16).shape == (5, 10)
+
+
+def test_the_cli_choice_lists_match_the_library():
+    """The CLI spells its choices out (no numpy or torch at start-up); they must not drift."""
+    from underspec import cli
+    from underspec.models import fit, representation
+
+    assert cli.DEVICES == fit.DEVICES and cli.PRECISIONS == fit.PRECISIONS
+    assert cli.REPRESENTATIONS == representation.REPRESENTATIONS

@@ -13,7 +13,7 @@ from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
 from underspec.errors import UnderspecError
 from underspec.labeling.select import knn_ensemble, linear_proba
-from underspec.models.patch_features import patch_features
+from underspec.models.patch_features import PatchFeatures
 from underspec.pipelines.label_loop import propagate
 from underspec.pipelines.labeling import embedding_method
 
@@ -21,10 +21,10 @@ from underspec.pipelines.labeling import embedding_method
 def test_patch_features_carry_the_class_without_labels():
     d = load_digits()
     X, y = (d.images / 16.0)[:, None].astype(np.float32), d.target
-    features = patch_features(X, centroids=50, seed=0)
+    features = PatchFeatures(centroids=50, seed=0).fit_transform(X)
     assert features.shape == (len(X), 4 * 50) and features.dtype == np.float32
     assert np.abs(features.mean(0)).max() < 1e-4  # standardised per column
-    assert np.allclose(features, patch_features(X, centroids=50, seed=0))  # the seed fixes them
+    assert np.allclose(features, PatchFeatures(centroids=50, seed=0).fit_transform(X))  # the seed fixes them
     rng = np.random.default_rng(0)
     labeled = np.concatenate([rng.choice(np.flatnonzero(y == c), 5, replace=False) for c in range(10)])
     rest = np.setdiff1d(np.arange(len(y)), labeled)
@@ -40,9 +40,9 @@ def test_patch_features_carry_the_class_without_labels():
 
 def test_patch_features_refuse_vectors_and_tiny_images():
     with pytest.raises(UnderspecError, match="need images"):
-        patch_features(np.zeros((10, 64), dtype=np.float32))
+        PatchFeatures().fit_transform(np.zeros((10, 64), dtype=np.float32))
     with pytest.raises(UnderspecError, match="too small"):
-        patch_features(np.zeros((10, 1, 3, 3), dtype=np.float32))
+        PatchFeatures().fit_transform(np.zeros((10, 1, 3, 3), dtype=np.float32))
 
 
 def test_auto_embedding_is_patches_for_images_and_a_network_for_vectors():

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from underspec import arguments as types
 from underspec.errors import UnderspecError
-from underspec.models.representation import REPRESENTATIONS
 
 AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
 """``--augment`` choices: :data:`underspec.models.augment.AUGMENTS`, spelled out here so that
@@ -31,6 +30,9 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices: :data:`underspec.models.fit.PRECISIONS`."""
 DEVICES = ("auto", "cpu", "cuda")
 """``--device`` choices: :data:`underspec.models.fit.DEVICES`."""
+REPRESENTATIONS = ("auto", "none", "patches", "patches-fast")
+"""``audit --representation`` choices: :data:`underspec.models.representation.REPRESENTATIONS`
+(spelled out: that module imports numpy, which the CLI's start-up does not need)."""
 
 
 def device_argument(cmd: argparse.ArgumentParser) -> None:

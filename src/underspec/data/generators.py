@@ -250,8 +250,7 @@ class _Builder:
             x = _place(x_core, other, self.spec.side, self.rng)
             del x_core, other
         elif kind == "dominoes":  # the label's photo below (side "right") or above its digit
-            digits = np.stack([self.digits.x[self.digit_pools.draw(split, int(c), 1)[0]]
-                               for c in np.asarray(self.spec.shortcut_classes)[shortcut]])
+            digits = self.images_shortcut(split, shortcut, self.digits, self.digit_pools)
             digits = _to_photo_size(self.digits.normalise(digits), x_core.shape[-2:])
             x = _place(src.normalise(x_core).swapaxes(-1, -2), digits.swapaxes(-1, -2), self.spec.side,
                        self.rng).swapaxes(-1, -2)
@@ -277,11 +276,15 @@ class _Builder:
             x = self.embed(x)
         return x.astype(np.float32, copy=False)
 
-    def images_shortcut(self, split: str, shortcut: np.ndarray) -> np.ndarray:
-        out = np.empty((len(shortcut), *self.source.x.shape[1:]), np.float32)
+    def images_shortcut(self, split: str, shortcut: np.ndarray, source: Source | None = None,
+                        pools: _Pools | None = None) -> np.ndarray:
+        """Images of the shortcut classes (``shortcut``: index into ``spec.shortcut_classes``),
+        from ``source`` and its ``pools`` (default: the task's own)."""
+        source, pools = source or self.source, pools or self.pools
+        out = np.empty((len(shortcut), *source.x.shape[1:]), np.float32)
         for k, cls in enumerate(self.spec.shortcut_classes):
             rows = np.flatnonzero(shortcut == k)
-            out[rows] = self.source.x[self.pools.draw(split, int(cls), len(rows))]
+            out[rows] = source.x[pools.draw(split, int(cls), len(rows))]
         return out
 
     def embed(self, x: np.ndarray) -> np.ndarray:

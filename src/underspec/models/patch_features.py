@@ -162,23 +162,3 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         """Standardised features (N, ``n_features_out_``), float32."""
         return ((self.encode(X) - self.feature_mean_) / self.feature_scale_).astype(np.float32)
 
-
-def patch_features(X: np.ndarray, centroids: int = 400, patch: int = 6, sample_images: int = 2000,
-                   sample_patches: int = 200_000, batch: int = 250, seed: int = 0,
-                   progress: str | None = None, **options) -> np.ndarray:
-    """Patch k-means features of every image of ``X``, standardised over ``X`` itself (the
-    embedding of the labeling path: the set is the whole data).
-
-    Parameters
-    ----------
-    X : ndarray (N, C, H, W)
-    centroids, patch, sample_images, sample_patches, batch, seed, progress, **options
-        As for :class:`PatchFeatures` (``stride``, ``encoding``, ``alpha``, ``grid``).
-
-    Returns
-    -------
-    ndarray (N, 4 * K) with the default triangle encoding over quadrants, float32
-    """
-    model = PatchFeatures(centroids, patch, sample_images=sample_images, sample_patches=sample_patches,
-                          batch=batch, seed=seed, progress=progress, **options)
-    return model.fit_transform(X)
