@@ -84,3 +84,21 @@ def test_propagate_labels_every_item_with_the_linear_model_and_refuses_an_unknow
     assert (knn["source"] == "unlabeled").any()
     with pytest.raises(UnderspecError, match="propagator: expected one of linear, knn"):
         propagate(image_set, emb, no_selection, no_crowd, propagator="svm")
+
+
+def test_tiles_make_the_features_blind_to_which_side_holds_which_photo():
+    d = load_digits()
+    X = (d.images / 16.0)[:, None].astype(np.float32)
+    rng = np.random.default_rng(0)
+    left, right = X[:100], X[rng.permutation(100) + 100]
+    pairs, swapped = np.concatenate([left, right], 3), np.concatenate([right, left], 3)  # (N, 1, 8, 16)
+    tiled = PatchFeatures(centroids=20, patch=3, tiles=True, seed=0).fit(pairs)
+    assert np.allclose(tiled.transform(pairs), tiled.transform(swapped), atol=1e-4)
+    plain = PatchFeatures(centroids=20, patch=3, seed=0).fit(pairs)
+    assert not np.allclose(plain.transform(pairs), plain.transform(swapped), atol=1e-2)
+    # a digit above a digit: tiles along the height; square items have one tile (no change)
+    stacked = np.concatenate([left, right], 2)
+    assert np.allclose(tiled.fit(stacked).transform(stacked),
+                       tiled.transform(np.concatenate([right, left], 2)), atol=1e-4)
+    square = PatchFeatures(centroids=20, patch=3, seed=0)
+    assert np.allclose(square.fit_transform(X[:200]), square.set_params(tiles=True).fit_transform(X[:200]))

@@ -9,7 +9,7 @@ from underspec.data.challenge import read_answers, read_task
 from underspec.data.generators import generate
 from underspec.errors import UnderspecError
 from underspec.models.fit import predict_proba
-from underspec.pipelines.solve import SolveSettings, solve
+from underspec.pipelines.solve import SolveSettings, represent_task, solve
 
 
 def _plain_accuracy(task, y_val):
@@ -110,3 +110,22 @@ def test_settings_pick_the_vector_twin_for_vectors_only():
     assert s.for_items("min_share", vectors) == 0.9 and s.for_items("min_share", images) == 0.3
     assert s.heads_params(vectors)["n_restarts"] == s.vector_restarts
     assert s.heads_params(images)["batch_size"] == s.batch_size
+
+
+def _as_photographs(X: np.ndarray) -> np.ndarray:
+    """Grey 8 px digit items as colour items 4 times larger (what ``auto`` takes for photographs)."""
+    return np.repeat(np.repeat(np.repeat(X, 3, axis=1), 4, axis=2), 4, axis=3)
+
+
+def test_solver_works_on_the_learnt_representation_of_photographs():
+    task, ans = generate("cc", source="digits", seed=3, sizes=(150, 300, 150))
+    photos = type(task)(*(_as_photographs(x) for x in (task.X_labeled,)), task.y_labeled,
+                        _as_photographs(task.X_unlabeled), _as_photographs(task.X_val), task.manifest)
+    assert photos.X_val.shape[1:] == (3, 32, 64)
+    settings = SolveSettings(max_dims=64, vector_restarts=2, vector_rounds=2, vector_epochs=15)
+    oracle = CountingOracle(ans.y_val)
+    result = solve(photos, oracle, budget=5, settings=settings)
+    assert result.summary["representation"] == "patches-fast" and settings.representation == "auto"
+    assert len(oracle.calls) <= 5
+    assert float((result.predictions == ans.y_val).mean()) >= 0.7  # the shortcut alone: 0.5
+    assert represent_task(task, SolveSettings()) == (task, "none")  # grey 8 px digits are no photographs

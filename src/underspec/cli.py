@@ -119,9 +119,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
         client = LeaderboardClient.from_environment(server=args.oracle, config=args.config)
         oracle = HttpOracle(client, args.exercise)
     elif args.submit:
-        raise UnderspecError("--submit: needs the leaderboard as oracle (--oracle http://HOST:types.PORT)")
+        raise UnderspecError("--submit: needs the leaderboard as oracle (--oracle http://HOST:PORT)")
     result = solve(args.task_dir, oracle, budget=args.budget, out=args.out,
-                   json_path=args.json, settings=SolveSettings(seed=args.seed),
+                   json_path=args.json, settings=SolveSettings(seed=args.seed, representation=args.representation),
                    progress=not args.quiet)
     s = result.summary
     print(s["message"])
@@ -475,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--json", type=types.output_file, help="summary JSON")
     sol.add_argument("--report", type=types.output_file, help="HTML report with the disputed and queried items")
     sol.add_argument("--seed", type=types.SEED, default=0)
+    sol.add_argument("--representation", choices=REPRESENTATIONS, default="auto",
+                     help="what the heads learn on: auto (default) gives photographs patch k-means features "
+                          "learnt on all items without labels (cached), none the items themselves")
     sol.add_argument("--quiet", action="store_true", help="no progress bars")
     device_argument(sol)
     sol.add_argument("--exercise", type=types.NATURAL, help="exercise id on the leaderboard (HTTP oracle)")

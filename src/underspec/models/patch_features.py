@@ -8,6 +8,13 @@ propagate labels with.
 Measured on CIFAR-10 bird against cat (12,000 images, 2 cores; ``bench/representation.py``):
 the cost is the encoding, one product of every patch with every centroid; a stride of 2 makes
 it four times cheaper for about a point of linear-probe accuracy.
+
+Items made of square photos side by side (vehicle_animal: an animal beside a vehicle, 32 x 64;
+dominoes: a digit above a photo) are cut into their square tiles, each pooled over its own grid,
+and the tiles summed: the features then do not depend on which side holds which photo. On
+vehicle_animal, where the animal's side is drawn per item, this took the linear probe with 8,000
+labels from 0.714 (a 2 x 2 grid over the whole item) to 0.744 (one seed; a 2 x 4 grid, the tiles
+side by side: 0.732).
 """
 
 from __future__ import annotations
@@ -38,6 +45,23 @@ def _bounds(side: int, parts: int) -> list[int]:
     return [i * side // parts for i in range(parts + 1)]
 
 
+def tile_count(shape: tuple[int, ...]) -> int:
+    """Square tiles an item of ``shape`` (C, H, W) is made of: its long side over its short
+    side when that is a whole number of 2 or more, else 1."""
+    short, long = sorted(shape[-2:])
+    return long // short if long % short == 0 and long >= 2 * short else 1
+
+
+def _split_tiles(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B * k, C, s, s): each item's ``k`` square tiles, item by item."""
+    if k == 1:
+        return x
+    b, c, h, w = x.shape
+    if w > h:
+        return x.reshape(b, c, h, k, h).permute(0, 3, 1, 2, 4).reshape(b * k, c, h, h)
+    return x.reshape(b, c, k, w, w).permute(0, 2, 1, 3, 4).reshape(b * k, c, w, w)
+
+
 class PatchFeatures(TransformerMixin, BaseEstimator):
     """Patch k-means features of images (N, C, H, W) in [0, 1], standardised per feature.
 
@@ -57,7 +81,10 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         Threshold of the soft encoding.
     grid : tuple of int
         Regions (rows, columns) the activations are summed over: (2, 2), the quadrants, keeps
-        a coarse layout (which side of a two-image item).
+        a coarse layout.
+    tiles : bool
+        Cut items whose long side is a whole multiple (2 or more) of their short side into
+        square tiles, pool each over ``grid`` and sum the tiles (see the module docstring).
     sample_images, sample_patches : int
         The whitening and the centroids are learnt from this many patches of this many images;
         the per-feature mean and scale from the encoding of those images.
@@ -80,10 +107,10 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, centroids: int = 400, patch: int = 6, stride: int = 1, encoding: str = "triangle",
-                 alpha: float = 0.25, grid: tuple[int, int] = (2, 2), sample_images: int = 2000,
+                 alpha: float = 0.25, grid: tuple[int, int] = (2, 2), tiles: bool = False, sample_images: int = 2000,
                  sample_patches: int = 200_000, batch: int = 250, seed: int = 0, progress: str | None = None):
         self.centroids, self.patch, self.stride, self.encoding, self.alpha = centroids, patch, stride, encoding, alpha
-        self.grid, self.sample_images, self.sample_patches = grid, sample_images, sample_patches
+        self.grid, self.tiles, self.sample_images, self.sample_patches = grid, tiles, sample_images, sample_patches
         self.batch, self.seed, self.progress = batch, seed, progress
 
     def _check(self, X: np.ndarray) -> None:
@@ -137,13 +164,15 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         if tuple(X.shape[1:]) != self.input_shape_:
             raise UnderspecError(f"patch features were fitted on items {self.input_shape_}; got {tuple(X.shape[1:])}")
         size, stride = self.patch_, int(self.stride)
-        side_h, side_w = (X.shape[2] - size) // stride + 1, (X.shape[3] - size) // stride + 1
+        k = tile_count(X.shape) if self.tiles else 1
+        height, width = (min(X.shape[2:]),) * 2 if k > 1 else X.shape[2:]
+        side_h, side_w = (height - size) // stride + 1, (width - size) // stride + 1
         rows, cols = _bounds(side_h, self.grid[0]), _bounds(side_w, self.grid[1])
         unit = self.centroids_ / self.centroids_.norm(dim=1, keepdim=True).clamp(min=1e-6)
         out = []
         steps = range(0, len(X), self.batch)
         for start in tqdm(steps, desc=self.progress, disable=self.progress is None, leave=False, unit="batch"):
-            x = torch.as_tensor(np.asarray(X[start:start + self.batch]), dtype=torch.float32)
+            x = _split_tiles(torch.as_tensor(np.asarray(X[start:start + self.batch]), dtype=torch.float32), k)
             z = (_normalised_patches(x, size, stride) - self.mean_) @ self.whiten_
             if self.encoding == "triangle":  # closer than the patch's mean distance
                 c = self.centroids_
@@ -155,7 +184,7 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
             grid = active.transpose(1, 2).reshape(len(z), -1, side_h, side_w)
             regions = [grid[:, :, rows[i]:rows[i + 1], cols[j]:cols[j + 1]].sum((2, 3))
                        for i in range(self.grid[0]) for j in range(self.grid[1])]
-            out.append(torch.stack(regions, 2).reshape(len(z), -1))
+            out.append(torch.stack(regions, 2).reshape(len(z) // k, k, -1).sum(1))
         return torch.cat(out).numpy() if out else np.zeros((0, self.n_features_out_), np.float32)
 
     def transform(self, X: np.ndarray) -> np.ndarray:

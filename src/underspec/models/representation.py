@@ -4,8 +4,10 @@ images and the recipe, so that the next command on the same data reads it back.
 
 Recipes (``REPRESENTATIONS``): ``patches`` (patch k-means, every patch, triangle encoding: the
 labeling path's embedding), ``patches-fast`` (every second patch, soft threshold: four times
-cheaper), ``none`` (the items themselves). ``auto`` takes ``patches-fast`` for photographs
-(three channels, 32 pixels or more) and ``none`` otherwise. The measurements behind the choice
+cheaper), ``none`` (the items themselves). Both cut items made of square photos side by side
+into their tiles (:class:`~underspec.models.patch_features.PatchFeatures` ``tiles``).
+``auto`` takes ``patches-fast`` for photographs (three channels, 32 pixels or more) and
+``none`` otherwise. The measurements behind the choice
 are in ``bench/results/representation.md``.
 """
 
@@ -21,8 +23,8 @@ import numpy as np
 from underspec.errors import UnderspecError, write_npy_atomic
 
 RECIPES: dict[str, dict] = {
-    "patches": {"centroids": 400, "stride": 1, "encoding": "triangle"},
-    "patches-fast": {"centroids": 400, "stride": 2, "encoding": "soft"},
+    "patches": {"centroids": 400, "stride": 1, "encoding": "triangle", "tiles": True},
+    "patches-fast": {"centroids": 400, "stride": 2, "encoding": "soft", "tiles": True},
 }
 REPRESENTATIONS = ("auto", "none", *RECIPES)
 
@@ -82,7 +84,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
         return X
-    recipe = {**RECIPES[recipe_name], "seed": seed, "version": 1}
+    recipe = {**RECIPES[recipe_name], "seed": seed, "version": 2}
     folder = default_cache() if cache is True else Path(cache) if cache else None
     path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
     if path is not None and path.is_file():

@@ -1,0 +1,144 @@
+"""Benchmark (not a test): the photograph tasks solved on a representation learnt without labels.
+
+For vehicle_animal (888), dominoes (777, outside the suite) and humans (999, UTKFace: label
+gender, shortcut age), over several generation seeds: underspec's target accuracy with at most
+5 labels (its default ``--representation auto``: patch k-means features of every item, PCA to
+512 columns, the vector heads and self-training) beside, in the same representation and with the
+same network (the solver's one-head MLP on those columns):
+
+- ``plain``: trained on the labeled set;
+- ``oracle``: trained on 1,200 target items with their true labels, scored on the other target
+  items;
+- ``ceiling``: the full-label ceiling, trained on every pool item with its true label (the
+  unlabeled items and half of the target items), scored on the other half, both halves averaged;
+- ``none_default``: underspec on the raw images (``--representation none``: the small CNN of the
+  first issues), with ``--with-images``.
+
+    python bench/photographs.py [--cifar10 PATH] [--faces PATH] [--tasks a,b] [--seeds 42,1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from results_io import save
+from underspec.data.generators import TASKS, generate
+from underspec.pipelines.demo import trained_accuracy
+from underspec.pipelines.solve import SolveSettings, represent_task, solve
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+TASK_NAMES = ("vehicle_animal", "dominoes", "humans")
+
+
+class Answers:
+    """The oracle of a benchmark: the target labels in memory."""
+
+    def __init__(self, y_val: np.ndarray):
+        self.y_val = y_val
+
+    def reveal(self, index: int) -> int:
+        return int(self.y_val[index])
+
+
+def held_out_accuracy(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, task,
+                      settings: SolveSettings) -> float:
+    """The solver's one-head network trained on rows ``train`` of (X, y), scored on ``test``."""
+    view = type(task)(task.X_labeled, task.y_labeled, task.X_unlabeled, X[test], task.manifest)
+    return trained_accuracy(X[train], y[train], view, y[test], settings)
+
+
+def baselines(vectors, answers, settings: SolveSettings, seed: int) -> dict:
+    """plain, oracle and ceiling accuracies in the solver's representation (see the docstring)."""
+    rng = np.random.default_rng(seed)
+    y_val, n_val = answers.y_val, len(answers.y_val)
+    order = rng.permutation(n_val)
+    plain = trained_accuracy(vectors.X_labeled, vectors.y_labeled, vectors, y_val, settings)
+    oracle = held_out_accuracy(vectors.X_val, y_val, order[:1200], order[1200:], vectors, settings)
+    X = np.concatenate([vectors.X_unlabeled, vectors.X_val])
+    y = np.concatenate([answers.y_unlabeled, y_val])
+    n_u, halves = len(vectors.X_unlabeled), np.array_split(order, 2)
+    ceiling = np.mean([held_out_accuracy(X, y, np.concatenate([np.arange(n_u), n_u + halves[1 - k]]),
+                                         n_u + halves[k], vectors, settings) for k in (0, 1)])
+    return {"plain": round(plain, 4), "oracle": round(oracle, 4), "ceiling": round(float(ceiling), 4)}
+
+
+def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool) -> dict:
+    kw = {"source": "faces", "data": faces} if TASKS[name].needs == "faces" else {"source": "cifar10",
+                                                                                   "data": cifar10}
+    task, answers = generate(name, seed=seed, **kw)
+    settings = SolveSettings(seed=0)
+    started = time.perf_counter()
+    result = solve(task, Answers(answers.y_val), settings=settings, progress=True)
+    seconds = time.perf_counter() - started
+    s = result.summary
+    vectors, _ = represent_task(task, settings)  # read back from the representation cache
+    row = {"task": f"{TASKS[name].id}_{name}", "seed": seed,
+           "sizes": f"{len(task.X_labeled)}/{len(task.X_unlabeled)}/{len(task.X_val)}",
+           "underspec": round(float((result.predictions == answers.y_val).mean()), 4),
+           **baselines(vectors, answers, settings, seed),
+           "hypotheses": s["hypotheses"]["count"], "labels": s["labels_used"], "decision": s["decision"],
+           "estimated": s["estimated_accuracy"], "representation": s["representation"],
+           "seconds": round(seconds, 1),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    if with_images:
+        images = solve(task, Answers(answers.y_val), settings=SolveSettings(seed=0, representation="none"))
+        row["none_default"] = round(float((images.predictions == answers.y_val).mean()), 4)
+    return row
+
+
+def summary(rows: list[dict]) -> list[dict]:
+    """Mean and spread (min-max) over seeds per task."""
+    out = []
+    for task in dict.fromkeys(r["task"] for r in rows):
+        mine = [r for r in rows if r["task"] == task]
+        line = {"task": task, "seeds": len(mine)}
+        for key in ("underspec", "plain", "oracle", "ceiling", "seconds"):
+            values = np.array([r[key] for r in mine], float)
+            line[key] = f"{values.mean():.4g} ({values.min():.4g}-{values.max():.4g})"
+        line["submitted"] = sum(r["decision"] == "submit" for r in mine)
+        out.append(line)
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    return "\n".join(lines + ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in rows])
+
+
+def markdown(rows: list[dict], means: list[dict], command: str) -> str:
+    return (f"# Photograph tasks on the learnt representation\n\nCommand: `{command}` (2 CPU cores).\n\n"
+            + __doc__.split("\n\n", 1)[1].rsplit("\n\n", 1)[0] + "\n\n## Mean (min-max) over seeds\n\n"
+            + table(means) + "\n\n## Every run\n\n" + table(rows) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cifar10", default=str(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz"))
+    parser.add_argument("--faces", default=str(SHARED / "utkface" / "utkface_crop_part1_32.npz"))
+    parser.add_argument("--tasks", default=",".join(TASK_NAMES))
+    parser.add_argument("--seeds", default="42,1")
+    parser.add_argument("--with-images", action="store_true", help="also solve on the raw images")
+    parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--name", default="photographs")
+    args = parser.parse_args()
+    rows = []
+    for name in args.tasks.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            rows.append(run_one(name, seed, args.cifar10, args.faces, args.with_images))
+            print(rows[-1], flush=True)
+    command = "python bench/photographs.py " + " ".join(sys.argv[1:])
+    means = summary(rows)
+    save(Path(args.out), args.name, {"command": command, "rows": rows, "summary": means},
+         markdown(rows, means, command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
