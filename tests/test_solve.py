@@ -129,3 +129,25 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert len(oracle.calls) <= 5
     assert float((result.predictions == ans.y_val).mean()) >= 0.7  # the shortcut alone: 0.5
     assert represent_task(task, SolveSettings()) == (task, "none")  # grey 8 px digits are no photographs
+
+
+def test_pretrained_representation_only_where_the_task_allows_it(tmp_path):
+    task, ans = generate("cc", source="digits", seed=3, sizes=(40, 40, 40))
+    photos = type(task)(_as_photographs(task.X_labeled), task.y_labeled, _as_photographs(task.X_unlabeled),
+                        _as_photographs(task.X_val), {**task.manifest, "pretrained_weights_allowed": False})
+    with pytest.raises(UnderspecError, match="pretrained_weights_allowed"):
+        solve(photos, CountingOracle(ans.y_val), settings=SolveSettings(representation="face-descriptor"))
+
+
+def test_face_descriptor_embeds_faces_with_pretrained_weights():
+    pytest.importorskip("dlib")
+    from underspec.models.face_descriptor import FaceDescriptor
+    from underspec.models.representation import represent
+
+    rng = np.random.default_rng(0)
+    faces = rng.random((3, 3, 32, 32)).astype(np.float32)
+    out = represent(faces, "face-descriptor", cache=None)
+    assert out.shape == (3, 128) and np.isfinite(out).all() and np.linalg.norm(out, axis=1).min() > 0.1
+    assert np.allclose(FaceDescriptor().fit_transform(faces[:1]), out[:1], atol=1e-5)
+    with pytest.raises(UnderspecError, match="colour images"):
+        FaceDescriptor().fit(faces[:, :1])

@@ -30,8 +30,8 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices: :data:`underspec.models.fit.PRECISIONS`."""
 DEVICES = ("auto", "cpu", "cuda")
 """``--device`` choices: :data:`underspec.models.fit.DEVICES`."""
-REPRESENTATIONS = ("auto", "none", "patches", "patches-fast")
-"""``audit --representation`` choices: :data:`underspec.models.representation.REPRESENTATIONS`
+REPRESENTATIONS = ("auto", "none", "patches", "patches-fast", "face-descriptor")
+"""``solve``/``audit --representation`` choices: :data:`underspec.models.representation.REPRESENTATIONS`
 (spelled out: that module imports numpy, which the CLI's start-up does not need)."""
 
 
@@ -477,7 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--seed", type=types.SEED, default=0)
     sol.add_argument("--representation", choices=REPRESENTATIONS, default="auto",
                      help="what the heads learn on: auto (default) gives photographs patch k-means features "
-                          "learnt on all items without labels (cached), none the items themselves")
+                          "learnt on all items without labels (cached), or dlib's pretrained face-descriptor "
+                          "where task.json allows pretrained weights and the faces extra is installed; none: "
+                          "the items themselves")
     sol.add_argument("--quiet", action="store_true", help="no progress bars")
     device_argument(sol)
     sol.add_argument("--exercise", type=types.NATURAL, help="exercise id on the leaderboard (HTTP oracle)")

@@ -7,8 +7,8 @@ labeling path's embedding), ``patches-fast`` (every second patch, soft threshold
 cheaper), ``none`` (the items themselves). Both cut items made of square photos side by side
 into their tiles (:class:`~underspec.models.patch_features.PatchFeatures` ``tiles``).
 ``auto`` takes ``patches-fast`` for photographs (three channels, 32 pixels or more) and
-``none`` otherwise. The measurements behind the choice
-are in ``bench/results/representation.md``.
+``none`` otherwise. ``face-descriptor`` is dlib's pretrained face embedding (an optional
+extra). The measurements behind the choice are in ``bench/results/representation.md``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ RECIPES: dict[str, dict] = {
     "patches": {"centroids": 400, "stride": 1, "encoding": "triangle", "tiles": True},
     "patches-fast": {"centroids": 400, "stride": 2, "encoding": "soft", "tiles": True},
 }
-REPRESENTATIONS = ("auto", "none", *RECIPES)
+PRETRAINED = ("face-descriptor",)
+"""Representations that start from pretrained weights (:mod:`underspec.models.face_descriptor`):
+only where the rules allow them (a task's ``pretrained_weights_allowed``), never picked by
+``auto`` here."""
+REPRESENTATIONS = ("auto", "none", *RECIPES, *PRETRAINED)
 
 
 def is_photograph(X: np.ndarray) -> bool:
@@ -66,7 +70,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     ----------
     X : ndarray (N, ...)
         Every item of the dataset (labeled, unlabeled and target alike: no label is used).
-    name : {"auto", "none", "patches", "patches-fast"}
+    name : {"auto", "none", "patches", "patches-fast", "face-descriptor"}
     cache : path, True or False/None
         Folder of cached representations; ``True``: :func:`default_cache`; ``False`` or ``None``:
         no cache.
@@ -79,18 +83,21 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     ndarray (N, D), float32; ``X`` itself for ``none``.
     """
     from underspec.files import load_npy
+    from underspec.models.face_descriptor import FaceDescriptor
     from underspec.models.patch_features import PatchFeatures
 
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
         return X
-    recipe = {**RECIPES[recipe_name], "seed": seed, "version": 2}
+    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name}), "seed": seed, "version": 2}
     folder = default_cache() if cache is True else Path(cache) if cache else None
     path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
     if path is not None and path.is_file():
         return load_npy(path, "a cached representation (delete it to recompute)")
-    features = PatchFeatures(**RECIPES[recipe_name], seed=seed,
-                             progress=f"representation ({recipe_name})" if progress else None).fit_transform(X)
+    label = f"representation ({recipe_name})" if progress else None
+    transformer = (FaceDescriptor(progress=label) if recipe_name in PRETRAINED else
+                   PatchFeatures(**RECIPES[recipe_name], seed=seed, progress=label))
+    features = transformer.fit_transform(X)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_npy_atomic(path, features)

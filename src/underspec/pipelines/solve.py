@@ -85,7 +85,9 @@ class SolveSettings:
     representation: str = "auto"
     """What the solver works on (:data:`underspec.models.representation.REPRESENTATIONS`):
     ``auto`` gives photographs patch k-means features learnt on all of the task's items without
-    labels (then the vector settings apply), and leaves other items as they are."""
+    labels (then the vector settings apply), and leaves other items as they are; on a task
+    whose ``task.json`` allows pretrained weights (``humans``), it takes dlib's face
+    descriptor when the ``faces`` extra is installed. ``face-descriptor`` is refused elsewhere."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much."""
@@ -120,9 +122,18 @@ class SolveResult:
 def represent_task(t: ChallengeTask, settings: SolveSettings, progress: bool = False) -> tuple[ChallengeTask, str]:
     """The task with every item replaced by its representation (``settings.representation``),
     and the recipe's name (``none``: the task itself)."""
-    from underspec.models.representation import represent, resolve_representation
+    from underspec.models import face_descriptor
+    from underspec.models.representation import PRETRAINED, is_photograph, represent, resolve_representation
 
-    name = resolve_representation(settings.representation, t.X_val)
+    allowed = bool(t.manifest.get("pretrained_weights_allowed", False))
+    if settings.representation == "auto" and allowed and is_photograph(t.X_val) and face_descriptor.available():
+        name = "face-descriptor"
+    else:
+        name = resolve_representation(settings.representation, t.X_val)
+    if name in PRETRAINED and not allowed:
+        raise UnderspecError(f"representation {name}: starts from pretrained weights, which this task does not allow "
+                             f"(task.json pretrained_weights_allowed is not true); expected one of auto, none, "
+                             f"patches, patches-fast")
     if name == "none":
         return t, name
     sizes = np.cumsum([len(t.X_labeled), len(t.X_unlabeled)])
