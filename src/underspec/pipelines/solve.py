@@ -123,7 +123,13 @@ def represent_task(t: ChallengeTask, settings: SolveSettings, progress: bool = F
     """The task with every item replaced by its representation (``settings.representation``),
     and the recipe's name (``none``: the task itself)."""
     from underspec.models import face_descriptor
-    from underspec.models.representation import PRETRAINED, is_photograph, represent, resolve_representation
+    from underspec.models.representation import (
+        PRETRAINED,
+        REPRESENTATIONS,
+        is_photograph,
+        represent,
+        resolve_representation,
+    )
 
     allowed = bool(t.manifest.get("pretrained_weights_allowed", False))
     if settings.representation == "auto" and allowed and is_photograph(t.X_val) and face_descriptor.available():
@@ -132,8 +138,8 @@ def represent_task(t: ChallengeTask, settings: SolveSettings, progress: bool = F
         name = resolve_representation(settings.representation, t.X_val)
     if name in PRETRAINED and not allowed:
         raise UnderspecError(f"representation {name}: starts from pretrained weights, which this task does not allow "
-                             f"(task.json pretrained_weights_allowed is not true); expected one of auto, none, "
-                             f"patches, patches-fast")
+                             f"(task.json pretrained_weights_allowed is not true); expected one of "
+                             f"{', '.join(r for r in REPRESENTATIONS if r not in PRETRAINED)}")
     if name == "none":
         return t, name
     sizes = np.cumsum([len(t.X_labeled), len(t.X_unlabeled)])
