@@ -99,3 +99,10 @@ def test_failing_command_oracle_is_a_clear_error():
         CommandOracle("false").reveal(0)
     with pytest.raises(UnderspecError, match="expected an integer label"):
         CommandOracle("echo cat").reveal(0)
+
+
+def test_solve_submit_without_the_leaderboard_names_the_oracle_to_give(tiny_task_dir, tmp_path, capsys):
+    code = main(["solve", str(tiny_task_dir), "--oracle", f"answers:{tiny_task_dir}/answers/y_val.npy",
+                 "--out", str(tmp_path / "p.csv"), "--submit"])
+    assert code == 2 and not (tmp_path / "p.csv").exists()
+    assert "--oracle http://HOST:PORT)" in capsys.readouterr().err
