@@ -674,9 +674,9 @@ def test_diverse_heads_is_an_estimator_that_checks_its_input():
         heads.predict_proba(np.zeros((2, 4)))
     X, y = np.random.default_rng(0).random((40, 4)), np.arange(40) % 2
     for bad, message in [
-        ((X, y[:-1], X), "y_labeled: shape"),
-        ((X, np.zeros(40), X), "a single class"),
-        ((X, y, X[:0]), "X_unlabeled: shape"),
+        ((X, y[:-1], X), "y: shape"),
+        ((X, np.zeros(40), X), "one class only"),
+        ((X, y, X[:0]), "X_unlabeled: Found array with 0 sample"),
         ((np.where(X > 0.99, np.nan, X), y, X), "NaN"),
     ]:
         with pytest.raises(UnderspecError, match=message):

@@ -15,9 +15,9 @@ from underspec.data.image_sets import load_image_set
 from underspec.errors import UnderspecError
 from underspec.fairness.metrics import evaluate, hter
 from underspec.fairness.thresholds import decide, fit_thresholds, relaxed_equalized_odds
-from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, reweighing
 from underspec.models.fit import Batch
+from underspec.models.group_dro import GroupDRO
 from underspec.pipelines.train import TrainOptions, load_run, predict, train
 
 

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number, validate
 from underspec.errors import UnderspecError
-from underspec.files import check_numeric
+from underspec.models.classifier import checked_items
 from underspec.models.fit import Batch, fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
 
@@ -91,7 +92,7 @@ def align_heads(votes: np.ndarray, reference: np.ndarray) -> list[int]:
 class DiverseHeads(BaseEstimator):
     """Several hypotheses that fit the labeled set and disagree as much as possible elsewhere.
 
-    A scikit-learn style estimator: ``fit(X_labeled, y_labeled, X_unlabeled)``, then
+    A scikit-learn estimator: ``fit(X, y, X_unlabeled)``, then
     ``predict_proba(X)`` gives one probability table per head, shape (N, n_heads, n_classes).
 
     Parameters
@@ -146,32 +147,33 @@ class DiverseHeads(BaseEstimator):
         self.seed = seed
         self.progress = progress
 
-    def fit(self, X_labeled: np.ndarray, y_labeled: np.ndarray,
-            X_unlabeled: np.ndarray) -> DiverseHeads:
-        """Train the heads; sets ``classes_``, ``models_``, ``perms_``, ``kept_``, ``histories_``,
+    def fit(self, X, y, X_unlabeled=None) -> DiverseHeads:
+        """Train the heads on labeled items (vectors or images) and a pool of unlabeled ones
+        (without ``X_unlabeled`` the pool is the held-out labeled items alone); sets
+        ``classes_``, ``n_features_in_``, ``models_``, ``perms_``, ``kept_``, ``histories_``,
         ``holdout_index_``.
 
         Raises
         ------
         UnderspecError
-            A parameter out of its range, ``X_labeled`` and ``y_labeled`` of other lengths,
+            A parameter out of its range, ``X`` and ``y`` of other lengths,
             NaN or infinite values, fewer than two classes, an empty ``X_unlabeled``, or items
             of another shape there.
         """
         validate(self)
-        X_labeled, X_unlabeled = np.asarray(X_labeled), np.asarray(X_unlabeled)
-        y_labeled = np.asarray(y_labeled)
-        check_numeric("X_labeled", X_labeled)
-        check_numeric("X_unlabeled", X_unlabeled)
-        check_numeric("y_labeled", y_labeled, integer=True)
+        X_labeled, y_labeled = checked_items(self, X), np.asarray(y)
         if y_labeled.ndim != 1 or len(y_labeled) != len(X_labeled):
-            raise UnderspecError(f"y_labeled: shape {y_labeled.shape}; expected ({len(X_labeled)},), one label per "
-                                 "row of X_labeled")
-        if len(X_unlabeled) == 0 or X_unlabeled.shape[1:] != X_labeled.shape[1:]:
-            raise UnderspecError(f"X_unlabeled: shape {X_unlabeled.shape}; expected at least one item of shape "
-                                 f"{X_labeled.shape[1:]}, as in X_labeled")
+            raise UnderspecError(f"y: shape {y_labeled.shape}; expected ({len(X_labeled)},), one label per item of X")
+        check_classification_targets(y_labeled)
+        if X_unlabeled is None:
+            X_unlabeled = X_labeled[:0]
+        else:
+            X_unlabeled = checked_items(self, X_unlabeled, reset=False, name="X_unlabeled")
+            if len(X_unlabeled) == 0 or X_unlabeled.shape[1:] != X_labeled.shape[1:]:
+                raise UnderspecError(f"X_unlabeled: shape {X_unlabeled.shape}; expected at least one item of shape "
+                                     f"{X_labeled.shape[1:]}, as in X")
         if len(np.unique(y_labeled)) < 2:
-            raise UnderspecError("y_labeled: a single class; expected labeled items of at least two classes")
+            raise UnderspecError("y: one class only; expected labeled items of at least two classes")
         rng = np.random.default_rng(self.seed)
         self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
         n_hold = min(len(y_idx) // 3, max(30, int(round(self.holdout * len(y_idx)))))
@@ -217,9 +219,11 @@ class DiverseHeads(BaseEstimator):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities of every head, (N, n_heads, n_classes), averaged over the restarts."""
         check_is_fitted(self, "models_")
+        X = checked_items(self, X, reset=False)
         return np.mean([predict_proba(model, X)[:, perm]
                         for model, perm in zip(self.models_, self.perms_, strict=True)], 0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Raw class values predicted by every head, (N, n_heads)."""
-        return self.classes_[self.predict_proba(X).argmax(-1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(-1)]

@@ -95,8 +95,8 @@ class AuditContext:
         self.table = table[self.labeled].reset_index(drop=True)
         self.n_classes = len(image_set.classes)
         self.representation = "none"  # set by _inputs when the logistic model uses one
-        self.device = "cpu" if options.model == "logistic" else _torch_device()
         self.inputs = self._inputs()
+        self.device = "cpu" if options.model == "logistic" else _torch_device()
 
     def _inputs(self) -> np.ndarray:
         """What the model is fitted on: the items for the network; for the logistic model the
@@ -123,7 +123,10 @@ class AuditContext:
                                  "values, one row per item in the data's order")
         return features.reshape(n, -1)[self.labeled]
 
-    def _model(self, seed: int, label: str = "fit"):
+    @cached_property
+    def estimator(self):
+        """The unfitted model of the options: a logistic regression (on the pixels, the
+        features or the representation) or the project's network."""
         if self.options.model == "logistic":
             from sklearn.linear_model import LogisticRegression
 
@@ -134,44 +137,32 @@ class AuditContext:
             raise UnderspecError(f"model: expected 'network' or 'logistic', got {self.options.model!r}")
         from underspec.models.classifier import NetworkClassifier
 
-        return NetworkClassifier(epochs=self.options.epochs, seed=seed, augment=self.options.augment,
+        return NetworkClassifier(epochs=self.options.epochs, seed=self.options.seed, augment=self.options.augment,
                                  arch=self.options.arch, precision=self.options.precision,
-                                 progress=label if self.options.progress else False)
-
-    def _fit(self, rows: np.ndarray, seed: int, label: str = "network on every labeled item"):
-        model = self._model(seed, label)
-        if self.options.model == "logistic":
-            return model.fit(self.inputs[rows], self.y[rows])
-        return model.fit(self.inputs[rows], self.y[rows], n_classes=self.n_classes)
-
-    def _proba(self, model, rows: np.ndarray) -> np.ndarray:
-        if self.options.model == "logistic":
-            full = np.zeros((len(rows), self.n_classes))
-            full[:, model.classes_] = model.predict_proba(self.inputs[rows])
-            return full
-        return model.predict_proba(self.inputs[rows])
+                                 progress="network" if self.options.progress else False)
 
     @cached_property
     def proba(self) -> np.ndarray:
         """Out-of-sample class probabilities of the labeled items (N_labeled, C), by stratified
-        K-fold cross-validation: each item is scored by a model that never saw it."""
-        from sklearn.model_selection import StratifiedKFold
-        from tqdm.auto import tqdm
+        K-fold cross-validation: each item is scored by a model that never saw it. A class
+        without labeled items gets probability 0."""
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
         counts = np.bincount(self.y, minlength=self.n_classes)
-        folds = int(min(self.options.folds, counts[counts > 0].min())) if counts.any() else 2
-        folds = max(2, folds)
+        folds = max(2, int(min(self.options.folds, counts[counts > 0].min())))
+        cv = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed)
         out = np.zeros((len(self.y), self.n_classes))
-        splits = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed).split(self.X, self.y)
-        for k, (train, test) in enumerate(tqdm(list(splits), desc="cross-validated probabilities",
-                                               disable=not self.options.progress, unit="fold")):
-            out[test] = self._proba(self._fit(train, self.options.seed + k, f"fold {k + 1}/{folds}"), test)
+        out[:, np.flatnonzero(counts)] = cross_val_predict(clone(self.estimator), self.inputs, self.y, cv=cv,
+                                                           method="predict_proba")
         return out
 
     @cached_property
     def model(self):
-        """A model trained on every labeled item (saliency, coefficients)."""
-        return self._fit(np.arange(len(self.y)), self.options.seed)
+        """The model fitted on every labeled item (saliency, coefficients)."""
+        from sklearn.base import clone
+
+        return clone(self.estimator).fit(self.inputs, self.y)
 
     @cached_property
     def pixel_embedding(self) -> np.ndarray:

@@ -27,13 +27,14 @@ def univariate_map(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def saliency(ctx: AuditContext, rows: np.ndarray) -> np.ndarray:
-    """Relevance of the labeled items ``rows`` (n, H, W): the network's gradient saliency, or
-    for the logistic model ``|coefficient|`` of the item's class (in pixel units)."""
+    """Relevance of the labeled items ``rows`` (n, H, W): the gradient saliency of a model that
+    has one (the network), else ``|coefficient|`` of the item's class (in pixel units) of a
+    linear model on the pixels; zero for a model on other features."""
     X, y = ctx.X[rows], ctx.y[rows]
-    if ctx.options.model == "logistic" and ctx.options.features is not None:
+    if ctx.options.features is not None or ctx.representation != "none":
         return np.zeros((len(rows), *X.shape[2:]))  # coefficients over features, not pixels
     model = ctx.model
-    if ctx.options.model != "logistic":
+    if hasattr(model, "saliency"):
         return model.saliency(X, y).mean(1)
     weights = np.abs(model.coef_)
     coef = np.zeros((ctx.n_classes, X[0].size))

@@ -178,11 +178,12 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
 
         labeled = image_set.table["label"].to_numpy() >= 0
         semi = method == "semi-supervised" and not labeled.all()
-        model = NetworkClassifier(seed=seed, augment="auto", progress="embedding network")
         per_epoch = max(labeled.sum(), (~labeled).sum() if semi else 0, 1)
-        model.epochs = max(epochs, MIN_STEPS * model.batch_size / per_epoch)
+        batch_size = 64
+        model = NetworkClassifier(epochs=max(epochs, MIN_STEPS * batch_size / per_epoch), batch_size=batch_size,
+                                  seed=seed, augment="auto", progress="embedding network")
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
-                  n_classes=len(image_set.classes), X_unlabeled=image_set.X[~labeled] if semi else None)
+                  X_unlabeled=image_set.X[~labeled] if semi else None)
         emb = model.embed(image_set.X)
     elif method in RECIPES:  # the shared label-free representations (patches, patches-fast)
         from underspec.models.representation import represent

@@ -17,19 +17,16 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
 from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number, validate
 from underspec.data.image_sets import ImageSet
 from underspec.errors import UnderspecError, atomic_dir, check_output_dir
 from underspec.files import check_same_data, load_weights, read_json
-from underspec.mitigate.group_dro import GroupDRO
 from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
-from underspec.models.augment import make_augment
-from underspec.models.fit import current_device, fit, predict_proba, resolve_precision, weighted_ce
-from underspec.models.networks import MultiHeadNet, resolve_arch
-from underspec.models.semi import FixMatch, fixmatch_for
+from underspec.models.classifier import NetworkClassifier
+from underspec.models.fit import current_device, predict_proba
+from underspec.models.networks import MultiHeadNet
 
 OOD = "out_of_distribution"
 SEMI_SUPERVISED = ("none", "fixmatch")
@@ -175,23 +172,35 @@ def sample_weights(table: pd.DataFrame, rows: np.ndarray, y: np.ndarray, options
     return w
 
 
-def build_model(input_shape: tuple, n_outputs: int, arch: str, init: str | None = None) -> MultiHeadNet:
-    model = MultiHeadNet(tuple(input_shape), n_outputs, arch=arch)
-    if init:
-        path = Path(init)
-        state = load_weights(path, "a weights file to start from (a model.pt or a state dict)")
-        state = state.get("state_dict", state)
-        own = model.state_dict()
-        usable = {k: v for k, v in state.items() if k in own and hasattr(v, "shape") and own[k].shape == v.shape}
-        if not usable:
-            raise UnderspecError(f"{path}: no weight matches this network ({arch}, "
-                                 f"input {tuple(input_shape)}); expected weights of the same network")
-        model.load_state_dict(usable, strict=False)
-    return model
+def build_estimator(options: TrainOptions) -> NetworkClassifier:
+    """The network ``options`` describe, unfitted."""
+    return NetworkClassifier(epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
+                             weight_decay=options.weight_decay, arch=options.arch, precision=options.precision,
+                             augment=options.augment, patience=options.patience,
+                             pseudo_threshold=options.pseudo_threshold, init=options.init, seed=options.seed,
+                             progress="train" if options.progress else False)
+
+
+def fit_arguments(image_set: ImageSet, train_rows: np.ndarray, valid_rows: np.ndarray, y: np.ndarray,
+                  options: TrainOptions) -> dict:
+    """What ``NetworkClassifier.fit`` gets beside the training items: weights, validation items,
+    and the group codes (group DRO) or the unlabeled items (FixMatch)."""
+    table, X = image_set.table, image_set.X
+    arguments = {"sample_weight": sample_weights(table, train_rows, y, options),
+                 "X_valid": X[valid_rows], "y_valid": table["label"].to_numpy()[valid_rows]}
+    if options.group_dro:
+        arguments["groups"] = group_codes(table.iloc[train_rows], options.group_dro)
+    if options.semi_supervised == "fixmatch":
+        unlabeled = np.flatnonzero(table["label"].to_numpy() < 0)
+        if not len(unlabeled):
+            raise UnderspecError(f"{image_set.source}: --semi fixmatch needs unlabeled items (an empty label); "
+                                 f"every item has one")
+        arguments["X_unlabeled"] = X[unlabeled]
+    return arguments
 
 
 def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = None) -> tuple[Path, float]:
-    """Train, keep the best epoch, write ``RUN/model.pt`` and ``RUN/run.json``.
+    """Build the network, fit it (best epoch kept), write ``RUN/model.pt`` and ``RUN/run.json``.
 
     Returns
     -------
@@ -205,71 +214,43 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
                              f"got {options.semi_supervised!r}")
     if options.semi_supervised != "none" and options.group_dro:
         raise UnderspecError(f"semi {options.semi_supervised} and --group-dro: give one of them")
-    out = Path(out)
-    table = image_set.table
+    out, table = Path(out), image_set.table
     train_rows, valid_rows = split_rows(table, options)
     train_rows, y, outputs = training_labels(image_set, train_rows, options)
     if len(np.unique(y)) < 2:
         raise UnderspecError(f"{image_set.source}: fewer than two classes left to train on")
-    w = sample_weights(table, train_rows, y, options)
-    X = image_set.X
-    arch = resolve_arch(X.shape[1:], options.arch)
-    precision = resolve_precision(options.precision, arch)
-    torch.manual_seed(options.seed)
-    model = build_model(X.shape[1:], len(outputs), arch, options.init)
-    n_classes = len(image_set.classes)
-    objective, groups, pool = weighted_ce, None, None
-    if options.group_dro:
-        groups = group_codes(table.iloc[train_rows], options.group_dro)
-        objective = GroupDRO(int(groups.max()) + 1)
-    if options.semi_supervised == "fixmatch":
-        unlabeled = np.flatnonzero(table["label"].to_numpy() < 0)
-        if not len(unlabeled):
-            raise UnderspecError(f"{image_set.source}: --semi fixmatch needs unlabeled items (an empty label); "
-                                 f"every item has one")
-        objective = fixmatch_for(X, options.augment, threshold=options.pseudo_threshold, seed=options.seed)
-        pool = X[unlabeled]
-    y_valid = table["label"].to_numpy()[valid_rows]
-    best = {"score": -1.0, "epoch": -1, "state": None}
-    history = []
-
-    def on_epoch(epoch: int, net: torch.nn.Module) -> bool:
-        proba = predict_proba(net, X[valid_rows], precision=precision)[:, 0, :n_classes]
-        score = float(balanced_accuracy_score(y_valid, proba.argmax(1))) if len(valid_rows) else 0.0
-        history.append({"epoch": epoch, "valid_balanced_accuracy": round(score, 4)})
-        if score > best["score"]:
-            best.update(score=score, epoch=epoch,
-                        state={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
-        return epoch - best["epoch"] >= options.patience
-
-    losses = fit(model, objective, X[train_rows], y, sample_weight=w, groups=groups, pool=pool,
-                 epochs=options.epochs, batch_size=options.batch_size, lr=options.lr,
-                 weight_decay=options.weight_decay, seed=options.seed,
-                 progress="train" if options.progress else False, on_epoch=on_epoch,
-                 augment=make_augment(options.augment, X), precision=precision)
-    if best["state"] is None or not np.isfinite(losses).all():
-        raise UnderspecError(f"{image_set.source}: training diverged (loss {losses[-1] if losses else 'nan'}); "
-                             f"nothing written; try a smaller lr than {options.lr:g}")
-    for row, loss in zip(history, losses, strict=False):
-        row["loss"] = round(loss, 5)
-    checkpoint = {"state_dict": best["state"], "input_shape": list(X.shape[1:]), "arch": arch,
-                  "precision": precision, "outputs": [str(c) for c in outputs]}
-    record = {"options": asdict(options), "arch": arch, "precision": precision, "device": current_device(),
-              "classes": list(image_set.classes),
-              "outputs": [str(c) for c in outputs], "source": image_set.source,
-              "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
-              "unlabeled_items": 0 if pool is None else int(len(pool)),
-              "skipped_unreadable": [list(b) for b in image_set.bad], "resized": list(image_set.resized),
-              "valid_ids": table["id"].to_numpy()[valid_rows].tolist(),
-              "best_epoch": best["epoch"], "best_valid_balanced_accuracy": round(best["score"], 4),
-              "history": history}
-    if isinstance(objective, FixMatch):  # how much of the pool counted over the last epoch's steps
-        last = objective.mask_rates[-int(np.ceil(max(len(pool), len(train_rows)) / options.batch_size)):]
-        record["unlabeled_used_last_epoch"] = round(float(np.mean(last)), 4) if last else 0.0
+    arguments = fit_arguments(image_set, train_rows, valid_rows, y, options)
+    try:
+        model = build_estimator(options).fit(image_set.X[train_rows], y, **arguments)
+    except UnderspecError as exc:
+        raise UnderspecError(f"{image_set.source}: {exc}; nothing written") from exc
+    record = run_record(image_set, model, options, outputs, train_rows, valid_rows, arguments)
+    checkpoint = {"state_dict": model.model_.state_dict(), "input_shape": list(model.input_shape_),
+                  "arch": model.arch_, "precision": model.precision_, "outputs": record["outputs"],
+                  "output_index": record["output_index"]}
     with atomic_dir(out) as tmp:  # the whole run folder: no stale thresholds.json of an older model
         torch.save(checkpoint, tmp / "model.pt")
         (tmp / "run.json").write_text(json.dumps(record, indent=1) + "\n")
-    return out / "model.pt", best["score"]
+    return out / "model.pt", model.best_validation_score_
+
+
+def run_record(image_set: ImageSet, model: NetworkClassifier, options: TrainOptions, outputs: list,
+               train_rows: np.ndarray, valid_rows: np.ndarray, arguments: dict) -> dict:
+    """The ``run.json`` of a fitted network: options, classes, per-epoch history, best epoch."""
+    history = [{"epoch": epoch, "valid_balanced_accuracy": round(score, 4), "loss": round(loss, 5)}
+               for epoch, (score, loss) in enumerate(zip(model.validation_scores_, model.loss_curve_, strict=False))]
+    record = {"options": asdict(options), "arch": model.arch_, "precision": model.precision_,
+              "device": current_device(), "classes": list(image_set.classes),
+              "outputs": [str(outputs[k]) for k in model.classes_], "output_index": model.classes_.tolist(),
+              "source": image_set.source, "train_items": int(len(train_rows)), "valid_items": int(len(valid_rows)),
+              "unlabeled_items": len(arguments.get("X_unlabeled", ())),
+              "skipped_unreadable": [list(b) for b in image_set.bad], "resized": list(image_set.resized),
+              "valid_ids": image_set.table["id"].to_numpy()[valid_rows].tolist(),
+              "best_epoch": model.best_epoch_, "best_valid_balanced_accuracy": round(model.best_validation_score_, 4),
+              "history": history}
+    if "X_unlabeled" in arguments:  # how much of the pool counted over the last epoch's steps
+        record["unlabeled_used_last_epoch"] = round(model.unlabeled_used_, 4)
+    return record
 
 
 def load_run(run: str | Path) -> tuple[MultiHeadNet, dict]:
@@ -312,9 +293,9 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
 
         label_index = apply(read_json(thresholds, "the thresholds.json of underspec postprocess"), proba,
                             image_set.table)
-    classes = record.get("classes", outputs)
-    values = [*classes, *outputs[len(classes):]]  # class values as in the data, then "out_of_distribution"
-    frame["label"] = [values[k] for k in label_index]
+    values = [*record.get("classes", outputs), OOD]  # class values as in the data, then the OOD class
+    index = record.get("output_index", range(len(outputs)))  # the network's outputs among those values
+    frame["label"] = [values[index[k]] for k in label_index]
     for k, name in enumerate(outputs):
         frame[f"p_{name}"] = proba[:, k]
     return frame
