@@ -13,6 +13,7 @@ from underspec.audit.registry import AuditContext, AuditOptions
 from underspec.cli import main
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
+from underspec.errors import UnderspecError
 from underspec.pipelines.audit import run_checks
 
 FAST = {"model": "logistic", "folds": 3}
@@ -173,3 +174,42 @@ def test_label_issues_from_given_features(digits, tmp_path):
     np.save(tmp_path / "short.npy", features[:10])
     with pytest.raises(Exception, match=r"shape \(10, 40\); expected \(1797, D\)"):
         run(image_set(x, noisy), "label_issues", features=str(tmp_path / "short.npy"))
+
+
+def test_checks_compute_figures_as_data_and_the_report_draws_them(digits):
+    """A check returns arrays and labels (no PNG); the report turns them into pictures."""
+    from underspec.audit.registry import Figure
+    from underspec.report.figures import draw
+
+    x, y = digits
+    rng = np.random.default_rng(2)
+    x2 = np.concatenate([x, rng.random((5, 8, 8))])
+    y2 = np.concatenate([y, rng.integers(0, 10, 5)])
+    results = run(image_set(x2, y2), "class_balance", "outliers")
+    figures = {title: f for r in results.values() for title, f in r.figures.items()}
+    assert set(figures) == {"items per class", "outliers"}
+    assert all(isinstance(f, Figure) for f in figures.values())
+    assert len(figures["outliers"].data["X"]) == 5 and figures["items per class"].kind == "bars"
+    assert not any(isinstance(v, str) and v.startswith("data:") for f in figures.values() for v in f.data.values())
+    assert draw(figures["outliers"]).startswith("data:image/png;base64,")
+    with pytest.raises(UnderspecError, match="figure kind 'pie'"):
+        draw(Figure("pie", {}))
+
+
+def test_checks_are_registered_explicitly_and_a_new_one_can_be_added(digits, monkeypatch):
+    from underspec.audit import checks
+    from underspec.audit.registry import CheckResult, items_frame
+
+    assert list(checks.CHECKS)[:3] == ["class_balance", "group_label_rates", "label_issues"]
+    monkeypatch.setattr(checks, "CHECKS", dict(checks.CHECKS))
+    monkeypatch.setattr("underspec.pipelines.audit.CHECKS", checks.CHECKS)
+
+    def everything_is_fine(ctx):
+        return CheckResult("everything_is_fine", {"n": len(ctx.y)}, items_frame(ctx.ids, np.zeros(len(ctx.y)), 1.0))
+
+    checks.register("everything_is_fine", everything_is_fine)
+    with pytest.raises(UnderspecError, match="already registered"):
+        checks.register("outliers", everything_is_fine)
+    x, y = digits
+    [result] = run_checks(image_set(x[:100], y[:100]), AuditOptions(**FAST), ["everything_is_fine"])
+    assert result.summary == {"n": 100} and result.n_issues == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from underspec.cli import AUGMENTS as CLI_AUGMENTS
+from underspec.commands.options import AUGMENTS as CLI_AUGMENTS
 from underspec.models.augment import (
     AUGMENTS,
     feature_dropout,
@@ -56,8 +56,8 @@ def test_auto_picks_by_item_shape():
 
 
 def test_cli_offers_every_augmentation_network_and_precision():
-    from underspec.cli import ARCHS as CLI_ARCHS
-    from underspec.cli import PRECISIONS as CLI_PRECISIONS
+    from underspec.commands.options import ARCHS as CLI_ARCHS
+    from underspec.commands.options import PRECISIONS as CLI_PRECISIONS
     from underspec.models.fit import PRECISIONS
     from underspec.models.networks import ARCHS
 

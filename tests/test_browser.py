@@ -74,12 +74,13 @@ def test_the_annotation_page_writes_answers_that_aggregate_reads(browser, tmp_pa
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    from underspec.labeling.export import ExportOptions, build_pools, task_page
+    from underspec.labeling.export import ExportOptions, build_pools, page_tasks
+    from underspec.report.pages import labeling_page
 
     known = pd.Series(["cat", "dog"] * 3, index=[f"k{i}" for i in range(6)])
     pool = build_pools(["a", "b", "c"], known, ExportOptions(page_size=3, training=2, exam=2, seed=1))
     images = {t: "missing.png" for t in pool["task"]}
-    (tmp_path / "tasks.html").write_text(task_page(pool, images, ["cat", "dog"]))
+    (tmp_path / "tasks.html").write_text(labeling_page(page_tasks(pool, images), ["cat", "dog"]))
     browser.get((tmp_path / "tasks.html").as_uri())
     loaded(browser)
     browser.find_element(By.ID, "worker").send_keys("ann, the first")  # a comma: the CSV must quote it

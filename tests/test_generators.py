@@ -186,7 +186,7 @@ def test_block_noise_and_placement_match_the_one_shot_versions():
 
 
 def test_label_on_the_right_and_unknown_sides():
-    from underspec.cli import SIDES
+    from underspec.commands.options import SIDES
 
     assert SIDES == generators.SIDES
     task, _answers = generate("uniform_color_random_row", seed=3, sizes=(40, 40, 40), side="right")
@@ -205,7 +205,7 @@ def test_shortcut_kinds_are_drawn_on_the_image_and_predict_the_shortcut_only(how
     disagrees with the label on the mixed share."""
     from sklearn.linear_model import LogisticRegression
 
-    from underspec.cli import SHORTCUTS
+    from underspec.commands.options import SHORTCUTS
     from underspec.data.generators import SHORTCUTS as KINDS
 
     assert SHORTCUTS == KINDS

@@ -120,8 +120,8 @@ def test_a_model_trained_in_a_device_context_predicts_on_its_device():
 
 def test_the_cli_choice_lists_match_the_library():
     """The CLI spells its choices out (no numpy or torch at start-up); they must not drift."""
-    from underspec import cli
+    from underspec.commands import options
     from underspec.models import fit, representation
 
-    assert cli.DEVICES == fit.DEVICES and cli.PRECISIONS == fit.PRECISIONS
-    assert cli.REPRESENTATIONS == representation.REPRESENTATIONS
+    assert options.DEVICES == fit.DEVICES and options.PRECISIONS == fit.PRECISIONS
+    assert options.REPRESENTATIONS == representation.REPRESENTATIONS

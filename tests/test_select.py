@@ -91,7 +91,9 @@ def test_label_select_command_writes_the_selection_and_report(tmp_path, capsys):
     auto = table[table["status"] == "auto"]
     truth = d.target[keep][auto["id"].to_numpy()]
     assert len(auto) > 100 and (auto["auto_label"].to_numpy() == truth).mean() > 0.95
-    assert "data:image/png;base64," in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "data:image/png;base64," in report
+    assert f"{keep.sum()} items, 60 labeled; budget 40: <b>40</b> to send" in " ".join(report.split())
     assert len(list((tmp_path / "cache").glob("embedding-pixels-*.npy"))) == 1
     capsys.readouterr()
     assert main([*args[:3], "--budget", "10000", "--out", str(tmp_path / "no")]) == 2

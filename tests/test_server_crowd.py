@@ -206,7 +206,7 @@ def _login(client, user="alpha", password=PASSWORD):
 
 
 def test_logout_revokes_the_cookie_and_a_reset_password_ends_sessions(client, board, monkeypatch, capsys):
-    from underspec.server.web import SESSION_COOKIE
+    from underspec.server.dependencies import SESSION_COOKIE
 
     reply, csrf = _login(client)
     cookie = reply.cookies[SESSION_COOKIE]

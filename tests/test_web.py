@@ -10,7 +10,7 @@ import numpy as np
 from tests.server_fixtures import PASSWORD
 from underspec.server import service
 from underspec.server.db import open_database, team_by_name
-from underspec.server.web import SESSION_COOKIE
+from underspec.server.dependencies import SESSION_COOKIE
 
 
 def token(client, path: str) -> str:

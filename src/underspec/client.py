@@ -96,6 +96,14 @@ class HttpOracle:
     client: LeaderboardClient
     exercise_id: int
 
+    @classmethod
+    def connect(cls, server: str, exercise_id: int | None, config: str | None = None) -> HttpOracle:
+        """The oracle of exercise ``exercise_id`` on ``server``, with the team's credentials
+        (:meth:`LeaderboardClient.from_environment`)."""
+        if exercise_id is None:
+            raise UnderspecError(f"exercise: the oracle {server} is a leaderboard; give the exercise id")
+        return cls(LeaderboardClient.from_environment(server=server, config=config), exercise_id)
+
     def reveal(self, index: int) -> int:
         try:
             return int(self.client.reveal(self.exercise_id, int(index))["label"])

@@ -147,6 +147,15 @@ def load_weights(path: str | os.PathLike, what: str = "network weights saved by 
     return state
 
 
+def plain_json(value):
+    """``json.dumps``' ``default`` for NumPy scalars and arrays (as Python numbers and lists)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
 def fingerprint(X: np.ndarray) -> str:
     """A short content hash of an item array: findings and selections carry it so that they are
     never applied to another data set by mistake."""

@@ -95,6 +95,57 @@ class Decision:
                 "checks": {"count": self.checks[1], "hits": self.checks[0]}}
 
 
+def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[int, int], hits: int, misses: int,
+                     holdout_strength: float, hidden_shift: float) -> tuple[np.ndarray, float]:
+    """Draws of the accuracy on the items the hypotheses agree on, and the probability of a
+    hidden shift: a mixture of "like the held-out labeled items" and a uniform accuracy,
+    weighed by the checks on agreed target items (``hits``, ``misses``).
+
+    The held-out items stand for the agreed target items only as far as the two distributions
+    match, so they count for at most ``holdout_strength`` items: a task can hide a shift the
+    hypotheses did not find (every head took the same shortcut), and a few random target checks
+    must be able to overturn a perfect held-out score. ``hidden_shift`` is the prior probability
+    of such a shift; the checks weigh the two components (beta-binomial evidence): one miss in
+    five checks against a perfect held-out score makes it likely, five hits unlikely."""
+    right, n_hold = holdout
+    weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
+    a = np.array([1 + weight * right, 1.0])  # like the held-out items; a hidden shift
+    b = np.array([1 + weight * (n_hold - right), 1.0])
+    p_shift = 0.0
+    if hits + misses:
+        evidence = betaln(a + hits, b + misses) - betaln(a, b)
+        odds = np.log(hidden_shift) + evidence[1] - np.log1p(-hidden_shift) - evidence[0]
+        p_shift = float(1 / (1 + np.exp(-odds)))
+    comp = (rng.random(draws) < p_shift).astype(int)
+    return rng.beta(a[comp] + hits, b[comp] + misses), p_shift
+
+
+def _disputed_accuracy(rng: np.random.Generator, draws: int, pred: np.ndarray, hyp_pred: np.ndarray,
+                       disputed: np.ndarray, chosen: int, weights: np.ndarray, hit: np.ndarray, n_classes: int,
+                       strength: float, ceiling: float) -> np.ndarray:
+    """Draws of the accuracy on the disputed items: a mixture over which hypothesis is right
+    (``weights``, the posterior), updated by the checks on disputed items (``hit``).
+
+    If the chosen hypothesis is right, about ``1 - e/2`` where the final model differs from it
+    on a share ``e`` (two estimators of one function are each wrong on about half of their
+    differences), at most ``ceiling``: even a real explanation misses some disputed items, and
+    a prior piled up near 1 would leave a few checks no say. If another hypothesis is right,
+    the final model's agreement with it; if none is (the disputed labels are a coin toss, the
+    ``sum`` task), ``1 / C``. Each component weighs ``strength`` pseudo-counts. The answers
+    that told the hypotheses apart count in the weights, not in the accuracies: they went to
+    the items where the hypotheses are surest of themselves."""
+    if not disputed.any():
+        return np.zeros(draws)
+    n_hyp = len(hyp_pred)
+    share = (pred[None] == hyp_pred)[:, disputed].mean(1)  # agreement with each hypothesis
+    means = np.append(share, 1.0 / n_classes)
+    means[chosen] = 1 - (1 - share[chosen]) / 2
+    means = np.clip(means, 0.01, ceiling)
+    comp = rng.choice(n_hyp + 1, draws, p=weights)
+    hits, misses = int(hit.sum()), int((~hit).sum())
+    return rng.beta(strength * means[comp] + hits, strength * (1 - means[comp]) + misses)
+
+
 def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_score: float, *,
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
            posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
@@ -119,39 +170,21 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         final model's training. Other answers must not be passed: they are not a random sample.
     holdout : (int, int)
         Held-out labeled items on which the hypotheses agree: how many the chosen one got
-        right, and their number (``(0, 0)``: nothing known, a uniform prior). They stand for
-        the agreed target items only as far as the two distributions match, so they count
-        for at most ``holdout_strength`` items; checks on agreed target items add to them.
+        right, and their number (``(0, 0)``: nothing known, a uniform prior).
     confidence : float
         Required probability that the submission beats the default.
     posterior : ndarray (n + 1,), optional
         Posterior over the hypotheses and "none" after every answer
         (:class:`~underspec.ambiguity.query.HypothesisPosterior`); default: 0.8 on ``chosen``,
-        0.2 on "none". The disputed accuracy is a mixture with these weights: if the chosen
-        hypothesis is right, about ``1 - e/2`` where the final model differs from it on a
-        share ``e`` (two estimators of one function are each wrong on about half of their
-        differences), at most ``ceiling``; if another hypothesis is right, the final model's
-        agreement with it; if none is (the disputed labels are a coin toss, the ``sum`` task),
-        ``1 / C``. The answers that told the hypotheses apart count in the weights, not in the
-        accuracies: they went to the items where the hypotheses are surest of themselves. A
-        run that never told its hypotheses apart is thus as uncertain as its posterior.
-    strength : float
-        Pseudo-counts of each prior component of the disputed accuracy: low, so that a few
-        checks outweigh it.
-    ceiling : float
-        Largest prior mean of the disputed accuracy when the hypothesis is real: even a real
-        explanation misses some disputed items, and a prior piled up near 1 would leave a few
-        checks no say.
-    holdout_strength : float
-        Most pseudo-counts the held-out labeled items weigh in the agreed accuracy: a task can
-        hide a shift the hypotheses did not find (every head took the same shortcut), and then
-        a few random target checks must be able to overturn a perfect held-out score.
-    hidden_shift : float
-        Prior probability, used only when agreed target items were checked, that they are not
-        like the held-out labeled items (a shift no hypothesis revealed: every head took the
-        same shortcut); their accuracy is then uniform. The checks weigh the two (beta-binomial
-        evidence): one miss in five checks against a perfect held-out score makes the hidden
-        shift likely, five hits make it unlikely.
+        0.2 on "none". It weighs the components of the disputed accuracy
+        (:func:`_disputed_accuracy`); a run that never told its hypotheses apart is thus as
+        uncertain as its posterior.
+    strength, ceiling : float
+        Pseudo-counts of each prior component of the disputed accuracy (low, so that a few
+        checks outweigh it) and the largest prior mean of a real hypothesis's component.
+    holdout_strength, hidden_shift : float
+        Most pseudo-counts of the held-out labeled items in the agreed accuracy, and the prior
+        probability of a shift no hypothesis revealed (:func:`_agreed_accuracy`).
     seed : int
         Seed of the Monte Carlo draws.
 
@@ -174,34 +207,16 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     agreed_hits = int(hit[~on_disputed_part].sum())
     agreed_misses = int((~hit[~on_disputed_part]).sum())
 
-    right, n_hold = holdout
-    weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
-    a = np.array([1 + weight * right, 1.0])  # like the held-out items; a hidden shift
-    b = np.array([1 + weight * (n_hold - right), 1.0])
-    p_shift = 0.0
-    if agreed_hits + agreed_misses:
-        evidence = betaln(a + agreed_hits, b + agreed_misses) - betaln(a, b)
-        odds = np.log(hidden_shift) + evidence[1] - np.log1p(-hidden_shift) - evidence[0]
-        p_shift = float(1 / (1 + np.exp(-odds)))
-    comp = (rng.random(draws) < p_shift).astype(int)
-    agreed = rng.beta(a[comp] + agreed_hits, b[comp] + agreed_misses)
-
+    agreed, p_shift = _agreed_accuracy(rng, draws, holdout, agreed_hits, agreed_misses, holdout_strength,
+                                       hidden_shift)
     n_hyp = proba.shape[0]
     if posterior is None:
         posterior = np.zeros(n_hyp + 1)
         posterior[[chosen, -1]] = 0.8, 0.2
     weights = np.asarray(posterior, float) / np.sum(posterior)
     p_coin = float(weights[-1])
-    hits, misses = int(hit[on_disputed_part].sum()), int((~hit[on_disputed_part]).sum())
-    if d > 0:
-        share = (pred[None] == hyp_pred)[:, disputed].mean(1)  # agreement with each hypothesis
-        means = np.append(share, 1.0 / C)
-        means[chosen] = 1 - (1 - share[chosen]) / 2
-        means = np.clip(means, 0.01, ceiling)
-        comp = rng.choice(n_hyp + 1, draws, p=weights)
-        on_disputed = rng.beta(strength * means[comp] + hits, strength * (1 - means[comp]) + misses)
-    else:
-        on_disputed = np.zeros(draws)
+    on_disputed = _disputed_accuracy(rng, draws, pred, hyp_pred, disputed, chosen, weights, hit[on_disputed_part], C,
+                                     strength, ceiling)
     mean = (1 - d) * agreed + d * on_disputed
     samples = rng.binomial(N, mean) / N  # the accuracy on these N items, not the rate
     estimate = float(samples.mean())

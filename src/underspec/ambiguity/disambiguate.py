@@ -41,6 +41,35 @@ def balanced_weights(pseudo: np.ndarray, groups: np.ndarray, cap: float = 10.0) 
     return np.minimum(counts.max() / counts[inverse], cap)
 
 
+def _round_labels(proba: np.ndarray, y_labeled_idx: np.ndarray, groups: np.ndarray, revealed: dict[int, int],
+                  allowed: np.ndarray, threshold: float, min_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One round's labels of the labeled then the pool items, which of them are used (the
+    confident pool rows, see :func:`self_train`), and their weights (balanced cells, bought
+    labels 5 times)."""
+    rows = np.array(sorted(revealed), dtype=np.int64)
+    pseudo, conf = proba.argmax(1), proba.max(1)
+    cut = min(threshold, float(np.quantile(conf, 1 - min_share))) if min_share > 0 else threshold
+    keep = (conf >= cut) & allowed
+    if len(rows):
+        pseudo[rows] = [revealed[i] for i in rows]
+        keep[rows] = True
+    y = np.concatenate([y_labeled_idx, pseudo])
+    used = np.concatenate([np.ones(len(y_labeled_idx), bool), keep])
+    w = np.zeros(len(y))
+    w[used] = balanced_weights(y[used], groups[used])
+    w[len(y_labeled_idx) + rows] *= 5.0
+    return y, used, w
+
+
+def _out_of_fold(models: list, X_pool: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """The pool's probabilities, each row from the network that did not train on its fold
+    (the first network's for the rows in every network's training)."""
+    student = predict_proba(models[0], X_pool)[:, 0]
+    for k in range(1, len(models)):
+        student[fold == k] = predict_proba(models[k], X_pool[fold == k])[:, 0]
+    return student
+
+
 def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndarray,
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
@@ -101,18 +130,7 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     fold[rows] = -1  # true labels: in every network's training
     X_all = np.concatenate([X_labeled, X_pool])
     for r in range(rounds):
-        pseudo = proba.argmax(1)
-        conf = proba.max(1)
-        cut = min(threshold, float(np.quantile(conf, 1 - min_share))) if min_share > 0 else threshold
-        keep = (conf >= cut) & allowed
-        if len(rows):
-            pseudo[rows] = [revealed[i] for i in rows]
-            keep[rows] = True
-        y = np.concatenate([y_labeled_idx, pseudo])
-        used = np.concatenate([np.ones(len(X_labeled), bool), keep])
-        w = np.zeros(len(y))
-        w[used] = balanced_weights(y[used], groups[used])
-        w[len(X_labeled) + rows] *= 5.0
+        y, used, w = _round_labels(proba, y_labeled_idx, groups, revealed, allowed, threshold, min_share)
         last = r == rounds - 1
         split = folds > 1 and not last
         models = []
@@ -122,8 +140,5 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                                            sample_weight=w[take], epochs=epochs, seed=seed + r + 100 * k,
                                            progress=progress and f"{progress} round {r + 1}"))
         if not last:
-            student = predict_proba(models[0], X_pool)[:, 0]
-            for k in range(1, len(models)):
-                student[fold == k] = predict_proba(models[k], X_pool[fold == k])[:, 0]
-            proba = teacher_weight * pool_proba + (1 - teacher_weight) * student
+            proba = teacher_weight * pool_proba + (1 - teacher_weight) * _out_of_fold(models, X_pool, fold)
     return models

@@ -8,14 +8,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency
 
-from underspec.audit.registry import AuditContext, CheckResult, check, items_frame
+from underspec.audit.registry import AuditContext, CheckResult, Figure, items_frame
 from underspec.data.groups import group_labels, single_and_pairs
-from underspec.report.images import bar_chart
 
 ALPHA, MIN_EFFECT, MIN_SHIFT = 0.01, 0.1, 0.1
 
 
-@check("class_balance")
 def class_balance(ctx: AuditContext) -> CheckResult:
     """Classes with fewer than half the mean count are under-represented; an item's score is
     its class count over the mean count (capped at 1)."""
@@ -26,7 +24,8 @@ def class_balance(ctx: AuditContext) -> CheckResult:
     summary = {"counts": dict(zip(classes, counts.tolist(), strict=True)),
                "imbalance_ratio": round(float(counts.max() / max(1, counts.min())), 3),
                "under_represented": [c for c, r in zip(classes, rare, strict=True) if r]}
-    picture = bar_chart(classes, counts, title="labeled items per class", highlight=rare)
+    picture = Figure("bars", {"labels": classes, "values": counts, "title": "labeled items per class",
+                              "highlight": rare})
     return CheckResult("class_balance", summary,
                        items_frame(ctx.ids, rare[ctx.y], counts[ctx.y] / mean),
                        {"items per class": picture})
@@ -75,7 +74,6 @@ def simpson(table: pd.DataFrame, group: str, control: str, positive: int, min_gr
     return found
 
 
-@check("group_label_rates")
 def group_label_rates(ctx: AuditContext) -> CheckResult:
     """Label rates per group column and per intersection of two; an item is flagged when one
     of its groups is significantly associated with the label (p < 0.01, Cramér's V >= 0.1) and
@@ -89,7 +87,7 @@ def group_label_rates(ctx: AuditContext) -> CheckResult:
     t = ctx.table
     overall = np.bincount(ctx.y, minlength=ctx.n_classes) / len(ctx.y)
     tests, worst = {}, np.zeros(len(t))
-    pictures = {}
+    figures = {}
     for key in single_and_pairs(columns):
         name = " x ".join(key)
         groups = group_labels(t, key)
@@ -105,15 +103,15 @@ def group_label_rates(ctx: AuditContext) -> CheckResult:
         if len(key) == 1 and result["rates"]:
             labels = list(result["rates"])
             positive = str(ctx.image_set.classes[-1])
-            pictures[f"rate of class {ctx.image_set.classes[-1]} by {name}"] = bar_chart(
-                labels, [result["rates"][g].get(positive, 0.0) for g in labels],
-                title=f"share of class {ctx.image_set.classes[-1]} per {name} "
-                      f"(p={result['p_value']:.2g}, V={result['cramers_v']})",
-                reference=float(overall[-1]))
+            figures[f"rate of class {ctx.image_set.classes[-1]} by {name}"] = Figure("bars", {
+                "labels": labels, "values": [result["rates"][g].get(positive, 0.0) for g in labels],
+                "title": f"share of class {ctx.image_set.classes[-1]} per {name} "
+                         f"(p={result['p_value']:.2g}, V={result['cramers_v']})",
+                "reference": float(overall[-1])})
     summary = {"tests": tests, "biased": [k for k, r in tests.items() if r.get("biased")]}
     if ctx.options.control:
         summary["simpson"] = [s for c in columns for k in range(ctx.n_classes)
                               for s in simpson(t, c, ctx.options.control, k, ctx.options.min_group)
                               if ctx.n_classes > 2 or k == 1]
     return CheckResult("group_label_rates", summary,
-                       items_frame(ctx.ids, worst >= MIN_SHIFT, 1 - worst), pictures)
+                       items_frame(ctx.ids, worst >= MIN_SHIFT, 1 - worst), figures)

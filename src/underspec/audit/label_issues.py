@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from underspec.audit.registry import AuditContext, CheckResult, check, items_frame
-from underspec.report.images import item_grid
+from underspec.audit.registry import AuditContext, CheckResult, Figure, items_frame
 
 GRID = 24
 
 
-@check("label_issues")
 def label_issues(ctx: AuditContext) -> CheckResult:
     """Items whose given label disagrees with what models that never saw them predict, found by
     ``cleanlab.filter.find_label_issues``; the score is cleanlab's label quality (self-confidence)."""
@@ -27,12 +25,12 @@ def label_issues(ctx: AuditContext) -> CheckResult:
                "model": ctx.options.model, "representation": ctx.representation, "device": ctx.device,
                "out_of_sample_balanced_accuracy": round(ctx.image_balanced_accuracy, 4),
                "ranked": [str(ctx.ids[i]) for i in order[:100]]}
-    pictures = {}
+    figures = {}
     if len(order) and ctx.X.ndim == 4:
         top = order[:GRID]
-        pictures["most likely label issues"] = item_grid(
-            ctx.X[top], [f"{classes[ctx.y[i]]}→{classes[predicted[i]]}" for i in top],
-            title="top suspects: given label → predicted label")
+        figures["most likely label issues"] = Figure("items", {
+            "X": ctx.X[top], "captions": [f"{classes[ctx.y[i]]}→{classes[predicted[i]]}" for i in top],
+            "title": "top suspects: given label → predicted label"})
     return CheckResult("label_issues", summary, items_frame(
         ctx.ids, issues, quality, given=[classes[k] for k in ctx.y],
-        predicted=[classes[k] for k in predicted]), pictures)
+        predicted=[classes[k] for k in predicted]), figures)

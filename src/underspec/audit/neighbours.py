@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from underspec.audit.registry import AuditContext, CheckResult, check, items_frame
-from underspec.report.images import item_grid
+from underspec.audit.registry import AuditContext, CheckResult, Figure, items_frame
 
 K = 10
 DUPLICATE_FRACTION = 0.1  # nearer than this share of the median nearest-neighbour distance
@@ -24,7 +23,6 @@ def _all_ids(ctx: AuditContext) -> np.ndarray:
     return ctx.image_set.table["id"].to_numpy()
 
 
-@check("near_duplicates")
 def near_duplicates(ctx: AuditContext) -> CheckResult:
     """Items whose nearest neighbour is much nearer than usual (copies, re-encodings); the score
     is that distance over the usual one, and ``duplicate_of`` names the neighbour."""
@@ -34,20 +32,19 @@ def near_duplicates(ctx: AuditContext) -> CheckResult:
     flagged = nearest < DUPLICATE_FRACTION * typical
     ids = _all_ids(ctx)
     sets = sorted({tuple(sorted((str(ids[i]), str(ids[idx[i, 0]])))) for i in np.flatnonzero(flagged)})
-    pictures = {}
+    figures = {}
     X = ctx.image_set.X
     if sets and X.ndim == 4:
         pairs = [i for i in np.flatnonzero(flagged)][:12]
         show = np.concatenate([[i, idx[i, 0]] for i in pairs])
-        pictures["near-duplicate pairs"] = item_grid(X[show], [str(ids[i])[-14:] for i in show],
-                                                     title="near-duplicates, in pairs")
+        figures["near-duplicate pairs"] = Figure("items", {"X": X[show], "captions": [str(ids[i])[-14:] for i in show],
+                                                           "title": "near-duplicates, in pairs"})
     return CheckResult("near_duplicates", {"pairs": len(sets), "items": int(flagged.sum()),
                                            "sets": [list(s) for s in sets[:100]]},
                        items_frame(ids, flagged, nearest / (4 * DUPLICATE_FRACTION * typical),
-                                   duplicate_of=[str(ids[j]) for j in idx[:, 0]]), pictures)
+                                   duplicate_of=[str(ids[j]) for j in idx[:, 0]]), figures)
 
 
-@check("outliers")
 def outliers(ctx: AuditContext) -> CheckResult:
     """Items far from all others (out of distribution): mean distance to the 10 nearest
     neighbours, flagged above a robust z-score of 6; score ``exp(-d / median d)``."""
@@ -58,12 +55,12 @@ def outliers(ctx: AuditContext) -> CheckResult:
     z = (d - med) / mad
     flagged = z > OUTLIER_Z
     ids = _all_ids(ctx)
-    pictures = {}
+    figures = {}
     X = ctx.image_set.X
     order = np.argsort(-d)[: min(16, int(flagged.sum()))]
     if len(order) and X.ndim == 4:
-        pictures["outliers"] = item_grid(X[order], [f"z={z[i]:.0f}" for i in order],
-                                         title="items farthest from all others")
+        figures["outliers"] = Figure("items", {"X": X[order], "captions": [f"z={z[i]:.0f}" for i in order],
+                                               "title": "items farthest from all others"})
     return CheckResult("outliers", {"items": int(flagged.sum()),
                                     "ranked": [str(ids[i]) for i in np.argsort(-d)[:int(flagged.sum())][:100]]},
-                       items_frame(ids, flagged, np.exp(-d / med)), pictures)
+                       items_frame(ids, flagged, np.exp(-d / med)), figures)

@@ -3,7 +3,7 @@ uniform result of a check, and the registry of checks by name.
 
 Every check returns a :class:`CheckResult`, as cleanlab's Datalab does: a per-item table
 (``id``, ``is_issue``, ``score`` in [0, 1] where **lower means more suspect**, plus any
-columns of its own), a summary dict, and pictures for the report.
+columns of its own), a summary dict, and figures (as data) for the report.
 """
 
 from __future__ import annotations
@@ -181,15 +181,26 @@ class AuditContext:
         return float(balanced_accuracy_score(self.y, self.proba.argmax(1)))
 
 
+@dataclass(frozen=True)
+class Figure:
+    """What one picture of a report shows, as data: ``kind`` names a drawing of
+    :mod:`underspec.report.figures` (``items``: a grid of items with captions, ``bars``: one bar
+    per label, ``heat``: maps side by side) and ``data`` holds its arguments (arrays, labels,
+    the title). Checks compute; the report draws."""
+
+    kind: str
+    data: dict
+
+
 @dataclass
 class CheckResult:
     """One check's findings: per-item ``items`` (``id``, ``is_issue``, ``score``), ``summary``,
-    and ``pictures`` (title to PNG data URI) for the report."""
+    and ``figures`` (title to :class:`Figure`) for the report."""
 
     name: str
     summary: dict
     items: pd.DataFrame
-    pictures: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, Figure] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = {"id", "is_issue", "score"} - set(self.items.columns)
@@ -202,15 +213,7 @@ class CheckResult:
 
 
 Check = Callable[[AuditContext], CheckResult]
-CHECKS: dict[str, Check] = {}
-
-
-def check(name: str) -> Callable[[Check], Check]:
-    """Register an audit check under ``name``."""
-    def register(fn: Check) -> Check:
-        CHECKS[name] = fn
-        return fn
-    return register
+"""An audit check: the shared context in, the findings out (see :mod:`underspec.audit.checks`)."""
 
 
 def items_frame(ids, is_issue, score, **extra) -> pd.DataFrame:

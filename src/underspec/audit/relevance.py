@@ -8,9 +8,8 @@ import warnings
 import numpy as np
 from sklearn.feature_selection import f_classif
 
-from underspec.audit.registry import AuditContext, CheckResult, check, items_frame
+from underspec.audit.registry import AuditContext, CheckResult, Figure, items_frame
 from underspec.audit.shortcuts import border_mask
-from underspec.report.images import heat_map
 
 MAX_SALIENCY_ITEMS = 512
 
@@ -42,7 +41,6 @@ def saliency(ctx: AuditContext, rows: np.ndarray) -> np.ndarray:
     return coef[y].reshape(len(y), *X.shape[1:]).mean(1)
 
 
-@check("pixel_relevance")
 def pixel_relevance(ctx: AuditContext) -> CheckResult:
     """Relevance maps; an item is flagged when most of its saliency lies on the image border
     (more than half, and 1.5 times the border's share of the pixels); score ``1 - share``."""
@@ -65,8 +63,9 @@ def pixel_relevance(ctx: AuditContext) -> CheckResult:
                "border_share_univariate": round(float(uni[ring].sum() / max(1e-12, uni.sum())), 4),
                "border_share_saliency": round(float(mean_sal[ring].sum() / max(1e-12, mean_sal.sum())), 4),
                "items_looking_at_the_border": int(flagged.sum()), "items_scored": int(len(pick))}
-    picture = heat_map({"label-explained variance (univariate)": uni, f"saliency ({ctx.options.model})": mean_sal},
-                       title="where the label is in the pixels")
+    picture = Figure("heat", {"maps": {"label-explained variance (univariate)": uni,
+                                       f"saliency ({ctx.options.model})": mean_sal},
+                              "title": "where the label is in the pixels"})
     return CheckResult("pixel_relevance", summary,
                        items_frame(ctx.ids, flagged, 1 - np.nan_to_num(share)),
                        {"relevance maps": picture})

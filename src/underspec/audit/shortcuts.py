@@ -11,8 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.tree import DecisionTreeClassifier
 
-from underspec.audit.registry import AuditContext, CheckResult, check, items_frame
-from underspec.report.images import bar_chart
+from underspec.audit.registry import AuditContext, CheckResult, Figure, items_frame
 
 NOT_METADATA = {"id", "split", "label", "weight", "path"}
 SHORTCUT_RATIO = 0.8  # of the image's skill above chance
@@ -51,7 +50,6 @@ def property_scores(values: pd.Series, y: np.ndarray, folds: int, seed: int) -> 
     return cross_val_predict(model, data, y, cv=cv, method="predict_proba")
 
 
-@check("shortcuts")
 def shortcuts(ctx: AuditContext) -> CheckResult:
     """Balanced accuracy of each property alone (out of sample) next to the image's; a property
     reaching 80% of the image's skill above chance is a shortcut. Items are flagged when the
@@ -80,9 +78,9 @@ def shortcuts(ctx: AuditContext) -> CheckResult:
     else:
         p_label, flagged = np.zeros(len(ctx.y)), np.zeros(len(ctx.y), bool)
     names = list(scores)
-    picture = bar_chart(["image", *names], [image, *[scores[n] for n in names]],
-                        highlight=[False, *[n in found for n in names]], reference=chance,
-                        title="balanced accuracy from each property alone (dashed: chance)")
+    picture = Figure("bars", {"labels": ["image", *names], "values": [image, *[scores[n] for n in names]],
+                              "highlight": [False, *[n in found for n in names]], "reference": chance,
+                              "title": "balanced accuracy from each property alone (dashed: chance)"})
     summary = {"image_balanced_accuracy": round(image, 4), "chance": round(chance, 4),
                "balanced_accuracy": {n: round(s, 4) for n, s in scores.items()},
                "shortcuts": found}

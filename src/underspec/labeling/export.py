@@ -5,8 +5,6 @@ label) each; written as CSV, as Toloka-style TSV and as a static page for in-hou
 
 from __future__ import annotations
 
-import html
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,86 +91,8 @@ def toloka_tsv(pool: pd.DataFrame, images: dict, url_prefix: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def task_page(pool: pd.DataFrame, images: dict, classes: list, title: str = "Label the images") -> str:
-    """A static HTML page for in-house annotation: the production pages one after the other, a
-    choice of class under each image, and the answers written as CSV (``task,worker,label,
-    seconds``) in a text box and as a download, ready for ``underspec label aggregate``."""
+def page_tasks(pool: pd.DataFrame, images: dict) -> list[dict]:
+    """The production tasks of a pool in page order, for the in-house labeling page
+    (:func:`underspec.report.pages.labeling_page`): ``page``, ``task``, ``image``."""
     production = pool[pool["pool"] == "production"]
-    tasks = [{"page": int(r.page), "task": str(r.task), "image": images[r.task]} for r in production.itertuples()]
-    data = json.dumps({"tasks": tasks, "classes": [str(c) for c in classes]}).replace("</", "<\\/")
-    return _PAGE.replace("{{title}}", html.escape(title)).replace("{{data}}", data)
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{title}}</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; }
-.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; padding: 6px; border: 1px solid #ccc; border-radius: 6px; text-align: center; }
-figure img { width: 96px; height: 96px; image-rendering: pixelated; display: block; margin: 0 auto 4px; }
-textarea { width: 100%; height: 8rem; font-family: monospace; }
-.missing { border-color: #c00; }
-</style></head>
-<body>
-<h1>{{title}}</h1>
-<p><label>Your name <input id="worker" required></label>
-<span id="progress"></span></p>
-<form id="page-form"><div class="grid" id="grid"></div>
-<p><button type="submit" id="next">Next page</button></p></form>
-<h2>Answers</h2>
-<p>Copy this text or <a id="download" download="answers.csv" href="#">download answers.csv</a>, then run
-<code>underspec label aggregate answers.csv --gold gold.csv --out labels.csv</code>.</p>
-<textarea id="csv" readonly>task,worker,label,seconds</textarea>
-<script id="data" type="application/json">{{data}}</script>
-<script>
-const data = JSON.parse(document.getElementById("data").textContent);
-const pages = [...new Set(data.tasks.map(t => t.page))];
-const rows = ["task,worker,label,seconds"];
-let current = 0, started = Date.now();
-const quote = v => /[",\\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
-function show() {
-  const grid = document.getElementById("grid");
-  grid.innerHTML = "";
-  if (current >= pages.length) {
-    document.getElementById("progress").textContent = "All pages done, thank you.";
-    document.getElementById("next").disabled = true;
-    return;
-  }
-  document.getElementById("progress").textContent = `Page ${current + 1} of ${pages.length}`;
-  data.tasks.filter(t => t.page === pages[current]).forEach((t, i) => {
-    const fig = document.createElement("figure");
-    fig.dataset.task = t.task;
-    const img = document.createElement("img");
-    img.src = t.image; img.alt = "item " + (i + 1);
-    const choice = document.createElement("select");
-    choice.name = "label"; choice.className = "answer";
-    choice.add(new Option("?", ""));
-    data.classes.forEach(c => choice.add(new Option(c, c)));
-    fig.append(img, choice);
-    grid.append(fig);
-  });
-  started = Date.now();
-}
-document.getElementById("page-form").addEventListener("submit", event => {
-  event.preventDefault();
-  const worker = document.getElementById("worker").value.trim();
-  if (!worker) { document.getElementById("worker").focus(); return; }
-  const figures = [...document.querySelectorAll("#grid figure")];
-  const empty = figures.filter(f => !f.querySelector("select").value);
-  figures.forEach(f => f.classList.toggle("missing", !f.querySelector("select").value));
-  if (empty.length) return;
-  const seconds = ((Date.now() - started) / 1000 / figures.length).toFixed(2);
-  figures.forEach(f => {
-    const answer = [f.dataset.task, worker, f.querySelector("select").value, seconds];
-    rows.push(answer.map(quote).join(","));
-  });
-  const text = rows.join("\\n") + "\\n";
-  document.getElementById("csv").value = text;
-  document.getElementById("download").href = "data:text/csv;charset=utf-8," + encodeURIComponent(text);
-  current += 1;
-  show();
-});
-show();
-</script>
-</body></html>
-"""
+    return [{"page": int(r.page), "task": str(r.task), "image": images[r.task]} for r in production.itertuples()]

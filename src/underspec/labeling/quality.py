@@ -10,9 +10,10 @@ from underspec.errors import UnderspecError
 
 
 def check_answers(answers: pd.DataFrame, gold: pd.Series | None = None, classes: list | None = None,
-                  where: str = "answers") -> None:
+                  where: str = "answers", gold_where: str = "gold") -> None:
     """Refuse what would make aggregation wrong: missing columns, empty cells, a worker who
-    answered a task twice, labels outside ``classes``, gold for tasks nobody answered."""
+    answered a task twice, labels (answers' or gold's) outside ``classes``, gold for tasks
+    nobody answered. ``where`` and ``gold_where`` name the answers and the gold in messages."""
     for column in ("task", "worker", "label"):
         if column not in answers.columns:
             raise UnderspecError(f"{where}: no column {column!r}; expected task, worker, label[, seconds]")
@@ -33,6 +34,9 @@ def check_answers(answers: pd.DataFrame, gold: pd.Series | None = None, classes:
         stray = sorted(set(gold.index) - set(answers["task"]), key=str)
         if stray:
             raise UnderspecError(f"gold: {len(stray)} task(s) not in {where}, e.g. {stray[0]!r}")
+        if classes is not None and not gold.isin(classes).all():
+            raise UnderspecError(f"{gold_where}, column 'label': {gold[~gold.isin(classes)].iloc[0]!r} is not one "
+                                 f"of {classes}")
 
 
 def same_answer_share(answers: pd.DataFrame) -> pd.DataFrame:

@@ -132,6 +132,45 @@ class _Cycler:
         return idx
 
 
+class _Tensors:
+    """The training arrays as tensors in host memory, cut into mini-batches on the device."""
+
+    def __init__(self, X, y, sample_weight, pool, groups):
+        self.x = torch.as_tensor(X, dtype=torch.float32)
+        self.y = torch.as_tensor(y, dtype=torch.long)
+        self.w = torch.as_tensor(np.ones(len(y)) if sample_weight is None else sample_weight, dtype=torch.float32)
+        self.pool = None if pool is None else torch.as_tensor(pool, dtype=torch.float32)
+        self.g = None if groups is None else torch.as_tensor(groups, dtype=torch.long)
+        self.pool_size = 0 if pool is None else len(self.pool)
+
+    def batch(self, idx: np.ndarray, pool_idx: np.ndarray | None, augment, generator: torch.Generator,
+              device: str, precision: str) -> Batch:
+        """The labeled items ``idx`` (augmented on the host), and the pool items ``pool_idx``."""
+        x = self.x[idx] if augment is None else augment(self.x[idx], generator)
+        return Batch(_layout(x.to(device), precision), self.y[idx].to(device), self.w[idx].to(device),
+                     None if pool_idx is None else _layout(self.pool[pool_idx].to(device), precision),
+                     None if self.g is None else self.g[idx].to(device))
+
+
+def _placed(model: torch.nn.Module, device: str | None, precision: str) -> str:
+    """Move ``model`` to ``device`` (default: :func:`current_device`), channels-last under
+    bfloat16, in train mode; the resolved device."""
+    device = current_device() if device is None else resolve_device(device)
+    model.to(device)
+    if precision == "bfloat16":
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    return device
+
+
+def _stop(on_epoch: Callable[[int, torch.nn.Module], bool], epoch: int, model: torch.nn.Module) -> bool:
+    """Call ``on_epoch`` with the model in eval mode, back in train mode after."""
+    model.eval()
+    stop = on_epoch(epoch, model)
+    model.train()
+    return bool(stop)
+
+
 def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarray, *,
         sample_weight: np.ndarray | None = None, pool: np.ndarray | None = None,
         groups: np.ndarray | None = None, epochs: float = 10, batch_size: int = 64,
@@ -158,7 +197,7 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         Passes over the larger of the labeled set and the pool.
     batch_size, lr, weight_decay : hyper-parameters of the optimiser.
     seed : int
-        Seeds the mini-batch order.
+        Seeds the mini-batch order and the augmentations.
     progress : bool or str
         Show a progress bar (a string is used as its label).
     on_epoch : callable, optional
@@ -168,11 +207,10 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         ``augment(x, generator) -> x`` applied to each labeled mini-batch (see
         :mod:`underspec.models.augment`).
     precision : {"float32", "bfloat16"}
-        ``bfloat16``: mixed precision (autocast) with channels-last images, about twice as fast
-        for convolutional networks on a CPU with native bfloat16 (:func:`bfloat16_supported`).
+        ``bfloat16``: mixed precision with channels-last images (:func:`resolve_precision`).
     device : {"auto", "cpu", "cuda"}, optional
-        Where to train (default: :func:`current_device`). The items stay in host memory; each
-        mini-batch is moved to the device after its augmentation.
+        Where to train (default: :func:`current_device`); each mini-batch is moved there
+        after its augmentation.
 
     Returns
     -------
@@ -180,36 +218,22 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
         The mean loss of each epoch.
     """
     rng = np.random.default_rng(seed)
-    Xt = torch.as_tensor(X, dtype=torch.float32)
-    yt = torch.as_tensor(y, dtype=torch.long)
-    wt = torch.as_tensor(np.ones(len(y)) if sample_weight is None else sample_weight,
-                         dtype=torch.float32)
-    Pt = None if pool is None else torch.as_tensor(pool, dtype=torch.float32)
-    gt = None if groups is None else torch.as_tensor(groups, dtype=torch.long)
+    data = _Tensors(X, y, sample_weight, pool, groups)
     generator = torch.Generator().manual_seed(seed)
-    n_big = max(len(Xt), 0 if Pt is None else len(Pt))
-    steps_per_epoch = max(1, math.ceil(n_big / batch_size))
+    steps_per_epoch = max(1, math.ceil(max(len(data.x), data.pool_size) / batch_size))
     total = max(1, int(round(epochs * steps_per_epoch)))
-    labeled = _Cycler(len(Xt), batch_size, rng)
-    unlabeled = None if Pt is None else _Cycler(len(Pt), batch_size, rng)
+    labeled = _Cycler(len(data.x), batch_size, rng)
+    unlabeled = None if pool is None else _Cycler(data.pool_size, batch_size, rng)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total,
-                                                   pct_start=0.15)
-    device = current_device() if device is None else resolve_device(device)
-    model.to(device)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=0.15)
+    device = _placed(model, device, precision)
     compute = _compute(precision, device)
-    if precision == "bfloat16":
-        model.to(memory_format=torch.channels_last)
-    model.train()
     history, running = [], 0.0
-    label = progress if isinstance(progress, str) else "fit"
-    bar = tqdm(range(total), desc=label, disable=not progress, leave=False, unit="step")
+    bar = tqdm(range(total), desc=progress if isinstance(progress, str) else "fit", disable=not progress,
+               leave=False, unit="step")
     for step in bar:
-        idx = labeled.next()
-        x = Xt[idx] if augment is None else augment(Xt[idx], generator)
-        batch = Batch(_layout(x.to(device), precision), yt[idx].to(device), wt[idx].to(device),
-                      None if unlabeled is None else _layout(Pt[unlabeled.next()].to(device), precision),
-                      None if gt is None else gt[idx].to(device))
+        batch = data.batch(labeled.next(), None if unlabeled is None else unlabeled.next(), augment, generator,
+                           device, precision)
         with compute:
             loss = objective(model, batch)
         optimiser.zero_grad(set_to_none=True)
@@ -221,12 +245,8 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
             history.append(running / ((step % steps_per_epoch) + 1))
             running = 0.0
             bar.set_postfix(loss=f"{history[-1]:.3f}")
-            if on_epoch is not None:
-                model.eval()
-                stop = on_epoch(len(history) - 1, model)
-                model.train()
-                if stop:
-                    break
+            if on_epoch is not None and _stop(on_epoch, len(history) - 1, model):
+                break
     model.eval()
     return history
 

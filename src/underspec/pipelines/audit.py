@@ -6,16 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jinja2
-import numpy as np
-
-from underspec.audit import balance, label_issues, neighbours, relevance, shortcuts  # noqa: F401 (registers)
-from underspec.audit.registry import CHECKS, AuditContext, AuditOptions, CheckResult
+from underspec.audit.checks import CHECKS
+from underspec.audit.registry import AuditContext, AuditOptions, CheckResult
 from underspec.data.image_sets import ImageSet
 from underspec.errors import UnderspecError, atomic_dir
-from underspec.files import data_stamp
-
-TOP_ITEMS = 20
+from underspec.files import data_stamp, plain_json
 
 
 def run_checks(image_set: ImageSet, options: AuditOptions,
@@ -36,14 +31,6 @@ def run_checks(image_set: ImageSet, options: AuditOptions,
     return results
 
 
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
 def _first_paragraph(doc: str | None) -> str:
     return " ".join((doc or "").split("\n\n")[0].split()).replace("``", "")
 
@@ -61,22 +48,10 @@ def write_audit(image_set: ImageSet, options: AuditOptions, results: list[CheckR
     refuses them for other data) and ``report.html`` into the folder ``out``, which appears
     whole (no file of an earlier audit is left beside them)."""
     out = Path(out)
-    document = json.dumps({"data": data_stamp(image_set), **findings(results)}, indent=1, default=_plain) + "\n"
-    env = jinja2.Environment(loader=jinja2.PackageLoader("underspec", "report/templates"),
-                             autoescape=True)
-    rows = []
-    for r in results:
-        flagged = r.items[r.items["is_issue"]].sort_values("score").head(TOP_ITEMS)
-        rows.append({"name": r.name, "n_issues": r.n_issues, "pictures": r.pictures,
-                     "doc": _first_paragraph(CHECKS[r.name].__doc__),
-                     "summary_text": json.dumps(r.summary, indent=1, default=_plain)[:20000],
-                     "top": json.loads(flagged.to_json(orient="records", default_handler=str))})
-    t = image_set.table
-    html = env.get_template("audit.html").render(
-        source=image_set.source, n_items=len(t), n_labeled=int((t["label"] >= 0).sum()),
-        classes=[str(c) for c in image_set.classes], shape=tuple(image_set.X.shape[1:]),
-        model=options.model, folds=options.folds, groups=options.groups, bad=image_set.bad,
-        resized=image_set.resized, results=rows)
+    document = json.dumps({"data": data_stamp(image_set), **findings(results)}, indent=1, default=plain_json) + "\n"
+    from underspec.report.pages import audit_page
+
+    html = audit_page(image_set, options, results, {r.name: _first_paragraph(CHECKS[r.name].__doc__) for r in results})
     with atomic_dir(out) as tmp:
         (tmp / "findings.json").write_text(document)
         (tmp / "report.html").write_text(html)

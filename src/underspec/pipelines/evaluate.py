@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jinja2
 import numpy as np
 import pandas as pd
 
@@ -17,7 +16,7 @@ from underspec.fairness.metrics import GROUP_METRICS, evaluate
 from underspec.fairness.thresholds import fit_thresholds, group_keys
 from underspec.files import read_csv
 from underspec.pipelines.train import load_run, predict
-from underspec.report.images import bar_chart, confusion_picture
+from underspec.report.pages import evaluation_page
 
 
 def read_predictions(path: str | Path, image_set: ImageSet) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -61,7 +60,7 @@ def evaluate_file(predictions: str | Path, image_set: ImageSet, groups: list[str
     result = evaluate(y, pred, table, groups, classes=image_set.classes, min_count=min_count, n_boot=n_boot,
                       positive=_positive(positive, image_set), seed=seed)
     document = json.dumps(result, indent=1, default=float) + "\n"
-    html = render(result)
+    html = evaluation_page(result, GROUP_METRICS)
     with atomic_dir(out) as tmp:
         (tmp / "evaluation.json").write_text(document)
         (tmp / "evaluation.html").write_text(html)
@@ -74,20 +73,6 @@ def _positive(positive: str | None, image_set: ImageSet) -> int | None:
     if positive is not None and str(positive) not in names:
         raise UnderspecError(f"positive {positive!r}: not one of the classes {', '.join(names)} of {image_set.source}")
     return None if positive is None else names.index(str(positive))
-
-
-def render(result: dict) -> str:
-    pictures = {"confusion matrix": confusion_picture(result["overall"]["confusion_matrix"], result["classes"])}
-    for key, grouping in result["by_group"].items():
-        frame = pd.DataFrame(grouping["groups"])
-        for metric in ("accuracy", "tpr", "fpr"):
-            pictures[f"{metric} by {key}"] = bar_chart(
-                frame["group"].tolist(), frame[metric].to_numpy(float),
-                intervals=frame[[f"{metric}_low", f"{metric}_high"]].to_numpy(float),
-                highlight=frame["too_small"].to_numpy(), reference=result["overall"][metric],
-                title=f"{metric} by {key} (95% bootstrap interval; dashed: overall; red: too small)")
-    env = jinja2.Environment(loader=jinja2.PackageLoader("underspec", "report/templates"), autoescape=True)
-    return env.get_template("evaluate.html").render(result=result, pictures=pictures, metrics=GROUP_METRICS)
 
 
 def format_table(result: dict) -> str:

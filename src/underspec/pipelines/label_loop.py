@@ -5,7 +5,7 @@ with a simulated crowd."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,9 @@ from underspec.constraints import COUNT, NATURAL
 from underspec.data.image_sets import ImageSet, load_image_set
 from underspec.errors import UnderspecError, atomic_dir, check_output_dir
 from underspec.files import check_same_data, load_npy, read_csv, read_json
-from underspec.labeling.export import ExportOptions, build_pools, task_page, toloka_tsv
+from underspec.labeling.export import ExportOptions, build_pools, page_tasks, toloka_tsv
 from underspec.labeling.select import knn_ensemble, linear_proba
-from underspec.pipelines.labeling import aggregate_file, select_file
+from underspec.pipelines.labeling import aggregate, select_items, write_selection
 
 
 def _selection(selection_dir: str | Path, image_set: ImageSet | None = None) -> tuple[Path, dict, pd.DataFrame]:
@@ -55,15 +55,68 @@ def _ids(image_set: ImageSet) -> pd.Index:
     return pd.Index(image_set.table["id"].astype(str))
 
 
+@dataclass
+class Pools:
+    """The crowd's task pools of a selection, in memory: ``pool`` (pool, page, task, image,
+    golden, hint), ``gold`` (the honeypots' known labels by task), ``images`` (task to image
+    file), ``rows`` (each image's item row) and the ``report``."""
+
+    pool: pd.DataFrame
+    gold: pd.Series
+    images: dict[str, str]
+    rows: np.ndarray
+    report: dict
+
+
+def export_pools(image_set: ImageSet, selection: pd.DataFrame, options: ExportOptions | None = None) -> Pools:
+    """Task pools (training, exam, production pages with honeypots) for the selection's
+    ``send`` items, honeypots drawn from the known labels."""
+    options = options or ExportOptions()
+    if image_set.X.ndim != 4:
+        raise UnderspecError(f"{image_set.source}: items of shape {image_set.X.shape[1:]}; export needs images "
+                             f"(N, C, H, W) to show to the crowd")
+    ids = _ids(image_set)
+    labels = image_set.table["label"].to_numpy()
+    classes = list(image_set.classes)
+    known = pd.Series([str(classes[k]) for k in labels[labels >= 0]], index=ids[labels >= 0], dtype=object)
+    send = selection.loc[selection["status"] == "send", "id"].astype(str).tolist()
+    pool = build_pools(send, known, options)
+    rows = ids.get_indexer(pool["task"].unique())
+    images = {task: f"images/{row:06d}.png" for task, row in zip(pool["task"].unique(), rows, strict=True)}
+    pool.insert(3, "image", pool["task"].map(images))
+    production = pool[pool["pool"] == "production"]
+    gold = production[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"].rename("label")
+    report = {"overlap": options.overlap, "page_size": options.page_size, "classes": [str(c) for c in classes],
+              "pages": int(production["page"].nunique()), "tasks_to_label": len(send),
+              "honeypots": len(gold), "training": options.training, "exam": options.exam,
+              "assignments": int(production["page"].nunique() * options.overlap), "options": asdict(options)}
+    return Pools(pool, gold, images, rows, report)
+
+
+def write_pools(pools: Pools, image_set: ImageSet, out: str | Path, url_prefix: str = "") -> None:
+    """``out/pool.csv``, ``gold.csv``, ``toloka/{training,exam,production}.tsv``, ``tasks.html``
+    (in-house annotation page), ``images/`` and ``pool.json``, written whole."""
+    from underspec.report.images import save_item_png
+    from underspec.report.pages import labeling_page
+
+    with atomic_dir(out) as tmp:
+        for task, row in zip(pools.images, pools.rows, strict=True):
+            save_item_png(image_set.X[row], tmp / pools.images[task])
+        pools.pool.to_csv(tmp / "pool.csv", index=False)
+        pools.gold.reset_index().to_csv(tmp / "gold.csv", index=False)
+        (tmp / "toloka").mkdir()
+        for name in ("training", "exam", "production"):
+            part = pools.pool[pools.pool["pool"] == name]
+            (tmp / "toloka" / f"{name}.tsv").write_text(toloka_tsv(part, pools.images, url_prefix))
+        (tmp / "tasks.html").write_text(labeling_page(page_tasks(pools.pool, pools.images), list(image_set.classes)))
+        (tmp / "pool.json").write_text(json.dumps(pools.report, indent=1) + "\n")
+
+
 def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptions | None = None,
                 image_set: ImageSet | None = None) -> dict:
-    """Write the task pools of a selection's ``send`` items into the folder ``out``.
-
-    ``out`` receives ``pool.csv`` (pool, page, task, image, golden, hint), ``gold.csv`` (the
-    honeypots' known labels, for ``label aggregate --gold``), ``toloka/{training,exam,
-    production}.tsv``, ``tasks.html`` (in-house annotation page), ``images/`` and ``pool.json``.
-    The folder appears whole or not at all.
-    """
+    """Write the task pools of a selection's ``send`` items into the folder ``out``
+    (:func:`export_pools`, :func:`write_pools`); the folder appears whole or not at all. Without
+    ``image_set``, the data recorded in the selection is loaded."""
     options = options or ExportOptions()
     check_output_dir(out)
     folder, summary, selection = _selection(selection_dir)
@@ -72,59 +125,35 @@ def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptio
             raise UnderspecError(f"{folder / 'selection.json'}: no data recorded; give the data with --data")
         image_set = load_image_set(**summary["data"])
     _same_data(folder, summary, image_set)
-    if image_set.X.ndim != 4:
-        raise UnderspecError(f"{image_set.source}: items of shape {image_set.X.shape[1:]}; export needs images "
-                             f"(N, C, H, W) to show to the crowd")
-    ids = _ids(image_set)
-    labels = image_set.table["label"].to_numpy()
-    classes = list(image_set.classes)
-    known = pd.Series([classes[k] for k in labels[labels >= 0]], index=ids[labels >= 0], dtype=object)
-    send = selection.loc[selection["status"] == "send", "id"].tolist()
-    pool = build_pools(send, known, options)
-    rows = ids.get_indexer(pool["task"].unique())
-    images = {task: f"images/{row:06d}.png" for task, row in zip(pool["task"].unique(), rows, strict=True)}
-    pool.insert(3, "image", pool["task"].map(images))
-    production = pool[pool["pool"] == "production"]
-    gold = production[production["golden"] != ""][["task", "golden"]].drop_duplicates("task")
-    report = {"overlap": options.overlap, "page_size": options.page_size, "classes": [str(c) for c in classes],
-              "pages": int(production["page"].nunique()), "tasks_to_label": len(send),
-              "honeypots": len(gold), "training": options.training, "exam": options.exam,
-              "assignments": int(production["page"].nunique() * options.overlap), "options": asdict(options)}
-    from underspec.report.images import save_item_png
+    pools = export_pools(image_set, selection, options)
+    write_pools(pools, image_set, out, options.url_prefix)
+    return pools.report
 
-    with atomic_dir(out) as tmp:
-        for task, row in zip(images, rows, strict=True):
-            save_item_png(image_set.X[row], tmp / images[task])
-        pool.to_csv(tmp / "pool.csv", index=False)
-        gold.rename(columns={"golden": "label"}).to_csv(tmp / "gold.csv", index=False)
-        (tmp / "toloka").mkdir()
-        for name in ("training", "exam", "production"):
-            part = pool[pool["pool"] == name]
-            (tmp / "toloka" / f"{name}.tsv").write_text(toloka_tsv(part, images, options.url_prefix))
-        (tmp / "tasks.html").write_text(task_page(pool, images, classes))
-        (tmp / "pool.json").write_text(json.dumps(report, indent=1) + "\n")
-    return report
+
+def crowd_labels(frame: pd.DataFrame, ids: pd.Index, classes: list, where: str = "crowd labels") -> pd.DataFrame:
+    """Aggregated crowd labels (``task, label, confidence``) checked against the data, with the
+    item ``row`` and class ``code`` of each."""
+    frame = frame.assign(task=frame["task"].astype(str), label=frame["label"].astype(str))
+    rows = ids.get_indexer(frame["task"])
+    if (rows < 0).any():
+        raise UnderspecError(f"{where}, row {int(np.flatnonzero(rows < 0)[0]) + 2}, column 'task': "
+                             f"{frame['task'][rows < 0].iloc[0]!r} is not an item of the data")
+    if frame["task"].duplicated().any():
+        row = int(np.flatnonzero(frame["task"].duplicated().to_numpy())[0]) + 2
+        raise UnderspecError(f"{where}, row {row}, column 'task': {frame['task'].iloc[row - 2]!r} appears twice; "
+                             "expected one label per task")
+    names = [str(c) for c in classes]
+    outside = ~frame["label"].isin(names)
+    if outside.any():
+        raise UnderspecError(f"{where}, row {int(np.flatnonzero(outside)[0]) + 2}, column 'label': "
+                             f"{frame['label'][outside].iloc[0]!r} is not one of {names}")
+    return frame.assign(row=rows, code=[names.index(v) for v in frame["label"]])
 
 
 def _read_labels(path: str | Path, ids: pd.Index, classes: list) -> pd.DataFrame:
     frame = read_csv(path, "crowd labels: task,label,confidence of underspec label aggregate",
                      ("task", "label", "confidence"), dtype={"task": str, "label": str})
-    rows = ids.get_indexer(frame["task"])
-    if (rows < 0).any():
-        raise UnderspecError(f"{path}, row {int(np.flatnonzero(rows < 0)[0]) + 2}, column 'task': "
-                             f"{frame['task'][rows < 0].iloc[0]!r} is not an item of the data")
-    if frame["task"].duplicated().any():
-        row = int(np.flatnonzero(frame["task"].duplicated().to_numpy())[0]) + 2
-        raise UnderspecError(f"{path}, row {row}, column 'task': {frame['task'].iloc[row - 2]!r} appears twice; "
-                             "expected one label per task")
-    names = [str(c) for c in classes]
-    outside = ~frame["label"].isin(names)
-    if outside.any():
-        raise UnderspecError(f"{path}, row {int(np.flatnonzero(outside)[0]) + 2}, column 'label': "
-                             f"{frame['label'][outside].iloc[0]!r} is not one of {names}")
-    frame["row"] = rows
-    frame["code"] = [names.index(v) for v in frame["label"]]
-    return frame
+    return crowd_labels(frame, ids, classes, str(path))
 
 
 SOURCES = ("known", "crowd", "auto", "propagated", "unlabeled")
@@ -201,6 +230,17 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
         raise UnderspecError(f"{emb_path}: {len(emb)} items, but {image_set.source} has {len(image_set.table)}; "
                              f"expected the data the selection was made on")
     crowd = _read_labels(labels_path, _ids(image_set), image_set.classes)
+    report, _ = propagate_and_train(image_set, emb, selection, crowd, out, min_confidence=min_confidence,
+                                    min_propagated=min_propagated, propagator=propagator, train_options=train_options)
+    return report
+
+
+def propagate_and_train(image_set: ImageSet, emb: np.ndarray, selection: pd.DataFrame, crowd: pd.DataFrame,
+                        out: str | Path, *, min_confidence: float = 0.7, min_propagated: float | None = None,
+                        propagator: str = "linear", train_options=None) -> tuple[dict, pd.DataFrame]:
+    """:func:`propagate` in memory, then the folder ``out`` written whole: ``labels.csv``,
+    ``propagate.json`` and, with ``train_options``, the final model's run folder ``run/``.
+    Returns the report and the labels (``id, label`` as class values, ``source, confidence``)."""
     with tqdm(total=1, desc=f"propagating labels ({propagator} model)", unit="step", leave=False):
         merged = propagate(image_set, emb, selection, crowd, min_confidence, min_propagated, propagator)
     names = np.asarray([*(str(c) for c in image_set.classes), ""], dtype=object)
@@ -211,19 +251,23 @@ def propagate_file(image_set: ImageSet, selection_dir: str | Path, labels_path: 
     out = Path(out)
     with atomic_dir(out) as tmp:
         if train_options is not None:
-            from underspec.pipelines.train import train
-
-            codes = merged["label"].to_numpy()
-            if train_options.semi_supervised != "none" and (codes >= 0).all():
-                train_options = replace(train_options, semi_supervised="none")  # nothing left to learn from
-            _, score = train(image_set.with_labels(codes), tmp / "run", train_options)
-            report["run"] = {"checkpoint": str(out / "run" / "model.pt"),
-                             "validation_balanced_accuracy": round(score, 4),
-                             "semi_supervised": train_options.semi_supervised,
-                             "unlabeled_items": int((codes < 0).sum())}
+            report["run"] = _final_model(image_set, merged["label"].to_numpy(), tmp / "run", out / "run",
+                                         train_options)
         (tmp / "labels.csv").write_text(table.to_csv(index=False))
         (tmp / "propagate.json").write_text(json.dumps(report, indent=1) + "\n")
-    return report
+    return report, table
+
+
+def _final_model(image_set: ImageSet, codes: np.ndarray, folder: Path, final_folder: Path, train_options) -> dict:
+    """Train the final model on the merged labels into ``folder`` (``final_folder`` once the
+    output is in place); what the report says of it."""
+    from underspec.pipelines.train import train
+
+    if train_options.semi_supervised != "none" and (codes >= 0).all():
+        train_options = replace(train_options, semi_supervised="none")  # nothing left to learn from
+    _, score = train(image_set.with_labels(codes), folder, train_options)
+    return {"checkpoint": str(final_folder / "model.pt"), "validation_balanced_accuracy": round(score, 4),
+            "semi_supervised": train_options.semi_supervised, "unlabeled_items": int((codes < 0).sum())}
 
 
 def _admitted(answers: pd.DataFrame, workers: int) -> int:
@@ -275,47 +319,55 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
 def _dry_run(image_set: ImageSet, masked: ImageSet, truth: np.ndarray, out: Path, *, known: int, budget: int,
              embedding: str, select_options, export_options: ExportOptions, workers: int, method: str,
              propagator: str, min_propagated: float | None, train_options, cache, seed: int) -> dict:
+    """The loop's steps chained in memory, each step's files written into ``out`` for the user
+    to look at (never read back); every step's labels scored against ``truth``."""
     from underspec.labeling.crowd import answer_pages, make_workers
 
-    (out / "crowd").mkdir()
     steps = tqdm(total=4, desc="label run: select", unit="step", leave=False)
-    selected = select_file(masked, budget, out / "select", embedding=embedding, options=select_options,
-                           cache=cache)
+    selection = select_items(masked, budget, embedding=embedding, options=select_options, cache=cache)
+    write_selection(selection, masked, out / "select")
     steps.update()
     steps.set_description("label run: export")
-    exported = export_file(out / "select", out / "pool", export_options, image_set=masked)
+    pools = export_pools(masked, selection.table, export_options)
+    write_pools(pools, masked, out / "pool", export_options.url_prefix)
     steps.update()
     steps.set_description("label run: crowd")
     names = [str(c) for c in image_set.classes]
     truth_by_id = dict(zip(_ids(image_set), (names[k] for k in truth), strict=True))
-    pool = pd.read_csv(out / "pool" / "pool.csv", dtype={"task": str}, keep_default_na=False)  # written just now
-    gold = pd.read_csv(out / "pool" / "gold.csv", dtype={"task": str, "label": str}).set_index("task")["label"]
-    confusion = make_workers(workers, len(names), seed=seed)
+    pool = pools.pool
     exam = pool[pool["pool"] == "exam"].set_index("task")["golden"]
-    answers = answer_pages(pool[pool["pool"] == "production"], truth_by_id, names, confusion,
-                           overlap=export_options.overlap, seed=seed, gold=gold, exam=exam)  # exam, honeypots
-    (out / "crowd" / "answers.csv").write_text(answers.drop(columns="page").to_csv(index=False))
-    aggregated = aggregate_file(out / "crowd" / "answers.csv", out / "crowd" / "labels.csv",
-                                gold_path=out / "pool" / "gold.csv", method=method)
+    confusion = make_workers(workers, len(names), seed=seed)
+    paged = answer_pages(pool[pool["pool"] == "production"], truth_by_id, names, confusion,
+                         overlap=export_options.overlap, seed=seed, gold=pools.gold, exam=exam)  # exam, honeypots
+    answers = paged.drop(columns="page")
+    labels, aggregated = aggregate(answers, pools.gold, method=method)
+    _write_crowd(out / "crowd", answers, labels, aggregated)
     steps.update()
     steps.set_description("label run: propagate and train")
-    propagated = propagate_file(masked, out / "select", out / "crowd" / "labels.csv", out / "final",
-                                min_propagated=min_propagated, propagator=propagator, train_options=train_options)
+    crowd = crowd_labels(labels, _ids(image_set), image_set.classes)
+    propagated, final = propagate_and_train(masked, selection.embedding, selection.table, crowd, out / "final",
+                                            min_propagated=min_propagated, propagator=propagator,
+                                            train_options=train_options)
     steps.update()
     steps.close()
-    crowd = pd.read_csv(out / "crowd" / "labels.csv", dtype={"task": str, "label": str})
-    crowd = crowd[~crowd["task"].isin(gold.index)]
-    final = pd.read_csv(out / "final" / "labels.csv", dtype={"id": str, "label": str})
+    crowd = crowd[~crowd["task"].isin(pools.gold.index)]
     right = final["label"].to_numpy() == np.asarray([truth_by_id[i] for i in final["id"]])
     labeled = (final["source"] != "unlabeled").to_numpy()
-    report = {"known": known, "budget": budget, "selection": {k: selected[k] for k in ("auto", "send")},
-              "pool": {k: exported[k] for k in ("pages", "honeypots", "assignments")},
-              "crowd": {"workers": workers, "admitted": _admitted(answers, workers), "answers": len(answers),
-                        "rejected": answers.attrs["rejected"],
-                        "excluded": [row["worker"] for row in aggregated["excluded"]],
-                        "accuracy": round(float((crowd["label"] == crowd["task"].map(truth_by_id)).mean()), 4)},
-              "accuracy_by_source": {s: round(float(right[final["source"] == s].mean()), 4)
-                                     for s in SOURCES[:-1] if (final["source"] == s).any()},
-              "labeled_share": round(float(labeled.mean()), 4),
-              "label_accuracy": round(float(right[labeled].mean()), 4), "final": propagated.get("run")}
-    return report
+    return {"known": known, "budget": budget, "selection": {k: selection.summary[k] for k in ("auto", "send")},
+            "pool": {k: pools.report[k] for k in ("pages", "honeypots", "assignments")},
+            "crowd": {"workers": workers, "admitted": _admitted(paged, workers), "answers": len(answers),
+                      "rejected": paged.attrs["rejected"],
+                      "excluded": [row["worker"] for row in aggregated["excluded"]],
+                      "accuracy": round(float((crowd["label"] == crowd["task"].map(truth_by_id)).mean()), 4)},
+            "accuracy_by_source": {s: round(float(right[final["source"] == s].mean()), 4)
+                                   for s in SOURCES[:-1] if (final["source"] == s).any()},
+            "labeled_share": round(float(labeled.mean()), 4),
+            "label_accuracy": round(float(right[labeled].mean()), 4), "final": propagated.get("run")}
+
+
+def _write_crowd(folder: Path, answers: pd.DataFrame, labels: pd.DataFrame, report: dict) -> None:
+    """The simulated crowd's ``answers.csv``, its aggregated ``labels.csv`` and the workers' report."""
+    folder.mkdir()
+    (folder / "answers.csv").write_text(answers.to_csv(index=False))
+    (folder / "labels.csv").write_text(labels.to_csv(index=False))
+    (folder / "labels.workers.json").write_text(json.dumps(report, indent=1, default=str) + "\n")

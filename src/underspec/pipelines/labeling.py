@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +19,17 @@ from underspec.labeling.select import SelectOptions, holdout_accuracy, select
 from underspec.models.representation import RECIPES
 
 
-def _classes(text: str | None, labels: pd.Series) -> list | None:
-    if not text:
+def _classes(value: str | list | None, labels: pd.Series) -> list | None:
+    """The classes given as a comma-separated text or a list, as integers when the answers'
+    labels are (a CSV of digits)."""
+    if not value:
         return None
-    names = [c.strip() for c in text.split(",") if c.strip()]
+    names = [c.strip() for c in value.split(",") if c.strip()] if isinstance(value, str) else [str(c) for c in value]
     if pd.api.types.is_numeric_dtype(labels):
         try:
             return [int(c) for c in names]
         except ValueError as exc:
-            raise UnderspecError(f"classes: expected integers like the answers' labels, got {text!r}") from exc
+            raise UnderspecError(f"classes: expected integers like the answers' labels, got {value!r}") from exc
     return names
 
 
@@ -35,12 +38,11 @@ MIN_GOLD = 3
 too little); the workers below it are listed in the report as not screened on gold."""
 
 
-def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str | Path | None = None,
-                   method: str = "dawid-skene", classes: str | None = None, min_accuracy: float | None = None,
-                   min_seconds: float | None = None, pool: str | Path | None = None,
-                   same_answer_screen: bool | None = None) -> dict:
-    """Screen the workers, aggregate their answers, write ``out`` (task,label,confidence) and
-    ``<out>.workers.json`` (excluded workers with the reason, per-worker estimates).
+def aggregate(answers: pd.DataFrame, gold: pd.Series | None = None, *, method: str = "dawid-skene",
+              classes: list | None = None, min_accuracy: float | None = None, min_seconds: float | None = None,
+              same_answer_screen: bool | None = None, where: str = "answers",
+              gold_where: str = "gold") -> tuple[pd.DataFrame, dict]:
+    """Screen the workers and aggregate their answers, in memory.
 
     The screens' defaults (``None``) depend on the method. The majority votes screen on
     honeypots (``min_accuracy`` 0.6) and on same answers: a bad worker's vote counts as much as
@@ -52,61 +54,61 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
     (Screening *while* collecting, with the banned workers' pages redone, is another matter:
     ``label run`` and the benchmark's ``honeypot_filter`` do that, and it helps.)
 
-    With ``pool`` (a folder of ``underspec label export``), every answered task must be one of
-    the pool's production tasks, the classes default to the pool's, and the gold to its
-    ``gold.csv``.
+    Parameters
+    ----------
+    answers : DataFrame
+        ``task, worker, label[, seconds]``, one row per answer.
+    gold : Series, optional
+        Known labels by task (honeypots).
+    classes : list, optional
+        The classes (default: every label seen).
+    where, gold_where : str
+        Name the answers and the gold in error messages (their files).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        ``task, label, confidence`` of every answered task, and the report: screening,
+        excluded workers with the reason, per-worker estimates.
     """
     if method not in METHODS:
         raise UnderspecError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
-    answers = read_csv(answers_path, "answers: task,worker,label[,seconds]", ("task", "worker", "label"))
-    if answers.empty:
-        raise UnderspecError(f"{answers_path}: no answers (a header only); expected one row per answer "
-                             "task,worker,label")
-    if pool is not None:
-        pool = Path(pool)
-        tasks = read_csv(pool / "pool.csv", "task pool", ("pool", "task"))
-        tasks = tasks.loc[tasks["pool"] == "production", "task"].astype(str)
-        unknown = ~answers["task"].astype(str).isin(set(tasks))
-        if unknown.any():
-            raise UnderspecError(f"{answers_path}, row {int(np.flatnonzero(unknown)[0]) + 2}, column 'task': "
-                                 f"{str(answers['task'][unknown].iloc[0])!r} is not a task of {pool / 'pool.csv'}")
-        if classes is None:
-            try:
-                classes = ",".join(json.loads((pool / "pool.json").read_text())["classes"])
-            except (OSError, json.JSONDecodeError, KeyError) as exc:
-                raise UnderspecError(f"{pool / 'pool.json'}: not readable ({exc})") from exc
-        gold_path = gold_path or pool / "gold.csv"
-    gold = None
-    if gold_path is not None:
-        g = read_csv(gold_path, "gold", ("task", "label"))
-        if g["task"].duplicated().any():
-            twice = g["task"][g["task"].duplicated()].iloc[0]
-            raise UnderspecError(f"{gold_path}, column 'task': {str(twice)!r} appears twice; expected one known "
-                                 "label per task")
-        gold = g.set_index("task")["label"]
-    class_list = _classes(classes, answers["label"])
-    check_answers(answers, gold, class_list, where=str(answers_path))
-    if gold is not None and class_list is not None and not gold.isin(class_list).all():
-        raise UnderspecError(f"{gold_path}, column 'label': {gold[~gold.isin(class_list)].iloc[0]!r} is not one "
-                             f"of {class_list}")
+    check_answers(answers, gold, classes, where=where, gold_where=gold_where)
     votes = method != "dawid-skene"
     min_accuracy = (0.6 if votes else 0.0) if min_accuracy is None else min_accuracy
     same_answer_screen = votes if same_answer_screen is None else same_answer_screen
     kept, excluded = screen_workers(answers, gold, min_accuracy=min_accuracy, min_gold=MIN_GOLD,
                                     min_seconds=min_seconds, max_same_share=0.95 if same_answer_screen else None)
-    if class_list is None:
-        class_list = sorted(set(answers["label"]) | (set(gold) if gold is not None else set()))
-    model = METHODS[method](classes=class_list).fit(kept, gold)
-    frames = [pd.DataFrame({"task": model.labels_.index, "label": model.labels_.to_numpy(),
-                            "confidence": model.probas_.max(axis=1).round(6).to_numpy()})]
+    if classes is None:
+        classes = sorted(set(answers["label"]) | (set(gold) if gold is not None else set()))
+    model = METHODS[method](classes=classes).fit(kept, gold)
+    frames = [_labels_frame(model)]
     # A task whose every answer came from an excluded worker still gets a label, from those
     # answers, and the report lists it: no task is left out without a word.
     lost = sorted(set(answers["task"]) - set(kept["task"]), key=str)
     if lost:
-        rescue = METHODS[method](classes=class_list).fit(answers[answers["task"].isin(lost)], gold)
-        frames.append(pd.DataFrame({"task": rescue.labels_.index, "label": rescue.labels_.to_numpy(),
-                                    "confidence": rescue.probas_.max(axis=1).round(6).to_numpy()}))
+        frames.append(_labels_frame(METHODS[method](classes=classes).fit(answers[answers["task"].isin(lost)], gold)))
     labels = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    workers = _worker_estimates(kept, gold, model)
+    unscreened = sorted(str(w) for w, e in workers.items() if e.get("gold_answers", MIN_GOLD) < MIN_GOLD)
+    report = {"method": method, "classes": [str(c) for c in classes], "tasks": len(labels),
+              "screening": {"min_accuracy": min_accuracy, "min_gold": MIN_GOLD, "min_seconds": min_seconds,
+                            "same_answer": same_answer_screen, "not_screened_on_gold": unscreened},
+              "tasks_without_kept_answers": [str(t) for t in lost],
+              "excluded": excluded.to_dict(orient="records"), "workers": workers,
+              "confusion_rows": "true class", "confusion_columns": "answer"}
+    return labels, report
+
+
+def _labels_frame(model) -> pd.DataFrame:
+    """``task, label, confidence`` of a fitted aggregator."""
+    return pd.DataFrame({"task": model.labels_.index, "label": model.labels_.to_numpy(),
+                         "confidence": model.probas_.max(axis=1).round(6).to_numpy()})
+
+
+def _worker_estimates(kept: pd.DataFrame, gold: pd.Series | None, model) -> dict[str, dict]:
+    """Per kept worker: answers, honeypot answers and accuracy, and the model's estimate of
+    them (Dawid-Skene's confusion matrix, the gold majority vote's skill)."""
     workers = {}
     for worker, part in kept.groupby("worker"):
         entry = {"answers": len(part)}
@@ -121,18 +123,63 @@ def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str 
         if isinstance(model, GoldMajorityVote):
             entry["skill"] = round(float(model.skills_[worker]), 4)
         workers[str(worker)] = entry
-    unscreened = sorted(str(w) for w, e in workers.items() if e.get("gold_answers", MIN_GOLD) < MIN_GOLD)
-    report = {"method": method, "classes": [str(c) for c in class_list], "tasks": len(labels),
-              "screening": {"min_accuracy": min_accuracy, "min_gold": MIN_GOLD, "min_seconds": min_seconds,
-                            "same_answer": same_answer_screen,
-                            "not_screened_on_gold": unscreened},
-              "tasks_without_kept_answers": [str(t) for t in lost],
-              "excluded": excluded.to_dict(orient="records"), "workers": workers,
-              "confusion_rows": "true class", "confusion_columns": "answer"}
+    return workers
+
+
+def read_gold(gold_path: str | Path) -> pd.Series:
+    """Known labels by task from a ``task,label`` CSV (one per task)."""
+    g = read_csv(gold_path, "gold", ("task", "label"))
+    if g["task"].duplicated().any():
+        twice = g["task"][g["task"].duplicated()].iloc[0]
+        raise UnderspecError(f"{gold_path}, column 'task': {str(twice)!r} appears twice; expected one known "
+                             "label per task")
+    return g.set_index("task")["label"]
+
+
+def aggregate_file(answers_path: str | Path, out: str | Path, *, gold_path: str | Path | None = None,
+                   method: str = "dawid-skene", classes: str | list | None = None, min_accuracy: float | None = None,
+                   min_seconds: float | None = None, pool: str | Path | None = None,
+                   same_answer_screen: bool | None = None) -> dict:
+    """Read the answers (and gold), :func:`aggregate` them, write ``out`` (task,label,confidence)
+    and ``<out>.workers.json`` (the report).
+
+    With ``pool`` (a folder of ``underspec label export``), every answered task must be one of
+    the pool's production tasks, the classes default to the pool's, and the gold to its
+    ``gold.csv``.
+    """
+    if method not in METHODS:
+        raise UnderspecError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    answers = read_csv(answers_path, "answers: task,worker,label[,seconds]", ("task", "worker", "label"))
+    if answers.empty:
+        raise UnderspecError(f"{answers_path}: no answers (a header only); expected one row per answer "
+                             "task,worker,label")
+    if pool is not None:
+        pool_classes = _pool_tasks(Path(pool), answers, answers_path)
+        classes = pool_classes if classes is None else classes
+        gold_path = gold_path or Path(pool) / "gold.csv"
+    gold = None if gold_path is None else read_gold(gold_path)
+    labels, report = aggregate(answers, gold, method=method, classes=_classes(classes, answers["label"]),
+                               min_accuracy=min_accuracy, min_seconds=min_seconds,
+                               same_answer_screen=same_answer_screen, where=str(answers_path),
+                               gold_where=str(gold_path))
     out = Path(out)
     write_text_atomic(out, labels.to_csv(index=False))
     write_text_atomic(out.with_suffix(".workers.json"), json.dumps(report, indent=1, default=str) + "\n")
     return report
+
+
+def _pool_tasks(pool: Path, answers: pd.DataFrame, answers_path: str | Path) -> list:
+    """Refuse answers to tasks outside the pool's production tasks; the pool's classes."""
+    tasks = read_csv(pool / "pool.csv", "task pool", ("pool", "task"))
+    tasks = tasks.loc[tasks["pool"] == "production", "task"].astype(str)
+    unknown = ~answers["task"].astype(str).isin(set(tasks))
+    if unknown.any():
+        raise UnderspecError(f"{answers_path}, row {int(np.flatnonzero(unknown)[0]) + 2}, column 'task': "
+                             f"{str(answers['task'][unknown].iloc[0])!r} is not a task of {pool / 'pool.csv'}")
+    try:
+        return json.loads((pool / "pool.json").read_text())["classes"]
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise UnderspecError(f"{pool / 'pool.json'}: not readable ({exc})") from exc
 
 
 EMBEDDINGS = ("auto", *RECIPES, "supervised", "semi-supervised", "self-supervised", "pixels")
@@ -205,18 +252,26 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     return emb
 
 
-def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "auto",
-                options: SelectOptions | None = None, cache: str | Path | None = None,
-                data: dict | None = None) -> dict:
-    """Run the selection and write ``out/selection.csv``, ``out/selection.json``,
-    ``out/embedding.npy`` (for ``label propagate``) and ``out/report.html`` (map of the
-    embedding by status, grids of each group).
+@dataclass
+class Selection:
+    """What ``label select`` found, in memory: ``table`` (``id`` as text, ``status``,
+    ``auto_label``, ``confidence``, ``rank`` of each unlabeled item), ``summary``, the
+    ``embedding`` of every item and the selector's ``result`` (row, status, ... by row)."""
 
-    ``data`` (the arguments of :func:`~underspec.data.image_sets.load_image_set` that loaded
-    ``image_set``) is recorded in ``selection.json`` so that ``label export`` can find the images.
-    """
+    table: pd.DataFrame
+    summary: dict
+    embedding: np.ndarray
+    result: pd.DataFrame
+
+
+def select_items(image_set: ImageSet, budget: int, *, embedding: str = "auto", options: SelectOptions | None = None,
+                 cache: str | Path | None = None, data: dict | None = None) -> Selection:
+    """Label automatically what is sure, pick ``budget`` items to send (see
+    :func:`underspec.labeling.select.select`), estimate the automatic labels' accuracy on
+    held-out known labels. ``data`` (the arguments of
+    :func:`~underspec.data.image_sets.load_image_set` that loaded ``image_set``) goes into the
+    summary so that ``label export`` can find the images."""
     options = options or SelectOptions()
-    check_output_dir(out)  # before any training
     labels = image_set.table["label"].to_numpy()
     unlabeled = int((labels < 0).sum())
     if unlabeled == 0:
@@ -228,47 +283,49 @@ def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding:
     emb = embeddings(image_set, embedding, cache, seed=options.seed)
     result = select(emb, labels, budget, len(image_set.classes), options)
     classes = list(image_set.classes)
-    table = pd.DataFrame({"id": image_set.table["id"].to_numpy()[result["row"]], "status": result["status"],
-                          "auto_label": [classes[k] if k >= 0 else "" for k in result["auto_label"]],
+    table = pd.DataFrame({"id": image_set.table["id"].astype(str).to_numpy()[result["row"]],
+                          "status": result["status"],
+                          "auto_label": [str(classes[k]) if k >= 0 else "" for k in result["auto_label"]],
                           "confidence": result["confidence"], "rank": result["rank"]})
-    estimate = holdout_accuracy(emb, labels, len(classes), options)
     counts = result["status"].value_counts().to_dict()
     summary = {"items": len(labels), "labeled": int((labels >= 0).sum()), "unlabeled": unlabeled,
                "budget": budget, "auto": int(counts.get("auto", 0)), "send": int(counts.get("send", 0)),
                "problematic_over_budget": int(counts.get("problematic", 0)),
-               "auto_accuracy_estimate": estimate, "embedding": embedding,
+               "auto_accuracy_estimate": holdout_accuracy(emb, labels, len(classes), options), "embedding": embedding,
                "classes": [str(c) for c in classes], "data": data, "stamp": data_stamp(image_set)}
-    html = _select_report(image_set, emb, result, summary)
+    return Selection(table, summary, emb, result)
+
+
+def write_selection(selection: Selection, image_set: ImageSet, out: str | Path) -> None:
+    """``out/selection.csv``, ``selection.json``, ``embedding.npy`` (for ``label propagate``)
+    and ``report.html`` (map of the embedding by status, grids of each group), written whole."""
+    html = _select_report(image_set, selection.embedding, selection.result, selection.summary)
     with atomic_dir(out) as tmp:  # no file of an older selection survives beside the new ones
-        (tmp / "selection.csv").write_text(table.to_csv(index=False))
-        (tmp / "selection.json").write_text(json.dumps(summary, indent=1) + "\n")
-        np.save(tmp / "embedding.npy", emb)
+        (tmp / "selection.csv").write_text(selection.table.to_csv(index=False))
+        (tmp / "selection.json").write_text(json.dumps(selection.summary, indent=1) + "\n")
+        np.save(tmp / "embedding.npy", selection.embedding)
         (tmp / "report.html").write_text(html)
-    return summary
+
+
+def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "auto",
+                options: SelectOptions | None = None, cache: str | Path | None = None,
+                data: dict | None = None) -> dict:
+    """:func:`select_items`, written into the folder ``out`` (:func:`write_selection`); the summary."""
+    check_output_dir(out)  # before any training
+    selection = select_items(image_set, budget, embedding=embedding, options=options, cache=cache, data=data)
+    write_selection(selection, image_set, out)
+    return selection.summary
 
 
 def _select_report(image_set: ImageSet, emb: np.ndarray, result: pd.DataFrame, summary: dict) -> str:
-    import html
-
+    """The selection's HTML report: a t-SNE map of (at most 2,000 of) the items by status."""
     from sklearn.manifold import TSNE
 
-    from underspec.report.images import item_grid, vector_map
+    from underspec.report.pages import selection_page
 
     rng = np.random.default_rng(0)
     show = np.sort(rng.choice(len(emb), min(len(emb), 2000), replace=False))
     status = np.full(len(emb), "labeled", dtype=object)
     status[result["row"].to_numpy()] = result["status"].to_numpy()
     xy = TSNE(2, init="pca", random_state=0, perplexity=min(30, max(5, len(show) // 4))).fit_transform(emb[show])
-    pictures = {"map": vector_map(xy, np.isin(status[show], ["send", "problematic"]), status[show] == "send",
-                                  title="t-SNE of the embedding by status",
-                                  legend=("labeled automatically or known", "problematic", "sent for labeling"))}
-    if image_set.X.ndim == 4:
-        for name in ("send", "auto", "problematic"):
-            rows = result.loc[result["status"] == name].sort_values("rank")["row"].to_numpy()[:24]
-            if len(rows):
-                pictures[name] = item_grid(image_set.X[rows], [str(image_set.table["id"].iloc[r])[-12:] for r in rows],
-                                           title=f"{name} items")
-    body = "".join(f"<figure><img src='{uri}' alt='{html.escape(k)}'><figcaption>{html.escape(k)}</figcaption></figure>"
-                   for k, uri in pictures.items())
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Selection</title></head><body>"
-            f"<h1>Items worth labeling</h1><pre>{html.escape(json.dumps(summary, indent=1))}</pre>{body}</body></html>")
+    return selection_page(image_set, xy, show, status, result, summary)

@@ -209,6 +209,50 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
             oracle.close()
 
 
+def _pool(t: ChallengeTask, max_pool: int, rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """The unlabeled pool (unlabeled items, at most ``max_pool`` with the target items, then
+    every target item), how many unlabeled items lead it, and the pool rows to train on when
+    there are more target items than ``max_pool`` (vehicle_animal: 20,000; all are predicted)."""
+    X_unl = t.X_unlabeled
+    room = max(max_pool - len(t.X_val), 0)  # the target items are always in the pool
+    if len(X_unl) > room:
+        X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
+    X_pool = np.concatenate([X_unl, t.X_val])
+    train_rows = np.sort(rng.choice(len(X_pool), max_pool, replace=False)) if len(X_pool) > max_pool else None
+    return X_pool, len(X_unl), train_rows
+
+
+def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray) -> dict:
+    """The summary's words on the ambiguity: whether there is one, and the hypotheses."""
+    return {
+        "ambiguous": hyp.ambiguous,
+        "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
+                    "no ambiguity: the heads disagree no more on the target items than on held-out "
+                    "labeled items; plain (self-)training on the labeled data"),
+        "hypotheses": {
+            "count": hyp.n, "heads": hyp.groups, "dropped_heads": hyp.dropped,
+            "holdout_accuracy": hyp.holdout_accuracy,
+            "disagreement": {k: round(v, 4) for k, v in hyp.disagreement.items()},
+            "head_disagreement": {k: round(v, 4) for k, v in hyp.head_disagreement.items()},
+            "posterior": [round(float(p), 4) for p in posterior[:-1]],
+            "posterior_none": round(float(posterior[-1]), 4),
+        },
+    }
+
+
+def _final_proba(models: list, X_val: np.ndarray, asked: dict[int, int],
+                 n_classes: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The final models' mean probabilities on the target items, the same with every revealed
+    label put in, and the share of target items the models do not all agree on."""
+    member_proba = np.stack([predict_proba(m, X_val)[:, 0] for m in models])
+    model_proba = member_proba.mean(0)
+    proba = model_proba.copy()
+    for i, k in asked.items():
+        proba[i] = np.eye(n_classes)[k]
+    member_pred = member_proba.argmax(-1)
+    return model_proba, proba, float((member_pred != member_pred[:1]).any(0).mean())
+
+
 def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settings: SolveSettings,
            progress: bool, start: float, task) -> SolveResult:
     classes = t.classes
@@ -217,16 +261,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     y_idx = np.searchsorted(classes, t.y_labeled)
 
     rng = np.random.default_rng(settings.seed)
-    X_unl = t.X_unlabeled
-    room = max(settings.max_pool - len(t.X_val), 0)  # the target items are always in the pool
-    if len(X_unl) > room:
-        X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
-    X_pool = np.concatenate([X_unl, t.X_val])
-    n_u = len(X_unl)
-    # More target items than max_pool (vehicle_animal: 20,000): train on a random max_pool of
-    # them, predict them all.
-    train_rows = (np.sort(rng.choice(len(X_pool), settings.max_pool, replace=False))
-                  if len(X_pool) > settings.max_pool else None)
+    X_pool, n_u, train_rows = _pool(t, settings.max_pool, rng)
 
     # 1. Reveal the ambiguity.
     heads = DiverseHeads(**settings.heads_params(t.X_val), progress=progress and "diverse heads")
@@ -267,13 +302,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                         teacher_weight=settings.for_items("teacher_weight", t.X_val),
                         train_rows=train_rows, epochs=settings.for_items("final_epochs", t.X_val),
                         seed=settings.seed, progress=progress and "self-training")
-    member_proba = np.stack([predict_proba(m, t.X_val)[:, 0] for m in models])
-    model_proba = member_proba.mean(0)
-    proba = model_proba.copy()
-    for i, k in asked.items():
-        proba[i] = np.eye(C)[k]
-    member_pred = member_proba.argmax(-1)
-    member_disagreement = float((member_pred != member_pred[:1]).any(0).mean())
+    model_proba, proba, member_disagreement = _final_proba(models, t.X_val, asked, C)
 
     # 4. Submit or abstain (on the model's own predictions of the checked items).
     verdict = decide(model_proba, hyp.target_proba, chosen, t.default_score,
@@ -288,28 +317,13 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "classes": classes.tolist(),
         "pool": {"unlabeled": n_u, "target": len(t.X_val),
                  "trained_on": len(X_pool) if train_rows is None else len(train_rows)},
-        "ambiguous": hyp.ambiguous,
-        "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
-                    "no ambiguity: the heads disagree no more on the target items than on held-out "
-                    "labeled items; plain (self-)training on the labeled data"),
-        "hypotheses": {
-            "count": hyp.n, "heads": hyp.groups, "dropped_heads": hyp.dropped,
-            "holdout_accuracy": hyp.holdout_accuracy,
-            "disagreement": {k: round(v, 4) for k, v in hyp.disagreement.items()},
-            "head_disagreement": {k: round(v, 4) for k, v in hyp.head_disagreement.items()},
-            "posterior": [round(float(p), 4) for p in posterior[:-1]],
-            "posterior_none": round(float(posterior[-1]), 4),
-        },
+        **_hypotheses_summary(hyp, posterior),
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
-        "labels_used": len(queries), "budget": budget,
-        "chosen_hypothesis": chosen,
-        "final_disagreement": round(member_disagreement, 4),
-        "default_score": t.default_score,
-        "device": current_device(),
-        "representation": settings.representation,
-        **verdict.as_dict(),
-        "seconds": round(time.perf_counter() - start, 2),
+        "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
+        "final_disagreement": round(member_disagreement, 4), "default_score": t.default_score,
+        "device": current_device(), "representation": settings.representation,
+        **verdict.as_dict(), "seconds": round(time.perf_counter() - start, 2),
     }
     if out is not None:
         write_predictions(out, predictions)

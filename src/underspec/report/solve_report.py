@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
 import numpy as np
 
 from underspec.data.challenge import ChallengeTask
 from underspec.errors import write_text_atomic
 from underspec.report.images import item_grid, vector_map
+from underspec.report.render import render
 
 N_DISPUTED = 16
 
@@ -52,11 +52,18 @@ def write_solve_report(entries: list[dict], path: str | Path, *, title: str) -> 
         The HTML file to write.
     title : str
     """
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("underspec", "report/templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-    )
-    html = env.get_template("solve.html").render(entries=entries, title=title,
-                                                 columns=list(entries[0]["row"]) if entries else [])
+    html = render("solve.html", entries=entries, title=title, columns=list(entries[0]["row"]) if entries else [])
     write_text_atomic(path, html)
     return Path(path)
+
+
+def write_task_report(task: str | Path | ChallengeTask, result, path: str | Path) -> Path:
+    """The report of one solved task (``underspec solve --report``)."""
+    from underspec.data.challenge import read_task
+
+    t = task if isinstance(task, ChallengeTask) else read_task(task)
+    s = result.summary
+    name = str(task if not isinstance(task, ChallengeTask) else t.manifest.get("name", "task"))
+    row = {"task": name, "labels": s["labels_used"], "estimated": s["estimated_accuracy"], "decision": s["decision"]}
+    return write_solve_report([{"name": name, "row": row, "summary": s, "pictures": task_pictures(t, result)}],
+                              path, title=f"underspec solve {name}")

@@ -1,6 +1,8 @@
-"""The leaderboard web app (FastAPI): the original ``/reveal/`` and ``/submit/`` calls, team
-registration, the leaderboard and exercise pages. Rules live in :mod:`underspec.server.service`;
-how handlers reach the database and check passwords, in :mod:`underspec.server.board`.
+"""The leaderboard web app (FastAPI): the routers of :mod:`underspec.server.routers` (the
+original ``/reveal/`` and ``/submit/`` calls, team registration, the leaderboard and exercise
+pages) on one shared :class:`~underspec.server.board.Board` (``app.state.board``). Rules live
+in :mod:`underspec.server.service`; how handlers reach the database and check passwords, in
+:mod:`underspec.server.board`.
 
 Errors are JSON ``{"detail": "..."}`` with the status codes listed in the service (429 and 503
 carry ``Retry-After``). API docs at ``/docs``, served from this server's own files (no CDN: a
@@ -13,20 +15,20 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio.to_thread
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from underspec import __version__
-from underspec.data.layout import PARTICIPANT_FILES
 from underspec.server import service
 from underspec.server.accounts import Signer, Verifier
-from underspec.server.board import Board, client_address, credentials
+from underspec.server.board import Board
 from underspec.server.db import open_database, secret_key
-from underspec.server.web import PageError, message_page, web_routes
+from underspec.server.dependencies import PageError, single_valued
+from underspec.server.routers import account, api, pages
+from underspec.server.web import message_page
 
 MAX_BODY_BYTES = service.MAX_SUBMISSION_BYTES + 64 * 1024  # a submission and its form fields
 MAX_FORM_BYTES = 64 * 1024  # every other request
@@ -37,17 +39,6 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' "
                                  b"'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
 ]
-
-
-async def single_valued(request: Request) -> None:
-    """Refuse a form that sends a field twice (the last would silently win)."""
-    if request.method != "POST":
-        return
-    seen: set[str] = set()
-    for key, _ in (await request.form()).multi_items():
-        if key in seen:
-            raise service.RefusedError(422, f"{key}: sent more than once; expected one value")
-        seen.add(key)
 
 
 def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier | None = None) -> FastAPI:
@@ -75,50 +66,10 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
         headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
-    @app.post("/reveal/", summary="Reveal the label of one target row (X_val row datum_id)")
-    async def reveal(request: Request, username: str = Form(...), password: str = Form(...),
-                     exercise_id: str = Form(...), datum_id: str = Form(...)) -> JSONResponse:
-        creds = credentials(username, password, client_address(request))
-        return JSONResponse(await board.as_team(creds, lambda table, snapshot, team: service.reveal(
-            table, team, service.open_exercise(snapshot, exercise_id), datum_id), reveals=True))
-
-    @app.post("/submit/", summary="Submit predictions: a CSV, one label per target row")
-    async def submit(request: Request, username: str = Form(...), password: str = Form(...),
-                     exercise_id: str = Form(...), file: UploadFile = File(...)) -> JSONResponse:
-        content = await file.read(service.MAX_SUBMISSION_BYTES + 1)
-        creds = credentials(username, password, client_address(request))
-        return JSONResponse(await board.as_team(creds, lambda session, snapshot, team: service.submit(
-            session, team, service.open_exercise(snapshot, exercise_id), content), atomic=True))
-
-    @app.post("/register/", status_code=201, summary="Register a team (then wait for approval)")
-    async def register(request: Request, username: str = Form(...), password: str = Form(...)) -> JSONResponse:
-        team = await board.register(client_address(request), username, password)
-        return JSONResponse({"team": team.name, "approved": team.approved}, status_code=201)
-
-    @app.get("/leaderboard.json", summary="The live leaderboard (public rows)")
-    async def leaderboard_json() -> JSONResponse:
-        return JSONResponse(await board.run(lambda session, snapshot: snapshot.results(session)))
-
-    @app.get("/exercises.json", summary="The exercises and their rules")
-    async def exercises_json() -> JSONResponse:
-        return JSONResponse(await board.run(
-            lambda _session, snapshot: [service.exercise_info(ex) for ex in snapshot.exercises.values()]))
-
-    @app.get("/exercises/{exercise_id}/{name}", summary="Download a participant file")
-    async def download(exercise_id: str, name: str) -> FileResponse:
-        ex = await board.run(lambda _session, snapshot: snapshot.exercise(exercise_id))
-        if ex is None:
-            raise service.RefusedError(404, f"exercise_id {exercise_id}: no such exercise")
-        if name not in PARTICIPANT_FILES:
-            raise service.RefusedError(404, f"{name}: not a participant file; expected one of "
-                                       f"{', '.join(PARTICIPANT_FILES)}")
-        path = Path(ex.source) / name
-        if not path.is_file():
-            raise service.RefusedError(404, f"{name}: not on this server")
-        return FileResponse(path, filename=f"{ex.id}_{name}")
-
+    app.state.board = board
     docs_routes(app)
-    app.include_router(web_routes(board))
+    for router in (api.router, pages.router, account.router):
+        app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, max_form_bytes=MAX_FORM_BYTES)
     app.add_middleware(SecurityHeaders)
     return app
