@@ -14,7 +14,7 @@ from underspec.cli import main
 from underspec.data.image_sets import load_image_set
 from underspec.errors import UnderspecError
 from underspec.fairness.metrics import evaluate, hter
-from underspec.fairness.thresholds import decide, fit_thresholds, relaxed_equalized_odds
+from underspec.fairness.thresholds import GroupThresholds, Rule, fit_thresholds, relaxed_equalized_odds
 from underspec.mitigate.weights import class_weights, reweighing
 from underspec.models.fit import Batch
 from underspec.models.group_dro import GroupDRO
@@ -148,9 +148,13 @@ def test_thresholds_reduce_a_planted_gap():
         return max(abs(fpr[0] - fpr[1]), abs(tpr[0] - tpr[1]))
 
     plain = (score[test_half] > 0.5).astype(int)
-    fair = decide(rules, score[test_half], g[test_half].astype(str))
+    fair = rules.decide(score[test_half], g[test_half].astype(str))
     assert gap(plain) > 0.2 and gap(fair) < 0.5 * gap(plain)
-    assert np.array_equal(fair, decide(rules, score[test_half], g[test_half].astype(str)))  # seeded
+    assert np.array_equal(fair, rules.decide(score[test_half], g[test_half].astype(str)))  # seeded
+    # one object, whichever fitted it: fairlearn's two-threshold rules are a mix of two comparisons
+    assert all(isinstance(r, Rule) and len(r.mix) == 2 for r in rules.rules.values())
+    again = GroupThresholds.from_dict(json.loads(json.dumps(rules.to_dict())))
+    assert np.array_equal(fair, again.decide(score[test_half], g[test_half].astype(str)))
 
 
 def _rates(mix, score, y):
@@ -181,11 +185,11 @@ def test_relaxed_equalized_odds_keeps_the_gap_and_trades_less_accuracy():
     plain_balanced = 0.5 * (plain[y == 1].mean() + 1 - plain[y == 0].mean())
     assert relaxed_equalized_odds(score, y, g, 0.99)[1] >= plain_balanced - 1e-9
     # fitted and applied through the JSON rules, the decisions follow the mix
-    document = fit_thresholds(score, y, g, constraint="equalized_odds", tolerance=0.1)
-    assert document["tolerance"] == 0.1 and "mix" in document["rules"]["hard"]
-    decision = decide(document, score, g)
+    thresholds = fit_thresholds(score, y, g, constraint="equalized_odds", tolerance=0.1)
+    assert thresholds.tolerance == 0.1 and {op for op, _, _ in thresholds.rules["hard"].mix} == {">="}
+    decision = thresholds.decide(score, g)
     for k in ("easy", "hard"):
-        expected = _rates(document["rules"][k]["mix"], score[g == k], y[g == k])
+        expected = _rates([(t, p) for _, t, p in thresholds.rules[k].mix], score[g == k], y[g == k])
         observed = (decision[(g == k) & (y == 1)].mean(), decision[(g == k) & (y == 0)].mean())
         assert np.allclose(observed, expected, atol=0.05)
     with pytest.raises(UnderspecError, match="tolerance"):
@@ -206,7 +210,7 @@ def test_cli_train_predict_evaluate_postprocess_and_bad_input(binary_npz, tmp_pa
     assert json.loads((run / "thresholds.json").read_text())["constraint"] == "equalized_odds"
     assert main(["postprocess", str(binary_npz), "--run", str(run), "--groups", "sex", "--tolerance", "0.1"]) == 0
     relaxed = json.loads((run / "thresholds.json").read_text())
-    assert relaxed["tolerance"] == 0.1 and all("mix" in r for r in relaxed["rules"].values())
+    assert relaxed["tolerance"] == 0.1 and all(op == ">=" for r in relaxed["rules"].values() for op, _, _ in r["mix"])
     assert main(["predict", str(binary_npz), "--run", str(run), "--out", str(tmp_path / "p2.csv")]) == 0
     bad = tmp_path / "bad.csv"
     pd.read_csv(preds).assign(label=7).to_csv(bad, index=False)
@@ -235,10 +239,10 @@ def test_groups_with_one_class_share_a_pooled_rule():
     g[:8], y[:8] = "tiny", 1  # a group with positives only
     score = np.clip(0.5 * y + 0.25 + rng.normal(0, 0.2, n), 0, 1)
     rules = fit_thresholds(score, y, g, constraint="equalized_odds")
-    assert rules["pooled"] == ["tiny"] and "tiny" not in rules["rules"]
-    assert set(decide(rules, score[:8], g[:8])) <= {0, 1}
+    assert rules.pooled == ["tiny"] and "tiny" not in rules.rules
+    assert set(rules.decide(score[:8], g[:8])) <= {0, 1}
     with pytest.raises(UnderspecError, match="not seen"):
-        decide(rules, score[:3], np.array(["new"] * 3))
+        rules.decide(score[:3], np.array(["new"] * 3))
 
 
 def test_small_groups_count_as_in_fairlearn_and_are_named():

@@ -427,6 +427,43 @@ def default_sizes(spec: TaskSpec, source: Source | None) -> tuple[int, int, int]
     return spec.sizes
 
 
+def _checked_spec(spec: TaskSpec, params: dict) -> TaskSpec:
+    """``spec`` with the overrides ``params`` (``side``, ``classes``, ``shortcut``, ``*_attr``
+    ...), each checked."""
+    extra_keys = {k: params.pop(k) for k in list(params)
+                  if k in spec.extra or k.endswith("_attr") or k == "shortcut"}
+    how = extra_keys.get("shortcut", "beside")
+    if how not in SHORTCUTS:
+        raise UnderspecError(f"shortcut: {how!r}; expected one of {', '.join(SHORTCUTS)}")
+    if how != "beside" and spec.kind not in OVERLAID_KINDS:
+        raise UnderspecError(f"shortcut {how}: task {spec.name} ({spec.kind}) draws its own shortcut; expected a "
+                             f"task of kind {', '.join(OVERLAID_KINDS)}")
+    side = params.get("side", spec.side)
+    if side not in SIDES:
+        raise UnderspecError(f"side: {side!r}; expected one of {', '.join(SIDES)}")
+    if "classes" in params:
+        params["classes"] = tuple(int(c) for c in params["classes"])
+        if len(set(params["classes"])) != len(params["classes"]) or len(params["classes"]) < 2:
+            raise UnderspecError(f"classes: {','.join(map(str, params['classes']))}; expected at least two "
+                                 "distinct class values")
+    return replace(spec, extra={**spec.extra, **extra_keys}, **params)
+
+
+def _manifest(spec: TaskSpec, src, seed: int, sizes: tuple[int, int, int], oracle_items: int) -> dict:
+    """The ``task.json`` of a generated task: what was generated, and the challenge's rules."""
+    return {
+        "id": spec.id, "name": spec.name, "task": spec.name, "kind": spec.kind,
+        "source": src.name if src is not None else "none", "seed": seed,
+        "classes": [int(c) for c in spec.classes], "mix_rate": spec.mix_rate, "side": spec.side,
+        "sizes": {"labeled": sizes[0], "unlabeled": sizes[1], "target": sizes[2]},
+        "points": spec.points, "default_score": spec.default_score,
+        "params": {k: v for k, v in asdict(spec).items() if k not in ("id", "name")},
+        "noise_sigma": NOISE_SIGMA, "oracle_items": oracle_items,
+        # the challenge's rule: a pretrained network is allowed on the faces task only
+        "pretrained_weights_allowed": spec.kind == "humans",
+    }
+
+
 def generate(task: str, *, source: str | Source = "digits", data: str | None = None,
              seed: int = 42, out: str | Path | None = None, mix_rate: float | None = None,
              sizes: tuple[int, int, int] | None = None, oracle_items: int = 0,
@@ -456,24 +493,7 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     -------
     (ChallengeTask, Answers)
     """
-    spec = resolve_task(task)
-    extra_keys = {k: params.pop(k) for k in list(params)
-                  if k in spec.extra or k.endswith("_attr") or k == "shortcut"}
-    how = extra_keys.get("shortcut", "beside")
-    if how not in SHORTCUTS:
-        raise UnderspecError(f"shortcut: {how!r}; expected one of {', '.join(SHORTCUTS)}")
-    if how != "beside" and spec.kind not in OVERLAID_KINDS:
-        raise UnderspecError(f"shortcut {how}: task {spec.name} ({spec.kind}) draws its own shortcut; expected a "
-                             f"task of kind {', '.join(OVERLAID_KINDS)}")
-    side = params.get("side", spec.side)
-    if side not in SIDES:
-        raise UnderspecError(f"side: {side!r}; expected one of {', '.join(SIDES)}")
-    if "classes" in params:
-        params["classes"] = tuple(int(c) for c in params["classes"])
-        if len(set(params["classes"])) != len(params["classes"]) or len(params["classes"]) < 2:
-            raise UnderspecError(f"classes: {','.join(map(str, params['classes']))}; expected at least two "
-                                 "distinct class values")
-    spec = replace(spec, extra={**spec.extra, **extra_keys}, **params)
+    spec = _checked_spec(resolve_task(task), params)
     SEED.check("seed", seed)
     NATURAL.check("oracle_items", oracle_items)
     if mix_rate is not None:
@@ -494,17 +514,7 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     built = _Builder(spec, src, rng).build(split_sizes, spec.mix_rate)
     (X_l, y_l, _, _), (X_u, y_u, _, _), (X_v, y_v, _, _) = (
         built[s] for s in ("labeled", "unlabeled", "target"))
-    manifest = {
-        "id": spec.id, "name": spec.name, "task": spec.name, "kind": spec.kind,
-        "source": src.name if src is not None else "none", "seed": seed,
-        "classes": [int(c) for c in spec.classes], "mix_rate": spec.mix_rate, "side": spec.side,
-        "sizes": {"labeled": sizes[0], "unlabeled": sizes[1], "target": sizes[2]},
-        "points": spec.points, "default_score": spec.default_score,
-        "params": {k: v for k, v in asdict(spec).items() if k not in ("id", "name")},
-        "noise_sigma": NOISE_SIGMA, "oracle_items": oracle_items,
-        # the challenge's rule: a pretrained network is allowed on the faces task only
-        "pretrained_weights_allowed": spec.kind == "humans",
-    }
+    manifest = _manifest(spec, src, seed, sizes, oracle_items)
     groups = pd.concat([
         pd.DataFrame({"split": split, "row": np.arange(len(b[1])), "label": b[1],
                       "shortcut": b[2], "correlated": ~b[3]})

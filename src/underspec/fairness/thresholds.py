@@ -2,17 +2,20 @@
 fairness constraint on validation items (fairlearn's ``ThresholdOptimizer``), kept as plain
 JSON with the run and applied by ``underspec predict``.
 
-The thresholds are randomised as fairlearn's are: a group's decision mixes two threshold rules
-with probabilities ``p0`` / ``p1`` (and may ignore the score with probability ``p_ignore``);
-the draw is seeded, so the same items get the same decisions.
+The fitted thresholds are one object, :class:`GroupThresholds`, whatever fitted them. Each
+group's :class:`Rule` is randomised as fairlearn's are: a ``mix`` of threshold comparisons
+drawn with their probabilities (fairlearn's two, ``p0`` / ``p1``), and the score ignored with
+probability ``p_ignore``; the draw is seeded, so the same items get the same decisions.
 
 Exact equalized odds pulls every group down to the worst group's ROC curve. With a
 ``tolerance`` (the largest TPR and FPR gap allowed between groups, which fairlearn does not
 relax for equalized odds) the thresholds come from :func:`relaxed_equalized_odds`, a linear
-programme, and a rule is a ``mix`` of score thresholds with their probabilities.
+programme, whose mix has as many thresholds as the programme needs.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -138,8 +141,8 @@ def relaxed_equalized_odds(score: np.ndarray, y_binary: np.ndarray, groups: np.n
 
 def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, *,
                    constraint: str = "equalized_odds", seed: int = 0, min_count: int = 5,
-                   tolerance: float = 0.0) -> dict:
-    """Fit the per-group rules; returns the JSON-ready description. Groups with fewer than
+                   tolerance: float = 0.0) -> GroupThresholds:
+    """Fit the per-group rules. Groups with fewer than
     ``min_count`` validation items of a class are pooled into one rule (listed as ``pooled``;
     if even the pool is that small, they follow the largest group's rule: ``pooled_rule``).
     ``tolerance`` relaxes the constraint: the largest gap allowed between groups (0: exact)."""
@@ -162,21 +165,17 @@ def fit_thresholds(score: np.ndarray, y_binary: np.ndarray, groups: np.ndarray, 
         score, y_binary, groups = score[keep], y_binary[keep], groups[keep]
     if constraint == "equalized_odds" and tolerance > 0:
         mixes, _ = relaxed_equalized_odds(np.asarray(score, float), y_binary, groups, tolerance)
-        rules = {g: {"mix": [[_finite(t), p] for t, p in mix]} for g, mix in mixes.items()}
-        return {"constraint": constraint, "tolerance": tolerance, "seed": seed, "rules": rules,
-                "pooled": pooled, "pooled_rule": shared}
-    optimiser = ThresholdOptimizer(estimator=ScoreEstimator(), constraints=constraint, prefit=True,
-                                   predict_method="predict", objective="balanced_accuracy_score",
-                                   tol=tolerance or None)
-    optimiser.fit(np.asarray(score, float)[:, None], y_binary, sensitive_features=groups)
-    rules = {}
-    for group, b in optimiser.interpolated_thresholder_.interpolation_dict.items():
-        rules[str(group)] = {
-            "p0": float(b.p0), "operator0": b.operation0.operator, "threshold0": _finite(b.operation0.threshold),
-            "p1": float(b.p1), "operator1": b.operation1.operator, "threshold1": _finite(b.operation1.threshold),
-            "p_ignore": float(b.get("p_ignore", 0.0)), "constant": float(b.get("prediction_constant", 0.0))}
-    return {"constraint": constraint, "tolerance": tolerance, "seed": seed, "rules": rules, "pooled": pooled,
-            "pooled_rule": shared}
+        rules = {g: Rule([(">=", t, p) for t, p in mix]) for g, mix in mixes.items()}
+    else:
+        optimiser = ThresholdOptimizer(estimator=ScoreEstimator(), constraints=constraint, prefit=True,
+                                       predict_method="predict", objective="balanced_accuracy_score",
+                                       tol=tolerance or None)
+        optimiser.fit(np.asarray(score, float)[:, None], y_binary, sensitive_features=groups)
+        rules = {str(group): Rule([(b.operation0.operator, float(b.operation0.threshold), float(b.p0)),
+                                   (b.operation1.operator, float(b.operation1.threshold), float(b.p1))],
+                                  float(b.get("p_ignore", 0.0)), float(b.get("prediction_constant", 0.0)))
+                 for group, b in optimiser.interpolated_thresholder_.interpolation_dict.items()}
+    return GroupThresholds(constraint, tolerance, seed, rules, pooled, shared)
 
 
 def _finite(threshold: float) -> float | str:
@@ -185,38 +184,90 @@ def _finite(threshold: float) -> float | str:
     return t if np.isfinite(t) else ("inf" if t > 0 else "-inf")
 
 
-def decide(rules: dict, score: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """0/1 decisions for the positive class under the fitted rules (seeded draws)."""
-    rng = np.random.default_rng(rules["seed"])
-    draws = rng.random((3, len(score)))
-    out = np.zeros(len(score), int)
-    for group in np.unique(groups):
-        r = rules["rules"].get(str(group))
-        if r is None and str(group) in rules.get("pooled", ()):
-            r = rules["rules"][rules["pooled_rule"]]
-        if r is None:
-            raise UnderspecError(f"group {group!r} was not seen when the thresholds were fitted; "
-                                 f"known: {', '.join(rules['rules'])}")
-        m = groups == group
-        s = score[m]
-        if "mix" in r:  # a mix of thresholds: draw one per item
-            cuts = np.array([float(t) for t, _ in r["mix"]])
-            chosen = np.searchsorted(np.cumsum([p for _, p in r["mix"]]), draws[0, m], side="right")
-            out[m] = (s >= cuts[np.minimum(chosen, len(cuts) - 1)]).astype(int)
-            continue
-        t0, t1 = float(r["threshold0"]), float(r["threshold1"])
-        first = (s > t0) if r["operator0"] == ">" else (s < t0)
-        second = (s > t1) if r["operator1"] == ">" else (s < t1)
-        d = np.where(draws[0, m] < r["p0"], first, second)
-        d = np.where(draws[1, m] < r["p_ignore"], draws[2, m] < r["constant"], d)
-        out[m] = d.astype(int)
-    return out
+@dataclass
+class Rule:
+    """One group's randomised decision for the positive class: comparison ``k`` of ``mix``
+    (``operator``, ``threshold``, ``probability``; operators ``>``, ``>=``, ``<``) drawn with
+    its probability; with probability ``p_ignore`` the score is ignored and the decision is
+    positive with probability ``constant``."""
+
+    mix: list[tuple[str, float, float]]
+    p_ignore: float = 0.0
+    constant: float = 0.0
+
+    def decide(self, score: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """0/1 decisions of items with ``score``, given three uniform draws per item (3, n)."""
+        operators = [op for op, _, _ in self.mix]
+        cuts = np.array([float(t) for _, t, _ in self.mix])
+        chosen = np.minimum(np.searchsorted(np.cumsum([p for _, _, p in self.mix]), draws[0], side="right"),
+                            len(cuts) - 1)
+        cut = cuts[chosen]
+        above = np.select([np.array(operators)[chosen] == ">", np.array(operators)[chosen] == ">="],
+                          [score > cut, score >= cut], score < cut)
+        return np.where(draws[1] < self.p_ignore, draws[2] < self.constant, above).astype(int)
 
 
-def apply_thresholds(document: dict, proba: np.ndarray, table: pd.DataFrame) -> np.ndarray:
-    """Class indices after post-processing: the positive class where the rule says so, else
-    the negative class (binary runs)."""
-    groups = group_keys(table, document["groups"])
-    positive, negative = document["positive_index"], document["negative_index"]
-    decision = decide(document, proba[:, positive], groups)
-    return np.where(decision == 1, positive, negative)
+@dataclass
+class GroupThresholds:
+    """Fitted per-group rules (:func:`fit_thresholds`); ``pooled`` groups follow the rule
+    ``pooled_rule``. ``groups``, ``positive_index``, ``negative_index`` and ``fitted_on`` say
+    what a run's post-processing was fitted for (set by ``underspec postprocess``)."""
+
+    constraint: str
+    tolerance: float
+    seed: int
+    rules: dict[str, Rule]
+    pooled: list[str] = field(default_factory=list)
+    pooled_rule: str = POOLED
+    groups: list[str] = field(default_factory=list)
+    positive_index: int = 1
+    negative_index: int = 0
+    fitted_on: int = 0
+
+    def decide(self, score: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """0/1 decisions for the positive class (seeded draws)."""
+        draws = np.random.default_rng(self.seed).random((3, len(score)))
+        out = np.zeros(len(score), int)
+        for group in np.unique(groups):
+            rule = self.rules.get(str(group))
+            if rule is None and str(group) in self.pooled:
+                rule = self.rules[self.pooled_rule]
+            if rule is None:
+                raise UnderspecError(f"group {group!r} was not seen when the thresholds were fitted; "
+                                     f"known: {', '.join(self.rules)}")
+            m = groups == group
+            out[m] = rule.decide(np.asarray(score)[m], draws[:, m])
+        return out
+
+    def apply(self, proba: np.ndarray, table: pd.DataFrame) -> np.ndarray:
+        """Class indices after post-processing: the positive class where the rule says so,
+        else the negative class (binary runs)."""
+        decision = self.decide(proba[:, self.positive_index], group_keys(table, self.groups))
+        return np.where(decision == 1, self.positive_index, self.negative_index)
+
+    def to_dict(self) -> dict:
+        """The JSON document of ``thresholds.json`` (infinite thresholds as "inf" / "-inf")."""
+        document = asdict(self)
+        document["rules"] = {g: {"mix": [[op, _finite(t), p] for op, t, p in r.mix], "p_ignore": r.p_ignore,
+                                 "constant": r.constant} for g, r in self.rules.items()}
+        return document
+
+    @classmethod
+    def from_dict(cls, document: dict) -> GroupThresholds:
+        """A ``thresholds.json`` read back."""
+        try:
+            rules = {g: Rule([(op, float(t), float(p)) for op, t, p in r["mix"]], float(r["p_ignore"]),
+                             float(r["constant"])) for g, r in document["rules"].items()}
+            fields_ = {k: document[k] for k in cls.__dataclass_fields__ if k in document and k != "rules"}
+            return cls(rules=rules, **fields_)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UnderspecError(f"thresholds: not a document of underspec postprocess ({exc!r}); "
+                                 "run it again") from exc
+
+
+def decide(thresholds: GroupThresholds | dict, score: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """0/1 decisions for the positive class under fitted thresholds (a :class:`GroupThresholds`
+    or its ``thresholds.json`` document); :meth:`GroupThresholds.decide` as a function."""
+    if isinstance(thresholds, dict):
+        thresholds = GroupThresholds.from_dict(thresholds)
+    return thresholds.decide(np.asarray(score), np.asarray(groups))

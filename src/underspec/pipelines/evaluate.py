@@ -118,9 +118,10 @@ def postprocess(run: str | Path, image_set: ImageSet, groups: list[str], *,
     frame = predict(subset, run, apply_thresholds=False)
     score = frame[f"p_{names[pos]}"].to_numpy()
     y = (subset.table["label"].to_numpy() == pos).astype(int)
-    document = {**fit_thresholds(score, y, group_keys(subset.table, groups), constraint=constraint, seed=seed,
-                                 tolerance=tolerance),
-                "groups": groups, "positive_index": pos, "negative_index": 1 - pos,
-                "fitted_on": int(valid.sum())}
+    thresholds = fit_thresholds(score, y, group_keys(subset.table, groups), constraint=constraint, seed=seed,
+                                tolerance=tolerance)
+    thresholds.groups, thresholds.positive_index, thresholds.negative_index = list(groups), pos, 1 - pos
+    thresholds.fitted_on = int(valid.sum())
+    document = thresholds.to_dict()
     write_text_atomic(Path(record["folder"]) / "thresholds.json", json.dumps(document, indent=1) + "\n")
     return document

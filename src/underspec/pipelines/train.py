@@ -289,10 +289,10 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
     label_index = proba.argmax(1)
     thresholds = Path(record["folder"]) / "thresholds.json"
     if apply_thresholds and thresholds.is_file():
-        from underspec.fairness.thresholds import apply_thresholds as apply
+        from underspec.fairness.thresholds import GroupThresholds
 
-        label_index = apply(read_json(thresholds, "the thresholds.json of underspec postprocess"), proba,
-                            image_set.table)
+        document = read_json(thresholds, "the thresholds.json of underspec postprocess")
+        label_index = GroupThresholds.from_dict(document).apply(proba, image_set.table)
     values = [*record.get("classes", outputs), OOD]  # class values as in the data, then the OOD class
     index = record.get("output_index", range(len(outputs)))  # the network's outputs among those values
     frame["label"] = [values[index[k]] for k in label_index]

@@ -96,6 +96,44 @@ def parse_int(text: str | int, name: str, low: int = 0, high: int = MAX_ID) -> i
 
 
 # --- organiser side ----------------------------------------------------------------------------
+def _target_groups(answers, labels, classes: list):
+    """The fairness group of each target row (label x shortcut value), when the task's
+    ``answers/groups.csv`` gives the shortcut of every target row; else None."""
+    import numpy as np
+
+    if answers.groups is None or "shortcut" not in answers.groups:
+        return None
+    target = answers.groups[answers.groups["split"] == "target"]
+    if len(target) != len(labels):
+        return None
+    shortcut = target["shortcut"].to_numpy().astype(np.int64)
+    return np.searchsorted(classes, labels) * (shortcut.max() + 1) + shortcut
+
+
+def _scored_rows(answers, task_dir: Path, n: int):
+    """Which target rows count in the score (``answers/unscored.npy`` negated); None: all."""
+    unscored = answers.extra.get("unscored")
+    if unscored is None:
+        return None
+    if unscored.shape != (n,):
+        raise UnderspecError(f"{task_dir / 'answers' / 'unscored.npy'}: expected {n} booleans")
+    return ~unscored.astype(bool)
+
+
+def _unused_exercise(session: Session, ex_id: int) -> Exercise | None:
+    """The exercise ``ex_id`` if it exists and no team has used it in this phase (refused
+    otherwise: replacing it would break the scores of its reveals and submissions)."""
+    ex = session.get(Exercise, ex_id)
+    if ex is not None:
+        used = [session.scalar(select(func.count()).select_from(table).where(table.exercise_id == ex_id))
+                for table in (Reveal, Submission)]
+        if any(used):
+            raise UnderspecError(f"exercise {ex_id} ({ex.name}) already has {used[0]} reveals and "
+                                 f"{used[1]} submissions in phase {get_phase(session)!r}; give the new "
+                                 "exercise another --id, or archive these first with `admin new-phase`")
+    return ex
+
+
 def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | None = None,
                  name: str | None = None, points: float | None = None,
                  default_score: float | None = None, budget: int = 5,
@@ -141,17 +179,7 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
         if value is not None:
             number.check(field_name, value)
     n = len(labels)
-    groups = None
-    if answers.groups is not None and "shortcut" in answers.groups:
-        target = answers.groups[answers.groups["split"] == "target"]
-        if len(target) == n:
-            shortcut = target["shortcut"].to_numpy().astype(np.int64)
-            groups = np.searchsorted(classes, labels) * (shortcut.max() + 1) + shortcut
-    scored = answers.extra.get("unscored")
-    if scored is not None:
-        if scored.shape != (n,):
-            raise UnderspecError(f"{task_dir / 'answers' / 'unscored.npy'}: expected {n} booleans")
-        scored = ~scored.astype(bool)
+    groups, scored = _target_groups(answers, labels, classes), _scored_rows(answers, task_dir, n)
     public = None
     if public_share is not None:
         if not 0 < public_share < 1:
@@ -161,14 +189,7 @@ def add_exercise(session: Session, task_dir: str | Path, *, exercise_id: int | N
     ex_id = int(manifest["id"] if exercise_id is None else exercise_id)
     if not 0 <= ex_id <= MAX_ID:
         raise UnderspecError(f"id: expected 0 <= id <= {MAX_ID}, got {ex_id}")
-    ex = session.get(Exercise, ex_id)
-    if ex is not None:
-        used = [session.scalar(select(func.count()).select_from(table).where(table.exercise_id == ex_id))
-                for table in (Reveal, Submission)]
-        if any(used):
-            raise UnderspecError(f"exercise {ex_id} ({ex.name}) already has {used[0]} reveals and "
-                                 f"{used[1]} submissions in phase {get_phase(session)!r}; give the new "
-                                 "exercise another --id, or archive these first with `admin new-phase`")
+    ex = _unused_exercise(session, ex_id)
     ex = ex or Exercise(id=ex_id)
     ex.name = name or manifest.get("name", task_dir.name)
     ex.points = float(manifest.get("points", 1.0) if points is None else points)
