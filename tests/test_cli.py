@@ -106,3 +106,38 @@ def test_solve_submit_without_the_leaderboard_names_the_oracle_to_give(tiny_task
                  "--out", str(tmp_path / "p.csv"), "--submit"])
     assert code == 2 and not (tmp_path / "p.csv").exists()
     assert "--oracle http://HOST:PORT)" in capsys.readouterr().err
+
+
+def test_the_library_speaks_of_fields_and_only_the_cli_of_flags():
+    """Messages of the library name fields (``mix_rate: ...``); the command line turns them into
+    flags (``--mix-rate: ...``). A flag written into a library message would be wrong for a
+    Python caller."""
+    import re
+    from pathlib import Path
+
+    import underspec
+
+    root = Path(underspec.__file__).parent
+    flagged = []
+    for path in root.rglob("*.py"):
+        if path.parts[-2] == "commands" or path.name in ("cli.py", "arguments.py", "train_classifieur.py"):
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "help=" not in line and "``" not in line and re.search(r"[\"'][^\"']*\s--[a-z][a-z-]+", line):
+                flagged.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert flagged == []
+
+
+def test_a_field_message_is_told_with_its_flag(capsys, tmp_path):
+    from underspec.cli import main
+
+    assert main(["generate", "cc", "--out", str(tmp_path / "t"), "--sizes", "1,2"]) == 2
+    assert "--sizes: expected 3 comma-separated integers" in capsys.readouterr().err
+    folder = tmp_path / "imgs" / "cat"
+    folder.mkdir(parents=True)
+    (folder / "bad.png").write_text("not an image")
+    assert main(["audit", str(tmp_path / "imgs"), "--out", str(tmp_path / "a")]) == 2
+    assert "or leave them out with --skip-bad" in capsys.readouterr().err
+    (tmp_path / "f").write_text("a file")
+    assert main(["audit", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "f")]) == 2
+    assert f"argument --out: {tmp_path / 'f'}: is a file, not a folder" in capsys.readouterr().err

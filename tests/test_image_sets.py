@@ -69,7 +69,7 @@ def test_class_folders_with_splits_metadata_bad_and_odd_sized_images(tmp_path):
     (tmp_path / "train" / "cat" / "broken.png").write_bytes(b"not a png")
     pd.DataFrame({"file": ["traincat0.png", "validdog1.png"], "age": [3, 7]}).to_csv(
         tmp_path / "metadata.csv", index=False)
-    with pytest.raises(UnderspecError, match=r"unreadable image.*broken\.png.*--skip-bad"):
+    with pytest.raises(UnderspecError, match=r"unreadable image.*broken\.png.*`skip_bad`"):
         load_image_set(tmp_path)
     with pytest.raises(UnderspecError, match=r"not of the common size 8x8, e\.g\. train/dog/big\.png"):
         load_image_set(tmp_path, skip_bad=True, resize=False)

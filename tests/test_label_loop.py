@@ -33,7 +33,7 @@ def test_pools_put_one_honeypot_on_each_page_and_every_item_once():
 
 def test_pools_refuse_too_few_known_labels_and_nothing_to_send():
     known = pd.Series(["a", "b"] * 5, index=range(10))
-    with pytest.raises(UnderspecError, match=r"10 known labels: expected at least 41"):
+    with pytest.raises(UnderspecError, match=r"training 20 \+ exam 20: 10 known labels; expected at least 41"):
         build_pools([100], known, ExportOptions())
     with pytest.raises(UnderspecError, match="sends no item"):
         build_pools([], known, ExportOptions(training=2, exam=2))

@@ -115,5 +115,5 @@ def test_label_select_embeds_with_the_shared_representations(tmp_path):
     fast = embeddings(image_set, "patches-fast", tmp_path)
     assert np.array_equal(fast, represent(X, "patches-fast", cache=None))
     assert fast.shape == (60, 3200) and len(list(tmp_path.glob("embedding-patches-fast-*.npy"))) == 1
-    with pytest.raises(UnderspecError, match="--embedding patches-fast"):
+    with pytest.raises(UnderspecError, match="embedding patches-fast: "):
         embeddings(ImageSet(ItemTable(X[:, :, :3, :3], table), ["h", "v"], source="tiny"), "patches-fast", None)

@@ -92,5 +92,5 @@ def test_digits_and_unknown_source():
     assert src.x.shape == (1797, 1, 8, 8)
     with pytest.raises(UnderspecError, match="unknown source"):
         load_source("imagenet")
-    with pytest.raises(UnderspecError, match="--data"):
+    with pytest.raises(UnderspecError, match=r"data: source 'cifar10' needs a local file"):
         load_source("cifar10")

@@ -221,7 +221,8 @@ def test_cli_train_predict_evaluate_postprocess_and_bad_input(binary_npz, tmp_pa
     assert main(["train", str(binary_npz), "--out", str(tmp_path / "r"), "--group-dro", "age"]) == 2
     capsys.readouterr()
     assert main(["train", str(binary_npz), "--out", str(tmp_path / "r"), "--semi", "fixmatch"]) == 2
-    assert "--semi fixmatch needs unlabeled items" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    err = capsys.readouterr().err
+    assert "--semi fixmatch: " in err and "needs unlabeled items" in err and not (tmp_path / "r").exists()
     z = dict(np.load(binary_npz))
     z["y"] = np.where(np.arange(len(z["y"])) % 3 == 0, z["y"], -1)  # two thirds unlabeled
     np.savez(tmp_path / "few.npz", **z)

@@ -58,11 +58,16 @@ def in_flags(message: str, parser: argparse.ArgumentParser) -> str:
     """A library message that starts with a field name (``mix_rate: ...``, ``budget 500: ...``),
     told in the command line's words (``--mix-rate: ...``). The library speaks of fields; the
     user of the command line typed flags."""
+    flags = flag_names(parser)
+
+    def flag(field: str) -> str | None:
+        return flags.get(FIELD_DESTS.get(field, field))
+
+    # a field quoted in the text (`skip_bad`) is told as its flag too
+    message = re.sub(r"`([a-z][a-z_]*)`", lambda m: flag(m.group(1)) or m.group(0), message)
     match = re.match(r"([a-z][a-z_]*)(?=[: ])", message)
-    if match:
-        flag = flag_names(parser).get(FIELD_DESTS.get(match.group(1), match.group(1)))
-        if flag:
-            return flag + message[match.end():]
+    if match and flag(match.group(1)):
+        return flag(match.group(1)) + message[match.end():]
     return message
 
 

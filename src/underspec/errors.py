@@ -114,16 +114,16 @@ def check_output_dir(path: str | os.PathLike, owned: str | None = None) -> Path:
     final = Path(path).expanduser().resolve()
     _writable_folder(final.parent, path)
     if final.exists() and not final.is_dir():
-        raise UnderspecError(f"{path}: is a file, not a folder; give --out a new folder name "
+        raise UnderspecError(f"{path}: is a file, not a folder; expected a new folder name "
                              "(the file is left as it is)")
     if final == Path.cwd().resolve() or final in Path.cwd().resolve().parents:
-        raise UnderspecError(f"{path}: is the current folder or holds it; give --out a new folder name")
+        raise UnderspecError(f"{path}: is the current folder or holds it; expected a new folder name")
     if final.is_dir():
         entries = sorted(p.name for p in final.iterdir())
         if entries and OUTPUT_MARK not in entries and (owned is None or owned not in entries):
             shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
             raise UnderspecError(f"{path}: holds files underspec did not write ({shown}); they are not "
-                                 "replaced: give --out a new or empty folder")
+                                 "replaced: expected a new or empty folder")
     return final
 
 

@@ -82,7 +82,7 @@ def group_label_rates(ctx: AuditContext) -> CheckResult:
     that excess, not every member of every biased group."""
     columns = ctx.options.groups
     if not columns:
-        return CheckResult("group_label_rates", {"skipped": "no --groups given"},
+        return CheckResult("group_label_rates", {"skipped": "no group columns given"},
                            items_frame(ctx.ids, np.zeros(len(ctx.ids)), np.ones(len(ctx.ids))))
     t = ctx.table
     overall = np.bincount(ctx.y, minlength=ctx.n_classes) / len(ctx.y)

@@ -385,7 +385,7 @@ class _Builder:
             c = short[0]
             raise UnderspecError(
                 f"faces: {need[c]} items needed with {extra['label_attr']}={c[0]}, "
-                f"{extra['shortcut_attr']}={c[1]} but only {len(cells[c])} images; pass smaller --sizes"
+                f"{extra['shortcut_attr']}={c[1]} but only {len(cells[c])} images; expected smaller sizes"
             )
         cursor = {c: 0 for c in cells}
         out = {}
@@ -503,7 +503,8 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
         src = source if isinstance(source, Source) else load_source(
             _source_for(spec, source), data)
         if spec.needs == "faces" and src.name != "faces":
-            raise UnderspecError(f"task {spec.name} needs a face set: --source faces --data FILE.npz")
+            raise UnderspecError(f"source: task {spec.name} needs a face set; expected source faces and its .npz "
+                                 "as data")
     sizes = tuple(sizes) if sizes is not None else default_sizes(spec, src)
     if len(sizes) != 3 or not all(COUNT.accepts(n) for n in sizes):
         raise UnderspecError(f"sizes: expected three counts >= 1 (NL,NU,NV), got {sizes}")
@@ -561,10 +562,10 @@ def generate_suite(suite: str = "hackathon", *, source: str = "digits", data: st
     with atomic_dir(out) as tmp:
         for spec in tqdm(specs, desc="generating tasks", unit="task", leave=False):
             if spec.needs == "cifar10" and cifar10 is None:
-                skipped.append(f"{task_dirname(spec)}: needs CIFAR-10 (--cifar10 PATH)")
+                skipped.append(f"{task_dirname(spec)}: needs CIFAR-10 (cifar10: its file or folder)")
                 continue
             if spec.needs == "faces" and faces is None:
-                skipped.append(f"{task_dirname(spec)}: needs a face set (--faces PATH)")
+                skipped.append(f"{task_dirname(spec)}: needs a face set (faces: its .npz)")
                 continue
             task_src = {"cifar10": cifar10, "faces": faces}.get(spec.needs)
             path = tmp / task_dirname(spec)

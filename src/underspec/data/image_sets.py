@@ -95,7 +95,7 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False,
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         if not skip_bad:
             raise UnderspecError(f"{root}: {len(bad)} unreadable image(s): {listed}{more}; fix "
-                                 "or remove them, or pass --skip-bad to leave them out")
+                                 "or remove them, or leave them out with `skip_bad`")
         warnings.warn(f"{root}: skipped {len(bad)} unreadable image(s): {listed}{more}",
                       stacklevel=2)
     if not images:
@@ -106,8 +106,8 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False,
     resized = [rel for rel, img in images.items() if img.size != size]
     if resized and not resize:
         raise UnderspecError(f"{root}: {len(resized)} image(s) not of the common size "
-                             f"{size[0]}x{size[1]}, e.g. {resized[0]}; drop --no-resize to "
-                             "resize them")
+                             f"{size[0]}x{size[1]}, e.g. {resized[0]}; expected one size, or resizing "
+                             "allowed")
     if resized:
         warnings.warn(f"{root}: resized {len(resized)} image(s) to {size[0]}x{size[1]}, e.g. "
                       f"{resized[0]}", stacklevel=2)

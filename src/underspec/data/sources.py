@@ -150,7 +150,7 @@ def load_mnist(path: str | os.PathLike | None = None, *, url: str = MNIST_URL,
         target = cache_dir() / "mnist.npz"
         if not target.exists():
             if not allow_download:
-                raise UnderspecError(f"MNIST not found: supply {target} or pass --data PATH")
+                raise UnderspecError(f"data: MNIST not found at {target}; expected a local MNIST file or folder")
             download(url, target, sha256)
         path = target
     path = Path(path)
@@ -290,7 +290,7 @@ def load_source(name: str, path: str | os.PathLike | None = None) -> Source:
     if name == "mnist":
         return load_mnist(path)
     if name in ("cifar10", "faces") and path is None:
-        raise UnderspecError(f"source {name!r} needs --data PATH (a local file or folder)")
+        raise UnderspecError(f"data: source {name!r} needs a local file or folder")
     if name == "cifar10":
         return load_cifar10(path)
     if name == "faces":

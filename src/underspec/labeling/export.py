@@ -59,8 +59,8 @@ def build_pools(send: list, known: pd.Series, options: ExportOptions) -> pd.Data
         raise UnderspecError("nothing to export: the selection sends no item (budget 0?)")
     need = options.training + options.exam + 1
     if len(known) < need:
-        raise UnderspecError(f"{len(known)} known labels: expected at least {need} (--training {options.training}"
-                             f" + --exam {options.exam} + one honeypot)")
+        raise UnderspecError(f"training {options.training} + exam {options.exam}: {len(known)} known labels; "
+                             f"expected at least {need} (training + exam + one honeypot)")
     rng = np.random.default_rng(options.seed)
     ids = known.index.to_numpy()[rng.permutation(len(known))]
     training, exam = ids[:options.training], ids[options.training:options.training + options.exam]

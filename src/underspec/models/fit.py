@@ -45,7 +45,7 @@ def resolve_device(device: str = "auto") -> str:
         raise UnderspecError(f"device: expected one of {', '.join(DEVICES)}, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise UnderspecError("device cuda: torch sees no CUDA GPU here (torch.cuda.is_available() is False); "
-                             "expected --device cpu or auto")
+                             "expected device cpu or auto")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device

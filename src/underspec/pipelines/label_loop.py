@@ -25,7 +25,7 @@ def _selection(selection_dir: str | Path, image_set: ImageSet | None = None) -> 
     """A selection folder's summary and table; with ``image_set``, refused if made on other data."""
     folder = Path(selection_dir)
     if not folder.is_dir():
-        raise UnderspecError(f"{folder}: no such folder; expected the --out folder of underspec label select")
+        raise UnderspecError(f"{folder}: no such folder; expected the output folder of underspec label select")
     what = "the selection of underspec label select"
     summary = read_json(folder / "selection.json", what)
     table = read_csv(folder / "selection.csv", what, ("id", "status", "auto_label", "confidence"),
@@ -122,7 +122,8 @@ def export_file(selection_dir: str | Path, out: str | Path, options: ExportOptio
     folder, summary, selection = _selection(selection_dir)
     if image_set is None:
         if not summary.get("data"):
-            raise UnderspecError(f"{folder / 'selection.json'}: no data recorded; give the data with --data")
+            raise UnderspecError(f"data: {folder / 'selection.json'} records no data; expected the data the selection "
+                                 "was made on")
         image_set = load_image_set(**summary["data"])
     _same_data(folder, summary, image_set)
     pools = export_pools(image_set, selection, options)
@@ -291,7 +292,7 @@ def dry_run(image_set: ImageSet, out: str | Path, *, known: int, budget: int, em
     truth = image_set.table["label"].to_numpy()
     if (truth < 0).any():
         raise UnderspecError(f"{image_set.source}: {int((truth < 0).sum())} items without a label; a dry run "
-                             f"needs every true label (it hides all but --known of them)")
+                             f"needs every true label (it hides all but the known ones)")
     n_classes = len(image_set.classes)
     if not n_classes <= known <= len(truth) - n_classes:
         raise UnderspecError(f"known {known}: expected {n_classes} to {len(truth) - n_classes} (one known and "

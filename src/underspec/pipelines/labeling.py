@@ -238,7 +238,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         try:
             emb = represent(image_set.X, method, cache=None, seed=seed, progress=True)
         except UnderspecError as exc:  # vectors, or images too small for patches
-            raise UnderspecError(f"{image_set.source}: --embedding {method}: {exc}") from exc
+            raise UnderspecError(f"embedding {method}: {image_set.source}: {exc}") from exc
     elif method == "self-supervised":
         from underspec.models.contrastive import self_supervised_embedding
 

@@ -193,8 +193,8 @@ def fit_arguments(image_set: ImageSet, train_rows: np.ndarray, valid_rows: np.nd
     if options.semi_supervised == "fixmatch":
         unlabeled = np.flatnonzero(table["label"].to_numpy() < 0)
         if not len(unlabeled):
-            raise UnderspecError(f"{image_set.source}: --semi fixmatch needs unlabeled items (an empty label); "
-                                 f"every item has one")
+            raise UnderspecError(f"semi_supervised fixmatch: {image_set.source} needs unlabeled items (an empty "
+                                 "label); every item has one")
         arguments["X_unlabeled"] = X[unlabeled]
     return arguments
 
@@ -213,7 +213,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
         raise UnderspecError(f"semi_supervised: expected one of {', '.join(SEMI_SUPERVISED)}, "
                              f"got {options.semi_supervised!r}")
     if options.semi_supervised != "none" and options.group_dro:
-        raise UnderspecError(f"semi {options.semi_supervised} and --group-dro: give one of them")
+        raise UnderspecError(f"group_dro and semi_supervised {options.semi_supervised}: give one of them")
     out, table = Path(out), image_set.table
     train_rows, valid_rows = split_rows(table, options)
     train_rows, y, outputs = training_labels(image_set, train_rows, options)
@@ -259,7 +259,7 @@ def load_run(run: str | Path) -> tuple[MultiHeadNet, dict]:
     folder = path.parent if path.suffix == ".pt" else path
     ckpt_path = path if path.suffix == ".pt" else path / "model.pt"
     if not ckpt_path.is_file():
-        raise UnderspecError(f"{ckpt_path}: no such checkpoint (train first: underspec train ... --out RUN)")
+        raise UnderspecError(f"{ckpt_path}: no such checkpoint (expected the output folder of underspec train)")
     ckpt = load_weights(ckpt_path, "the model.pt of underspec train")
     try:
         model = MultiHeadNet(tuple(ckpt["input_shape"]), len(ckpt["outputs"]), arch=ckpt["arch"])

@@ -130,7 +130,7 @@ def _unused_exercise(session: Session, ex_id: int) -> Exercise | None:
         if any(used):
             raise UnderspecError(f"exercise {ex_id} ({ex.name}) already has {used[0]} reveals and "
                                  f"{used[1]} submissions in phase {get_phase(session)!r}; give the new "
-                                 "exercise another --id, or archive these first with `admin new-phase`")
+                                 "exercise another `exercise_id`, or archive these first with admin new-phase")
     return ex
 
 
