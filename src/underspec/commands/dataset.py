@@ -88,9 +88,9 @@ def train_parser(sub: argparse._SubParsersAction) -> None:
 def predict_parser(sub: argparse._SubParsersAction) -> None:
     """``predict``."""
     prd = sub.add_parser("predict", help="predict with a trained run: id, label, one probability per class")
-    data_arguments(prd)
     prd.add_argument("--run", required=True, help="run folder of underspec train")
     prd.add_argument("--out", required=True, type=types.output_file, help="predictions CSV")
+    data_arguments(prd)
     prd.set_defaults(func=run_predict)
 
 

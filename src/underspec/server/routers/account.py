@@ -16,8 +16,11 @@ router = APIRouter(prefix="/account", include_in_schema=False)
 
 
 @router.get("/register", response_class=HTMLResponse)
-async def register_form(request: Request, board: Board = Depends(get_board)) -> Response:
-    return await page(request, board, lambda _session, _snapshot, _team: ("register.html", {}))
+@router.get("/login", response_class=HTMLResponse)
+async def form(request: Request, board: Board = Depends(get_board)) -> Response:
+    """The registration or the login form (``register.html``, ``login.html``)."""
+    name = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    return await page(request, board, lambda _session, _snapshot, _team: (f"{name}.html", {}))
 
 
 @router.post("/register", dependencies=[Depends(csrf_checked)])
@@ -31,11 +34,6 @@ async def register(request: Request, username: str = Form(...), password: str = 
         "title": "Registered",
         "notice": f"Team {new.name!r} is registered. The organisers must approve it before it "
                   "can reveal labels or submit; you can log in now."}), status_code=201)
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, board: Board = Depends(get_board)) -> Response:
-    return await page(request, board, lambda _session, _snapshot, _team: ("login.html", {}))
 
 
 @router.post("/login", dependencies=[Depends(csrf_checked)])
