@@ -577,6 +577,8 @@ def _interrupt_when_started(argv: list[str], cwd: Path, out: str, timeout: float
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a test run in the background (SIGINT ignored) must not pass that on
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + timeout
     try:
