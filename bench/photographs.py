@@ -20,6 +20,7 @@ same network (the solver's one-head MLP on those columns):
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import time
@@ -68,11 +69,11 @@ def baselines(vectors, answers, settings: SolveSettings, seed: int) -> dict:
     return {"plain": round(plain, 4), "oracle": round(oracle, 4), "ceiling": round(float(ceiling), 4)}
 
 
-def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool) -> dict:
+def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, overrides: dict | None = None) -> dict:
     kw = {"source": "faces", "data": faces} if TASKS[name].needs == "faces" else {"source": "cifar10",
                                                                                    "data": cifar10}
     task, answers = generate(name, seed=seed, **kw)
-    settings = SolveSettings(seed=0)
+    settings = SolveSettings(seed=0, **(overrides or {}))
     started = time.perf_counter()
     result = solve(task, Answers(answers.y_val), settings=settings, progress=True)
     seconds = time.perf_counter() - started
@@ -127,11 +128,13 @@ def main() -> int:
     parser.add_argument("--with-images", action="store_true", help="also solve on the raw images")
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--name", default="photographs")
+    parser.add_argument("--settings", default="{}", help="JSON overrides of SolveSettings (ablations)")
     args = parser.parse_args()
+    overrides = json.loads(args.settings)
     rows = []
     for name in args.tasks.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            rows.append(run_one(name, seed, args.cifar10, args.faces, args.with_images))
+            rows.append(run_one(name, seed, args.cifar10, args.faces, args.with_images, overrides))
             print(rows[-1], flush=True)
     command = "python bench/photographs.py " + " ".join(sys.argv[1:])
     means = summary(rows)
