@@ -1,1 +1,2 @@
-"""Mitigations applied when training: sample weights, label cleaning, group DRO."""
+"""Mitigations applied when training: sample weights (class, group, reweighing). Group DRO is
+an objective of the fit loop: :mod:`underspec.models.group_dro`."""

@@ -180,7 +180,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         if self.init:
             load_init(self.init, self.model_, self.arch_, self.input_shape_)
         objective, pool = self._objective(X, groups, X_unlabeled)
-        on_epoch = None if X_valid is None else self._keep_best(X_valid, y_valid)
+        best: dict = {}  # the best epoch's weights, with X_valid
+        on_epoch = None if X_valid is None else self._keep_best(X_valid, y_valid, best)
         self.loss_curve_ = fit(self.model_, objective, X, y_index, sample_weight=sample_weight,
                                groups=None if groups is None else np.asarray(groups), pool=pool,
                                epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
@@ -190,9 +191,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         if not self.loss_curve_ or not np.isfinite(self.loss_curve_).all():
             raise UnderspecError(f"training diverged (loss {self.loss_curve_[-1] if self.loss_curve_ else 'nan'}); "
                                  f"try a smaller lr than {self.lr:g}")
-        if X_valid is not None:
-            self.model_.load_state_dict(self._best_state)
-            del self._best_state
+        if best:
+            self.model_.load_state_dict(best["state"])
         if isinstance(objective, FixMatch):
             steps = int(np.ceil(max(len(pool), len(X)) / self.batch_size))
             last = objective.mask_rates[-steps:]
@@ -215,8 +215,9 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             return fixmatch_for(X, self.augment, threshold=self.pseudo_threshold, seed=self.seed), pool
         return weighted_ce, None
 
-    def _keep_best(self, X_valid, y_valid):
-        """The ``on_epoch`` hook of early stopping: score, keep the best weights, stop or not."""
+    def _keep_best(self, X_valid, y_valid, best: dict):
+        """The ``on_epoch`` hook of early stopping: score, keep the best weights in
+        ``best["state"]``, stop or not."""
         X_valid = checked_items(self, X_valid, reset=False, name="X_valid")
         y_valid = encode_labels(self.classes_, y_valid, "y_valid")
         self.validation_scores_, self.best_epoch_, self.best_validation_score_ = [], -1, -1.0
@@ -227,7 +228,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_.append(score)
             if score > self.best_validation_score_:
                 self.best_epoch_, self.best_validation_score_ = epoch, score
-                self._best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+                best["state"] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             return self.patience is not None and epoch - self.best_epoch_ >= self.patience
 
         return on_epoch

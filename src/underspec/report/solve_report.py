@@ -63,7 +63,7 @@ def write_task_report(task: str | Path | ChallengeTask, result, path: str | Path
 
     t = task if isinstance(task, ChallengeTask) else read_task(task)
     s = result.summary
-    name = str(task if not isinstance(task, ChallengeTask) else t.manifest.get("name", "task"))
+    name = t.manifest.get("name", "task") if isinstance(task, ChallengeTask) else str(task)
     row = {"task": name, "labels": s["labels_used"], "estimated": s["estimated_accuracy"], "decision": s["decision"]}
     return write_solve_report([{"name": name, "row": row, "summary": s, "pictures": task_pictures(t, result)}],
                               path, title=f"underspec solve {name}")
