@@ -218,9 +218,10 @@ def test_new_phase_archives_and_wipes(client, board):
 
 
 def test_server_does_not_import_torch():
-    """Nor numpy until a score is computed: the first answers come sooner (issue 21, start-up)."""
+    """Nor numpy until a score is computed, nor Jinja2 until a page is rendered: the first
+    answers come sooner (issue 21, start-up)."""
     code = ("import sys; import underspec.server.app; "
-            "heavy = sorted({'torch', 'pandas', 'sklearn', 'numpy'} & set(sys.modules)); print(heavy)")
+            "heavy = sorted({'torch', 'pandas', 'sklearn', 'numpy', 'jinja2'} & set(sys.modules)); print(heavy)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -111,7 +111,7 @@ def run_serve(args: argparse.Namespace) -> int:
     app = create_app(args.db, threads=args.threads)
     print(f"leaderboard on http://{args.host}:{args.port}/ (database {args.db or 'default'})", flush=True)
     # On SIGTERM or Ctrl-C, requests in flight get --shutdown-timeout seconds to finish.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="none",
                 timeout_graceful_shutdown=args.shutdown_timeout)
     return 0
 

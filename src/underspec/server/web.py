@@ -16,13 +16,14 @@ site is refused.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from underspec.server import service
@@ -30,7 +31,19 @@ from underspec.server.board import Board
 from underspec.server.db import Team
 from underspec.server.dependencies import BROWSER_COOKIE, SESSION_COOKIE, PageError
 
-templates = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """The pages' Jinja2 environment, built at the first page (importing Jinja2 would slow the
+    server's start-up, whose first answers are often the API's)."""
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+
+
 # API field names as the pages' forms call them
 PAGE_WORDS = {"datum_id": "row number", "exercise_id": "exercise"}
 
@@ -56,7 +69,7 @@ def render(request: Request, board: Board, name: str, context: dict, team: Team 
            snapshot: service.Snapshot, *, status_code: int = 200) -> Response:
     """Render template ``name`` with ``context``, the team, the challenge and a CSRF token."""
     browser = request.cookies.get(BROWSER_COOKIE) or secrets.token_urlsafe(18)
-    response = templates.TemplateResponse(
+    response = templates().TemplateResponse(
         request, name, {"team": team, "csrf": board.signer.csrf_token(browser),
                         "challenge": snapshot.challenge, **context}, status_code=status_code)
     return with_browser_cookie(request, response, browser)
