@@ -150,6 +150,18 @@ ADVERSARIAL_SETTING = (
 D_PRODUCT = Path(__file__).resolve().parents[2] / "shared" / "peer" / "data" / "zheng2017"
 
 
+def adversarial_crowd(names: list, truth: dict, items: list, known: pd.Series,
+                      seed: int) -> tuple[pd.DataFrame, pd.Series, np.ndarray]:
+    """The answers of one crowd of :data:`ADVERSARIAL_SETTING`, its gold (the honeypots' known
+    labels) and the workers' true confusion matrices."""
+    pools = build_pools(items, known, ExportOptions(overlap=OVERLAP, page_size=25, training=0, exam=0, seed=seed))
+    production = pools[pools["pool"] == "production"]
+    gold = production.loc[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"]
+    confusion = make_workers(40, len(names), spammers=0.125, adversarial=0.125, worst=0.6, seed=seed)
+    answers = answer_pages(production, truth, names, confusion, overlap=OVERLAP, seed=seed).drop(columns="page")
+    return answers, gold, confusion
+
+
 def adversarial(datasets: list[str], crowds: int) -> dict:
     """Crowds with a quarter of adversarial or constant workers, 4% gold, aggregated after the fact."""
     from crowdkit.aggregation import DawidSkene as CKDawidSkene
@@ -160,13 +172,7 @@ def adversarial(datasets: list[str], crowds: int) -> dict:
         names, truth, items, known = crowd_items(name)
         rows = []
         for seed in range(crowds):
-            pools = build_pools(items, known, ExportOptions(overlap=OVERLAP, page_size=25, training=0, exam=0,
-                                                            seed=seed))
-            production = pools[pools["pool"] == "production"]
-            gold = production.loc[production["golden"] != ""].drop_duplicates("task").set_index("task")["golden"]
-            confusion = make_workers(40, len(names), spammers=0.125, adversarial=0.125, worst=0.6, seed=seed)
-            answers = answer_pages(production, truth, names, confusion, overlap=OVERLAP, seed=seed).drop(
-                columns="page")
+            answers, gold, confusion = adversarial_crowd(names, truth, items, known, seed)
             kept, excluded = screen_workers(answers, gold)
             row = {"seed": seed,
                    "bayes_optimal_limit": accuracy(bayes_optimal(answers, confusion, names), truth, items),
