@@ -10,6 +10,8 @@ from underspec.commands.options import (
     AUGMENTS,
     REPRESENTATIONS,
     data_arguments,
+    image_file_arguments,
+    image_file_options,
     load_data,
     names,
     network_arguments,
@@ -52,9 +54,7 @@ def audit_parser(sub: argparse._SubParsersAction) -> None:
     aud.add_argument("--augment", choices=AUGMENTS, default="auto",
                      help="augmentation of the network's training items")
     network_arguments(aud)
-    aud.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed)")
-    aud.add_argument("--no-resize", action="store_true",
-                     help="refuse images of another size instead of resizing them")
+    image_file_arguments(aud)
     aud.add_argument("--seed", type=types.SEED, default=0)
     aud.set_defaults(func=run_audit)
 
@@ -130,7 +130,7 @@ def run_audit(args: argparse.Namespace) -> int:
 
     groups = names(args.groups)
     image_set = load_image_set(args.data, label=args.label, groups=groups, weights=args.weights,
-                               control=args.control, skip_bad=args.skip_bad, resize=not args.no_resize)
+                               control=args.control, **image_file_options(args))
     options = AuditOptions(groups=groups, control=args.control, model=args.model, folds=args.folds,
                            epochs=args.epochs, min_group=args.min_group, augment=args.augment,
                            arch=args.arch, precision=args.precision, features=args.features,

@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 
 from underspec import arguments as types
-from underspec.commands.options import REPRESENTATIONS, data_arguments, load_data, network_arguments, semi_arguments
+from underspec.commands.options import (
+    REPRESENTATIONS,
+    data_arguments,
+    image_file_options,
+    load_data,
+    network_arguments,
+    semi_arguments,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -180,8 +187,8 @@ def run_label_select(args: argparse.Namespace) -> int:
 
     options = SelectOptions(agreement=args.agreement, confidence=args.confidence, clusters=args.clusters,
                             rank=args.rank, seed=args.seed)
-    data = {"path": str(Path(args.data).resolve()), "label": args.label, "skip_bad": args.skip_bad,
-            "resize": not args.no_resize}
+    data = {"path": str(Path(args.data).resolve()), "label": args.label,
+            **{k: v for k, v in image_file_options(args).items() if k != "progress"}}
     summary = select_file(load_data(args), args.budget, args.out, embedding=args.embedding, options=options,
                           cache=args.cache, data=data)
     estimate = summary["auto_accuracy_estimate"]

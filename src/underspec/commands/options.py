@@ -59,9 +59,24 @@ def data_arguments(cmd: argparse.ArgumentParser) -> None:
     """The data argument of the commands that read a practitioner's image set."""
     cmd.add_argument("data", help="an .npz, a folder with labels.csv / label_train.txt, or class folders")
     cmd.add_argument("--label", help="label column")
-    cmd.add_argument("--skip-bad", action="store_true", help="leave unreadable images out")
-    cmd.add_argument("--no-resize", action="store_true", help="refuse images of another size")
+    image_file_arguments(cmd)
     cmd.add_argument("--seed", type=types.SEED, default=0)
+
+
+def image_file_arguments(cmd: argparse.ArgumentParser) -> None:
+    """How image files are read: ``--skip-bad``, ``--no-resize``, ``--image-size``."""
+    cmd.add_argument("--skip-bad", action="store_true", help="leave unreadable images out (listed)")
+    cmd.add_argument("--no-resize", action="store_true",
+                     help="refuse images of another size instead of resizing them")
+    cmd.add_argument("--image-size", type=types.Number(int, low=8, high=4096),
+                     help="scale larger images down to this longest side on load (decoded images are cached)")
+
+
+def image_file_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`~underspec.data.image_sets.load_image_set` that
+    :func:`image_file_arguments` set (with a progress bar while decoding)."""
+    return {"skip_bad": getattr(args, "skip_bad", False), "resize": not getattr(args, "no_resize", False),
+            "image_size": getattr(args, "image_size", None), "progress": True}
 
 
 def ints(text: str, count: int | None = None, what: str = "value") -> tuple[int, ...]:
@@ -85,5 +100,4 @@ def load_data(args: argparse.Namespace, groups: list[str] = ()):
     from underspec.data.image_sets import load_image_set
 
     return load_image_set(args.data, label=getattr(args, "label", None), groups=groups,
-                          weights=getattr(args, "weights", None), skip_bad=getattr(args, "skip_bad", False),
-                          resize=not getattr(args, "no_resize", False))
+                          weights=getattr(args, "weights", None), **image_file_options(args))

@@ -17,13 +17,13 @@ Item ids are the relative paths for folders and the row index for ``.npz`` files
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from underspec.data.image_store import decode_images
 from underspec.data.items import MISSING, ItemTable
 from underspec.errors import UnderspecError
 from underspec.files import check_numeric, read_csv
@@ -67,12 +67,15 @@ class ImageSet:
         return self.items.X
 
 
-def read_images(root: Path, paths: list[str], *, skip_bad: bool = False,
-                resize: bool = True) -> tuple[np.ndarray, np.ndarray, list, list]:
-    """Read image files into a float32 array (N, C, H, W) in [0, 1].
+def read_images(root: Path, paths: list[str], *, skip_bad: bool = False, resize: bool = True,
+                image_size: int | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray, list, list]:
+    """Read image files into a float32 array (N, C, H, W) in [0, 1], through the image store
+    (:func:`~underspec.data.image_store.decode_images`: decoded once in parallel, cached as
+    uint8, converted here a block of rows at a time).
 
     Grey images stay one channel unless some image has colour (then all are RGB). Images of
-    another size than the most common one are resized (and listed) unless ``resize`` is False.
+    another size than the most common one are resized (and listed) unless ``resize`` is False;
+    ``image_size`` scales every image down to that longest side.
 
     Returns
     -------
@@ -80,42 +83,22 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False,
         ``ok`` marks the paths that were read; ``bad`` lists ``(path, reason)``; ``resized``
         the paths that were resized. Without ``skip_bad`` an unreadable file raises.
     """
-    from PIL import Image, UnidentifiedImageError
+    decoded = decode_images(root, paths, skip_bad=skip_bad, resize=resize, image_size=image_size,
+                            progress=progress)
+    if decoded.resized:
+        size = "x".join(map(str, decoded.pixels.shape[:1:-1]))
+        warnings.warn(f"{root}: resized {len(decoded.resized)} image(s) to {size}, e.g. "
+                      f"{decoded.resized[0]}", stacklevel=2)
+    return as_float(decoded.pixels), decoded.ok, decoded.bad, decoded.resized
 
-    images, bad = {}, []
-    for rel in paths:
-        try:
-            with Image.open(root / rel) as img:
-                img.load()
-                images[rel] = img.copy()
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            bad.append((rel, str(exc).split("\n")[0][:120] or type(exc).__name__))
-    if bad:
-        listed = "; ".join(f"{p} ({why})" for p, why in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        if not skip_bad:
-            raise UnderspecError(f"{root}: {len(bad)} unreadable image(s): {listed}{more}; fix "
-                                 "or remove them, or leave them out with `skip_bad`")
-        warnings.warn(f"{root}: skipped {len(bad)} unreadable image(s): {listed}{more}",
-                      stacklevel=2)
-    if not images:
-        raise UnderspecError(f"{root}: no readable image")
-    grey = all(img.mode in ("1", "L", "I", "I;16", "F") for img in images.values())
-    mode = "L" if grey else "RGB"
-    size = Counter(img.size for img in images.values()).most_common(1)[0][0]  # (W, H)
-    resized = [rel for rel, img in images.items() if img.size != size]
-    if resized and not resize:
-        raise UnderspecError(f"{root}: {len(resized)} image(s) not of the common size "
-                             f"{size[0]}x{size[1]}, e.g. {resized[0]}; expected one size, or resizing "
-                             "allowed")
-    if resized:
-        warnings.warn(f"{root}: resized {len(resized)} image(s) to {size[0]}x{size[1]}, e.g. "
-                      f"{resized[0]}", stacklevel=2)
-    ok = np.array([rel in images for rel in paths])
-    X = np.stack([np.asarray(images[rel].convert(mode).resize(size), np.float32) / 255.0
-                  for rel in paths if rel in images])
-    X = X[:, None] if grey else X.transpose(0, 3, 1, 2)
-    return X, ok, bad, resized
+
+def as_float(pixels: np.ndarray, block: int = 4096) -> np.ndarray:
+    """uint8 pixels as float32 in [0, 1], converted a block of rows at a time (a memory-mapped
+    array is never read whole into a second temporary copy)."""
+    X = np.empty(pixels.shape, np.float32)
+    for start in range(0, len(pixels), block):
+        np.divide(pixels[start:start + block], 255.0, out=X[start:start + block], dtype=np.float32)
+    return X
 
 
 def _encode(values: pd.Series, where: str) -> tuple[np.ndarray, list]:
@@ -223,7 +206,8 @@ def load_npz(path: str | Path, *, label: str = "y", weights: str | None = None) 
 
 def load_labeled_folder(root: str | Path, *, csv: str = "labels.csv", label: str = "label",
                         weights: str | None = None, skip_bad: bool = False, resize: bool = True,
-                        labels_required: bool = True) -> ImageSet:
+                        labels_required: bool = True, image_size: int | None = None,
+                        progress: bool = False) -> ImageSet:
     """A folder with ``labels.csv`` (a ``path`` column and ``label``; another CSV name with
     ``csv``) or ``label_train.txt``. With ``labels_required=False`` the label column may be
     absent (items to predict)."""
@@ -254,13 +238,14 @@ def load_labeled_folder(root: str | Path, *, csv: str = "labels.csv", label: str
         table = pd.DataFrame({"id": files, "path": files, label: lines})
         weights = None
     X, ok, bad, resized = read_images(root, table["path"].astype(str).tolist(), skip_bad=skip_bad,
-                                      resize=resize)
+                                      resize=resize, image_size=image_size, progress=progress)
     return _finish(X, table[ok], label, str(root), weights=weights, bad=bad, resized=resized,
                    source=str(root))
 
 
 def load_class_folders(root: str | Path, *, weights: str | None = None, skip_bad: bool = False,
-                       resize: bool = True, metadata: str | Path | None = None) -> ImageSet:
+                       resize: bool = True, metadata: str | Path | None = None, image_size: int | None = None,
+                       progress: bool = False) -> ImageSet:
     """A class-per-folder tree, optionally under ``train/`` and ``valid/`` (or ``test/``), with
     a metadata CSV joined on the file name: ``metadata`` (a path as given), else
     ``root/metadata.csv`` if there is one. Its file-name column is one of
@@ -298,14 +283,16 @@ def load_class_folders(root: str | Path, *, weights: str | None = None, skip_bad
         table = table.merge(meta, on="file", how="left")
     if weights:
         _check_columns(table, str(meta_path), [weights])
-    X, ok, bad, resized = read_images(root, table["path"].tolist(), skip_bad=skip_bad, resize=resize)
+    X, ok, bad, resized = read_images(root, table["path"].tolist(), skip_bad=skip_bad, resize=resize,
+                                      image_size=image_size, progress=progress)
     return _finish(X, table[ok].drop(columns=["file"]), "label", str(root), weights=weights,
                    bad=bad, resized=resized, source=str(root))
 
 
 def load_image_set(path: str | Path, *, label: str | None = None, groups: list[str] = (),
                    weights: str | None = None, control: str | None = None,
-                   skip_bad: bool = False, resize: bool = True) -> ImageSet:
+                   skip_bad: bool = False, resize: bool = True, image_size: int | None = None,
+                   progress: bool = False) -> ImageSet:
     """Load any of the three layouts (chosen from what ``path`` is) and check that the named
     group, weight and control columns exist.
 
@@ -319,6 +306,11 @@ def load_image_set(path: str | Path, *, label: str | None = None, groups: list[s
         Sensitive group columns, a per-item weight column, a control column (Simpson's paradox).
     skip_bad, resize : bool
         Leave unreadable images out (listed) instead of failing; resize images of another size.
+    image_size : int, optional
+        Longest side of image files after loading (larger ones are scaled down, their shape
+        kept); ``.npz`` arrays are taken as they are.
+    progress : bool
+        Progress bars (with their ETA) while image files are read and decoded.
     """
     path = Path(path)
     if path.suffix == ".npz":
@@ -326,9 +318,10 @@ def load_image_set(path: str | Path, *, label: str | None = None, groups: list[s
     elif not path.is_dir():
         raise UnderspecError(f"{path}: no such file or folder (expected an .npz or a folder)")
     elif (path / "labels.csv").is_file() or (path / "label_train.txt").is_file():
-        image_set = load_labeled_folder(path, label=label or "label", weights=weights,
-                                        skip_bad=skip_bad, resize=resize)
+        image_set = load_labeled_folder(path, label=label or "label", weights=weights, skip_bad=skip_bad,
+                                        resize=resize, image_size=image_size, progress=progress)
     else:
-        image_set = load_class_folders(path, weights=weights, skip_bad=skip_bad, resize=resize)
+        image_set = load_class_folders(path, weights=weights, skip_bad=skip_bad, resize=resize,
+                                       image_size=image_size, progress=progress)
     _check_columns(image_set.table, str(path), [*groups, *([control] if control else [])], image_set.left_out)
     return image_set

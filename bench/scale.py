@@ -1,0 +1,176 @@
+"""Benchmark (not a test) of issue 27, first part: loading a folder of 10,000 to 100,000 JPEGs.
+
+Builds folders in seed 003's layout (``train_img/*.jpg`` + ``label_train.txt``, 8% of the labels
+flipped) of 64 px JPEGs from the CIFAR-10 JPEG files in ``../shared/data/cifar10_full_jpeg``
+(upsampled from 32 px; past 60,000 images, mirrored and shifted copies). For each size, each
+in a fresh process (its peak resident memory is the process's own):
+
+- ``before``: the loader as it was (every decoded PIL image kept in a dict, one float32 stack,
+  then a transposed float32 copy), copied here as the baseline;
+- ``store_cold``: the image store decoding into its uint8 cache (two worker processes);
+- ``store_cached``: the same call again, mapping the cache;
+- ``load_image_set``: the practitioner's loader on the cached store, which still hands the
+  pipelines a float32 array (4 bytes per pixel);
+
+with the seconds, the peak memory and its ratio to the uint8 array's size, and the exponent of
+time against size fitted over the sizes measured.
+
+    python bench/scale.py [--sizes 10000,30000,100000] [--before-up-to 30000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from results_io import save
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+WORK = Path(__file__).parent / "work" / "scale"
+FLIP = 0.08
+
+MEASURE = r"""
+import json, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, {bench!r})
+root, how = Path({root!r}), {how!r}
+started = time.perf_counter()
+if how == "before":
+    from scale import load_before
+    X = load_before(root)
+    shape = X.shape
+elif how == "load_image_set":
+    from underspec.data.image_sets import load_image_set
+    X = load_image_set(root).X
+    shape = X.shape
+else:
+    from underspec.data.image_store import decode_images
+    paths = sorted(p.relative_to(root).as_posix() for p in (root / "train_img").iterdir())
+    out = decode_images(root, paths, workers=2)
+    shape, X = out.pixels.shape, out.pixels
+    assert out.from_cache == (how == "store_cached"), how
+seconds = time.perf_counter() - started
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print("RESULT", json.dumps({{"seconds": seconds, "own_mb": own, "worker_mb": worker, "shape": list(shape)}}))
+"""
+
+
+def build_folder(n: int) -> Path:
+    """``n`` 64 px JPEGs and ``label_train.txt`` (8% flipped), built once under bench/work/scale."""
+    from PIL import Image, ImageOps
+
+    root = WORK / f"jpeg-{n}"
+    if (root / "label_train.txt").is_file():
+        return root
+    data = np.load(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz")
+    blob, offsets, y = data["jpeg_bytes"], data["offsets"], data["y"]
+    rng = np.random.default_rng(n)
+    (root / "train_img").mkdir(parents=True, exist_ok=True)
+    labels = []
+    for k in range(n):
+        source = k % len(y)
+        img = Image.open(io.BytesIO(blob[offsets[source]:offsets[source + 1]].tobytes())).convert("RGB")
+        img = img.resize((64, 64), Image.BILINEAR)
+        if k >= len(y):  # past the 60,000 originals: mirrored, shifted copies
+            img = ImageOps.mirror(img).rotate(0, translate=(int(rng.integers(-4, 5)), int(rng.integers(-4, 5))))
+        img.save(root / "train_img" / f"{k:06d}.jpg", quality=90)
+        label = int(y[source])
+        labels.append(str(int(rng.integers(1, 10)) + label) if rng.random() < FLIP else str(label))
+    (root / "label_train.txt").write_text("\n".join(str(int(v) % 10) for v in labels) + "\n")
+    return root
+
+
+def load_before(root: Path) -> np.ndarray:
+    """The loader before the image store (``read_images`` at 301dd3e, its array part)."""
+    from collections import Counter
+
+    from PIL import Image
+
+    paths = sorted(p.relative_to(root).as_posix() for p in (root / "train_img").iterdir())
+    images = {}
+    for rel in paths:
+        with Image.open(root / rel) as img:
+            img.load()
+            images[rel] = img.copy()
+    size = Counter(img.size for img in images.values()).most_common(1)[0][0]
+    X = np.stack([np.asarray(images[rel].convert("RGB").resize(size), np.float32) / 255.0 for rel in paths])
+    return X.transpose(0, 3, 1, 2)
+
+
+def measure(root: Path, how: str) -> dict:
+    """One loader in a fresh process, with the store's cache under bench/work/scale/cache."""
+    code = MEASURE.format(bench=str(Path(__file__).parent), root=str(root), how=how)
+    env = {**os.environ, "UNDERSPEC_CACHE": str(WORK / "cache")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"{how} on {root} failed:\n{done.stderr[-2000:]}")
+    result = json.loads(line[7:])
+    uint8_mb = math.prod(result["shape"]) / 2**20
+    peak = result["own_mb"] + 2 * result["worker_mb"]  # the two workers run at once: an upper bound
+    result.update(seconds=round(result["seconds"], 2), peak_mb=round(peak, 1), own_mb=round(result["own_mb"], 1),
+                  worker_mb=round(result["worker_mb"], 1), peak_over_uint8=round(peak / uint8_mb, 2),
+                  uint8_mb=round(uint8_mb, 1))
+    print(root.name, how, result, flush=True)
+    return result
+
+
+def exponent(sizes: list[int], seconds: list[float]) -> float | None:
+    """Slope of log(time) against log(size)."""
+    if len(sizes) < 2:
+        return None
+    return round(float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0]), 3)
+
+
+def markdown(result: dict) -> str:
+    lines = ["# Loading 10,000 to 100,000 JPEGs of 64 px", "", f"Command: `{result['command']}` ({result['machine']})",
+             "", (__doc__ or "").split("\n\n")[1], "",
+             "Peak: the process's own peak resident memory plus twice its largest worker's (the two decode",
+             "at once), an upper bound.", "",
+             "| images | loader | seconds | peak MB | own | per worker | peak / uint8 array | uint8 array MB |",
+             "|---|---|---|---|---|---|---|---|"]
+    for n, runs in result["sizes"].items():
+        for how, r in runs.items():
+            lines.append(f"| {n} | {how} | {r['seconds']} | {r['peak_mb']} | {r['own_mb']} | {r['worker_mb']} | "
+                         f"{r['peak_over_uint8']} | {r['uint8_mb']} |")
+    lines += ["", "Exponent of time against size: " + ", ".join(f"{how} {e}" for how, e in result["exponents"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,30000,100000")
+    parser.add_argument("--before-up-to", type=int, default=30000,
+                        help="largest size the old loader is run on (it needs about 110 MB per 1,000 images)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    result = {"command": "python bench/scale.py " + " ".join(sys.argv[1:]), "machine": "2 CPU cores",
+              "sizes": {}, "exponents": {}}
+    for n in sizes:
+        started = time.perf_counter()
+        root = build_folder(n)
+        print(f"folder of {n} built in {time.perf_counter() - started:.0f} s", flush=True)
+        for entry in (WORK / "cache" / "images").glob("*"):  # a cold start for the store
+            entry.unlink()
+        hows = ["store_cold", "store_cached", "load_image_set"] + (["before"] if n <= args.before_up_to else [])
+        result["sizes"][str(n)] = {how: measure(root, how) for how in hows}
+    for how in ("store_cold", "store_cached", "load_image_set", "before"):
+        measured = [(n, r[how]["seconds"]) for n, r in zip(sizes, result["sizes"].values(), strict=True) if how in r]
+        result["exponents"][how] = exponent([n for n, _ in measured], [s for _, s in measured])
+    save(args.out, "scale-load", result, markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
