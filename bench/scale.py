@@ -15,7 +15,14 @@ in a fresh process (its peak resident memory is the process's own):
 with the seconds, the peak memory and its ratio to the uint8 array's size, and the exponent of
 time against size fitted over the sizes measured.
 
-    python bench/scale.py [--sizes 10000,30000,100000] [--before-up-to 30000]
+``--part neighbours``: underspec's k-NN (:func:`underspec.models.knn.nearest`, FAISS's HNSW graph
+past 50,000 items) for every item's 10 nearest neighbours, as the audit asks, against exact
+search on 1,000 sampled queries (recall@10): on the 100,000 images' embedding (the first 128
+principal components of their pixels at 16 px) and on 1,000,000 vectors of 128 dimensions
+drawn from a mixture of 2,000 elongated Gaussian clusters (synthetic: no real set here has a
+million items).
+
+    python bench/scale.py [--part load,neighbours] [--sizes 10000,30000,100000] [--before-up-to 30000]
 """
 
 from __future__ import annotations
@@ -132,6 +139,53 @@ def exponent(sizes: list[int], seconds: list[float]) -> float | None:
     return round(float(np.polyfit(np.log(sizes), np.log(seconds), 1)[0]), 3)
 
 
+def recall_at_10(index: np.ndarray, found: np.ndarray, sample: np.ndarray) -> float:
+    """Share of the true 10 nearest neighbours of the ``sample`` rows that ``found`` lists."""
+    import faiss
+
+    exact = faiss.IndexFlatL2(index.shape[1])
+    exact.add(index)
+    _, truth = exact.search(index[sample], 10)
+    return round(float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found[sample], truth, strict=True)])), 4)
+
+
+def all_neighbours(name: str, vectors: np.ndarray) -> dict:
+    """Every item's 10 nearest neighbours by :func:`nearest`, timed, and their recall."""
+    from underspec.models.knn import nearest
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    started = time.perf_counter()
+    _, found = nearest(vectors, k=10)
+    seconds = time.perf_counter() - started
+    sample = np.random.default_rng(0).choice(len(vectors), 1000, replace=False)
+    row = {"vectors": len(vectors), "dims": vectors.shape[1], "seconds": round(seconds, 1),
+           "recall_at_10": recall_at_10(vectors, found, sample)}
+    print(name, row, flush=True)
+    return row
+
+
+def neighbours_part(n_images: int) -> dict:
+    from PIL import Image
+    from sklearn.decomposition import PCA
+
+    root = build_folder(n_images)
+    small = np.stack([np.asarray(Image.open(p).convert("RGB").resize((16, 16)), np.float32).ravel() / 255
+                      for p in sorted((root / "train_img").iterdir())])
+    images = PCA(128, random_state=0).fit_transform(small).astype(np.float32)
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 1, (2000, 128)).astype(np.float32) * 3
+    axes = rng.normal(0, 1, (2000, 16, 128)).astype(np.float32) / 4
+    member = rng.integers(0, 2000, 1_000_000)
+    mixture = np.empty((1_000_000, 128), np.float32)
+    for start in range(0, len(member), 100_000):
+        rows = member[start:start + 100_000]
+        mixture[start:start + 100_000] = centres[rows] + np.einsum(
+            "nk,nkd->nd", rng.normal(0, 1, (len(rows), 16)).astype(np.float32), axes[rows])
+        mixture[start:start + 100_000] += rng.normal(0, 0.05, (len(rows), 128)).astype(np.float32)
+    return {f"{n_images} images, 128 principal components": all_neighbours("images", images),
+            "1,000,000 synthetic (2,000 clusters)": all_neighbours("mixture", mixture)}
+
+
 def markdown(result: dict) -> str:
     lines = ["# Loading 10,000 to 100,000 JPEGs of 64 px", "", f"Command: `{result['command']}` ({result['machine']})",
              "", (__doc__ or "").split("\n\n")[1], "",
@@ -144,20 +198,27 @@ def markdown(result: dict) -> str:
             lines.append(f"| {n} | {how} | {r['seconds']} | {r['peak_mb']} | {r['own_mb']} | {r['worker_mb']} | "
                          f"{r['peak_over_uint8']} | {r['uint8_mb']} |")
     lines += ["", "Exponent of time against size: " + ", ".join(f"{how} {e}" for how, e in result["exponents"].items())]
+    if result.get("neighbours"):
+        lines += ["", "## Every item's 10 nearest neighbours", "", "| set | vectors | dims | seconds | recall@10 |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {name} | {r['vectors']} | {r['dims']} | {r['seconds']} | {r['recall_at_10']} |"
+                  for name, r in result["neighbours"].items()]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", default="load,neighbours")
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--before-up-to", type=int, default=30000,
                         help="largest size the old loader is run on (it needs about 110 MB per 1,000 images)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--name", default="scale")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     result = {"command": "python bench/scale.py " + " ".join(sys.argv[1:]), "machine": "2 CPU cores",
               "sizes": {}, "exponents": {}}
-    for n in sizes:
+    for n in sizes if "load" in args.part else []:
         started = time.perf_counter()
         root = build_folder(n)
         print(f"folder of {n} built in {time.perf_counter() - started:.0f} s", flush=True)
@@ -168,7 +229,9 @@ def main() -> int:
     for how in ("store_cold", "store_cached", "load_image_set", "before"):
         measured = [(n, r[how]["seconds"]) for n, r in zip(sizes, result["sizes"].values(), strict=True) if how in r]
         result["exponents"][how] = exponent([n for n, _ in measured], [s for _, s in measured])
-    save(args.out, "scale-load", result, markdown(result))
+    if "neighbours" in args.part:
+        result["neighbours"] = neighbours_part(max(sizes))
+    save(args.out, args.name, result, markdown(result))
     return 0
 
 

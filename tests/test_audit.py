@@ -59,7 +59,11 @@ def test_flipped_labels_are_found(digits):
     assert items.loc[items["id"].isin(flipped), "score"].mean() < items["score"].mean()
 
 
-def test_duplicates_and_outliers_are_found(digits):
+@pytest.mark.parametrize("search", ["exact", "faiss"])
+def test_duplicates_and_outliers_are_found(digits, search, monkeypatch):
+    if search == "faiss":  # the approximate search that sets past 50,000 items get
+        pytest.importorskip("faiss")
+        monkeypatch.setattr("underspec.models.knn.EXACT_UP_TO", 100)
     x, y = digits
     rng = np.random.default_rng(2)
     copies = rng.choice(len(y), 6, replace=False)

@@ -104,7 +104,7 @@ def test_unreadable_files_are_refused_or_left_out_and_nothing_half_written(tmp_p
         again = decode_images(tmp_path / "img", asked, cache=cache, skip_bad=True)
     assert again.from_cache and again.ok.tolist() == out.ok.tolist()
     with pytest.raises(UnderspecError, match=r"cut\.png"):  # the cached entry remembers the cut file
-        decode_images(tmp_path / "img", asked[:4] + ["cut.png"], cache=cache)
+        decode_images(tmp_path / "img", [*asked[:4], "cut.png"], cache=cache)
 
 
 def test_no_cache_leaves_no_file(tmp_path, monkeypatch):
@@ -116,7 +116,8 @@ def test_no_cache_leaves_no_file(tmp_path, monkeypatch):
 
 def test_loaders_take_image_size(tmp_path):
     paths = write_images(tmp_path / "set", n=4, size=(20, 10))
-    (tmp_path / "set" / "labels.csv").write_text("path,label\n" + "".join(f"{p},{k % 2}\n" for k, p in enumerate(paths)))
+    rows = "".join(f"{p},{k % 2}\n" for k, p in enumerate(paths))
+    (tmp_path / "set" / "labels.csv").write_text("path,label\n" + rows)
     image_set = load_image_set(tmp_path / "set", image_size=10)
     assert image_set.X.shape == (4, 3, 5, 10) and image_set.X.dtype == np.float32
-    assert 0.0 <= image_set.X.min() and image_set.X.max() <= 1.0
+    assert image_set.X.min() >= 0.0 and image_set.X.max() <= 1.0

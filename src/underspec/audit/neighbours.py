@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 
 from underspec.audit.registry import AuditContext, CheckResult, Figure, items_frame
+from underspec.models.knn import nearest
 
 K = 10
 DUPLICATE_FRACTION = 0.1  # nearer than this share of the median nearest-neighbour distance
@@ -15,7 +15,7 @@ OUTLIER_Z = 6.0  # robust z-score of the mean k-NN distance
 def _neighbours(ctx: AuditContext) -> tuple[np.ndarray, np.ndarray]:
     emb = ctx.pixel_embedding
     k = min(K + 1, len(emb))
-    dist, idx = NearestNeighbors(n_neighbors=k).fit(emb).kneighbors(emb)
+    dist, idx = nearest(emb, k=k)
     return dist[:, 1:], idx[:, 1:]
 
 

@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from underspec.errors import UnderspecError
+from underspec.models.knn import nearest
 
 KNN_GRID = [(k, metric, weights) for k in (5, 10, 20) for metric in ("euclidean", "cosine")
             for weights in ("uniform", "distance")]
@@ -118,7 +119,7 @@ def seeded_kmeans(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray, optio
     n_extra = min(max(0, (options.clusters or len(y)) - len(y)), len(emb) // 2)
     centres = [emb_labeled]
     if n_extra:
-        d2 = NearestNeighbors(n_neighbors=1).fit(emb_labeled).kneighbors(emb)[0][:, 0] ** 2
+        d2 = nearest(emb_labeled, emb, k=1)[0][:, 0] ** 2
         picks = []
         for _ in range(n_extra):
             i = int(rng.choice(len(emb), p=d2 / d2.sum())) if d2.sum() > 0 else int(rng.integers(len(emb)))
@@ -168,7 +169,7 @@ def select(emb: np.ndarray, labels: np.ndarray, budget: int, n_classes: int,
     problematic = ~auto
     # neighbours of problematic items are doubtful too
     k = min(options.neighbours + 1, len(pool))
-    near = NearestNeighbors(n_neighbors=k).fit(emb[pool]).kneighbors(emb[pool], return_distance=False)[:, 1:]
+    near = nearest(emb[pool], k=k)[1][:, 1:]
     candidate = problematic | problematic[near].any(1)
     value = label_value(emb[labeled], labels[labeled], emb[pool], near, confidence, n_classes, options.rank)
     value = value + 1e-9 * (1.0 - agreement)
