@@ -32,8 +32,8 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(tasks, mnist, cifar10, work: Path, sizes_888=None) -> list[dict]:
-    settings = SolveSettings()
+def run(tasks, mnist, cifar10, work: Path, sizes_888=None, overrides: dict | None = None) -> list[dict]:
+    settings = SolveSettings(**(overrides or {}))
     mnist_src = load_source("mnist", mnist)
     rows = []
     for name in tasks:
@@ -95,10 +95,11 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--name", default="challenge", help="stem of the result files")
     parser.add_argument("--work", default="bench/work")
+    parser.add_argument("--settings", default="{}", help="JSON overrides of SolveSettings (ablations)")
     args = parser.parse_args()
     names = args.tasks.split(",") if args.tasks else [n for n in TASKS if n != "humans"]
     sizes_888 = tuple(int(v) for v in args.sizes_888.split(",")) if args.sizes_888 else None
-    rows = run(names, args.mnist, args.cifar10, Path(args.work), sizes_888)
+    rows = run(names, args.mnist, args.cifar10, Path(args.work), sizes_888, json.loads(args.settings))
     summary = totals(rows)
     mnist_rows = [r for r in rows if not r["task"].startswith("888")]
     summary["mnist_suite_seconds"] = round(sum(r["seconds"] for r in mnist_rows), 1)

@@ -9,8 +9,10 @@ in a fresh process (its peak resident memory is the process's own):
   then a transposed float32 copy), copied here as the baseline;
 - ``store_cold``: the image store decoding into its uint8 cache (two worker processes);
 - ``store_cached``: the same call again, mapping the cache;
-- ``load_image_set``: the practitioner's loader on the cached store, which still hands the
-  pipelines a float32 array (4 bytes per pixel);
+- ``load_image_set``: the practitioner's loader on the cached store, up to the uint8 pixels
+  that training and prediction read (``network_items``);
+- ``load_image_set_float``: the same, then its float32 view ``X`` (4 bytes per pixel), which
+  the audit's other checks, the representation and ``label select`` still read whole;
 
 with the seconds, the peak memory and its ratio to the uint8 array's size, and the exponent of
 time against size fitted over the sizes measured.
@@ -55,9 +57,10 @@ if how == "before":
     from scale import load_before
     X = load_before(root)
     shape = X.shape
-elif how == "load_image_set":
+elif how.startswith("load_image_set"):
     from underspec.data.image_sets import load_image_set
-    X = load_image_set(root).X
+    image_set = load_image_set(root)
+    X = image_set.X if how == "load_image_set_float" else image_set.network_items
     shape = X.shape
 else:
     from underspec.data.image_store import decode_images
@@ -186,21 +189,33 @@ def neighbours_part(n_images: int) -> dict:
             "1,000,000 synthetic (2,000 clusters)": all_neighbours("mixture", mixture)}
 
 
+def paragraphs(first: str, last: str) -> str:
+    """The module docstring's paragraphs from the one starting with ``first`` to the one
+    starting with ``last``."""
+    parts = (__doc__ or "").split("\n\n")
+    start = next(k for k, p in enumerate(parts) if p.startswith(first))
+    end = next(k for k, p in enumerate(parts) if p.startswith(last))
+    return "\n\n".join(parts[start:end + 1])
+
+
 def markdown(result: dict) -> str:
-    lines = ["# Loading 10,000 to 100,000 JPEGs of 64 px", "", f"Command: `{result['command']}` ({result['machine']})",
-             "", (__doc__ or "").split("\n\n")[1], "",
-             "Peak: the process's own peak resident memory plus twice its largest worker's (the two decode",
-             "at once), an upper bound.", "",
-             "| images | loader | seconds | peak MB | own | per worker | peak / uint8 array | uint8 array MB |",
-             "|---|---|---|---|---|---|---|---|"]
-    for n, runs in result["sizes"].items():
-        for how, r in runs.items():
-            lines.append(f"| {n} | {how} | {r['seconds']} | {r['peak_mb']} | {r['own_mb']} | {r['worker_mb']} | "
-                         f"{r['peak_over_uint8']} | {r['uint8_mb']} |")
-    lines += ["", "Exponent of time against size: " + ", ".join(f"{how} {e}" for how, e in result["exponents"].items())]
+    lines = ["# Loading and searching 10,000 to 1,000,000 items", "",
+             f"Command: `{result['command']}` ({result['machine']})", ""]
+    if result["sizes"]:
+        lines += [paragraphs("Builds folders", "with the seconds"), "",
+                  "Peak: the process's own peak resident memory plus twice its largest worker's (the two decode",
+                  "at once), an upper bound.", "",
+                  "| images | loader | seconds | peak MB | own | per worker | peak / uint8 array | uint8 array MB |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for n, runs in result["sizes"].items():
+            for how, r in runs.items():
+                lines.append(f"| {n} | {how} | {r['seconds']} | {r['peak_mb']} | {r['own_mb']} | {r['worker_mb']} | "
+                             f"{r['peak_over_uint8']} | {r['uint8_mb']} |")
+        lines += ["", "Exponent of time against size: "
+                  + ", ".join(f"{how} {e}" for how, e in result["exponents"].items())]
     if result.get("neighbours"):
-        lines += ["", "## Every item's 10 nearest neighbours", "", "| set | vectors | dims | seconds | recall@10 |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "## Every item's 10 nearest neighbours", "", paragraphs("``--part neighbours``", "``--part"), "",
+                  "| set | vectors | dims | seconds | recall@10 |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {r['vectors']} | {r['dims']} | {r['seconds']} | {r['recall_at_10']} |"
                   for name, r in result["neighbours"].items()]
     return "\n".join(lines) + "\n"
@@ -214,7 +229,12 @@ def main() -> int:
                         help="largest size the old loader is run on (it needs about 110 MB per 1,000 images)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--name", default="scale")
+    parser.add_argument("--render", action="store_true", help="only redraw NAME.md from NAME.json")
     args = parser.parse_args()
+    if args.render:
+        result = json.loads((args.out / f"{args.name}.json").read_text())
+        save(args.out, args.name, result, markdown(result))
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     result = {"command": "python bench/scale.py " + " ".join(sys.argv[1:]), "machine": "2 CPU cores",
               "sizes": {}, "exponents": {}}
@@ -224,10 +244,11 @@ def main() -> int:
         print(f"folder of {n} built in {time.perf_counter() - started:.0f} s", flush=True)
         for entry in (WORK / "cache" / "images").glob("*"):  # a cold start for the store
             entry.unlink()
-        hows = ["store_cold", "store_cached", "load_image_set"] + (["before"] if n <= args.before_up_to else [])
+        hows = ["store_cold", "store_cached", "load_image_set", "load_image_set_float"] + (
+            ["before"] if n <= args.before_up_to else [])
         result["sizes"][str(n)] = {how: measure(root, how) for how in hows}
-    for how in ("store_cold", "store_cached", "load_image_set", "before"):
-        measured = [(n, r[how]["seconds"]) for n, r in zip(sizes, result["sizes"].values(), strict=True) if how in r]
+    for how in ("store_cold", "store_cached", "load_image_set", "load_image_set_float", "before"):
+        measured = [(int(n), r[how]["seconds"]) for n, r in result["sizes"].items() if how in r]
         result["exponents"][how] = exponent([n for n, _ in measured], [s for _, s in measured])
     if "neighbours" in args.part:
         result["neighbours"] = neighbours_part(max(sizes))

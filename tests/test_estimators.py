@@ -71,3 +71,22 @@ def test_group_dro_and_fixmatch_are_fit_arguments():
     assert model.fit(X, y, groups=(X[:, 10] > 0.5).astype(int)).predict(X).shape == (200,)
     model.fit(X[:50], y[:50], X_unlabeled=X[50:])
     assert 0.0 <= model.unlabeled_used_ <= 1.0
+
+
+@pytest.mark.parametrize("augment", ["auto", "none"])
+def test_uint8_pixels_train_and_predict_exactly_like_their_float_images(augment):
+    """uint8 images stay uint8 in memory and are scaled a batch at a time (issue 27): the same
+    network, bit for bit, as on the float32 images in [0, 1], FixMatch's pool included."""
+    d = load_digits()
+    keep = np.isin(d.target, [3, 8])
+    pixels = np.round(d.images[keep][:, None] / 16.0 * 255).astype(np.uint8)
+    images = pixels.astype(np.float32) / np.float32(255)
+    y = d.target[keep]
+    models = []
+    for X in (pixels, images):
+        model = NetworkClassifier(epochs=2, seed=0, augment=augment)
+        models.append(model.fit(X[:200], y[:200], X_unlabeled=X[200:], X_valid=X[:40], y_valid=y[:40]))
+    assert models[0].loss_curve_ == models[1].loss_curve_
+    assert np.array_equal(models[0].predict_proba(pixels), models[1].predict_proba(images))
+    assert np.array_equal(models[0].embed(pixels), models[1].embed(images))
+    assert np.array_equal(models[0].saliency(pixels[:4], y[:4]), models[1].saliency(images[:4], y[:4]))

@@ -121,3 +121,16 @@ def test_loaders_take_image_size(tmp_path):
     image_set = load_image_set(tmp_path / "set", image_size=10)
     assert image_set.X.shape == (4, 3, 5, 10) and image_set.X.dtype == np.float32
     assert image_set.X.min() >= 0.0 and image_set.X.max() <= 1.0
+
+
+def test_an_image_set_from_files_keeps_uint8_pixels_and_a_float_view(tmp_path):
+    paths = write_images(tmp_path / "set", n=6)
+    rows = "".join(f"{p},{k % 2}\n" for k, p in enumerate(paths))
+    (tmp_path / "set" / "labels.csv").write_text("path,label\n" + rows)
+    image_set = load_image_set(tmp_path / "set")
+    assert image_set.pixels.dtype == np.uint8 and image_set.network_items is image_set.pixels
+    assert np.array_equal(image_set.X, image_set.pixels.astype(np.float32) / np.float32(255))
+    assert image_set.X is image_set.X  # converted once, kept
+    part = image_set.rows(np.array([True, False] * 3))
+    assert part.pixels.dtype == np.uint8 and np.array_equal(part.pixels, np.asarray(image_set.pixels[::2]))
+    assert image_set.with_labels(np.zeros(6, int)).pixels is not None

@@ -108,7 +108,7 @@ class AuditContext:
             if representation != "none":
                 raise UnderspecError(f"representation {self.options.representation}: a head on a representation "
                                      "is the logistic model; expected model 'logistic' or representation 'none'")
-            return self.X
+            return self.image_set.network_items[self.labeled]  # uint8 pixels when read from files
         if self.options.features is None and representation != "none":
             self.representation = representation
             return represent(self.image_set.X, representation, seed=self.options.seed,

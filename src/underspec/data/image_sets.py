@@ -37,7 +37,12 @@ FILE_COLUMNS = ("path", "file", "filename", "name", "image", "Image Index")
 @dataclass
 class ImageSet:
     """An item table plus what loading it found: the class names, the files skipped as
-    unreadable (with the reason), and the files resized to the common size."""
+    unreadable (with the reason), and the files resized to the common size.
+
+    Images read from files keep their uint8 pixels (``pixels``, memory-mapped from the image
+    store); ``X`` is their float32 view in [0, 1], made at its first use and kept. Networks
+    train and predict on ``network_items`` (the pixels when there are some: each batch is
+    scaled on its own, so the float32 copy of every image is never made for them)."""
 
     items: ItemTable
     classes: list
@@ -46,6 +51,7 @@ class ImageSet:
     source: str = ""
     left_out: dict = field(default_factory=dict)
     """Arrays of an ``.npz`` that were not one value per item (name -> shape), not columns."""
+    _float: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -53,25 +59,41 @@ class ImageSet:
 
     def rows(self, mask: np.ndarray) -> ImageSet:
         """The items where ``mask`` is True (same classes and source; nothing else carried)."""
-        return ImageSet(ItemTable(self.X[mask], self.table[mask].reset_index(drop=True)), self.classes,
+        return ImageSet(ItemTable(self.items.X[mask], self.table[mask].reset_index(drop=True)), self.classes,
                         source=self.source)
 
     def with_labels(self, codes: np.ndarray) -> ImageSet:
         """The same items with the label column replaced by ``codes`` (class indices, -1 = none)."""
         table = self.table.copy()
         table["label"] = np.asarray(codes, dtype=np.int64)
-        return ImageSet(ItemTable(self.X, table), self.classes, source=self.source)
+        return ImageSet(ItemTable(self.items.X, table), self.classes, source=self.source)
 
     @property
     def X(self) -> np.ndarray:  # noqa: N802 (the features are X everywhere)
-        return self.items.X
+        """The items as float32 (images in [0, 1])."""
+        if self.pixels is None:
+            return self.items.X
+        if self._float is None:
+            self._float = as_float(self.items.X)
+        return self._float
+
+    @property
+    def pixels(self) -> np.ndarray | None:
+        """The uint8 pixels (N, C, H, W) of images read from files, else None."""
+        return self.items.X if self.items.X.dtype == np.uint8 else None
+
+    @property
+    def network_items(self) -> np.ndarray:
+        """What a network trains and predicts on: the uint8 pixels when there are some (its
+        batches are scaled to [0, 1] one at a time), else ``X``."""
+        return self.X if self.pixels is None else self.pixels
 
 
 def read_images(root: Path, paths: list[str], *, skip_bad: bool = False, resize: bool = True,
                 image_size: int | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray, list, list]:
-    """Read image files into a float32 array (N, C, H, W) in [0, 1], through the image store
-    (:func:`~underspec.data.image_store.decode_images`: decoded once in parallel, cached as
-    uint8, converted here a block of rows at a time).
+    """Read image files into a uint8 array (N, C, H, W) through the image store
+    (:func:`~underspec.data.image_store.decode_images`: decoded once in parallel, cached,
+    memory-mapped).
 
     Grey images stay one channel unless some image has colour (then all are RGB). Images of
     another size than the most common one are resized (and listed) unless ``resize`` is False;
@@ -79,7 +101,7 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False, resize:
 
     Returns
     -------
-    X, ok, bad, resized
+    pixels, ok, bad, resized
         ``ok`` marks the paths that were read; ``bad`` lists ``(path, reason)``; ``resized``
         the paths that were resized. Without ``skip_bad`` an unreadable file raises.
     """
@@ -89,7 +111,7 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False, resize:
         size = "x".join(map(str, decoded.pixels.shape[:1:-1]))
         warnings.warn(f"{root}: resized {len(decoded.resized)} image(s) to {size}, e.g. "
                       f"{decoded.resized[0]}", stacklevel=2)
-    return as_float(decoded.pixels), decoded.ok, decoded.bad, decoded.resized
+    return decoded.pixels, decoded.ok, decoded.bad, decoded.resized
 
 
 def as_float(pixels: np.ndarray, block: int = 4096) -> np.ndarray:
@@ -156,7 +178,7 @@ def _finish(X: np.ndarray, table: pd.DataFrame, label: str, where: str, *, weigh
         table["weight"] = w.astype(float)
     front = ["id", "split", "label"]
     table = table[front + [c for c in table.columns if c not in front]].reset_index(drop=True)
-    check_numeric(where, X)  # NaN or infinite pixels would train a NaN model without a word
+    check_numeric(where, X)  # NaN or infinite pixels would train a NaN model without a word (uint8: none)
     return ImageSet(ItemTable(X, table), classes, list(bad), list(resized), source, dict(left_out or {}))
 
 

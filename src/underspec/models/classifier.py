@@ -22,7 +22,15 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from underspec.constraints import COUNT, NON_NEGATIVE, POSITIVE, SEED, Number, validate
 from underspec.errors import UnderspecError
 from underspec.models.augment import make_augment, prediction_views
-from underspec.models.fit import fit, model_device, predict_proba, resolve_precision, trunk_features, weighted_ce
+from underspec.models.fit import (
+    as_inputs,
+    fit,
+    model_device,
+    predict_proba,
+    resolve_precision,
+    trunk_features,
+    weighted_ce,
+)
 from underspec.models.group_dro import GroupDRO
 from underspec.models.networks import MultiHeadNet, resolve_arch
 from underspec.models.semi import FixMatch, fixmatch_for
@@ -30,10 +38,12 @@ from underspec.models.semi import FixMatch, fixmatch_for
 
 def checked_items(estimator: BaseEstimator, X, y="no_validation", *, reset: bool = True, name: str = "X"):
     """``X`` (and ``y``) through scikit-learn's ``validate_data`` for items of any shape
-    (vectors or images), as float32; its errors become :class:`UnderspecError` (a ValueError)
-    naming the argument ``name``."""
+    (vectors or images), as float32, except uint8 images (N, C, H, W), which stay uint8: pixels
+    0-255 that the fit loop scales to [0, 1] a batch at a time. Its errors become
+    :class:`UnderspecError` (a ValueError) naming the argument ``name``."""
+    pixels = getattr(X, "dtype", None) == np.uint8 and np.ndim(X) == 4
     try:
-        return validate_data(estimator, X, y, reset=reset, allow_nd=True, dtype=np.float32)
+        return validate_data(estimator, X, y, reset=reset, allow_nd=True, dtype=None if pixels else np.float32)
     except ValueError as exc:
         raise UnderspecError(f"{name}: {exc}") from exc
 
@@ -145,6 +155,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array (N, D) or (N, C, H, W)
+            Vectors or images; uint8 images are pixels 0-255, kept as they are in memory and
+            scaled to [0, 1] a batch at a time (the same network as on their float images).
         y : array (N,)
             Class values (any sortable values: integers, strings).
         sample_weight : array (N,), optional
@@ -266,7 +278,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         device = model_device(self.model_)
         out = []
         for i in range(0, len(X), batch_size):
-            x = torch.as_tensor(X[i:i + batch_size]).to(device).requires_grad_(True)
+            x = as_inputs(X[i:i + batch_size]).to(device).requires_grad_(True)
             logits = self.model_(x)[:, 0]
             picked = logits.gather(1, torch.as_tensor(y[i:i + batch_size]).to(device).view(-1, 1)).sum()
             (grad,) = torch.autograd.grad(picked, x)

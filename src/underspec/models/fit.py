@@ -132,23 +132,37 @@ class _Cycler:
         return idx
 
 
+def items_tensor(X: np.ndarray) -> torch.Tensor:
+    """Items as a host tensor: uint8 pixels stay uint8 (a quarter of float32's memory; see
+    :func:`as_inputs`), anything else becomes float32."""
+    X = np.asarray(X)
+    return torch.as_tensor(X) if X.dtype == np.uint8 else torch.as_tensor(X, dtype=torch.float32)
+
+
+def as_inputs(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """A batch as the network's float32 inputs: uint8 pixels scaled to [0, 1] (the range of
+    float images everywhere in underspec), other values as they are."""
+    x = torch.as_tensor(x)
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.to(torch.float32)
+
+
 class _Tensors:
     """The training arrays as tensors in host memory, cut into mini-batches on the device."""
 
     def __init__(self, X, y, sample_weight, pool, groups):
-        self.x = torch.as_tensor(X, dtype=torch.float32)
+        self.x = items_tensor(X)
         self.y = torch.as_tensor(y, dtype=torch.long)
         self.w = torch.as_tensor(np.ones(len(y)) if sample_weight is None else sample_weight, dtype=torch.float32)
-        self.pool = None if pool is None else torch.as_tensor(pool, dtype=torch.float32)
+        self.pool = None if pool is None else items_tensor(pool)
         self.g = None if groups is None else torch.as_tensor(groups, dtype=torch.long)
         self.pool_size = 0 if pool is None else len(self.pool)
 
     def batch(self, idx: np.ndarray, pool_idx: np.ndarray | None, augment, generator: torch.Generator,
               device: str, precision: str) -> Batch:
         """The labeled items ``idx`` (augmented on the host), and the pool items ``pool_idx``."""
-        x = self.x[idx] if augment is None else augment(self.x[idx], generator)
+        x = as_inputs(self.x[idx]) if augment is None else augment(as_inputs(self.x[idx]), generator)
         return Batch(_layout(x.to(device), precision), self.y[idx].to(device), self.w[idx].to(device),
-                     None if pool_idx is None else _layout(self.pool[pool_idx].to(device), precision),
+                     None if pool_idx is None else _layout(as_inputs(self.pool[pool_idx]).to(device), precision),
                      None if self.g is None else self.g[idx].to(device))
 
 
@@ -256,7 +270,7 @@ def trunk_features(trunk: torch.nn.Module, X: np.ndarray, batch_size: int = 1024
     """The features a trunk gives every item (the penultimate layer), in eval mode: (N, D)."""
     trunk.eval()
     device = model_device(trunk)
-    return torch.cat([trunk(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32).to(device)).float().cpu()
+    return torch.cat([trunk(as_inputs(X[i:i + batch_size]).to(device)).float().cpu()
                       for i in range(0, len(X), batch_size)]).numpy()
 
 
@@ -269,6 +283,6 @@ def predict_proba(model: torch.nn.Module, X: np.ndarray, batch_size: int = 1024,
     out = []
     with _compute(precision, device):
         for i in range(0, len(X), batch_size):
-            x = _layout(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32).to(device), precision)
+            x = _layout(as_inputs(X[i:i + batch_size]).to(device), precision)
             out.append(torch.softmax(model(x).float(), -1).cpu())
     return torch.cat(out).numpy()

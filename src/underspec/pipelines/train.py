@@ -185,7 +185,7 @@ def fit_arguments(image_set: ImageSet, train_rows: np.ndarray, valid_rows: np.nd
                   options: TrainOptions) -> dict:
     """What ``NetworkClassifier.fit`` gets beside the training items: weights, validation items,
     and the group codes (group DRO) or the unlabeled items (FixMatch)."""
-    table, X = image_set.table, image_set.X
+    table, X = image_set.table, image_set.network_items
     arguments = {"sample_weight": sample_weights(table, train_rows, y, options),
                  "X_valid": X[valid_rows], "y_valid": table["label"].to_numpy()[valid_rows]}
     if options.group_dro:
@@ -221,7 +221,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
         raise UnderspecError(f"{image_set.source}: fewer than two classes left to train on")
     arguments = fit_arguments(image_set, train_rows, valid_rows, y, options)
     try:
-        model = build_estimator(options).fit(image_set.X[train_rows], y, **arguments)
+        model = build_estimator(options).fit(image_set.network_items[train_rows], y, **arguments)
     except UnderspecError as exc:
         raise UnderspecError(f"{image_set.source}: {exc}; nothing written") from exc
     record = run_record(image_set, model, options, outputs, train_rows, valid_rows, arguments)
@@ -280,10 +280,10 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
     the binary decision follows the per-group thresholds.
     """
     model, record = load_run(run)
-    shape, expected = tuple(image_set.X.shape[1:]), tuple(record["input_shape"])
+    shape, expected = tuple(image_set.network_items.shape[1:]), tuple(record["input_shape"])
     if shape != expected:
         raise UnderspecError(f"{image_set.source}: items of shape {shape}; the model expects {expected}")
-    proba = predict_proba(model, image_set.X, precision=record["precision"])[:, 0]
+    proba = predict_proba(model, image_set.network_items, precision=record["precision"])[:, 0]
     outputs = record["outputs"]
     frame = pd.DataFrame({"id": image_set.table["id"].to_numpy()})
     label_index = proba.argmax(1)
