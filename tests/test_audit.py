@@ -217,3 +217,22 @@ def test_checks_are_registered_explicitly_and_a_new_one_can_be_added(digits, mon
     x, y = digits
     [result] = run_checks(image_set(x[:100], y[:100]), AuditOptions(**FAST), ["everything_is_fine"])
     assert result.summary == {"n": 100} and result.n_issues == 0
+
+
+def test_a_long_network_audit_is_announced_with_its_estimate(digits, monkeypatch, capsys):
+    """Before a long cross-validated network, one line: its estimated time (from a short timed
+    fit) and the cheaper option (issue 27)."""
+    from underspec.audit import registry
+    from underspec.models.classifier import NetworkClassifier
+
+    x, y = digits
+    monkeypatch.setattr(registry, "LONG_JOB_SECONDS", 0.0)
+    estimator = NetworkClassifier(epochs=40, seed=0)
+    X = np.asarray(x, np.float32)[:, None]
+    seconds = registry.network_seconds(estimator, X, y, 5)
+    assert 0 < seconds < 3600
+    registry.announce_network_time(estimator, X, y, 5)
+    line = capsys.readouterr().err
+    assert "5 folds x 40 epochs" in line and "min here" in line and "`model` logistic" in line
+    registry.announce_network_time(NetworkClassifier(epochs=1), X[:100], y[:100], 2)  # small: no probe, no line
+    assert capsys.readouterr().err == ""

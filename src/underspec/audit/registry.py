@@ -79,6 +79,53 @@ def _torch_device() -> str:
     return current_device()
 
 
+LONG_JOB_SECONDS = 120.0
+"""A cross-validated network expected to take longer than this is announced with its estimate."""
+PROBE_ITEMS = 256
+"""Items of the short timed fit that the estimate extrapolates from."""
+
+
+def network_seconds(estimator, X: np.ndarray, y: np.ndarray, folds: int) -> float:
+    """Estimated seconds of ``folds``-fold cross-validation of the network ``estimator``: fits
+    of one and of three epochs on :data:`PROBE_ITEMS` items are timed after a warm-up (their
+    difference is two epochs without the start-up costs), then scaled to every fold's items
+    and epochs, and the predictions of each view of each item (a forward pass: about a third
+    of a training step's cost per item)."""
+    import time
+
+    from sklearn.base import clone
+
+    n = min(len(y), PROBE_ITEMS)
+    rows = np.random.default_rng(0).permutation(len(y))[:n]
+    timings = []
+    for epochs in (0.25, 1.0, 3.0):  # the first is the warm-up
+        probe = clone(estimator).set_params(epochs=epochs, progress=False)
+        started = time.perf_counter()
+        probe.fit(X[rows], y[rows])
+        timings.append(time.perf_counter() - started)
+    per_item_epoch = max(timings[2] - timings[1], 1e-6) / (2 * n)
+    from underspec.models.augment import prediction_views
+
+    views = len(prediction_views(estimator.augment, X[:1]))  # each item is predicted in every view
+    train_items = len(y) * (folds - 1) / folds
+    return per_item_epoch * (folds * train_items * estimator.epochs + len(y) * views / 3)  # forward only: ~1/3
+
+
+def announce_network_time(estimator, X: np.ndarray, y: np.ndarray, folds: int) -> None:
+    """Print, before a long cross-validated network, its estimated time and the cheaper option."""
+    import sys
+
+    if len(y) * estimator.epochs * folds < 20_000:  # small jobs: the probe would cost more than it says
+        return
+    seconds = network_seconds(estimator, X, y, folds)
+    if seconds < LONG_JOB_SECONDS:
+        return
+    print(f"audit: {folds} folds x {estimator.epochs:g} epochs of the network on {len(y)} labeled items, about "
+          f"{seconds / 60:.0f} min here; the cheaper option, a logistic model on a representation "
+          "(`model` logistic, `representation` auto), takes a few minutes",
+          file=sys.stderr, flush=True)
+
+
 class AuditContext:
     """The image set plus what several checks share, each computed at most once."""
 
@@ -153,6 +200,8 @@ class AuditContext:
         folds = max(2, int(min(self.options.folds, counts[counts > 0].min())))
         cv = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed)
         out = np.zeros((len(self.y), self.n_classes))
+        if self.options.progress and self.options.model == "network":
+            announce_network_time(self.estimator, self.inputs, self.y, folds)
         out[:, np.flatnonzero(counts)] = cross_val_predict(clone(self.estimator), self.inputs, self.y, cv=cv,
                                                            method="predict_proba")
         return out
