@@ -134,3 +134,16 @@ def test_an_image_set_from_files_keeps_uint8_pixels_and_a_float_view(tmp_path):
     part = image_set.rows(np.array([True, False] * 3))
     assert part.pixels.dtype == np.uint8 and np.array_equal(part.pixels, np.asarray(image_set.pixels[::2]))
     assert image_set.with_labels(np.zeros(6, int)).pixels is not None
+
+
+def test_resized_images_match_pillows_own_resize(tmp_path):
+    """Images of another size are resized as the loader always did (``Image.resize``'s default
+    filter), so a cached array equals the pixels the earlier loader gave."""
+    folder = tmp_path / "img"
+    write_images(folder, n=3, size=(12, 8))
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(folder / "big.png")
+    out = decode_images(folder, ["im0.png", "im1.png", "im2.png", "big.png"], cache=False)
+    with Image.open(folder / "big.png") as img:
+        expected = np.asarray(img.convert("RGB").resize((12, 8))).transpose(2, 0, 1)
+    assert np.array_equal(out.pixels[3], expected)

@@ -93,7 +93,7 @@ def _decode(root: str, paths: list[str], rows: list[int], target: str, mode: str
             with Image.open(Path(root, rel)) as img:
                 img = img.convert(mode)
                 if img.size != size:
-                    img = img.resize(size, Image.BILINEAR)
+                    img = img.resize(size, Image.Resampling.BICUBIC)  # resize()'s own default
                 array = np.asarray(img, np.uint8)
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             failed.append((row, _reason(exc, rel)))
