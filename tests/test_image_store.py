@@ -147,3 +147,23 @@ def test_resized_images_match_pillows_own_resize(tmp_path):
     with Image.open(folder / "big.png") as img:
         expected = np.asarray(img.convert("RGB").resize((12, 8))).transpose(2, 0, 1)
     assert np.array_equal(out.pixels[3], expected)
+
+
+def test_an_audit_of_image_files_needs_no_float_copy_of_every_image(tmp_path, monkeypatch):
+    """Near-duplicates, outliers and the network's label issues read the uint8 pixels (the
+    embedding's components fitted on a sample): the float32 view of all images is never made."""
+    from underspec.audit import registry
+    from underspec.audit.registry import AuditOptions
+    from underspec.pipelines.audit import run_checks
+
+    paths = write_images(tmp_path / "set", n=40, size=(8, 8), seed=3)
+    (tmp_path / "set" / paths[7]).write_bytes((tmp_path / "set" / paths[3]).read_bytes())  # a copy
+    rows = "".join(f"{p},{k % 2}\n" for k, p in enumerate(paths))
+    (tmp_path / "set" / "labels.csv").write_text("path,label\n" + rows)
+    image_set = load_image_set(tmp_path / "set")
+    monkeypatch.setattr(registry, "PCA_SAMPLE", 30)
+    results = {r.name: r for r in run_checks(image_set, AuditOptions(model="network", folds=2, epochs=1),
+                                             ["near_duplicates", "outliers", "label_issues"])}
+    duplicates = results["near_duplicates"].items
+    assert set(duplicates.loc[duplicates["is_issue"], "id"]) == {paths[3], paths[7]}
+    assert image_set._float is None  # never converted whole

@@ -26,10 +26,10 @@ def label_issues(ctx: AuditContext) -> CheckResult:
                "out_of_sample_balanced_accuracy": round(ctx.image_balanced_accuracy, 4),
                "ranked": [str(ctx.ids[i]) for i in order[:100]]}
     figures = {}
-    if len(order) and ctx.X.ndim == 4:
+    if len(order) and len(ctx.item_shape) == 3:
         top = order[:GRID]
         figures["most likely label issues"] = Figure("items", {
-            "X": ctx.X[top], "captions": [f"{classes[ctx.y[i]]}→{classes[predicted[i]]}" for i in top],
+            "X": ctx.labeled_images(top), "captions": [f"{classes[ctx.y[i]]}→{classes[predicted[i]]}" for i in top],
             "title": "top suspects: given label → predicted label"})
     return CheckResult("label_issues", summary, items_frame(
         ctx.ids, issues, quality, given=[classes[k] for k in ctx.y],

@@ -33,11 +33,11 @@ def near_duplicates(ctx: AuditContext) -> CheckResult:
     ids = _all_ids(ctx)
     sets = sorted({tuple(sorted((str(ids[i]), str(ids[idx[i, 0]])))) for i in np.flatnonzero(flagged)})
     figures = {}
-    X = ctx.image_set.X
-    if sets and X.ndim == 4:
+    if sets and ctx.image_set.items.X.ndim == 4:
         pairs = [i for i in np.flatnonzero(flagged)][:12]
         show = np.concatenate([[i, idx[i, 0]] for i in pairs])
-        figures["near-duplicate pairs"] = Figure("items", {"X": X[show], "captions": [str(ids[i])[-14:] for i in show],
+        figures["near-duplicate pairs"] = Figure("items", {"X": ctx.image_set.float_rows(show),
+                                                           "captions": [str(ids[i])[-14:] for i in show],
                                                            "title": "near-duplicates, in pairs"})
     return CheckResult("near_duplicates", {"pairs": len(sets), "items": int(flagged.sum()),
                                            "sets": [list(s) for s in sets[:100]]},
@@ -56,10 +56,10 @@ def outliers(ctx: AuditContext) -> CheckResult:
     flagged = z > OUTLIER_Z
     ids = _all_ids(ctx)
     figures = {}
-    X = ctx.image_set.X
     order = np.argsort(-d)[: min(16, int(flagged.sum()))]
-    if len(order) and X.ndim == 4:
-        figures["outliers"] = Figure("items", {"X": X[order], "captions": [f"z={z[i]:.0f}" for i in order],
+    if len(order) and ctx.image_set.items.X.ndim == 4:
+        figures["outliers"] = Figure("items", {"X": ctx.image_set.float_rows(order),
+                                               "captions": [f"z={z[i]:.0f}" for i in order],
                                                "title": "items farthest from all others"})
     return CheckResult("outliers", {"items": int(flagged.sum()),
                                     "ranked": [str(ids[i]) for i in np.argsort(-d)[:int(flagged.sum())][:100]]},

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from underspec.data.image_sets import ImageSet
+from underspec.data.image_sets import ImageSet, as_float
 from underspec.errors import UnderspecError
 from underspec.files import load_npy
 
@@ -79,6 +79,8 @@ def _torch_device() -> str:
     return current_device()
 
 
+PCA_SAMPLE = 20_000
+"""Most images the pixel embedding's principal components are fitted on (then applied to all)."""
 LONG_JOB_SECONDS = 120.0
 """A cross-validated network expected to take longer than this is announced with its estimate."""
 PROBE_ITEMS = 256
@@ -136,7 +138,6 @@ class AuditContext:
         if self.labeled.sum() < 2 * max(2, options.folds):
             raise UnderspecError(f"{image_set.source}: {int(self.labeled.sum())} labeled items; "
                                  f"expected at least {2 * options.folds}")
-        self.X = image_set.X[self.labeled]
         self.y = table["label"].to_numpy()[self.labeled]
         self.ids = table["id"].to_numpy()[self.labeled]
         self.table = table[self.labeled].reset_index(drop=True)
@@ -145,12 +146,26 @@ class AuditContext:
         self.inputs = self._inputs()
         self.device = "cpu" if options.model == "logistic" else _torch_device()
 
+    @cached_property
+    def X(self) -> np.ndarray:  # noqa: N802 (the features are X everywhere)
+        """The labeled items as float32 (made at the first check that needs every image)."""
+        return self.image_set.float_rows(np.flatnonzero(self.labeled))
+
+    @property
+    def item_shape(self) -> tuple:
+        """The shape of one item, without converting any."""
+        return tuple(self.image_set.items.X.shape[1:])
+
+    def labeled_images(self, rows: np.ndarray) -> np.ndarray:
+        """The float32 labeled items ``rows`` (indices among the labeled items), for pictures."""
+        return self.image_set.float_rows(np.flatnonzero(self.labeled)[rows])
+
     def _inputs(self) -> np.ndarray:
         """What the model is fitted on: the items for the network; for the logistic model the
         flattened pixels, the ``features`` file, or the ``representation``."""
         from underspec.models.representation import represent, resolve_representation
 
-        representation = resolve_representation(self.options.representation, self.image_set.X)
+        representation = resolve_representation(self.options.representation, self.image_set.items.X)  # its shape
         if self.options.model != "logistic":
             if representation != "none":
                 raise UnderspecError(f"representation {self.options.representation}: a head on a representation "
@@ -219,9 +234,17 @@ class AuditContext:
         components of the pixels (at most 64). Near-duplicates and outliers use it."""
         from sklearn.decomposition import PCA
 
-        flat = self.image_set.X.reshape(len(self.image_set.X), -1)
-        n = min(64, flat.shape[1], len(flat))
-        return PCA(n, random_state=self.options.seed).fit_transform(flat)
+        pixels = self.image_set.pixels
+        if pixels is None or len(pixels) <= PCA_SAMPLE:
+            flat = self.image_set.X.reshape(len(self.image_set.X), -1)
+            n = min(64, flat.shape[1], len(flat))
+            return PCA(n, random_state=self.options.seed).fit_transform(flat)
+        # many images from files: fitted on a sample, applied a block at a time (no float32 copy)
+        sample = np.sort(np.random.default_rng(self.options.seed).choice(len(pixels), PCA_SAMPLE, replace=False))
+        pca = PCA(min(64, int(np.prod(pixels.shape[1:])), PCA_SAMPLE), random_state=self.options.seed)
+        pca.fit(as_float(pixels[sample]).reshape(PCA_SAMPLE, -1))
+        return np.concatenate([pca.transform(as_float(pixels[i:i + 4096]).reshape(-1, pca.n_features_in_))
+                               for i in range(0, len(pixels), 4096)])
 
     @cached_property
     def image_balanced_accuracy(self) -> float:

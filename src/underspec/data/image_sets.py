@@ -82,6 +82,10 @@ class ImageSet:
         """The uint8 pixels (N, C, H, W) of images read from files, else None."""
         return self.items.X if self.items.X.dtype == np.uint8 else None
 
+    def float_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The float32 items of ``rows`` (indices), without converting every image."""
+        return self.X[rows] if self.pixels is None or self._float is not None else as_float(self.pixels[rows])
+
     @property
     def network_items(self) -> np.ndarray:
         """What a network trains and predicts on: the uint8 pixels when there are some (its
