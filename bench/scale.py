@@ -13,6 +13,8 @@ in a fresh process (its peak resident memory is the process's own):
   that training and prediction read (``network_items``);
 - ``load_image_set_float``: the same, then its float32 view ``X`` (4 bytes per pixel), which
   the audit's other checks, the representation and ``label select`` still read whole;
+- ``audit_neighbours``: ``load_image_set`` then the audit's near-duplicates and outliers
+  (the pixel embedding from the uint8 pixels, FAISS past 50,000 items);
 
 with the seconds, the peak memory and its ratio to the uint8 array's size, and the exponent of
 time against size fitted over the sizes measured.
@@ -57,6 +59,13 @@ if how == "before":
     from scale import load_before
     X = load_before(root)
     shape = X.shape
+elif how == "audit_neighbours":
+    from underspec.audit.registry import AuditOptions
+    from underspec.data.image_sets import load_image_set
+    from underspec.pipelines.audit import run_checks
+    image_set = load_image_set(root)
+    results = run_checks(image_set, AuditOptions(), ["near_duplicates", "outliers"])
+    X, shape = None, image_set.pixels.shape
 elif how.startswith("load_image_set"):
     from underspec.data.image_sets import load_image_set
     image_set = load_image_set(root)
@@ -244,10 +253,10 @@ def main() -> int:
         print(f"folder of {n} built in {time.perf_counter() - started:.0f} s", flush=True)
         for entry in (WORK / "cache" / "images").glob("*"):  # a cold start for the store
             entry.unlink()
-        hows = ["store_cold", "store_cached", "load_image_set", "load_image_set_float"] + (
+        hows = ["store_cold", "store_cached", "load_image_set", "load_image_set_float", "audit_neighbours"] + (
             ["before"] if n <= args.before_up_to else [])
         result["sizes"][str(n)] = {how: measure(root, how) for how in hows}
-    for how in ("store_cold", "store_cached", "load_image_set", "load_image_set_float", "before"):
+    for how in ("store_cold", "store_cached", "load_image_set", "load_image_set_float", "audit_neighbours", "before"):
         measured = [(int(n), r[how]["seconds"]) for n, r in result["sizes"].items() if how in r]
         result["exponents"][how] = exponent([n for n, _ in measured], [s for _, s in measured])
     if "neighbours" in args.part:
