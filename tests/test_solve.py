@@ -151,3 +151,18 @@ def test_face_descriptor_embeds_faces_with_pretrained_weights():
     assert np.allclose(FaceDescriptor().fit_transform(faces[:1]), out[:1], atol=1e-5)
     with pytest.raises(UnderspecError, match="colour images"):
         FaceDescriptor().fit(faces[:, :1])
+
+
+def test_heads_on_a_learnt_representation_get_their_own_weight_decay():
+    """The lower decay measured on photographs' representations is not applied to native
+    vectors (on the digits demo it cost embed_three 10 points) nor to images."""
+    import numpy as np
+
+    from underspec.pipelines.solve import SolveSettings
+
+    vectors, images = np.zeros((4, 8)), np.zeros((4, 1, 8, 8))
+    native = SolveSettings(representation="none")
+    represented = SolveSettings(representation="patches-fast")
+    assert native.heads_params(vectors)["weight_decay"] == native.vector_weight_decay == 0.01
+    assert represented.heads_params(vectors)["weight_decay"] == represented.represented_weight_decay == 0.001
+    assert represented.heads_params(images)["weight_decay"] == represented.weight_decay

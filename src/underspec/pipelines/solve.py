@@ -40,12 +40,16 @@ class SolveSettings:
     vector_batch_size: int = 256
     vector_restarts: int = 5
     weight_decay: float = 1e-4
-    vector_weight_decay: float = 0.001
-    """Weight decay of the diverse heads on vectors. 0.001 instead of 0.01 (earlier default),
-    measured with the whole solver: dominoes 0.736 / 0.728 against 0.690 / 0.718 (seeds 1 / 42),
-    vehicle_animal 0.732 against 0.729, humans 0.778 against 0.782, MNIST embed 0.968 against
-    0.971 and embed_three 0.972 against 0.974 (one seed each; bench/results/dominoes-heads.md,
-    photographs-*-decay-0.001.md, challenge-vector-decay-0.001.md)."""
+    vector_weight_decay: float = 0.01
+    represented_weight_decay: float = 0.001
+    """Weight decay of the diverse heads on a learnt representation of photographs (``auto``'s
+    patch features, the face descriptor): 0.001 instead of ``vector_weight_decay``'s 0.01,
+    measured with the whole solver: dominoes 0.736 / 0.728 against 0.690 / 0.718 (seeds 1 /
+    42), vehicle_animal 0.732 against 0.729, humans 0.778 against 0.782 (one seed each;
+    bench/results/dominoes-heads.md, photographs-*-decay-0.001.md). Native vectors keep 0.01:
+    with 0.001 the digits demo's embed_three fell from 1.000 (submitted) to 0.900 (abstained),
+    and MNIST's embed and embed_three moved by -0.3 and -0.2 points
+    (challenge-vector-decay-0.001.md)."""
     min_share: float = 0.5
     """Least share of the pool self-training uses. A hypothesis is often soft on the disputed
     items; trained only on its confident pseudo-labels, the student sees too few of them and
@@ -109,7 +113,13 @@ class SolveSettings:
                 "epochs": self.for_items("epochs", X),
                 "batch_size": self.for_items("batch_size", X),
                 "n_restarts": self.vector_restarts if X.ndim == 2 else 1,
-                "weight_decay": self.for_items("weight_decay", X)}
+                "weight_decay": self.represented_weight_decay if self.represented(X)
+                else self.for_items("weight_decay", X)}
+
+    def represented(self, X: np.ndarray) -> bool:
+        """Whether ``X`` holds the vectors of a learnt representation (the recipe in
+        ``representation`` once :func:`solve` has resolved it), not native vectors."""
+        return X.ndim == 2 and self.representation not in ("none", "auto")
 
 
 @dataclass
