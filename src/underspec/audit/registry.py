@@ -85,6 +85,8 @@ LONG_JOB_SECONDS = 120.0
 """A cross-validated network expected to take longer than this is announced with its estimate."""
 PROBE_ITEMS = 256
 """Items of the short timed fit that the estimate extrapolates from."""
+PROBE_WORTH = 20_000
+"""Fewest item-epochs (items x epochs x folds) worth timing: below, the probe costs more than it says."""
 
 
 def network_seconds(estimator, X: np.ndarray, y: np.ndarray, folds: int) -> float:
@@ -97,6 +99,8 @@ def network_seconds(estimator, X: np.ndarray, y: np.ndarray, folds: int) -> floa
 
     from sklearn.base import clone
 
+    from underspec.models.augment import prediction_views
+
     n = min(len(y), PROBE_ITEMS)
     rows = np.random.default_rng(0).permutation(len(y))[:n]
     timings = []
@@ -106,8 +110,6 @@ def network_seconds(estimator, X: np.ndarray, y: np.ndarray, folds: int) -> floa
         probe.fit(X[rows], y[rows])
         timings.append(time.perf_counter() - started)
     per_item_epoch = max(timings[2] - timings[1], 1e-6) / (2 * n)
-    from underspec.models.augment import prediction_views
-
     views = len(prediction_views(estimator.augment, X[:1]))  # each item is predicted in every view
     train_items = len(y) * (folds - 1) / folds
     return per_item_epoch * (folds * train_items * estimator.epochs + len(y) * views / 3)  # forward only: ~1/3
@@ -117,7 +119,7 @@ def announce_network_time(estimator, X: np.ndarray, y: np.ndarray, folds: int) -
     """Print, before a long cross-validated network, its estimated time and the cheaper option."""
     import sys
 
-    if len(y) * estimator.epochs * folds < 20_000:  # small jobs: the probe would cost more than it says
+    if len(y) * estimator.epochs * folds < PROBE_WORTH:
         return
     seconds = network_seconds(estimator, X, y, folds)
     if seconds < LONG_JOB_SECONDS:

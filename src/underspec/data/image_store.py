@@ -104,8 +104,9 @@ def _decode(root: str, paths: list[str], rows: list[int], target: str, mode: str
     return failed
 
 
-def _chunks(items: list, size: int = CHUNK) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+def _chunks(items: list) -> list[list]:
+    """``items`` cut into tasks of :data:`CHUNK` (read at call time)."""
+    return [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
 
 
 def _run(fn, calls: list[tuple], workers: int, label: str | None) -> list:
