@@ -236,3 +236,34 @@ def test_a_long_network_audit_is_announced_with_its_estimate(digits, monkeypatch
     assert "5 folds x 40 epochs" in line and "min here" in line and "`model` logistic" in line
     registry.announce_network_time(NetworkClassifier(epochs=1), X[:100], y[:100], 2)  # small: no probe, no line
     assert capsys.readouterr().err == ""
+
+
+def test_auto_model_is_the_network_on_small_images_and_a_head_from_64_pixels():
+    from underspec.audit.registry import resolve_model
+
+    small, xray, photo = np.zeros((2, 1, 28, 28)), np.zeros((2, 1, 64, 64)), np.zeros((2, 3, 96, 96))
+    assert resolve_model(AuditOptions(), small) == ("network", "none")
+    assert resolve_model(AuditOptions(), xray) == ("logistic", "patches-fast")
+    assert resolve_model(AuditOptions(), photo) == ("logistic", "patches-fast")
+    assert resolve_model(AuditOptions(model="network"), xray) == ("network", "none")
+    assert resolve_model(AuditOptions(representation="patches"), small) == ("logistic", "patches")
+    assert resolve_model(AuditOptions(features="f.npy"), xray) == ("logistic", "none")
+    assert resolve_model(AuditOptions(model="logistic"), xray) == ("logistic", "none")  # on the pixels
+    with pytest.raises(UnderspecError, match="a head on a representation is the logistic model"):
+        resolve_model(AuditOptions(model="network", representation="patches"), xray)
+    with pytest.raises(UnderspecError, match="model: expected one of auto, network, logistic"):
+        resolve_model(AuditOptions(model="forest"), small)
+
+
+def test_the_default_audit_of_large_images_uses_the_head_on_the_representation(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 30)
+    x = rng.integers(0, 60, (60, 64, 64), dtype=np.uint8)
+    x[y == 1, 16:48, 16:48] += 150  # a bright square: the class
+    np.savez(tmp_path / "xrays.npz", x=x, y=y)
+    assert main(["audit", str(tmp_path / "xrays.npz"), "--checks", "label_issues", "--out", str(tmp_path / "a"),
+                 "--folds", "3"]) == 0
+    summary = json.loads((tmp_path / "a" / "findings.json").read_text())["label_issues"]["summary"]
+    assert (summary["model"], summary["representation"]) == ("logistic", "patches-fast")
+    assert summary["out_of_sample_balanced_accuracy"] > 0.9
+    assert "logistic on patches-fast" in (tmp_path / "a" / "report.html").read_text()

@@ -102,3 +102,18 @@ def test_tiles_make_the_features_blind_to_which_side_holds_which_photo():
                        tiled.transform(np.concatenate([right, left], 2)), atol=1e-4)
     square = PatchFeatures(centroids=20, patch=3, seed=0)
     assert np.allclose(square.fit_transform(X[:200]), square.set_params(tiles=True).fit_transform(X[:200]))
+
+
+@pytest.mark.parametrize("encoding", ["soft", "triangle"])
+def test_blocks_bound_the_memory_and_change_nothing(monkeypatch, encoding):
+    """Large images are sampled and encoded a block of images at a time (the whole sample of
+    patches of 2,000 images of 64 px in colour was 3 GB at once); the features are the same."""
+    import underspec.models.patch_features as module
+
+    X = np.random.default_rng(0).random((40, 3, 16, 16), dtype=np.float32)
+    options = {"centroids": 8, "stride": 2, "encoding": encoding, "sample_patches": 500, "batch": 16}
+    whole = PatchFeatures(**options).fit_transform(X)
+    monkeypatch.setattr(module, "BATCH_ELEMENTS", 3 * 16 * 16 * 27)  # a few images per block
+    blocked = PatchFeatures(**options)
+    assert np.array_equal(blocked.fit_transform(X), whole)
+    assert blocked.centroids_.shape == (8, 3 * 6 * 6)  # patches of 6 x 6 pixels in 3 channels

@@ -58,7 +58,7 @@ def test_representation_is_cached_by_content_and_recipe(tmp_path, monkeypatch):
     def no_refit(*args, **kwargs):
         raise AssertionError("refitted although cached")
 
-    monkeypatch.setattr(pf.PatchFeatures, "fit_transform", no_refit)
+    monkeypatch.setattr(pf.PatchFeatures, "fit_dictionary", no_refit)
     assert np.array_equal(represent(X, "auto", cache=tmp_path), first)  # auto: a photograph
     with pytest.raises(AssertionError, match="refitted"):
         represent(X[::-1].copy(), "patches-fast", cache=tmp_path)  # other content, other key
@@ -117,3 +117,15 @@ def test_label_select_embeds_with_the_shared_representations(tmp_path):
     assert fast.shape == (60, 3200) and len(list(tmp_path.glob("embedding-patches-fast-*.npy"))) == 1
     with pytest.raises(UnderspecError, match="embedding patches-fast: "):
         embeddings(ImageSet(ItemTable(X[:, :, :3, :3], table), ["h", "v"], source="tiny"), "patches-fast", None)
+
+
+def test_uint8_pixels_give_the_representation_of_their_floats(monkeypatch):
+    """Pixels read from files stay uint8 (memory-mapped) and are converted a block at a time:
+    the features are those of the float32 images, in shards of any size."""
+    import underspec.models.representation as module
+    from underspec.data.image_sets import as_float
+
+    pixels = np.random.default_rng(0).integers(0, 256, (50, 3, 16, 16), dtype=np.uint8)
+    floats = represent(as_float(pixels), "patches-fast", cache=None)
+    monkeypatch.setattr(module, "SHARD", 7)  # 8 shards, the last one short
+    assert np.array_equal(represent(pixels, "patches-fast", cache=None), floats)

@@ -22,7 +22,7 @@ def label_issues(ctx: AuditContext) -> CheckResult:
     classes = ctx.image_set.classes
     order = np.flatnonzero(issues)[np.argsort(quality[issues])]
     summary = {"issues": int(issues.sum()), "share": round(float(issues.mean()), 4),
-               "model": ctx.options.model, "representation": ctx.representation, "device": ctx.device,
+               "model": ctx.model_name, "representation": ctx.representation, "device": ctx.device,
                "out_of_sample_balanced_accuracy": round(ctx.image_balanced_accuracy, 4),
                "ranked": [str(ctx.ids[i]) for i in order[:100]]}
     figures = {}

@@ -31,9 +31,11 @@ class AuditOptions:
         Sensitive group columns (label rates per group and per intersection of two).
     control : str, optional
         A column that may reverse a group difference (Simpson's paradox check).
-    model : {"network", "logistic"}
+    model : {"auto", "network", "logistic"}
         Where the out-of-sample probabilities come from: the project's network, or a logistic
-        regression on the pixels (fast, and the anchor of the benchmark).
+        regression on the pixels, the features or the representation; ``auto``
+        (:func:`resolve_model`) takes the network for images under 64 pixels and the logistic
+        head on the ``patches-fast`` representation from 64 pixels.
     folds : int
         Cross-validation folds for out-of-sample probabilities.
     epochs : float
@@ -56,11 +58,13 @@ class AuditOptions:
     precision : {"auto", "float32", "bfloat16"}
         Mixed bfloat16 precision for the larger networks (:func:`underspec.models.fit.resolve_precision`).
     seed : int
+    ray : str, optional
+        A Ray cluster's address: the folds run there as Ray tasks (:mod:`underspec.engine`).
     """
 
     groups: list[str] = field(default_factory=list)
     control: str | None = None
-    model: str = "network"
+    model: str = "auto"
     folds: int = 5
     epochs: float = 15
     min_group: int = 10
@@ -71,6 +75,7 @@ class AuditOptions:
     precision: str = "auto"
     seed: int = 0
     progress: bool = False
+    ray: str | None = None
 
 
 def _torch_device() -> str:
@@ -130,6 +135,54 @@ def announce_network_time(estimator, X: np.ndarray, y: np.ndarray, folds: int) -
           file=sys.stderr, flush=True)
 
 
+def fold_proba(shared: tuple, fold: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """One fold of the cross-validation: the estimator fitted on the fold's training rows, its
+    class probabilities (every class a column) for the fold's held-out rows."""
+    from sklearn.base import clone
+
+    estimator, X, y, n_classes = shared
+    train, test = fold
+    model = clone(estimator).fit(X[train], y[train])
+    out = np.zeros((len(test), n_classes))
+    out[:, model.classes_] = model.predict_proba(X[test])
+    return out
+
+
+HEAD_FROM_PIXELS = 64
+"""``model`` auto: images this large (on their shorter side) get a logistic head on the
+``patches-fast`` representation instead of the network (ResNet-18 there: on 1,000 chest X-rays
+of 64 px, 5 folds of it took 351 s for the label-issue F1 the head reached in 20 s;
+``bench/results/nih-audit.md``)."""
+MODELS = ("auto", "network", "logistic")
+
+
+def resolve_model(options: AuditOptions, X: np.ndarray) -> tuple[str, str]:
+    """The model and the representation the ``options`` stand for on items like ``X`` (only its
+    shape is read). ``auto`` is the logistic model when features or a representation are given
+    (the representation ``auto`` as :func:`~underspec.models.representation.resolve_representation`
+    resolves it) or when the images have :data:`HEAD_FROM_PIXELS` pixels or more (then on
+    ``patches-fast``), else the network."""
+    from underspec.models.representation import resolve_representation
+
+    if options.model not in MODELS:
+        raise UnderspecError(f"model: expected one of {', '.join(MODELS)}, got {options.model!r}")
+    representation = resolve_representation(options.representation, X)
+    model = options.model
+    if model == "auto":
+        if options.features is not None or representation != "none":
+            model = "logistic"
+        elif X.ndim == 4 and min(X.shape[2:]) >= HEAD_FROM_PIXELS:
+            model, representation = "logistic", "patches-fast"
+        else:
+            model = "network"
+    if model == "network" and representation != "none":
+        raise UnderspecError(f"representation {options.representation}: a head on a representation "
+                             "is the logistic model; expected model 'logistic' or 'auto', or representation 'none'")
+    if options.features is not None:
+        representation = "none"  # the features file takes the representation's place
+    return model, representation
+
+
 class AuditContext:
     """The image set plus what several checks share, each computed at most once."""
 
@@ -144,9 +197,9 @@ class AuditContext:
         self.ids = table["id"].to_numpy()[self.labeled]
         self.table = table[self.labeled].reset_index(drop=True)
         self.n_classes = len(image_set.classes)
-        self.representation = "none"  # set by _inputs when the logistic model uses one
+        self.model_name, self.representation = resolve_model(options, image_set.items.X)
         self.inputs = self._inputs()
-        self.device = "cpu" if options.model == "logistic" else _torch_device()
+        self.device = "cpu" if self.model_name == "logistic" else _torch_device()
 
     @cached_property
     def X(self) -> np.ndarray:  # noqa: N802 (the features are X everywhere)
@@ -165,18 +218,15 @@ class AuditContext:
     def _inputs(self) -> np.ndarray:
         """What the model is fitted on: the items for the network; for the logistic model the
         flattened pixels, the ``features`` file, or the ``representation``."""
-        from underspec.models.representation import represent, resolve_representation
+        from underspec.models.representation import represent
 
-        representation = resolve_representation(self.options.representation, self.image_set.items.X)  # its shape
-        if self.options.model != "logistic":
-            if representation != "none":
-                raise UnderspecError(f"representation {self.options.representation}: a head on a representation "
-                                     "is the logistic model; expected model 'logistic' or representation 'none'")
+        if self.model_name == "network":
             return self.image_set.network_items[self.labeled]  # uint8 pixels when read from files
+        representation = self.representation
         if self.options.features is None and representation != "none":
-            self.representation = representation
-            return represent(self.image_set.X, representation, seed=self.options.seed,
-                             progress=self.options.progress)[self.labeled]
+            images = self.image_set.network_items  # uint8 pixels when read from files: no float32 copy
+            return represent(images, representation, seed=self.options.seed, progress=self.options.progress,
+                             address=self.options.ray)[self.labeled]
         if self.options.features is None:
             return self.X.reshape(len(self.X), -1)
         path = Path(self.options.features)
@@ -191,14 +241,12 @@ class AuditContext:
     def estimator(self):
         """The unfitted model of the options: a logistic regression (on the pixels, the
         features or the representation) or the project's network."""
-        if self.options.model == "logistic":
+        if self.model_name == "logistic":
             from sklearn.linear_model import LogisticRegression
 
             if self.representation != "none":  # thousands of standardised features (C measured)
                 return LogisticRegression(max_iter=1000, C=0.01)
             return LogisticRegression(max_iter=500, C=1.0)  # on the raw pixels in [0, 1]
-        if self.options.model != "network":
-            raise UnderspecError(f"model: expected 'network' or 'logistic', got {self.options.model!r}")
         from underspec.models.classifier import NetworkClassifier
 
         return NetworkClassifier(epochs=self.options.epochs, seed=self.options.seed, augment=self.options.augment,
@@ -209,18 +257,22 @@ class AuditContext:
     def proba(self) -> np.ndarray:
         """Out-of-sample class probabilities of the labeled items (N_labeled, C), by stratified
         K-fold cross-validation: each item is scored by a model that never saw it. A class
-        without labeled items gets probability 0."""
-        from sklearn.base import clone
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+        without labeled items gets probability 0. The folds run here or as Ray tasks
+        (``options.ray``), with the same results."""
+        from sklearn.model_selection import StratifiedKFold
+
+        from underspec.engine import run_tasks
 
         counts = np.bincount(self.y, minlength=self.n_classes)
         folds = max(2, int(min(self.options.folds, counts[counts > 0].min())))
-        cv = StratifiedKFold(folds, shuffle=True, random_state=self.options.seed)
-        out = np.zeros((len(self.y), self.n_classes))
-        if self.options.progress and self.options.model == "network":
+        cv = list(StratifiedKFold(folds, shuffle=True, random_state=self.options.seed).split(self.inputs, self.y))
+        if self.options.progress and self.model_name == "network" and self.options.ray is None:
             announce_network_time(self.estimator, self.inputs, self.y, folds)
-        out[:, np.flatnonzero(counts)] = cross_val_predict(clone(self.estimator), self.inputs, self.y, cv=cv,
-                                                           method="predict_proba")
+        parts = run_tasks(fold_proba, (self.estimator, self.inputs, self.y, self.n_classes), cv,
+                          address=self.options.ray, progress="folds" if self.options.progress else None)
+        out = np.zeros((len(self.y), self.n_classes))
+        for (_, test), part in zip(cv, parts, strict=True):
+            out[test] = part
         return out
 
     @cached_property

@@ -64,7 +64,7 @@ def pixel_relevance(ctx: AuditContext) -> CheckResult:
                "border_share_saliency": round(float(mean_sal[ring].sum() / max(1e-12, mean_sal.sum())), 4),
                "items_looking_at_the_border": int(flagged.sum()), "items_scored": int(len(pick))}
     picture = Figure("heat", {"maps": {"label-explained variance (univariate)": uni,
-                                       f"saliency ({ctx.options.model})": mean_sal},
+                                       f"saliency ({ctx.model_name})": mean_sal},
                               "title": "where the label is in the pixels"})
     return CheckResult("pixel_relevance", summary,
                        items_frame(ctx.ids, flagged, 1 - np.nan_to_num(share)),

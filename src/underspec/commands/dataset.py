@@ -15,6 +15,7 @@ from underspec.commands.options import (
     load_data,
     names,
     network_arguments,
+    ray_argument,
     semi_arguments,
 )
 from underspec.errors import UnderspecError
@@ -42,11 +43,13 @@ def audit_parser(sub: argparse._SubParsersAction) -> None:
     aud.add_argument("--weights", help="per-item weight column")
     aud.add_argument("--control", help="control column for the Simpson's paradox check")
     aud.add_argument("--checks", help="comma-separated subset of the checks")
-    aud.add_argument("--model", choices=("network", "logistic"), default="network",
-                     help="source of the out-of-sample probabilities")
+    aud.add_argument("--model", choices=("auto", "network", "logistic"), default="auto",
+                     help="source of the out-of-sample probabilities: the network, or a logistic regression (on "
+                          "the pixels, --features or --representation); auto: the network under 64 pixels, "
+                          "from 64 pixels the logistic head on the patches-fast representation")
     aud.add_argument("--features", help=".npy of features, one row per item, for --model logistic")
     aud.add_argument("--representation", choices=REPRESENTATIONS, default="none",
-                     help="for --model logistic: a label-free representation of the images, learnt on every "
+                     help="for the logistic model: a label-free representation of the images, learnt on every "
                           "item and cached (auto: patches-fast for photographs)")
     aud.add_argument("--folds", type=types.Number(int, low=2), default=5)
     aud.add_argument("--epochs", type=types.POSITIVE, default=15)
@@ -55,6 +58,7 @@ def audit_parser(sub: argparse._SubParsersAction) -> None:
                      help="augmentation of the network's training items")
     network_arguments(aud)
     image_file_arguments(aud)
+    ray_argument(aud)
     aud.add_argument("--seed", type=types.SEED, default=0)
     aud.set_defaults(func=run_audit)
 
@@ -126,6 +130,7 @@ def postprocess_parser(sub: argparse._SubParsersAction) -> None:
 def run_audit(args: argparse.Namespace) -> int:
     from underspec.audit.registry import AuditOptions
     from underspec.data.image_sets import load_image_set
+    from underspec.engine import ray_address
     from underspec.pipelines.audit import run_checks, write_audit
 
     groups = names(args.groups)
@@ -134,7 +139,8 @@ def run_audit(args: argparse.Namespace) -> int:
     options = AuditOptions(groups=groups, control=args.control, model=args.model, folds=args.folds,
                            epochs=args.epochs, min_group=args.min_group, augment=args.augment,
                            arch=args.arch, precision=args.precision, features=args.features,
-                           representation=args.representation, seed=args.seed, progress=True)
+                           representation=args.representation, seed=args.seed, progress=True,
+                           ray=ray_address(args.ray))
     results = run_checks(image_set, options, names(args.checks) or None)
     report = write_audit(image_set, options, results, args.out)
     for r in results:

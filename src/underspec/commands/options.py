@@ -46,6 +46,13 @@ def network_arguments(cmd: argparse.ArgumentParser) -> None:
     device_argument(cmd)
 
 
+def ray_argument(cmd: argparse.ArgumentParser) -> None:
+    """``--ray ADDRESS``: run the command's independent pieces as Ray tasks (:mod:`underspec.engine`)."""
+    cmd.add_argument("--ray", metavar="ADDRESS",
+                     help="run the independent pieces (folds, shards) on the Ray cluster at this address "
+                          "(host:port of its head; default $RAY_ADDRESS, else here)")
+
+
 def semi_arguments(cmd: argparse.ArgumentParser) -> None:
     """``--semi`` and ``--pseudo-threshold``: training on the unlabeled items too."""
     cmd.add_argument("--semi", choices=SEMI, default="none",

@@ -30,6 +30,9 @@ from tqdm.auto import tqdm
 from underspec.errors import UnderspecError
 
 ENCODINGS = ("triangle", "soft")
+BATCH_ELEMENTS = 80_000_000
+"""Most values of one block's patches (or activations) held at once: images of 64 pixels and
+more are drawn and encoded in blocks smaller than ``batch`` (memory bounded, results the same)."""
 
 
 def _normalised_patches(x: torch.Tensor, size: int, stride: int = 1) -> torch.Tensor:
@@ -39,6 +42,14 @@ def _normalised_patches(x: torch.Tensor, size: int, stride: int = 1) -> torch.Te
     patches = F.unfold(x, size, stride=stride).transpose(1, 2)
     patches = patches - patches.mean(2, keepdim=True)
     return patches / torch.sqrt(patches.var(2, keepdim=True) + 0.01)
+
+
+def _floats(images: np.ndarray) -> torch.Tensor:
+    """A block of images as float32 in [0, 1]: uint8 pixels are divided by 255 (as
+    :func:`underspec.data.image_sets.as_float` does), floats taken as they are."""
+    if images.dtype == np.uint8:
+        return torch.as_tensor(np.divide(images, 255.0, dtype=np.float32))
+    return torch.as_tensor(np.asarray(images), dtype=torch.float32)
 
 
 def _bounds(side: int, parts: int) -> list[int]:
@@ -63,7 +74,8 @@ def _split_tiles(x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class PatchFeatures(TransformerMixin, BaseEstimator):
-    """Patch k-means features of images (N, C, H, W) in [0, 1], standardised per feature.
+    """Patch k-means features of images (N, C, H, W) in [0, 1] (or uint8 pixels, converted a
+    block at a time), standardised per feature.
 
     Parameters
     ----------
@@ -123,28 +135,37 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y=None) -> PatchFeatures:
         """Learn the whitening, the centroids and the feature scale from a sample of ``X``."""
-        raw = self.encode(np.asarray(X[self._fit_dictionary(X)]))
-        self.feature_mean_, self.feature_scale_ = raw.mean(0), raw.std(0) + 1e-6
+        self.standardise(self.encode(np.asarray(X[self.fit_dictionary(X)])))
         return self
 
     def fit_transform(self, X: np.ndarray, y=None) -> np.ndarray:
         """Fit on ``X`` and return its features, standardised over all of ``X``."""
-        self._fit_dictionary(X)
-        raw = self.encode(X)
+        self.fit_dictionary(X)
+        return self.standardise(self.encode(X))
+
+    def standardise(self, raw: np.ndarray) -> np.ndarray:
+        """Learn each feature's mean and scale from the encodings ``raw``; ``raw`` standardised."""
         self.feature_mean_, self.feature_scale_ = raw.mean(0), raw.std(0) + 1e-6
         return ((raw - self.feature_mean_) / self.feature_scale_).astype(np.float32)
 
-    def _fit_dictionary(self, X: np.ndarray) -> np.ndarray:
-        """Learn the whitening and the centroids; return the rows of the sample images."""
+    def fit_dictionary(self, X: np.ndarray) -> np.ndarray:
+        """Learn the whitening and the centroids (the first step of :meth:`fit`, before
+        :meth:`encode` and :meth:`standardise`); return the rows of the sample images."""
         self._check(X)
         size = min(self.patch, min(X.shape[2:]) // 2)
         if size < 2:
             raise UnderspecError(f"patch features: images of {X.shape[2]}x{X.shape[3]} are too small for 2x2 patches")
         rng = np.random.default_rng(self.seed)
         rows = rng.choice(len(X), min(self.sample_images, len(X)), replace=False)
-        images = torch.as_tensor(np.asarray(X[rows]), dtype=torch.float32)
-        sample = _normalised_patches(images, size).reshape(-1, X.shape[1] * size * size)
-        sample = sample[torch.as_tensor(rng.permutation(len(sample))[:self.sample_patches])]
+        positions = (X.shape[2] - size + 1) * (X.shape[3] - size + 1)
+        pick = rng.permutation(len(rows) * positions)[:self.sample_patches]  # patch p of image p // positions
+        sample = torch.empty(len(pick), X.shape[1] * size * size)
+        block = max(1, BATCH_ELEMENTS // (positions * sample.shape[1]))
+        for start in range(0, len(rows), block):  # the sampled patches, a block of images at a time
+            here = np.flatnonzero((pick >= start * positions) & (pick < (start + block) * positions))
+            images = _floats(X[rows[start:start + block]])
+            patches = _normalised_patches(images, size).reshape(-1, sample.shape[1])
+            sample[torch.as_tensor(here)] = patches[torch.as_tensor(pick[here] - start * positions)]
         self.patch_, self.mean_ = size, sample.mean(0)
         values, vectors = torch.linalg.eigh(torch.cov((sample - self.mean_).T))
         self.whiten_ = vectors @ torch.diag(1 / torch.sqrt(values.clamp(min=0) + 0.1)) @ vectors.T  # ZCA
@@ -170,9 +191,10 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         rows, cols = _bounds(side_h, self.grid[0]), _bounds(side_w, self.grid[1])
         unit = self.centroids_ / self.centroids_.norm(dim=1, keepdim=True).clamp(min=1e-6)
         out = []
-        steps = range(0, len(X), self.batch)
+        per_item = k * side_h * side_w * max(self.centroids_.shape[1], len(self.centroids_) * 2)
+        steps = range(0, len(X), max(1, min(self.batch, BATCH_ELEMENTS // per_item)))
         for start in tqdm(steps, desc=self.progress, disable=self.progress is None, leave=False, unit="batch"):
-            x = _split_tiles(torch.as_tensor(np.asarray(X[start:start + self.batch]), dtype=torch.float32), k)
+            x = _split_tiles(_floats(X[start:start + steps.step]), k)
             z = (_normalised_patches(x, size, stride) - self.mean_) @ self.whiten_
             if self.encoding == "triangle":  # closer than the patch's mean distance
                 c = self.centroids_

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from underspec.engine import run_tasks
 from underspec.errors import UnderspecError, write_npy_atomic
 
 RECIPES: dict[str, dict] = {
@@ -62,14 +63,25 @@ def cache_key(X: np.ndarray, recipe: dict) -> str:
     return digest.hexdigest()[:20]
 
 
+SHARD = 2048
+"""Items of one shard of an encoding: a task here or on a Ray cluster."""
+
+
+def encode_shard(shared: tuple, bounds: tuple[int, int]) -> np.ndarray:
+    """The raw encoding of the items ``bounds`` (start, stop) by a fitted patch transformer."""
+    transformer, X = shared
+    return transformer.encode(X[bounds[0]:bounds[1]])
+
+
 def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | None = True, seed: int = 0,
-              progress: bool = False) -> np.ndarray:
+              progress: bool = False, address: str | None = None) -> np.ndarray:
     """The representation ``name`` of every item of ``X``, fitted on all of them.
 
     Parameters
     ----------
     X : ndarray (N, ...)
-        Every item of the dataset (labeled, unlabeled and target alike: no label is used).
+        Every item of the dataset (labeled, unlabeled and target alike: no label is used):
+        floats in [0, 1], or uint8 pixels (possibly memory-mapped; converted a block at a time).
     name : {"auto", "none", "patches", "patches-fast", "face-descriptor"}
     cache : path, True or False/None
         Folder of cached representations; ``True``: :func:`default_cache`; ``False`` or ``None``:
@@ -77,6 +89,9 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     seed : int
     progress : bool
         Show a progress bar (with its ETA) over the encoding.
+    address : str, optional
+        A Ray cluster: the encoding's shards of :data:`SHARD` items run there as tasks
+        (:mod:`underspec.engine`), with the same result.
 
     Returns
     -------
@@ -95,9 +110,14 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     if path is not None and path.is_file():
         return load_npy(path, "a cached representation (delete it to recompute)")
     label = f"representation ({recipe_name})" if progress else None
-    transformer = (FaceDescriptor(progress=label) if recipe_name in PRETRAINED else
-                   PatchFeatures(**RECIPES[recipe_name], seed=seed, progress=label))
-    features = transformer.fit_transform(X)
+    if recipe_name in PRETRAINED:
+        features = FaceDescriptor(progress=label).fit_transform(X)
+    else:  # the dictionary from a sample, then the encoding shard by shard, here or on Ray
+        transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
+        transformer.fit_dictionary(X)
+        shards = [(start, min(start + SHARD, len(X))) for start in range(0, len(X), SHARD)]
+        raw = run_tasks(encode_shard, (transformer, X), shards, address=address, progress=label)
+        features = transformer.standardise(np.concatenate(raw) if raw else transformer.encode(X))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_npy_atomic(path, features)

@@ -1,0 +1,119 @@
+"""Where independent pieces of work run: here, one after the other, or as Ray tasks on a cluster.
+
+A command given ``--ray ADDRESS`` (or run with ``RAY_ADDRESS`` set) hands its independent pieces
+(the audit's folds, the shards of an embedding or of a prediction) to the Ray cluster at that
+address; without it they run here. The same function runs on the same inputs either way, so the
+results are the same: :func:`run_tasks` gives back the results in the order of the pieces.
+
+The data every piece reads (the items, the labels) goes once into Ray's object store
+(``ray.put``), and each task gets a reference to it, not a copy per task. Each task sets torch's
+thread count to the caller's, so that a network's sums are done in the same order as here.
+
+A cluster of several machines: start a head (``ray start --head --port 6379``) and workers
+(``ray start --address HEAD:6379``) on machines that have underspec installed in the same
+version, then ``underspec audit ... --ray HEAD:6379``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from underspec.errors import UnderspecError
+
+_CONNECTED: dict[str, str] = {}
+"""The address this process's Ray connection was made to."""
+
+
+def ray_address(option: str | None = None) -> str | None:
+    """The Ray cluster to use: ``option`` (``--ray``), else ``$RAY_ADDRESS``, else none (run here)."""
+    return option or os.environ.get("RAY_ADDRESS") or None
+
+
+def _with_threads(function: Callable, threads: int, shared: Any, piece: Any) -> Any:
+    """``function(shared, piece)`` with torch's thread count set to ``threads`` (in a Ray worker)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return function(shared, piece)
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once an address where nothing listens (Ray itself waits minutes before failing)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UnderspecError(f"--ray {address!r}: expected HOST:PORT of a Ray head, e.g. 127.0.0.1:6379")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise UnderspecError(f"--ray {address}: nothing answers there ({error}); expected a running Ray head "
+                             "(`ray start --head --port PORT`)") from error
+
+
+def connect(address: str):
+    """The ``ray`` module, connected to the cluster at ``address`` (once per process)."""
+    try:
+        import ray
+    except ImportError as error:
+        raise UnderspecError(f"--ray {address}: Ray is not installed; expected `pip install 'underspec[ray]'`") \
+            from error
+    if ray.is_initialized() and _CONNECTED.get("address") != address:
+        ray.shutdown()
+    if not ray.is_initialized():
+        _reachable(address)
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+            _CONNECTED["address"] = address
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            raise UnderspecError(f"--ray {address}: no Ray cluster answers there ({error}); expected the "
+                                 "address of a running head (`ray start --head`), e.g. 127.0.0.1:6379") from error
+    return ray
+
+
+def run_tasks(function: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any], *,
+              address: str | None = None, progress: str | None = None) -> list:
+    """``[function(shared, piece) for piece in pieces]``, here or as Ray tasks at ``address``.
+
+    Parameters
+    ----------
+    function : callable
+        A module-level function ``(shared, piece) -> result`` (Ray workers import it by name).
+    shared : object
+        What every piece reads (put once into Ray's object store).
+    pieces : sequence
+        One task each.
+    address : str, optional
+        A Ray cluster (:func:`ray_address`); ``None`` runs here.
+    progress : str, optional
+        The label of a progress bar over the pieces (with its ETA); ``None``: no bar.
+
+    Returns
+    -------
+    list
+        The results, in the order of ``pieces``.
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(pieces), desc=progress, unit="task", disable=progress is None)
+    if address is None:
+        results = []
+        for piece in pieces:
+            results.append(function(shared, piece))
+            bar.update()
+        bar.close()
+        return results
+    import torch
+
+    ray = connect(address)
+    remote = ray.remote(_with_threads)
+    reference = ray.put(shared)
+    futures = [remote.remote(function, torch.get_num_threads(), reference, piece) for piece in pieces]
+    waiting = list(futures)
+    while waiting:
+        done, waiting = ray.wait(waiting, num_returns=1)
+        bar.update(len(done))
+    bar.close()
+    return ray.get(futures)

@@ -1,0 +1,100 @@
+"""The engine runs independent pieces here or as Ray tasks, with the same results: the audit's
+folds on a real Ray cluster give the same findings as here.
+
+The Ray tests need a running Ray head: ``.ci/run`` starts one on loopback and sets
+``UNDERSPEC_TEST_RAY`` (its address) and ``UNDERSPEC_REQUIRE_RAY=1`` (so that they cannot
+silently skip there). Elsewhere they are skipped without an address."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from underspec.cli import main
+from underspec.engine import ray_address, run_tasks
+from underspec.errors import UnderspecError
+
+
+def square_plus(shared: int, piece: int) -> int:
+    return piece * piece + shared
+
+
+@pytest.fixture(scope="module")
+def ray_head() -> str:
+    address = os.environ.get("UNDERSPEC_TEST_RAY")
+    if not address:
+        if os.environ.get("UNDERSPEC_REQUIRE_RAY") == "1":
+            pytest.fail("UNDERSPEC_TEST_RAY is not set; expected the address of a Ray head (.ci/services starts one)")
+        pytest.skip("no Ray head (UNDERSPEC_TEST_RAY unset)")
+    pytest.importorskip("ray")
+    return address
+
+
+@pytest.fixture(scope="module")
+def digits_npz(tmp_path_factory):
+    d = load_digits()
+    rng = np.random.default_rng(0)
+    y = d.target[:600].copy()
+    flipped = rng.choice(600, 40, replace=False)
+    y[flipped] = (y[flipped] + 1) % 10
+    path = tmp_path_factory.mktemp("digits") / "digits.npz"
+    np.savez(path, x=(d.images[:600] * 16).astype(np.uint8), y=y, site=rng.integers(0, 2, 600))
+    return path
+
+
+def test_run_tasks_here_keeps_the_order_of_the_pieces():
+    assert run_tasks(square_plus, 1, [3, 1, 2]) == [10, 2, 5]
+
+
+def test_the_address_comes_from_the_option_then_the_environment(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address(None) is None
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert ray_address(None) == "10.0.0.1:6379"
+    assert ray_address("127.0.0.1:1") == "127.0.0.1:1"
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(digits_npz, tmp_path, capsys):
+    pytest.importorskip("ray")
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    started = time.perf_counter()
+    code = main(["audit", str(digits_npz), "--model", "logistic", "--checks", "label_issues",
+                 "--out", str(tmp_path / "a"), "--ray", f"127.0.0.1:{port}"])
+    assert code == 2 and time.perf_counter() - started < 30
+    assert f"--ray 127.0.0.1:{port}: nothing answers there" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(UnderspecError, match="expected HOST:PORT"):
+        run_tasks(square_plus, 0, [1], address="no-port-here")
+
+
+def test_run_tasks_on_ray_keeps_the_order_of_the_pieces(ray_head):
+    assert run_tasks(square_plus, 1, list(range(7)), address=ray_head) == [p * p + 1 for p in range(7)]
+
+
+@pytest.mark.parametrize("model", ["logistic", "network"])
+def test_the_audit_on_ray_finds_what_it_finds_here(ray_head, digits_npz, tmp_path, model):
+    import json
+
+    options = ["--model", model, "--epochs", "2", "--checks", "label_issues,shortcuts", "--groups", "site"]
+    assert main(["audit", str(digits_npz), "--out", str(tmp_path / "here"), *options]) == 0
+    assert main(["audit", str(digits_npz), "--out", str(tmp_path / "ray"), "--ray", ray_head, *options]) == 0
+    here = json.loads((tmp_path / "here" / "findings.json").read_text())
+    there = json.loads((tmp_path / "ray" / "findings.json").read_text())
+    assert here["label_issues"]["summary"]["issues"] > 0
+    assert here == there
+
+
+def test_the_representation_on_ray_is_the_one_made_here(ray_head, monkeypatch):
+    import underspec.models.representation as module
+
+    pixels = np.random.default_rng(0).integers(0, 256, (50, 3, 16, 16), dtype=np.uint8)
+    monkeypatch.setattr(module, "SHARD", 16)  # 4 shards, 4 tasks
+    here = module.represent(pixels, "patches-fast", cache=None)
+    assert np.array_equal(module.represent(pixels, "patches-fast", cache=None, address=ray_head), here)
