@@ -26,7 +26,15 @@ principal components of their pixels at 16 px) and on 1,000,000 vectors of 128 d
 drawn from a mixture of 2,000 elongated Gaussian clusters (synthetic: no real set here has a
 million items).
 
-    python bench/scale.py [--part load,neighbours] [--sizes 10000,30000,100000] [--before-up-to 30000]
+``--part audit``: the default ``underspec audit`` (``--model auto``: the logistic head on the
+``patches-fast`` representation for these 64 px images) with the checks ``label_issues``,
+``near_duplicates`` and ``outliers``, in a fresh process per size after the store has decoded
+the folder; the label-issue precision, recall and F1 against the flipped labels. With ``--ray
+ADDRESS``, the same audit with its folds and representation shards as Ray tasks there, and
+whether it flags the same items.
+
+    python bench/scale.py [--part load,neighbours,audit] [--sizes 10000,30000,100000] [--before-up-to 30000]
+                          [--ray ADDRESS] [--ray-up-to 30000] [--name scale]
 """
 
 from __future__ import annotations
@@ -66,6 +74,16 @@ elif how == "audit_neighbours":
     image_set = load_image_set(root)
     results = run_checks(image_set, AuditOptions(), ["near_duplicates", "outliers"])
     X, shape = None, image_set.pixels.shape
+elif how.startswith("audit_default"):
+    from underspec.audit.registry import AuditOptions
+    from underspec.data.image_sets import load_image_set
+    from underspec.pipelines.audit import run_checks
+    image_set = load_image_set(root)
+    ray = {ray!r} if how == "audit_default_ray" else None
+    results = run_checks(image_set, AuditOptions(ray=ray), ["label_issues", "near_duplicates", "outliers"])
+    X, shape = None, image_set.pixels.shape
+    flags = {{r.name: r.items.loc[r.items["is_issue"], "id"].astype(str).tolist() for r in results}}
+    Path({flags!r}).write_text(json.dumps(flags))
 elif how.startswith("load_image_set"):
     from underspec.data.image_sets import load_image_set
     image_set = load_image_set(root)
@@ -126,9 +144,11 @@ def load_before(root: Path) -> np.ndarray:
     return X.transpose(0, 3, 1, 2)
 
 
-def measure(root: Path, how: str) -> dict:
-    """One loader in a fresh process, with the store's cache under bench/work/scale/cache."""
-    code = MEASURE.format(bench=str(Path(__file__).parent), root=str(root), how=how)
+def measure(root: Path, how: str, ray: str | None = None) -> dict:
+    """One loader (or audit) in a fresh process, with the store's cache under bench/work/scale/cache;
+    an audit's flagged ids go to ``bench/work/scale/flags-SIZE-HOW.json``."""
+    flags = WORK / f"flags-{root.name}-{how}.json"
+    code = MEASURE.format(bench=str(Path(__file__).parent), root=str(root), how=how, ray=ray, flags=str(flags))
     env = {**os.environ, "UNDERSPEC_CACHE": str(WORK / "cache")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -137,6 +157,8 @@ def measure(root: Path, how: str) -> dict:
     result = json.loads(line[7:])
     uint8_mb = math.prod(result["shape"]) / 2**20
     peak = result["own_mb"] + 2 * result["worker_mb"]  # the two workers run at once: an upper bound
+    if flags.exists() and how.startswith("audit_default"):
+        result["flags"] = {name: len(ids) for name, ids in json.loads(flags.read_text()).items()}
     result.update(seconds=round(result["seconds"], 2), peak_mb=round(peak, 1), own_mb=round(result["own_mb"], 1),
                   worker_mb=round(result["worker_mb"], 1), peak_over_uint8=round(peak / uint8_mb, 2),
                   uint8_mb=round(uint8_mb, 1))
@@ -198,6 +220,46 @@ def neighbours_part(n_images: int) -> dict:
             "1,000,000 synthetic (2,000 clusters)": all_neighbours("mixture", mixture)}
 
 
+def flipped(root: Path) -> set[str]:
+    """The ids (``train_img/NNNNNN.jpg``) whose label ``build_folder`` flipped."""
+    with np.load(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz") as data:
+        y = data["y"]
+    given = np.loadtxt(root / "label_train.txt", dtype=int)
+    truth = y[np.arange(len(given)) % len(y)]
+    return {f"train_img/{k:06d}.jpg" for k in np.flatnonzero(given != truth)}
+
+
+def audit_part(sizes: list[int], ray: str | None, ray_up_to: int) -> dict:
+    """The default audit's label issues, near-duplicates and outliers per size (its label-issue
+    precision, recall and F1 against the flipped labels), and on Ray where asked."""
+    from underspec.data.image_store import decode_images
+
+    out = {}
+    for n in sizes:
+        root = build_folder(n)
+        env_cache = os.environ.get("UNDERSPEC_CACHE")
+        os.environ["UNDERSPEC_CACHE"] = str(WORK / "cache")  # decoded once before the timed runs
+        decode_images(root, sorted(f"train_img/{p.name}" for p in (root / "train_img").iterdir()), workers=2)
+        os.environ.pop("UNDERSPEC_CACHE") if env_cache is None else os.environ.update(UNDERSPEC_CACHE=env_cache)
+        truth = flipped(root)
+        runs = {"audit_default": measure(root, "audit_default")}
+        if ray and n <= ray_up_to:
+            runs["audit_default_ray"] = measure(root, "audit_default_ray", ray)
+        for how, r in runs.items():
+            flags = json.loads((WORK / f"flags-{root.name}-{how}.json").read_text())
+            found = set(flags["label_issues"])
+            tp = len(found & truth)
+            precision, recall = tp / max(1, len(found)), tp / max(1, len(truth))
+            r["label_issues"] = {"flipped": len(truth), "flagged": len(found), "precision": round(precision, 4),
+                                 "recall": round(recall, 4),
+                                 "f1": round(2 * precision * recall / max(1e-12, precision + recall), 4)}
+        if "audit_default_ray" in runs:
+            here, there = (json.loads((WORK / f"flags-{root.name}-{how}.json").read_text()) for how in runs)
+            runs["audit_default_ray"]["identical_to_here"] = here == there
+        out[str(n)] = runs
+    return out
+
+
 def paragraphs(first: str, last: str) -> str:
     """The module docstring's paragraphs from the one starting with ``first`` to the one
     starting with ``last``."""
@@ -227,6 +289,19 @@ def markdown(result: dict) -> str:
                   "| set | vectors | dims | seconds | recall@10 |", "|---|---|---|---|---|"]
         lines += [f"| {name} | {r['vectors']} | {r['dims']} | {r['seconds']} | {r['recall_at_10']} |"
                   for name, r in result["neighbours"].items()]
+    if result.get("audit"):
+        lines += ["", "## The default audit", "", paragraphs("``--part audit``", "``--part audit``"), "",
+                  "| images | run | seconds | peak MB | peak / uint8 array | label issues flagged | precision | "
+                  "recall | F1 | near-duplicates | outliers | same flags as here |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for n, runs in result["audit"].items():
+            for how, r in runs.items():
+                li = r["label_issues"]
+                lines.append(f"| {n} | {how} | {r['seconds']} | {r['peak_mb']} | {r['peak_over_uint8']} | "
+                             f"{li['flagged']} | {li['precision']} | {li['recall']} | {li['f1']} | "
+                             f"{r['flags']['near_duplicates']} | {r['flags']['outliers']} | "
+                             f"{r.get('identical_to_here', '')} |")
+        lines += ["", f"Exponent of the audit's time against size: {result['exponents'].get('audit_default')}"]
     return "\n".join(lines) + "\n"
 
 
@@ -236,6 +311,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--before-up-to", type=int, default=30000,
                         help="largest size the old loader is run on (it needs about 110 MB per 1,000 images)")
+    parser.add_argument("--ray", help="--part audit: also run it on the Ray cluster at this address")
+    parser.add_argument("--ray-up-to", type=int, default=30000, help="largest size audited on Ray too")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--name", default="scale")
     parser.add_argument("--render", action="store_true", help="only redraw NAME.md from NAME.json")
@@ -261,6 +338,10 @@ def main() -> int:
         result["exponents"][how] = exponent([n for n, _ in measured], [s for _, s in measured])
     if "neighbours" in args.part:
         result["neighbours"] = neighbours_part(max(sizes))
+    if "audit" in args.part:
+        result["audit"] = audit_part(sizes, args.ray, args.ray_up_to)
+        measured = [(int(n), r["audit_default"]["seconds"]) for n, r in result["audit"].items()]
+        result["exponents"]["audit_default"] = exponent([n for n, _ in measured], [s for _, s in measured])
     save(args.out, args.name, result, markdown(result))
     return 0
 

@@ -267,3 +267,37 @@ def test_the_default_audit_of_large_images_uses_the_head_on_the_representation(t
     assert (summary["model"], summary["representation"]) == ("logistic", "patches-fast")
     assert summary["out_of_sample_balanced_accuracy"] > 0.9
     assert "logistic on patches-fast" in (tmp_path / "a" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("model", ["network", "auto"])
+def test_the_audit_of_images_from_files_never_makes_their_float32_copy(tmp_path, monkeypatch, model):
+    """Every check reads the uint8 pixels of a set read from files a block (or a sample) at a
+    time: neither the set's float32 view nor the context's whole float32 array is made (at
+    100,000 images of 64 px, 4.9 GB)."""
+    from PIL import Image
+
+    from underspec.audit.registry import AuditContext
+    from underspec.data.image_sets import ImageSet, load_image_set
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "set").mkdir()
+    rows = []
+    side = 64 if model == "auto" else 12
+    for k in range(40):
+        label = k % 2
+        image = rng.integers(0, 80, (side, side, 3), dtype=np.uint8) + np.uint8(120 * label)
+        Image.fromarray(image).save(tmp_path / "set" / f"im{k}.png")
+        rows.append(f"im{k}.png,{label},{['a', 'b'][k % 3 == 0]}\n")
+    (tmp_path / "set" / "labels.csv").write_text("path,label,site\n" + "".join(rows))
+    image_set = load_image_set(tmp_path / "set")
+
+    def refused(self):
+        raise AssertionError("the whole float32 copy was made")
+
+    monkeypatch.setattr(ImageSet, "X", property(refused))
+    monkeypatch.setattr(AuditContext, "X", property(refused))
+    results = run_checks(image_set, AuditOptions(model=model, epochs=1, folds=3, groups=["site"]))
+    assert [r.name for r in results] == ["class_balance", "group_label_rates", "label_issues", "near_duplicates",
+                                         "outliers", "pixel_relevance", "shortcuts"]
+    assert results[2].summary["model"] == {"network": "network", "auto": "logistic"}[model]
+    assert results[5].summary["items_scored"] == 40 and len(results[6].summary["balanced_accuracy"]) == 5

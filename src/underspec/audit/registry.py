@@ -211,6 +211,12 @@ class AuditContext:
         """The shape of one item, without converting any."""
         return tuple(self.image_set.items.X.shape[1:])
 
+    def labeled_blocks(self, block: int = 4096):
+        """The labeled items as float32, ``block`` at a time, in order (no copy of them all)."""
+        rows = np.flatnonzero(self.labeled)
+        for start in range(0, len(rows), block):
+            yield self.image_set.float_rows(rows[start:start + block])
+
     def labeled_images(self, rows: np.ndarray) -> np.ndarray:
         """The float32 labeled items ``rows`` (indices among the labeled items), for pictures."""
         return self.image_set.float_rows(np.flatnonzero(self.labeled)[rows])
@@ -289,8 +295,8 @@ class AuditContext:
         from sklearn.decomposition import PCA
 
         pixels = self.image_set.pixels
-        if pixels is None or len(pixels) <= PCA_SAMPLE:
-            flat = self.image_set.X.reshape(len(self.image_set.X), -1)
+        if pixels is None or len(pixels) <= PCA_SAMPLE:  # a temporary float32 copy, not kept
+            flat = as_float(self.image_set.network_items).reshape(len(self.image_set.table), -1)
             n = min(64, flat.shape[1], len(flat))
             return PCA(n, random_state=self.options.seed).fit_transform(flat)
         # many images from files: fitted on a sample, applied a block at a time (no float32 copy)

@@ -55,7 +55,8 @@ def shortcuts(ctx: AuditContext) -> CheckResult:
     reaching 80% of the image's skill above chance is a shortcut. Items are flagged when the
     strongest shortcut alone gets their label right; score ``1 - p(label | shortcut)``."""
     t = ctx.table
-    props = image_properties(ctx.X) if ctx.X.ndim == 4 else pd.DataFrame(index=t.index)
+    props = (pd.concat([image_properties(block) for block in ctx.labeled_blocks()], ignore_index=True)
+             if len(ctx.item_shape) == 3 else pd.DataFrame(index=t.index))
     for column in t.columns:
         if column not in NOT_METADATA and t[column].notna().all() and t[column].nunique() > 1:
             props[f"metadata:{column}"] = t[column].to_numpy()

@@ -120,7 +120,9 @@ def read_images(root: Path, paths: list[str], *, skip_bad: bool = False, resize:
 
 def as_float(pixels: np.ndarray, block: int = 4096) -> np.ndarray:
     """uint8 pixels as float32 in [0, 1], converted a block of rows at a time (a memory-mapped
-    array is never read whole into a second temporary copy)."""
+    array is never read whole into a second temporary copy); floats are returned as they are."""
+    if pixels.dtype != np.uint8:
+        return pixels
     X = np.empty(pixels.shape, np.float32)
     for start in range(0, len(pixels), block):
         np.divide(pixels[start:start + block], 255.0, out=X[start:start + block], dtype=np.float32)
