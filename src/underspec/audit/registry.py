@@ -231,8 +231,9 @@ class AuditContext:
         representation = self.representation
         if self.options.features is None and representation != "none":
             images = self.image_set.network_items  # uint8 pixels when read from files: no float32 copy
-            return represent(images, representation, seed=self.options.seed, progress=self.options.progress,
-                             address=self.options.ray)[self.labeled]
+            features = represent(images, representation, seed=self.options.seed, progress=self.options.progress,
+                                 address=self.options.ray)
+            return features if self.labeled.all() else features[self.labeled]  # no copy when all are labeled
         if self.options.features is None:
             return self.X.reshape(len(self.X), -1)
         path = Path(self.options.features)

@@ -144,9 +144,12 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         return self.standardise(self.encode(X))
 
     def standardise(self, raw: np.ndarray) -> np.ndarray:
-        """Learn each feature's mean and scale from the encodings ``raw``; ``raw`` standardised."""
+        """Learn each feature's mean and scale from the encodings ``raw`` (float32, standardised
+        in place: at 100,000 images the features are 1.3 GB); return it."""
         self.feature_mean_, self.feature_scale_ = raw.mean(0), raw.std(0) + 1e-6
-        return ((raw - self.feature_mean_) / self.feature_scale_).astype(np.float32)
+        raw -= self.feature_mean_
+        raw /= self.feature_scale_
+        return raw
 
     def fit_dictionary(self, X: np.ndarray) -> np.ndarray:
         """Learn the whitening and the centroids (the first step of :meth:`fit`, before
