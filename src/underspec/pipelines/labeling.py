@@ -234,7 +234,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         from underspec.models.representation import represent
 
         try:
-            emb = represent(image_set.X, method, cache=None, seed=seed, progress=True)
+            emb = represent(image_set.network_items, method, cache=None, seed=seed, progress=True)  # uint8 from files
         except UnderspecError as exc:  # vectors, or images too small for patches
             raise UnderspecError(f"embedding {method}: {image_set.source}: {exc}") from exc
     elif method == "self-supervised":
