@@ -33,6 +33,10 @@ the folder; the label-issue precision, recall and F1 against the flipped labels.
 ADDRESS``, the same audit with its folds and representation shards as Ray tasks there, and
 whether it flags the same items.
 
+``--part predict``: ``underspec predict`` of every image of each folder with one trained run
+(the small CNN, one epoch on the 10,000 images; the time of a prediction does not depend on
+the weights), in a fresh process: seconds, items per second, peak memory.
+
     python bench/scale.py [--part load,neighbours,audit] [--sizes 10000,30000,100000] [--before-up-to 30000]
                           [--ray ADDRESS] [--ray-up-to 30000] [--name scale]
 """
@@ -74,6 +78,10 @@ elif how == "audit_neighbours":
     image_set = load_image_set(root)
     results = run_checks(image_set, AuditOptions(), ["near_duplicates", "outliers"])
     X, shape = None, image_set.pixels.shape
+elif how.startswith("predict"):
+    from underspec.cli import main
+    assert main(["predict", str(root), "--run", {run!r}, "--out", {predictions!r}]) == 0
+    X, shape = None, (sum(1 for _ in open({predictions!r})) - 1,)
 elif how.startswith("audit_default"):
     from underspec.audit.registry import AuditOptions
     from underspec.data.image_sets import load_image_set
@@ -148,14 +156,15 @@ def measure(root: Path, how: str, ray: str | None = None) -> dict:
     """One loader (or audit) in a fresh process, with the store's cache under bench/work/scale/cache;
     an audit's flagged ids go to ``bench/work/scale/flags-SIZE-HOW.json``."""
     flags = WORK / f"flags-{root.name}-{how}.json"
-    code = MEASURE.format(bench=str(Path(__file__).parent), root=str(root), how=how, ray=ray, flags=str(flags))
+    code = MEASURE.format(bench=str(Path(__file__).parent), root=str(root), how=how, ray=ray, flags=str(flags),
+                          run=str(WORK / "run"), predictions=str(WORK / f"predictions-{root.name}.csv"))
     env = {**os.environ, "UNDERSPEC_CACHE": str(WORK / "cache")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
         raise SystemExit(f"{how} on {root} failed:\n{done.stderr[-2000:]}")
     result = json.loads(line[7:])
-    uint8_mb = math.prod(result["shape"]) / 2**20
+    uint8_mb = math.prod(result["shape"]) * (64 * 64 * 3 if how == "predict" else 1) / 2**20
     peak = result["own_mb"] + 2 * result["worker_mb"]  # the two workers run at once: an upper bound
     if flags.exists() and how.startswith("audit_default"):
         result["flags"] = {name: len(ids) for name, ids in json.loads(flags.read_text()).items()}
@@ -260,6 +269,22 @@ def audit_part(sizes: list[int], ray: str | None, ray_up_to: int) -> dict:
     return out
 
 
+def predict_part(sizes: list[int]) -> dict:
+    """``underspec predict`` on each folder with one run (the small CNN, one epoch on the 10,000
+    images: prediction costs the same whatever the weights), its throughput."""
+    from underspec.cli import main as underspec
+
+    if not (WORK / "run" / "run.json").is_file():
+        assert underspec(["train", str(build_folder(10000)), "--out", str(WORK / "run"), "--arch", "cnn",
+                          "--epochs", "1"]) == 0
+    out = {}
+    for n in sizes:
+        r = measure(build_folder(n), "predict")
+        r["items_per_second"] = round(n / r["seconds"])
+        out[str(n)] = r
+    return out
+
+
 def paragraphs(first: str, last: str) -> str:
     """The module docstring's paragraphs from the one starting with ``first`` to the one
     starting with ``last``."""
@@ -302,6 +327,12 @@ def markdown(result: dict) -> str:
                              f"{r['flags']['near_duplicates']} | {r['flags']['outliers']} | "
                              f"{r.get('identical_to_here', '')} |")
         lines += ["", f"Exponent of the audit's time against size: {result['exponents'].get('audit_default')}"]
+    if result.get("predict"):
+        lines += ["", "## Prediction", "", paragraphs("``--part predict``", "``--part predict``"), "",
+                  "| images | seconds | items / s | peak MB |", "|---|---|---|---|"]
+        lines += [f"| {n} | {r['seconds']} | {r['items_per_second']} | {r['peak_mb']} |"
+                  for n, r in result["predict"].items()]
+        lines += ["", f"Exponent of the time against size: {result['exponents'].get('predict')}"]
     return "\n".join(lines) + "\n"
 
 
@@ -338,6 +369,10 @@ def main() -> int:
         result["exponents"][how] = exponent([n for n, _ in measured], [s for _, s in measured])
     if "neighbours" in args.part:
         result["neighbours"] = neighbours_part(max(sizes))
+    if "predict" in args.part:
+        result["predict"] = predict_part(sizes)
+        measured = [(int(n), r["seconds"]) for n, r in result["predict"].items()]
+        result["exponents"]["predict"] = exponent([n for n, _ in measured], [s for _, s in measured])
     if "audit" in args.part:
         result["audit"] = audit_part(sizes, args.ray, args.ray_up_to)
         measured = [(int(n), r["audit_default"]["seconds"]) for n, r in result["audit"].items()]

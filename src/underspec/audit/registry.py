@@ -35,7 +35,7 @@ class AuditOptions:
         Where the out-of-sample probabilities come from: the project's network, or a logistic
         regression on the pixels, the features or the representation; ``auto``
         (:func:`resolve_model`) takes the network for images under 64 pixels and the logistic
-        head on the ``patches-fast`` representation from 64 pixels.
+        head on a patch representation from 64 pixels.
     folds : int
         Cross-validation folds for out-of-sample probabilities.
     epochs : float
@@ -130,8 +130,8 @@ def announce_network_time(estimator, X: np.ndarray, y: np.ndarray, folds: int) -
     if seconds < LONG_JOB_SECONDS:
         return
     print(f"audit: {folds} folds x {estimator.epochs:g} epochs of the network on {len(y)} labeled items, about "
-          f"{seconds / 60:.0f} min here; the cheaper option, a logistic model on a representation "
-          "(`model` logistic, `representation` auto), takes a few minutes",
+          f"{seconds / 60:.0f} min here; the cheaper option, a logistic head on a representation "
+          "(--model logistic --representation patches-fast), takes a few minutes",
           file=sys.stderr, flush=True)
 
 
@@ -149,10 +149,14 @@ def fold_proba(shared: tuple, fold: tuple[np.ndarray, np.ndarray]) -> np.ndarray
 
 
 HEAD_FROM_PIXELS = 64
-"""``model`` auto: images this large (on their shorter side) get a logistic head on the
-``patches-fast`` representation instead of the network (ResNet-18 there: on 1,000 chest X-rays
-of 64 px, 5 folds of it took 351 s for the label-issue F1 the head reached in 20 s;
-``bench/results/nih-audit.md``)."""
+"""``model`` auto: images this large (on their shorter side) get a logistic head on a patch
+representation instead of the network (ResNet-18 there: on 1,000 chest X-rays of 64 px, its 5
+folds took 5 to 8 minutes for a label-issue F1 of 0.252 over three draws of flipped labels; the
+head on ``patches``, 0.256 in 20 s; ``bench/results/nih-audit.md``)."""
+FULL_PATCHES_PIXELS = 20_000 * 64 * 64
+"""``model`` auto: sets of at most this many pixels per channel (20,000 images of 64 px) get the
+``patches`` recipe, larger ones ``patches-fast`` (4 times cheaper: on 2 cores, 21 against 5.4 s
+per 1,000 colour images of 64 px; at 100,000 images, 35 against 9 minutes)."""
 MODELS = ("auto", "network", "logistic")
 
 
@@ -161,7 +165,7 @@ def resolve_model(options: AuditOptions, X: np.ndarray) -> tuple[str, str]:
     shape is read). ``auto`` is the logistic model when features or a representation are given
     (the representation ``auto`` as :func:`~underspec.models.representation.resolve_representation`
     resolves it) or when the images have :data:`HEAD_FROM_PIXELS` pixels or more (then on
-    ``patches-fast``), else the network."""
+    ``patches``, or ``patches-fast`` past :data:`FULL_PATCHES_PIXELS`), else the network."""
     from underspec.models.representation import resolve_representation
 
     if options.model not in MODELS:
@@ -172,7 +176,8 @@ def resolve_model(options: AuditOptions, X: np.ndarray) -> tuple[str, str]:
         if options.features is not None or representation != "none":
             model = "logistic"
         elif X.ndim == 4 and min(X.shape[2:]) >= HEAD_FROM_PIXELS:
-            model, representation = "logistic", "patches-fast"
+            small = len(X) * X.shape[2] * X.shape[3] <= FULL_PATCHES_PIXELS
+            model, representation = "logistic", "patches" if small else "patches-fast"
         else:
             model = "network"
     if model == "network" and representation != "none":
