@@ -64,9 +64,16 @@ WORK = Path(__file__).parent / "work" / "scale"
 FLIP = 0.08
 
 MEASURE = r"""
-import json, resource, sys, time
+import json, resource, sys, threading, time
 from pathlib import Path
 sys.path.insert(0, {bench!r})
+from scale import tree_pss_mb
+tree_peak = [0.0]
+def sample():
+    while True:
+        tree_peak[0] = max(tree_peak[0], tree_pss_mb())
+        time.sleep(0.25)
+threading.Thread(target=sample, daemon=True).start()
 root, how = Path({root!r}), {how!r}
 started = time.perf_counter()
 if how == "before":
@@ -108,8 +115,24 @@ else:
 seconds = time.perf_counter() - started
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print("RESULT", json.dumps({{"seconds": seconds, "own_mb": own, "worker_mb": worker, "shape": list(shape)}}))
+tree_peak[0] = max(tree_peak[0], tree_pss_mb())
+print("RESULT", json.dumps({{"seconds": seconds, "own_mb": own, "worker_mb": worker, "shape": list(shape),
+                            "tree_peak_mb": tree_peak[0]}}))
 """
+
+
+def tree_pss_mb(pid: int | None = None) -> float:
+    """Proportional set size (shared pages split between the processes sharing them) of a
+    process and all its descendants, in MB: what they hold together right now."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        own = next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")) / 1024
+        children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+    except (OSError, StopIteration, ValueError):  # a process that ended meanwhile
+        return 0.0
+    return own + sum(tree_pss_mb(c) for c in children)
 
 
 def build_folder(n: int) -> Path:
@@ -170,6 +193,7 @@ def measure(root: Path, how: str, ray: str | None = None) -> dict:
     peak = result["own_mb"] + 2 * result["worker_mb"]  # the two workers run at once: an upper bound
     if flags.exists() and how.startswith("audit_default"):
         result["flags"] = {name: len(ids) for name, ids in json.loads(flags.read_text()).items()}
+    result["tree_peak_mb"] = round(result["tree_peak_mb"], 1)
     result.update(seconds=round(result["seconds"], 2), peak_mb=round(peak, 1), own_mb=round(result["own_mb"], 1),
                   worker_mb=round(result["worker_mb"], 1), peak_over_uint8=round(peak / uint8_mb, 2),
                   uint8_mb=round(uint8_mb, 1))
@@ -240,9 +264,10 @@ def flipped(root: Path) -> set[str]:
     return {f"train_img/{k:06d}.jpg" for k in np.flatnonzero(given != truth)}
 
 
-def audit_part(sizes: list[int], ray: str | None, ray_up_to: int) -> dict:
+def audit_part(sizes: list[int], ray: str | None, ray_up_to: int, only: list[str] | None = None) -> dict:
     """The default audit's label issues, near-duplicates and outliers per size (its label-issue
-    precision, recall and F1 against the flipped labels), and on Ray where asked."""
+    precision, recall and F1 against the flipped labels), and on Ray where asked; ``only``: the
+    runs to make (the others' flags are read from their files of an earlier run)."""
     from underspec.data.image_store import decode_images
 
     out = {}
@@ -254,7 +279,8 @@ def audit_part(sizes: list[int], ray: str | None, ray_up_to: int) -> dict:
         os.environ.pop("UNDERSPEC_CACHE") if env_cache is None else os.environ.update(UNDERSPEC_CACHE=env_cache)
         truth = flipped(root)
         runs = {}
-        for how in ["audit_default", *(["audit_default_ray"] if ray and n <= ray_up_to else [])]:
+        hows = ["audit_default", *(["audit_default_ray"] if ray and n <= ray_up_to else [])]
+        for how in [h for h in hows if h in (only or hows)]:
             for cached in (WORK / "cache" / "representations").glob("*.npy"):  # each run learns its own
                 cached.unlink()
             runs[how] = measure(root, how, ray)
@@ -267,7 +293,7 @@ def audit_part(sizes: list[int], ray: str | None, ray_up_to: int) -> dict:
                                  "recall": round(recall, 4),
                                  "f1": round(2 * precision * recall / max(1e-12, precision + recall), 4)}
         if "audit_default_ray" in runs:
-            here, there = (json.loads((WORK / f"flags-{root.name}-{how}.json").read_text()) for how in runs)
+            here, there = (json.loads((WORK / f"flags-{root.name}-{how}.json").read_text()) for how in hows)
             runs["audit_default_ray"]["identical_to_here"] = here == there
         out[str(n)] = runs
     return out
@@ -320,21 +346,26 @@ def markdown(result: dict) -> str:
                   for name, r in result["neighbours"].items()]
     if result.get("audit"):
         lines += ["", "## The default audit", "", paragraphs("``--part audit``", "``--part audit``"), "",
-                  "| images | run | seconds | peak MB | peak / uint8 array | label issues flagged | precision | "
+                  "Memory: `own` is the audit process's peak resident memory; `sampled` the peak, sampled every",
+                  "0.25 s, of the proportional set size of the process and its children together (shared pages",
+                  "counted once); `bound` adds twice the largest child's peak to `own` (forked children share",
+                  "the parent's pages: an overestimate).", "",
+                  "| images | run | seconds | own MB | sampled MB | bound MB | label issues flagged | precision | "
                   "recall | F1 | near-duplicates | outliers | same flags as here |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for n, runs in result["audit"].items():
             for how, r in runs.items():
                 li = r["label_issues"]
-                lines.append(f"| {n} | {how} | {r['seconds']} | {r['peak_mb']} | {r['peak_over_uint8']} | "
+                lines.append(f"| {n} | {how} | {r['seconds']} | {r['own_mb']} | {r.get('tree_peak_mb', 'not run')} | "
+                             f"{r['peak_mb']} | "
                              f"{li['flagged']} | {li['precision']} | {li['recall']} | {li['f1']} | "
                              f"{r['flags']['near_duplicates']} | {r['flags']['outliers']} | "
                              f"{r.get('identical_to_here', '')} |")
         lines += ["", f"Exponent of the audit's time against size: {result['exponents'].get('audit_default')}"]
     if result.get("predict"):
         lines += ["", "## Prediction", "", paragraphs("``--part predict``", "``--part predict``"), "",
-                  "| images | seconds | items / s | peak MB |", "|---|---|---|---|"]
-        lines += [f"| {n} | {r['seconds']} | {r['items_per_second']} | {r['peak_mb']} |"
+                  "| images | seconds | items / s | own MB | sampled MB |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {r['seconds']} | {r['items_per_second']} | {r['own_mb']} | {r.get('tree_peak_mb')} |"
                   for n, r in result["predict"].items()]
         lines += ["", f"Exponent of the time against size: {result['exponents'].get('predict')}"]
     return "\n".join(lines) + "\n"
@@ -348,6 +379,7 @@ def main() -> int:
                         help="largest size the old loader is run on (it needs about 110 MB per 1,000 images)")
     parser.add_argument("--ray", help="--part audit: also run it on the Ray cluster at this address")
     parser.add_argument("--ray-up-to", type=int, default=30000, help="largest size audited on Ray too")
+    parser.add_argument("--only", help="--part audit: only these runs (audit_default, audit_default_ray)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--name", default="scale")
     parser.add_argument("--render", action="store_true", help="only redraw NAME.md from NAME.json")
@@ -378,8 +410,8 @@ def main() -> int:
         measured = [(int(n), r["seconds"]) for n, r in result["predict"].items()]
         result["exponents"]["predict"] = exponent([n for n, _ in measured], [s for _, s in measured])
     if "audit" in args.part:
-        result["audit"] = audit_part(sizes, args.ray, args.ray_up_to)
-        measured = [(int(n), r["audit_default"]["seconds"]) for n, r in result["audit"].items()]
+        result["audit"] = audit_part(sizes, args.ray, args.ray_up_to, args.only.split(",") if args.only else None)
+        measured = [(int(n), r["audit_default"]["seconds"]) for n, r in result["audit"].items() if "audit_default" in r]
         result["exponents"]["audit_default"] = exponent([n for n, _ in measured], [s for _, s in measured])
     save(args.out, args.name, result, markdown(result))
     return 0

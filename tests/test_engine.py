@@ -24,6 +24,12 @@ def square_plus(shared: int, piece: int) -> int:
     return piece * piece + shared
 
 
+def threads_here(shared, piece) -> dict:
+    from underspec.engine import thread_counts
+
+    return thread_counts()
+
+
 @pytest.fixture(scope="module")
 def ray_head() -> str:
     address = os.environ.get("UNDERSPEC_TEST_RAY")
@@ -76,6 +82,14 @@ def test_an_address_where_nothing_listens_is_refused_at_once(digits_npz, tmp_pat
 
 def test_run_tasks_on_ray_keeps_the_order_of_the_pieces(ray_head):
     assert run_tasks(square_plus, 1, list(range(7)), address=ray_head) == [p * p + 1 for p in range(7)]
+
+
+def test_ray_tasks_run_with_the_callers_thread_counts(ray_head):
+    """Torch's and BLAS's thread counts as here, not the one thread a Ray worker starts with:
+    otherwise sums come out in another order and a logistic regression's folds differ."""
+    from underspec.engine import thread_counts
+
+    assert run_tasks(threads_here, None, [0, 1], address=ray_head) == [thread_counts()] * 2
 
 
 @pytest.mark.parametrize("model", ["logistic", "network"])

@@ -7,7 +7,10 @@ results are the same: :func:`run_tasks` gives back the results in the order of t
 
 The data every piece reads (the items, the labels) goes once into Ray's object store
 (``ray.put``), and each task gets a reference to it, not a copy per task. Each task sets torch's
-thread count to the caller's, so that a network's sums are done in the same order as here.
+and the native pools' (BLAS, OpenMP) thread counts to the caller's (a Ray worker starts with one
+thread each), so that sums are done in the same order as here: with one BLAS thread in the
+workers, a logistic regression's folds on 3,000 items differed by up to 0.006 in probability
+and the audit of 10,000 images flagged 1,334 items instead of 1,335.
 
 A cluster of several machines: start a head (``ray start --head --port 6379``) and workers
 (``ray start --address HEAD:6379``) on machines that have underspec installed in the same
@@ -31,12 +34,27 @@ def ray_address(option: str | None = None) -> str | None:
     return option or os.environ.get("RAY_ADDRESS") or None
 
 
-def _with_threads(function: Callable, threads: int, shared: Any, piece: Any) -> Any:
-    """``function(shared, piece)`` with torch's thread count set to ``threads`` (in a Ray worker)."""
+def thread_counts() -> dict[str, int]:
+    """This process's thread counts: torch's and each native thread pool's (BLAS, OpenMP) by API."""
     import torch
+    from threadpoolctl import threadpool_info
 
-    torch.set_num_threads(threads)
-    return function(shared, piece)
+    counts = {"torch": torch.get_num_threads()}
+    for pool in threadpool_info():
+        counts[pool["user_api"]] = max(counts.get(pool["user_api"], 1), pool["num_threads"])
+    return counts
+
+
+def _with_threads(function: Callable, threads: dict[str, int], shared: Any, piece: Any) -> Any:
+    """``function(shared, piece)`` with the caller's :func:`thread_counts` (in a Ray worker,
+    which starts with one thread per pool): a sum split over other threads comes out in another
+    order, and a logistic regression's folds then differ in their last digits."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads["torch"])
+    with threadpool_limits({api: n for api, n in threads.items() if api != "torch"}):
+        return function(shared, piece)
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:
@@ -105,12 +123,11 @@ def run_tasks(function: Callable[[Any, Any], Any], shared: Any, pieces: Sequence
             bar.update()
         bar.close()
         return results
-    import torch
-
     ray = connect(address)
     remote = ray.remote(_with_threads)
     reference = ray.put(shared)
-    futures = [remote.remote(function, torch.get_num_threads(), reference, piece) for piece in pieces]
+    threads = thread_counts()
+    futures = [remote.remote(function, threads, reference, piece) for piece in pieces]
     waiting = list(futures)
     while waiting:
         done, waiting = ray.wait(waiting, num_returns=1)
