@@ -2,7 +2,10 @@
 
 Builds folders in seed 003's layout (``train_img/*.jpg`` + ``label_train.txt``, 8% of the labels
 flipped) of 64 px JPEGs from the CIFAR-10 JPEG files in ``../shared/data/cifar10_full_jpeg``
-(upsampled from 32 px; past 60,000 images, mirrored and shifted copies). For each size, each
+(upsampled from 32 px; past 60,000 images, mirrored and shifted copies), in a fixed random
+order of the 60,000 (the file is sorted by class: the folders of results before 2026-12-01's
+audit part took them in file order, 10,000 images then held two classes; the load and
+neighbour figures do not depend on it). For each size, each
 in a fresh process (its peak resident memory is the process's own):
 
 - ``before``: the loader as it was (every decoded PIL image kept in a dict, one float32 stack,
@@ -145,10 +148,11 @@ def build_folder(n: int) -> Path:
     data = np.load(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz")
     blob, offsets, y = data["jpeg_bytes"], data["offsets"], data["y"]
     rng = np.random.default_rng(n)
+    order = np.random.default_rng(0).permutation(len(y))  # the file is sorted by class: shuffled once
     (root / "train_img").mkdir(parents=True, exist_ok=True)
     labels = []
     for k in range(n):
-        source = k % len(y)
+        source = order[k % len(y)]
         img = Image.open(io.BytesIO(blob[offsets[source]:offsets[source + 1]].tobytes())).convert("RGB")
         img = img.resize((64, 64), Image.BILINEAR)
         if k >= len(y):  # past the 60,000 originals: mirrored, shifted copies
@@ -260,7 +264,7 @@ def flipped(root: Path) -> set[str]:
     with np.load(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz") as data:
         y = data["y"]
     given = np.loadtxt(root / "label_train.txt", dtype=int)
-    truth = y[np.arange(len(given)) % len(y)]
+    truth = y[np.random.default_rng(0).permutation(len(y))[np.arange(len(given)) % len(y)]]
     return {f"train_img/{k:06d}.jpg" for k in np.flatnonzero(given != truth)}
 
 
