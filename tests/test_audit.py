@@ -233,7 +233,7 @@ def test_a_long_network_audit_is_announced_with_its_estimate(digits, monkeypatch
     assert 0 < seconds < 3600
     registry.announce_network_time(estimator, X, y, 5)
     line = capsys.readouterr().err
-    assert "5 folds x 40 epochs" in line and "min here" in line and "--model logistic --representation" in line
+    assert "5 folds x 40 epochs" in line and "min here" in line and "`model` logistic, `representation`" in line
     registry.announce_network_time(NetworkClassifier(epochs=1), X[:100], y[:100], 2)  # small: no probe, no line
     assert capsys.readouterr().err == ""
 

@@ -63,12 +63,12 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
 
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise UnderspecError(f"--ray {address!r}: expected HOST:PORT of a Ray head, e.g. 127.0.0.1:6379")
+        raise UnderspecError(f"ray {address!r}: expected HOST:PORT of a Ray head, e.g. 127.0.0.1:6379")
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as error:
-        raise UnderspecError(f"--ray {address}: nothing answers there ({error}); expected a running Ray head "
-                             "(`ray start --head --port PORT`)") from error
+        raise UnderspecError(f"ray {address}: nothing answers there ({error}); expected the address of a "
+                             "running Ray head (started by `ray start` on the head node)") from error
 
 
 def connect(address: str):
@@ -76,7 +76,7 @@ def connect(address: str):
     try:
         import ray
     except ImportError as error:
-        raise UnderspecError(f"--ray {address}: Ray is not installed; expected `pip install 'underspec[ray]'`") \
+        raise UnderspecError(f"ray {address}: Ray is not installed; expected `pip install 'underspec[ray]'`") \
             from error
     if ray.is_initialized() and _CONNECTED.get("address") != address:
         ray.shutdown()
@@ -86,8 +86,8 @@ def connect(address: str):
             ray.init(address=address, log_to_driver=False, logging_level="ERROR")
             _CONNECTED["address"] = address
         except (ConnectionError, ValueError, RuntimeError) as error:
-            raise UnderspecError(f"--ray {address}: no Ray cluster answers there ({error}); expected the "
-                                 "address of a running head (`ray start --head`), e.g. 127.0.0.1:6379") from error
+            raise UnderspecError(f"ray {address}: no Ray cluster answers there ({error}); expected the address "
+                                 "of a running Ray head (started by `ray start` on the head node)") from error
     return ray
 
 

@@ -131,7 +131,7 @@ def announce_network_time(estimator, X: np.ndarray, y: np.ndarray, folds: int) -
         return
     print(f"audit: {folds} folds x {estimator.epochs:g} epochs of the network on {len(y)} labeled items, about "
           f"{seconds / 60:.0f} min here; the cheaper option, a logistic head on a representation "
-          "(--model logistic --representation patches-fast), takes a few minutes",
+          "(`model` logistic, `representation` patches-fast), takes a few minutes",
           file=sys.stderr, flush=True)
 
 
