@@ -46,7 +46,7 @@ def audit_parser(sub: argparse._SubParsersAction) -> None:
     aud.add_argument("--model", choices=("auto", "network", "logistic"), default="auto",
                      help="source of the out-of-sample probabilities: the network, or a logistic regression (on "
                           "the pixels, --features or --representation); auto: the network under 64 pixels, "
-                          "from 64 pixels the logistic head on the patches-fast representation")
+                          "from 64 pixels a logistic head on patches (patches-fast past 20,000 images)")
     aud.add_argument("--features", help=".npy of features, one row per item, for --model logistic")
     aud.add_argument("--representation", choices=REPRESENTATIONS, default="none",
                      help="for the logistic model: a label-free representation of the images, learnt on every "

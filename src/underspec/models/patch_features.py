@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from underspec.data.image_sets import as_float
 from underspec.errors import UnderspecError
 
 ENCODINGS = ("triangle", "soft")
@@ -45,11 +46,8 @@ def _normalised_patches(x: torch.Tensor, size: int, stride: int = 1) -> torch.Te
 
 
 def _floats(images: np.ndarray) -> torch.Tensor:
-    """A block of images as float32 in [0, 1]: uint8 pixels are divided by 255 (as
-    :func:`underspec.data.image_sets.as_float` does), floats taken as they are."""
-    if images.dtype == np.uint8:
-        return torch.as_tensor(np.divide(images, 255.0, dtype=np.float32))
-    return torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    """A block of images as a float32 tensor in [0, 1] (uint8 pixels converted by :func:`as_float`)."""
+    return torch.as_tensor(as_float(np.asarray(images)), dtype=torch.float32)
 
 
 def _bounds(side: int, parts: int) -> list[int]:

@@ -117,7 +117,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
         transformer.fit_dictionary(X)
         shards = [(start, min(start + SHARD, len(X))) for start in range(0, len(X), SHARD)]
         raw = run_tasks(encode_shard, (transformer, X), shards, address=address, progress=label)
-        features = transformer.standardise(np.concatenate(raw) if raw else transformer.encode(X))
+        features = transformer.standardise(np.concatenate(raw))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_npy_atomic(path, features)
