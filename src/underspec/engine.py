@@ -20,7 +20,7 @@ version, then ``underspec audit ... --ray HEAD:6379``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from underspec.errors import UnderspecError
@@ -91,9 +91,13 @@ def connect(address: str):
     return ray
 
 
-def run_tasks(function: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any], *,
-              address: str | None = None, progress: str | None = None) -> list:
-    """``[function(shared, piece) for piece in pieces]``, here or as Ray tasks at ``address``.
+def iter_tasks(function: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any], *,
+               address: str | None = None, progress: str | None = None) -> Iterator[tuple[int, Any]]:
+    """``(index, function(shared, pieces[index]))`` for every piece, as each result arrives.
+
+    Here, in the order of the pieces; on Ray, in the order the tasks finish. A caller that
+    stores each result where it belongs (a slice of a preallocated array) never holds the list
+    of results and their concatenation at the same time.
 
     Parameters
     ----------
@@ -108,29 +112,38 @@ def run_tasks(function: Callable[[Any, Any], Any], shared: Any, pieces: Sequence
     progress : str, optional
         The label of a progress bar over the pieces (with its ETA); ``None``: no bar.
 
-    Returns
-    -------
-    list
-        The results, in the order of ``pieces``.
+    Yields
+    ------
+    (int, object)
+        The index of a piece and its result.
     """
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(pieces), desc=progress, unit="task", disable=progress is None)
-    if address is None:
-        results = []
-        for piece in pieces:
-            results.append(function(shared, piece))
-            bar.update()
-        bar.close()
-        return results
-    ray = connect(address)
-    remote = ray.remote(_with_threads)
-    reference = ray.put(shared)
-    threads = thread_counts()
-    futures = [remote.remote(function, threads, reference, piece) for piece in pieces]
-    waiting = list(futures)
-    while waiting:
-        done, waiting = ray.wait(waiting, num_returns=1)
-        bar.update(len(done))
-    bar.close()
-    return ray.get(futures)
+    with tqdm(total=len(pieces), desc=progress, unit="task", disable=progress is None) as bar:
+        if address is None:
+            for index, piece in enumerate(pieces):
+                yield index, function(shared, piece)
+                bar.update()
+            return
+        ray = connect(address)
+        remote = ray.remote(_with_threads)
+        reference = ray.put(shared)
+        threads = thread_counts()
+        futures = [remote.remote(function, threads, reference, piece) for piece in pieces]
+        index_of = {future: index for index, future in enumerate(futures)}
+        waiting = list(futures)
+        while waiting:
+            done, waiting = ray.wait(waiting, num_returns=1)
+            for future in done:
+                yield index_of.pop(future), ray.get(future)
+            bar.update(len(done))
+
+
+def run_tasks(function: Callable[[Any, Any], Any], shared: Any, pieces: Sequence[Any], *,
+              address: str | None = None, progress: str | None = None) -> list:
+    """``[function(shared, piece) for piece in pieces]``, here or as Ray tasks at ``address``
+    (parameters as :func:`iter_tasks`): the results in the order of ``pieces``."""
+    results: list = [None] * len(pieces)
+    for index, result in iter_tasks(function, shared, pieces, address=address, progress=progress):
+        results[index] = result
+    return results

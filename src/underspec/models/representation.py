@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from underspec.engine import run_tasks
+from underspec.engine import iter_tasks
 from underspec.errors import UnderspecError, write_npy_atomic
 
 RECIPES: dict[str, dict] = {
@@ -104,7 +104,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
         return X
-    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name}), "seed": seed, "version": 2}
+    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name}), "seed": seed, "version": 3}
     folder = default_cache() if cache is True else Path(cache) if cache else None
     path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
     if path is not None and path.is_file():
@@ -116,8 +116,10 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
         transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
         transformer.fit_dictionary(X)
         shards = [(start, min(start + SHARD, len(X))) for start in range(0, len(X), SHARD)]
-        raw = run_tasks(encode_shard, (transformer, X), shards, address=address, progress=label)
-        features = transformer.standardise(np.concatenate(raw))
+        features = np.empty((len(X), transformer.n_features_out_), np.float32)  # filled shard by shard
+        for index, block in iter_tasks(encode_shard, (transformer, X), shards, address=address, progress=label):
+            features[slice(*shards[index])] = block
+        transformer.standardise(features)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_npy_atomic(path, features)
