@@ -94,15 +94,16 @@ elif how.startswith("predict"):
     from underspec.cli import main
     assert main(["predict", str(root), "--run", {run!r}, "--out", {predictions!r}]) == 0
     X, shape = None, (sum(1 for _ in open({predictions!r})) - 1,)
-elif how.startswith("audit_default"):
-    from underspec.audit.registry import AuditOptions
-    from underspec.data.image_sets import load_image_set
-    from underspec.pipelines.audit import run_checks
-    image_set = load_image_set(root)
-    ray = {ray!r} if how == "audit_default_ray" else None
-    results = run_checks(image_set, AuditOptions(ray=ray), ["label_issues", "near_duplicates", "outliers"])
-    X, shape = None, image_set.pixels.shape
-    flags = {{r.name: r.items.loc[r.items["is_issue"], "id"].astype(str).tolist() for r in results}}
+elif how.startswith("audit_default"):  # the command as a user runs it: the findings and report written
+    from underspec.cli import main
+    out = Path({flags!r}).with_suffix("")
+    ray = ["--ray", {ray!r}] if how == "audit_default_ray" else []
+    assert main(["audit", str(root), "--checks", "label_issues,near_duplicates,outliers", "--out", str(out),
+                 *ray]) == 0
+    findings = json.loads((out / "findings.json").read_text())
+    X, shape = None, (findings["data"]["items"], 3, 64, 64)
+    flags = {{name: [str(item["id"]) for item in findings[name]["items"] if item["is_issue"]]
+             for name in ("label_issues", "near_duplicates", "outliers")}}
     Path({flags!r}).write_text(json.dumps(flags))
 elif how.startswith("load_image_set"):
     from underspec.data.image_sets import load_image_set

@@ -14,7 +14,7 @@ from underspec.cli import main
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
 from underspec.errors import UnderspecError
-from underspec.pipelines.audit import run_checks
+from underspec.pipelines.audit import run_checks, write_audit
 
 FAST = {"model": "logistic", "folds": 3}
 
@@ -298,8 +298,12 @@ def test_the_audit_of_images_from_files_never_makes_their_float32_copy(tmp_path,
 
     monkeypatch.setattr(ImageSet, "X", property(refused))
     monkeypatch.setattr(AuditContext, "X", property(refused))
-    results = run_checks(image_set, AuditOptions(model=model, epochs=1, folds=3, groups=["site"]))
+    options = AuditOptions(model=model, epochs=1, folds=3, groups=["site"])
+    results = run_checks(image_set, options)
     assert [r.name for r in results] == ["class_balance", "group_label_rates", "label_issues", "near_duplicates",
                                          "outliers", "pixel_relevance", "shortcuts"]
     assert results[2].summary["model"] == {"network": "network", "auto": "logistic"}[model]
     assert results[5].summary["items_scored"] == 40 and len(results[6].summary["balanced_accuracy"]) == 5
+    write_audit(image_set, options, results, tmp_path / "out")  # the report and the findings' data stamp too
+    stamp = json.loads((tmp_path / "out" / "findings.json").read_text())["data"]
+    assert stamp["items"] == 40 and len(stamp["fingerprint"]) == 16

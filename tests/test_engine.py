@@ -112,3 +112,17 @@ def test_the_representation_on_ray_is_the_one_made_here(ray_head, monkeypatch):
     monkeypatch.setattr(module, "SHARD", 16)  # 4 shards, 4 tasks
     here = module.represent(pixels, "patches-fast", cache=None)
     assert np.array_equal(module.represent(pixels, "patches-fast", cache=None, address=ray_head), here)
+
+
+def test_predict_on_ray_writes_the_predictions_made_here(ray_head, digits_npz, tmp_path, monkeypatch):
+    import underspec.pipelines.train as module
+
+    run = tmp_path / "run"
+    assert main(["train", str(digits_npz), "--epochs", "1", "--out", str(run)]) == 0
+    monkeypatch.setattr(module, "PREDICT_SHARD", 256)  # 3 shards, 3 tasks
+    assert main(["predict", str(digits_npz), "--run", str(run), "--out", str(tmp_path / "here.csv")]) == 0
+    assert main(["predict", str(digits_npz), "--run", str(run), "--out", str(tmp_path / "ray.csv"),
+                 "--ray", ray_head]) == 0
+    here = (tmp_path / "here.csv").read_text()
+    assert len(here.splitlines()) == 601
+    assert (tmp_path / "ray.csv").read_text() == here

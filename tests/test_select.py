@@ -145,3 +145,91 @@ def test_linear_propagator_chooses_its_regularisation_by_cross_validation():
     fixed = (linear_proba(X[:60], y[:60], X[60:], 3, C=0.01).argmax(1) == y[60:]).mean()
     chosen = (linear_proba(X[:60], y[:60], X[60:], 3).argmax(1) == y[60:]).mean()
     assert chosen > 0.88 and chosen > fixed + 0.05
+
+
+def test_the_knn_grid_from_one_search_per_metric_is_scikit_learns_grid():
+    """One neighbour search per metric for the whole grid gives the probabilities and votes of
+    the 12 scikit-learn classifiers, distance weights and exact duplicates included."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from underspec.labeling.select import KNN_GRID, knn_ensemble
+
+    rng = np.random.default_rng(0)
+    emb_labeled, y = rng.normal(size=(60, 6)), rng.integers(0, 3, 60)
+    emb = np.concatenate([rng.normal(size=(200, 6)), emb_labeled[:5]])  # 5 at distance 0 of a labeled item
+    votes, proba = knn_ensemble(emb_labeled, y, emb, 4)
+    smallest = np.bincount(y).min()
+    expected, expected_votes = np.zeros((len(emb), 4)), np.zeros((len(emb), 4))
+    for k, metric, weights in KNN_GRID:
+        model = KNeighborsClassifier(n_neighbors=min(k, smallest), metric=metric, weights=weights).fit(emb_labeled, y)
+        p = model.predict_proba(emb)
+        expected[:, :3] += p
+        expected_votes[np.arange(len(emb)), p.argmax(1)] += 1
+    assert np.allclose(proba, expected / len(KNN_GRID))
+    assert np.array_equal(votes, expected_votes / len(KNN_GRID))
+
+
+def test_kmeans_clusters_are_capped_where_many_items_are_labeled(monkeypatch):
+    """One cluster per labeled item made the k-means grow with the square of the items; past
+    MAX_CLUSTERS labeled items, that many clusters, seeded by a draw of them."""
+    import underspec.labeling.select as module
+
+    made = []
+
+    class Spy(module.KMeans):
+        def fit_predict(self, X, y=None, sample_weight=None):
+            made.append(self.n_clusters)
+            return super().fit_predict(X)
+
+    monkeypatch.setattr(module, "KMeans", Spy)
+    monkeypatch.setattr(module, "MAX_CLUSTERS", 6)
+    emb, labels, easy_y = blobs()
+    result = select(emb, labels, budget=5, n_classes=2)
+    assert made == [6]
+    auto = result["status"] == "auto"
+    assert (result.loc[auto, "auto_label"].to_numpy() == easy_y[result.loc[auto, "row"].to_numpy()[
+        result.loc[auto, "row"].to_numpy() < 420] - 20]).mean() > 0.95
+
+
+def test_a_large_wide_embedding_is_selected_on_its_principal_components(monkeypatch):
+    import underspec.labeling.select as module
+    from underspec.labeling.select import neighbourhood_space
+
+    rng = np.random.default_rng(0)
+    emb = (rng.normal(size=(300, 3)) @ rng.normal(size=(3, 20)) + 0.01 * rng.normal(size=(300, 20))).astype(np.float32)
+    assert neighbourhood_space(emb) is emb  # small sets are left as they are
+    monkeypatch.setattr(module, "REDUCE_FROM_ITEMS", 100)
+    monkeypatch.setattr(module, "NEIGHBOURHOOD_DIMENSIONS", 3)
+    reduced = neighbourhood_space(emb)
+    assert reduced.shape == (300, 3) and reduced.dtype == np.float32
+    centred = emb - emb.mean(0)
+    distances = np.linalg.norm(centred[:, None] - centred[None], axis=2)
+    kept = np.linalg.norm(reduced[:, None] - reduced[None], axis=2)
+    assert np.corrcoef(distances.ravel(), kept.ravel())[0, 1] > 0.999
+
+
+def test_label_select_of_images_from_files_never_makes_their_float32_copy(tmp_path, monkeypatch):
+    """The embedding's cache key and the patch representation read the uint8 pixels in blocks:
+    at 100,000 images of 64 px the float32 copy alone is 4.9 GB."""
+    from PIL import Image
+
+    from underspec.cli import main
+    from underspec.data.image_sets import ImageSet
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "set").mkdir()
+    rows = []
+    for k in range(60):
+        label = k % 2
+        Image.fromarray(rng.integers(0, 80, (16, 16, 3), dtype=np.uint8) + np.uint8(120 * label)).save(
+            tmp_path / "set" / f"im{k}.png")
+        rows.append(f"im{k}.png,{label if k < 20 else ''}\n")
+    (tmp_path / "set" / "labels.csv").write_text("path,label\n" + "".join(rows))
+
+    def refused(self):
+        raise AssertionError("the whole float32 copy was made")
+
+    monkeypatch.setattr(ImageSet, "X", property(refused))
+    assert main(["label", "select", str(tmp_path / "set"), "--budget", "5", "--out", str(tmp_path / "out"),
+                 "--cache", str(tmp_path / "cache")]) == 0
+    assert len((tmp_path / "out" / "selection.csv").read_text().splitlines()) == 41

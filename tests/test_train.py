@@ -77,6 +77,13 @@ def test_train_keeps_the_best_epoch_and_predict_writes_probabilities(binary_npz,
     y = data.table["label"].to_numpy()
     recomputed = np.mean([(frame["label"].to_numpy()[valid & (y == c)] == c).mean() for c in (0, 1)])
     assert recomputed == pytest.approx(score, abs=1e-4)  # the saved weights are the best epoch's
+    import underspec.pipelines.train as module
+
+    with pytest.MonkeyPatch.context() as patch:  # in shards (tasks): the same predictions
+        patch.setattr(module, "PREDICT_SHARD", 7)
+        sharded = predict(data, tmp_path / "run")
+    assert (sharded["label"] == frame["label"]).all()
+    assert np.allclose(sharded[["p_0", "p_1"]], frame[["p_0", "p_1"]], atol=1e-6)
     again, _ = train(data, tmp_path / "run2", TrainOptions(epochs=1, init=str(ckpt), progress=False))
     assert again.is_file()
     with pytest.raises(UnderspecError, match="no such file"):

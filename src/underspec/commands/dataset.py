@@ -95,6 +95,7 @@ def predict_parser(sub: argparse._SubParsersAction) -> None:
     prd.add_argument("--run", required=True, help="run folder of underspec train")
     prd.add_argument("--out", required=True, type=types.output_file, help="predictions CSV")
     data_arguments(prd)
+    ray_argument(prd)
     prd.set_defaults(func=run_predict)
 
 
@@ -169,10 +170,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from underspec.engine import ray_address
     from underspec.errors import write_text_atomic
     from underspec.pipelines.train import predict
 
-    frame = predict(load_data(args), args.run)
+    frame = predict(load_data(args), args.run, address=ray_address(args.ray), progress=True)
     write_text_atomic(args.out, frame.to_csv(index=False))
     print(f"{len(frame)} predictions: {args.out}")
     return 0

@@ -13,6 +13,7 @@ from underspec.commands.options import (
     image_file_options,
     load_data,
     network_arguments,
+    ray_argument,
     semi_arguments,
 )
 
@@ -92,6 +93,7 @@ def select_parser(lab_sub: argparse._SubParsersAction) -> None:
     sel.add_argument("--confidence", type=types.SHARE, default=0.8, help="their mean probability of the label")
     sel.add_argument("--clusters", type=types.COUNT, help="k-means clusters (default: one per labeled item)")
     rank_argument(sel)
+    ray_argument(sel)
     sel.set_defaults(func=run_label_select)
 
 
@@ -182,6 +184,7 @@ def run_label_aggregate(args: argparse.Namespace) -> int:
 
 
 def run_label_select(args: argparse.Namespace) -> int:
+    from underspec.engine import ray_address
     from underspec.labeling.select import SelectOptions
     from underspec.pipelines.labeling import select_file
 
@@ -190,7 +193,7 @@ def run_label_select(args: argparse.Namespace) -> int:
     data = {"path": str(Path(args.data).resolve()), "label": args.label,
             **{k: v for k, v in image_file_options(args).items() if k != "progress"}}
     summary = select_file(load_data(args), args.budget, args.out, embedding=args.embedding, options=options,
-                          cache=args.cache, data=data)
+                          cache=args.cache, data=data, address=ray_address(args.ray))
     estimate = summary["auto_accuracy_estimate"]
     accuracy = "n/a" if estimate["accuracy"] is None else f"{estimate['accuracy']:.3f}"
     print(f"{summary['auto']} automatic labels (estimated accuracy {accuracy} on {estimate['auto_labeled']} "

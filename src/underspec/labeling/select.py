@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -22,6 +22,13 @@ from underspec.models.knn import nearest
 
 KNN_GRID = [(k, metric, weights) for k in (5, 10, 20) for metric in ("euclidean", "cosine")
             for weights in ("uniform", "distance")]
+MAX_CLUSTERS = 1000
+"""Most k-means clusters by default: one per labeled item would make the k-means grow with the
+square of the items where a share of them is labeled."""
+NEIGHBOURHOOD_DIMENSIONS = 128
+REDUCE_FROM_ITEMS = 20_000
+"""Embeddings of more items than this, with more than :data:`NEIGHBOURHOOD_DIMENSIONS`
+dimensions, are selected on their first principal components (:func:`neighbourhood_space`)."""
 
 
 @dataclass
@@ -38,8 +45,10 @@ class SelectOptions:
         Items having a problematic item among this many nearest neighbours are added to the
         candidates.
     clusters : int, optional
-        k-means clusters; by default one per labeled item (its seed). More clusters are placed
-        k-means++ style; their items are problematic unless a labeled item falls in them.
+        k-means clusters; by default one per labeled item (its seed), at most
+        :data:`MAX_CLUSTERS` (then seeded by a random draw of the labeled items, every labeled
+        item still voting for its cluster's label). More clusters are placed k-means++ style;
+        their items are problematic unless a labeled item falls in them.
     diversity : float
         Each already ranked item among an item's nearest neighbours multiplies its value by
         this factor, so that the budget spreads over the doubtful regions instead of piling
@@ -68,18 +77,57 @@ class SelectOptions:
 RANKS = ("linear", "knn")
 
 
+def neighbourhood_space(emb: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``emb`` itself, or past :data:`REDUCE_FROM_ITEMS` items of more than
+    :data:`NEIGHBOURHOOD_DIMENSIONS` dimensions its first principal components (fitted on a sample
+    of that many items, projected in blocks, float32): neighbours and k-means on 100,000 patch
+    representations of 3,200 dimensions would take hours."""
+    if len(emb) <= REDUCE_FROM_ITEMS or emb.shape[1] <= NEIGHBOURHOOD_DIMENSIONS:
+        return emb
+    from sklearn.decomposition import PCA
+
+    rows = np.sort(np.random.default_rng(seed).choice(len(emb), REDUCE_FROM_ITEMS, replace=False))
+    pca = PCA(NEIGHBOURHOOD_DIMENSIONS, svd_solver="randomized", random_state=seed).fit(emb[rows])
+    return np.concatenate([pca.transform(emb[start:start + 8192]).astype(np.float32)
+                           for start in range(0, len(emb), 8192)])
+
+
+def _neighbour_proba(y: np.ndarray, distances: np.ndarray, neighbours: np.ndarray, weights: str,
+                     n_classes: int) -> np.ndarray:
+    """A k-NN classifier's probabilities (scikit-learn's ``KNeighborsClassifier``) from each
+    query's ``neighbours`` (labeled rows) and their ``distances``: ``distance`` weights are the
+    inverse distances, or only the neighbours at distance 0 where there are some."""
+    if weights == "uniform":
+        w = np.ones(distances.shape)
+    else:
+        with np.errstate(divide="ignore"):
+            w = 1.0 / distances
+        exact = np.isinf(w)
+        w[exact.any(1)] = exact[exact.any(1)]
+    proba = np.zeros((len(neighbours), n_classes))
+    for column in range(neighbours.shape[1]):
+        np.add.at(proba, (np.arange(len(neighbours)), y[neighbours[:, column]]), w[:, column])
+    total = proba.sum(1, keepdims=True)
+    return proba / np.where(total == 0, 1, total)
+
+
 def knn_ensemble(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray,
                  n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Votes (N, n_classes) of the k-NN grid and their mean probabilities (N, n_classes)."""
+    """Votes (N, n_classes) of the k-NN grid and their mean probabilities (N, n_classes).
+
+    One neighbour search per metric, for the largest k of the grid; the smaller k's take its
+    first columns (the models of :data:`KNN_GRID`, each searching on its own, cost 6 times more).
+    """
     votes = np.zeros((len(emb), n_classes))
     proba = np.zeros((len(emb), n_classes))
     smallest = int(np.bincount(y)[np.bincount(y) > 0].min())
+    # more neighbours than the smallest class has items would outvote it everywhere
+    sizes = {k: max(1, min(k, smallest)) for k, _, _ in KNN_GRID}
+    found = {metric: NearestNeighbors(n_neighbors=max(sizes.values()), metric=metric).fit(emb_labeled).kneighbors(emb)
+             for metric in {metric for _, metric, _ in KNN_GRID}}
     for k, metric, weights in KNN_GRID:
-        # more neighbours than the smallest class has items would outvote it everywhere
-        model = KNeighborsClassifier(n_neighbors=max(1, min(k, smallest)), metric=metric,
-                                     weights=weights).fit(emb_labeled, y)
-        p = np.zeros((len(emb), n_classes))
-        p[:, model.classes_] = model.predict_proba(emb)
+        distances, neighbours = (part[:, :sizes[k]] for part in found[metric])
+        p = _neighbour_proba(y, distances, neighbours, weights, n_classes)
         votes[np.arange(len(emb)), p.argmax(1)] += 1
         proba += p
     return votes / len(KNN_GRID), proba / len(KNN_GRID)
@@ -116,10 +164,13 @@ def seeded_kmeans(emb_labeled: np.ndarray, y: np.ndarray, emb: np.ndarray, optio
     """The label of each item's k-means cluster (-1 for a cluster without labeled items). The
     first centroids are the labeled items; extra ones are placed k-means++ style."""
     rng = np.random.default_rng(options.seed)
-    n_extra = min(max(0, (options.clusters or len(y)) - len(y)), len(emb) // 2)
-    centres = [emb_labeled]
+    seeds = emb_labeled
+    if options.clusters is None and len(y) > MAX_CLUSTERS:
+        seeds = emb_labeled[np.sort(rng.choice(len(y), MAX_CLUSTERS, replace=False))]
+    n_extra = min(max(0, (options.clusters or len(seeds)) - len(seeds)), len(emb) // 2)
+    centres = [seeds]
     if n_extra:
-        d2 = nearest(emb_labeled, emb, k=1)[0][:, 0] ** 2
+        d2 = nearest(seeds, emb, k=1)[0][:, 0] ** 2
         picks = []
         for _ in range(n_extra):
             i = int(rng.choice(len(emb), p=d2 / d2.sum())) if d2.sum() > 0 else int(rng.integers(len(emb)))

@@ -15,8 +15,8 @@ from underspec.errors import UnderspecError, atomic_dir, check_output_dir, write
 from underspec.files import data_stamp, load_npy, read_csv
 from underspec.labeling.aggregate import METHODS, DawidSkene, GoldMajorityVote
 from underspec.labeling.quality import check_answers, screen_workers
-from underspec.labeling.select import SelectOptions, holdout_accuracy, select
-from underspec.models.representation import RECIPES
+from underspec.labeling.select import SelectOptions, holdout_accuracy, neighbourhood_space, select
+from underspec.models.representation import RECIPES, cache_key
 
 
 def _classes(value: str | list | None, labels: pd.Series) -> list | None:
@@ -190,11 +190,11 @@ def embedding_method(image_set: ImageSet, method: str) -> str:
     """The embedding ``auto`` stands for: ``patches`` for images, ``semi-supervised`` for vectors."""
     if method != "auto":
         return method
-    return "patches" if image_set.X.ndim == 4 else "semi-supervised"
+    return "patches" if image_set.network_items.ndim == 4 else "semi-supervised"
 
 
 def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, epochs: float = 15,
-               seed: int = 0) -> np.ndarray:
+               seed: int = 0, address: str | None = None) -> np.ndarray:
     """Embeddings of every item, cached as ``.npy`` under a key of the data and the method.
 
     ``auto``: ``patches`` for images, ``semi-supervised`` for vectors.
@@ -205,11 +205,14 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     the same layer of a network trained on every item without labels (SimCLR-style,
     :mod:`underspec.models.contrastive`); ``patches``: k-means features of whitened image
     patches, learnt without labels and without a network (:mod:`underspec.models.patch_features`);
-    ``pixels``: the first 64 principal components of the pixels (no training).
+    ``pixels``: the first 64 principal components of the pixels (no training). ``address``: a
+    Ray cluster where the patch representations' shards are encoded (:mod:`underspec.engine`).
+    The cache key hashes the items as stored (uint8 pixels from files, in blocks) and the labels.
     """
     method = embedding_method(image_set, method)
-    key = hashlib.sha256(image_set.X.tobytes() + image_set.table["label"].to_numpy().tobytes()
-                         + f"{method}|{epochs}|{seed}|{MIN_STEPS}".encode()).hexdigest()[:16]
+    labels = hashlib.sha256(image_set.table["label"].to_numpy().tobytes()).hexdigest()
+    key = cache_key(image_set.network_items, {"method": method, "epochs": epochs, "seed": seed,
+                                              "min_steps": MIN_STEPS, "labels": labels})[:16]
     path = Path(cache) / f"embedding-{method}-{key}.npy" if cache else None
     if path is not None and path.is_file():
         return load_npy(path, "a cached embedding (delete it to recompute)")
@@ -234,7 +237,8 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         from underspec.models.representation import represent
 
         try:
-            emb = represent(image_set.network_items, method, cache=None, seed=seed, progress=True)  # uint8 from files
+            emb = represent(image_set.network_items, method, cache=None, seed=seed, progress=True,  # uint8 from files
+                            address=address)
         except UnderspecError as exc:  # vectors, or images too small for patches
             raise UnderspecError(f"embedding {method}: {image_set.source}: {exc}") from exc
     elif method == "self-supervised":
@@ -263,12 +267,14 @@ class Selection:
 
 
 def select_items(image_set: ImageSet, budget: int, *, embedding: str = "auto", options: SelectOptions | None = None,
-                 cache: str | Path | None = None, data: dict | None = None) -> Selection:
+                 cache: str | Path | None = None, data: dict | None = None, address: str | None = None) -> Selection:
     """Label automatically what is sure, pick ``budget`` items to send (see
     :func:`underspec.labeling.select.select`), estimate the automatic labels' accuracy on
     held-out known labels. ``data`` (the arguments of
     :func:`~underspec.data.image_sets.load_image_set` that loaded ``image_set``) goes into the
-    summary so that ``label export`` can find the images."""
+    summary so that ``label export`` can find the images. ``address``: a Ray cluster for the
+    embedding (see :func:`embeddings`). Past 20,000 items a wide embedding is selected on its
+    principal components (:func:`~underspec.labeling.select.neighbourhood_space`)."""
     options = options or SelectOptions()
     labels = image_set.table["label"].to_numpy()
     unlabeled = int((labels < 0).sum())
@@ -278,7 +284,8 @@ def select_items(image_set: ImageSet, budget: int, *, embedding: str = "auto", o
     if budget < 0 or budget > unlabeled:
         raise UnderspecError(f"budget {budget}: expected 0 to {unlabeled}, the number of unlabeled items")
     embedding = embedding_method(image_set, embedding)
-    emb = embeddings(image_set, embedding, cache, seed=options.seed)
+    emb = neighbourhood_space(embeddings(image_set, embedding, cache, seed=options.seed, address=address),
+                              options.seed)
     result = select(emb, labels, budget, len(image_set.classes), options)
     classes = list(image_set.classes)
     table = pd.DataFrame({"id": image_set.table["id"].astype(str).to_numpy()[result["row"]],
@@ -307,10 +314,11 @@ def write_selection(selection: Selection, image_set: ImageSet, out: str | Path) 
 
 def select_file(image_set: ImageSet, budget: int, out: str | Path, *, embedding: str = "auto",
                 options: SelectOptions | None = None, cache: str | Path | None = None,
-                data: dict | None = None) -> dict:
+                data: dict | None = None, address: str | None = None) -> dict:
     """:func:`select_items`, written into the folder ``out`` (:func:`write_selection`); the summary."""
     check_output_dir(out)  # before any training
-    selection = select_items(image_set, budget, embedding=embedding, options=options, cache=cache, data=data)
+    selection = select_items(image_set, budget, embedding=embedding, options=options, cache=cache, data=data,
+                             address=address)
     write_selection(selection, image_set, out)
     return selection.summary
 

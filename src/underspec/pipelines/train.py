@@ -273,17 +273,40 @@ def load_run(run: str | Path) -> tuple[MultiHeadNet, dict]:
                    "precision": ckpt.get("precision", "float32")}
 
 
-def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = True) -> pd.DataFrame:
+PREDICT_SHARD = 8192
+"""Items of one shard of a prediction (a task here or on a Ray cluster): a whole number of the
+network's batches of 1,024, so that the probabilities are those of one pass over all items."""
+
+
+def predict_shard(shared: tuple, bounds: tuple[int, int]) -> np.ndarray:
+    """The first head's probabilities (n, n_classes) of the items ``bounds`` (start, stop)."""
+    model, X, precision = shared
+    return predict_proba(model, X[bounds[0]:bounds[1]], precision=precision)[:, 0]
+
+
+def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = True, address: str | None = None,
+            progress: bool = False) -> pd.DataFrame:
     """One row per item: ``id``, predicted ``label``, and ``p_<output>`` per network output.
 
     When the run was post-processed (``thresholds.json``) and the data has its group columns,
-    the binary decision follows the per-group thresholds.
+    the binary decision follows the per-group thresholds. The items are predicted in shards of
+    :data:`PREDICT_SHARD`, here or as tasks on the Ray cluster at ``address``
+    (:mod:`underspec.engine`), with a progress bar if ``progress``.
     """
+    from underspec.engine import iter_tasks
+
     model, record = load_run(run)
-    shape, expected = tuple(image_set.network_items.shape[1:]), tuple(record["input_shape"])
+    X = image_set.network_items
+    shape, expected = tuple(X.shape[1:]), tuple(record["input_shape"])
     if shape != expected:
         raise UnderspecError(f"{image_set.source}: items of shape {shape}; the model expects {expected}")
-    proba = predict_proba(model, image_set.network_items, precision=record["precision"])[:, 0]
+    if address is not None:
+        model = model.cpu()  # the cluster's workers need not have the accelerator this process has
+    proba = np.zeros((len(X), len(record["outputs"])), np.float32)
+    shards = [(start, min(start + PREDICT_SHARD, len(X))) for start in range(0, len(X), PREDICT_SHARD)]
+    for index, part in iter_tasks(predict_shard, (model, X, record["precision"]), shards, address=address,
+                                  progress="predict" if progress else None):
+        proba[slice(*shards[index])] = part
     outputs = record["outputs"]
     frame = pd.DataFrame({"id": image_set.table["id"].to_numpy()})
     label_index = proba.argmax(1)

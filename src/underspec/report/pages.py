@@ -60,11 +60,12 @@ def selection_page(image_set, xy: np.ndarray, shown: np.ndarray, status: np.ndar
     pictures = {"map": vector_map(xy, np.isin(status[shown], ["send", "problematic"]), status[shown] == "send",
                                   title="t-SNE of the embedding by status",
                                   legend=("labeled automatically or known", "problematic", "sent for labeling"))}
-    if image_set.X.ndim == 4:
+    if image_set.network_items.ndim == 4:
         for name in ("send", "auto", "problematic"):
             rows = result.loc[result["status"] == name].sort_values("rank")["row"].to_numpy()[:24]
             if len(rows):
-                pictures[name] = item_grid(image_set.X[rows], [str(image_set.table["id"].iloc[r])[-12:] for r in rows],
+                pictures[name] = item_grid(image_set.float_rows(rows),
+                                           [str(image_set.table["id"].iloc[r])[-12:] for r in rows],
                                            title=f"{name} items")
     return render("selection.html", summary=summary, pictures=pictures,
                   summary_text=json.dumps(summary, indent=1, default=plain_json))
