@@ -38,12 +38,19 @@ against the flipped labels. With ``--ray
 ADDRESS``, the same audit with its folds and representation shards as Ray tasks there, and
 whether it flags the same items.
 
+``--part select``: ``underspec label select`` (default embedding: the ``patches`` representation;
+past 20,000 items selected on its 128 principal components) on a folder of hard links to the
+same images with a ``labels.csv`` where 2% of the items keep their given label (8% of them
+flipped) and the rest are unlabeled, a budget of 1% of the items, in a fresh process: seconds,
+memory, how many items got an automatic label and their accuracy against the true classes;
+with ``--ray``, the same on the cluster and whether the selection is the same.
+
 ``--part predict``: ``underspec predict`` of every image of each folder with one trained run
 (the small CNN, one epoch on the 10,000 images; the time of a prediction does not depend on
 the weights), in a fresh process: seconds, items per second, peak memory.
 
-    python bench/scale.py [--part load,neighbours,audit] [--sizes 10000,30000,100000] [--before-up-to 30000]
-                          [--ray ADDRESS] [--ray-up-to 30000] [--name scale]
+    python bench/scale.py [--part load,neighbours,audit,select,predict] [--sizes 10000,30000,100000]
+                          [--before-up-to 30000] [--ray ADDRESS] [--ray-up-to 30000] [--name scale]
 """
 
 from __future__ import annotations
@@ -105,6 +112,13 @@ elif how.startswith("audit_default"):  # the command as a user runs it: the find
     flags = {{name: [str(item["id"]) for item in findings[name]["items"] if item["is_issue"]]
              for name in ("label_issues", "near_duplicates", "outliers")}}
     Path({flags!r}).write_text(json.dumps(flags))
+elif how.startswith("select"):  # label select as a user runs it, a budget of 1% of the items
+    from underspec.cli import main
+    out = Path({flags!r}).with_suffix("")
+    n = sum(1 for _ in open(root / "labels.csv")) - 1
+    ray = ["--ray", {ray!r}] if how == "select_ray" else []
+    assert main(["label", "select", str(root), "--budget", str(n // 100), "--out", str(out), *ray]) == 0
+    X, shape = None, (n,)
 elif how.startswith("load_image_set"):
     from underspec.data.image_sets import load_image_set
     image_set = load_image_set(root)
@@ -194,7 +208,7 @@ def measure(root: Path, how: str, ray: str | None = None) -> dict:
     if line is None:
         raise SystemExit(f"{how} on {root} failed:\n{done.stderr[-2000:]}")
     result = json.loads(line[7:])
-    uint8_mb = math.prod(result["shape"]) * (64 * 64 * 3 if how == "predict" else 1) / 2**20
+    uint8_mb = math.prod(result["shape"]) * (64 * 64 * 3 if how.startswith(("predict", "select")) else 1) / 2**20
     peak = result["own_mb"] + 2 * result["worker_mb"]  # the two workers run at once: an upper bound
     if flags.exists() and how.startswith("audit_default"):
         result["flags"] = {name: len(ids) for name, ids in json.loads(flags.read_text()).items()}
@@ -304,6 +318,66 @@ def audit_part(sizes: list[int], ray: str | None, ray_up_to: int, only: list[str
     return out
 
 
+LABELED = 0.02
+"""``--part select``: the share of the items that keep their (8% flipped) label."""
+
+
+def select_folder(n: int) -> tuple[Path, np.ndarray]:
+    """The folder of ``n`` images (hard links to :func:`build_folder`'s files) with a
+    ``labels.csv`` where 2% of the items keep their given label and the rest are unlabeled;
+    the true class of every item."""
+    import pandas as pd
+
+    source = build_folder(n)
+    root = WORK / f"select-{n}"
+    given = np.loadtxt(source / "label_train.txt", dtype=int)
+    with np.load(SHARED / "cifar10_full_jpeg" / "cifar10_jpeg.npz") as data:
+        truth = data["y"][np.random.default_rng(0).permutation(len(data["y"]))[np.arange(n) % len(data["y"])]]
+    if not (root / "labels.csv").is_file():
+        (root / "train_img").mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            target = root / "train_img" / f"{k:06d}.jpg"
+            if not target.exists():
+                os.link(source / "train_img" / f"{k:06d}.jpg", target)
+        keep = np.random.default_rng(n + 1).random(n) < LABELED
+        pd.DataFrame({"path": [f"train_img/{k:06d}.jpg" for k in range(n)],
+                      "label": [str(v) if kept else "" for v, kept in zip(given, keep, strict=True)]}).to_csv(
+            root / "labels.csv", index=False)
+    return root, truth
+
+
+def select_part(sizes: list[int], ray: str | None, ray_up_to: int) -> dict:
+    """``underspec label select`` on each size (2% labeled, a budget of 1%), in a fresh process
+    after the store decoded the folder: seconds, memory, the automatic labels' share and their
+    accuracy against the true classes; on Ray too up to ``ray_up_to``, whether it selects the same."""
+    import pandas as pd
+
+    from underspec.data.image_store import decode_images
+
+    out = {}
+    for n in sizes:
+        root, truth = select_folder(n)
+        os.environ["UNDERSPEC_CACHE"] = str(WORK / "cache")
+        decode_images(root, [f"train_img/{k:06d}.jpg" for k in range(n)], workers=2)
+        runs = {}
+        for how in ["select", *(["select_ray"] if ray and n <= ray_up_to else [])]:
+            r = measure(root, how, ray)
+            table = pd.read_csv(WORK / f"flags-{root.name}-{how}" / "selection.csv", dtype={"auto_label": str})
+            auto = table["status"] == "auto"
+            rows = table.loc[auto, "id"].str.slice(10, 16).astype(int).to_numpy()
+            r.update(auto=int(auto.sum()), send=int((table["status"] == "send").sum()),
+                     auto_accuracy=round(float((table.loc[auto, "auto_label"].astype(int).to_numpy()
+                                                == truth[rows]).mean()) if auto.any() else float("nan"), 4),
+                     selection=table.to_csv(index=False))
+            runs[how] = r
+        if "select_ray" in runs:
+            runs["select_ray"]["identical_to_here"] = runs["select_ray"]["selection"] == runs["select"]["selection"]
+        for r in runs.values():
+            r.pop("selection")
+        out[str(n)] = runs
+    return out
+
+
 def predict_part(sizes: list[int]) -> dict:
     """``underspec predict`` on each folder with one run (the small CNN, one epoch on the 10,000
     images: prediction costs the same whatever the weights), its throughput."""
@@ -367,6 +441,14 @@ def markdown(result: dict) -> str:
                              f"{r['flags']['near_duplicates']} | {r['flags']['outliers']} | "
                              f"{r.get('identical_to_here', '')} |")
         lines += ["", f"Exponent of the audit's time against size: {result['exponents'].get('audit_default')}"]
+    if result.get("select"):
+        lines += ["", "## Label select", "", paragraphs("``--part select``", "``--part select``"), "",
+                  "| images | run | seconds | own MB | sampled MB | automatic labels | their accuracy | sent | "
+                  "same selection as here |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {n} | {how} | {r['seconds']} | {r['own_mb']} | {r.get('tree_peak_mb')} | {r['auto']} | "
+                  f"{r['auto_accuracy']} | {r['send']} | {r.get('identical_to_here', '')} |"
+                  for n, runs in result["select"].items() for how, r in runs.items()]
+        lines += ["", f"Exponent of the time against size: {result['exponents'].get('select')}"]
     if result.get("predict"):
         lines += ["", "## Prediction", "", paragraphs("``--part predict``", "``--part predict``"), "",
                   "| images | seconds | items / s | own MB | sampled MB |", "|---|---|---|---|---|"]
@@ -414,6 +496,10 @@ def main() -> int:
         result["predict"] = predict_part(sizes)
         measured = [(int(n), r["seconds"]) for n, r in result["predict"].items()]
         result["exponents"]["predict"] = exponent([n for n, _ in measured], [s for _, s in measured])
+    if "select" in args.part:
+        result["select"] = select_part(sizes, args.ray, args.ray_up_to)
+        measured = [(int(n), r["select"]["seconds"]) for n, r in result["select"].items()]
+        result["exponents"]["select"] = exponent([n for n, _ in measured], [s for _, s in measured])
     if "audit" in args.part:
         result["audit"] = audit_part(sizes, args.ray, args.ray_up_to, args.only.split(",") if args.only else None)
         measured = [(int(n), r["audit_default"]["seconds"]) for n, r in result["audit"].items() if "audit_default" in r]

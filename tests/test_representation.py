@@ -147,3 +147,33 @@ def test_the_encoding_fills_one_array_without_a_second_copy(monkeypatch):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1.5 * features.nbytes, (peak, features.nbytes)
+
+
+def test_a_long_encoding_is_announced_with_the_cheaper_recipe(monkeypatch, capsys):
+    import underspec.models.representation as module
+
+    pixels = np.random.default_rng(0).integers(0, 256, (1300, 1, 12, 12), dtype=np.uint8)
+    monkeypatch.setattr(module, "LONG_ENCODING_SECONDS", 0.0)
+    represent(pixels, "patches", cache=None, progress=True)
+    err = capsys.readouterr().err
+    assert "representation patches: about" in err and "for 1300 items here; the cheaper recipe, patches-fast" in err
+    represent(pixels, "patches", cache=None, progress=False)
+    assert "about" not in capsys.readouterr().err
+
+
+def test_label_select_and_the_audit_switch_to_the_cheaper_recipe_on_large_sets(monkeypatch):
+    import pandas as pd
+
+    import underspec.models.representation as module
+    from underspec.audit.registry import AuditOptions, resolve_model
+    from underspec.data.image_sets import ImageSet
+    from underspec.data.items import ItemTable
+    from underspec.pipelines.labeling import embedding_method
+
+    pixels = np.zeros((30, 3, 64, 64), np.uint8)
+    image_set = ImageSet(ItemTable(pixels, pd.DataFrame({"id": range(30), "split": "train", "label": 0})), [0])
+    assert embedding_method(image_set, "auto") == "patches"
+    assert resolve_model(AuditOptions(), pixels) == ("logistic", "patches")
+    monkeypatch.setattr(module, "FULL_PATCHES_PIXELS", 29 * 64 * 64)
+    assert embedding_method(image_set, "auto") == "patches-fast"
+    assert resolve_model(AuditOptions(), pixels) == ("logistic", "patches-fast")

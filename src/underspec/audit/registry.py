@@ -153,10 +153,6 @@ HEAD_FROM_PIXELS = 64
 representation instead of the network (ResNet-18 there: on 1,000 chest X-rays of 64 px, its 5
 folds took 5 to 8 minutes for a label-issue F1 of 0.252 over three draws of flipped labels; the
 head on ``patches``, 0.256 in 20 s; ``bench/results/nih-audit.md``)."""
-FULL_PATCHES_PIXELS = 20_000 * 64 * 64
-"""``model`` auto: sets of at most this many pixels per channel (20,000 images of 64 px) get the
-``patches`` recipe, larger ones ``patches-fast`` (4 times cheaper: on 2 cores, 21 against 5.4 s
-per 1,000 colour images of 64 px; at 100,000 images, 35 against 9 minutes)."""
 MODELS = ("auto", "network", "logistic")
 
 
@@ -165,8 +161,9 @@ def resolve_model(options: AuditOptions, X: np.ndarray) -> tuple[str, str]:
     shape is read). ``auto`` is the logistic model when features or a representation are given
     (the representation ``auto`` as :func:`~underspec.models.representation.resolve_representation`
     resolves it) or when the images have :data:`HEAD_FROM_PIXELS` pixels or more (then on
-    ``patches``, or ``patches-fast`` past :data:`FULL_PATCHES_PIXELS`), else the network."""
-    from underspec.models.representation import resolve_representation
+    ``patches``, or ``patches-fast`` past
+    :data:`~underspec.models.representation.FULL_PATCHES_PIXELS`), else the network."""
+    from underspec.models.representation import patch_recipe, resolve_representation
 
     if options.model not in MODELS:
         raise UnderspecError(f"model: expected one of {', '.join(MODELS)}, got {options.model!r}")
@@ -176,8 +173,7 @@ def resolve_model(options: AuditOptions, X: np.ndarray) -> tuple[str, str]:
         if options.features is not None or representation != "none":
             model = "logistic"
         elif X.ndim == 4 and min(X.shape[2:]) >= HEAD_FROM_PIXELS:
-            small = len(X) * X.shape[2] * X.shape[3] <= FULL_PATCHES_PIXELS
-            model, representation = "logistic", "patches" if small else "patches-fast"
+            model, representation = "logistic", patch_recipe(X)
         else:
             model = "network"
     if model == "network" and representation != "none":

@@ -50,6 +50,39 @@ def resolve_representation(name: str, X: np.ndarray) -> str:
     return name
 
 
+FULL_PATCHES_PIXELS = 20_000 * 64 * 64
+"""Sets of at most this many pixels per channel (20,000 images of 64 px) get the ``patches``
+recipe where a command picks one for photographs of 64 px or more (the audit, ``label select``),
+larger ones ``patches-fast`` (4 times cheaper: on 2 cores, 21 against 5.4 s per 1,000 colour
+images of 64 px; at 100,000 images, 35 against 9 minutes)."""
+LONG_ENCODING_SECONDS = 120.0
+"""An encoding expected to take longer than this is announced with its estimate."""
+
+
+def patch_recipe(X: np.ndarray) -> str:
+    """``patches``, or ``patches-fast`` for sets of more than :data:`FULL_PATCHES_PIXELS` pixels per
+    channel (only the shape of ``X`` is read)."""
+    return "patches" if len(X) * X.shape[2] * X.shape[3] <= FULL_PATCHES_PIXELS else "patches-fast"
+
+
+def announce_encoding_time(transformer, X: np.ndarray, recipe_name: str, probe: int = 64) -> None:
+    """Print, before a long encoding, its estimate here (timed on ``probe`` items) and the cheaper
+    recipe where there is one."""
+    import sys
+    import time
+
+    if len(X) < 20 * probe:
+        return
+    started = time.perf_counter()
+    transformer.encode(X[:probe])
+    seconds = (time.perf_counter() - started) * len(X) / probe
+    if seconds < LONG_ENCODING_SECONDS:
+        return
+    cheaper = "; the cheaper recipe, patches-fast, takes about a quarter of it" if recipe_name == "patches" else ""
+    print(f"representation {recipe_name}: about {seconds / 60:.0f} min for {len(X)} items here{cheaper}",
+          file=sys.stderr, flush=True)
+
+
 def default_cache() -> Path:
     """``$UNDERSPEC_CACHE/representations`` (default ``~/.cache/underspec/representations``)."""
     return Path(os.environ.get("UNDERSPEC_CACHE", Path.home() / ".cache" / "underspec")) / "representations"
@@ -115,6 +148,8 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     else:  # the dictionary from a sample, then the encoding shard by shard, here or on Ray
         transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
         transformer.fit_dictionary(X)
+        if progress:
+            announce_encoding_time(transformer, X, recipe_name)
         shards = [(start, min(start + SHARD, len(X))) for start in range(0, len(X), SHARD)]
         features = np.empty((len(X), transformer.n_features_out_), np.float32)  # filled shard by shard
         for index, block in iter_tasks(encode_shard, (transformer, X), shards, address=address, progress=label):

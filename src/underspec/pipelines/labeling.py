@@ -187,10 +187,15 @@ MIN_STEPS = 1000  # a network trained on a few hundred labels needs many passes 
 
 
 def embedding_method(image_set: ImageSet, method: str) -> str:
-    """The embedding ``auto`` stands for: ``patches`` for images, ``semi-supervised`` for vectors."""
+    """The embedding ``auto`` stands for: ``patches`` for images (``patches-fast`` past 20,000
+    images of 64 px: :func:`~underspec.models.representation.patch_recipe`), ``semi-supervised``
+    for vectors."""
+    from underspec.models.representation import patch_recipe
+
     if method != "auto":
         return method
-    return "patches" if image_set.network_items.ndim == 4 else "semi-supervised"
+    items = image_set.network_items
+    return patch_recipe(items) if items.ndim == 4 else "semi-supervised"
 
 
 def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, epochs: float = 15,
