@@ -126,3 +126,21 @@ def test_predict_on_ray_writes_the_predictions_made_here(ray_head, digits_npz, t
     here = (tmp_path / "here.csv").read_text()
     assert len(here.splitlines()) == 601
     assert (tmp_path / "ray.csv").read_text() == here
+
+
+def test_label_select_on_ray_selects_what_it_selects_here(ray_head, tmp_path, monkeypatch):
+    import underspec.models.representation as module
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 80, (90, 3, 16, 16)).astype(np.uint8)
+    y = np.arange(90) % 2
+    pixels[y == 1, 0] += 120
+    labels = np.where(np.arange(90) < 20, y, -1)
+    np.savez(tmp_path / "d.npz", x=pixels, y=labels)
+    monkeypatch.setattr(module, "SHARD", 32)  # 3 shards of the representation, 3 tasks
+    for name, extra in (("here", []), ("ray", ["--ray", ray_head])):
+        assert main(["label", "select", str(tmp_path / "d.npz"), "--budget", "5", "--embedding", "patches",
+                     "--out", str(tmp_path / name), *extra]) == 0
+    here = (tmp_path / "here" / "selection.csv").read_text()
+    assert len(here.splitlines()) == 71
+    assert (tmp_path / "ray" / "selection.csv").read_text() == here
