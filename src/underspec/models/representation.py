@@ -155,7 +155,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
         features = np.empty((len(X), transformer.n_features_out_), np.float32)  # filled shard by shard
         for index, block in iter_tasks(encode_shard, (transformer, X), shards, address=address, progress=label):
             features[slice(*shards[index])] = block
-        release_pages(X)  # the pixels read here leave the process's resident memory (page cache only)
+            release_pages(X)  # the pixels read leave the process's resident memory (page cache only)
         transformer.standardise(features)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
