@@ -38,8 +38,9 @@ against the flipped labels. With ``--ray
 ADDRESS``, the same audit with its folds and representation shards as Ray tasks there, and
 whether it flags the same items.
 
-``--part select``: ``underspec label select`` (default embedding: the ``patches`` representation;
-past 20,000 items selected on its 128 principal components) on a folder of hard links to the
+``--part select``: ``underspec label select`` (default embedding: the ``patches`` representation
+up to 20,000 images of 64 px, ``patches-fast`` past it, where the selection also works on its
+128 principal components) on a folder of hard links to the
 same images with a ``labels.csv`` where 2% of the items keep their given label (8% of them
 flipped) and the rest are unlabeled, a budget of 1% of the items, in a fresh process: seconds,
 memory, how many items got an automatic label and their accuracy against the true classes;
