@@ -132,9 +132,9 @@ def test_label_select_on_ray_selects_what_it_selects_here(ray_head, tmp_path, mo
     import underspec.models.representation as module
 
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 80, (90, 3, 16, 16)).astype(np.uint8)
+    pixels = rng.integers(0, 80, (90, 16, 16, 3)).astype(np.uint8)  # an .npz holds images channel-last
     y = np.arange(90) % 2
-    pixels[y == 1, 0] += 120
+    pixels[y == 1, :, :, 0] += 120
     labels = np.where(np.arange(90) < 20, y, -1)
     np.savez(tmp_path / "d.npz", x=pixels, y=labels)
     monkeypatch.setattr(module, "SHARD", 32)  # 3 shards of the representation, 3 tasks
