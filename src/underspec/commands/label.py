@@ -91,7 +91,8 @@ def select_parser(lab_sub: argparse._SubParsersAction) -> None:
     sel.add_argument("--cache", help="folder to cache embeddings in")
     sel.add_argument("--agreement", type=types.SHARE, default=0.9, help="share of k-NN models that must agree")
     sel.add_argument("--confidence", type=types.SHARE, default=0.8, help="their mean probability of the label")
-    sel.add_argument("--clusters", type=types.COUNT, help="k-means clusters (default: one per labeled item)")
+    sel.add_argument("--clusters", type=types.COUNT,
+                     help="k-means clusters (default: one per labeled item, at most 1,000)")
     rank_argument(sel)
     ray_argument(sel)
     sel.set_defaults(func=run_label_select)
