@@ -128,6 +128,8 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert result.summary["representation"] == "patches-fast" and settings.representation == "auto"
     assert len(oracle.calls) <= 5
     assert float((result.predictions == ans.y_val).mean()) >= 0.7  # the shortcut alone: 0.5
+    # the rejected hypothesis is erased from the learnt representation (one dimension for 2 classes)
+    assert result.summary["erased_dimensions"] == (1 if result.summary["hypotheses"]["count"] == 2 else 0)
     assert represent_task(task, SolveSettings()) == (task, "none")  # grey 8 px digits are no photographs
 
 

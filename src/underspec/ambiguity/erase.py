@@ -1,0 +1,118 @@
+"""Erase what the rejected hypotheses see from a representation, then learn the chosen one.
+
+Once the bought labels have chosen a hypothesis, the others are known shortcuts: on the target
+items they predict something the label does not follow (the digit of a domino, the age of a
+face). LEACE (Belrose et al. 2023, "LEACE: Perfect linear concept erasure in closed form")
+finds the smallest affine change of the features after which no linear classifier can predict
+that concept on the target items better than a constant. A linear classifier trained on the
+labeled items in the erased space can then no longer follow the shortcut, even though the
+labeled items themselves never separate the two; it has to learn the intended feature. Measured
+on dominoes (seed 1, patch features): the chosen head 0.680, logistic regression on the erased
+labeled items 0.761, self-trained from there 0.790 (ceiling 0.887).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+
+from underspec.ambiguity.disambiguate import balanced_weights
+
+
+class ConceptEraser(TransformerMixin, BaseEstimator):
+    """LEACE: least-squares linear concept erasure in closed form.
+
+    After ``fit(X, z)``, ``transform`` moves every row by ``-W⁺ P W (x - mean)`` where ``W``
+    whitens ``X`` and ``P`` projects on the whitened cross-covariance of ``X`` with the one-hot
+    concept ``z``: the class means of ``z`` become equal (on the fitted, weighted rows), so no
+    linear classifier predicts ``z`` from the erased features better than a constant, and
+    directions uncorrelated with ``z`` are left as they are.
+
+    Parameters
+    ----------
+    tol : float
+        Eigenvalues of the covariance under ``tol`` times the largest are treated as zero.
+
+    Attributes
+    ----------
+    mean_ : ndarray (n_features,)
+    erase_ : ndarray (n_features, n_features)
+        ``W⁺ P W``: the erasure is ``X - (X - mean_) @ erase_.T``.
+    rank_ : int
+        Dimensions erased (at most the number of concept values minus one).
+    """
+
+    def __init__(self, tol: float = 1e-6):
+        self.tol = tol
+
+    def fit(self, X: np.ndarray, z: np.ndarray, sample_weight: np.ndarray | None = None) -> ConceptEraser:
+        """Fit the erasure of concept ``z`` (integer codes) from ``X`` (rows weighted by
+        ``sample_weight``, default equal)."""
+        X = np.asarray(X, np.float64)
+        w = np.full(len(X), 1.0) if sample_weight is None else np.asarray(sample_weight, np.float64)
+        w = w / w.sum()
+        self.mean_ = w @ X
+        centred = X - self.mean_
+        values, vectors = np.linalg.eigh((centred * w[:, None]).T @ centred)
+        keep = values > self.tol * values.max()
+        vectors, root = vectors[:, keep], np.sqrt(values[keep])
+        whiten, unwhiten = (vectors / root) @ vectors.T, (vectors * root) @ vectors.T
+        codes = np.unique(np.asarray(z), return_inverse=True)[1]
+        onehot = np.eye(codes.max() + 1)[codes]
+        onehot -= w @ onehot
+        u, s, _ = np.linalg.svd(whiten @ ((centred * w[:, None]).T @ onehot), full_matrices=False)
+        u = u[:, s > 1e-8 * s.max(initial=0.0)] if s.size else u[:, :0]
+        self.rank_ = u.shape[1]
+        self.erase_ = unwhiten @ (u @ u.T) @ whiten
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The erased features (same dtype as ``X``)."""
+        check_is_fitted(self, "erase_")
+        X = np.asarray(X)
+        return (X - (X - self.mean_) @ self.erase_.T).astype(X.dtype, copy=False)
+
+
+def erase_rejected(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndarray, X_target: np.ndarray,
+                   chosen: np.ndarray, rejected: np.ndarray, revealed: dict[int, int], *, n_classes: int,
+                   C: float = 0.01) -> tuple[ConceptEraser, np.ndarray]:
+    """Erase the rejected hypotheses from the features and train the chosen one's teacher there.
+
+    Parameters
+    ----------
+    X_labeled, y_labeled_idx : labeled items and their class indices.
+    X_pool : ndarray
+        The pool (unlabeled then target items), relabelled by the teacher.
+    X_target : ndarray
+        The target items, on which the concept is erased.
+    chosen : ndarray of int (n_target,)
+        The chosen hypothesis's labels of the target items.
+    rejected : ndarray of int (n_target,)
+        Code of what the rejected hypotheses predict there: the concept erased. The target rows
+        are weighted so that every (chosen, rejected) cell weighs the same (capped as in
+        :func:`balanced_weights`), so that what the two share is not erased with it.
+    revealed : dict
+        Pool row -> class index of the bought labels (trained on, weight 5).
+    n_classes : int
+    C : float
+        Inverse regularisation of the logistic regression teacher.
+
+    Returns
+    -------
+    eraser : ConceptEraser
+        Apply it to every item the final networks see.
+    pool_proba : ndarray (n_pool, n_classes)
+        The teacher's probabilities on the pool, in class-index columns.
+    """
+    eraser = ConceptEraser().fit(X_target, rejected, sample_weight=balanced_weights(chosen, rejected))
+    rows = np.array(sorted(revealed), dtype=np.int64)
+    X_pool_erased = eraser.transform(X_pool)
+    X = np.concatenate([eraser.transform(X_labeled), X_pool_erased[rows]])
+    y = np.concatenate([y_labeled_idx, [revealed[i] for i in rows]]).astype(np.int64)
+    weight = np.concatenate([np.ones(len(y_labeled_idx)), np.full(len(rows), 5.0)])
+    teacher = LogisticRegression(C=C, max_iter=2000).fit(X, y, sample_weight=weight)
+    pool_proba = np.zeros((len(X_pool), n_classes))
+    pool_proba[:, teacher.classes_] = teacher.predict_proba(X_pool_erased)
+    return eraser, pool_proba

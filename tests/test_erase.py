@@ -1,0 +1,53 @@
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from underspec.ambiguity.erase import ConceptEraser, erase_rejected
+
+MIX = np.random.default_rng(9).normal(size=(4, 4))  # the two features share every column
+
+
+def _shortcut_task(n: int, rng: np.random.Generator, correlated: bool):
+    """Items of a noisy core feature (the label) beside a clean shortcut feature: on the labeled
+    items the shortcut always equals the label, on the target items it is a coin flip."""
+    y = rng.integers(0, 2, n)
+    s = y if correlated else rng.integers(0, 2, n)
+    core = (2 * y - 1)[:, None] * [1.0, 0.5] + rng.normal(0, 1.0, (n, 2))
+    shortcut = (2 * s - 1)[:, None] * [3.0, 1.0] + rng.normal(0, 0.3, (n, 2))
+    return (np.concatenate([core, shortcut], 1) @ MIX).astype(np.float32), y, s
+
+
+def test_erased_features_carry_no_linear_trace_of_the_concept():
+    rng = np.random.default_rng(0)
+    X, y, s = _shortcut_task(2000, rng, correlated=False)
+    eraser = ConceptEraser().fit(X, s)
+    erased = eraser.transform(X)
+    assert eraser.rank_ == 1 and erased.dtype == np.float32
+    assert np.abs(erased[s == 0].mean(0) - erased[s == 1].mean(0)).max() < 1e-3  # class means equal
+    before = LogisticRegression().fit(X, s).score(X, s)
+    after = LogisticRegression().fit(erased, s).score(erased, s)
+    assert before > 0.99 and after < 0.6
+    assert LogisticRegression().fit(erased, y).score(erased, y) > 0.75  # the core feature is left
+
+
+def test_weighted_fit_erases_on_the_weighted_rows():
+    rng = np.random.default_rng(1)
+    X, _, s = _shortcut_task(600, rng, correlated=False)
+    w = np.where(s == 1, 3.0, 1.0)
+    erased = ConceptEraser().fit(X, s, sample_weight=w).transform(X)
+    means = [np.average(erased[s == k], axis=0, weights=w[s == k]) for k in (0, 1)]
+    assert np.abs(means[0] - means[1]).max() < 1e-3
+
+
+def test_teacher_on_the_erased_labeled_items_learns_the_label_not_the_shortcut():
+    rng = np.random.default_rng(2)
+    X_lab, y_lab, _ = _shortcut_task(400, rng, correlated=True)
+    X_val, y_val, s_val = _shortcut_task(1000, rng, correlated=False)
+    plain = LogisticRegression().fit(X_lab, y_lab).score(X_val, y_val)
+    chosen = np.where(rng.random(1000) < 0.7, y_val, 1 - y_val)  # a head right on 70% of the target
+    _, proba = erase_rejected(X_lab, y_lab, X_val, X_val, chosen, s_val, {}, n_classes=2)
+    assert plain < 0.65  # the shortcut wins on the raw features
+    assert proba.shape == (1000, 2) and np.allclose(proba.sum(1), 1)
+    assert float((proba.argmax(1) == y_val).mean()) > 0.8
+    revealed = {int(i): int(y_val[i]) for i in range(5)}
+    _, with_labels = erase_rejected(X_lab, y_lab, X_val, X_val, chosen, s_val, revealed, n_classes=3)
+    assert with_labels.shape == (1000, 3) and np.all(with_labels[:, 2] == 0)  # a class no item has
