@@ -59,15 +59,16 @@ class ConceptEraser(TransformerMixin, BaseEstimator):
         w = w / w.sum()
         self.mean_ = w @ X
         centred = X - self.mean_
-        values, vectors = np.linalg.eigh((centred * w[:, None]).T @ centred)
+        weighted = (centred * w[:, None]).T
+        values, vectors = np.linalg.eigh(weighted @ centred)
         keep = values > self.tol * values.max()
         vectors, root = vectors[:, keep], np.sqrt(values[keep])
         whiten, unwhiten = (vectors / root) @ vectors.T, (vectors * root) @ vectors.T
         codes = np.unique(np.asarray(z), return_inverse=True)[1]
         onehot = np.eye(codes.max() + 1)[codes]
         onehot -= w @ onehot
-        u, s, _ = np.linalg.svd(whiten @ ((centred * w[:, None]).T @ onehot), full_matrices=False)
-        u = u[:, s > 1e-8 * s.max(initial=0.0)] if s.size else u[:, :0]
+        u, s, _ = np.linalg.svd(whiten @ (weighted @ onehot), full_matrices=False)
+        u = u[:, s > 1e-8 * s.max(initial=0.0)]
         self.rank_ = u.shape[1]
         self.erase_ = unwhiten @ (u @ u.T) @ whiten
         return self
