@@ -12,6 +12,12 @@ matrix. This script separates a bad start of EM from the cost of estimating the 
 - ``variational_*``: variational Bayes Dawid-Skene (Dirichlet prior on each confusion row:
   ``diag`` pseudo-answers on the diagonal, ``off`` on every other cell; the E-step uses the
   expected log-probabilities), the usual remedy for rows with few answers;
+- ``estimation_limit``: what any aggregator that has to estimate the matrices can hope for,
+  given far more than it has: each task is decided with the matrices estimated from the *true
+  labels of every other task* (leave one task out), knowing each worker's true accuracy on every
+  row, with the generator's own prior on the errors (Dirichlet(1) over the other classes,
+  ``crowd.make_workers``), i.e. the Bayesian predictive of each answer; ``..._no_accuracy``:
+  the same without the true accuracies (Dirichlet(1) on the whole row);
 - ``answers_per_row``: the mean number of answers per (worker, true class) row.
 
     python bench/crowd_gap.py [--crowds 5] [--datasets mnist,cifar4]
@@ -30,7 +36,7 @@ from scipy.special import digamma
 from labeling import accuracy, adversarial_crowd, crowd_items, over_crowds
 from results_io import save
 from underspec.labeling import aggregate as agg
-from underspec.labeling.crowd import bayes_optimal
+from underspec.labeling.crowd import bayes_optimal, worker_name
 
 PRIORS = {"variational_diag2_off0.5": (2.0, 0.5), "variational_diag1_off1": (1.0, 1.0),
           "variational_diag1_off0.1": (1.0, 0.1)}
@@ -93,9 +99,35 @@ def variational(e: dict, diag: float, off: float, rounds: int = 100) -> pd.Serie
     return pd.Series(np.asarray(e["classes"], object)[post.argmax(1)], index=e["tasks"])
 
 
+def estimation_limit(e: dict, truth: dict, items: list, confusion: np.ndarray,
+                     workers: pd.Index, know_accuracy: bool) -> float:
+    """Accuracy of the leave-one-task-out Bayesian predictive (see the module docstring)."""
+    classes, t, w, lab = e["classes"], e["t"], e["w"], e["lab"]
+    n_c, answered = len(classes), np.arange(len(lab))
+    y = pd.Index(classes).get_indexer([truth[task] for task in e["tasks"]])
+    counts = np.zeros((e["n_w"], n_c, n_c))
+    np.add.at(counts, (w, y[t], lab), 1.0)
+    index = {worker_name(k): k for k in range(len(confusion))}
+    diag = np.einsum("wcc->wc", confusion[[index[x] for x in workers]])
+    score = np.zeros((len(e["tasks"]), n_c))
+    for c in range(n_c):  # the task's class hypothesised c: its own answers leave row c
+        row = counts[w, c, :].copy()
+        own = y[t] == c
+        row[own, lab[own]] -= 1.0
+        if know_accuracy:
+            off = (1 - diag[w, c]) * (row[answered, lab] + 1) / (row.sum(1) - row[:, c] + n_c - 1)
+            p = np.where(lab == c, diag[w, c], off)
+        else:
+            p = (row[answered, lab] + 1) / (row.sum(1) + n_c)
+        score[:, c] = np.bincount(t, np.log(p), minlength=len(e["tasks"]))
+    keep = np.isin(np.asarray(e["tasks"]), items)
+    return float((score.argmax(1) == y)[keep].mean())
+
+
 def one_crowd(names: list, truth: dict, items: list, known: pd.Series, seed: int) -> dict:
     answers, gold, confusion = adversarial_crowd(names, truth, items, known, seed)
     e = encoded(answers, gold, names)
+    workers = agg._encode(answers, names)[1]
     majority = agg._votes(len(e["tasks"]), len(names), e["t"], e["lab"])
     majority /= majority.sum(1, keepdims=True)
     true_start = np.eye(len(names))[[names.index(truth[t]) for t in e["tasks"]]]
@@ -106,6 +138,8 @@ def one_crowd(names: list, truth: dict, items: list, known: pd.Series, seed: int
            "dawid_skene": accuracy(agg.DawidSkene(classes=names).fit_predict(answers, gold), truth, items),
            "dawid_skene_rounds_here": accuracy(default, truth, items),
            "em_from_truth": accuracy(from_truth, truth, items),
+           "estimation_limit": estimation_limit(e, truth, items, confusion, workers, True),
+           "estimation_limit_no_accuracy": estimation_limit(e, truth, items, confusion, workers, False),
            "loglik_default_minus_from_truth": round(default_ll - truth_ll, 2),
            "answers_per_row": len(answers) / (e["n_w"] * len(names))}
     for key, (diag, off) in PRIORS.items():
