@@ -358,3 +358,44 @@ def test_requests_survive_the_database_dropping_its_connections(client, board, t
     sent = client.post("/submit/", data={"username": "alpha", "password": PASSWORD, "exercise_id": "1"},
                        files={"file": ("p.csv", "".join(f"{v}\n" for v in labels).encode())})
     assert sent.status_code == 200
+
+
+def test_sqlite_reveals_run_on_the_event_loop_and_take_a_thread_when_the_database_is_locked(client, board,
+                                                                                             monkeypatch):
+    # the hop to a worker thread and back cost more than the reveal's three SQLite statements
+    # (1,000 against 2,300 reveals a second); a reveal that would wait for a lock must not block
+    # the event loop: it takes a thread and waits there
+    if "postgresql" in board:
+        assert client.app.state.board.inline is None  # a network round trip must not block the loop
+        return
+    import sqlite3
+    import threading
+
+    from underspec.server.board import Board
+
+    calls = []
+    real = Board.with_reveals
+
+    def spy(self, work, inline=False):
+        calls.append(inline)
+        return real(self, work, inline)
+
+    monkeypatch.setattr(Board, "with_reveals", spy)
+    assert client.post("/reveal/", data=form(datum=0)).status_code == 200  # first login: argon2
+    calls.clear()
+    assert client.post("/reveal/", data=form(datum=1)).status_code == 200
+    assert calls == [True]
+
+    calls.clear()
+    writer = sqlite3.connect(board, timeout=0, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another connection holds the write lock
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(client.post("/reveal/", data=form(datum=2))))
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive() and calls == [True, False]  # fell back, and waits in a thread
+    assert client.get("/leaderboard.json").status_code == 200  # the event loop still answers
+    writer.execute("COMMIT")
+    thread.join(10)
+    writer.close()
+    assert answers[0].status_code == 200 and answers[0].json()["previously revealed"] == [0, 1]

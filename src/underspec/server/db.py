@@ -155,13 +155,14 @@ class Archive(Base):
     created: Mapped[float] = mapped_column(Float, default=time.time)
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine for ``url`` (a SQLite path or file URL, or any SQLAlchemy URL)."""
+def make_engine(url: str | None = None, *, lock_wait: float = 30.0) -> Engine:
+    """An engine for ``url`` (a SQLite path or file URL, or any SQLAlchemy URL); on SQLite, a
+    statement waits at most ``lock_wait`` seconds for another connection's write lock."""
     url = url or DEFAULT_URL
     if "://" not in url:
         url = f"sqlite:///{Path(url).expanduser()}"
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": lock_wait, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:
