@@ -63,6 +63,7 @@ class Board:
         self.autocommit = sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"),
                                        expire_on_commit=False)
         self.cache = service.BoardCache()
+        self.known = service.KnownReveals()
         self.statements = service.RevealStatements(self.engine.dialect)
         dbapi = self.engine.dialect.loaded_dbapi
         self._driver_errors = (dbapi.OperationalError, dbapi.InterfaceError)
@@ -104,7 +105,7 @@ class Board:
             dialect = engine.dialect
             try:
                 dialect.set_isolation_level(raw.dbapi_connection, "AUTOCOMMIT")
-                table = service.RevealTable(raw.dbapi_connection, self.statements)
+                table = service.RevealTable(raw.dbapi_connection, self.statements, self.known)
                 snapshot = self.cache.current(table.revision())
                 if snapshot is None:
                     if inline:

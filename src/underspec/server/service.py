@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -342,29 +343,89 @@ def open_exercise(snapshot: Snapshot, exercise_id: str | int) -> Exercise:
     return ex
 
 
+class KnownReveals:
+    """The rows each team revealed on each exercise, as far as this process has seen them, for
+    one revision of the board: a reveal of a row already revealed, or past the budget, then
+    needs no read of the reveal table (on PostgreSQL, one round trip of two).
+
+    Within a revision reveals only grow (a new phase, the one thing that deletes them, raises
+    the revision), so a remembered list never holds a row the team has not revealed. It may miss
+    rows another process recorded: the next new reveal then finds its slot taken (the unique
+    constraint), the list is forgotten and read again. A row is added only when the list holds
+    exactly the slots before it, so it stays a prefix of the table.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._revision: str | None = None
+        self._rows: dict[tuple[int, int], list[int]] = {}
+
+    def get(self, revision: str, key: tuple[int, int]) -> list[int] | None:
+        with self._lock:
+            rows = self._rows.get(key) if revision == self._revision else None
+            return None if rows is None else list(rows)
+
+    def put(self, revision: str, key: tuple[int, int], rows: list[int]) -> None:
+        with self._lock:
+            if revision != self._revision:
+                self._revision, self._rows = revision, {}
+            self._rows[key] = list(rows)
+
+    def add(self, revision: str, key: tuple[int, int], slot: int, datum: int) -> None:
+        with self._lock:
+            rows = self._rows.get(key) if revision == self._revision else None
+            if rows is not None and len(rows) == slot:
+                rows.append(datum)
+            else:
+                self._rows.pop(key, None)
+
+    def forget(self, key: tuple[int, int]) -> None:
+        with self._lock:
+            self._rows.pop(key, None)
+
+
 class RevealTable:
     """The reveal table on one raw DBAPI connection in autocommit: what a reveal reads and
-    writes, at the driver's speed (:class:`~underspec.server.db.DriverStatement`)."""
+    writes, at the driver's speed (:class:`~underspec.server.db.DriverStatement`), through
+    the process's :class:`KnownReveals` when given one (after :meth:`revision` was read)."""
 
-    def __init__(self, dbapi_connection, statements: RevealStatements):
-        self.connection, self.statements = dbapi_connection, statements
+    def __init__(self, dbapi_connection, statements: RevealStatements, known: KnownReveals | None = None):
+        self.connection, self.statements, self.known = dbapi_connection, statements, known
+        self._revision: str | None = None
 
     def revision(self) -> str:
         rows = self.statements.revision.execute(self.connection)
-        return rows[0][0] if rows else ""
+        self._revision = rows[0][0] if rows else ""
+        return self._revision
+
+    def _remembered(self) -> bool:
+        return self.known is not None and self._revision is not None
 
     def earlier(self, team_id: int, exercise_id: int) -> list[int]:
         """The rows this team revealed on this exercise, in the order it revealed them."""
-        return [int(d) for (d,) in self.statements.earlier.execute(self.connection, team=team_id, exercise=exercise_id)]
+        key = (team_id, exercise_id)
+        if self._remembered():
+            rows = self.known.get(self._revision, key)
+            if rows is not None:
+                return rows
+        rows = [int(d) for (d,) in self.statements.earlier.execute(self.connection, team=team_id, exercise=exercise_id)]
+        if self._remembered():
+            self.known.put(self._revision, key, rows)
+        return rows
 
     def take(self, team_id: int, exercise_id: int, datum: int, slot: int) -> bool:
         """Record a reveal in ``slot``; False when another request took that slot (or that row)
         first: the unique constraints decide."""
+        key = (team_id, exercise_id)
         try:
             self.statements.insert.execute(self.connection, team_id=team_id, exercise_id=exercise_id,
                                            datum_id=datum, slot=slot, created=time.time())
         except self.statements.integrity_error:
+            if self.known is not None:
+                self.known.forget(key)
             return False
+        if self._remembered():
+            self.known.add(self._revision, key, slot, datum)
         return True
 
 
