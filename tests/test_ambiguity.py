@@ -343,14 +343,17 @@ def test_cross_fitted_self_training_relabels_each_row_out_of_fold(monkeypatch):
 
 
 def test_agreed_part_counts_where_the_final_model_leaves_its_hypothesis():
-    # regression (issue 26): a final model trained away from its hypothesis (on an erased
-    # representation) kept the hypothesis's perfect held-out score on the agreed part:
-    # dominoes seed 1 estimated 0.945 for a true 0.802
+    # regression (issues 26 and 24): where the final model differs from its hypothesis on agreed
+    # items, nothing measured says which is right. Scoring it as the hypothesis (the first
+    # version: dominoes seed 1 estimated 0.945 for a true 0.802) or the hypothesis as right
+    # wherever they differ (the second: intervals on digits missed a true accuracy near 1) each
+    # puts one of the two explanations outside the 90% interval
     p, disputed = _two_hypotheses(200)
     checks = {int(i): 1 for i in np.flatnonzero(disputed)[:5]}
     same = _verdict(p[1].copy(), p, checks, holdout=(180, 180))
     final = p[1].copy()
     final[np.flatnonzero(~disputed)[:30]] = [0.01, 0.99]  # differs on 30% of the agreed items
     left = _verdict(final, p, checks, holdout=(180, 180))
-    assert same.estimate > 0.95 and left.estimate < same.estimate - 0.1
-    assert abs(left.estimate - (0.5 * 0.7 + 0.5 * same.estimate)) < 0.05
+    hypothesis_right = 0.5 * 0.7 + 0.5 * same.estimate  # wherever the two differ
+    assert same.estimate > 0.95 and left.estimate < same.estimate - 0.05
+    assert left.low < hypothesis_right < left.high and left.low < same.estimate < left.high

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaln
 
 
 @dataclass
@@ -96,47 +95,43 @@ class Decision:
 
 
 def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[float, float], hits: int, misses: int,
-                     holdout_strength: float, hidden_shift: float) -> tuple[np.ndarray, float]:
-    """Draws of the accuracy on the items the hypotheses agree on, and the probability of a
-    hidden shift: a mixture of "like the held-out labeled items" and a uniform accuracy,
-    weighed by the checks on agreed target items (``hits``, ``misses``).
+                     holdout_strength: float, hidden_shift: float, differs: float = 0.0) -> tuple[np.ndarray, float]:
+    """Draws of the final model's accuracy on the items the hypotheses agree on, and the
+    probability of a hidden shift: a mixture of "like the held-out labeled items" and a uniform
+    accuracy, weighed by the checks on agreed target items (``hits``, ``misses``).
 
     The held-out items stand for the agreed target items only as far as the two distributions
     match, so they count for at most ``holdout_strength`` items: a task can hide a shift the
     hypotheses did not find (every head took the same shortcut), and a few random target checks
     must be able to overturn a perfect held-out score. ``hidden_shift`` is the prior probability
-    of such a shift; the checks weigh the two components (beta-binomial evidence): one miss in
-    five checks against a perfect held-out score makes it likely, five hits unlikely."""
+    of such a shift; the checks weigh the two components (their likelihood, averaged over each
+    component's draws): one miss in five checks against a perfect held-out score makes it
+    likely, five hits unlikely.
+
+    The held-out score is the chosen hypothesis's. On the share ``differs`` of the agreed target
+    items where the final model left its hypothesis, nothing measured says who is right: there
+    the final model's accuracy is uniform. Counting it as the hypothesis's (the first versions)
+    kept a perfect held-out score for a final model trained away from its hypothesis, on a
+    representation the rejected hypotheses were erased from (:mod:`underspec.ambiguity.erase`):
+    dominoes, seed 1, estimated 0.945 for a true 0.802. Counting the hypothesis right wherever
+    the two differ (the next version) was as wrong the other way on digits, where self-training
+    mostly corrects its hypothesis: the 90% intervals of toy, embed and trojan missed a true
+    accuracy near 1 in 3 of 5 seeds each (bench/results/calibration.md)."""
     right, n_hold = holdout
     weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
-    a = np.array([1 + weight * right, 1.0])  # like the held-out items; a hidden shift
-    b = np.array([1 + weight * (n_hold - right), 1.0])
-    p_shift = 0.0
+    like_holdout = rng.beta(1 + weight * right, 1 + weight * (n_hold - right), draws)
+    prior = np.stack([(1 - differs) * like_holdout + differs * rng.random(draws), rng.random(draws)])
+    likelihood = prior ** hits * (1 - prior) ** misses + 1e-300  # (component, draw)
+    evidence = likelihood.mean(1)
+    p_shift = 0.0  # without a check of an agreed item, no shift is weighed (as before)
     if hits + misses:
-        evidence = betaln(a + hits, b + misses) - betaln(a, b)
-        odds = np.log(hidden_shift) + evidence[1] - np.log1p(-hidden_shift) - evidence[0]
-        p_shift = float(1 / (1 + np.exp(-odds)))
+        p_shift = float(hidden_shift * evidence[1] / (hidden_shift * evidence[1] + (1 - hidden_shift) * evidence[0]))
     comp = (rng.random(draws) < p_shift).astype(int)
-    return rng.beta(a[comp] + hits, b[comp] + misses), p_shift
-
-
-def _final_model_holdout(holdout: tuple[int, int], differs: float, n_classes: int) -> tuple[float, float]:
-    """The held-out counts of the chosen hypothesis turned into counts for the final model,
-    which differs from the hypothesis on a share ``differs`` of the agreed target items: where
-    the hypothesis is right the final model is then wrong, where it is wrong the final model is
-    right one time in ``C - 1``. Without this the agreed part was scored as the hypothesis's
-    own accuracy, and a final model trained away from it (on a representation the rejected
-    hypotheses were erased from, :mod:`underspec.ambiguity.erase`) kept the hypothesis's
-    near-perfect held-out score on a part where it is right far less often: dominoes (seed 1),
-    estimate 0.945 for a true 0.802 before, 0.858 after (bench/results/
-    photographs-dominoes-erase-decide.md). Still optimistic: where the hypotheses agree, the
-    target items of photographs are harder than the held-out labeled items."""
-    right, n = holdout
-    if not n or differs <= 0:
-        return float(right), float(n)
-    rate = right / n
-    rate = rate * (1 - differs) + (1 - rate) * differs / max(n_classes - 1, 1)
-    return rate * n, float(n)
+    picked = np.empty(draws)
+    for k in (0, 1):  # each component's draws resampled by their likelihood: its posterior
+        rows = np.flatnonzero(comp == k)
+        picked[rows] = rng.choice(prior[k], len(rows), p=likelihood[k] / likelihood[k].sum())
+    return picked, p_shift
 
 
 def _disputed_accuracy(rng: np.random.Generator, draws: int, pred: np.ndarray, hyp_pred: np.ndarray,
@@ -191,7 +186,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         Held-out labeled items on which the hypotheses agree: how many the chosen one got
         right, and their number (``(0, 0)``: nothing known, a uniform prior). They count for
         the final model as far as it agrees with the chosen hypothesis on the agreed target
-        items (:func:`_final_model_holdout`).
+        items (:func:`_agreed_accuracy`).
     confidence : float
         Required probability that the submission beats the default.
     posterior : ndarray (n + 1,), optional
@@ -229,8 +224,8 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     agreed_misses = int((~hit[~on_disputed_part]).sum())
 
     differs = float((pred != hyp_pred[chosen])[~disputed].mean()) if (~disputed).any() else 0.0
-    agreed, p_shift = _agreed_accuracy(rng, draws, _final_model_holdout(holdout, differs, C), agreed_hits,
-                                       agreed_misses, holdout_strength, hidden_shift)
+    agreed, p_shift = _agreed_accuracy(rng, draws, holdout, agreed_hits, agreed_misses, holdout_strength,
+                                       hidden_shift, differs)
     n_hyp = proba.shape[0]
     if posterior is None:
         posterior = np.zeros(n_hyp + 1)
