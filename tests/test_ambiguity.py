@@ -353,7 +353,10 @@ def test_agreed_part_counts_where_the_final_model_leaves_its_hypothesis():
     same = _verdict(p[1].copy(), p, checks, holdout=(180, 180))
     final = p[1].copy()
     final[np.flatnonzero(~disputed)[:30]] = [0.01, 0.99]  # differs on 30% of the agreed items
-    left = _verdict(final, p, checks, holdout=(180, 180))
+    left = _verdict(final, p, checks, holdout=(180, 180), distilled=False)  # another teacher
     hypothesis_right = 0.5 * 0.7 + 0.5 * same.estimate  # wherever the two differ
     assert same.estimate > 0.95 and left.estimate < same.estimate - 0.05
     assert left.low < hypothesis_right < left.high and left.low < same.estimate < left.high
+    # self-trained from the hypothesis itself, it corrects it where it leaves it
+    corrected = _verdict(final, p, checks, holdout=(180, 180))
+    assert abs(corrected.estimate - same.estimate) < 0.01

@@ -108,15 +108,16 @@ def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[float,
     component's draws): one miss in five checks against a perfect held-out score makes it
     likely, five hits unlikely.
 
-    The held-out score is the chosen hypothesis's. On the share ``differs`` of the agreed target
-    items where the final model left its hypothesis, nothing measured says who is right: there
-    the final model's accuracy is uniform. Counting it as the hypothesis's (the first versions)
-    kept a perfect held-out score for a final model trained away from its hypothesis, on a
-    representation the rejected hypotheses were erased from (:mod:`underspec.ambiguity.erase`):
-    dominoes, seed 1, estimated 0.945 for a true 0.802. Counting the hypothesis right wherever
-    the two differ (the next version) was as wrong the other way on digits, where self-training
-    mostly corrects its hypothesis: the 90% intervals of toy, embed and trojan missed a true
-    accuracy near 1 in 3 of 5 seeds each (bench/results/calibration.md)."""
+    The held-out score is the chosen hypothesis's. ``differs`` is the share of the agreed target
+    items where a final model trained from *another* teacher (on a representation the rejected
+    hypotheses were erased from, :mod:`underspec.ambiguity.erase`) left the hypothesis: there
+    nothing measured says who is right, and the final model's accuracy is uniform. Counting it
+    as the hypothesis's kept a perfect held-out score for such a model: dominoes, seed 1,
+    estimated 0.945 for a true 0.802. A model self-trained from the hypothesis itself leaves it
+    where the hypothesis was unsure, and mostly corrects it: there ``differs`` is 0 (counting
+    those items uniform on digits left perfect models' 90% intervals just under 1: coverage
+    0.765 against 0.859, bench/results/calibration.md; counting the hypothesis right wherever
+    the two differ, 0.753)."""
     right, n_hold = holdout
     weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
     like_holdout = rng.beta(1 + weight * right, 1 + weight * (n_hold - right), draws)
@@ -164,7 +165,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
            posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
            ceiling: float = 0.95, holdout_strength: float = 30.0, hidden_shift: float = 0.1,
-           seed: int = 0) -> Decision:
+           distilled: bool = True, seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
 
     Parameters
@@ -201,6 +202,10 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     holdout_strength, hidden_shift : float
         Most pseudo-counts of the held-out labeled items in the agreed accuracy, and the prior
         probability of a shift no hypothesis revealed (:func:`_agreed_accuracy`).
+    distilled : bool
+        The final model was self-trained from the chosen hypothesis on the same features; False
+        when it started from another teacher (erased features): then the agreed items where it
+        differs from the hypothesis count as unknown (:func:`_agreed_accuracy`).
     seed : int
         Seed of the Monte Carlo draws.
 
@@ -223,7 +228,9 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     agreed_hits = int(hit[~on_disputed_part].sum())
     agreed_misses = int((~hit[~on_disputed_part]).sum())
 
-    differs = float((pred != hyp_pred[chosen])[~disputed].mean()) if (~disputed).any() else 0.0
+    differs = 0.0
+    if not distilled and (~disputed).any():
+        differs = float((pred != hyp_pred[chosen])[~disputed].mean())
     agreed, p_shift = _agreed_accuracy(rng, draws, holdout, agreed_hits, agreed_misses, holdout_strength,
                                        hidden_shift, differs)
     n_hyp = proba.shape[0]

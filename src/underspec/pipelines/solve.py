@@ -337,7 +337,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     # 4. Submit or abstain (on the model's own predictions of the checked items).
     verdict = decide(model_proba, hyp.target_proba, chosen, t.default_score,
                      checks=checks, posterior=posterior,
-                     holdout=hyp.agreed_holdout[chosen],
+                     holdout=hyp.agreed_holdout[chosen], distilled=not erased,
                      confidence=settings.confidence, seed=settings.seed)
     pred_idx = proba.argmax(1)
     predictions = classes[pred_idx]
