@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import betaln
 
 
 @dataclass
@@ -120,9 +121,19 @@ def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[float,
     the two differ, 0.753)."""
     right, n_hold = holdout
     weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
+    if not differs:  # two beta components: their posterior in closed form
+        a = np.array([1 + weight * right, 1.0])  # like the held-out items; a hidden shift
+        b = np.array([1 + weight * (n_hold - right), 1.0])
+        p_shift = 0.0
+        if hits + misses:
+            evidence = betaln(a + hits, b + misses) - betaln(a, b)
+            odds = np.log(hidden_shift) + evidence[1] - np.log1p(-hidden_shift) - evidence[0]
+            p_shift = float(1 / (1 + np.exp(-odds)))
+        comp = (rng.random(draws) < p_shift).astype(int)
+        return rng.beta(a[comp] + hits, b[comp] + misses), p_shift
     like_holdout = rng.beta(1 + weight * right, 1 + weight * (n_hold - right), draws)
     prior = np.stack([(1 - differs) * like_holdout + differs * rng.random(draws), rng.random(draws)])
-    likelihood = prior ** hits * (1 - prior) ** misses + 1e-300  # (component, draw)
+    likelihood = prior ** hits * (1 - prior) ** misses + 1e-300  # a mixture: sampled (component, draw)
     evidence = likelihood.mean(1)
     p_shift = 0.0  # without a check of an agreed item, no shift is weighed (as before)
     if hits + misses:
