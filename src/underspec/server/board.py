@@ -11,7 +11,7 @@ The one exception is a reveal on a SQLite file: its three statements take tens o
 microseconds, less than the hop to a worker thread and back, so it runs on the event loop's own
 thread, on connections that never wait for a lock. A reveal that would wait (another connection
 is writing, the cached snapshot is stale) takes a worker thread like any other request (on 2
-cores, about 2,300 against 1,000 reveals a second; ``bench/server.md``).
+cores, about 2,000 against 1,000 reveals a second; ``bench/results/server.md``).
 
 The argon2 check runs in a single worker of its own, outside the handler threads, behind the
 limits of :class:`~underspec.server.accounts.Verifier`: clients that guess passwords or send
