@@ -95,7 +95,7 @@ class Decision:
                 "checks": {"count": self.checks[1], "hits": self.checks[0]}}
 
 
-def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[float, float], hits: int, misses: int,
+def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[int, int], hits: int, misses: int,
                      holdout_strength: float, hidden_shift: float, differs: float = 0.0) -> tuple[np.ndarray, float]:
     """Draws of the final model's accuracy on the items the hypotheses agree on, and the
     probability of a hidden shift: a mixture of "like the held-out labeled items" and a uniform
@@ -196,9 +196,9 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         final model's training. Other answers must not be passed: they are not a random sample.
     holdout : (int, int)
         Held-out labeled items on which the hypotheses agree: how many the chosen one got
-        right, and their number (``(0, 0)``: nothing known, a uniform prior). They count for
-        the final model as far as it agrees with the chosen hypothesis on the agreed target
-        items (:func:`_agreed_accuracy`).
+        right, and their number (``(0, 0)``: nothing known, a uniform prior). They stand for
+        the final model, except (``distilled=False``) on the agreed target items where it
+        differs from the chosen hypothesis (:func:`_agreed_accuracy`).
     confidence : float
         Required probability that the submission beats the default.
     posterior : ndarray (n + 1,), optional
