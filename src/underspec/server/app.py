@@ -53,7 +53,7 @@ def create_app(db_url: str | None = None, threads: int = 4, verifier: Verifier |
         # for it, and the slowest answers slower (bench/server.md).
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
-        board.dispose()  # close the pooled connections on shutdown
+        await board.dispose()  # close the pooled connections on shutdown
 
     app = FastAPI(lifespan=lifespan, title="underspec leaderboard", version=__version__,
                   description="Reveal up to a budget of target labels, submit once per exercise.",

@@ -272,13 +272,22 @@ class DriverStatement:
 
     def execute(self, dbapi_connection, **values) -> list[tuple]:
         """Run with ``values`` for the bound parameters; the rows it returns (or none)."""
-        values = {**self.defaults, **values}
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(self.sql, tuple(values[k] for k in self.order) if self.order is not None else values)
+            cursor.execute(self.sql, self._parameters(values))
             return cursor.fetchall() if cursor.description else []
         finally:
             cursor.close()
+
+    async def execute_async(self, connection, **values) -> list[tuple]:
+        """:meth:`execute` on a psycopg asyncio connection."""
+        async with connection.cursor() as cursor:
+            await cursor.execute(self.sql, self._parameters(values))
+            return await cursor.fetchall() if cursor.description else []
+
+    def _parameters(self, values: dict) -> tuple | dict:
+        values = {**self.defaults, **values}
+        return tuple(values[k] for k in self.order) if self.order is not None else values
 
 
 def team_by_name(session: Session, name: str) -> Team | None:

@@ -19,9 +19,10 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -55,6 +56,8 @@ from underspec.server.scoring import score
 
 if TYPE_CHECKING:  # numpy is imported where scores and labels are computed, not at start-up
     import numpy as np
+
+T = TypeVar("T")
 
 MAX_SUBMISSION_BYTES = 2_000_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every database
@@ -387,39 +390,52 @@ class KnownReveals:
 class RevealTable:
     """The reveal table on one raw DBAPI connection in autocommit: what a reveal reads and
     writes, at the driver's speed (:class:`~underspec.server.db.DriverStatement`), through
-    the process's :class:`KnownReveals` when given one (after :meth:`revision` was read)."""
+    the process's :class:`KnownReveals` when given one (after :meth:`revision` was read).
 
-    def __init__(self, dbapi_connection, statements: RevealStatements, known: KnownReveals | None = None):
-        self.connection, self.statements, self.known = dbapi_connection, statements, known
+    Its methods are coroutines so that one :func:`reveal` serves both kinds of connection: on
+    a blocking DBAPI connection they never suspend (run them with :func:`run_to_end`); on a
+    psycopg asyncio connection (``asynchronous``) they wait on the event loop.
+    """
+
+    def __init__(self, connection, statements: RevealStatements, known: KnownReveals | None = None,
+                 asynchronous: bool = False):
+        self.connection, self.statements, self.known = connection, statements, known
+        self.asynchronous = asynchronous
         self._revision: str | None = None
 
-    def revision(self) -> str:
-        rows = self.statements.revision.execute(self.connection)
+    async def _execute(self, statement: DriverStatement, **values) -> list[tuple]:
+        if self.asynchronous:
+            return await statement.execute_async(self.connection, **values)
+        return statement.execute(self.connection, **values)
+
+    async def revision(self) -> str:
+        rows = await self._execute(self.statements.revision)
         self._revision = rows[0][0] if rows else ""
         return self._revision
 
     def _remembered(self) -> bool:
         return self.known is not None and self._revision is not None
 
-    def earlier(self, team_id: int, exercise_id: int) -> list[int]:
+    async def earlier(self, team_id: int, exercise_id: int) -> list[int]:
         """The rows this team revealed on this exercise, in the order it revealed them."""
         key = (team_id, exercise_id)
         if self._remembered():
             rows = self.known.get(self._revision, key)
             if rows is not None:
                 return rows
-        rows = [int(d) for (d,) in self.statements.earlier.execute(self.connection, team=team_id, exercise=exercise_id)]
+        found = await self._execute(self.statements.earlier, team=team_id, exercise=exercise_id)
+        rows = [int(d) for (d,) in found]
         if self._remembered():
             self.known.put(self._revision, key, rows)
         return rows
 
-    def take(self, team_id: int, exercise_id: int, datum: int, slot: int) -> bool:
+    async def take(self, team_id: int, exercise_id: int, datum: int, slot: int) -> bool:
         """Record a reveal in ``slot``; False when another request took that slot (or that row)
         first: the unique constraints decide."""
         key = (team_id, exercise_id)
         try:
-            self.statements.insert.execute(self.connection, team_id=team_id, exercise_id=exercise_id,
-                                           datum_id=datum, slot=slot, created=time.time())
+            await self._execute(self.statements.insert, team_id=team_id, exercise_id=exercise_id,
+                                datum_id=datum, slot=slot, created=time.time())
         except self.statements.integrity_error:
             if self.known is not None:
                 self.known.forget(key)
@@ -427,6 +443,17 @@ class RevealTable:
         if self._remembered():
             self.known.add(self._revision, key, slot, datum)
         return True
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (a :class:`RevealTable` on a blocking
+    connection), without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the coroutine waited for something: it needs an event loop")
 
 
 class RevealStatements:
@@ -440,7 +467,7 @@ class RevealStatements:
         self.integrity_error = dialect.loaded_dbapi.IntegrityError
 
 
-def reveal(table: RevealTable, team: Team, ex: Exercise, datum_id: str | int) -> dict:
+async def reveal(table: RevealTable, team: Team, ex: Exercise, datum_id: str | int) -> dict:
     """Reveal one target label, as the original server answered.
 
     Revealing a row the team already revealed returns it again for free. The budget holds
@@ -454,13 +481,13 @@ def reveal(table: RevealTable, team: Team, ex: Exercise, datum_id: str | int) ->
     if not 0 <= datum < ex.n_items:
         raise RefusedError(422, f"datum_id: expected 0 <= datum_id < {ex.n_items}, got {datum}")
     for _attempt in range(50):
-        previous = table.earlier(team.id, ex.id)
+        previous = await table.earlier(team.id, ex.id)
         if datum in previous:
             break
         if len(previous) >= ex.budget:
             raise RefusedError(429, f"reveal budget spent: {ex.budget} of {ex.budget} rows revealed "
                                f"for exercise {ex.id}")
-        if table.take(team.id, ex.id, datum, len(previous)):
+        if await table.take(team.id, ex.id, datum, len(previous)):
             break  # else another request took the slot or revealed the row: look again
     else:
         raise RefusedError(503, "too much contention on this team's reveals; retry")

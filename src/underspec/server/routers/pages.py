@@ -53,7 +53,8 @@ async def reveal(request: Request, exercise_id: str, datum_id: str = Form(...),
         if not (row.isascii() and row.isdigit() and int(row) < ex.n_items):
             raise PageError(422, f"{row[:20]!r} is not a row of X_val.npy: give a whole number from 0 to "
                                  f"{ex.n_items - 1}.")
-        service.reveal(board.reveals_of(session), player(team), service.open_exercise(snapshot, ex.id), row)
+        service.run_to_end(service.reveal(board.reveals_of(session), player(team),
+                                          service.open_exercise(snapshot, ex.id), row))
         return to_exercise(ex.id)
 
     return await page(request, board, build)
