@@ -34,10 +34,12 @@ import numpy as np
 from results_io import save
 from underspec.data.challenge import read_task
 from underspec.data.generators import TASKS, generate
+from underspec.data.sources import Source, load_source
 from underspec.oracles import AnswersOracle
 from underspec.pipelines.demo import trained_accuracy
 from underspec.pipelines.solve import SolveSettings, solve
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHORTCUT_TASKS = ("cc", "constant_image", "uniform_color_random_row")
 SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
 ORACLE_ITEMS = {"digits": 240, "mnist": 1200}
@@ -67,14 +69,14 @@ def identifiable(name: str, params: dict) -> bool:
     return not (same_classes_beside and params.get("side", spec.side) == "random")
 
 
-def run_one(name: str, params: dict, source: str, seed: int, work: Path) -> dict:
+def run_one(name: str, params: dict, source: Source, seed: int, work: Path) -> dict:
     spec = TASKS[name]
     kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
     if "scale" in params:
-        base = np.array(spec.sizes) * (0.2 if source == "digits" else 1.0)
+        base = np.array(spec.sizes) * (0.2 if source.name == "digits" else 1.0)
         kw["sizes"] = tuple(int(max(40, round(v * params["scale"]))) for v in base)
     folder = work / f"{name}-{seed}"
-    answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source], out=folder, **kw)[1]
+    answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name], out=folder, **kw)[1]
     task = read_task(folder)
     settings = SolveSettings(seed=seed)
     started = time.perf_counter()
@@ -189,6 +191,7 @@ def markdown(result: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="digits", choices=sorted(ORACLE_ITEMS))
+    parser.add_argument("--mnist", default=str(SHARED / "mnist" / "mnist.npz"), help="MNIST .npz (--source mnist)")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--variants", type=int, default=8, help="random variants per seed")
     parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
@@ -201,13 +204,14 @@ def main() -> int:
         save(Path(args.out), "calibration", {**result, "reliability_png": "(in calibration.md)"}, markdown(result))
         return 0
     rows = []
+    source = load_source(args.source, args.mnist if args.source == "mnist" else None)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             rng = np.random.default_rng(1000 + seed)
             jobs = [(name, {}) for name in args.tasks.split(",")]
             jobs += [(v["task"], v) for v in variants(args.variants, rng)]
             for name, params in jobs:
-                rows.append(run_one(name, params, args.source, seed, Path(tmp)))
+                rows.append(run_one(name, params, source, seed, Path(tmp)))
                 r = rows[-1]
                 print(f"seed {seed} {name} {r['variant'] or ''}: truth {r['truth']} est {r['estimate']} "
                       f"[{r['low']}, {r['high']}] {r['decision']} (default {r['default']}, oracle {r['oracle']})",
