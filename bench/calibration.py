@@ -216,12 +216,20 @@ def main() -> int:
                 print(f"seed {seed} {name} {r['variant'] or ''}: truth {r['truth']} est {r['estimate']} "
                       f"[{r['low']}, {r['high']}] {r['decision']} (default {r['default']}, oracle {r['oracle']})",
                       flush=True)
-    result = {"command": "python bench/calibration.py " + " ".join(sys.argv[1:]), "source": args.source,
-              "seeds": args.seeds, "variants_per_seed": args.variants, "rows": rows, "summary": summarise(rows)}
-    result["reliability_png"] = reliability_png(rows)
-    save(Path(args.out), "calibration", {**result, "reliability_png": "(in calibration.md)"}, markdown(result))
+            result = write(args, rows, seed + 1)  # after every seed: a long run stopped early keeps them
     print(json.dumps(result["summary"]["overall"], indent=1))
     return 0
+
+
+def write(args: argparse.Namespace, rows: list[dict], seeds_done: int) -> dict:
+    """``calibration.{md,json}`` of the seeds done so far."""
+    result = {"command": "python bench/calibration.py " + " ".join(sys.argv[1:]), "source": args.source,
+              "seeds": seeds_done, "variants_per_seed": args.variants, "rows": rows, "summary": summarise(rows)}
+    if seeds_done < args.seeds:
+        result["command"] += f"  (stopped after {seeds_done} of {args.seeds} seeds)"
+    result["reliability_png"] = reliability_png(rows)
+    save(Path(args.out), "calibration", {**result, "reliability_png": "(in calibration.md)"}, markdown(result))
+    return result
 
 
 if __name__ == "__main__":
