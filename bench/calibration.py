@@ -69,7 +69,7 @@ def identifiable(name: str, params: dict) -> bool:
     return not (same_classes_beside and params.get("side", spec.side) == "random")
 
 
-def run_one(name: str, params: dict, source: Source, seed: int, work: Path) -> dict:
+def run_one(name: str, params: dict, source: Source, seed: int, work: Path, overrides: dict | None = None) -> dict:
     spec = TASKS[name]
     kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
     if "scale" in params:
@@ -78,7 +78,7 @@ def run_one(name: str, params: dict, source: Source, seed: int, work: Path) -> d
     folder = work / f"{name}-{seed}"
     answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name], out=folder, **kw)[1]
     task = read_task(folder)
-    settings = SolveSettings(seed=seed)
+    settings = SolveSettings(seed=seed, **(overrides or {}))
     started = time.perf_counter()
     result = solve(folder, AnswersOracle(folder / "answers" / "y_val.npy"), settings=settings)
     right = result.predictions == answers.y_val
@@ -191,6 +191,7 @@ def markdown(result: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="digits", choices=sorted(ORACLE_ITEMS))
+    parser.add_argument("--settings", default="{}", help="SolveSettings overrides, JSON (an experiment)")
     parser.add_argument("--mnist", default=str(SHARED / "mnist" / "mnist.npz"), help="MNIST .npz (--source mnist)")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--variants", type=int, default=8, help="random variants per seed")
@@ -211,7 +212,7 @@ def main() -> int:
             jobs = [(name, {}) for name in args.tasks.split(",")]
             jobs += [(v["task"], v) for v in variants(args.variants, rng)]
             for name, params in jobs:
-                rows.append(run_one(name, params, source, seed, Path(tmp)))
+                rows.append(run_one(name, params, source, seed, Path(tmp), json.loads(args.settings)))
                 r = rows[-1]
                 print(f"seed {seed} {name} {r['variant'] or ''}: truth {r['truth']} est {r['estimate']} "
                       f"[{r['low']}, {r['high']}] {r['decision']} (default {r['default']}, oracle {r['oracle']})",

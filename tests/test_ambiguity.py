@@ -203,6 +203,24 @@ def test_checks_are_spread_over_both_directions_of_disagreement():
     assert sum(i >= 30 for i in checked) == 1  # proportional: 3 of one direction, 1 of the other
 
 
+def test_checks_over_every_target_item_give_the_agreed_items_their_share():
+    # 20 agreed items, then 20 disputed in one direction: drawn over every target item, the
+    # checks alternate between the two strata; by default they stay on the disputed part
+    p = np.full((2, 40, 2), 0.05)
+    p[:, :20, 0] = 0.95
+    p[0, 20:, 0] = p[1, 20:, 1] = 0.95
+    p[0, 20:, 1] = p[1, 20:, 0] = 0.05
+    post = HypothesisPosterior(p)
+    rng = np.random.default_rng(2)
+    checked = []
+    for _ in range(4):
+        item = post.draw_check(rng, checked, agreed=True)
+        post.update(item, 0)
+        checked.append(item)
+    assert sum(i < 20 for i in checked) == 2  # proportional: half of the target is agreed
+    assert all(post.draw_check(rng, [], agreed=False) >= 20 for _ in range(20))
+
+
 def test_heads_that_agree_are_one_hypothesis():
     p, _ = _two_hypotheses()
     heads = np.stack([p[0], p[0]], axis=1)  # (N, 2 heads, C), identical heads

@@ -83,16 +83,21 @@ class HypothesisPosterior:
         info[self.asked] = -np.inf
         return info
 
-    def _turns(self, among: list[int], min_share: float = 0.05) -> list[np.ndarray]:
+    def _turns(self, among: list[int], min_share: float = 0.05, agreed: bool = False) -> list[np.ndarray]:
         """Disputed target rows grouped by disagreement pattern, the pattern whose turn it is first.
 
         A pattern is the tuple of classes the hypotheses predict (e.g. "A says 3, B says 0" vs
         "A says 0, B says 3"). Turns go to the patterns in proportion to their frequency,
         counting the items of ``among`` already asked; rare patterns (under ``min_share``) get none.
+        ``agreed``: the items every hypothesis agrees on are one more pattern (every target item
+        can then be drawn).
         """
         pred = self.proba.argmax(-1)  # (n, N)
         disputed = (pred != pred[:1]).any(0)
         codes = np.ravel_multi_index(pred, (self.n_classes,) * pred.shape[0])
+        if agreed:
+            codes = np.where(disputed, codes, -1)
+            disputed = np.ones_like(disputed)
         patterns, counts = np.unique(codes[disputed], return_counts=True)
         share = counts / counts.sum()
         keep = share >= min_share
@@ -117,15 +122,16 @@ class HypothesisPosterior:
                     return int(candidates[np.argmax(info[candidates])])
         return int(np.argmax(info))
 
-    def draw_check(self, rng: np.random.Generator, checked: list[int]) -> int | None:
+    def draw_check(self, rng: np.random.Generator, checked: list[int], agreed: bool = False) -> int | None:
         """A disputed target item drawn at random among the unasked ones (None if none is left).
 
         The draws are stratified: the pattern whose turn it is among the ``checked`` items
         (:meth:`_turns`), then an item uniformly within it. Proportional allocation keeps the
         sample representative of the disputed part, and a hypothesis that is wrong in one
-        direction is checked in that direction.
+        direction is checked in that direction. ``agreed``: the items the hypotheses agree on
+        are a stratum too (a check there weighs the held-out estimate of that part).
         """
-        for candidates in self._turns(checked):
+        for candidates in self._turns(checked, agreed=agreed):
             if len(candidates):
                 return int(rng.choice(candidates))
         return None
@@ -152,7 +158,7 @@ class HypothesisPosterior:
 
 def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], budget: int,
                rng: np.random.Generator, *, ambiguous: bool, checks: bool = True,
-               verify: bool = True, min_checks: int = 1) -> dict[int, int]:
+               verify: bool = True, min_checks: int = 1, check_agreed: bool = False) -> dict[int, int]:
     """Spend up to ``budget`` labels; return the *checks* (target row -> class index).
 
     Ambiguous task: queries that tell the hypotheses apart until one is identified, then checks
@@ -181,6 +187,9 @@ def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], b
         Check random target items when the task is not ambiguous (False: buy nothing).
     min_checks : int
         Labels kept for checks however the telling apart goes.
+    check_agreed : bool
+        Draw the checks of an ambiguous task over every target item, the agreed ones included
+        (an experiment: see ``SolveSettings.check_agreed``).
     """
     drawn: dict[int, int] = {}
     n_target = post.proba.shape[1]
@@ -191,7 +200,7 @@ def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], b
                                  if verify and len(post.asked) < n_target else None)
         elif checks or not post.certain():
             check = checks and (post.identified() or budget - spent <= min_checks - len(drawn))
-            item = post.draw_check(rng, list(drawn)) if check else post.next_query()
+            item = post.draw_check(rng, list(drawn), check_agreed) if check else post.next_query()
         else:
             break
         answer = None if item is None else reveal(item)
