@@ -35,7 +35,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from results_io import save
+from results_io import SHARED, save
 from underspec.audit.registry import AuditOptions
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
@@ -44,7 +44,6 @@ from underspec.models.fit import resolve_precision
 from underspec.models.networks import resolve_arch
 from underspec.pipelines.audit import run_checks
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 NOISE, SEED = 0.2, 0
 TARGET_F1 = {"mnist": 0.95, "fashion": 0.90, "cifar4": 0.80}
 

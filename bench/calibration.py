@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import save
+from results_io import SHARED, save
 from underspec.data.challenge import read_task
 from underspec.data.generators import TASKS, generate
 from underspec.data.sources import Source, load_source
@@ -39,7 +39,6 @@ from underspec.oracles import AnswersOracle
 from underspec.pipelines.demo import trained_accuracy
 from underspec.pipelines.solve import SolveSettings, solve
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHORTCUT_TASKS = ("cc", "constant_image", "uniform_color_random_row")
 SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
 ORACLE_ITEMS = {"digits": 240, "mnist": 1200}
@@ -206,13 +205,14 @@ def main() -> int:
         return 0
     rows = []
     source = load_source(args.source, args.mnist if args.source == "mnist" else None)
+    overrides = json.loads(args.settings)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             rng = np.random.default_rng(1000 + seed)
             jobs = [(name, {}) for name in args.tasks.split(",")]
             jobs += [(v["task"], v) for v in variants(args.variants, rng)]
             for name, params in jobs:
-                rows.append(run_one(name, params, source, seed, Path(tmp), json.loads(args.settings)))
+                rows.append(run_one(name, params, source, seed, Path(tmp), overrides))
                 r = rows[-1]
                 print(f"seed {seed} {name} {r['variant'] or ''}: truth {r['truth']} est {r['estimate']} "
                       f"[{r['low']}, {r['high']}] {r['decision']} (default {r['default']}, oracle {r['oracle']})",

@@ -17,15 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from results_io import save
+from results_io import SHARED, save
 from underspec.data.challenge import read_task
 from underspec.data.generators import TASKS, generate
 from underspec.data.sources import load_source
 from underspec.oracles import AnswersOracle
 from underspec.pipelines.demo import format_table, trained_accuracy
 from underspec.pipelines.solve import SolveSettings, solve
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def peak_rss_mb() -> float:

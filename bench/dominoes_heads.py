@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 
+from results_io import SHARED
 from underspec.ambiguity.diverse import DiverseHeads
 from underspec.data.generators import generate
 from underspec.pipelines.solve import SolveSettings, represent_task
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def probe(seed: int, variant: dict, cifar10: str) -> dict:

@@ -32,14 +32,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from results_io import save
+from results_io import SHARED, save
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
 from underspec.fairness.metrics import evaluate
 from underspec.fairness.thresholds import decide, fit_thresholds, relaxed_equalized_odds
 from underspec.pipelines.train import TrainOptions, predict, train
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEED, MIN_GROUP = 0, 30
 TOLERANCES = (0.1, 0.2)
 GROUPS = ["race", "age_band"]

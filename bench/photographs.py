@@ -28,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import save
+from results_io import SHARED, save
 from underspec.data.generators import TASKS, generate
 from underspec.pipelines.demo import trained_accuracy
 from underspec.pipelines.solve import SolveSettings, represent_task, solve
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TASK_NAMES = ("vehicle_animal", "dominoes", "humans")
 
 

@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from results_io import save
+from results_io import SHARED, save
 from underspec.data.generators import generate
 from underspec.data.sources import load_source
 from underspec.models.classifier import NetworkClassifier
 from underspec.models.representation import RECIPES, represent
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 RECIPE_NAMES = tuple(RECIPES)
 
 

@@ -1,4 +1,5 @@
-"""Writing a benchmark's results: ``NAME.json`` and ``NAME.md`` under ``bench/results/``."""
+"""Where the benchmarks read their data (:data:`SHARED`) and how they write their results:
+``NAME.json`` and ``NAME.md`` under ``bench/results/``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import json
 from pathlib import Path
 
 from underspec.errors import write_text_atomic
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+"""The real datasets of ``../shared/data`` (benchmarks read them; tests never do)."""
 
 
 def save(out: Path, name: str, result: dict, markdown: str) -> None:

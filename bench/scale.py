@@ -68,9 +68,8 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import save
+from results_io import SHARED, save
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WORK = Path(__file__).parent / "work" / "scale"
 FLIP = 0.08
 

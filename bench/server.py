@@ -57,9 +57,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from results_io import save
+from results_io import SHARED, save
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TASKS = ["toy", "cc", "constant_image", "constant_image_random_row", "uniform_color_random_row",
          "uniform_color_low_mix_rate", "sum", "sum_three", "sum_noise_level", "no_shift"]
 N_TEAMS, PASSWORD, ROWS = 20, "bench-password-123", 8

@@ -337,7 +337,7 @@ def test_driver_statements_compile_for_each_dialect():
 def test_requests_survive_the_database_dropping_its_connections(client, board, tiny_task_dir):
     # a PostgreSQL restart (or an idle timeout) drops the pooled connections; without a
     # pre-ping on every checkout, the request that finds one dead is retried on a fresh one
-    if "postgresql" not in board:
+    if not board.startswith("postgresql"):
         pytest.skip("needs PostgreSQL (UNDERSPEC_TEST_DB): SQLite connections are not dropped")
     from sqlalchemy import text
 
@@ -365,7 +365,7 @@ def test_sqlite_reveals_run_on_the_event_loop_and_take_a_thread_when_the_databas
     # the hop to a worker thread and back cost more than the reveal's three SQLite statements
     # (1,000 against 2,300 reveals a second); a reveal that would wait for a lock must not block
     # the event loop: it takes a thread and waits there
-    if "postgresql" in board:
+    if board.startswith("postgresql"):
         pytest.skip("SQLite only: PostgreSQL reveals wait on the loop with asyncio connections (next test)")
     import sqlite3
     import threading

@@ -40,13 +40,12 @@ class AsyncConnections:
         self.size = size
         self._idle: list[psycopg.AsyncConnection] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots = asyncio.Semaphore(size)
+        self._slots: asyncio.Semaphore | None = None  # made on the loop that first asks
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
         """A connection for the length of the ``async with`` block, then back in the pool."""
-        self._on_this_loop()
-        async with self._slots:
+        async with self._on_this_loop():
             conn = self._idle.pop() if self._idle else None
             if conn is None:
                 conn = await psycopg.AsyncConnection.connect(*self._args, autocommit=True, **self._params)
@@ -70,13 +69,14 @@ class AsyncConnections:
         for conn in idle:
             await self._close(conn)
 
-    def _on_this_loop(self) -> None:
-        """Connections belong to the event loop that opened them: a new loop (a new test
-        client on the same app) starts a new pool."""
+    def _on_this_loop(self) -> asyncio.Semaphore:
+        """The slots of the running loop. Connections belong to the event loop that opened
+        them: a new loop (a new test client on the same app) starts a new pool."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
+        if self._slots is None or loop is not self._loop:
             self.forget_idle()
             self._loop, self._slots = loop, asyncio.Semaphore(self.size)
+        return self._slots
 
     @staticmethod
     async def _close(conn: psycopg.AsyncConnection) -> None:
