@@ -1,7 +1,7 @@
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from underspec.ambiguity.erase import ConceptEraser, erase_rejected
+from underspec.ambiguity.erase import ConceptEraser, complement_heads, erase_rejected, linear_features
 
 MIX = np.random.default_rng(9).normal(size=(4, 4))  # the two features share every column
 
@@ -51,3 +51,34 @@ def test_teacher_on_the_erased_labeled_items_learns_the_label_not_the_shortcut()
     revealed = {int(i): int(y_val[i]) for i in range(5)}
     _, with_labels = erase_rejected(X_lab, y_lab, X_val, X_val, chosen, s_val, revealed, n_classes=3)
     assert with_labels.shape == (1000, 3) and np.all(with_labels[:, 2] == 0)  # a class no item has
+
+
+def _three_class_task(n: int, rng: np.random.Generator, correlated: bool):
+    """Three classes: a noisy core feature (the label) beside a clean shortcut, mixed columns."""
+    y = rng.integers(0, 3, n)
+    s = y if correlated else rng.integers(0, 3, n)
+    centres = np.array([[1.0, 0.0], [-0.5, 0.87], [-0.5, -0.87]])
+    core = 1.5 * centres[y] + rng.normal(0, 0.6, (n, 2))
+    shortcut = 3.0 * centres[s] + rng.normal(0, 0.2, (n, 2))
+    return (np.concatenate([core, shortcut], 1) @ MIX).astype(np.float32), y, s
+
+
+def test_complement_of_the_shortcut_is_the_label_and_of_the_label_the_shortcut():
+    rng = np.random.default_rng(3)
+    X_lab, y_lab, _ = _three_class_task(300, rng, correlated=True)
+    X_val, y_val, s_val = _three_class_task(1500, rng, correlated=False)
+    assert LogisticRegression().fit(X_lab, y_lab).score(X_val, y_val) < 0.6  # plain follows the shortcut
+    proba = complement_heads(X_lab, y_lab, X_val, X_val, np.stack([s_val, y_val]), n_classes=4)
+    assert proba.shape == (1500, 2, 4) and np.allclose(proba.sum(-1), 1) and np.all(proba[..., 3] == 0)
+    pred = proba.argmax(-1)
+    assert (pred[:, 0] == y_val).mean() > 0.85  # erase the shortcut: the label is left
+    assert (pred[:, 1] == s_val).mean() > 0.9  # erase the label: the shortcut is left
+
+
+def test_linear_features_flatten_images_and_reduce_wide_ones():
+    rng = np.random.default_rng(4)
+    images = rng.random((300, 1, 8, 16)).astype(np.float32)
+    narrow = linear_features(images, max_dims=512)
+    assert narrow.shape == (300, 128) and abs(float(narrow.std(0).mean()) - 1) < 1e-4
+    wide = linear_features(images, max_dims=20)
+    assert wide.shape == (300, 20) and wide.dtype == np.float32

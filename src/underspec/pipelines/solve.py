@@ -12,7 +12,7 @@ import numpy as np
 from underspec.ambiguity.decide import decide
 from underspec.ambiguity.disambiguate import self_train
 from underspec.ambiguity.diverse import DiverseHeads
-from underspec.ambiguity.erase import erase_rejected
+from underspec.ambiguity.erase import complement_heads, erase_rejected, linear_features
 from underspec.ambiguity.hypotheses import Hypotheses, find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 from underspec.data.challenge import ChallengeTask, read_task
@@ -113,6 +113,11 @@ class SolveSettings:
     head: dominoes 0.802 / 0.797 against 0.733 / 0.741 without it (seeds 1 / 42,
     bench/results/photographs-erase.md, photographs-dominoes-no-erase.md)."""
     erase_c: float = 0.01
+    complement: bool = True
+    """When the heads find competing hypotheses, add each one's complement as a head
+    (:func:`~underspec.ambiguity.erase.complement_heads`: a logistic regression on the labeled
+    items' linear features with that hypothesis erased), so that a pure intended feature can be
+    chosen where every network head blended it with the shortcut."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much."""
@@ -177,12 +182,7 @@ def represent_task(t: ChallengeTask, settings: SolveSettings, progress: bool = F
     features = represent(np.concatenate([t.X_labeled, t.X_unlabeled, t.X_val]), name, seed=settings.seed,
                          progress=progress)
     if features.shape[1] > settings.max_dims:
-        from sklearn.decomposition import PCA
-
-        rows = np.random.default_rng(settings.seed).permutation(len(features))[:20000]
-        pca = PCA(settings.max_dims, svd_solver="randomized", random_state=settings.seed).fit(features[rows])
-        features = pca.transform(features)
-        features = (features / features.std(0).mean()).astype(np.float32)
+        features = linear_features(features, settings.max_dims, settings.seed)
     labeled, unlabeled, target = np.split(features, sizes)
     return ChallengeTask(labeled, t.y_labeled, unlabeled, target, t.manifest), name
 
@@ -284,6 +284,19 @@ def _final_proba(models: list, X_val: np.ndarray, asked: dict[int, int],
     return model_proba, proba, float((member_pred != member_pred[:1]).any(0).mean())
 
 
+def _complements(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray, y_idx: np.ndarray,
+                 hyp: Hypotheses, settings: SolveSettings) -> np.ndarray:
+    """Each hypothesis's complement (:func:`complement_heads`) on the pool then the held-out
+    labeled items, trained on the heads' other labeled items."""
+    n_l = len(t.X_labeled)
+    F = linear_features(np.concatenate([t.X_labeled, X_pool]), settings.max_dims, settings.seed)
+    F_labeled, F_pool = F[:n_l], F[n_l:]
+    train = np.setdiff1d(np.arange(n_l), holdout)
+    return complement_heads(F_labeled[train], y_idx[train], F_pool[len(X_pool) - len(t.X_val):],
+                            np.concatenate([F_pool, F_labeled[holdout]]), hyp.target_proba.argmax(-1),
+                            n_classes=len(t.classes), C=settings.erase_c)
+
+
 def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settings: SolveSettings,
            progress: bool, start: float, task) -> SolveResult:
     classes = t.classes
@@ -300,6 +313,12 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
     hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                           y_idx[heads.holdout_index_])
+    n_complements = 0
+    if settings.complement and hyp.ambiguous:
+        full = np.concatenate([full, _complements(t, X_pool, heads.holdout_index_, y_idx, hyp, settings)], 1)
+        hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
+                              y_idx[heads.holdout_index_])
+        n_complements = full.shape[1] - settings.n_heads
 
     # 2. Buy labels one at a time.
     post = HypothesisPosterior(hyp.target_proba, none_prior=settings.none_prior)
@@ -359,7 +378,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
-        "erased_dimensions": erased, "final_disagreement": round(member_disagreement, 4),
+        "complement_heads": n_complements, "erased_dimensions": erased,
+        "final_disagreement": round(member_disagreement, 4),
         "default_score": t.default_score,
         "device": current_device(), "representation": settings.representation,
         **verdict.as_dict(), "seconds": round(time.perf_counter() - start, 2),
