@@ -91,7 +91,7 @@ class SolveSettings:
     """Draw the checks of an ambiguous task over every target item, not only the disputed ones,
     so that a check can find the hypotheses sharing a mistake where they agree. Measured and
     kept off (``bench/results/calibration-check-agreed/``, 5 digits seeds x 17 runs, against
-    ``calibration.md``): coverage 0.882 instead of 0.847 and 5 wrong submissions instead of 7,
+    ``calibration-before-complement/``): coverage 0.882 instead of 0.847 and 5 wrong submissions instead of 7,
     but 3 of them on pixel sums instead of 1 (their disputed part lost its checks), 13 needless
     abstentions instead of 8, 96.7% of the oracle policy's points instead of 98.1%, and below
     always-submit (126.9 against 127.7)."""
