@@ -182,4 +182,6 @@ def test_complement_heads_find_the_label_where_every_network_head_blends_it():
         result = solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=1, complement=complement))
         accuracy[complement] = float((result.predictions == ans.y_val).mean())
     assert result.summary["complement_heads"] >= 1
+    assert any(group[0] >= 2 for group in result.summary["hypotheses"]["heads"])  # a complement kept
+    assert "complement of another" in result.summary["message"]
     assert accuracy[True] >= 0.85 and accuracy[False] < 0.75

@@ -253,11 +253,15 @@ def _pool(t: ChallengeTask, max_pool: int, rng: np.random.Generator) -> tuple[np
     return X_pool, len(X_unl), train_rows
 
 
-def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray) -> dict:
-    """The summary's words on the ambiguity: whether there is one, and the hypotheses."""
+def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int) -> dict:
+    """The summary's words on the ambiguity: whether there is one, and the hypotheses (heads
+    numbered ``n_heads`` and up are complements)."""
+    complements = sum(group[0] >= n_heads for group in hyp.groups)
+    found = (f" ({complements} of them the complement of another: what fits the labels once that one is "
+             "erased from the items' linear features)" if complements else "")
     return {
         "ambiguous": hyp.ambiguous,
-        "message": (f"{hyp.n} distinct hypotheses fit the labeled data" if hyp.ambiguous else
+        "message": (f"{hyp.n} distinct hypotheses fit the labeled data{found}" if hyp.ambiguous else
                     "no ambiguity: the heads disagree no more on the target items than on held-out "
                     "labeled items; plain (self-)training on the labeled data"),
         "hypotheses": {
@@ -374,7 +378,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "classes": classes.tolist(),
         "pool": {"unlabeled": n_u, "target": len(t.X_val),
                  "trained_on": len(X_pool) if train_rows is None else len(train_rows)},
-        **_hypotheses_summary(hyp, posterior),
+        **_hypotheses_summary(hyp, posterior, settings.n_heads),
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
