@@ -128,10 +128,10 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert result.summary["representation"] == "patches-fast" and settings.representation == "auto"
     assert len(oracle.calls) <= 5
     assert float((result.predictions == ans.y_val).mean()) >= 0.7  # the shortcut alone: 0.5
-    # the rejected hypotheses are erased from the learnt representation: with 2 classes, one
-    # dimension per value of what they predict together, but one
-    count, erased = result.summary["hypotheses"]["count"], result.summary["erased_dimensions"]
-    assert 1 <= erased <= 2 ** (count - 1) - 1 if count >= 2 else erased == 0
+    # the rejected hypothesis is erased from the learnt representation (one dimension for 2
+    # classes), and no complement joins the hypotheses there
+    assert result.summary["erased_dimensions"] == (1 if result.summary["hypotheses"]["count"] == 2 else 0)
+    assert result.summary["complement_heads"] == 0
     assert represent_task(task, SolveSettings()) == (task, "none")  # grey 8 px digits are no photographs
 
 

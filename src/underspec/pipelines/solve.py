@@ -117,7 +117,12 @@ class SolveSettings:
     """When the heads find competing hypotheses, add each one's complement as a head
     (:func:`~underspec.ambiguity.erase.complement_heads`: a logistic regression on the labeled
     items' linear features with that hypothesis erased), so that a pure intended feature can be
-    chosen where every network head blended it with the shortcut."""
+    chosen where every network head blended it with the shortcut. Not on a learnt representation
+    of photographs, where the erasure of step 3 already teaches from the rejected hypotheses'
+    complement once the labels have chosen: there the complements among the hypotheses were
+    erased with the rejected ones, and dominoes (seed 1) fell from 0.802 to 0.757
+    (bench/results/photographs-complement.md; humans, whose complements merged with its
+    hypotheses, 0.785 either way)."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much."""
@@ -318,7 +323,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                           y_idx[heads.holdout_index_])
     n_complements = 0
-    if settings.complement and hyp.ambiguous:
+    if settings.complement and hyp.ambiguous and not settings.represented(t.X_val):
         full = np.concatenate([full, _complements(t, X_pool, heads.holdout_index_, y_idx, hyp, settings)], 1)
         hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                               y_idx[heads.holdout_index_])
