@@ -117,8 +117,8 @@ def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[int, i
     estimated 0.945 for a true 0.802. A model self-trained from the hypothesis itself leaves it
     where the hypothesis was unsure, and mostly corrects it: there ``differs`` is 0 (counting
     those items uniform on digits left perfect models' 90% intervals just under 1: coverage
-    0.765 against 0.859, bench/results/calibration-before-complement/; counting the hypothesis right wherever
-    the two differ, 0.753)."""
+    0.765 against 0.859, bench/results/calibration-before-complement/; counting the hypothesis
+    right wherever the two differ, 0.753)."""
     right, n_hold = holdout
     weight = min(1.0, holdout_strength / n_hold) if n_hold else 0.0
     if not differs:  # two beta components: their posterior in closed form

@@ -149,8 +149,9 @@ def complement_heads(F_train: np.ndarray, y_train: np.ndarray, F_target: np.ndar
     there gives its complement: whatever else explains the labels, from features a linear
     model can read. When the hypothesis is the shortcut, the complement is the intended
     feature, often purer than any head (a 4-class digits task whose heads reached 0.43 and 0.53
-    on the target: 0.94; bench/results/calibration-before-complement/). The complements join the heads, and
-    :func:`~underspec.ambiguity.hypotheses.find_hypotheses` judges them like heads.
+    on the target: 0.94; bench/results/calibration-before-complement/). The complements join
+    the heads, and :func:`~underspec.ambiguity.hypotheses.find_hypotheses` judges them like
+    heads.
 
     Parameters
     ----------

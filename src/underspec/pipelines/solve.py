@@ -91,10 +91,10 @@ class SolveSettings:
     """Draw the checks of an ambiguous task over every target item, not only the disputed ones,
     so that a check can find the hypotheses sharing a mistake where they agree. Measured and
     kept off (``bench/results/calibration-check-agreed/``, 5 digits seeds x 17 runs, against
-    ``calibration-before-complement/``): coverage 0.882 instead of 0.847 and 5 wrong submissions instead of 7,
-    but 3 of them on pixel sums instead of 1 (their disputed part lost its checks), 13 needless
-    abstentions instead of 8, 96.7% of the oracle policy's points instead of 98.1%, and below
-    always-submit (126.9 against 127.7)."""
+    ``calibration-before-complement/``): coverage 0.882 instead of 0.847 and 5 wrong
+    submissions instead of 7, but 3 of them on pixel sums instead of 1 (their disputed part
+    lost its checks), 13 needless abstentions instead of 8, 96.7% of the oracle policy's points
+    instead of 98.1%, and below always-submit (126.9 against 127.7)."""
     verify: bool = True
     """When no ambiguity is found, spend the labels on target items drawn at random and held out
     of training: a shortcut every head took (a small patch on four classes: 0.33 on the target,
@@ -123,9 +123,6 @@ class SolveSettings:
     erased with the rejected ones, and dominoes (seed 1) fell from 0.802 to 0.757
     (bench/results/photographs-complement.md; humans, whose complements merged with its
     hypotheses, 0.785 either way)."""
-    max_dims: int = 512
-    """A representation with more columns is reduced to this many by PCA (fitted on all items,
-    no label): the heads and the self-training then cost a sixth as much."""
     complement_alone: bool = False
     """Add the complement also when the heads find one hypothesis only (a shortcut every head
     took then shows as a second hypothesis). Measured and kept off (5 digits seeds x 17 runs,
@@ -134,6 +131,9 @@ class SolveSettings:
     point below plain training against 3, 11 needless abstentions against 8, 97.6% of the
     oracle policy's points against 98.4%, below always-submit (129.1 against 130.4); the same
     4 wrong submissions."""
+    max_dims: int = 512
+    """A representation with more columns is reduced to this many by PCA (fitted on all items,
+    no label): the heads and the self-training then cost a sixth as much."""
     seed: int = 0
 
     def for_items(self, name: str, X: np.ndarray):
@@ -331,11 +331,12 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                           y_idx[heads.holdout_index_])
     n_complements = 0
-    if settings.complement and (hyp.ambiguous or settings.complement_alone) and not settings.represented(t.X_val):
-        full = np.concatenate([full, _complements(t, X_pool, heads.holdout_index_, y_idx, hyp, settings)], 1)
+    wanted = hyp.ambiguous or settings.complement_alone
+    if settings.complement and wanted and not settings.represented(t.X_val):
+        extra = _complements(t, X_pool, heads.holdout_index_, y_idx, hyp, settings)
+        full, n_complements = np.concatenate([full, extra], 1), extra.shape[1]
         hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
                               y_idx[heads.holdout_index_])
-        n_complements = full.shape[1] - settings.n_heads
 
     # 2. Buy labels one at a time.
     post = HypothesisPosterior(hyp.target_proba, none_prior=settings.none_prior)
