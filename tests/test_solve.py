@@ -186,3 +186,29 @@ def test_complement_heads_find_the_label_where_every_network_head_blends_it():
     assert any(group[0] >= 2 for group in result.summary["hypotheses"]["heads"])  # a complement kept
     assert "complement of another" in result.summary["message"]
     assert accuracy[True] >= 0.85 and accuracy[False] < 0.75
+
+
+def test_no_label_is_bought_when_the_target_items_look_like_the_labeled_ones():
+    # The field's "no shift" task: labeled, unlabeled and target items drawn from one
+    # distribution (here digits 1 and 2 dealt at random). Before the two-sample test the
+    # solver spent its five labels verifying an accuracy held-out labeled items measure.
+    from sklearn.datasets import load_digits
+
+    from underspec.data.challenge import ChallengeTask
+
+    digits = load_digits()
+    keep = np.isin(digits.target, (1, 2))
+    order = np.random.default_rng(0).permutation(int(keep.sum()))
+    X = (digits.images[keep][:, None] / 16).astype(np.float32)[order]
+    y = digits.target[keep][order]
+    task = ChallengeTask(X[:120], y[:120], X[120:240], X[240:], {"classes": [1, 2]})
+    spent = {}
+    for alpha in (0.05, 0.0):
+        oracle = CountingOracle(y[240:])
+        result = solve(task, oracle, settings=SolveSettings(shift_alpha=alpha))
+        spent[alpha] = len(oracle.calls)
+    assert spent == {0.05: 0, 0.0: 5}
+    assert result.summary["shift_test"] is None  # alpha 0: no test, the old behaviour
+    first = solve(task, CountingOracle(y[240:])).summary
+    assert first["shift_test"]["detected"] is False and first["labels_used"] == 0
+    assert "no label was needed" in first["reason"] and first["decision"] == "submit"

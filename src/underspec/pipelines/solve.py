@@ -15,6 +15,7 @@ from underspec.ambiguity.diverse import DiverseHeads
 from underspec.ambiguity.erase import complement_heads, erase_rejected, linear_features
 from underspec.ambiguity.hypotheses import Hypotheses, find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
+from underspec.ambiguity.shift import ShiftTest, shift_test
 from underspec.data.challenge import ChallengeTask, read_task
 from underspec.errors import UnderspecError, atomic_path, check_output_file, write_text_atomic
 from underspec.models.fit import current_device, predict_proba
@@ -99,6 +100,11 @@ class SolveSettings:
     """When no ambiguity is found, spend the labels on target items drawn at random and held out
     of training: a shortcut every head took (a small patch on four classes: 0.33 on the target,
     1.0 held out, submitted) then shows as misses (:func:`decide`'s ``hidden_shift``)."""
+    shift_alpha: float = 0.05
+    """Level of the two-sample test between the labeled and the target items
+    (:func:`~underspec.ambiguity.shift.shift_test`) run when no ambiguity is found: if it detects
+    no shift, the verify labels are not bought (held-out labeled items then measure the target
+    accuracy without bias). 0: always verify."""
     confidence: float = 0.9
     representation: str = "auto"
     """What the solver works on (:data:`underspec.models.representation.REPRESENTATIONS`):
@@ -314,6 +320,12 @@ def _complements(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray, y_id
                             n_classes=len(t.classes), C=settings.erase_c)
 
 
+def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
+    """The two-sample test of the labeled against the target items, on their linear features."""
+    F = linear_features(np.concatenate([t.X_labeled, t.X_val]), 64, settings.seed)
+    return shift_test(F[:len(t.X_labeled)], F[len(t.X_labeled):], alpha=settings.shift_alpha, seed=settings.seed)
+
+
 def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settings: SolveSettings,
            progress: bool, start: float, task) -> SolveResult:
     classes = t.classes
@@ -349,8 +361,11 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         except BudgetSpentError:
             return None
 
+    shift = None
+    if not hyp.ambiguous and settings.verify and settings.shift_alpha > 0:
+        shift = _shift(t, settings)
     checks = buy_labels(post, reveal, guard.remaining, rng, ambiguous=hyp.ambiguous,
-                        checks=settings.checks, verify=settings.verify,
+                        checks=settings.checks, verify=settings.verify and (shift is None or shift.detected),
                         min_checks=settings.min_checks, check_agreed=settings.check_agreed)
     posterior = post.posterior if hyp.ambiguous else np.array([1.0, 0.0])
     chosen = int(np.argmax(posterior[:-1]))
@@ -384,6 +399,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                      checks=checks, posterior=posterior,
                      holdout=hyp.agreed_holdout[chosen], distilled=not erased,
                      confidence=settings.confidence, seed=settings.seed)
+    if shift is not None:
+        verdict = replace(verdict, shift_p_value=shift.p_value, shift_alpha=shift.alpha)
     pred_idx = proba.argmax(1)
     predictions = classes[pred_idx]
     queries = list(guard.revealed.items())
@@ -397,6 +414,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                     for i, lab in queries],
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
         "complement_heads": n_complements, "erased_dimensions": erased,
+        "shift_test": None if shift is None else shift.as_dict(),
         "final_disagreement": round(member_disagreement, 4),
         "default_score": t.default_score,
         "device": current_device(), "representation": settings.representation,

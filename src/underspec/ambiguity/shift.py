@@ -1,0 +1,90 @@
+"""Is there a shift at all? A two-sample test between the labeled and the target items.
+
+An ambiguity can only show where the target items differ from the labeled ones: the features
+that were perfectly correlated come apart, and the items then hold combinations the labeled set
+never showed. When the two samples cannot be told apart, held-out labeled items already measure
+the target accuracy without bias, and a label bought to check for a shortcut no hypothesis
+revealed (``SolveSettings.verify``) is spent on a question the data has answered
+(``no_shift``: five labels on every seed).
+
+The test is the nearest-neighbour two-sample test of Schilling (1986) and Henze (1988): pool
+both samples, and count how many of each item's ``k`` nearest neighbours come from its own
+sample. Under no shift that share is what random sample labels give; a shift leaves items in
+regions the other sample does not reach, and raises it. The null distribution comes from
+permuting the sample labels on the same neighbour graph (exact at any size, no assumption on
+the features). It runs on the items' linear features (:func:`~underspec.ambiguity.erase.linear_features`),
+so it sees shifts that move items apart in pixel space (a new pair of digits, a frame, a fill),
+not those that only change a texture's statistics (a noise level, measured on MNIST's
+``sum_noise_level``: z = 0.7): the test can only spare labels, never decide that a task is
+ambiguous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+
+@dataclass
+class ShiftTest:
+    """Result of :func:`shift_test`."""
+
+    statistic: float
+    """Share of neighbours from an item's own sample."""
+    z: float
+    """Standardised statistic (permutation mean and spread)."""
+    p_value: float
+    alpha: float
+
+    @property
+    def detected(self) -> bool:
+        """Whether the samples differ at level ``alpha``."""
+        return self.p_value < self.alpha
+
+    def as_dict(self) -> dict:
+        return {"statistic": round(self.statistic, 4), "z": round(self.z, 2),
+                "p_value": round(self.p_value, 4), "detected": self.detected}
+
+
+def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int = 1000,
+               max_items: int = 2000, alpha: float = 0.05, seed: int = 0) -> ShiftTest:
+    """Nearest-neighbour two-sample test: do the rows of ``A`` and ``B`` come from one distribution?
+
+    Parameters
+    ----------
+    A, B : ndarray (n_a, d), (n_b, d)
+        The two samples (feature rows).
+    k : int
+        Neighbours per item.
+    permutations : int
+        Random relabellings that make the null distribution.
+    max_items : int
+        Most rows kept from each sample (drawn at random): the test's cost stays that of a few
+        thousand items.
+    alpha : float
+        Level at which a shift counts as detected.
+    seed : int
+
+    Returns
+    -------
+    ShiftTest
+    """
+    rng = np.random.default_rng(seed)
+    A, B = (x[np.sort(rng.choice(len(x), max_items, replace=False))] if len(x) > max_items else x
+            for x in (np.asarray(A, np.float32), np.asarray(B, np.float32)))
+    X = np.concatenate([A, B])
+    k = max(1, min(k, len(X) - 1))
+    sample = np.r_[np.zeros(len(A), bool), np.ones(len(B), bool)]
+    neighbours = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)
+    neighbours = np.stack([row[row != i][:k] for i, row in enumerate(neighbours)])  # itself out
+
+    def own_share(labels: np.ndarray) -> float:
+        return float((labels[neighbours] == labels[:, None]).mean())
+
+    observed = own_share(sample)
+    null = np.array([own_share(rng.permutation(sample)) for _ in range(permutations)])
+    z = float((observed - null.mean()) / max(null.std(), 1e-12))
+    p = float((1 + (null >= observed).sum()) / (1 + permutations))
+    return ShiftTest(observed, z, p, alpha)
