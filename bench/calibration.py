@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,30 @@ def identifiable(name: str, params: dict) -> bool:
     return not (same_classes_beside and params.get("side", spec.side) == "random")
 
 
-def run_one(name: str, params: dict, source: Source, seed: int, work: Path, overrides: dict | None = None) -> dict:
+def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> None:
+    """Save what :func:`decide` was called with, the row and the true class indices: the
+    decision can then be replayed under other priors (``bench/replay_decisions.py``)."""
+    checks = inputs["checks"]
+    np.savez_compressed(path, row=json.dumps(row), y=y_val, final_proba=inputs["final_proba"],
+                        proba=inputs["proba"], posterior=inputs["posterior"],
+                        check_rows=np.fromiter(checks, int, len(checks)),
+                        check_answers=np.fromiter(checks.values(), int, len(checks)),
+                        scalars=json.dumps({k: inputs[k] for k in ("chosen", "default_score", "holdout",
+                                                                    "distilled", "confidence", "seed")}))
+
+
+def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
+    """The row, the inputs of :func:`decide` and the true class indices saved by :func:`keep_decision`."""
+    with np.load(path) as f:
+        inputs = {"final_proba": f["final_proba"], "proba": f["proba"], "posterior": f["posterior"],
+                  "checks": dict(zip(f["check_rows"].tolist(), f["check_answers"].tolist(), strict=True)),
+                  **json.loads(str(f["scalars"]))}
+        inputs["holdout"] = tuple(inputs["holdout"])
+        return json.loads(str(f["row"])), inputs, f["y"]
+
+
+def run_one(name: str, params: dict, source: Source, seed: int, work: Path, overrides: dict | None = None,
+            keep: Path | None = None) -> dict:
     spec = TASKS[name]
     kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
     if "scale" in params:
@@ -86,7 +110,7 @@ def run_one(name: str, params: dict, source: Source, seed: int, work: Path, over
     s = result.summary
     oracle = trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, answers.y_val, settings)
     plain = trained_accuracy(task.X_labeled, task.y_labeled, task, answers.y_val, settings)
-    return {"task": name, "variant": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+    row = {"task": name, "variant": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
             "seed": seed, "identifiable": identifiable(name, params), "points": spec.points,
             "default": s["default_score"], "truth": round(truth, 4),
             "estimate": s["estimated_accuracy"], "low": s["interval_90"][0], "high": s["interval_90"][1],
@@ -101,6 +125,12 @@ def run_one(name: str, params: dict, source: Source, seed: int, work: Path, over
             "head_disagreement": s["hypotheses"]["head_disagreement"],
             "oracle": round(oracle, 4), "plain": round(plain, 4),
             "seconds": round(time.perf_counter() - started, 1)}
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        variant = json.dumps(row["variant"], sort_keys=True).encode()
+        tag = f"{seed}-{name}-{zlib.crc32(variant):08x}"
+        keep_decision(keep / f"{tag}.npz", row, result.decision_inputs, np.searchsorted(task.classes, answers.y_val))
+    return row
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -197,6 +227,8 @@ def main() -> int:
     parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--render", action="store_true", help="only redraw calibration.md from calibration.json")
+    parser.add_argument("--keep-decisions", default=None,
+                        help="folder: save every run's decision inputs (replay: bench/replay_decisions.py)")
     args = parser.parse_args()
     if args.render:
         result = json.loads((Path(args.out) / "calibration.json").read_text())
@@ -212,7 +244,8 @@ def main() -> int:
             jobs = [(name, {}) for name in args.tasks.split(",")]
             jobs += [(v["task"], v) for v in variants(args.variants, rng)]
             for name, params in jobs:
-                rows.append(run_one(name, params, source, seed, Path(tmp), overrides))
+                keep = Path(args.keep_decisions) if args.keep_decisions else None
+                rows.append(run_one(name, params, source, seed, Path(tmp), overrides, keep))
                 r = rows[-1]
                 print(f"seed {seed} {name} {r['variant'] or ''}: truth {r['truth']} est {r['estimate']} "
                       f"[{r['low']}, {r['high']}] {r['decision']} (default {r['default']}, oracle {r['oracle']})",

@@ -172,6 +172,9 @@ class SolveResult:
     hypotheses: Hypotheses
     disputed_order: np.ndarray
     queries: list[tuple[int, int]] = field(default_factory=list)
+    decision_inputs: dict = field(default_factory=dict)
+    """The arguments :func:`~underspec.ambiguity.decide.decide` was called with: the decision
+    can be replayed under other priors without solving again (``bench/replay_decisions.py``)."""
 
 
 def represent_task(t: ChallengeTask, settings: SolveSettings, progress: bool = False) -> tuple[ChallengeTask, str]:
@@ -395,10 +398,11 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     model_proba, proba, member_disagreement = _final_proba(models, X_val, asked, C)
 
     # 4. Submit or abstain (on the model's own predictions of the checked items).
-    verdict = decide(model_proba, hyp.target_proba, chosen, t.default_score,
-                     checks=checks, posterior=posterior,
-                     holdout=hyp.agreed_holdout[chosen], distilled=not erased,
-                     confidence=settings.confidence, seed=settings.seed)
+    decision_inputs = {"final_proba": model_proba, "proba": hyp.target_proba, "chosen": chosen,
+                       "default_score": t.default_score, "checks": checks, "posterior": posterior,
+                       "holdout": hyp.agreed_holdout[chosen], "distilled": not erased,
+                       "confidence": settings.confidence, "seed": settings.seed}
+    verdict = decide(**decision_inputs)
     if shift is not None:
         verdict = replace(verdict, shift_p_value=shift.p_value, shift_alpha=shift.alpha)
     pred_idx = proba.argmax(1)
@@ -424,4 +428,4 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         write_predictions(out, predictions)
     if json_path is not None:
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
-    return SolveResult(predictions, proba, summary, hyp, disputed_order, queries)
+    return SolveResult(predictions, proba, summary, hyp, disputed_order, queries, decision_inputs)
