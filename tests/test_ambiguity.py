@@ -378,3 +378,14 @@ def test_agreed_part_counts_where_the_final_model_leaves_its_hypothesis():
     # self-trained from the hypothesis itself, it corrects it where it leaves it
     corrected = _verdict(final, p, checks, holdout=(180, 180))
     assert abs(corrected.estimate - same.estimate) < 0.01
+
+
+def test_coin_floor_keeps_a_coin_toss_possible_whatever_the_telling_apart_said():
+    p, _ = _two_hypotheses(200)
+    final = p[1].copy()
+    settled = np.array([0.01, 0.97, 0.02])
+    free = decide(final, p, 1, 0.8, posterior=settled, holdout=(180, 180))
+    floored = decide(final, p, 1, 0.8, posterior=settled, holdout=(180, 180), coin_floor=0.3)
+    assert free.p_coin == 0.02 and floored.p_coin == 0.3
+    assert abs(floored.p_chosen - 0.97 * 0.7 / 0.98) < 1e-9
+    assert floored.estimate < free.estimate - 0.05 and floored.p_better < free.p_better

@@ -182,7 +182,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
            posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
            ceiling: float = 0.95, holdout_strength: float = 30.0, hidden_shift: float = 0.1,
-           distilled: bool = True, seed: int = 0) -> Decision:
+           distilled: bool = True, coin_floor: float = 0.0, seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
 
     Parameters
@@ -219,6 +219,10 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     holdout_strength, hidden_shift : float
         Most pseudo-counts of the held-out labeled items in the agreed accuracy, and the prior
         probability of a shift no hypothesis revealed (:func:`_agreed_accuracy`).
+    coin_floor : float
+        Least weight of the coin-toss component of the disputed accuracy, whatever the
+        posterior says: the answers that told the hypotheses apart went to the items where
+        they are surest, and do not show that the disputed part as a whole follows one.
     distilled : bool
         The final model was self-trained from the chosen hypothesis on the same features; False
         when it started from another teacher (erased features): then the agreed items where it
@@ -255,6 +259,8 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         posterior = np.zeros(n_hyp + 1)
         posterior[[chosen, -1]] = 0.8, 0.2
     weights = np.asarray(posterior, float) / np.sum(posterior)
+    if weights[-1] < coin_floor:  # answers that told hypotheses apart never rule a coin toss out
+        weights = np.append(weights[:-1] * (1 - coin_floor) / weights[:-1].sum(), coin_floor)
     p_coin = float(weights[-1])
     on_disputed = _disputed_accuracy(rng, draws, pred, hyp_pred, disputed, chosen, weights, hit[on_disputed_part], C,
                                      strength, ceiling)
