@@ -12,7 +12,6 @@ the solver skips the verification labels there when its heads find no ambiguity.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
