@@ -6,19 +6,23 @@ bought do not depend on the decision's priors, so replaying ``decide`` with othe
 arguments gives exactly what a new calibration run with those priors would report, in seconds
 instead of an hour. Each replay prints the summary lines of ``bench/calibration.py``.
 
-    python bench/replay_decisions.py DIR '{}' '{"ceiling": 0.9}' ...
+    python bench/replay_decisions.py [--name NAME] DIR '{}' '{"ceiling": 0.9}' ...
+
+With ``--name`` the table goes to ``bench/results/NAME.{md,json}``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from calibration import load_decision, summarise
+from results_io import save
 from underspec.ambiguity.decide import decide
 
-KEYS = ("within_1_point_of_oracle", "coverage_90", "wrong_submissions", "wrong_submissions_not_identifiable",
+KEYS = ("coverage_90", "wrong_submissions", "wrong_submissions_not_identifiable",
         "needless_abstentions", "share_of_oracle_policy", "points", "points_always_submit")
 
 
@@ -34,11 +38,28 @@ def replay(folder: Path, overrides: dict) -> list[dict]:
 
 
 def main() -> int:
-    folder = Path(sys.argv[1])
-    for text in sys.argv[2:] or ["{}"]:
-        rows = replay(folder, json.loads(text))
-        overall = summarise(rows)["overall"]
-        print(text, {k: overall[k] for k in KEYS})
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="a calibration run's --keep-decisions folder")
+    parser.add_argument("settings", nargs="*", default=["{}"], help="decide() keyword arguments, JSON")
+    parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
+    args = parser.parse_args()
+    lines = []
+    for text in args.settings:
+        overall = summarise(replay(Path(args.folder), json.loads(text)))["overall"]
+        lines.append({"settings": json.loads(text), "runs": overall["runs"], **{k: overall[k] for k in KEYS}})
+        print(lines[-1], flush=True)
+    if args.name:
+        command = "python bench/replay_decisions.py " + " ".join(
+            a if not a.startswith("{") else f"'{a}'" for a in sys.argv[1:])
+        table = ["# Decisions replayed under other priors", "", f"Command: `{command}`", "",
+                 "Every run's decision taken again from the saved inputs of decide() (the predictions "
+                 "and the labels bought do not change); `{}` is the solver's own setting.", "",
+                 "| decide() settings | runs | " + " | ".join(KEYS) + " |",
+                 "|---|---|" + "---|" * len(KEYS)]
+        table += [f"| `{json.dumps(r['settings'])}` | {r['runs']} | " + " | ".join(str(r[k]) for k in KEYS) + " |"
+                  for r in lines]
+        save(Path(__file__).parent / "results", args.name, {"command": command, "rows": lines},
+             "\n".join(table) + "\n")
     return 0
 
 

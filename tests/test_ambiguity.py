@@ -128,6 +128,10 @@ def test_last_label_is_a_check_when_the_hypotheses_were_never_told_apart():
     two = buy_labels(post, lambda item: next(answers), 5, np.random.default_rng(0), ambiguous=True,
                      min_checks=2)
     assert list(two) == post.asked[-2:] and all(disputed[i] for i in two)
+    post, answers = HypothesisPosterior(p), iter([0, 1, 0, 1, 0, 1])
+    only = buy_labels(post, lambda item: next(answers), 5, np.random.default_rng(0), ambiguous=True,
+                      tell_apart=False)
+    assert list(only) == post.asked and len(only) == 5 and all(disputed[i] for i in only)
 
 
 def test_unambiguous_task_spends_its_labels_on_random_checks():

@@ -158,7 +158,8 @@ class HypothesisPosterior:
 
 def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], budget: int,
                rng: np.random.Generator, *, ambiguous: bool, checks: bool = True,
-               verify: bool = True, min_checks: int = 1, check_agreed: bool = False) -> dict[int, int]:
+               verify: bool = True, min_checks: int = 1, check_agreed: bool = False,
+               tell_apart: bool = True) -> dict[int, int]:
     """Spend up to ``budget`` labels; return the *checks* (target row -> class index).
 
     Ambiguous task: queries that tell the hypotheses apart until one is identified, then checks
@@ -190,6 +191,10 @@ def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], b
     check_agreed : bool
         Draw the checks of an ambiguous task over every target item, the agreed ones included
         (an experiment: see ``SolveSettings.check_agreed``).
+    tell_apart : bool
+        Ask the most informative items until one hypothesis is identified (False: every label
+        is a check from the start, and the checks alone tell the hypotheses apart; an
+        experiment: see ``SolveSettings.tell_apart``).
     """
     drawn: dict[int, int] = {}
     n_target = post.proba.shape[1]
@@ -199,7 +204,7 @@ def buy_labels(post: HypothesisPosterior, reveal: Callable[[int], int | None], b
             check, item = True, (int(rng.choice(np.setdiff1d(np.arange(n_target), post.asked)))
                                  if verify and len(post.asked) < n_target else None)
         elif checks or not post.certain():
-            check = checks and (post.identified() or budget - spent <= min_checks - len(drawn))
+            check = checks and (not tell_apart or post.identified() or budget - spent <= min_checks - len(drawn))
             item = post.draw_check(rng, list(drawn), check_agreed) if check else post.next_query()
         else:
             break

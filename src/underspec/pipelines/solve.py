@@ -96,6 +96,10 @@ class SolveSettings:
     submissions instead of 7, but 3 of them on pixel sums instead of 1 (their disputed part
     lost its checks), 13 needless abstentions instead of 8, 96.7% of the oracle policy's points
     instead of 98.1%, and below always-submit (126.9 against 127.7)."""
+    tell_apart: bool = True
+    """Spend labels on the items that best tell the hypotheses apart until one is identified,
+    then on checks (False: every label is a random check of a disputed item; the checks then
+    tell the hypotheses apart too, and are an unbiased sample of the disputed part)."""
     verify: bool = True
     """When no ambiguity is found, spend the labels on target items drawn at random and held out
     of training: a shortcut every head took (a small patch on four classes: 0.33 on the target,
@@ -369,7 +373,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         shift = _shift(t, settings)
     checks = buy_labels(post, reveal, guard.remaining, rng, ambiguous=hyp.ambiguous,
                         checks=settings.checks, verify=settings.verify and (shift is None or shift.detected),
-                        min_checks=settings.min_checks, check_agreed=settings.check_agreed)
+                        min_checks=settings.min_checks, check_agreed=settings.check_agreed,
+                        tell_apart=settings.tell_apart)
     posterior = post.posterior if hyp.ambiguous else np.array([1.0, 0.0])
     chosen = int(np.argmax(posterior[:-1]))
 
