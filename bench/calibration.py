@@ -224,6 +224,7 @@ def main() -> int:
     parser.add_argument("--settings", default="{}", help="SolveSettings overrides, JSON (an experiment)")
     parser.add_argument("--mnist", default=str(SHARED / "mnist" / "mnist.npz"), help="MNIST .npz (--source mnist)")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="first generation seed")
     parser.add_argument("--variants", type=int, default=8, help="random variants per seed")
     parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -240,7 +241,7 @@ def main() -> int:
     source = load_source(args.source, args.mnist if args.source == "mnist" else None)
     overrides = json.loads(args.settings)
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             rng = np.random.default_rng(1000 + seed)
             jobs = [(name, {}) for name in args.tasks.split(",")]
             jobs += [(v["task"], v) for v in variants(args.variants, rng)]
@@ -251,7 +252,7 @@ def main() -> int:
                 print(f"seed {seed} {name} {r['variant'] or ''}: truth {r['truth']} est {r['estimate']} "
                       f"[{r['low']}, {r['high']}] {r['decision']} (default {r['default']}, oracle {r['oracle']})",
                       flush=True)
-            result = write(args, rows, seed + 1)  # after every seed: a long run stopped early keeps them
+            result = write(args, rows, seed + 1 - args.first_seed)  # after every seed: a run stopped early keeps them
     print(json.dumps(result["summary"]["overall"], indent=1))
     return 0
 
