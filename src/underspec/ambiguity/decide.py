@@ -51,9 +51,9 @@ class Decision:
     """Probability, given the checks of agreed items, that they hide a shift (see ``decide``)."""
     default_score: float = 0.0
     confidence: float = 0.9
-    shift_p_value: float | None = None
-    """p-value of the two-sample test of labeled against target items, when one was run."""
-    shift_alpha: float = 0.05
+    no_shift_p: float | None = None
+    """p-value of the two-sample test of labeled against target items when it found no shift
+    (and no label was bought for that reason)."""
 
     def reason(self) -> str:
         """Why the decision was taken and how sure it is, in a participant's words."""
@@ -81,9 +81,9 @@ class Decision:
                         if n == 0 else
                         f"{hits} of {n} random target items were right (checks against a shortcut "
                         "no hypothesis revealed). ")
-            if n == 0 and self.shift_p_value is not None and self.shift_p_value >= self.shift_alpha:
+            if n == 0 and self.no_shift_p is not None:
                 evidence += ("The target items look like the labeled ones (two-sample test p = "
-                             f"{self.shift_p_value:.2f}): no label was needed. ")
+                             f"{self.no_shift_p:.2f}): no label was needed. ")
             if self.p_shift >= 0.3:
                 evidence += (f"Their misses point to a hidden shortcut (probability {self.p_shift:.2f}). ")
         verb = "Submit" if self.decision == "submit" else "Abstain"

@@ -408,8 +408,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                        "holdout": hyp.agreed_holdout[chosen], "distilled": not erased,
                        "confidence": settings.confidence, "seed": settings.seed}
     verdict = decide(**decision_inputs)
-    if shift is not None:
-        verdict = replace(verdict, shift_p_value=shift.p_value, shift_alpha=shift.alpha)
+    if shift is not None and not shift.detected:
+        verdict = replace(verdict, no_shift_p=shift.p_value)
     pred_idx = proba.argmax(1)
     predictions = classes[pred_idx]
     queries = list(guard.revealed.items())
