@@ -77,8 +77,9 @@ def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> Non
                         proba=inputs["proba"], posterior=inputs["posterior"],
                         check_rows=np.fromiter(checks, int, len(checks)),
                         check_answers=np.fromiter(checks.values(), int, len(checks)),
-                        scalars=json.dumps({k: inputs[k] for k in ("chosen", "default_score", "holdout",
-                                                                    "distilled", "confidence", "seed")}))
+                        scalars=json.dumps({k: inputs[k] for k in ("chosen", "default_score", "holdout", "distilled",
+                                                                    "confidence", "hidden_shift", "seed")
+                                            if k in inputs}))
 
 
 def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:

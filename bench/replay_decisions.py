@@ -8,7 +8,9 @@ instead of an hour. Each replay prints the summary lines of ``bench/calibration.
 
     python bench/replay_decisions.py [--name NAME] DIR '{}' '{"ceiling": 0.9}' ...
 
-With ``--name`` the table goes to ``bench/results/NAME.{md,json}``.
+With ``--name`` the table goes to ``bench/results/NAME.{md,json}``; with ``--out DIR`` and one
+setting, the whole calibration result (``calibration.{md,json}`` of ``bench/calibration.py``,
+per task, with the reliability diagram) of the replayed decisions goes to ``DIR``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from calibration import load_decision, summarise
+from calibration import load_decision, markdown, reliability_png, summarise
 from results_io import save
 from underspec.ambiguity.decide import decide
 
@@ -37,12 +39,33 @@ def replay(folder: Path, overrides: dict) -> list[dict]:
     return rows
 
 
+def write_calibration(folder: Path, overrides: dict, out: Path, source: str) -> None:
+    """``out/calibration.{md,json}`` of every run saved in ``folder``, decided under ``overrides``."""
+    rows = replay(folder, overrides)
+    command = f"python bench/replay_decisions.py {folder} '{json.dumps(overrides)}' --out {out} --source {source}"
+    result = {"command": command + "  (the decisions of the runs saved in the folder, taken again under these "
+              "decide() settings; predictions and labels as the runs made them)",
+              "source": source, "seeds": len({r["seed"] for r in rows}),
+              "variants_per_seed": sum(bool(r["variant"]) for r in rows) // len({r["seed"] for r in rows}),
+              "rows": rows, "summary": summarise(rows)}
+    result["reliability_png"] = reliability_png(rows)
+    save(out, "calibration", {**result, "reliability_png": "(in calibration.md)"}, markdown(result))
+    print(json.dumps(result["summary"]["overall"], indent=1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", help="a calibration run's --keep-decisions folder")
     parser.add_argument("settings", nargs="*", default=["{}"], help="decide() keyword arguments, JSON")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
+    parser.add_argument("--out", default=None, help="with one setting: write DIR/calibration.{md,json}")
+    parser.add_argument("--source", default="digits", help="the runs' source, for --out's title")
     args = parser.parse_args()
+    if args.out:
+        if len(args.settings) != 1:
+            raise SystemExit("--out: expected exactly one setting")
+        write_calibration(Path(args.folder), json.loads(args.settings[0]), Path(args.out), args.source)
+        return 0
     lines = []
     for text in args.settings:
         overall = summarise(replay(Path(args.folder), json.loads(text)))["overall"]

@@ -212,3 +212,16 @@ def test_no_label_is_bought_when_the_target_items_look_like_the_labeled_ones():
     first = solve(task, CountingOracle(y[240:])).summary
     assert first["shift_test"]["detected"] is False and first["labels_used"] == 0
     assert "no label was needed" in first["reason"] and first["decision"] == "submit"
+
+
+def test_the_decision_replays_exactly_from_its_saved_inputs(tiny_task_dir):
+    """``SolveResult.decision_inputs`` is what decide() was called with, the solver's own priors
+    included: bench/replay_decisions.py takes the decisions again from it."""
+    from underspec.ambiguity.decide import decide
+
+    oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
+    result = solve(tiny_task_dir, oracle, budget=3, settings=SolveSettings(hidden_shift=0.3))
+    assert result.decision_inputs["hidden_shift"] == 0.3
+    replayed = decide(**result.decision_inputs).as_dict()
+    for key in ("estimated_accuracy", "interval_90", "decision", "p_hidden_shift", "checks"):
+        assert replayed[key] == result.summary[key]

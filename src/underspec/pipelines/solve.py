@@ -110,6 +110,9 @@ class SolveSettings:
     no shift, the verify labels are not bought (held-out labeled items then measure the target
     accuracy without bias). 0: always verify."""
     confidence: float = 0.9
+    hidden_shift: float = 0.1
+    """Prior probability of a shift no hypothesis revealed, weighed by the checks of items the
+    hypotheses agree on (:func:`~underspec.ambiguity.decide.decide`)."""
     representation: str = "auto"
     """What the solver works on (:data:`underspec.models.representation.REPRESENTATIONS`):
     ``auto`` gives photographs patch k-means features learnt on all of the task's items without
@@ -406,7 +409,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     decision_inputs = {"final_proba": model_proba, "proba": hyp.target_proba, "chosen": chosen,
                        "default_score": t.default_score, "checks": checks, "posterior": posterior,
                        "holdout": hyp.agreed_holdout[chosen], "distilled": not erased,
-                       "confidence": settings.confidence, "seed": settings.seed}
+                       "confidence": settings.confidence, "hidden_shift": settings.hidden_shift,
+                       "seed": settings.seed}
     verdict = decide(**decision_inputs)
     if shift is not None and not shift.detected:
         verdict = replace(verdict, no_shift_p=shift.p_value)
