@@ -85,7 +85,8 @@ def test_demo_end_to_end_tiny(tmp_path):
         assert 0.0 <= float(r["underspec"]) <= 1.0
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64") >= 2 and "02_constant_image" in html
-    assert ("(tell apart)" in html) == any(r["labels"] for r in rows)  # each query says what for
+    # each query says what for
+    assert html.count("(check)") + html.count("(tell apart)") == sum(r["labels"] for r in rows)
     assert (tmp_path / "predictions" / "00_toy.csv").exists()
 
 

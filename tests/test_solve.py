@@ -17,8 +17,8 @@ def _plain_accuracy(task, y_val):
     return float((task.classes[predict_proba(model, task.X_val)[:, 0].argmax(1)] == y_val).mean())
 
 
-@pytest.mark.parametrize("name", ["constant_image", "uniform_color_random_row"])
-def test_solver_beats_plain_training_with_five_labels(tmp_path, name, monkeypatch):
+@pytest.mark.parametrize(("name", "tell_apart"), [("constant_image", False), ("uniform_color_random_row", True)])
+def test_solver_beats_plain_training_with_five_labels(tmp_path, name, tell_apart, monkeypatch):
     task, ans = generate(name, source="digits", seed=0)
     oracle = CountingOracle(ans.y_val)
     trained_with = {}
@@ -28,7 +28,8 @@ def test_solver_beats_plain_training_with_five_labels(tmp_path, name, monkeypatc
         return self_train(*args, **kwargs)
 
     monkeypatch.setattr("underspec.pipelines.solve.self_train", spy)
-    result = solve(task, oracle, budget=5, out=tmp_path / "pred.csv", json_path=tmp_path / "s.json")
+    result = solve(task, oracle, budget=5, out=tmp_path / "pred.csv", json_path=tmp_path / "s.json",
+                   settings=SolveSettings(tell_apart=tell_apart))
     accuracy = float((result.predictions == ans.y_val).mean())
     assert accuracy >= 0.9
     assert _plain_accuracy(task, ans.y_val) < 0.7  # the shortcut wins without the solver
@@ -39,10 +40,12 @@ def test_solver_beats_plain_training_with_five_labels(tmp_path, name, monkeypatc
     assert summary["hypotheses"]["count"] >= 2 and summary["labels_used"] == len(oracle.calls)
     assert summary["device"] in ("cpu", "cuda")
     assert [q["index"] for q in summary["queries"]] == oracle.calls
-    # labels first tell the hypotheses apart, then check random disputed items, held out
-    assert summary["queries"][0]["purpose"] == "tell apart"
+    # every label checks a random disputed item, held out of the final model's training; or
+    # (tell_apart) labels first tell the hypotheses apart, then check random disputed items
     checked = [q["index"] for q in summary["queries"] if q["purpose"] == "check"]
     assert summary["checks"]["count"] == len(checked) >= 1
+    assert (summary["queries"][0]["purpose"] == "tell apart") == tell_apart
+    assert (len(checked) == len(oracle.calls)) == (not tell_apart)
     n_u = summary["pool"]["unlabeled"]
     assert not {n_u + i for i in checked} & set(trained_with) and len(trained_with) == 5 - len(checked)
 
