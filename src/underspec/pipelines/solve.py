@@ -87,10 +87,11 @@ class SolveSettings:
     of 5, at most 2 go to telling hypotheses apart and at least 3 are checks. The two most
     informative items are where the hypotheses are surest of themselves; on a pixel sum the
     answers there contradict them, and "none" (a coin toss) gains: MNIST ``sum`` (generation
-    seed 42, ``bench/results/challenge.md``) abstains after 2 such answers and 3 checks, and is
-    submitted at 0.7475 after 5 random checks that all hit (a disputed accuracy of 0.594, a 7%
-    chance). Over digits seeds 0-9 x 17 runs (``calibration-min-checks-3/``, decisions replayed
-    with ``hidden_shift`` 0.2): 2 wrong submissions (1 on a sum) as with checks only, 18
+    seed 42, ``bench/results/challenge.md``) abstains after 2 such answers and 3 checks (0.7183,
+    1 of 3 hit); with random checks only it was submitted at 0.7475 after 5 that all hit (a
+    disputed accuracy of 0.594, a 7% chance; the challenge bench of commit 4daf182). Over
+    digits seeds 0-9 x 17 runs (``calibration-min-checks-3/``, decisions replayed with
+    ``hidden_shift`` 0.2): 2 wrong submissions (1 on a sum) as with checks only, 18
     needless abstentions against 11, 98.4% of the oracle policy's points against 98.9%, mean
     accuracy 0.885 against 0.881 (1 check, telling apart until identified: 6 wrong, 2 on sums,
     16 needless, 98.15%, 0.891). Two instead of one were measured before
