@@ -34,7 +34,7 @@ import numpy as np
 
 from results_io import SHARED, save
 from underspec.data.challenge import read_task
-from underspec.data.generators import TASKS, generate
+from underspec.data.generators import DIGITS_SCALE, TASKS, generate
 from underspec.data.sources import Source, load_source
 from underspec.oracles import AnswersOracle
 from underspec.pipelines.demo import trained_accuracy
@@ -92,13 +92,21 @@ def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
         return json.loads(str(f["row"])), inputs, f["y"]
 
 
+def generator_kwargs(name: str, params: dict, source: Source) -> dict:
+    """Keyword arguments of :func:`generate` for a variant drawn by :func:`variants`: its
+    overrides, and its ``scale`` turned into sizes (the digits sizes are the suite's times
+    ``DIGITS_SCALE``)."""
+    kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
+    if "scale" in params:
+        base = np.array(TASKS[name].sizes) * (DIGITS_SCALE if source.name == "digits" else 1.0)
+        kw["sizes"] = tuple(int(max(40, round(v * params["scale"]))) for v in base)
+    return kw
+
+
 def run_one(name: str, params: dict, source: Source, seed: int, work: Path, overrides: dict | None = None,
             keep: Path | None = None) -> dict:
     spec = TASKS[name]
-    kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
-    if "scale" in params:
-        base = np.array(spec.sizes) * (0.2 if source.name == "digits" else 1.0)
-        kw["sizes"] = tuple(int(max(40, round(v * params["scale"]))) for v in base)
+    kw = generator_kwargs(name, params, source)
     folder = work / f"{name}-{seed}"
     answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name], out=folder, **kw)[1]
     task = read_task(folder)

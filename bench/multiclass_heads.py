@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration import ORACLE_ITEMS, identifiable, variants
+from calibration import ORACLE_ITEMS, generator_kwargs, identifiable, variants
 from results_io import save
 from underspec.data.challenge import read_task
-from underspec.data.generators import TASKS, generate
+from underspec.data.generators import generate
 from underspec.data.sources import load_source
 from underspec.oracles import AnswersOracle
 from underspec.pipelines.demo import trained_accuracy
@@ -44,8 +44,7 @@ def jobs(seeds: int) -> list[tuple[int, dict]]:
 
 def run(seed: int, params: dict, overrides: dict, source, work: Path) -> dict:
     name = params["task"]
-    kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
-    kw["sizes"] = tuple(int(max(40, round(v * 0.2 * params["scale"]))) for v in TASKS[name].sizes)
+    kw = generator_kwargs(name, params, source)
     folder = work / f"{name}-{seed}"
     answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS["digits"], out=folder, **kw)[1]
     settings = SolveSettings(seed=seed, **overrides)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration import ORACLE_ITEMS, variants
+from calibration import ORACLE_ITEMS, generator_kwargs, variants
 from results_io import SHARED, save
 from underspec.ambiguity.erase import linear_features
 from underspec.ambiguity.shift import shift_test
@@ -57,10 +57,7 @@ def main() -> int:
             rng = np.random.default_rng(1000 + seed)  # the variants of bench/calibration.py
             jobs = [(n, {}) for n in names] + [(v["task"], v) for v in variants(args.variants, rng)]
             for name, params in jobs:
-                kw = {k: v for k, v in params.items() if k not in ("task", "scale")}
-                if "scale" in params:
-                    base = np.array(TASKS[name].sizes) * (0.2 if source.name == "digits" else 1.0)
-                    kw["sizes"] = tuple(int(max(40, round(v * params["scale"]))) for v in base)
+                kw = generator_kwargs(name, params, source)
                 task = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name],
                                 out=Path(tmp) / f"{name}-{seed}", **kw)[0]
                 started = time.perf_counter()

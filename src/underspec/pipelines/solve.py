@@ -90,11 +90,11 @@ class SolveSettings:
     seed 42, ``bench/results/challenge.md``) abstains after 2 such answers and 3 checks (0.7183,
     1 of 3 hit); with random checks only it was submitted at 0.7475 after 5 that all hit (a
     disputed accuracy of 0.594, a 7% chance; the challenge bench of commit 4daf182). Over
-    digits seeds 0-9 x 17 runs (``calibration-min-checks-3/``, decisions replayed with
-    ``hidden_shift`` 0.2): 2 wrong submissions (1 on a sum) as with checks only, 18
-    needless abstentions against 11, 98.4% of the oracle policy's points against 98.9%, mean
-    accuracy 0.885 against 0.881 (1 check, telling apart until identified: 6 wrong, 2 on sums,
-    16 needless, 98.15%, 0.891). Two instead of one were measured before
+    digits seeds 0-9 x 17 runs (``calibration-min-checks-3-hidden-shift-0.2/``: the runs of
+    ``calibration-min-checks-3/`` decided again with ``hidden_shift`` 0.2): 2 wrong submissions
+    (1 on a sum) as with checks only, 18 needless abstentions against 11, 98.4% of the oracle
+    policy's points against 98.9%, mean accuracy 0.885 against 0.881 (1 check, telling apart
+    until identified: 6 wrong, 2 on sums, 16 needless, 98.15%, 0.891). Two instead of one were measured before
     (``calibration-min-checks-2.md``): 7 wrong submissions instead of 6."""
     check_agreed: bool = False
     """Draw the checks of an ambiguous task over every target item, not only the disputed ones,
