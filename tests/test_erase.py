@@ -1,7 +1,7 @@
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from underspec.ambiguity.erase import ConceptEraser, complement_heads, erase_rejected, linear_features
+from underspec.ambiguity.erase import ConceptEraser, complement_heads, erase_rejected, linear_features, partition_head
 
 MIX = np.random.default_rng(9).normal(size=(4, 4))  # the two features share every column
 
@@ -82,3 +82,19 @@ def test_linear_features_flatten_images_and_reduce_wide_ones():
     assert narrow.shape == (300, 128) and abs(float(narrow.std(0).mean()) - 1) < 1e-4
     wide = linear_features(images, max_dims=20)
     assert wide.shape == (300, 20) and wide.dtype == np.float32
+
+
+def test_partition_of_the_pool_is_the_shortcut_named_by_the_labeled_items():
+    # The shortcut (a far larger offset than the noisy core) is the pool's strongest partition;
+    # the labeled items, where it equals the label, give each cluster its class.
+    rng = np.random.default_rng(5)
+    X_lab, y_lab, _ = _three_class_task(150, rng, correlated=True)
+    X_pool, y_pool, s_pool = _three_class_task(900, rng, correlated=False)
+    proba = partition_head(X_lab, y_lab, X_pool, X_pool, n_classes=3, seed=0)
+    assert proba.shape == (900, 1, 3) and np.allclose(proba.sum(-1), 1)
+    pred = proba[:, 0].argmax(-1)
+    assert (pred == s_pool).mean() > 0.97 and abs((pred == y_pool).mean() - 1 / 3) < 0.1
+    assert (partition_head(X_lab, y_lab, X_pool, X_lab, n_classes=3)[:, 0].argmax(-1) == y_lab).mean() > 0.97
+    # its complement is the label
+    comp = complement_heads(X_lab, y_lab, X_pool, X_pool, pred[None], n_classes=3)
+    assert (comp[:, 0].argmax(-1) == y_pool).mean() > 0.85

@@ -191,6 +191,21 @@ def test_complement_heads_find_the_label_where_every_network_head_blends_it():
     assert accuracy[True] >= 0.85 and accuracy[False] < 0.75
 
 
+def test_the_pixels_partition_gives_the_label_where_every_head_took_the_shortcut():
+    # A 3-class variant of the calibration draw (digits seed 7, a frame codes the shortcut):
+    # the heads found one hypothesis (0.725 on the target), the solver reached 0.6; the
+    # clusters of the pixels are the frame, and their complement is the label.
+    task, ans = generate("cc", source="digits", seed=7, classes=(4, 7, 8), shortcut="frame", side="right",
+                         mix_rate=0.05, sizes=(120, 360, 120))
+    accuracy = {}
+    for partition in (False, True):
+        result = solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=7, partition=partition))
+        accuracy[partition] = float((result.predictions == ans.y_val).mean())
+    assert result.summary["partition_heads"] == 1 and result.summary["complement_heads"] >= 1
+    assert "clusters of the items' pixels" in result.summary["message"]
+    assert accuracy[True] >= 0.9 and accuracy[False] < 0.8
+
+
 def test_no_label_is_bought_when_the_target_items_look_like_the_labeled_ones():
     # The field's "no shift" task: labeled, unlabeled and target items drawn from one
     # distribution (here digits 1 and 2 dealt at random). Before the two-sample test the

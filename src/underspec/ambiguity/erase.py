@@ -18,7 +18,9 @@ for seed 42 in an earlier run without it); humans on the face descriptor 0.786 /
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
@@ -178,3 +180,51 @@ def complement_heads(F_train: np.ndarray, y_train: np.ndarray, F_target: np.ndar
         model = LogisticRegression(C=C, max_iter=2000).fit(eraser.transform(F_train), y_train)
         out[:, k, model.classes_] = model.predict_proba(eraser.transform(F_items))
     return out
+
+
+def partition_head(F_train: np.ndarray, y_train: np.ndarray, F_pool: np.ndarray, F_items: np.ndarray, *,
+                   n_classes: int, seed: int = 0, sure: float = 0.95) -> np.ndarray:
+    """The hypothesis "the label is the cluster": k-means of the pool's linear features.
+
+    The shortcuts an organiser draws on images (a tint, a frame, a patch, a brightness, a
+    constant image beside the digit) move every pixel of an item by one of ``n_classes``
+    offsets, a far larger move than the digit's own shape: ``n_classes`` clusters of the
+    unlabeled and target items are then the shortcut's values, exactly (on the identifiable 3-
+    and 4-class digits variants, 10 of 18 partitions matched the shortcut, adjusted Rand index
+    0.95 to 1.0; 3 matched the label instead; probe of this session). The labeled items, where
+    label and shortcut agree, name the clusters (the one-to-one map with the most labeled items
+    on it). A partition is a pure hypothesis where the network heads blend the two features, and
+    its complement (:func:`complement_heads`) is then the other one: on those 10 runs 0.92 to
+    0.98 on the target, against 0.964 on average for the complement of the true shortcut.
+    Where the clusters follow neither feature the partition is one more blended hypothesis,
+    which the labels reject like any other.
+
+    Parameters
+    ----------
+    F_train, y_train : ndarray
+        Linear features of labeled items and their class indices (they name the clusters).
+    F_pool : ndarray
+        Linear features of the unlabeled and target items, clustered.
+    F_items : ndarray (M, D)
+        Items to predict.
+    n_classes : int
+    seed : int
+    sure : float
+        Probability the hypothesis gives the class of an item's cluster (the rest is shared by
+        the other classes).
+
+    Returns
+    -------
+    ndarray (M, 1, n_classes)
+        Probabilities, like :meth:`DiverseHeads.predict_proba` for one head.
+    """
+    kmeans = KMeans(n_classes, n_init=10, random_state=seed).fit(F_pool)
+    counts = np.zeros((n_classes, n_classes))
+    np.add.at(counts, (kmeans.predict(F_train), y_train), 1)
+    clusters, named = linear_sum_assignment(counts, maximize=True)
+    name = np.empty(n_classes, dtype=np.int64)
+    name[clusters] = named
+    other = (1 - sure) / max(n_classes - 1, 1)
+    proba = np.full((len(F_items), 1, n_classes), other)
+    proba[np.arange(len(F_items)), 0, name[kmeans.predict(F_items)]] = sure
+    return proba

@@ -12,7 +12,7 @@ import numpy as np
 from underspec.ambiguity.decide import decide
 from underspec.ambiguity.disambiguate import self_train
 from underspec.ambiguity.diverse import DiverseHeads
-from underspec.ambiguity.erase import complement_heads, erase_rejected, linear_features
+from underspec.ambiguity.erase import complement_heads, erase_rejected, linear_features, partition_head
 from underspec.ambiguity.hypotheses import Hypotheses, find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 from underspec.ambiguity.shift import ShiftTest, shift_test
@@ -155,6 +155,12 @@ class SolveSettings:
     erased with the rejected ones, and dominoes (seed 1) fell from 0.802 to 0.757
     (bench/results/photographs-complement.md; humans, whose complements merged with its
     hypotheses, 0.785 either way)."""
+    partition: bool = True
+    """On images, add the hypothesis "the label is the cluster" (:func:`~underspec.ambiguity.erase.partition_head`:
+    k-means of the unlabeled and target items' pixels, clusters named by the labeled items) and
+    its complement: an overlaid shortcut (tint, frame, patch, brightness, constant image) is
+    the pixels' strongest partition, and what fits the labels once it is erased is the label,
+    where every network head blended the two."""
     complement_alone: bool = False
     """Add the complement also when the heads find one hypothesis only (a shortcut every head
     took then shows as a second hypothesis). Measured and kept off (5 digits seeds x 17 runs,
@@ -301,12 +307,15 @@ def _pool(t: ChallengeTask, max_pool: int, rng: np.random.Generator) -> tuple[np
     return X_pool, len(X_unl), train_rows
 
 
-def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int) -> dict:
+def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int, n_partitions: int) -> dict:
     """The summary's words on the ambiguity: whether there is one, and the hypotheses (heads
-    numbered ``n_heads`` and up are complements)."""
-    complements = sum(group[0] >= n_heads for group in hyp.groups)
-    found = (f" ({complements} of them the complement of another: what fits the labels once that one is "
-             "erased from the items' linear features)" if complements else "")
+    numbered ``n_heads`` and up are the pixels' partition, then complements)."""
+    partition = sum(n_heads <= group[0] < n_heads + n_partitions for group in hyp.groups)
+    complements = sum(group[0] >= n_heads + n_partitions for group in hyp.groups)
+    words = ([f"{partition} of them the clusters of the items' pixels"] if partition else []) + (
+        [f"{complements} of them the complement of another: what fits the labels once that one is erased "
+         "from the items' linear features"] if complements else [])
+    found = f" ({'; '.join(words)})" if words else ""
     return {
         "ambiguous": hyp.ambiguous,
         "message": (f"{hyp.n} distinct hypotheses fit the labeled data{found}" if hyp.ambiguous else
@@ -336,17 +345,42 @@ def _final_proba(models: list, X_val: np.ndarray, asked: dict[int, int],
     return model_proba, proba, float((member_pred != member_pred[:1]).any(0).mean())
 
 
-def _complements(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray, y_idx: np.ndarray,
-                 hyp: Hypotheses, settings: SolveSettings) -> np.ndarray:
-    """Each hypothesis's complement (:func:`complement_heads`) on the pool then the held-out
-    labeled items, trained on the heads' other labeled items."""
-    n_l = len(t.X_labeled)
+def _linear_hypotheses(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray, y_idx: np.ndarray,
+                       full: np.ndarray, hyp: Hypotheses, settings: SolveSettings,
+                       judge) -> tuple[np.ndarray, Hypotheses, int, int]:
+    """Add the hypotheses read from the items' linear features to the heads': the pixels'
+    partition (:func:`partition_head`, images only) and the complements
+    (:func:`complement_heads`) of every hypothesis when the task is ambiguous, and of the
+    partition always. Both train on the heads' labeled items, and are judged like heads.
+
+    Returns the heads' probabilities with the new ones appended (pool then held-out labeled
+    items), the hypotheses judged again, and how many partitions and complements were added.
+    """
+    use_partition = settings.partition and t.X_val.ndim > 2
+    wanted = hyp.ambiguous or settings.complement_alone
+    if settings.represented(t.X_val) or not (use_partition or (settings.complement and wanted)):
+        return full, hyp, 0, 0
+    n_l, C = len(t.X_labeled), len(t.classes)
     F = linear_features(np.concatenate([t.X_labeled, X_pool]), settings.max_dims, settings.seed)
     F_labeled, F_pool = F[:n_l], F[n_l:]
+    F_target, F_items = F_pool[len(X_pool) - len(t.X_val):], np.concatenate([F_pool, F_labeled[holdout]])
     train = np.setdiff1d(np.arange(n_l), holdout)
-    return complement_heads(F_labeled[train], y_idx[train], F_pool[len(X_pool) - len(t.X_val):],
-                            np.concatenate([F_pool, F_labeled[holdout]]), hyp.target_proba.argmax(-1),
-                            n_classes=len(t.classes), C=settings.erase_c)
+    n_partitions = 0
+    if use_partition:
+        part = partition_head(F_labeled[train], y_idx[train], F_pool, F_items, n_classes=C, seed=settings.seed)
+        full, n_partitions = np.concatenate([full, part], 1), 1
+        hyp = judge(full)
+        wanted = hyp.ambiguous or settings.complement_alone
+    every = settings.complement and wanted
+    concepts = [hyp.target_proba.argmax(-1)] if every else []
+    if n_partitions and settings.complement and not (every and any(g[0] == full.shape[1] - 1 for g in hyp.groups)):
+        concepts.append(full[len(X_pool) - len(t.X_val):len(X_pool), -1].argmax(-1)[None])
+    if not concepts:
+        return full, hyp, n_partitions, 0
+    extra = complement_heads(F_labeled[train], y_idx[train], F_target, F_items, np.concatenate(concepts),
+                             n_classes=C, C=settings.erase_c)
+    full = np.concatenate([full, extra], 1)
+    return full, judge(full), n_partitions, extra.shape[1]
 
 
 def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
@@ -369,15 +403,13 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     heads = DiverseHeads(**settings.heads_params(t.X_val), progress=progress and "diverse heads")
     heads.fit(t.X_labeled, t.y_labeled, X_pool if train_rows is None else X_pool[train_rows])
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
-    hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
-                          y_idx[heads.holdout_index_])
-    n_complements = 0
-    wanted = hyp.ambiguous or settings.complement_alone
-    if settings.complement and wanted and not settings.represented(t.X_val):
-        extra = _complements(t, X_pool, heads.holdout_index_, y_idx, hyp, settings)
-        full, n_complements = np.concatenate([full, extra], 1), extra.shape[1]
-        hyp = find_hypotheses(full[n_u:len(X_pool)], full[:n_u], full[len(X_pool):],
-                              y_idx[heads.holdout_index_])
+    def judge(proba: np.ndarray) -> Hypotheses:
+        return find_hypotheses(proba[n_u:len(X_pool)], proba[:n_u], proba[len(X_pool):],
+                               y_idx[heads.holdout_index_])
+
+    hyp = judge(full)
+    full, hyp, n_partitions, n_complements = _linear_hypotheses(t, X_pool, heads.holdout_index_, y_idx, full,
+                                                                hyp, settings, judge)
 
     # 2. Buy labels one at a time.
     post = HypothesisPosterior(hyp.target_proba, none_prior=settings.none_prior)
@@ -441,11 +473,11 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "classes": classes.tolist(),
         "pool": {"unlabeled": n_u, "target": len(t.X_val),
                  "trained_on": len(X_pool) if train_rows is None else len(train_rows)},
-        **_hypotheses_summary(hyp, posterior, settings.n_heads),
+        **_hypotheses_summary(hyp, posterior, settings.n_heads, n_partitions),
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
-        "complement_heads": n_complements, "erased_dimensions": erased,
+        "partition_heads": n_partitions, "complement_heads": n_complements, "erased_dimensions": erased,
         "shift_test": None if shift is None else shift.as_dict(),
         "final_disagreement": round(member_disagreement, 4),
         "default_score": t.default_score,
