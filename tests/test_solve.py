@@ -230,6 +230,8 @@ def test_no_label_is_bought_when_the_target_items_look_like_the_labeled_ones():
     first = solve(task, CountingOracle(y[240:])).summary
     assert first["shift_test"]["detected"] is False and first["labels_used"] == 0
     assert "no label was needed" in first["reason"] and first["decision"] == "submit"
+    # nor a partition of the pixels: its complement made MNIST no_shift and trojan ambiguous
+    assert first["partition_heads"] == 0 and first["complement_heads"] == 0
 
 
 def test_the_decision_replays_exactly_from_its_saved_inputs(tiny_task_dir):
