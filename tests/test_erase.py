@@ -1,7 +1,14 @@
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from underspec.ambiguity.erase import ConceptEraser, complement_heads, erase_rejected, linear_features, partition_head
+from underspec.ambiguity.erase import (
+    ConceptEraser,
+    complement_heads,
+    erase_rejected,
+    linear_features,
+    partition_head,
+    spectrum,
+)
 
 MIX = np.random.default_rng(9).normal(size=(4, 4))  # the two features share every column
 
@@ -98,3 +105,12 @@ def test_partition_of_the_pool_is_the_shortcut_named_by_the_labeled_items():
     # its complement is the label
     comp = complement_heads(X_lab, y_lab, X_pool, X_pool, pred[None], n_classes=3)
     assert (comp[:, 0].argmax(-1) == y_pool).mean() > 0.85
+
+
+def test_spectrum_is_the_same_wherever_the_content_moves():
+    rng = np.random.default_rng(6)
+    images = rng.random((5, 3, 8, 16)).astype(np.float32)
+    swapped = np.concatenate([images[..., 8:], images[..., :8]], -1)  # the two halves exchange places
+    assert spectrum(images).shape == (5, 3 * 8 * 9)
+    assert np.allclose(spectrum(images), spectrum(swapped), atol=1e-4)
+    assert not np.allclose(images.reshape(5, -1), swapped.reshape(5, -1))

@@ -204,6 +204,8 @@ def test_the_pixels_partition_gives_the_label_where_every_head_took_the_shortcut
     assert result.summary["partition_heads"] == 1 and result.summary["complement_heads"] >= 1
     assert "clusters of the items' pixels" in result.summary["message"]
     assert accuracy[True] >= 0.9 and accuracy[False] < 0.8
+    with pytest.raises(UnderspecError, match="partition_views"):
+        solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=7, partition_views=("edges",)))
 
 
 def test_no_label_is_bought_when_the_target_items_look_like_the_labeled_ones():

@@ -182,6 +182,16 @@ def complement_heads(F_train: np.ndarray, y_train: np.ndarray, F_target: np.ndar
     return out
 
 
+def spectrum(X: np.ndarray) -> np.ndarray:
+    """Magnitude of the 2-D Fourier transform of every channel of images (N, C, H, W), as rows.
+
+    It does not change when an image's content moves circularly (a digit and an overlay that
+    swap halves), so a shortcut drawn at a random place keeps one spectrum, and a noise level
+    is a level of the high frequencies."""
+    X = np.asarray(X, np.float32)
+    return np.abs(np.fft.rfft2(X, axes=(-2, -1))).reshape(len(X), -1).astype(np.float32)
+
+
 def partition_head(F_train: np.ndarray, y_train: np.ndarray, F_pool: np.ndarray, F_items: np.ndarray, *,
                    n_classes: int, seed: int = 0, sure: float = 0.95) -> np.ndarray:
     """The hypothesis "the label is the cluster": k-means of the pool's linear features.
