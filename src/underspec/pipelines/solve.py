@@ -160,7 +160,12 @@ class SolveSettings:
     k-means of the unlabeled and target items' pixels, clusters named by the labeled items) and
     its complement: an overlaid shortcut (tint, frame, patch, brightness, constant image) is
     the pixels' strongest partition, and what fits the labels once it is erased is the label,
-    where every network head blended the two."""
+    where every network head blended the two. Digits, 20 seeds x 17 runs
+    (``bench/results/calibration.md``): mean 0.919, within 1 point of the oracle on 72% of the
+    identifiable runs, 6 wrong submissions, 25 needless abstentions; seeds 0-9 against the
+    same settings without it (``calibration-partition/``, ``calibration-min-checks-3-hidden-shift-0.2/``):
+    mean 0.915 against 0.885, within 1 point 74% against 63.3%, 10 needless abstentions
+    against 18, 3 wrong submissions against 2. Not when the two-sample test finds no shift."""
     partition_views: tuple[str, ...] = ("pixels",)
     """What the partition clusters: ``pixels`` (the linear features), and ``spectrum`` (the
     magnitude of each image's 2-D Fourier transform, :func:`~underspec.ambiguity.erase.spectrum`:
