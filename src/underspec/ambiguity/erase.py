@@ -201,7 +201,8 @@ def partition_head(F_train: np.ndarray, y_train: np.ndarray, F_pool: np.ndarray,
     offsets, a far larger move than the digit's own shape: ``n_classes`` clusters of the
     unlabeled and target items are then the shortcut's values, exactly (on the identifiable 3-
     and 4-class digits variants, 10 of 18 partitions matched the shortcut, adjusted Rand index
-    0.95 to 1.0; 3 matched the label instead; probe of this session). The labeled items, where
+    0.95 to 1.0; 3 matched the label instead; a probe of digits seeds 0-9, see
+    docs/architecture.md). The labeled items, where
     label and shortcut agree, name the clusters (the one-to-one map with the most labeled items
     on it). A partition is a pure hypothesis where the network heads blend the two features, and
     its complement (:func:`complement_heads`) is then the other one: on those 10 runs 0.92 to

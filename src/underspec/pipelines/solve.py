@@ -21,6 +21,9 @@ from underspec.errors import UnderspecError, atomic_path, check_output_file, wri
 from underspec.models.fit import current_device, predict_proba
 from underspec.oracles import BudgetedOracle, BudgetSpentError, Oracle, make_oracle
 
+PARTITION_VIEWS = ("pixels", "spectrum")
+"""What :attr:`SolveSettings.partition_views` may name."""
+
 
 @dataclass
 class SolveSettings:
@@ -290,8 +293,8 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     if budget < 0:
         raise UnderspecError(f"budget: expected a number >= 0, got {budget}")
     for view in settings.partition_views:
-        if view not in ("pixels", "spectrum"):
-            raise UnderspecError(f"partition_views: {view!r}; expected 'pixels' or 'spectrum'")
+        if view not in PARTITION_VIEWS:
+            raise UnderspecError(f"partition_views: {view!r}; expected one of {', '.join(PARTITION_VIEWS)}")
     for path in (out, json_path):  # before any work: a bad path must not cost the training
         if path is not None:
             check_output_file(path)
@@ -384,15 +387,15 @@ def _linear_hypotheses(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray
     if settings.represented(t.X_val) or not (use_partition or (settings.complement and wanted)):
         return full, hyp, 0, 0
     n_l, C = len(t.X_labeled), len(t.classes)
-    F = linear_features(np.concatenate([t.X_labeled, X_pool]), settings.max_dims, settings.seed)
+    items = np.concatenate([t.X_labeled, X_pool])
+    F = linear_features(items, settings.max_dims, settings.seed)
     F_labeled, F_pool = F[:n_l], F[n_l:]
     F_target, F_items = F_pool[len(X_pool) - len(t.X_val):], np.concatenate([F_pool, F_labeled[holdout]])
     train = np.setdiff1d(np.arange(n_l), holdout)
     n_partitions, first = 0, full.shape[1]
     if use_partition:
         for view in settings.partition_views:
-            V = F if view == "pixels" else linear_features(
-                spectrum(np.concatenate([t.X_labeled, X_pool])), settings.max_dims, settings.seed)
+            V = F if view == "pixels" else linear_features(spectrum(items), settings.max_dims, settings.seed)
             part = partition_head(V[:n_l][train], y_idx[train], V[n_l:], np.concatenate([V[n_l:], V[:n_l][holdout]]),
                                   n_classes=C, seed=settings.seed)
             full, n_partitions = np.concatenate([full, part], 1), n_partitions + 1
@@ -432,6 +435,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     heads = DiverseHeads(**settings.heads_params(t.X_val), progress=progress and "diverse heads")
     heads.fit(t.X_labeled, t.y_labeled, X_pool if train_rows is None else X_pool[train_rows])
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
+
     def judge(proba: np.ndarray) -> Hypotheses:
         return find_hypotheses(proba[n_u:len(X_pool)], proba[:n_u], proba[len(X_pool):],
                                y_idx[heads.holdout_index_])
