@@ -107,6 +107,32 @@ def test_partition_of_the_pool_is_the_shortcut_named_by_the_labeled_items():
     assert (comp[:, 0].argmax(-1) == y_pool).mean() > 0.85
 
 
+def _random_side_task(n: int, rng: np.random.Generator, correlated: bool):
+    """Two halves: a faint shape (the label) on one, a bright fill (the shortcut) on the other,
+    the side drawn per item: the shortcut takes four places in feature space."""
+    y = rng.integers(0, 2, n)
+    s = y if correlated else rng.integers(0, 2, n)
+    side = rng.integers(0, 2, n)
+    core = (2 * y - 1)[:, None] * np.resize([0.5, -0.5], 8) + rng.normal(0, 0.3, (n, 8))  # a shape
+    fill = (2 * s - 1)[:, None] * 2.0 + 3.0 + rng.normal(0, 0.3, (n, 8))
+    halves = np.where(side[:, None, None] == 0, np.stack([core, fill], 1), np.stack([fill, core], 1))
+    return halves.reshape(n, 16).astype(np.float32), y, s
+
+
+def test_partition_of_a_shortcut_on_a_random_side_takes_twice_the_clusters():
+    # Two clusters cut across a fill drawn on either side; the labeled items then fall in
+    # clusters of both classes, and four clusters, each named by its majority, are the fill.
+    rng = np.random.default_rng(7)
+    X_lab, y_lab, _ = _random_side_task(200, rng, correlated=True)
+    X_pool, y_pool, s_pool = _random_side_task(1200, rng, correlated=False)
+    pred = partition_head(X_lab, y_lab, X_pool, X_pool, n_classes=2, seed=0)[:, 0].argmax(-1)
+    assert (pred == s_pool).mean() > 0.97
+    only_c = partition_head(X_lab, y_lab, X_pool, X_pool, n_classes=2, seed=0, multiples=(1,))[:, 0].argmax(-1)
+    assert (only_c == s_pool).mean() < 0.9  # what the partition was before
+    comp = complement_heads(X_lab, y_lab, X_pool, X_pool, pred[None], n_classes=2)
+    assert (comp[:, 0].argmax(-1) == y_pool).mean() > 0.85
+
+
 def test_spectrum_is_the_same_wherever_the_content_moves():
     rng = np.random.default_rng(6)
     images = rng.random((5, 3, 8, 16)).astype(np.float32)

@@ -1,0 +1,122 @@
+"""Benchmark (not a test) of the partition's cluster count (issue 24): a calibration run measured
+again where ``partition_head`` now clusters differently, without solving every run again.
+
+``partition_head`` clusters the pool into C clusters and stops there when the labeled items
+name them without conflict (at least 98% of them in a cluster of their class); only otherwise
+does it try 2 C clusters (a shortcut drawn on either side of the item). A run whose C clusters
+are pure therefore takes exactly the path it took before, and its row of the base calibration
+run stands. This script regenerates every task-run of ``BASE`` (``bench/calibration.py``'s
+output), measures the purity of its C clusters as the solver computes them (linear features
+of the labeled, unlabeled and target items; k-means of the pool), solves again every run whose
+purity is below 99.5% (a margin over the solver's 98%, which sees 85% of the labeled items),
+and, as a check of the claim, ``--verify`` runs whose clusters are pure: their new rows must
+equal the old ones. The result is a calibration result like ``bench/calibration.py``'s, with a
+table of the runs solved again, before and after.
+
+    python bench/partition_clusters.py BASE OUT [--source digits|mnist] [--verify 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from calibration import ORACLE_ITEMS, generator_kwargs, markdown, reliability_png, run_one, summarise
+from results_io import SHARED, save
+from underspec.ambiguity.erase import _cluster_names, linear_features
+from underspec.data.generators import generate
+from underspec.data.sources import load_source
+
+COMPARED = ("truth", "estimate", "low", "high", "decision", "labels", "heads", "chosen")
+
+
+def c_cluster_purity(row: dict, source) -> float | None:
+    """Share of the labeled items in a C-cluster partition named for their class, as the solver
+    clusters (None: the items are not images, no partition)."""
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
+    task, _ = generate(row["task"], source=source, seed=row["seed"], **generator_kwargs(row["task"], params, source))
+    if task.X_val.ndim <= 2:
+        return None
+    C, n_l = len(task.classes), len(task.X_labeled)
+    y = np.searchsorted(task.classes, task.y_labeled)
+    F = linear_features(np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val]), 512, row["seed"])
+    kmeans = KMeans(C, n_init=10, random_state=row["seed"]).fit(F[n_l:])
+    cluster = kmeans.predict(F[:n_l])
+    return float((_cluster_names(cluster, y, C, C)[cluster] == y).mean())
+
+
+def solve_again(row: dict, source, work: Path) -> dict:
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
+    return run_one(row["task"], params, source, row["seed"], work)
+
+
+def label(row: dict) -> str:
+    variant = ", ".join(f"{k} {v}" for k, v in row["variant"].items() if k != "task")
+    return f"{row['seed']} {row['task']}" + (f" ({variant})" if variant else "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="folder of a bench/calibration.py result (calibration.json)")
+    parser.add_argument("out")
+    parser.add_argument("--source", default="digits", choices=sorted(ORACLE_ITEMS))
+    parser.add_argument("--verify", type=int, default=4, help="runs with pure clusters solved again as a check")
+    parser.add_argument("--dry-run", action="store_true", help="only list the runs that would be solved again")
+    parser.add_argument("--margin", type=float, default=0.995, help="purity below which a run is solved again")
+    args = parser.parse_args()
+    base = json.loads((Path(args.base) / "calibration.json").read_text())
+    source = load_source(args.source, SHARED / "mnist" / "mnist.npz" if args.source == "mnist" else None)
+    rows, changed, checked = list(base["rows"]), [], []
+    pure_rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, row in enumerate(rows):
+            purity = c_cluster_purity(row, source)
+            if purity is None:
+                continue
+            if purity >= args.margin:
+                pure_rows.append(i)
+                continue
+            if args.dry_run:
+                print(f"would solve again: {label(row)} (purity {purity:.4f}, truth {row['truth']}, "
+                      f"{row['decision']})", flush=True)
+                continue
+            rows[i] = solve_again(row, source, Path(tmp))
+            changed.append({"run": label(row), "purity": round(purity, 4),
+                            **{f"{k}_before": row[k] for k in ("truth", "decision", "estimate")},
+                            **{f"{k}_after": rows[i][k] for k in ("truth", "decision", "estimate")}})
+            print(f"solved again: {changed[-1]}", flush=True)
+        if args.dry_run:
+            return 0
+        picks = [pure_rows[int(j)] for j in np.linspace(0, len(pure_rows) - 1, min(args.verify, len(pure_rows)))]
+        for i in picks:
+            again = solve_again(rows[i], source, Path(tmp))
+            differ = {k: [rows[i][k], again[k]] for k in COMPARED if again[k] != rows[i][k]}
+            checked.append({"run": label(rows[i]), "identical": not differ, **differ})
+            print(f"check: {checked[-1]}", flush=True)
+    result = {"command": f"{base['command']}  (then: python bench/partition_clusters.py {' '.join(sys.argv[1:])})",
+              "source": base["source"], "seeds": base["seeds"], "variants_per_seed": base["variants_per_seed"],
+              "rows": rows, "summary": summarise(rows), "solved_again": changed, "checks_of_unchanged_runs": checked}
+    result["reliability_png"] = reliability_png(rows)
+    extra = ["", "## Runs solved again (their C clusters were impure)", "",
+             "| run | purity of C clusters | truth before | decision before | truth after | decision after |",
+             "|---|---|---|---|---|---|"]
+    extra += [f"| {c['run']} | {c['purity']} | {c['truth_before']} | {c['decision_before']} | {c['truth_after']} | "
+              f"{c['decision_after']} |" for c in changed]
+    extra += ["", f"Runs with pure C clusters solved again as a check: {sum(c['identical'] for c in checked)} of "
+              f"{len(checked)} identical to the base run" + (": " + "; ".join(
+                  f"{c['run']}: " + ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in c.items() if isinstance(v, list))
+                  for c in checked if not c["identical"]) if not all(c["identical"] for c in checked) else "."), ""]
+    save(Path(args.out), "calibration", {**result, "reliability_png": "(in calibration.md)"},
+         markdown(result) + "\n".join(extra))
+    print(json.dumps(result["summary"]["overall"], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
