@@ -236,6 +236,8 @@ def main() -> int:
     parser.add_argument("--first-seed", type=int, default=0, help="first generation seed")
     parser.add_argument("--variants", type=int, default=8, help="random variants per seed")
     parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
+    parser.add_argument("--scale", type=float, default=None,
+                        help="sizes of the suite tasks times this (e.g. MNIST at the digits' sizes: 0.2)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--render", action="store_true", help="only redraw calibration.md from calibration.json")
     parser.add_argument("--keep-decisions", default=None,
@@ -252,7 +254,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             rng = np.random.default_rng(1000 + seed)
-            jobs = [(name, {}) for name in args.tasks.split(",")]
+            suite = {} if args.scale is None else {"scale": args.scale}
+            jobs = [(name, dict(suite)) for name in args.tasks.split(",")]
             jobs += [(v["task"], v) for v in variants(args.variants, rng)]
             for name, params in jobs:
                 keep = Path(args.keep_decisions) if args.keep_decisions else None

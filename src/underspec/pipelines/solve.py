@@ -160,7 +160,8 @@ class SolveSettings:
     hypotheses, 0.785 either way)."""
     partition: bool = True
     """On images, add the hypothesis "the label is the cluster" (:func:`~underspec.ambiguity.erase.partition_head`:
-    k-means of the unlabeled and target items' pixels, clusters named by the labeled items) and
+    k-means of the unlabeled and target items' pixels into C clusters, or 2 C when the labeled
+    items do not name C without conflict (a shortcut on a random side); clusters named by the labeled items) and
     its complement: an overlaid shortcut (tint, frame, patch, brightness, constant image) is
     the pixels' strongest partition, and what fits the labels once it is erased is the label,
     where every network head blended the two. Digits, 20 seeds x 17 runs
