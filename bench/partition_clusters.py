@@ -3,17 +3,19 @@ again where ``partition_head`` now clusters differently, without solving every r
 
 ``partition_head`` clusters the pool into C clusters and stops there when the labeled items
 name them without conflict (at least 98% of them in a cluster of their class); only otherwise
-does it try 2 C clusters (a shortcut drawn on either side of the item). A run whose C clusters
-are pure therefore takes exactly the path it took before, and its row of the base calibration
-run stands. This script regenerates every task-run of ``BASE`` (``bench/calibration.py``'s
-output), measures the purity of its C clusters as the solver computes them (linear features
-of the labeled, unlabeled and target items; k-means of the pool), solves again every run whose
-purity is below 99.5% (a margin over the solver's 98%, which sees 85% of the labeled items),
-and, as a check of the claim, ``--verify`` runs whose clusters are pure: their new rows must
-equal the old ones. The result is a calibration result like ``bench/calibration.py``'s, with a
-table of the runs solved again, before and after.
+does it try 2 C clusters (a shortcut drawn on either side of the item), and keeps them only if
+they are named without conflict. A run whose C clusters are pure, or whose 2 C clusters are
+not, therefore takes exactly the path it took before, and its row of the base calibration run
+stands. This script regenerates every task-run of ``BASE`` (``bench/calibration.py``'s
+output), computes both purities as the solver does (linear features of the labeled,
+unlabeled and target items; k-means of the pool; the labeled items the heads train on),
+solves again every run that now takes 2 C clusters, and, as a check of the claim,
+``--verify`` runs of the others: their new rows must equal the old ones. ``--reuse DIR``
+takes the rows of runs already solved again by an earlier run of this script (the same
+code path) instead of solving them once more. The result is a calibration result like
+``bench/calibration.py``'s, with a table of the runs solved again, before and after.
 
-    python bench/partition_clusters.py BASE OUT [--source digits|mnist] [--verify 4]
+    python bench/partition_clusters.py BASE OUT [--source digits|mnist] [--verify 4] [--reuse DIR]
 """
 
 from __future__ import annotations
@@ -33,22 +35,29 @@ from underspec.ambiguity.erase import _cluster_names, linear_features
 from underspec.data.generators import generate
 from underspec.data.sources import load_source
 
+PURE = 0.98
+"""``partition_head``'s ``pure``."""
 COMPARED = ("truth", "estimate", "low", "high", "decision", "labels", "heads", "chosen")
 
 
-def c_cluster_purity(row: dict, source) -> float | None:
-    """Share of the labeled items in a C-cluster partition named for their class, as the solver
-    clusters (None: the items are not images, no partition)."""
+def purities(row: dict, source) -> tuple[float, float] | None:
+    """Share of the labeled items the heads train on that fall in a cluster named for their
+    class, with C and with 2 C clusters, exactly as the solver clusters and names them (None:
+    the items are not images, no partition)."""
     params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
     task, _ = generate(row["task"], source=source, seed=row["seed"], **generator_kwargs(row["task"], params, source))
     if task.X_val.ndim <= 2:
         return None
-    C, n_l = len(task.classes), len(task.X_labeled)
+    C, n_l, seed = len(task.classes), len(task.X_labeled), row["seed"]
     y = np.searchsorted(task.classes, task.y_labeled)
-    F = linear_features(np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val]), 512, row["seed"])
-    kmeans = KMeans(C, n_init=10, random_state=row["seed"]).fit(F[n_l:])
-    cluster = kmeans.predict(F[:n_l])
-    return float((_cluster_names(cluster, y, C, C)[cluster] == y).mean())
+    n_hold = min(n_l // 3, max(30, int(round(0.15 * n_l))))  # DiverseHeads' held-out labeled items
+    train = np.sort(np.random.default_rng(seed).permutation(n_l)[n_hold:])
+    F = linear_features(np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val]), 512, seed)
+    out = []
+    for K in (C, 2 * C):
+        cluster = KMeans(K, n_init=10, random_state=seed).fit(F[n_l:]).predict(F[:n_l][train])
+        out.append(float((_cluster_names(cluster, y[train], K, C)[cluster] == y[train]).mean()))
+    return out[0], out[1]
 
 
 def solve_again(row: dict, source, work: Path) -> dict:
@@ -68,32 +77,39 @@ def main() -> int:
     parser.add_argument("--source", default="digits", choices=sorted(ORACLE_ITEMS))
     parser.add_argument("--verify", type=int, default=4, help="runs with pure clusters solved again as a check")
     parser.add_argument("--dry-run", action="store_true", help="only list the runs that would be solved again")
-    parser.add_argument("--margin", type=float, default=0.995, help="purity below which a run is solved again")
+    parser.add_argument("--reuse", default=None, help="a folder of this script's output: its rows solved again")
     args = parser.parse_args()
     base = json.loads((Path(args.base) / "calibration.json").read_text())
     source = load_source(args.source, SHARED / "mnist" / "mnist.npz" if args.source == "mnist" else None)
     rows, changed, checked = list(base["rows"]), [], []
-    pure_rows = []
+    kept, reuse = [], {}
+    if args.reuse:
+        for row in json.loads((Path(args.reuse) / "calibration.json").read_text())["rows"]:
+            reuse[label(row)] = row
     with tempfile.TemporaryDirectory() as tmp:
         for i, row in enumerate(rows):
-            purity = c_cluster_purity(row, source)
-            if purity is None:
+            pure = purities(row, source)
+            if pure is None:
                 continue
-            if purity >= args.margin:
-                pure_rows.append(i)
+            if pure[0] >= PURE or pure[1] < PURE:  # C clusters, as before
+                kept.append((i, pure))
                 continue
             if args.dry_run:
-                print(f"would solve again: {label(row)} (purity {purity:.4f}, truth {row['truth']}, "
-                      f"{row['decision']})", flush=True)
+                print(f"would solve again: {label(row)} (purities {pure}, truth {row['truth']}, {row['decision']})",
+                      flush=True)
                 continue
-            rows[i] = solve_again(row, source, Path(tmp))
-            changed.append({"run": label(row), "purity": round(purity, 4),
+            rows[i] = reuse.get(label(row)) or solve_again(row, source, Path(tmp))
+            changed.append({"run": label(row), "purity": round(pure[0], 4), "purity_2c": round(pure[1], 4),
+                            "reused": label(row) in reuse,
                             **{f"{k}_before": row[k] for k in ("truth", "decision", "estimate")},
                             **{f"{k}_after": rows[i][k] for k in ("truth", "decision", "estimate")}})
             print(f"solved again: {changed[-1]}", flush=True)
         if args.dry_run:
             return 0
-        picks = [pure_rows[int(j)] for j in np.linspace(0, len(pure_rows) - 1, min(args.verify, len(pure_rows)))]
+        impure = [i for i, pure in kept if pure[0] < PURE]  # the closest to the change: checked first
+        pure_rows = impure + [i for i, pure in kept if pure[0] >= PURE]
+        picks = impure[:args.verify // 2] + [pure_rows[int(j)] for j in np.linspace(
+            len(impure), len(pure_rows) - 1, args.verify - min(len(impure), args.verify // 2))]
         for i in picks:
             again = solve_again(rows[i], source, Path(tmp))
             differ = {k: [rows[i][k], again[k]] for k in COMPARED if again[k] != rows[i][k]}
@@ -103,11 +119,11 @@ def main() -> int:
               "source": base["source"], "seeds": base["seeds"], "variants_per_seed": base["variants_per_seed"],
               "rows": rows, "summary": summarise(rows), "solved_again": changed, "checks_of_unchanged_runs": checked}
     result["reliability_png"] = reliability_png(rows)
-    extra = ["", "## Runs solved again (their C clusters were impure)", "",
-             "| run | purity of C clusters | truth before | decision before | truth after | decision after |",
-             "|---|---|---|---|---|---|"]
-    extra += [f"| {c['run']} | {c['purity']} | {c['truth_before']} | {c['decision_before']} | {c['truth_after']} | "
-              f"{c['decision_after']} |" for c in changed]
+    extra = ["", "## Runs solved again (their C clusters are impure, their 2 C clusters pure)", "",
+             "| run | purity of C clusters | of 2 C | truth before | decision before | truth after | decision after |",
+             "|---|---|---|---|---|---|---|"]
+    extra += [f"| {c['run']} | {c['purity']} | {c['purity_2c']} | {c['truth_before']} | {c['decision_before']} | "
+              f"{c['truth_after']} | {c['decision_after']} |" for c in changed]
     extra += ["", f"Runs with pure C clusters solved again as a check: {sum(c['identical'] for c in checked)} of "
               f"{len(checked)} identical to the base run" + (": " + "; ".join(
                   f"{c['run']}: " + ", ".join(f"{k} {v[0]} -> {v[1]}" for k, v in c.items() if isinstance(v, list))

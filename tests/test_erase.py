@@ -133,6 +133,16 @@ def test_partition_of_a_shortcut_on_a_random_side_takes_twice_the_clusters():
     assert (comp[:, 0].argmax(-1) == y_pool).mean() > 0.85
 
 
+def test_partition_keeps_c_clusters_when_no_count_is_named_without_conflict():
+    # Labels unrelated to the features: no count of clusters is pure, and the partition stays
+    # that of C clusters (as before the search), not the purest of the counts tried.
+    rng = np.random.default_rng(8)
+    X_lab, X_pool = rng.normal(size=(120, 6)).astype(np.float32), rng.normal(size=(600, 6)).astype(np.float32)
+    y_lab = rng.integers(0, 2, 120)
+    searched = partition_head(X_lab, y_lab, X_pool, X_pool, n_classes=2, seed=0)
+    assert np.array_equal(searched, partition_head(X_lab, y_lab, X_pool, X_pool, n_classes=2, seed=0, multiples=(1,)))
+
+
 def test_spectrum_is_the_same_wherever_the_content_moves():
     rng = np.random.default_rng(6)
     images = rng.random((5, 3, 8, 16)).astype(np.float32)

@@ -216,8 +216,8 @@ def partition_head(F_train: np.ndarray, y_train: np.ndarray, F_pool: np.ndarray,
     follow the shortcut exactly, fall in clusters of several classes (uniform_color_random_row:
     a quarter of them on digits and on MNIST). So the partition takes the fewest clusters, among
     ``multiples`` of ``C``, that the labeled items name without conflict (at least ``pure`` of
-    them in a cluster of their class; else the purest), each of more than ``C`` clusters named
-    by its majority class and a cluster no labeled item falls in left uniform. On
+    them in a cluster of their class; else ``C``), each of more than ``C`` clusters named by its
+    majority class and a cluster no labeled item falls in left uniform. On
     uniform_color_random_row (generation seeds 0-2) the complement of the 2 C clusters reads the
     label at 0.98 to 1.0 on digits and 0.995 on MNIST, where that of C clusters read 0.58 to 0.70
     (probe in docs/architecture.md); runs whose C clusters are already pure are unchanged.
@@ -238,23 +238,23 @@ def partition_head(F_train: np.ndarray, y_train: np.ndarray, F_pool: np.ndarray,
     multiples : tuple of int
         Cluster counts tried, as multiples of ``n_classes``, fewest first.
     pure : float
-        Least share of labeled items in a cluster named for their class that stops the search.
+        Least share of labeled items in a cluster named for their class that stops the search
+        (when none reaches it, the first count is kept).
 
     Returns
     -------
     ndarray (M, 1, n_classes)
         Probabilities, like :meth:`DiverseHeads.predict_proba` for one head.
     """
-    best = None
+    first = None
     for multiple in multiples:
         kmeans = KMeans(multiple * n_classes, n_init=10, random_state=seed).fit(F_pool)
         name = _cluster_names(kmeans.predict(F_train), y_train, multiple * n_classes, n_classes)
-        purity = float((name[kmeans.predict(F_train)] == y_train).mean())
-        if best is None or purity > best[0]:
-            best = purity, kmeans, name
-        if purity >= pure:
+        first = first or (kmeans, name)
+        if (name[kmeans.predict(F_train)] == y_train).mean() >= pure:
             break
-    _, kmeans, name = best
+    else:  # no count is named without conflict: the first one, as blended as any head
+        kmeans, name = first
     other = (1 - sure) / max(n_classes - 1, 1)
     cluster = kmeans.predict(F_items)
     proba = np.full((len(F_items), 1, n_classes), other)
