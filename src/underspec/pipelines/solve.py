@@ -165,8 +165,9 @@ class SolveSettings:
     its complement: an overlaid shortcut (tint, frame, patch, brightness, constant image) is
     the pixels' strongest partition, and what fits the labels once it is erased is the label,
     where every network head blended the two. Digits, 20 seeds x 17 runs
-    (``bench/results/calibration.md``): mean 0.919, within 1 point of the oracle on 72% of the
-    identifiable runs, 6 wrong submissions, 25 needless abstentions; seeds 0-9 against the
+    (``bench/results/calibration.md``): mean 0.922, within 1 point of the oracle on 73.3% of the
+    identifiable runs, 6 wrong submissions, 25 needless abstentions (with C clusters only,
+    ``calibration-before-cluster-count/``: 0.919, 72%, 6, 25); seeds 0-9 against the
     same settings without it (``calibration-partition/``, ``calibration-min-checks-3-hidden-shift-0.2/``):
     mean 0.915 against 0.885, within 1 point 74% against 63.3%, 10 needless abstentions
     against 18, 3 wrong submissions against 2. Not when the two-sample test finds no shift."""
