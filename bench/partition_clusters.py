@@ -21,48 +21,48 @@ code path) instead of solving them once more. The result is a calibration result
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from calibration import ORACLE_ITEMS, generator_kwargs, markdown, reliability_png, run_one, summarise
 from results_io import SHARED, save
-from underspec.ambiguity.erase import _cluster_names, linear_features
+from underspec.ambiguity.diverse import DiverseHeads, holdout_split
+from underspec.ambiguity.erase import linear_features, named_clusters, partition_head
 from underspec.data.generators import generate
 from underspec.data.sources import load_source
 
-PURE = 0.98
-"""``partition_head``'s ``pure``."""
+PURE = inspect.signature(partition_head).parameters["pure"].default
 COMPARED = ("truth", "estimate", "low", "high", "decision", "labels", "heads", "chosen")
+
+
+def params(row: dict) -> dict:
+    """The row's generator variant, its lists back to tuples."""
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
 
 
 def purities(row: dict, source) -> tuple[float, float] | None:
     """Share of the labeled items the heads train on that fall in a cluster named for their
     class, with C and with 2 C clusters, exactly as the solver clusters and names them (None:
     the items are not images, no partition)."""
-    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
-    task, _ = generate(row["task"], source=source, seed=row["seed"], **generator_kwargs(row["task"], params, source))
+    kw = generator_kwargs(row["task"], params(row), source)
+    task, _ = generate(row["task"], source=source, seed=row["seed"], **kw)
     if task.X_val.ndim <= 2:
         return None
     C, n_l, seed = len(task.classes), len(task.X_labeled), row["seed"]
     y = np.searchsorted(task.classes, task.y_labeled)
-    n_hold = min(n_l // 3, max(30, int(round(0.15 * n_l))))  # DiverseHeads' held-out labeled items
-    train = np.sort(np.random.default_rng(seed).permutation(n_l)[n_hold:])
+    _, train = holdout_split(n_l, DiverseHeads().holdout, seed)
     F = linear_features(np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val]), 512, seed)
-    out = []
-    for K in (C, 2 * C):
-        cluster = KMeans(K, n_init=10, random_state=seed).fit(F[n_l:]).predict(F[:n_l][train])
-        out.append(float((_cluster_names(cluster, y[train], K, C)[cluster] == y[train]).mean()))
-    return out[0], out[1]
+    c, two_c = (named_clusters(F[:n_l][train], y[train], F[n_l:], k * C, C, seed)[2] for k in (1, 2))
+    return c, two_c
 
 
 def solve_again(row: dict, source, work: Path) -> dict:
-    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
-    return run_one(row["task"], params, source, row["seed"], work)
+    return run_one(row["task"], params(row), source, row["seed"], work)
 
 
 def label(row: dict) -> str:

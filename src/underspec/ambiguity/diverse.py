@@ -70,6 +70,14 @@ def diversity_objective(prior: np.ndarray, diversity_weight: float, prior_weight
     return objective
 
 
+def holdout_split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labeled items :class:`DiverseHeads` holds out (about ``share`` of ``n``, at least 30
+    and at most a third) and those it trains on, as sorted indices."""
+    n_hold = min(n // 3, max(30, int(round(share * n))))
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[:n_hold]), np.sort(order[n_hold:])
+
+
 def align_heads(votes: np.ndarray, reference: np.ndarray) -> list[int]:
     """The order of ``votes``' heads that best matches the heads of ``reference``.
 
@@ -174,12 +182,8 @@ class DiverseHeads(BaseEstimator):
                                      f"{X_labeled.shape[1:]}, as in X")
         if len(np.unique(y_labeled)) < 2:
             raise UnderspecError("y: one class only; expected labeled items of at least two classes")
-        rng = np.random.default_rng(self.seed)
         self.classes_, y_idx = np.unique(y_labeled, return_inverse=True)
-        n_hold = min(len(y_idx) // 3, max(30, int(round(self.holdout * len(y_idx)))))
-        order = rng.permutation(len(y_idx))
-        self.holdout_index_ = np.sort(order[:n_hold])
-        train = np.sort(order[n_hold:])
+        self.holdout_index_, train = holdout_split(len(y_idx), self.holdout, self.seed)
         prior = np.bincount(y_idx[train], minlength=len(self.classes_)) / len(train)
         pool = np.concatenate([X_unlabeled, X_labeled[self.holdout_index_]])
         objective = diversity_objective(prior, self.diversity_weight, self.prior_weight)
