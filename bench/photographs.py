@@ -77,13 +77,14 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
     result = solve(task, Answers(answers.y_val), settings=settings, progress=True)
     seconds = time.perf_counter() - started
     s = result.summary
-    vectors, _ = represent_task(task, settings)  # read back from the representation cache
+    vectors, _, _ = represent_task(task, settings)  # read back from the representation cache
     row = {"task": f"{TASKS[name].id}_{name}", "seed": seed,
            "sizes": f"{len(task.X_labeled)}/{len(task.X_unlabeled)}/{len(task.X_val)}",
            "underspec": round(float((result.predictions == answers.y_val).mean()), 4),
            **baselines(vectors, answers, settings, seed),
            "hypotheses": s["hypotheses"]["count"], "labels": s["labels_used"], "decision": s["decision"],
            "estimated": s["estimated_accuracy"], "representation": s["representation"],
+           "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
            "seconds": round(seconds, 1),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     if with_images:

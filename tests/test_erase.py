@@ -7,6 +7,8 @@ from underspec.ambiguity.erase import (
     erase_rejected,
     linear_features,
     partition_head,
+    slot_columns,
+    slot_heads,
     spectrum,
 )
 
@@ -150,3 +152,38 @@ def test_spectrum_is_the_same_wherever_the_content_moves():
     assert spectrum(images).shape == (5, 3 * 8 * 9)
     assert np.allclose(spectrum(images), spectrum(swapped), atol=1e-4)
     assert not np.allclose(images.reshape(5, -1), swapped.reshape(5, -1))
+
+
+def test_slot_columns_drop_the_tile_that_reads_the_rejected_hypothesis():
+    """Two tiles' blocks of columns: the chosen hypothesis is read from the first, the rejected
+    one from the second (vehicle_animal once the animal is chosen): only the first is kept. When
+    the chosen hypothesis is read from both (or the blocks are one), every column is kept."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    label, shortcut = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    slot = lambda y: rng.normal(size=(n, 6)) + 2.0 * y[:, None] * (np.arange(6) < 3)  # noqa: E731
+    F = np.concatenate([slot(label), slot(shortcut)], 1)
+    columns, reads = slot_columns(F, np.stack([label, shortcut]), chosen=0, slots=2)
+    assert columns.tolist() == list(range(6))
+    assert [r["kept"] for r in reads] == [True, False] and reads[1]["reads"][1] > 0.85 > 0.6 > reads[1]["reads"][0]
+    columns, _ = slot_columns(F, np.stack([shortcut, label]), chosen=1, slots=2)  # the same, numbered the other way
+    assert columns.tolist() == list(range(6))
+    both = np.concatenate([slot(label), slot(label + shortcut > 0)], 1)
+    assert len(slot_columns(both, np.stack([label, shortcut]), chosen=0, slots=2)[0]) == 12
+    assert len(slot_columns(F, np.stack([label, shortcut]), chosen=0, slots=1)[0]) == 12
+
+
+def test_slot_heads_read_the_label_from_each_tile_alone():
+    """Labeled items whose two tiles both follow the label: each slot head reads its own tile,
+    so on items where the tiles disagree they predict the two tiles' classes."""
+    rng = np.random.default_rng(1)
+    n = 1500
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    tile = lambda y: rng.normal(size=(n, 5)) + 2.5 * y[:, None] * (np.arange(5) < 2)  # noqa: E731
+    y = np.r_[rng.integers(0, 2, 600), np.zeros(n - 600, int)]
+    labeled, y = np.concatenate([tile(y), tile(y)], 1)[:600], y[:600]
+    items = np.concatenate([tile(a), tile(b)], 1)
+    proba = slot_heads(labeled, y, items, 2, n_classes=2)
+    assert proba.shape == (n, 2, 2) and np.allclose(proba.sum(-1), 1)
+    assert (proba[:, 0].argmax(-1) == a).mean() > 0.9 and (proba[:, 1].argmax(-1) == b).mean() > 0.9
+    assert abs((proba[:, 0].argmax(-1) == b).mean() - 0.5) < 0.1

@@ -86,22 +86,54 @@ def test_propagate_labels_every_item_with_the_linear_model_and_refuses_an_unknow
         propagate(image_set, emb, no_selection, no_crowd, propagator="svm")
 
 
-def test_tiles_make_the_features_blind_to_which_side_holds_which_photo():
+def test_tiles_of_two_kinds_make_the_features_blind_to_which_side_holds_which():
     d = load_digits()
-    X = (d.images / 16.0)[:, None].astype(np.float32)
-    rng = np.random.default_rng(0)
-    left, right = X[:100], X[rng.permutation(100) + 100]
-    pairs, swapped = np.concatenate([left, right], 3), np.concatenate([right, left], 3)  # (N, 1, 8, 16)
-    tiled = PatchFeatures(centroids=20, patch=3, tiles=True, seed=0).fit(pairs)
+    X = (d.images / 16.0)[:, None].astype(np.float32)[:300]
+    noise = np.random.default_rng(0).uniform(0, 1, X.shape).astype(np.float32)
+    pairs, swapped = np.concatenate([X, noise], 3), np.concatenate([noise, X], 3)  # (N, 1, 8, 16)
+    tiled = PatchFeatures(centroids=20, patch=3, tiles=True, seed=0).fit(np.concatenate([pairs, swapped]))
     assert np.allclose(tiled.transform(pairs), tiled.transform(swapped), atol=1e-4)
     plain = PatchFeatures(centroids=20, patch=3, seed=0).fit(pairs)
     assert not np.allclose(plain.transform(pairs), plain.transform(swapped), atol=1e-2)
-    # a digit above a digit: tiles along the height; square items have one tile (no change)
-    stacked = np.concatenate([left, right], 2)
+    # a digit above noise: tiles along the height; square items have one tile (no change)
+    stacked = np.concatenate([X, noise], 2)
     assert np.allclose(tiled.fit(stacked).transform(stacked),
-                       tiled.transform(np.concatenate([right, left], 2)), atol=1e-4)
+                       tiled.transform(np.concatenate([noise, X], 2)), atol=1e-4)
     square = PatchFeatures(centroids=20, patch=3, seed=0)
     assert np.allclose(square.fit_transform(X[:200]), square.set_params(tiles=True).fit_transform(X[:200]))
+
+
+def test_tiles_of_two_kinds_are_put_in_one_order_whatever_their_side():
+    """A digit beside a patch of noise, the digit's side drawn per item: the learnt order puts
+    the digit in the same slot of the features, where a linear model reads its class; with the
+    tiles summed (the previous recipe) the noise blends with the digit and it reads less."""
+    d = load_digits()
+    X, y = (d.images / 16.0)[:, None].astype(np.float32), d.target
+    rng = np.random.default_rng(0)
+    noise = rng.uniform(0, 1, X.shape).astype(np.float32)
+    left = rng.random(len(X)) < 0.5
+    pairs = np.where(left[:, None, None, None], np.concatenate([X, noise], 3), np.concatenate([noise, X], 3))
+    tiled = PatchFeatures(centroids=30, patch=3, tiles=True, seed=0)
+    features = tiled.fit_transform(pairs)
+    assert features.shape == (len(X), 2 * 4 * 30) and tiled.order_weights_ is not None
+    slots = features.reshape(len(X), 2, -1)
+    train, test = np.arange(0, len(X), 2), np.arange(1, len(X), 2)
+
+    def reads(F):
+        model = LogisticRegression(C=0.1, max_iter=3000).fit(F[train], y[train])
+        return (model.predict(F[test]) == y[test]).mean()
+
+    digit_slot = int(np.argmax([reads(slots[:, 0]), reads(slots[:, 1])]))
+    assert reads(slots[:, digit_slot]) > 0.9 and reads(slots[:, 1 - digit_slot]) < 0.3
+    summed = tiled.encode(pairs).reshape(len(X), 2, -1).sum(1)
+    assert reads((summed - summed.mean(0)) / (summed.std(0) + 1e-6)) < reads(slots[:, digit_slot]) - 0.03
+    assert np.allclose(tiled.transform(pairs[:50]), features[:50], atol=1e-4)  # fit_transform = fit + transform
+    # a digit beside a digit: one kind, so the tiles keep their positions (the left one may be the label)
+    digits = np.concatenate([X, X[rng.permutation(len(X))]], 3)
+    same = PatchFeatures(centroids=30, patch=3, tiles=True, seed=0).fit(digits)
+    assert same.order_weights_ is None and same.order_split_ < 0.7 < tiled.order_split_
+    assert np.allclose(same.transform(digits).reshape(len(X), 2, -1)[:, 0],
+                       same.transform(np.concatenate([X, X[::-1]], 3)).reshape(len(X), 2, -1)[:, 0], atol=1e-4)
 
 
 @pytest.mark.parametrize("encoding", ["soft", "triangle"])

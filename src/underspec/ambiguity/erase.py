@@ -139,6 +139,87 @@ def linear_features(X: np.ndarray, max_dims: int = 512, seed: int = 0) -> np.nda
     return (features / max(float(features.std(0).mean()), 1e-12)).astype(np.float32)
 
 
+def slot_heads(F_train: np.ndarray, y_train: np.ndarray, F_items: np.ndarray, slots: int, *, n_classes: int,
+               C: float = 0.01) -> np.ndarray:
+    """One linear hypothesis per slot of the features ("the label is read from this tile"): a
+    logistic regression on the labeled items' columns of that slot alone.
+
+    Where the items are two photos side by side, the diverse heads on all the columns can each
+    find a function of the shortcut's photo that fits the labeled items and is independent of
+    the shortcut on the pool (dominoes, seed 1: the second head read the digit's tile at 0.86,
+    the photo's at 0.56); the slot heads put each photo forward as a hypothesis of its own.
+
+    Returns
+    -------
+    ndarray (n_items, slots, n_classes)
+        Each slot head's probabilities on ``F_items``, in class-index columns.
+    """
+    width = F_train.shape[1] // slots
+    out = np.zeros((len(F_items), slots, n_classes))
+    for s in range(slots):
+        cols = slice(s * width, (s + 1) * width)
+        model = LogisticRegression(C=C, max_iter=2000).fit(F_train[:, cols], y_train)
+        out[:, s, model.classes_] = model.predict_proba(F_items[:, cols])
+    return out
+
+
+def slot_columns(F_target: np.ndarray, labels: np.ndarray, chosen: int, slots: int, *, C: float = 0.01,
+                 margin: float = 0.1, sample: int = 4000, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+    """The columns of the slots the chosen hypothesis is read from, when the features are
+    ``slots`` equal blocks of columns, one per tile of the items (a learnt representation of
+    photos side by side, :class:`~underspec.models.patch_features.PatchFeatures` ``tiles``).
+
+    Each slot's columns are asked, by a logistic regression cross-validated over two halves of
+    (a sample of) the target items, how well they read each hypothesis's labels there. A slot is
+    dropped when some rejected hypothesis is read from it better than the chosen one by
+    ``margin``, and the chosen one is read from another slot: the vehicle's slot of
+    vehicle_animal once the animal is chosen. Every column is kept otherwise.
+
+    Parameters
+    ----------
+    F_target : ndarray (n_target, slots * d)
+    labels : ndarray of int (n_hypotheses, n_target)
+        What each hypothesis predicts on the target items.
+    chosen : int
+    slots : int
+    C, margin : float
+    sample : int
+        Target items the regressions are fitted on.
+    seed : int
+
+    Returns
+    -------
+    columns : ndarray of int
+        The columns to keep.
+    reads : list of dict
+        Per slot: ``slot``, ``reads`` (the accuracy per hypothesis) and ``kept``.
+    """
+    everything = np.arange(F_target.shape[1])
+    if slots < 2 or len(labels) < 2 or F_target.shape[1] % slots:
+        return everything, []
+    rows = np.random.default_rng(seed).permutation(len(F_target))[:sample]
+    halves = np.array_split(rows, 2)
+    width = F_target.shape[1] // slots
+    reads = np.zeros((slots, len(labels)))
+    for s in range(slots):
+        F = F_target[:, s * width:(s + 1) * width]
+        for h, y in enumerate(labels):
+            for train, test in (halves, halves[::-1]):
+                if len(np.unique(y[train])) < 2:
+                    reads[s, h] += 0.5 * float((y[test] == y[train][0]).mean())
+                    continue
+                model = LogisticRegression(C=C, max_iter=1000).fit(F[train], y[train])
+                reads[s, h] += 0.5 * float((model.predict(F[test]) == y[test]).mean())
+    rejected = np.delete(reads, chosen, axis=1).max(1)
+    drop = rejected > reads[:, chosen] + margin
+    best = int(np.argmax(reads[:, chosen]))
+    if drop[best] or drop.all():
+        drop[:] = False
+    columns = np.concatenate([np.arange(s * width, (s + 1) * width) for s in range(slots) if not drop[s]])
+    return columns, [{"slot": s, "reads": [round(float(r), 4) for r in reads[s]], "kept": not bool(drop[s])}
+                     for s in range(slots)]
+
+
 def complement_heads(F_train: np.ndarray, y_train: np.ndarray, F_target: np.ndarray, F_items: np.ndarray,
                      concepts: np.ndarray, *, n_classes: int, C: float = 0.01) -> np.ndarray:
     """For every hypothesis, the linear hypothesis that fits the labels without it.

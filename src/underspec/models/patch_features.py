@@ -10,11 +10,17 @@ the cost is the encoding, one product of every patch with every centroid; a stri
 it four times cheaper for about a point of linear-probe accuracy.
 
 Items made of square photos side by side (vehicle_animal: an animal beside a vehicle, 32 x 64;
-dominoes: a digit above a photo) are cut into their square tiles, each pooled over its own grid,
-and the tiles summed: the features then do not depend on which side holds which photo. On
-vehicle_animal, where the animal's side is drawn per item, this took the linear probe with 8,000
-labels from 0.714 (a 2 x 2 grid over the whole item) to 0.744 (one seed; a 2 x 4 grid, the tiles
-side by side: 0.732).
+dominoes: a digit above a photo) are cut into their square tiles, each encoded over its own grid,
+and the tiles put side by side in an order learnt from the items themselves (:meth:`PatchFeatures.fit_order`):
+each item's tiles are ranked by a score w . f, where w starts as the leading direction of the
+differences between an item's tiles and is then refitted, a few times, as the logistic regression
+that tells the tiles ranked first from the others. Where the tiles are of two kinds (an animal and
+a vehicle, the animal's side drawn per item), the first slot then holds one kind whatever its side,
+and a head can read the animal without reading the vehicle. Measured on vehicle_animal (seed 42,
+12,000 items, patches-fast, ``bench/work`` probe with the side known): the order puts the animal
+in the same slot in 96.7% of items (80% with the leading direction alone); a linear probe with
+8,000 labels reads the animal from its slot at 0.826 (0.834 with the true side), against 0.741
+when the tiles are summed (the previous recipe, blind to the side but blending the two photos).
 """
 
 from __future__ import annotations
@@ -94,7 +100,8 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         a coarse layout.
     tiles : bool
         Cut items whose long side is a whole multiple (2 or more) of their short side into
-        square tiles, pool each over ``grid`` and sum the tiles (see the module docstring).
+        square tiles, pool each over ``grid`` and put the tiles' features side by side in the
+        learnt order (see the module docstring).
     sample_images, sample_patches : int
         The whitening and the centroids are learnt from this many patches of this many images;
         the per-feature mean and scale from the encoding of those images.
@@ -111,8 +118,13 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
     mean_, whiten_ : Tensor
         Patch mean and ZCA whitening matrix.
     centroids_ : Tensor (K, C * patch_ ** 2)
+    order_weights_ : ndarray (per-tile features,) or None
+        The score that ranks an item's tiles (``None``: one tile, or tiles of one kind, kept in
+        their positions; see :meth:`fit_order`).
+    order_split_ : float or None
+        Share of items whose tiles the score splits one per kind.
     feature_mean_, feature_scale_ : ndarray
-        Standardisation of the encoded features.
+        Standardisation of the encoded (and ordered) features.
     n_features_out_ : int
     """
 
@@ -132,14 +144,72 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
             raise UnderspecError(f"stride and centroids: expected numbers >= 1, got {self.stride} and {self.centroids}")
 
     def fit(self, X: np.ndarray, y=None) -> PatchFeatures:
-        """Learn the whitening, the centroids and the feature scale from a sample of ``X``."""
-        self.standardise(self.encode(np.asarray(X[self.fit_dictionary(X)])))
+        """Learn the whitening, the centroids, the tiles' order and the feature scale from a
+        sample of ``X``."""
+        raw = self.encode(np.asarray(X[self.fit_dictionary(X)]))
+        self.standardise(self.fit_order(raw).order(raw))
         return self
 
     def fit_transform(self, X: np.ndarray, y=None) -> np.ndarray:
         """Fit on ``X`` and return its features, standardised over all of ``X``."""
         self.fit_dictionary(X)
-        return self.standardise(self.encode(X))
+        raw = self.encode(X)
+        return self.standardise(self.fit_order(raw).order(raw))
+
+    def fit_order(self, raw: np.ndarray, sample: int = 6000, rounds: int = 10, settled: float = 0.005,
+                  kinds: float = 0.7) -> PatchFeatures:
+        """Learn ``order_weights_``, the score that ranks each item's tiles, from the raw
+        encodings ``raw`` (N, tiles * per-tile features) of a sample of ``sample`` items (see the
+        module docstring); refitted at most ``rounds`` times, until fewer than ``settled`` of the
+        sample's items change their first tile.
+
+        The order is kept only where the tiles are of distinct kinds: on items outside the
+        sample (the sample itself when there are none), at least ``kinds`` of them have exactly
+        one tile among the top ``1 / tiles`` of all tiles' scores (``order_split_``; an animal
+        beside a vehicle: 0.83). Tiles of one kind (a digit beside a digit: 0.57) score like one
+        population, about half of the items have both tiles on one side, and the positions are
+        kept: there the position may be what tells the label from the shortcut."""
+        from sklearn.linear_model import LogisticRegression
+
+        k, self.order_weights_, self.order_split_ = self.tiles_, None, None
+        if k < 2 or len(raw) < 2:
+            return self
+        shuffled = np.random.default_rng(self.seed).permutation(len(raw))
+        rows, held_out = np.sort(shuffled[:sample]), np.sort(shuffled[sample:2 * sample])
+        tiles = raw[rows].reshape(len(rows), k, -1).astype(np.float64)
+        spread = tiles - tiles.mean(1, keepdims=True)
+        weights = np.linalg.svd(spread.reshape(-1, tiles.shape[2]), full_matrices=False)[2][0]
+        flat = tiles.reshape(-1, tiles.shape[2])
+        mean, scale = flat.mean(0), flat.std(0) + 1e-6
+        first = (tiles @ weights).argmax(1)
+        for _ in range(rounds):
+            is_first = (np.arange(k) == first[:, None]).reshape(-1)
+            model = LogisticRegression(C=0.01, max_iter=500).fit((flat - mean) / scale, is_first)
+            weights = model.coef_[0] / scale
+            moved = (tiles @ weights).argmax(1) != first
+            first = (tiles @ weights).argmax(1)
+            if moved.mean() < settled:
+                break
+        check = raw[held_out].reshape(len(held_out), k, -1) @ weights if len(held_out) else tiles @ weights
+        above = check > np.quantile(check, 1 - 1 / k)
+        self.order_split_ = float((above.sum(1) == 1).mean())
+        if self.order_split_ >= kinds:
+            self.order_weights_ = weights.astype(np.float32)
+        return self
+
+    def order(self, raw: np.ndarray) -> np.ndarray:
+        """Put each item's tiles in ``raw`` (N, tiles * per-tile features) in the learnt order,
+        highest score first, in place (a block of rows at a time); return it."""
+        if getattr(self, "order_weights_", None) is None:
+            return raw
+        k = self.tiles_
+        tiles = raw.reshape(len(raw), k, -1)
+        step = max(1, BATCH_ELEMENTS // 80 // max(1, raw.shape[1]))
+        for start in range(0, len(raw), step):
+            block = tiles[start:start + step]
+            rank = np.argsort(-(block @ self.order_weights_), axis=1, kind="stable")
+            block[:] = np.take_along_axis(block, rank[:, :, None], 1)
+        return raw
 
     def standardise(self, raw: np.ndarray) -> np.ndarray:
         """Learn each feature's mean and scale from the encodings ``raw`` (float32, standardised
@@ -183,18 +253,20 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         centres = kmeans.fit(((sample - self.mean_) @ self.whiten_).numpy()).cluster_centers_
         self.centroids_ = torch.as_tensor(centres, dtype=torch.float32)
         self.input_shape_ = tuple(X.shape[1:])
+        self.tiles_ = tile_count(X.shape) if self.tiles else 1
         per_region = len(self.centroids_) * (1 if self.encoding == "triangle" else 2)
-        self.n_features_out_ = per_region * self.grid[0] * self.grid[1]
+        self.n_features_out_ = per_region * self.grid[0] * self.grid[1] * self.tiles_
         return rows
 
     def encode(self, X: np.ndarray) -> np.ndarray:
-        """The pooled activations before standardisation (N, features), float32."""
+        """The pooled activations before ordering and standardisation (N, features), float32:
+        an item's tiles side by side in their positions."""
         check_is_fitted(self, "centroids_")
         self._check(X)
         if tuple(X.shape[1:]) != self.input_shape_:
             raise UnderspecError(f"patch features were fitted on items {self.input_shape_}; got {tuple(X.shape[1:])}")
         size, stride = self.patch_, int(self.stride)
-        k = tile_count(X.shape) if self.tiles else 1
+        k = self.tiles_
         height, width = (min(X.shape[2:]),) * 2 if k > 1 else X.shape[2:]
         side_h, side_w = (height - size) // stride + 1, (width - size) // stride + 1
         rows, cols = _bounds(side_h, self.grid[0]), _bounds(side_w, self.grid[1])
@@ -215,10 +287,10 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
             grid = active.transpose(1, 2).reshape(len(z), -1, side_h, side_w)
             regions = [grid[:, :, rows[i]:rows[i + 1], cols[j]:cols[j + 1]].sum((2, 3))
                        for i in range(self.grid[0]) for j in range(self.grid[1])]
-            out.append(torch.stack(regions, 2).reshape(len(z) // k, k, -1).sum(1))
+            out.append(torch.stack(regions, 2).reshape(len(z) // k, -1))
         return torch.cat(out).numpy() if out else np.zeros((0, self.n_features_out_), np.float32)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Standardised features (N, ``n_features_out_``), float32."""
-        return ((self.encode(X) - self.feature_mean_) / self.feature_scale_).astype(np.float32)
+        """Ordered, standardised features (N, ``n_features_out_``), float32."""
+        return ((self.order(self.encode(X)) - self.feature_mean_) / self.feature_scale_).astype(np.float32)
 

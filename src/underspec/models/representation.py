@@ -138,7 +138,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
         return X
-    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name}), "seed": seed, "version": 3}
+    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name}), "seed": seed, "version": 5}
     folder = default_cache() if cache is True else Path(cache) if cache else None
     path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
     if path is not None and path.is_file():
@@ -156,7 +156,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
         for index, block in iter_tasks(encode_shard, (transformer, X), shards, address=address, progress=label):
             features[slice(*shards[index])] = block
             release_pages(X)  # the pixels read leave the process's resident memory (page cache only)
-        transformer.standardise(features)
+        transformer.standardise(transformer.fit_order(features).order(features))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_npy_atomic(path, features)
