@@ -139,6 +139,12 @@ def linear_features(X: np.ndarray, max_dims: int = 512, seed: int = 0) -> np.nda
     return (features / max(float(features.std(0).mean()), 1e-12)).astype(np.float32)
 
 
+def slot_blocks(n_columns: int, slots: int) -> list[slice]:
+    """The columns of each slot when ``n_columns`` are ``slots`` equal blocks, one per tile."""
+    width = n_columns // slots
+    return [slice(s * width, (s + 1) * width) for s in range(slots)]
+
+
 def slot_heads(F_train: np.ndarray, y_train: np.ndarray, F_items: np.ndarray, slots: int, *, n_classes: int,
                C: float = 0.01) -> np.ndarray:
     """One linear hypothesis per slot of the features ("the label is read from this tile"): a
@@ -154,10 +160,8 @@ def slot_heads(F_train: np.ndarray, y_train: np.ndarray, F_items: np.ndarray, sl
     ndarray (n_items, slots, n_classes)
         Each slot head's probabilities on ``F_items``, in class-index columns.
     """
-    width = F_train.shape[1] // slots
     out = np.zeros((len(F_items), slots, n_classes))
-    for s in range(slots):
-        cols = slice(s * width, (s + 1) * width)
+    for s, cols in enumerate(slot_blocks(F_train.shape[1], slots)):
         model = LogisticRegression(C=C, max_iter=2000).fit(F_train[:, cols], y_train)
         out[:, s, model.classes_] = model.predict_proba(F_items[:, cols])
     return out
@@ -199,10 +203,10 @@ def slot_columns(F_target: np.ndarray, labels: np.ndarray, chosen: int, slots: i
         return everything, []
     rows = np.random.default_rng(seed).permutation(len(F_target))[:sample]
     halves = np.array_split(rows, 2)
-    width = F_target.shape[1] // slots
+    blocks = slot_blocks(F_target.shape[1], slots)
     reads = np.zeros((slots, len(labels)))
-    for s in range(slots):
-        F = F_target[:, s * width:(s + 1) * width]
+    for s, cols in enumerate(blocks):
+        F = F_target[:, cols]
         for h, y in enumerate(labels):
             for train, test in (halves, halves[::-1]):
                 if len(np.unique(y[train])) < 2:
@@ -215,7 +219,7 @@ def slot_columns(F_target: np.ndarray, labels: np.ndarray, chosen: int, slots: i
     best = int(np.argmax(reads[:, chosen]))
     if drop[best] or drop.all():
         drop[:] = False
-    columns = np.concatenate([np.arange(s * width, (s + 1) * width) for s in range(slots) if not drop[s]])
+    columns = np.concatenate([everything[cols] for s, cols in enumerate(blocks) if not drop[s]])
     return columns, [{"slot": s, "reads": [round(float(r), 4) for r in reads[s]], "kept": not bool(drop[s])}
                      for s in range(slots)]
 

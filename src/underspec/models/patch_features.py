@@ -186,9 +186,8 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
             is_first = (np.arange(k) == first[:, None]).reshape(-1)
             model = LogisticRegression(C=0.01, max_iter=500).fit((flat - mean) / scale, is_first)
             weights = model.coef_[0] / scale
-            moved = (tiles @ weights).argmax(1) != first
-            first = (tiles @ weights).argmax(1)
-            if moved.mean() < settled:
+            first, before = (tiles @ weights).argmax(1), first
+            if (first != before).mean() < settled:
                 break
         check = raw[held_out].reshape(len(held_out), k, -1) @ weights if len(held_out) else tiles @ weights
         above = check > np.quantile(check, 1 - 1 / k)
@@ -200,7 +199,7 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
     def order(self, raw: np.ndarray) -> np.ndarray:
         """Put each item's tiles in ``raw`` (N, tiles * per-tile features) in the learnt order,
         highest score first, in place (a block of rows at a time); return it."""
-        if getattr(self, "order_weights_", None) is None:
+        if self.order_weights_ is None:
             return raw
         k = self.tiles_
         tiles = raw.reshape(len(raw), k, -1)
@@ -254,6 +253,7 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         self.centroids_ = torch.as_tensor(centres, dtype=torch.float32)
         self.input_shape_ = tuple(X.shape[1:])
         self.tiles_ = tile_count(X.shape) if self.tiles else 1
+        self.order_weights_ = self.order_split_ = None  # positions, until fit_order learns an order
         per_region = len(self.centroids_) * (1 if self.encoding == "triangle" else 2)
         self.n_features_out_ = per_region * self.grid[0] * self.grid[1] * self.tiles_
         return rows
