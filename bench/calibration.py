@@ -176,7 +176,8 @@ def summarise(rows: list[dict]) -> dict:
     return {"overall": stats(rows), "by_task": {k: stats(v) for k, v in sorted(by_task.items())},
             "no_shift_runs_with_labels_spent": int(sum(r["labels"] > 0 for r in no_shift)),
             "no_shift_runs_found_ambiguous": int(sum(r["ambiguous"] for r in no_shift)),
-            "no_shift_runs": len(no_shift)}
+            "no_shift_runs": len(no_shift),
+            "no_shift_plain_within_1_point_of_oracle": int(sum(r["plain"] >= r["oracle"] - 0.01 for r in no_shift))}
 
 
 def reliability_png(rows: list[dict]) -> str:
@@ -222,7 +223,11 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |")
     lines += ["", f"`no_shift`: found ambiguous (labels spent telling hypotheses apart) in "
               f"{s['no_shift_runs_found_ambiguous']} of {s['no_shift_runs']} runs; any label spent (including random "
-              f"checks of an unambiguous task) in {s['no_shift_runs_with_labels_spent']}.",
+              f"checks of an unambiguous task) in {s['no_shift_runs_with_labels_spent']}.", "",
+              "How noisy the comparison with the oracle is: on `no_shift` the labeled items come from the target's "
+              "distribution, so plain training on them is the oracle's equal up to the draw of its training items; "
+              f"it is within 1 point of the oracle in {s.get('no_shift_plain_within_1_point_of_oracle')} of "
+              f"{s['no_shift_runs']} runs.",
               "", f"![reliability diagram](data:image/png;base64,{result['reliability_png']})", ""]
     return "\n".join(lines)
 

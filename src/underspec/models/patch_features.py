@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from underspec.data.image_sets import as_float
 from underspec.errors import UnderspecError
+from underspec.models.tile_order import TileOrder, tile_count
 
 ENCODINGS = ("triangle", "soft")
 BATCH_ELEMENTS = 80_000_000
@@ -58,13 +59,6 @@ def _floats(images: np.ndarray) -> torch.Tensor:
 
 def _bounds(side: int, parts: int) -> list[int]:
     return [i * side // parts for i in range(parts + 1)]
-
-
-def tile_count(shape: tuple[int, ...]) -> int:
-    """Square tiles an item of ``shape`` (C, H, W) is made of: its long side over its short
-    side when that is a whole number of 2 or more, else 1."""
-    short, long = sorted(shape[-2:])
-    return long // short if long % short == 0 and long >= 2 * short else 1
 
 
 def _split_tiles(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -156,44 +150,15 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         raw = self.encode(X)
         return self.standardise(self.fit_order(raw).order(raw))
 
-    def fit_order(self, raw: np.ndarray, sample: int = 6000, rounds: int = 10, settled: float = 0.005,
-                  kinds: float = 0.7) -> PatchFeatures:
+    def fit_order(self, raw: np.ndarray, **params) -> PatchFeatures:
         """Learn ``order_weights_``, the score that ranks each item's tiles, from the raw
-        encodings ``raw`` (N, tiles * per-tile features) of a sample of ``sample`` items (see the
-        module docstring); refitted at most ``rounds`` times, until fewer than ``settled`` of the
-        sample's items change their first tile.
-
-        The order is kept only where the tiles are of distinct kinds: on items outside the
-        sample (the sample itself when there are none), at least ``kinds`` of them have exactly
-        one tile among the top ``1 / tiles`` of all tiles' scores (``order_split_``; an animal
-        beside a vehicle: 0.83). Tiles of one kind (a digit beside a digit: 0.57) score like one
-        population, about half of the items have both tiles on one side, and the positions are
-        kept: there the position may be what tells the label from the shortcut."""
-        from sklearn.linear_model import LogisticRegression
-
-        k, self.order_weights_, self.order_split_ = self.tiles_, None, None
-        if k < 2 or len(raw) < 2:
-            return self
-        shuffled = np.random.default_rng(self.seed).permutation(len(raw))
-        rows, held_out = np.sort(shuffled[:sample]), np.sort(shuffled[sample:2 * sample])
-        tiles = raw[rows].reshape(len(rows), k, -1).astype(np.float64)
-        spread = tiles - tiles.mean(1, keepdims=True)
-        weights = np.linalg.svd(spread.reshape(-1, tiles.shape[2]), full_matrices=False)[2][0]
-        flat = tiles.reshape(-1, tiles.shape[2])
-        mean, scale = flat.mean(0), flat.std(0) + 1e-6
-        first = (tiles @ weights).argmax(1)
-        for _ in range(rounds):
-            is_first = (np.arange(k) == first[:, None]).reshape(-1)
-            model = LogisticRegression(C=0.01, max_iter=500).fit((flat - mean) / scale, is_first)
-            weights = model.coef_[0] / scale
-            first, before = (tiles @ weights).argmax(1), first
-            if (first != before).mean() < settled:
-                break
-        check = raw[held_out].reshape(len(held_out), k, -1) @ weights if len(held_out) else tiles @ weights
-        above = check > np.quantile(check, 1 - 1 / k)
-        self.order_split_ = float((above.sum(1) == 1).mean())
-        if self.order_split_ >= kinds:
-            self.order_weights_ = weights.astype(np.float32)
+        encodings ``raw`` (N, tiles * per-tile features): a :class:`~underspec.models.tile_order.TileOrder`
+        (``params``: its parameters) with one start, the leading direction (the setting
+        measured on the photographs). The order is kept only where the tiles are of distinct
+        kinds (``order_split_``; an animal beside a vehicle: 0.83, a digit beside a digit:
+        0.57): elsewhere the tiles keep their positions."""
+        ranker = TileOrder(**{"seed": self.seed, **params}).fit(raw.reshape(len(raw), self.tiles_, -1))
+        self.order_weights_, self.order_split_ = ranker.weights_, ranker.split_
         return self
 
     def order(self, raw: np.ndarray) -> np.ndarray:
