@@ -83,15 +83,19 @@ class TileOrder(BaseEstimator):
         shuffled = np.random.default_rng(self.seed).permutation(n)
         rows, held_out = np.sort(shuffled[:self.sample]), np.sort(shuffled[self.sample:2 * self.sample])
         fit = tiles[rows].astype(np.float64)
-        spread = fit - fit.mean(1, keepdims=True)
-        directions = np.linalg.svd(spread.reshape(-1, fit.shape[2]), full_matrices=False)[2]
+        spread = (fit - fit.mean(1, keepdims=True)).reshape(-1, fit.shape[2])  # freed once decomposed
+        directions = np.linalg.svd(spread, full_matrices=False)[2][:max(1, self.starts, self.dims or 0)]
+        del spread
         basis = directions[:self.dims] if self.dims else None
         if basis is not None:  # scores in the span of the leading directions, mapped back at the end
             fit, directions = fit @ basis.T, np.eye(len(basis))
+        flat = fit.reshape(-1, fit.shape[2])
+        mean, scale = flat.mean(0), flat.std(0) + 1e-6
+        standard = (flat - mean) / scale  # what the logistic refits read, the same for every start
         check = tiles[held_out] if len(held_out) else tiles[rows]
         best = None
         for start in directions[:max(1, self.starts)]:
-            weights = self._refit(fit, start)
+            weights = self._refit(fit, standard, scale, start)
             full = weights @ basis if basis is not None else weights
             split = _first_share(check @ full)
             if best is None or split > best[0]:
@@ -101,15 +105,14 @@ class TileOrder(BaseEstimator):
             self.weights_ = best[1].astype(np.float32)
         return self
 
-    def _refit(self, tiles: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """The logistic refits of a starting score ``weights`` on ``tiles`` (N, tiles, features)."""
+    def _refit(self, tiles: np.ndarray, standard: np.ndarray, scale: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The logistic refits of a starting score ``weights`` on ``tiles`` (N, tiles, features),
+        whose rows standardised (by ``scale``) are ``standard``."""
         k = tiles.shape[1]
-        flat = tiles.reshape(-1, tiles.shape[2])
-        mean, scale = flat.mean(0), flat.std(0) + 1e-6
         first = (tiles @ weights).argmax(1)
         for _ in range(self.rounds):
             is_first = (np.arange(k) == first[:, None]).reshape(-1)
-            model = LogisticRegression(C=0.01, max_iter=500).fit((flat - mean) / scale, is_first)
+            model = LogisticRegression(C=0.01, max_iter=500).fit(standard, is_first)
             weights = model.coef_[0] / scale
             first, before = (tiles @ weights).argmax(1), first
             if (first != before).mean() < self.settled:
