@@ -78,11 +78,12 @@ def check_numeric(where: str, array: np.ndarray, *, finite: bool = True, integer
 
 
 def load_npy(path: str | os.PathLike, what: str = "a NumPy .npy array", *, finite: bool = True,
-             integer: bool = False) -> np.ndarray:
-    """A plain numeric ``.npy`` array (no pickled objects), checked with :func:`check_numeric`."""
+             integer: bool = False, mmap: bool = False) -> np.ndarray:
+    """A plain numeric ``.npy`` array (no pickled objects), checked with :func:`check_numeric`
+    (``mmap``: memory-mapped, read only, for a caller that copies it where it belongs)."""
     p = existing_file(path, what)
     try:
-        array = np.load(p, allow_pickle=False)
+        array = np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
     except _UNREADABLE as exc:
         raise UnderspecError(f"{p}: not a readable .npy file ({_reason(exc)}); expected {what}") from exc
     if not isinstance(array, np.ndarray):  # an .npz archive given where one array was expected

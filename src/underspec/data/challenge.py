@@ -57,6 +57,19 @@ class ChallengeTask:
             return np.asarray(self.manifest["classes"], dtype=np.int64)
         return np.unique(self.y_labeled)
 
+    def items(self) -> np.ndarray:
+        """Every item, labeled then unlabeled then target, as one array: the buffer the three
+        are consecutive views of when :func:`read_task` read them (no copy), else a stacked copy."""
+        parts = [self.X_labeled, self.X_unlabeled, self.X_val]
+        base = parts[0].base
+        if isinstance(base, np.ndarray) and base.flags.c_contiguous and all(p.base is base for p in parts) and \
+                len(base) == sum(len(p) for p in parts) and base.dtype == parts[0].dtype:
+            start = base.__array_interface__["data"][0]
+            offsets = [p.__array_interface__["data"][0] - start for p in parts]
+            if offsets == [0, parts[0].nbytes, parts[0].nbytes + parts[1].nbytes]:
+                return base
+        return np.concatenate(parts)
+
     @property
     def default_score(self) -> float:
         """Score of the task when nothing is submitted (0.8 unless the manifest says otherwise)."""
@@ -95,11 +108,11 @@ def write_task(task: ChallengeTask, answers: Answers, out: str | os.PathLike) ->
     return Path(out)
 
 
-def _load_array(directory: Path, name: str) -> np.ndarray:
+def _load_array(directory: Path, name: str, mmap: bool = False) -> np.ndarray:
     path = directory / name
     if not path.exists():
         raise UnderspecError(f"{path}: file not found (a task directory holds {', '.join(PARTICIPANT_FILES)})")
-    array = load_npy(path, f"{name} of a task directory, a numeric array")
+    array = load_npy(path, f"{name} of a task directory, a numeric array", mmap=mmap)
     if array.ndim == 0:
         raise UnderspecError(f"{path}: expected an array with a row per item, got a scalar")
     return array
@@ -121,7 +134,7 @@ def read_task(directory: str | os.PathLike) -> ChallengeTask:
         if not (directory / name).exists():
             raise UnderspecError(f"{directory / name}: file not found (a task directory holds "
                                  f"{', '.join(PARTICIPANT_FILES)})")
-    X_l, y_l, X_u, X_v = (_load_array(directory, name) for name in PARTICIPANT_FILES)
+    X_l, y_l, X_u, X_v = (_load_array(directory, name, mmap=name.startswith("X_")) for name in PARTICIPANT_FILES)
     if y_l.ndim != 1:
         raise UnderspecError(f"{directory / 'y_labeled.npy'}: expected shape (N,), got {y_l.shape}")
     check_numeric(str(directory / "y_labeled.npy"), y_l, integer=True)
@@ -149,8 +162,27 @@ def read_task(directory: str | os.PathLike) -> ChallengeTask:
     if len(np.unique(y_l)) < 2:  # the shortcut is then invisible: nothing tells two hypotheses apart
         raise UnderspecError(f"{directory / 'y_labeled.npy'}: a single class ({int(y_l[0])}); expected "
                              "labeled items of at least two classes")
-    return ChallengeTask(X_l.astype(np.float32), y_l.astype(np.int64),
-                         X_u.astype(np.float32), X_v.astype(np.float32), manifest)
+    X_l, X_u, X_v = _stacked([X_l, X_u, X_v])
+    return ChallengeTask(X_l, y_l.astype(np.int64), X_u, X_v, manifest)
+
+
+def _stacked(arrays: list[np.ndarray], block: int = 4096) -> list[np.ndarray]:
+    """The (memory-mapped) item arrays copied as float32 into one buffer, a block of rows at a
+    time, and returned as consecutive views of it: a learnt representation of every item then
+    reads the buffer (:meth:`ChallengeTask.items`) instead of a stacked copy, 1.2 GB less on
+    vehicle_animal, and the files' pages leave the resident memory as they are copied."""
+    from underspec.data.image_store import release_pages
+
+    out = np.empty((sum(len(a) for a in arrays), *arrays[0].shape[1:]), np.float32)
+    views, start = [], 0
+    for array in arrays:
+        view = out[start:start + len(array)]
+        for row in range(0, len(array), block):
+            view[row:row + block] = array[row:row + block]
+            release_pages(array)
+        views.append(view)
+        start += len(array)
+    return views
 
 
 def _check_classes(path: Path, classes, y_labeled: np.ndarray) -> None:

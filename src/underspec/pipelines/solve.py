@@ -282,8 +282,7 @@ def represent_task(t: ChallengeTask, settings: SolveSettings,
     if name == "none":
         return t, name, 1
     sizes = np.cumsum([len(t.X_labeled), len(t.X_unlabeled)])
-    features = represent(np.concatenate([t.X_labeled, t.X_unlabeled, t.X_val]), name, seed=settings.seed,
-                         progress=progress)
+    features = represent(t.items(), name, seed=settings.seed, progress=progress)
     slots = tile_count(t.X_val.shape) if RECIPES.get(name, {}).get("tiles") else 1
     if features.shape[1] > settings.max_dims * slots:
         features = np.concatenate([linear_features(block, settings.max_dims, settings.seed)
