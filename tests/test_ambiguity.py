@@ -393,3 +393,23 @@ def test_coin_floor_keeps_a_coin_toss_possible_whatever_the_telling_apart_said()
     assert free.p_coin == 0.02 and floored.p_coin == 0.3
     assert abs(floored.p_chosen - 0.97 * 0.7 / 0.98) < 1e-9
     assert floored.estimate < free.estimate - 0.05 and floored.p_better < free.p_better
+
+
+def test_confident_share_by_cell_keeps_the_items_where_the_hypothesis_departs_from_the_others():
+    # a soft hypothesis: sure (0.9) where every hypothesis agrees, unsure (0.6) where it departs
+    # from the others; one cut over the pool keeps only the agreed items, one per cell keeps
+    # half of each
+    rng = np.random.default_rng(0)
+    departs = np.arange(200) >= 150
+    conf = np.where(departs, 0.6, 0.9) + rng.uniform(0, 0.05, 200)
+    pseudo = rng.integers(0, 2, 200)
+    proba = np.stack([np.where(pseudo == 0, conf, 1 - conf), np.where(pseudo == 0, 1 - conf, conf)], 1)
+    groups = np.concatenate([np.zeros(10, np.int64), np.where(departs, 1 - pseudo, pseudo)])
+    y_lab = np.zeros(10, np.int64)
+    allowed = np.ones(200, bool)
+    _, used, _ = dis._round_labels(proba, y_lab, groups, {}, allowed, 0.95, 0.5)
+    _, used_by_cell, w = dis._round_labels(proba, y_lab, groups, {}, allowed, 0.95, 0.5, by_cell=True)
+    pool, pool_by_cell = used[10:], used_by_cell[10:]
+    assert pool[departs].sum() == 0 and pool.mean() >= 0.5
+    assert 0.4 <= pool_by_cell[departs].mean() <= 0.6 and 0.4 <= pool_by_cell[~departs].mean() <= 0.6
+    assert (w[10:][~pool_by_cell] == 0).all() and (w[10:][pool_by_cell] > 0).all()

@@ -41,15 +41,31 @@ def balanced_weights(pseudo: np.ndarray, groups: np.ndarray, cap: float = 10.0) 
     return np.minimum(counts.max() / counts[inverse], cap)
 
 
+def _confident(conf: np.ndarray, cells: np.ndarray | None, threshold: float, min_share: float) -> np.ndarray:
+    """The pool rows confident enough to train on: ``conf`` at least ``threshold``, lowered where
+    needed so that at least ``min_share`` of the rows are kept; of every cell apart when
+    ``cells`` are given (see :func:`self_train`'s ``by_cell``)."""
+    if cells is None:
+        cells = np.zeros(len(conf), np.int64)
+    keep = np.zeros(len(conf), bool)
+    for cell in np.unique(cells):
+        rows = cells == cell
+        cut = min(threshold, float(np.quantile(conf[rows], 1 - min_share))) if min_share > 0 else threshold
+        keep[rows] = conf[rows] >= cut
+    return keep
+
+
 def _round_labels(proba: np.ndarray, y_labeled_idx: np.ndarray, groups: np.ndarray, revealed: dict[int, int],
-                  allowed: np.ndarray, threshold: float, min_share: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  allowed: np.ndarray, threshold: float, min_share: float,
+                  by_cell: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One round's labels of the labeled then the pool items, which of them are used (the
     confident pool rows, see :func:`self_train`), and their weights (balanced cells, bought
     labels 5 times)."""
     rows = np.array(sorted(revealed), dtype=np.int64)
     pseudo, conf = proba.argmax(1), proba.max(1)
-    cut = min(threshold, float(np.quantile(conf, 1 - min_share))) if min_share > 0 else threshold
-    keep = (conf >= cut) & allowed
+    pool_groups = groups[len(y_labeled_idx):]
+    cells = pseudo * (int(pool_groups.max(initial=0)) + 1) + pool_groups if by_cell else None
+    keep = _confident(conf, cells, threshold, min_share) & allowed
     if len(rows):
         pseudo[rows] = [revealed[i] for i in rows]
         keep[rows] = True
@@ -74,7 +90,7 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
                teacher_weight: float = 0.0, train_rows: np.ndarray | None = None,
-               epochs: float = 8, n_final: int = 2, folds: int = 1, seed: int = 0,
+               epochs: float = 8, n_final: int = 2, folds: int = 1, by_cell: bool = False, seed: int = 0,
                progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
@@ -109,6 +125,11 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     n_final : int
         Networks trained (with different seeds) in the last round; their mean is the
         prediction.
+    by_cell : bool
+        Apply ``threshold`` and ``min_share`` in every (pseudo-label, group) cell apart: a
+        hypothesis soft where it departs from the others keeps its share of those items (with
+        one cut over the pool, its confident rows can be nearly all items where every
+        hypothesis agrees, and the student learns the shortcut from them).
     folds : int
         With more than 1, the relabelling rounds are cross-fitted: the pool is split into
         ``folds`` parts once, network k trains on the labeled items and the pool outside part k
@@ -130,7 +151,7 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     fold[rows] = -1  # true labels: in every network's training
     X_all = np.concatenate([X_labeled, X_pool])
     for r in range(rounds):
-        y, used, w = _round_labels(proba, y_labeled_idx, groups, revealed, allowed, threshold, min_share)
+        y, used, w = _round_labels(proba, y_labeled_idx, groups, revealed, allowed, threshold, min_share, by_cell)
         last = r == rounds - 1
         split = folds > 1 and not last
         models = []
