@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from underspec.data.image_sets import as_float
 from underspec.errors import UnderspecError
-from underspec.models.tile_order import TileOrder, tile_count
+from underspec.models.tile_order import TileOrder, rank_tiles, tile_count
 
 ENCODINGS = ("triangle", "soft")
 BATCH_ELEMENTS = 80_000_000
@@ -171,8 +171,7 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         step = max(1, BATCH_ELEMENTS // 80 // max(1, raw.shape[1]))
         for start in range(0, len(raw), step):
             block = tiles[start:start + step]
-            rank = np.argsort(-(block @ self.order_weights_), axis=1, kind="stable")
-            block[:] = np.take_along_axis(block, rank[:, :, None], 1)
+            block[:] = np.take_along_axis(block, rank_tiles(block, self.order_weights_)[:, :, None], 1)
         return raw
 
     def standardise(self, raw: np.ndarray) -> np.ndarray:

@@ -124,7 +124,13 @@ class TileOrder(BaseEstimator):
         was kept."""
         if self.weights_ is None:
             return np.broadcast_to(np.arange(tiles.shape[1]), tiles.shape[:2])
-        return np.argsort(-(tiles @ self.weights_), axis=1, kind="stable")
+        return rank_tiles(tiles, self.weights_)
+
+
+def rank_tiles(tiles: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each item's tile indices (N, tiles) by the score ``tiles @ weights``, highest first
+    (ties keep their positions)."""
+    return np.argsort(-(tiles @ weights), axis=1, kind="stable")
 
 
 def tile_count(shape: tuple[int, ...]) -> int:

@@ -27,7 +27,7 @@ from underspec.ambiguity.shift import ShiftTest, shift_test
 from underspec.data.challenge import ChallengeTask, read_task
 from underspec.errors import UnderspecError, atomic_path, check_output_file, write_text_atomic
 from underspec.models.fit import current_device, predict_proba
-from underspec.models.tile_order import order_image_tiles
+from underspec.models.tile_order import order_image_tiles, tile_count
 from underspec.oracles import BudgetedOracle, BudgetSpentError, Oracle, make_oracle
 
 PARTITION_VIEWS = ("pixels", "spectrum")
@@ -269,7 +269,6 @@ def represent_task(t: ChallengeTask, settings: SolveSettings,
     block of columns per tile of the items (photos side by side), each reduced by PCA on its
     own to ``max_dims`` so that the blocks stay apart (1: one block)."""
     from underspec.models import face_descriptor
-    from underspec.models.patch_features import tile_count
     from underspec.models.representation import (
         PRETRAINED,
         RECIPES,
