@@ -73,3 +73,34 @@ def test_tiles_keep_their_places_on_a_fixed_side_one_kind_or_one_tile():
     ordered, info = order_image_tiles([digits], seed=0)
     assert not info["reordered"] and info["split"] < 0.95 and ordered[0] is digits
     assert order_image_tiles([X], seed=0) == ([X], None)
+
+
+def test_the_search_stops_at_a_perfect_split_with_the_same_weights(monkeypatch):
+    pairs, _, _ = _stamped(side_random=True)
+    tiles = _tiles(pairs, 2)
+    starts = []
+    refit = TileOrder._refit
+
+    def counted(self, *args):
+        starts.append(1)
+        return refit(self, *args)
+
+    monkeypatch.setattr(TileOrder, "_refit", counted)
+    five = TileOrder(starts=5, dims=64).fit(tiles)
+    assert five.split_ == 1.0 and len(starts) < 5
+    first = TileOrder(starts=len(starts), dims=64).fit(tiles)  # the starts it ran: the same answer
+    assert np.array_equal(five.weights_, first.weights_)
+
+
+def test_the_order_is_fitted_on_a_sample_of_the_items(monkeypatch):
+    pairs, _, _ = _stamped(side_random=True)
+    seen = []
+    fit = TileOrder.fit
+
+    def recorded(self, tiles, y=None):
+        seen.append(self.sample)
+        return fit(self, tiles, y)
+
+    monkeypatch.setattr(TileOrder, "fit", recorded)
+    _, info = order_image_tiles([pairs], sample=100, seed=0)
+    assert seen == [100] and info["reordered"] and info["split"] > 0.95

@@ -304,7 +304,7 @@ def partition_head(F_train: np.ndarray, y_train: np.ndarray, F_pool: np.ndarray,
     them in a cluster of their class; else ``C``), each of more than ``C`` clusters named by its
     majority class and a cluster no labeled item falls in left uniform. On
     uniform_color_random_row the solver then ends at 0.994 on digits (20 seeds, against 0.925
-    with C clusters) and 0.995 on MNIST (5 seeds; ``bench/results/calibration.md``,
+    with C clusters) and 0.995 on MNIST (5 seeds; ``bench/results/calibration-before-tiles/``,
     ``calibration-mnist-default/``); runs whose C clusters are already pure are unchanged.
 
     Parameters

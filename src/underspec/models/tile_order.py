@@ -55,7 +55,8 @@ class TileOrder(BaseEstimator):
         Least ``split_`` for the order to be kept.
     starts : int
         Leading directions of the tiles' differences tried as starting scores; the one whose
-        refitted score splits the items best is kept.
+        refitted score splits the items best is kept (the search stops at a perfect split: no
+        later start can beat it, and a tie keeps the first).
     dims : int, optional
         Fit in the span of this many leading directions (pixels of large tiles: the refits
         cost a fraction); ``None``: every feature.
@@ -100,6 +101,8 @@ class TileOrder(BaseEstimator):
             split = _first_share(check @ full)
             if best is None or split > best[0]:
                 best = (split, full)
+            if best[0] == 1.0:  # no later start can do better (and a tie keeps the first)
+                break
         self.split_ = best[0]
         if self.split_ >= self.kinds:
             self.weights_ = best[1].astype(np.float32)
@@ -158,7 +161,7 @@ def _images(tiles: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def order_image_tiles(parts: list[np.ndarray], *, starts: int = 5, dims: int = 64, kinds: float = 0.95,
-                      fixed: float = 0.9, seed: int = 0) -> tuple[list[np.ndarray], dict | None]:
+                      fixed: float = 0.9, sample: int = 2000, seed: int = 0) -> tuple[list[np.ndarray], dict | None]:
     """The images of ``parts`` (arrays of items (N, C, H, W) made of square tiles) with each
     item's tiles moved into the order a :class:`TileOrder` learns from their pixels (fitted on
     all parts together, no label), and what was found (``None``: no tiles).
@@ -173,13 +176,19 @@ def order_image_tiles(parts: list[np.ndarray], *, starts: int = 5, dims: int = 6
     solving on the ordered tiles took 4 runs from 0.683 / 0.758 / 0.550 / 0.625 to 0.983 / 0.958 /
     0.992 / 1.0; a uniform fill of 3 or 4 grey levels split at 0.83 / 0.90 (a linear score ranks
     the dark fills below the digits, the bright ones above), and solving on that order went from
-    0.963 / 0.871 to 0.954 / 0.675."""
+    0.963 / 0.871 to 0.954 / 0.675.
+
+    The order is fitted on ``sample`` items (and its split measured on as many others): on the
+    MNIST suite's two-tile tasks (6,000 items) 2,000 instead of 6,000 took it from 1.5-6.0 s to
+    0.4-0.9 s a task, moved the same runs (seeds 0-4 and 42), and put the same tiles first
+    or, on some moved runs, the other kind first in every item (the order's direction is
+    arbitrary); digits tasks (at most 1,800 items) are fitted on every item either way."""
     X = np.concatenate(parts)
     k = tile_count(X.shape) if X.ndim == 4 else 1
     if k < 2:
         return parts, None
     tiles = _tiles(X, k)
-    ranker = TileOrder(starts=starts, dims=dims, kinds=kinds, seed=seed).fit(tiles)
+    ranker = TileOrder(sample=sample, starts=starts, dims=dims, kinds=kinds, seed=seed).fit(tiles)
     rank = ranker.rank(tiles)
     one_side = float(np.bincount(rank[:, 0], minlength=k).max() / len(X))
     moved = ranker.weights_ is not None and one_side < fixed

@@ -214,7 +214,7 @@ class SolveSettings:
     the label's image in one place. Digits' ``constant_image_random_row`` (a fixed image of the
     class beside the label's digit, on a side drawn per item), 20 generation seeds: mean 0.997
     against 0.787 without it (within 1 point of the oracle 90% against 15%; no head read the
-    digit wherever it was); over the 340 digits runs of ``bench/results/calibration.md``
+    digit wherever it was); over the 340 digits runs of ``bench/results/calibration-tiles-merged/``
     (against ``calibration-before-tiles/``, 43 runs moved): mean 0.935 against 0.922, within 1
     point of the oracle 79% against 73.3%, 3 wrong submissions against 6, 22 needless
     abstentions against 25; one run worse (uniform_color_random_row seed 19, 1.0 to 0.5875,
