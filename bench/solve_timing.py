@@ -69,8 +69,7 @@ def interleave(names: list[str], trees: list[str]) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict], trees: list[str]) -> str:
-    total = {t: round(sum(r[t]["seconds"] for r in rows), 1) for t in trees}
+def table(rows: list[dict], trees: list[str], total: dict[str, float]) -> str:
     head = "| task | " + " | ".join(f"{t} s | {t} accuracy" for t in trees) + " | ratio |"
     lines = [head, "|---" * (2 * len(trees) + 2) + "|"]
     for r in rows:
@@ -93,11 +92,11 @@ def main() -> int:
         return 0
     trees = args.trees.split(",")
     rows = interleave(names, trees)
+    totals = {t: round(sum(r[t]["seconds"] for r in rows), 1) for t in trees}
     command = "python bench/solve_timing.py " + " ".join(sys.argv[1:])
     text = "\n".join(["# Seconds of solve on the MNIST suite (generation seed 42), trees interleaved", "",
                       f"Command: `{command}` (2 CPU cores; each task solved by each tree in turn, each in a "
-                      "process of its own; ratio: last tree over first).", "", table(rows, trees), ""])
-    totals = {t: round(sum(r[t]["seconds"] for r in rows), 1) for t in trees}
+                      "process of its own; ratio: last tree over first).", "", table(rows, trees, totals), ""])
     save(Path(__file__).parent / "results", args.name, {"command": command, "trees": trees, "rows": rows,
                                                         "totals": totals}, text)
     print(text)
