@@ -250,7 +250,7 @@ def test_the_decision_replays_exactly_from_its_saved_inputs(tiny_task_dir):
 
 
 def test_the_label_on_a_side_drawn_per_item_is_read_once_the_tiles_are_ordered():
-    # constant_image_random_row on digits, generation seed 1 (bench/results/calibration.md):
+    # constant_image_random_row on digits, generation seed 1 (bench/results/calibration-before-tiles/):
     # a fixed image of the class beside the digit, on a side drawn per item; no head read the
     # digit wherever it was and the solver reached 0.625 (abstained). With the tiles moved
     # into their learnt order the digit is always in one place.
