@@ -160,6 +160,22 @@ def test_face_descriptor_embeds_faces_with_pretrained_weights():
         FaceDescriptor().fit(faces[:, :1])
 
 
+def test_face_chips_are_the_same_from_standardised_uint8_or_unit_pixels():
+    """Regression: the generators hand out standardised pixels ((x - mean) / std); the face
+    descriptor clipped them to [0, 1], blackening every pixel darker than the mean."""
+    from underspec.models.face_descriptor import _chips, pixel_range
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (6, 3, 32, 32)).astype(np.uint8)
+    pixels[0, 0, 0, :2] = (0, 255)  # the set holds black and white
+    unit = pixels / np.float32(255)
+    standardised = ((unit - unit.mean()) / unit.std()).astype(np.float32)
+    expected = np.stack(_chips(unit))
+    for X in (pixels, unit, standardised):
+        assert np.abs(np.stack(_chips(X, *pixel_range(X))).astype(int) - expected).max() <= 2
+    assert pixel_range(unit) == (0.0, 1.0) and pixel_range(pixels) == (0.0, 255.0)
+
+
 def test_heads_on_a_learnt_representation_get_their_own_weight_decay():
     """The lower decay measured on photographs' representations is not applied to native
     vectors (on the digits demo it cost embed_three 10 points) nor to images."""

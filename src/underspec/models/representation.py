@@ -138,7 +138,8 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
         return X
-    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name}), "seed": seed, "version": 5}
+    # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before)
+    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name, "pixels": "range"}), "seed": seed, "version": 5}
     folder = default_cache() if cache is True else Path(cache) if cache else None
     path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
     if path is not None and path.is_file():
