@@ -176,6 +176,21 @@ def test_face_chips_are_the_same_from_standardised_uint8_or_unit_pixels():
     assert pixel_range(unit) == (0.0, 1.0) and pixel_range(pixels) == (0.0, 255.0)
 
 
+def test_a_saved_face_descriptor_reads_new_faces_with_the_training_pixel_range():
+    pytest.importorskip("dlib")
+    from underspec.models.face_descriptor import FaceDescriptor
+    from underspec.models.representation import transformer_from_state, transformer_state
+
+    rng = np.random.default_rng(1)
+    faces = ((rng.random((4, 3, 32, 32)) - 0.4) / 0.3).astype(np.float32)  # standardised pixels
+    fitted = FaceDescriptor().fit(faces)
+    rebuilt = transformer_from_state(transformer_state(fitted))
+    assert rebuilt.pixel_range_ == fitted.pixel_range_ and not hasattr(rebuilt, "network_")
+    assert np.allclose(rebuilt.transform(faces[:1]), fitted.transform(faces[:1]), atol=1e-6)
+    with pytest.raises(UnderspecError, match="cannot be rebuilt"):
+        transformer_from_state({"class": "Pickle", "params": {}, "fitted": {}})
+
+
 def test_heads_on_a_learnt_representation_get_their_own_weight_decay():
     """The lower decay measured on photographs' representations is not applied to native
     vectors (on the digits demo it cost embed_three 10 points) nor to images."""

@@ -305,3 +305,30 @@ def test_postprocess_says_which_groups_were_pooled(binary_npz, tmp_path, capsys)
     document = json.loads((run / "thresholds.json").read_text())
     assert document["pooled"] == ["tiny"] and "the groups tiny pooled: too few items" in out
     assert f"{run}/thresholds.json" in out and "//" not in out
+
+
+def test_train_on_a_representation_reads_new_images_through_the_saved_transformer(tmp_path, capsys):
+    """``train --representation``: an MLP on patch features fitted on every item; ``predict``
+    on other images uses the saved transformer (refitting it on them would move every feature)."""
+    from tests.test_representation import stripes
+
+    X, y = stripes(160, side=32)
+    pixels = (X.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+    np.savez(tmp_path / "train.npz", x=pixels, y=y)
+    np.savez(tmp_path / "new.npz", x=pixels[:40][::-1], y=y[:40][::-1])
+    assert main(["train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "run"), "--epochs", "15",
+                 "--representation", "patches-fast", "--seed", "0"]) == 0
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["representation"] == "patches-fast" and record["best_valid_balanced_accuracy"] > 0.9
+    _, loaded = load_run(tmp_path / "run")
+    assert loaded["input_shape"] == [3, 32, 32] and loaded["transformer"].input_shape_ == (3, 32, 32)
+    every = predict(load_image_set(tmp_path / "train.npz"), tmp_path / "run")
+    new = predict(load_image_set(tmp_path / "new.npz"), tmp_path / "run")
+    assert np.allclose(new["p_1"].to_numpy(), every["p_1"].to_numpy()[:40][::-1], atol=1e-5)
+    assert (new["label"].to_numpy() == y[:40][::-1]).mean() > 0.9
+    np.savez(tmp_path / "small.npz", x=pixels[:10, :16, :16], y=y[:10])
+    with pytest.raises(UnderspecError, match="expects"):
+        predict(load_image_set(tmp_path / "small.npz", resize=False), tmp_path / "run")
+    assert main(["train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "bad"),
+                 "--representation", "simclr"]) == 2
+    assert not (tmp_path / "bad").exists()

@@ -85,6 +85,10 @@ def train_parser(sub: argparse._SubParsersAction) -> None:
     trn.add_argument("--augment", choices=AUGMENTS, default="none",
                      help="augmentation: shift (digits, X-rays), shift_flip (photos), dropout "
                           "(vectors), auto (by item shape)")
+    trn.add_argument("--representation", choices=REPRESENTATIONS, default="none",
+                     help="none: the network on the pixels; otherwise an MLP on that label-free representation "
+                          "of every item (face-descriptor: dlib's pretrained face embedding, the faces extra), "
+                          "saved with the model for predict (auto: patches-fast for photographs)")
     semi_arguments(trn)
     trn.set_defaults(func=run_train)
 
@@ -162,7 +166,7 @@ def run_train(args: argparse.Namespace) -> int:
         group_weights=names(args.group_weights), reweigh=names(args.reweigh),
         issues=args.drop_issues or args.relabel_issues, issue_action="relabel" if args.relabel_issues else "drop",
         group_dro=names(args.group_dro), ood_findings=args.ood, augment=args.augment,
-        semi_supervised=args.semi, pseudo_threshold=args.pseudo_threshold)
+        representation=args.representation, semi_supervised=args.semi, pseudo_threshold=args.pseudo_threshold)
     columns = [*options.group_weights, *options.reweigh, *options.group_dro]
     checkpoint, score = train(load_data(args, columns), args.out, options)
     print(f"checkpoint: {checkpoint} (best validation balanced accuracy {score:.4f})")

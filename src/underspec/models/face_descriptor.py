@@ -78,6 +78,11 @@ def _chips(x: np.ndarray, low: float = 0.0, high: float = 1.0) -> list[np.ndarra
     return [np.ascontiguousarray(im) for im in big]
 
 
+def _check_faces(X) -> None:
+    if not hasattr(X, "ndim") or X.ndim != 4 or X.shape[1] != 3:
+        raise UnderspecError(f"the face descriptor needs colour images (N, 3, H, W); got shape {np.shape(X)}")
+
+
 class FaceDescriptor(TransformerMixin, BaseEstimator):
     """dlib's 128-d face descriptor of colour face images (N, 3, H, W).
 
@@ -97,22 +102,28 @@ class FaceDescriptor(TransformerMixin, BaseEstimator):
         self.batch, self.progress = batch, progress
 
     def fit(self, X: np.ndarray, y=None) -> FaceDescriptor:
-        """Check the items and load the network."""
-        if not hasattr(X, "ndim") or X.ndim != 4 or X.shape[1] != 3:
-            raise UnderspecError(f"the face descriptor needs colour images (N, 3, H, W); got shape {np.shape(X)}")
+        """Check the items, find their pixel range and load the network."""
+        _check_faces(X)
+        self.pixel_range_ = pixel_range(X)
+        self.n_features_out_ = 128
+        self._load_network()
+        return self
+
+    def _load_network(self) -> None:
         if importlib.util.find_spec("dlib") is None:
             raise UnderspecError(f"the face descriptor needs dlib: {INSTALL}")
         import dlib
 
-        self.pixel_range_ = pixel_range(X)
         self.network_ = dlib.face_recognition_model_v1(str(weights_path()))
-        self.n_features_out_ = 128
-        return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """The descriptors (N, 128), float32."""
-        if not hasattr(self, "network_"):
+        """The descriptors (N, 128), float32 (the pixel range is the fitted one: new items of a
+        saved model are read like the training items)."""
+        if not hasattr(self, "pixel_range_"):
             self.fit(X)
+        _check_faces(X)
+        if not hasattr(self, "network_"):
+            self._load_network()
         out = []
         steps = range(0, len(X), self.batch)
         for start in tqdm(steps, desc=self.progress, disable=self.progress is None, leave=False, unit="batch"):

@@ -107,6 +107,78 @@ def encode_shard(shared: tuple, bounds: tuple[int, int]) -> np.ndarray:
     return transformer.encode(X[bounds[0]:bounds[1]])
 
 
+def fit_representation(X: np.ndarray, name: str, *, seed: int = 0, progress: bool = False,
+                       address: str | None = None):
+    """The transformer of the representation ``name`` fitted on every item of ``X``, and the
+    features of ``X`` (see :func:`represent`, which caches the features; this returns the
+    transformer too, for a model that predicts new items: ``underspec train --representation``).
+
+    Returns
+    -------
+    (transformer with ``transform``, ndarray (N, D) float32); ``(None, X)`` for ``none``.
+    """
+    from underspec.models.face_descriptor import FaceDescriptor
+    from underspec.models.patch_features import PatchFeatures
+
+    recipe_name = resolve_representation(name, X)
+    if recipe_name == "none":
+        return None, X
+    label = f"representation ({recipe_name})" if progress else None
+    if recipe_name in PRETRAINED:
+        transformer = FaceDescriptor(progress=label)
+        return transformer, transformer.fit_transform(X)
+    # the dictionary from a sample, then the encoding shard by shard, here or on Ray
+    transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
+    transformer.fit_dictionary(X)
+    if progress:
+        announce_encoding_time(transformer, X, recipe_name)
+    shards = [(start, min(start + SHARD, len(X))) for start in range(0, len(X), SHARD)]
+    features = np.empty((len(X), transformer.n_features_out_), np.float32)  # filled shard by shard
+    for index, block in iter_tasks(encode_shard, (transformer, X), shards, address=address, progress=label):
+        features[slice(*shards[index])] = block
+        release_pages(X)  # the pixels read leave the process's resident memory (page cache only)
+    transformer.standardise(transformer.fit_order(features).order(features))
+    return transformer, features
+
+
+def transformer_state(transformer) -> dict:
+    """A fitted representation transformer as plain values and tensors (what ``torch.load``
+    reads with ``weights_only``): its class, parameters and fitted attributes."""
+    import torch
+
+    def plain(value):
+        if isinstance(value, np.ndarray):
+            return {"ndarray": torch.from_numpy(np.ascontiguousarray(value))}
+        if isinstance(value, np.generic):
+            return value.item()
+        return list(value) if isinstance(value, tuple) else value
+
+    fitted = {k: plain(v) for k, v in vars(transformer).items() if k.endswith("_") and k != "network_"}
+    return {"class": type(transformer).__name__,
+            "params": {k: plain(v) for k, v in transformer.get_params().items() if k != "progress"},
+            "fitted": fitted}
+
+
+def transformer_from_state(state: dict, source: str = "the checkpoint"):
+    """The transformer :func:`transformer_state` saved, ready to ``transform`` new items."""
+    from underspec.models.face_descriptor import FaceDescriptor
+    from underspec.models.patch_features import PatchFeatures
+
+    classes = {"PatchFeatures": PatchFeatures, "FaceDescriptor": FaceDescriptor}
+    try:
+        cls = classes[state["class"]]
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
+        transformer = cls(**params)
+        for key, value in state["fitted"].items():
+            if isinstance(value, dict) and "ndarray" in value:
+                value = value["ndarray"].numpy()
+            setattr(transformer, key, tuple(value) if isinstance(value, list) else value)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UnderspecError(f"{source}: its representation cannot be rebuilt ({str(exc)[:100]}); expected the "
+                             f"state of one of {', '.join(classes)}") from exc
+    return transformer
+
+
 def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | None = True, seed: int = 0,
               progress: bool = False, address: str | None = None) -> np.ndarray:
     """The representation ``name`` of every item of ``X``, fitted on all of them.
@@ -132,8 +204,6 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     ndarray (N, D), float32; ``X`` itself for ``none``.
     """
     from underspec.files import load_npy
-    from underspec.models.face_descriptor import FaceDescriptor
-    from underspec.models.patch_features import PatchFeatures
 
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
@@ -144,20 +214,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
     if path is not None and path.is_file():
         return load_npy(path, "a cached representation (delete it to recompute)")
-    label = f"representation ({recipe_name})" if progress else None
-    if recipe_name in PRETRAINED:
-        features = FaceDescriptor(progress=label).fit_transform(X)
-    else:  # the dictionary from a sample, then the encoding shard by shard, here or on Ray
-        transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
-        transformer.fit_dictionary(X)
-        if progress:
-            announce_encoding_time(transformer, X, recipe_name)
-        shards = [(start, min(start + SHARD, len(X))) for start in range(0, len(X), SHARD)]
-        features = np.empty((len(X), transformer.n_features_out_), np.float32)  # filled shard by shard
-        for index, block in iter_tasks(encode_shard, (transformer, X), shards, address=address, progress=label):
-            features[slice(*shards[index])] = block
-            release_pages(X)  # the pixels read leave the process's resident memory (page cache only)
-        transformer.standardise(transformer.fit_order(features).order(features))
+    _, features = fit_representation(X, recipe_name, seed=seed, progress=progress, address=address)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_npy_atomic(path, features)
