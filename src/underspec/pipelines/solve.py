@@ -56,11 +56,13 @@ class SolveSettings:
     weight_decay: float = 1e-4
     vector_weight_decay: float = 0.01
     represented_weight_decay: float = 0.001
-    """Weight decay of the diverse heads on a learnt representation of photographs (``auto``'s
-    patch features, the face descriptor): 0.001 instead of ``vector_weight_decay``'s 0.01,
-    measured with the whole solver: dominoes 0.736 / 0.728 against 0.690 / 0.718 (seeds 1 /
-    42), vehicle_animal 0.732 against 0.729, humans 0.778 against 0.782 (one seed each;
-    bench/results/dominoes-heads.md, photographs-*-decay-0.001.md). Native vectors keep 0.01:
+    """Weight decay of the diverse heads on a representation learnt without labels (``auto``'s
+    patch features): 0.001 instead of ``vector_weight_decay``'s 0.01, measured with the whole
+    solver: dominoes 0.736 / 0.728 against 0.690 / 0.718 (seeds 1 / 42), vehicle_animal 0.732
+    against 0.729 (one seed; bench/results/dominoes-heads.md, photographs-*-decay-0.001.md).
+    The pretrained face descriptor (128 dimensions) keeps 0.01: humans 0.843 / 0.844 / 0.854 /
+    0.836 with it against 0.831 / 0.825 / 0.839 / 0.836 with 0.001 (seeds 1 / 42 / 2 / 3,
+    bench/results/photographs-humans-decay.md). Native vectors keep 0.01:
     with 0.001 the digits demo's embed_three fell from 1.000 (submitted) to 0.900 (abstained),
     and MNIST's embed and embed_three moved by -0.3 and -0.2 points
     (challenge-vector-decay-0.001.md)."""
@@ -243,13 +245,17 @@ class SolveSettings:
                 "epochs": self.for_items("epochs", X),
                 "batch_size": self.for_items("batch_size", X),
                 "n_restarts": self.vector_restarts if X.ndim == 2 else 1,
-                "weight_decay": self.represented_weight_decay if self.represented(X)
+                "weight_decay": self.represented_weight_decay if self.represented(X, pretrained=False)
                 else self.for_items("weight_decay", X)}
 
-    def represented(self, X: np.ndarray) -> bool:
-        """Whether ``X`` holds the vectors of a learnt representation (the recipe in
-        ``representation`` once :func:`solve` has resolved it), not native vectors."""
-        return X.ndim == 2 and self.representation not in ("none", "auto")
+    def represented(self, X: np.ndarray, *, pretrained: bool = True) -> bool:
+        """Whether ``X`` holds the vectors of a representation (the recipe in ``representation``
+        once :func:`solve` has resolved it), not native vectors; with ``pretrained=False``, only
+        one learnt without labels (patch features, not the face descriptor)."""
+        from underspec.models.representation import PRETRAINED
+
+        return X.ndim == 2 and self.representation not in ("none", "auto") and (
+            pretrained or self.representation not in PRETRAINED)
 
 
 @dataclass
