@@ -64,6 +64,20 @@ def test_representation_is_cached_by_content_and_recipe(tmp_path, monkeypatch):
         represent(X[::-1].copy(), "patches-fast", cache=tmp_path)  # other content, other key
 
 
+def test_the_fitted_transformer_is_cached_beside_the_features(tmp_path, monkeypatch):
+    from underspec.models.representation import fit_representation
+
+    X, _ = stripes(40, side=32)
+    features = represent(X, "patches-fast", cache=tmp_path)  # an older cache: the features alone
+    transformer, again = fit_representation(X, "patches-fast", cache=tmp_path)  # computes the transformer
+    assert np.allclose(again, features) and len(list(tmp_path.glob("*.state.pt"))) == 1
+    monkeypatch.setattr(pf.PatchFeatures, "fit_dictionary", lambda *a, **k: pytest.fail("refitted although cached"))
+    cached, read = fit_representation(X, "patches-fast", cache=tmp_path)
+    assert np.array_equal(read, again)
+    assert np.allclose(cached.transform(X[:5]), transformer.transform(X[:5]), atol=1e-5)
+    assert np.allclose(cached.transform(X[:5]), again[:5], atol=1e-4)
+
+
 def test_representation_choice_and_refusals():
     vectors = np.zeros((5, 10), np.float32)
     grey = np.zeros((5, 1, 8, 8), np.float32)

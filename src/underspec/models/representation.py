@@ -22,7 +22,7 @@ import numpy as np
 
 from underspec.data.image_store import release_pages
 from underspec.engine import iter_tasks
-from underspec.errors import UnderspecError, write_npy_atomic
+from underspec.errors import UnderspecError, atomic_path, write_npy_atomic
 
 RECIPES: dict[str, dict] = {
     "patches": {"centroids": 400, "stride": 1, "encoding": "triangle", "tiles": True},
@@ -107,22 +107,53 @@ def encode_shard(shared: tuple, bounds: tuple[int, int]) -> np.ndarray:
     return transformer.encode(X[bounds[0]:bounds[1]])
 
 
-def fit_representation(X: np.ndarray, name: str, *, seed: int = 0, progress: bool = False,
-                       address: str | None = None):
+def cache_path(X: np.ndarray, recipe_name: str, seed: int, cache: str | Path | bool | None) -> Path | None:
+    """Where the features of ``X`` in the recipe ``recipe_name`` are cached (``None``: no cache);
+    the fitted transformer's state is kept beside them (``.state.pt``)."""
+    # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before)
+    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name, "pixels": "range"}), "seed": seed, "version": 5}
+    folder = default_cache() if cache is True else Path(cache) if cache else None
+    return folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
+
+
+def fit_representation(X: np.ndarray, name: str, *, cache: str | Path | bool | None = True, seed: int = 0,
+                       progress: bool = False, address: str | None = None):
     """The transformer of the representation ``name`` fitted on every item of ``X``, and the
-    features of ``X`` (see :func:`represent`, which caches the features; this returns the
-    transformer too, for a model that predicts new items: ``underspec train --representation``).
+    features of ``X``: what :func:`represent` gives, with the transformer, for a model that
+    predicts new items (``underspec train --representation``). Both are cached (see
+    :func:`represent`); features cached without their transformer are computed again.
 
     Returns
     -------
     (transformer with ``transform``, ndarray (N, D) float32); ``(None, X)`` for ``none``.
     """
-    from underspec.models.face_descriptor import FaceDescriptor
-    from underspec.models.patch_features import PatchFeatures
+    import torch
+
+    from underspec.files import load_npy, load_weights
 
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
         return None, X
+    path = cache_path(X, recipe_name, seed, cache)
+    state_path = path.with_suffix(".state.pt") if path is not None else None
+    if path is not None and path.is_file() and state_path.is_file():
+        transformer = transformer_from_state(load_weights(state_path, "a cached representation's transformer"),
+                                             str(state_path))
+        return transformer, load_npy(path, "a cached representation (delete it to recompute)")
+    transformer, features = _fitted(X, recipe_name, seed=seed, progress=progress, address=address)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_npy_atomic(path, features)
+        with atomic_path(state_path) as tmp:
+            torch.save(transformer_state(transformer), tmp)
+    return transformer, features
+
+
+def _fitted(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address: str | None):
+    """The transformer of ``recipe_name`` fitted on ``X``, and the features of ``X`` (no cache)."""
+    from underspec.models.face_descriptor import FaceDescriptor
+    from underspec.models.patch_features import PatchFeatures
+
     label = f"representation ({recipe_name})" if progress else None
     if recipe_name in PRETRAINED:
         transformer = FaceDescriptor(progress=label)
@@ -208,14 +239,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
         return X
-    # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before)
-    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name, "pixels": "range"}), "seed": seed, "version": 5}
-    folder = default_cache() if cache is True else Path(cache) if cache else None
-    path = folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
-    if path is not None and path.is_file():
+    path = cache_path(X, recipe_name, seed, cache)
+    if path is not None and path.is_file():  # the features alone: no transformer needed
         return load_npy(path, "a cached representation (delete it to recompute)")
-    _, features = fit_representation(X, recipe_name, seed=seed, progress=progress, address=address)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_npy_atomic(path, features)
-    return features
+    return fit_representation(X, recipe_name, cache=cache, seed=seed, progress=progress, address=address)[1]
