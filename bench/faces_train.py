@@ -3,8 +3,9 @@ pixels and on label-free representations, every label known.
 
 UTKFace (32 px, ``../shared/data/utkface``), label gender, a random split per seed: ``--train``
 faces to train on (15% of them held out for the best epoch), ``--test`` faces to score. Rows:
-``underspec train`` with ``--representation none`` (the VGG-style network on the pixels),
-``patches-fast`` and ``face-descriptor`` (dlib's pretrained face embedding), each followed by
+``underspec train`` with ``--representation none`` (its defaults: the VGG-style network on the
+pixels, at most 30 epochs, patience 5), the same with flips and shifts for 60 epochs (patience
+10), ``patches-fast`` and ``face-descriptor`` (dlib's pretrained face embedding), each followed by
 ``underspec predict`` on the test faces; accuracy overall and per age band (under 18, 18-59,
 60 and over), and wall seconds of train + predict.
 
@@ -25,7 +26,11 @@ import pandas as pd
 from results_io import SHARED, save
 from underspec.cli import main as cli
 
-REPRESENTATIONS = ("none", "patches-fast", "face-descriptor")
+RUNS = {"none": ["--representation", "none"],
+        "none, shift_flip, 60 epochs": ["--representation", "none", "--augment", "shift_flip", "--epochs", "60",
+                                        "--patience", "10"],
+        "patches-fast": ["--representation", "patches-fast"],
+        "face-descriptor": ["--representation", "face-descriptor"]}
 BANDS = ((0, 18, "under_18"), (18, 60, "18_59"), (60, 200, "60_over"))
 
 
@@ -37,11 +42,10 @@ def run_seed(faces: dict, seed: int, n_train: int, n_test: int, folder: Path) ->
         np.savez(folder / f"{name}.npz", x=faces["x"][rows], y=faces["gender"][rows], age=faces["age"][rows])
     y_test, age = faces["gender"][test], faces["age"][test]
     out = []
-    for representation in REPRESENTATIONS:
-        run, preds = folder / f"run-{representation}", folder / f"pred-{representation}.csv"
+    for k, (representation, options) in enumerate(RUNS.items()):
+        run, preds = folder / f"run-{k}", folder / f"pred-{k}.csv"
         started = time.perf_counter()
-        assert cli(["train", str(folder / "train.npz"), "--out", str(run), "--seed", str(seed),
-                    "--representation", representation]) == 0
+        assert cli(["train", str(folder / "train.npz"), "--out", str(run), "--seed", str(seed), *options]) == 0
         assert cli(["predict", str(folder / "test.npz"), "--run", str(run), "--out", str(preds)]) == 0
         seconds = time.perf_counter() - started
         label = pd.read_csv(preds)["label"].to_numpy()
@@ -78,7 +82,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             rows += run_seed(faces, seed, args.train, args.test, Path(tmp))
     means = []
-    for representation in REPRESENTATIONS:
+    for representation in RUNS:
         mine = pd.DataFrame([r for r in rows if r["representation"] == representation])
         line = {"representation": representation, "seeds": len(mine)}
         for key in [c for c in mine.columns if c.startswith("acc") or c == "seconds"]:
