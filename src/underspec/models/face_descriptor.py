@@ -119,9 +119,9 @@ class FaceDescriptor(TransformerMixin, BaseEstimator):
     def transform(self, X: np.ndarray) -> np.ndarray:
         """The descriptors (N, 128), float32 (the pixel range is the fitted one: new items of a
         saved model are read like the training items)."""
+        _check_faces(X)
         if not hasattr(self, "pixel_range_"):
             self.fit(X)
-        _check_faces(X)
         if not hasattr(self, "network_"):
             self._load_network()
         out = []

@@ -127,8 +127,6 @@ def fit_representation(X: np.ndarray, name: str, *, cache: str | Path | bool | N
     -------
     (transformer with ``transform``, ndarray (N, D) float32); ``(None, X)`` for ``none``.
     """
-    import torch
-
     from underspec.files import load_npy, load_weights
 
     recipe_name = resolve_representation(name, X)
@@ -140,16 +138,25 @@ def fit_representation(X: np.ndarray, name: str, *, cache: str | Path | bool | N
         transformer = transformer_from_state(load_weights(state_path, "a cached representation's transformer"),
                                              str(state_path))
         return transformer, load_npy(path, "a cached representation (delete it to recompute)")
-    transformer, features = _fitted(X, recipe_name, seed=seed, progress=progress, address=address)
+    return _fitted(X, recipe_name, path, seed=seed, progress=progress, address=address)
+
+
+def _fitted(X: np.ndarray, recipe_name: str, path: Path | None, *, seed: int, progress: bool,
+            address: str | None):
+    """The transformer of ``recipe_name`` fitted on ``X`` and the features of ``X``, both written
+    to the cache at ``path`` (the features) when it is not ``None``."""
+    transformer, features = _fit(X, recipe_name, seed=seed, progress=progress, address=address)
     if path is not None:
+        import torch
+
         path.parent.mkdir(parents=True, exist_ok=True)
         write_npy_atomic(path, features)
-        with atomic_path(state_path) as tmp:
+        with atomic_path(path.with_suffix(".state.pt")) as tmp:
             torch.save(transformer_state(transformer), tmp)
     return transformer, features
 
 
-def _fitted(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address: str | None):
+def _fit(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address: str | None):
     """The transformer of ``recipe_name`` fitted on ``X``, and the features of ``X`` (no cache)."""
     from underspec.models.face_descriptor import FaceDescriptor
     from underspec.models.patch_features import PatchFeatures
@@ -242,4 +249,4 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     path = cache_path(X, recipe_name, seed, cache)
     if path is not None and path.is_file():  # the features alone: no transformer needed
         return load_npy(path, "a cached representation (delete it to recompute)")
-    return fit_representation(X, recipe_name, cache=cache, seed=seed, progress=progress, address=address)[1]
+    return _fitted(X, recipe_name, path, seed=seed, progress=progress, address=address)[1]

@@ -231,6 +231,10 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     if options.semi_supervised != "none" and options.group_dro:
         raise UnderspecError(f"group_dro and semi_supervised {options.semi_supervised}: give one of them")
     out, table = Path(out), image_set.table
+    try:  # checked before any work
+        representation = resolve_representation(options.representation, image_set.network_items)
+    except UnderspecError as exc:
+        raise UnderspecError(f"{image_set.source}: {exc}") from exc
     if options.semi_supervised == "fixmatch" and not (table["label"].to_numpy() < 0).any():
         raise UnderspecError(f"semi_supervised fixmatch: {image_set.source} needs unlabeled items (an empty "
                              "label); every item has one")
@@ -239,7 +243,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     if len(np.unique(y)) < 2:
         raise UnderspecError(f"{image_set.source}: fewer than two classes left to train on")
     try:
-        transformer, X = fit_representation(image_set.network_items, options.representation, seed=options.seed,
+        transformer, X = fit_representation(image_set.network_items, representation, seed=options.seed,
                                             progress=options.progress)
         arguments = fit_arguments(image_set, X, train_rows, valid_rows, y, options)
         model = build_estimator(options).fit(X[train_rows], y, **arguments)
@@ -252,7 +256,7 @@ def train(image_set: ImageSet, out: str | Path, options: TrainOptions | None = N
     if transformer is not None:  # new items are read through the same fitted representation
         checkpoint["representation"] = {**transformer_state(transformer),
                                         "image_shape": list(image_set.network_items.shape[1:])}
-        record["representation"] = resolve_representation(options.representation, image_set.network_items)
+        record["representation"] = representation
     with atomic_dir(out) as tmp:  # the whole run folder: no stale thresholds.json of an older model
         torch.save(checkpoint, tmp / "model.pt")
         (tmp / "run.json").write_text(json.dumps(record, indent=1) + "\n")
