@@ -8,6 +8,10 @@ instead of an hour. Each replay prints the summary lines of ``bench/calibration.
 
     python bench/replay_decisions.py [--name NAME] DIR '{}' '{"ceiling": 0.9}' ...
 
+Settings are decide()'s keyword arguments, plus the solver's ``gap_bimodality`` and
+``gapless_none_prior`` (both together): each run's task is then generated again to measure how
+clearly its hypotheses cut the disputed items (:mod:`underspec.ambiguity.cuts`).
+
 With ``--name`` the table goes to ``bench/results/NAME.{md,json}``; with ``--out DIR`` and one
 setting, the whole calibration result (``calibration.{md,json}`` of ``bench/calibration.py``,
 per task, with the reliability diagram) of the replayed decisions goes to ``DIR``.
@@ -16,23 +20,66 @@ per task, with the reliability diagram) of the replayed decisions goes to ``DIR`
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 
-from calibration import load_decision, markdown, reliability_png, summarise
-from results_io import save
+import numpy as np
+
+from calibration import ORACLE_ITEMS, generator_kwargs, load_decision, markdown, reliability_png, summarise
+from results_io import SHARED, save
+from underspec.ambiguity.cuts import best_cut_bimodality
 from underspec.ambiguity.decide import decide
+from underspec.ambiguity.erase import linear_features
+from underspec.data.generators import generate
+from underspec.data.sources import load_source
+from underspec.pipelines.solve import SolveSettings
 
 KEYS = ("coverage_90", "wrong_submissions", "wrong_submissions_not_identifiable",
         "needless_abstentions", "share_of_oracle_policy", "points", "points_always_submit")
 
 
-def replay(folder: Path, overrides: dict) -> list[dict]:
-    """Every saved run's row with the decision taken again under ``overrides``."""
+GAP_KEYS = ("gap_bimodality", "gapless_none_prior")
+"""Solver settings a replay can apply (the rest of the settings go to decide())."""
+
+
+@functools.cache
+def best_cut(path: Path, source: str) -> float | None:
+    """The run's :func:`best_cut_bimodality`, on its task generated again (same seed and variant)."""
+    row, inputs, _ = load_decision(path)
+    src = load_source(source, SHARED / "mnist" / "mnist.npz" if source == "mnist" else None)
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
+    task, _ = generate(row["task"], source=src, seed=row["seed"], oracle_items=ORACLE_ITEMS[source],
+                       **generator_kwargs(row["task"], params, src))
+    target_pred = inputs["proba"].argmax(-1)
+    if len(target_pred) < 2 or task.X_val.ndim < 3:
+        return None
+    features = linear_features(np.concatenate([task.X_labeled, task.X_val]), max_dims=64, seed=row["seed"])
+    return best_cut_bimodality(features[len(task.X_labeled):], target_pred, seed=row["seed"])
+
+
+def gapless_posterior(posterior: np.ndarray, cut: float | None, settings: dict) -> np.ndarray:
+    """The posterior the solver passes on: "none" restarted at ``gapless_none_prior`` when no
+    hypothesis cuts the disputed items along a gap (:meth:`HypothesisPosterior.posterior_under`)."""
+    if cut is None or cut >= settings["gap_bimodality"] or len(posterior) < 3:
+        return posterior
+    old, new = SolveSettings.none_prior, settings["gapless_none_prior"]
+    ratio = np.full(len(posterior), (1 - new) / (1 - old))
+    ratio[-1] = new / old
+    return posterior * ratio / (posterior * ratio).sum()
+
+
+def replay(folder: Path, overrides: dict, source: str = "digits") -> list[dict]:
+    """Every saved run's row with the decision taken again under ``overrides`` (decide()
+    settings, and optionally both ``GAP_KEYS``)."""
     rows = []
+    gap = {k: overrides[k] for k in GAP_KEYS if k in overrides}
+    overrides = {k: v for k, v in overrides.items() if k not in GAP_KEYS}
     for path in sorted(folder.glob("*.npz")):
         row, inputs, _ = load_decision(path)
+        if gap:
+            inputs["posterior"] = gapless_posterior(np.asarray(inputs["posterior"], float), best_cut(path, source), gap)
         verdict = decide(**{**inputs, **overrides})
         rows.append({**row, "estimate": round(verdict.estimate, 4), "low": round(verdict.low, 4),
                      "high": round(verdict.high, 4), "decision": verdict.decision})
@@ -41,7 +88,7 @@ def replay(folder: Path, overrides: dict) -> list[dict]:
 
 def write_calibration(folder: Path, overrides: dict, out: Path, source: str) -> None:
     """``out/calibration.{md,json}`` of every run saved in ``folder``, decided under ``overrides``."""
-    rows = replay(folder, overrides)
+    rows = replay(folder, overrides, source)
     command = f"python bench/replay_decisions.py {folder} '{json.dumps(overrides)}' --out {out} --source {source}"
     result = {"command": command + "  (the decisions of the runs saved in the folder, taken again under these "
               "decide() settings; predictions and labels as the runs made them)",
@@ -68,7 +115,7 @@ def main() -> int:
         return 0
     lines = []
     for text in args.settings:
-        overall = summarise(replay(Path(args.folder), json.loads(text)))["overall"]
+        overall = summarise(replay(Path(args.folder), json.loads(text), args.source))["overall"]
         lines.append({"settings": json.loads(text), "runs": overall["runs"], **{k: overall[k] for k in KEYS}})
         print(lines[-1], flush=True)
     if args.name:

@@ -296,3 +296,16 @@ def test_the_label_on_a_side_drawn_per_item_is_read_once_the_tiles_are_ordered()
     assert result.summary["tile_order"]["reordered"] and result.summary["tile_order"]["split"] > 0.95
     assert accuracy[True] >= 0.95 and accuracy[False] < 0.8
     assert result.summary["decision"] == "submit"
+
+
+def test_a_pixel_sum_whose_checks_all_hit_is_not_submitted():
+    """Digits ``sum``, generation seed 15: the label is the first of two digits added pixel-wise,
+    a coin toss on the target items that hold two classes (truth 0.76, below the 0.8 default).
+    Its 3 random checks all hit, and it was submitted at an estimated 0.94; no hypothesis cuts
+    the disputed items along a gap, so "none" now starts at 0.8 and it abstains."""
+    task, ans = generate("sum", source="digits", seed=15, oracle_items=240)
+    result = solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=15))
+    s = result.summary
+    assert float((result.predictions == ans.y_val).mean()) < 0.8
+    assert s["split_bimodality"] < SolveSettings().gap_bimodality
+    assert s["decision"] == "abstain" and "two distinct groups" in s["reason"]

@@ -54,6 +54,12 @@ class Decision:
     no_shift_p: float | None = None
     """p-value of the two-sample test of labeled against target items when it found no shift
     (and no label was bought for that reason)."""
+    cut_bimodality: float | None = None
+    """How clearly the best hypothesis splits the disputed items into two groups
+    (:func:`~underspec.ambiguity.cuts.best_cut_bimodality`; None: not measured)."""
+    gapless: bool = False
+    """No hypothesis splits them along a gap: "none" started at ``none_prior``."""
+    none_prior: float = 0.2
 
     def reason(self) -> str:
         """Why the decision was taken and how sure it is, in a participant's words."""
@@ -72,6 +78,10 @@ class Decision:
             if self.p_chosen < 0.8:
                 evidence += (f"The answers did not settle which hypothesis is meant: the chosen one "
                              f"has probability {self.p_chosen:.2f}. ")
+            if self.gapless:
+                evidence += ("No hypothesis splits the disputed items into two distinct groups "
+                             f"(bimodality {self.cut_bimodality:.2f}): their labels may follow from "
+                             f"nothing in the images, so a coin toss started at {self.none_prior:.0%}. ")
             if self.p_coin >= 0.3:
                 evidence += (f"The answers look like coin tosses (probability {self.p_coin:.2f}): "
                              "the task may not say what is meant at all. ")
@@ -98,6 +108,7 @@ class Decision:
                 "p_disputed_labels_random": round(self.p_coin, 4),
                 "p_chosen_hypothesis": round(self.p_chosen, 4),
                 "p_hidden_shift": round(self.p_shift, 4),
+                "split_bimodality": None if self.cut_bimodality is None else round(self.cut_bimodality, 4),
                 "checks": {"count": self.checks[1], "hits": self.checks[0]}}
 
 

@@ -74,6 +74,18 @@ class HypothesisPosterior:
         p = np.exp(self.log_post - self.log_post.max())
         return p / p.sum()
 
+    def posterior_under(self, none_prior: float) -> np.ndarray:
+        """The posterior the same answers give when "none" starts at ``none_prior``.
+
+        Bayes' rule rescales each component by its new prior over its old one; the answers'
+        likelihoods are unchanged.
+        """
+        n = self.proba.shape[0]
+        ratio = np.full(n + 1, (1 - none_prior) / (1 - self.none_prior))
+        ratio[-1] = none_prior / self.none_prior
+        p = self.posterior * ratio
+        return p / p.sum()
+
     def information(self) -> np.ndarray:
         """Expected information (nats) about the hypothesis from each target item's answer."""
         lik = self.likelihoods()
