@@ -24,6 +24,7 @@ import json
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,7 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
     result = solve(task, Answers(answers.y_val), settings=settings, progress=True)
     seconds = time.perf_counter() - started
     s = result.summary
+    settings = replace(settings, representation=s["representation"])  # the recipe solve resolved
     vectors, _, _ = represent_task(task, settings)  # read back from the representation cache
     row = {"task": f"{TASKS[name].id}_{name}", "seed": seed,
            "sizes": f"{len(task.X_labeled)}/{len(task.X_unlabeled)}/{len(task.X_val)}",

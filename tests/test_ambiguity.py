@@ -413,3 +413,17 @@ def test_confident_share_by_cell_keeps_the_items_where_the_hypothesis_departs_fr
     assert pool[departs].sum() == 0 and pool.mean() >= 0.5
     assert 0.4 <= pool_by_cell[departs].mean() <= 0.6 and 0.4 <= pool_by_cell[~departs].mean() <= 0.6
     assert (w[10:][~pool_by_cell] == 0).all() and (w[10:][pool_by_cell] > 0).all()
+
+
+def test_checks_that_hit_make_a_coin_toss_less_likely_not_a_better_coin():
+    """MNIST ``sum``, generation seed 1: half the target items disputed, 3 of 3 checks hit, the
+    posterior still gives "none" 0.3; with the coin component updated like a hypothesis's (4
+    pseudo-counts) it reached 0.71 and the run was submitted for a true 0.754."""
+    p, disputed = _two_hypotheses(400)
+    checks = {int(r): 0 for r in np.flatnonzero(disputed)[:3]}
+    posterior = np.array([0.67, 0.03, 0.3])
+    kwargs = {"checks": checks, "holdout": (30, 30), "posterior": posterior, "confidence": 0.85}
+    weak = decide(p[0], p, 0, 0.8, coin_strength=4.0, **kwargs)
+    verdict = decide(p[0], p, 0, 0.8, **kwargs)
+    assert weak.decision == "submit" and verdict.decision == "abstain"
+    assert verdict.p_better < weak.p_better

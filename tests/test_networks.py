@@ -125,3 +125,24 @@ def test_the_cli_choice_lists_match_the_library():
 
     assert options.DEVICES == fit.DEVICES and options.PRECISIONS == fit.PRECISIONS
     assert options.REPRESENTATIONS == representation.REPRESENTATIONS
+
+
+def test_linear_arch_is_a_linear_model_of_vectors_and_refused_for_images():
+    import torch
+
+    from underspec.ambiguity.diverse import DiverseHeads
+    from underspec.models.networks import MultiHeadNet
+
+    torch.manual_seed(0)
+    net = MultiHeadNet((12,), 3, 2, shared=False, arch="linear")
+    x, y = torch.randn(5, 12), torch.randn(5, 12)
+    with torch.no_grad():  # affine: f(x + y) = f(x) + f(y) - f(0)
+        torch.testing.assert_close(net(x + y), net(x) + net(y) - net(torch.zeros(5, 12)), atol=1e-5, rtol=1e-5)
+        mlp = MultiHeadNet((12,), 3, 2, shared=False)
+        assert not torch.allclose(mlp(x + y), mlp(x) + mlp(y) - mlp(torch.zeros(5, 12)), atol=1e-3)
+    with pytest.raises(UnderspecError, match="linear is for vectors"):
+        MultiHeadNet((1, 8, 8), 2, arch="linear")
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(60, 6)).astype(np.float32), np.arange(60) % 2
+    heads = DiverseHeads(n_heads=2, epochs=1, arch="linear").fit(X, labels, X)
+    assert all(isinstance(m, torch.nn.Linear) for m in heads.models_[0].trunks[0])

@@ -309,3 +309,13 @@ def test_a_pixel_sum_whose_checks_all_hit_is_not_submitted():
     assert float((result.predictions == ans.y_val).mean()) < 0.8
     assert s["split_bimodality"] < SolveSettings().gap_bimodality
     assert s["decision"] == "abstain" and "two distinct groups" in s["reason"]
+
+
+def test_a_pretrained_descriptor_is_read_by_linear_networks_other_items_keep_theirs():
+    vectors, images = np.zeros((4, 128), np.float32), np.zeros((4, 1, 8, 8), np.float32)
+    face = SolveSettings(representation="face-descriptor")
+    assert face.arch(vectors) == "linear" and face.heads_params(vectors)["arch"] == "linear"
+    assert face.arch(images) == "cnn"
+    for other in ("patches", "none", "auto"):
+        assert SolveSettings(representation=other).arch(vectors) == "cnn"  # the MLP for vectors
+    assert SolveSettings(representation="face-descriptor", descriptor_arch="cnn").arch(vectors) == "cnn"

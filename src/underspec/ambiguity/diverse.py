@@ -127,6 +127,9 @@ class DiverseHeads(BaseEstimator):
         heads) are dropped, and the rest are averaged.
     restart_tolerance : float
         See ``n_restarts``.
+    arch : str
+        The network (:func:`~underspec.models.networks.make_trunk`): for images a CNN layout; for
+        vectors the MLP, or ``linear``.
     seed : int
     progress : bool or str
     """
@@ -140,8 +143,8 @@ class DiverseHeads(BaseEstimator):
     def __init__(self, *, n_heads: int = 2, diversity_weight: float = 10.0,
                  prior_weight: float = 10.0, epochs: float = 10, batch_size: int = 64,
                  lr: float = 2e-3, weight_decay: float = 1e-4, holdout: float = 0.15,
-                 n_restarts: int = 1,
-                 restart_tolerance: float = 0.1, seed: int = 0, progress: bool | str = False):
+                 n_restarts: int = 1, restart_tolerance: float = 0.1, arch: str = "cnn", seed: int = 0,
+                 progress: bool | str = False):
         self.n_heads = n_heads
         self.diversity_weight = diversity_weight
         self.prior_weight = prior_weight
@@ -152,6 +155,7 @@ class DiverseHeads(BaseEstimator):
         self.holdout = holdout
         self.n_restarts = n_restarts
         self.restart_tolerance = restart_tolerance
+        self.arch = arch
         self.seed = seed
         self.progress = progress
 
@@ -194,7 +198,7 @@ class DiverseHeads(BaseEstimator):
             # Images share one CNN trunk (cheap); vectors get one small MLP per head, so that
             # the heads do not fight over one set of features.
             model = MultiHeadNet(X_labeled.shape[1:], len(self.classes_), self.n_heads,
-                                 shared=X_labeled.ndim > 2)
+                                 shared=X_labeled.ndim > 2, arch=self.arch)
             label = self.progress and (f"{self.progress} {restart + 1}/{self.n_restarts}"
                                        if self.n_restarts > 1 else self.progress)
             self.histories_.append(fit(

@@ -14,7 +14,7 @@ AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
 ``underspec --help`` does not import torch."""
 SEMI = ("none", "fixmatch")
 """``--semi`` choices: :data:`underspec.pipelines.train.SEMI_SUPERVISED`, spelled out for the same reason."""
-ARCHS = ("auto", "cnn", "vgg", "resnet18")
+ARCHS = ("auto", "cnn", "vgg", "resnet18", "linear")
 """``--arch`` choices: :data:`underspec.models.networks.ARCHS`."""
 SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
 """``generate --shortcut`` choices: :data:`underspec.data.generators.SHORTCUTS`."""

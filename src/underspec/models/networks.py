@@ -14,7 +14,7 @@ from underspec.errors import UnderspecError
 FEATURES = 128
 
 
-ARCHS = ("auto", "cnn", "vgg", "resnet18")
+ARCHS = ("auto", "cnn", "vgg", "resnet18", "linear")
 
 
 def resolve_arch(input_shape: tuple[int, ...], arch: str = "auto") -> str:
@@ -23,7 +23,8 @@ def resolve_arch(input_shape: tuple[int, ...], arch: str = "auto") -> str:
     ``auto`` gives the ResNet-18 layout from 64 pixels on, the VGG-style CNN for colour images
     from 32 pixels (photos: on CIFAR-4 with 8,000 noisy training items it reached 0.86 held-out
     accuracy where the small CNN reached 0.75), and the small CNN for anything else (digits,
-    X-rays; for vectors the arch is unused: they get an MLP).
+    X-rays). Vectors get an MLP, or with ``linear`` a linear model (a pretrained embedding, built
+    to be compared by distances, read linearly); ``linear`` is refused for images.
     """
     if arch not in ARCHS:
         raise UnderspecError(f"arch: expected one of {', '.join(ARCHS)}, got {arch!r}")
@@ -87,15 +88,21 @@ def make_trunk(input_shape: tuple[int, ...], arch: str = "auto") -> nn.Module:
     input_shape : tuple of int
         ``(D,)`` for vectors (MLP) or ``(C, H, W)`` for images (CNN). The CNN keeps a coarse
         spatial layout (no global pooling) so that "which side" stays visible to the heads.
-    arch : {"auto", "cnn", "vgg", "resnet18"}
+    arch : {"auto", "cnn", "vgg", "resnet18", "linear"}
         For images: the small CNN, a VGG-style CNN, or the ResNet-18-style network; ``auto``
-        chooses from the shape (:func:`resolve_arch`).
+        chooses from the shape (:func:`resolve_arch`). For vectors: ``linear`` gives a linear
+        model, anything else the MLP.
     """
     arch = resolve_arch(input_shape, arch)
     if len(input_shape) == 3 and arch == "resnet18":
         return resnet18_trunk(input_shape[0], min(input_shape[1:]))
     if len(input_shape) == 3 and arch == "vgg":
         return vgg_trunk(input_shape[0])
+    if len(input_shape) == 3 and arch == "linear":
+        raise UnderspecError("arch: linear is for vectors (a representation); expected cnn, vgg or resnet18 "
+                             f"for images of shape {input_shape}")
+    if len(input_shape) == 1 and arch == "linear":  # two linear maps, no nonlinearity: a linear model
+        return nn.Sequential(nn.Linear(input_shape[0], FEATURES))
     if len(input_shape) == 1:
         d = input_shape[0]
         return nn.Sequential(

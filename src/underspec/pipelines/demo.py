@@ -27,7 +27,8 @@ def trained_accuracy(X: np.ndarray, y: np.ndarray, task, y_val: np.ndarray,
     """
     classes = task.classes
     model = train_classifier(X, np.searchsorted(classes, y), len(classes),
-                             epochs=settings.for_items("final_epochs", task.X_val), seed=settings.seed)
+                             epochs=settings.for_items("final_epochs", task.X_val), arch=settings.arch(task.X_val),
+                             seed=settings.seed)
     pred = classes[predict_proba(model, task.X_val)[:, 0].argmax(1)]
     return float((pred == y_val).mean())
 
