@@ -5,11 +5,12 @@ UTKFace (32 px, ``../shared/data/utkface``), label gender, a random split per se
 faces to train on (15% of them held out for the best epoch), ``--test`` faces to score. Rows:
 ``underspec train`` with ``--representation none`` (its defaults: the VGG-style network on the
 pixels, at most 30 epochs, patience 5), the same with flips and shifts for 60 epochs (patience
-10), ``patches-fast`` and ``face-descriptor`` (dlib's pretrained face embedding), each followed by
+10), ``patches-fast`` and ``face-descriptor`` (dlib's pretrained face embedding; with the MLP, and
+with ``--arch linear``), each followed by
 ``underspec predict`` on the test faces; accuracy overall and per age band (under 18, 18-59,
 60 and over), and wall seconds of train + predict.
 
-    python bench/faces_train.py [--faces PATH] [--seeds 0,1] [--train 3000] [--test 2000]
+    python bench/faces_train.py [--faces PATH] [--seeds 0,1] [--train 3000] [--test 2000] [--runs 'A;B']
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ RUNS = {"none": ["--representation", "none"],
         "none, shift_flip, 60 epochs": ["--representation", "none", "--augment", "shift_flip", "--epochs", "60",
                                         "--patience", "10"],
         "patches-fast": ["--representation", "patches-fast"],
-        "face-descriptor": ["--representation", "face-descriptor"]}
+        "face-descriptor": ["--representation", "face-descriptor"],
+        "face-descriptor, linear": ["--representation", "face-descriptor", "--arch", "linear"]}
 BANDS = ((0, 18, "under_18"), (18, 60, "18_59"), (60, 200, "60_over"))
 
 
-def run_seed(faces: dict, seed: int, n_train: int, n_test: int, folder: Path) -> list[dict]:
+def run_seed(faces: dict, seed: int, n_train: int, n_test: int, folder: Path, runs: list[str]) -> list[dict]:
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(faces["gender"]))
     train, test = order[:n_train], order[n_train:n_train + n_test]
@@ -42,7 +44,8 @@ def run_seed(faces: dict, seed: int, n_train: int, n_test: int, folder: Path) ->
         np.savez(folder / f"{name}.npz", x=faces["x"][rows], y=faces["gender"][rows], age=faces["age"][rows])
     y_test, age = faces["gender"][test], faces["age"][test]
     out = []
-    for k, (representation, options) in enumerate(RUNS.items()):
+    for k, representation in enumerate(runs):
+        options = RUNS[representation]
         run, preds = folder / f"run-{k}", folder / f"pred-{k}.csv"
         started = time.perf_counter()
         assert cli(["train", str(folder / "train.npz"), "--out", str(run), "--seed", str(seed), *options]) == 0
@@ -74,15 +77,19 @@ def main() -> int:
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--name", default="faces-train")
+    parser.add_argument("--runs", default=";".join(RUNS), help=f"which of: {'; '.join(RUNS)} (';'-separated)")
     args = parser.parse_args()
+    runs = [r.strip() for r in args.runs.split(";")]
+    if unknown := [r for r in runs if r not in RUNS]:
+        parser.error(f"--runs: unknown {unknown}; expected some of {list(RUNS)}")
     data = np.load(args.faces)
     faces = {k: data[k] for k in ("x", "gender", "age")}
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
-            rows += run_seed(faces, seed, args.train, args.test, Path(tmp))
+            rows += run_seed(faces, seed, args.train, args.test, Path(tmp), runs)
     means = []
-    for representation in RUNS:
+    for representation in runs:
         mine = pd.DataFrame([r for r in rows if r["representation"] == representation])
         line = {"representation": representation, "seeds": len(mine)}
         for key in [c for c in mine.columns if c.startswith("acc") or c == "seconds"]:
