@@ -32,6 +32,7 @@ from results_io import SHARED, save
 from underspec.ambiguity.cuts import best_cut_bimodality
 from underspec.ambiguity.decide import decide
 from underspec.ambiguity.erase import linear_features
+from underspec.ambiguity.query import reweigh_none
 from underspec.data.generators import generate
 from underspec.data.sources import load_source
 from underspec.pipelines.solve import SolveSettings
@@ -64,10 +65,7 @@ def gapless_posterior(posterior: np.ndarray, cut: float | None, settings: dict) 
     hypothesis cuts the disputed items along a gap (:meth:`HypothesisPosterior.posterior_under`)."""
     if cut is None or cut >= settings["gap_bimodality"] or len(posterior) < 3:
         return posterior
-    old, new = SolveSettings.none_prior, settings["gapless_none_prior"]
-    ratio = np.full(len(posterior), (1 - new) / (1 - old))
-    ratio[-1] = new / old
-    return posterior * ratio / (posterior * ratio).sum()
+    return reweigh_none(posterior, SolveSettings.none_prior, settings["gapless_none_prior"])
 
 
 def replay(folder: Path, overrides: dict, source: str = "digits") -> list[dict]:

@@ -28,6 +28,19 @@ def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
     return -(p * np.log(p + EPS)).sum(axis)
 
 
+def reweigh_none(posterior: np.ndarray, old_prior: float, new_prior: float) -> np.ndarray:
+    """A posterior over hypotheses and "none" (last) recomputed as if "none" had started at
+    ``new_prior`` instead of ``old_prior`` (the hypotheses sharing the rest equally).
+
+    Bayes' rule rescales each component by its new prior over its old one; the answers'
+    likelihoods are unchanged.
+    """
+    ratio = np.full(len(posterior), (1 - new_prior) / (1 - old_prior))
+    ratio[-1] = new_prior / old_prior
+    p = np.asarray(posterior, float) * ratio
+    return p / p.sum()
+
+
 @dataclass
 class HypothesisPosterior:
     """Posterior over ``n`` hypotheses and "none", updated by revealed labels.
@@ -75,16 +88,9 @@ class HypothesisPosterior:
         return p / p.sum()
 
     def posterior_under(self, none_prior: float) -> np.ndarray:
-        """The posterior the same answers give when "none" starts at ``none_prior``.
-
-        Bayes' rule rescales each component by its new prior over its old one; the answers'
-        likelihoods are unchanged.
-        """
-        n = self.proba.shape[0]
-        ratio = np.full(n + 1, (1 - none_prior) / (1 - self.none_prior))
-        ratio[-1] = none_prior / self.none_prior
-        p = self.posterior * ratio
-        return p / p.sum()
+        """The posterior the same answers give when "none" starts at ``none_prior``
+        (:func:`reweigh_none`)."""
+        return reweigh_none(self.posterior, self.none_prior, none_prior)
 
     def information(self) -> np.ndarray:
         """Expected information (nats) about the hypothesis from each target item's answer."""

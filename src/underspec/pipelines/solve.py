@@ -175,7 +175,9 @@ class SolveSettings:
     gapless prior guarded the pixel sums; with it, the same 340 digits runs replayed at 0.85
     (``bench/results/decision-gap.md``): 1 wrong submission as at 0.9, 8 needless abstentions
     instead of 17, 99.6% of the oracle policy's points instead of 99.0%, and above
-    always-submit (542.19 against 538.99, where 0.9 fell short: 538.94); at 0.8, 2 wrong."""
+    always-submit (542.19 against 538.99, where 0.9 fell short: 538.94); at 0.8, 2 wrong. With
+    decide's final coin-toss prior (``bench/results/calibration.md``): 1 wrong, 9 needless,
+    99.5%, 541.64."""
     hidden_shift: float = 0.2
     """Prior probability of a shift no hypothesis revealed, weighed by the checks of items the
     hypotheses agree on (:func:`~underspec.ambiguity.decide.decide`). 0.2 against decide's 0.1,
@@ -504,6 +506,19 @@ def _linear_hypotheses(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray
     return full, judge(full), n_partitions, extra.shape[1]
 
 
+def _cut(t: ChallengeTask, hyp: Hypotheses, settings: SolveSettings) -> tuple[float | None, float]:
+    """How clearly the best hypothesis splits the disputed target items into two groups
+    (:func:`~underspec.ambiguity.cuts.best_cut_bimodality`; None when not ambiguous or not
+    measurable), and the prior of "none" that follows: ``gapless_none_prior`` below
+    ``gap_bimodality``, else ``none_prior``."""
+    if not hyp.ambiguous:
+        return None, settings.none_prior
+    features = linear_features(np.concatenate([t.X_labeled, t.X_val]), max_dims=64, seed=settings.seed)
+    cut = best_cut_bimodality(features[len(t.X_labeled):], hyp.target_proba.argmax(-1), seed=settings.seed)
+    gapless = cut is not None and cut < settings.gap_bimodality
+    return cut, settings.gapless_none_prior if gapless else settings.none_prior
+
+
 def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
     """The two-sample test of the labeled against the target items, on their linear features."""
     F = linear_features(np.concatenate([t.X_labeled, t.X_val]), 64, settings.seed)
@@ -560,13 +575,9 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                         tell_apart=settings.tell_apart)
     posterior = post.posterior if hyp.ambiguous else np.array([1.0, 0.0])
     chosen = int(np.argmax(posterior[:-1]))
-    cut, none_prior = None, settings.none_prior
-    if hyp.ambiguous:  # does a hypothesis split the disputed items into two distinct groups?
-        features = linear_features(np.concatenate([t.X_labeled, t.X_val]), max_dims=64, seed=settings.seed)
-        cut = best_cut_bimodality(features[len(t.X_labeled):], hyp.target_proba.argmax(-1), seed=settings.seed)
-        if cut is not None and cut < settings.gap_bimodality:
-            none_prior = settings.gapless_none_prior
-            posterior = post.posterior_under(none_prior)
+    cut, none_prior = _cut(t, hyp, settings)
+    if none_prior != settings.none_prior:
+        posterior = post.posterior_under(none_prior)
 
     # 3. Disambiguate: self-train from the chosen hypothesis.
     pool_proba = np.concatenate([hyp.pool_proba[chosen], hyp.target_proba[chosen]])
