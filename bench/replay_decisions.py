@@ -29,9 +29,8 @@ import numpy as np
 
 from calibration import ORACLE_ITEMS, generator_kwargs, load_decision, markdown, reliability_png, summarise
 from results_io import SHARED, save
-from underspec.ambiguity.cuts import best_cut_bimodality
+from underspec.ambiguity.cuts import task_cut_bimodality
 from underspec.ambiguity.decide import decide
-from underspec.ambiguity.erase import linear_features
 from underspec.ambiguity.query import reweigh_none
 from underspec.data.generators import generate
 from underspec.data.sources import load_source
@@ -47,7 +46,7 @@ GAP_KEYS = ("gap_bimodality", "gapless_none_prior")
 
 @functools.cache
 def best_cut(path: Path, source: str) -> float | None:
-    """The run's :func:`best_cut_bimodality`, on its task generated again (same seed and variant)."""
+    """The run's :func:`task_cut_bimodality`, on its task generated again (same seed and variant)."""
     row, inputs, _ = load_decision(path)
     src = load_source(source, SHARED / "mnist" / "mnist.npz" if source == "mnist" else None)
     params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
@@ -56,8 +55,7 @@ def best_cut(path: Path, source: str) -> float | None:
     target_pred = inputs["proba"].argmax(-1)
     if len(target_pred) < 2 or task.X_val.ndim < 3:
         return None
-    features = linear_features(np.concatenate([task.X_labeled, task.X_val]), max_dims=64, seed=row["seed"])
-    return best_cut_bimodality(features[len(task.X_labeled):], target_pred, seed=row["seed"])
+    return task_cut_bimodality(task.X_labeled, task.X_val, target_pred, seed=row["seed"])
 
 
 def gapless_posterior(posterior: np.ndarray, cut: float | None, settings: dict) -> np.ndarray:

@@ -332,3 +332,9 @@ def test_train_on_a_representation_reads_new_images_through_the_saved_transforme
     assert main(["train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "bad"),
                  "--representation", "simclr"]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_linear_network_on_images_is_refused_and_nothing_is_written(binary_npz, tmp_path, capsys):
+    assert main(["train", str(binary_npz), "--out", str(tmp_path / "lin"), "--arch", "linear", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "linear is for vectors" in err and str(binary_npz) in err and not (tmp_path / "lin").exists()

@@ -57,9 +57,9 @@ class Decision:
     cut_bimodality: float | None = None
     """How clearly the best hypothesis splits the disputed items into two groups
     (:func:`~underspec.ambiguity.cuts.best_cut_bimodality`; None: not measured)."""
-    gapless: bool = False
-    """No hypothesis splits them along a gap: "none" started at ``none_prior``."""
-    none_prior: float = 0.2
+    gapless_prior: float | None = None
+    """The prior "none" started at because no hypothesis splits them along a gap (None: the
+    usual prior)."""
 
     def reason(self) -> str:
         """Why the decision was taken and how sure it is, in a participant's words."""
@@ -78,10 +78,10 @@ class Decision:
             if self.p_chosen < 0.8:
                 evidence += (f"The answers did not settle which hypothesis is meant: the chosen one "
                              f"has probability {self.p_chosen:.2f}. ")
-            if self.gapless:
+            if self.gapless_prior is not None:
                 evidence += ("No hypothesis splits the disputed items into two distinct groups "
                              f"(bimodality {self.cut_bimodality:.2f}): their labels may follow from "
-                             f"nothing in the images, so a coin toss started at {self.none_prior:.0%}. ")
+                             f"nothing in the images, so a coin toss started at {self.gapless_prior:.0%}. ")
             if self.p_coin >= 0.3:
                 evidence += (f"The answers look like coin tosses (probability {self.p_coin:.2f}): "
                              "the task may not say what is meant at all. ")

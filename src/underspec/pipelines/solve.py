@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from underspec.ambiguity.cuts import best_cut_bimodality
+from underspec.ambiguity.cuts import task_cut_bimodality
 from underspec.ambiguity.decide import decide
 from underspec.ambiguity.disambiguate import self_train
 from underspec.ambiguity.diverse import DiverseHeads
@@ -120,7 +120,8 @@ class SolveSettings:
     may follow from nothing in the image (a pixel sum): the decision then weighs the answers
     with ``gapless_none_prior`` on "none" instead of ``none_prior``. On the 340 digits runs of
     ``bench/results/calibration-before-gap/`` (20 seeds) the best cut of every ``sum`` run
-    scored 0.36-0.46, and of the identifiable runs 0.42-0.98 (median 0.83). Their decisions
+    scored 0.36-0.46, and of the identifiable runs 0.42-0.98 (median 0.83; an exploratory
+    probe). Their decisions
     replayed (``bench/results/decision-gap.md``, at the old confidence 0.9): 1 wrong submission
     instead of 4 (none on a sum instead of 3), 18 needless abstentions instead of 17; 5/9, the
     textbook threshold of two humps, 20. A prior of 0.6 lets three sums through at 0.85."""
@@ -277,8 +278,9 @@ class SolveSettings:
     def arch(self, X: np.ndarray) -> str:
         """The network layout for items like ``X``: ``descriptor_arch`` on a pretrained
         descriptor, else the default (the small CNN for images, the MLP for vectors)."""
-        pretrained = self.represented(X) and not self.represented(X, pretrained=False)
-        return self.descriptor_arch if pretrained else "cnn"
+        from underspec.models.representation import PRETRAINED
+
+        return self.descriptor_arch if X.ndim == 2 and self.representation in PRETRAINED else "cnn"
 
     def represented(self, X: np.ndarray, *, pretrained: bool = True) -> bool:
         """Whether ``X`` holds the vectors of a representation (the recipe in ``representation``
@@ -506,19 +508,6 @@ def _linear_hypotheses(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray
     return full, judge(full), n_partitions, extra.shape[1]
 
 
-def _cut(t: ChallengeTask, hyp: Hypotheses, settings: SolveSettings) -> tuple[float | None, float]:
-    """How clearly the best hypothesis splits the disputed target items into two groups
-    (:func:`~underspec.ambiguity.cuts.best_cut_bimodality`; None when not ambiguous or not
-    measurable), and the prior of "none" that follows: ``gapless_none_prior`` below
-    ``gap_bimodality``, else ``none_prior``."""
-    if not hyp.ambiguous:
-        return None, settings.none_prior
-    features = linear_features(np.concatenate([t.X_labeled, t.X_val]), max_dims=64, seed=settings.seed)
-    cut = best_cut_bimodality(features[len(t.X_labeled):], hyp.target_proba.argmax(-1), seed=settings.seed)
-    gapless = cut is not None and cut < settings.gap_bimodality
-    return cut, settings.gapless_none_prior if gapless else settings.none_prior
-
-
 def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
     """The two-sample test of the labeled against the target items, on their linear features."""
     F = linear_features(np.concatenate([t.X_labeled, t.X_val]), 64, settings.seed)
@@ -575,9 +564,11 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                         tell_apart=settings.tell_apart)
     posterior = post.posterior if hyp.ambiguous else np.array([1.0, 0.0])
     chosen = int(np.argmax(posterior[:-1]))
-    cut, none_prior = _cut(t, hyp, settings)
-    if none_prior != settings.none_prior:
-        posterior = post.posterior_under(none_prior)
+    cut = (task_cut_bimodality(t.X_labeled, t.X_val, hyp.target_proba.argmax(-1), seed=settings.seed)
+           if hyp.ambiguous else None)  # does a hypothesis split the disputed items into two groups?
+    gapless = cut is not None and cut < settings.gap_bimodality
+    if gapless:
+        posterior = post.posterior_under(settings.gapless_none_prior)
 
     # 3. Disambiguate: self-train from the chosen hypothesis.
     pool_proba = np.concatenate([hyp.pool_proba[chosen], hyp.target_proba[chosen]])
@@ -618,7 +609,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     if shift is not None and not shift.detected:
         verdict = replace(verdict, no_shift_p=shift.p_value)
     if cut is not None:
-        verdict = replace(verdict, cut_bimodality=cut, gapless=cut < settings.gap_bimodality, none_prior=none_prior)
+        verdict = replace(verdict, cut_bimodality=cut, gapless_prior=settings.gapless_none_prior if gapless else None)
     pred_idx = proba.argmax(1)
     predictions = classes[pred_idx]
     queries = list(guard.revealed.items())
