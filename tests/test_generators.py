@@ -240,3 +240,22 @@ def test_a_task_read_from_its_folder_holds_every_item_in_one_buffer(tmp_path):
     np.save(tmp_path / "t" / "X_val.npy", task.X_val.astype(np.float64)[:, :, :, :8])
     with pytest.raises(UnderspecError, match=r"X_val\.npy: items of shape"):
         read_task(tmp_path / "t")
+
+
+def test_groups_name_each_items_source_image_and_splits_never_share_one(tmp_path):
+    """``groups.csv``'s ``image``: the source image of each item's label. Items of one split
+    reuse images (digits: a few dozen per class and split), never across splits, and an image
+    always carries its class; a benchmark splitting the target by image scores on photos its
+    network never saw. The toy task has no source image (-1). The column survives the folder."""
+    from underspec.data.challenge import read_answers
+
+    _, answers = generate("cc", seed=2, oracle_items=40, out=tmp_path / "cc")
+    g = answers.groups
+    assert (g["image"] >= 0).all()
+    by_split = {s: set(g.loc[g["split"] == s, "image"]) for s in ("labeled", "unlabeled", "target")}
+    assert not by_split["labeled"] & by_split["target"] and not by_split["unlabeled"] & by_split["target"]
+    target = g[g["split"] == "target"]
+    assert target["image"].nunique() < len(target)  # reused within the split
+    assert (target.groupby("image")["label"].nunique() == 1).all()
+    assert read_answers(tmp_path / "cc").groups["image"].tolist() == g["image"].tolist()
+    assert (generate("toy", seed=2)[1].groups["image"] == -1).all()

@@ -29,7 +29,10 @@ class Answers:
     """What the organiser keeps: target labels and per-item group information.
 
     ``groups`` has one row per item of every split with columns ``split``, ``row``, ``label``
-    (the true feature), ``shortcut`` (the value of the shortcut feature) and ``correlated``.
+    (the true feature), ``shortcut`` (the value of the shortcut feature), ``correlated`` and
+    ``image`` (the source image of the item's label, -1 where none: items built on one image
+    are not independent, and a benchmark that trains on some items and scores others keeps
+    their images apart).
     ``extra`` holds optional arrays such as ``oracle_X``/``oracle_y`` (target-distribution items
     with true labels, used by benchmarks to train the oracle baseline).
     """

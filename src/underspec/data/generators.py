@@ -227,19 +227,24 @@ class _Builder:
         self.spec, self.source, self.rng = spec, source, rng
         self.classes = np.asarray(spec.classes)
         self.C = len(self.classes)
+        self.core_images: dict[str, np.ndarray] = {}
+        """Per split: each item's source image of its label (index into the source; -1 none)."""
 
     # --- digit-pair constructions ------------------------------------------------------------
-    def images(self, split: str, class_idx: np.ndarray) -> np.ndarray:
-        """Normalised source images for the given class indices (drawn from the split's pool)."""
-        out = np.empty((len(class_idx), *self.source.x.shape[1:]), np.float32)
+    def images(self, split: str, class_idx: np.ndarray, core: bool = False) -> np.ndarray:
+        """Source images for the given class indices (drawn from the split's pool); with
+        ``core``, their source indices are kept as the split's :attr:`core_images`."""
+        index = np.empty(len(class_idx), np.int64)
         for k in range(self.C):
             rows = np.flatnonzero(class_idx == k)
-            out[rows] = self.source.x[self.pools.draw(split, int(self.classes[k]), len(rows))]
-        return out
+            index[rows] = self.pools.draw(split, int(self.classes[k]), len(rows))
+        if core:
+            self.core_images[split] = index
+        return self.source.x[index].astype(np.float32, copy=False)
 
     def render(self, split: str, core: np.ndarray, shortcut: np.ndarray) -> np.ndarray:
         kind, src = self.spec.kind, self.source
-        x_core = self.images(split, core)
+        x_core = self.images(split, core, core=True)
         overlay = self.spec.extra.get("shortcut", "beside")
         if overlay != "beside":
             x = _overlay(src.normalise(x_core), shortcut, self.C, overlay)
@@ -342,7 +347,7 @@ class _Builder:
         return out
 
     def trojan(self, split: str, core: np.ndarray):
-        x = _add_noise(self.source.normalise(self.images(split, core)), self.rng, NOISE_SIGMA)
+        x = _add_noise(self.source.normalise(self.images(split, core, core=True)), self.rng, NOISE_SIGMA)
         y = self.classes[core].copy()
         patched = np.zeros(len(core), np.int64)
         if split == "labeled":
@@ -396,7 +401,7 @@ class _Builder:
                 rows[sel] = cells[c][cursor[c]:cursor[c] + len(sel)]
                 cursor[c] += len(sel)
             x = _add_noise(src.normalise(src.x[rows]), self.rng, NOISE_SIGMA)
-            out[split] = (x, self.classes[core], shortcut, mixed)
+            out[split], self.core_images[split] = (x, self.classes[core], shortcut, mixed), rows
         return out
 
 
@@ -512,13 +517,15 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     split_sizes = dict(zip(SPLITS, (*sizes, oracle_items), strict=True))
     if not oracle_items:
         split_sizes.pop("oracle")
-    built = _Builder(spec, src, rng).build(split_sizes, spec.mix_rate)
+    builder = _Builder(spec, src, rng)
+    built = builder.build(split_sizes, spec.mix_rate)
     (X_l, y_l, _, _), (X_u, y_u, _, _), (X_v, y_v, _, _) = (
         built[s] for s in ("labeled", "unlabeled", "target"))
     manifest = _manifest(spec, src, seed, sizes, oracle_items)
     groups = pd.concat([
         pd.DataFrame({"split": split, "row": np.arange(len(b[1])), "label": b[1],
-                      "shortcut": b[2], "correlated": ~b[3]})
+                      "shortcut": b[2], "correlated": ~b[3],
+                      "image": builder.core_images.get(split, np.full(len(b[1]), -1))})
         for split, b in built.items() if split != "oracle"
     ], ignore_index=True)
     extra = {}
