@@ -146,3 +146,32 @@ def test_linear_arch_is_a_linear_model_of_vectors_and_refused_for_images():
     X, labels = rng.normal(size=(60, 6)).astype(np.float32), np.arange(60) % 2
     heads = DiverseHeads(n_heads=2, epochs=1, arch="linear").fit(X, labels, X)
     assert all(isinstance(m, torch.nn.Linear) for m in heads.models_[0].trunks[0])
+
+
+def test_fit_steps_with_the_multi_tensor_adam_and_the_same_numbers_as_the_loop(monkeypatch):
+    """fit's Adam updates every weight in one multi-tensor call (``foreach``, a fifth less time
+    per step on the vector networks) and lands on exactly the weights of torch's CPU default,
+    the per-tensor loop: results measured before the change stay valid."""
+    import torch
+
+    from underspec.models.fit import fit, weighted_ce
+    from underspec.models.networks import MultiHeadNet
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(120, 20)).astype(np.float32), rng.integers(0, 3, 120)
+    adam, used = torch.optim.Adam, []
+
+    def weights(foreach: bool | None) -> torch.Tensor:
+        def spy(params, **kw):
+            used.append(kw.get("foreach"))
+            return adam(params, **{**kw, "foreach": kw.get("foreach") if foreach is None else foreach})
+
+        monkeypatch.setattr(torch.optim, "Adam", spy)
+        torch.manual_seed(0)
+        model = MultiHeadNet((20,), 3, 2, shared=False)
+        fit(model, weighted_ce, X, y, epochs=3, batch_size=32, seed=1)
+        return torch.cat([p.detach().ravel() for p in model.parameters()])
+
+    default, loop = weights(None), weights(False)
+    assert used[0] is True
+    assert torch.equal(default, loop)

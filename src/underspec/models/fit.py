@@ -160,9 +160,11 @@ class _Tensors:
     def batch(self, idx: np.ndarray, pool_idx: np.ndarray | None, augment, generator: torch.Generator,
               device: str, precision: str) -> Batch:
         """The labeled items ``idx`` (augmented on the host), and the pool items ``pool_idx``."""
+        idx = torch.from_numpy(idx)  # one conversion for the four lookups below
         x = as_inputs(self.x[idx]) if augment is None else augment(as_inputs(self.x[idx]), generator)
         return Batch(_layout(x.to(device), precision), self.y[idx].to(device), self.w[idx].to(device),
-                     None if pool_idx is None else _layout(as_inputs(self.pool[pool_idx]).to(device), precision),
+                     None if pool_idx is None else _layout(as_inputs(self.pool[torch.from_numpy(pool_idx)]).to(device),
+                                                           precision),
                      None if self.g is None else self.g[idx].to(device))
 
 
@@ -238,7 +240,9 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     total = max(1, int(round(epochs * steps_per_epoch)))
     labeled = _Cycler(len(data.x), batch_size, rng)
     unlabeled = None if pool is None else _Cycler(data.pool_size, batch_size, rng)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    # foreach: the multi-tensor update, the same numbers bit for bit, a fifth less time per step
+    # on the vector networks (bench/work probe: 2.7 against 3.4 ms); torch picks it only on GPUs.
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=0.15)
     device = _placed(model, device, precision)
     compute = _compute(precision, device)
