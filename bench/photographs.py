@@ -11,16 +11,16 @@ same network (the solver's one-head MLP on those columns):
   whose label's image is none of theirs;
 - ``ceiling``: the full-label ceiling, trained on every pool item with its true label (the
   unlabeled items and the target items of half of the target's images), scored on the target
-  items of the other half, both halves averaged.
+  items of the other half, both halves averaged;
+- ``none_default``: underspec on the raw images (``--representation none``: the small CNN of the
+  first issues), with ``--with-images``.
 
 The target items of a task share source images (vehicle_animal: 20,000 items on 4,800 animal
 photos, each about 4 times with another vehicle), so both baselines are scored only on images
 they did not train on (``groups.csv``'s ``image``). Split by item instead, the network
 recognises the photos it was trained on: on vehicle_animal (generation seed 42) the solver's MLP
 on the animal's columns, trained on half of the target items, scored 0.982 on the other half and
-0.786 on the items of unseen photos (exploratory probe);
-- ``none_default``: underspec on the raw images (``--representation none``: the small CNN of the
-  first issues), with ``--with-images``.
+0.786 on the items of unseen photos (exploratory probe).
 
     python bench/photographs.py [--cifar10 PATH] [--faces PATH] [--tasks a,b] [--seeds 42,1]
 """
