@@ -241,7 +241,7 @@ def fit(model: torch.nn.Module, objective: Objective, X: np.ndarray, y: np.ndarr
     labeled = _Cycler(len(data.x), batch_size, rng)
     unlabeled = None if pool is None else _Cycler(data.pool_size, batch_size, rng)
     # foreach: the multi-tensor update, the same numbers bit for bit, a fifth less time per step
-    # on the vector networks (bench/work probe: 2.7 against 3.4 ms); torch picks it only on GPUs.
+    # on the vector networks (2.7 against 3.4 ms, exploratory); torch picks it only on GPUs.
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=total, pct_start=0.15)
     device = _placed(model, device, precision)
