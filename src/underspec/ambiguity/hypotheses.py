@@ -29,6 +29,11 @@ class Hypotheses:
     agreed_holdout : list of (int, int)
         Per hypothesis: held-out labeled items it gets right among those on which all
         hypotheses agree, and their number (they stand for the agreed target items).
+    agreed_confidence : list of (float, float)
+        Per hypothesis: its mean top probability on those held-out items, and on the target
+        items where all hypotheses agree. A drop from the first to the second says the agreed
+        target items are not like the held-out ones (difference of confidences, Guillory et
+        al. 2021; see ``SolveSettings.confidence_drop``).
     """
 
     groups: list[list[int]]
@@ -40,6 +45,7 @@ class Hypotheses:
     dropped: list[int]
     head_disagreement: dict[str, float]
     agreed_holdout: list[tuple[int, int]] = field(default_factory=list)
+    agreed_confidence: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -56,6 +62,11 @@ def _disagree(pred: np.ndarray) -> float:
     if pred.shape[1] == 0:
         return 0.0
     return float((pred != pred[:1]).any(0).mean())
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of ``values`` (nan when there are none)."""
+    return float(values.mean()) if len(values) else float("nan")
 
 
 def _shares(target: np.ndarray, unlabeled: np.ndarray, holdout: np.ndarray) -> dict[str, float]:
@@ -137,6 +148,10 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     agree = (hyp_h_pred == hyp_h_pred[:1]).all(0)
     agreed_holdout = [(int((k_pred == holdout_y)[agree].sum()), int(agree.sum()))
                       for k_pred in hyp_h_pred]
+    hyp_t_pred = hyp_t.argmax(-1)
+    agree_t = (hyp_t_pred == hyp_t_pred[:1]).all(0)
+    agreed_confidence = [(_mean(hyp_h[k].max(-1)[agree]), _mean(hyp_t[k].max(-1)[agree_t]))
+                         for k in range(len(groups))]
     return Hypotheses(groups, hyp_t, hyp_p,
                       _shares(hyp_t.argmax(-1), hyp_p.argmax(-1), hyp_h_pred),
                       ambiguous=len(groups) > 1,
@@ -144,4 +159,4 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                       dropped=[h for h in range(H) if h not in fitting],
                       head_disagreement=_shares(t_pred[fit_sorted], p_pred[fit_sorted],
                                                 h_pred[fit_sorted]),
-                      agreed_holdout=agreed_holdout)
+                      agreed_holdout=agreed_holdout, agreed_confidence=agreed_confidence)
