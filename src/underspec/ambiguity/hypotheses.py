@@ -153,7 +153,7 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     agreed_confidence = [(_mean(hyp_h[k].max(-1)[agree]), _mean(hyp_t[k].max(-1)[agree_t]))
                          for k in range(len(groups))]
     return Hypotheses(groups, hyp_t, hyp_p,
-                      _shares(hyp_t.argmax(-1), hyp_p.argmax(-1), hyp_h_pred),
+                      _shares(hyp_t_pred, hyp_p.argmax(-1), hyp_h_pred),
                       ambiguous=len(groups) > 1,
                       holdout_accuracy=[round(float(a), 4) for a in acc],
                       dropped=[h for h in range(H) if h not in fitting],

@@ -172,6 +172,13 @@ class SolveSettings:
     no shift, the verify labels are not bought (held-out labeled items then measure the target
     accuracy without bias). 0: always verify."""
     confidence: float = 0.85
+    """Probability that the accuracy beats the default score needed to submit. 0.9 before the
+    gapless prior guarded the pixel sums; with it, the same 340 digits runs replayed at 0.85
+    (``bench/results/decision-gap.md``): 1 wrong submission as at 0.9, 8 needless abstentions
+    instead of 17, 99.6% of the oracle policy's points instead of 99.0%, and above
+    always-submit (542.19 against 538.99, where 0.9 fell short: 538.94); at 0.8, 2 wrong. With
+    decide's final coin-toss prior (``bench/results/calibration.md``): 1 wrong, 9 needless,
+    99.5%, 541.64."""
     confidence_drop: bool = False
     """Measure the agreed part of the target on the held-out labeled items less the chosen
     hypothesis's drop in mean top probability from those items to the agreed target items
@@ -182,13 +189,6 @@ class SolveSettings:
     intervals 0.788 against 0.965, 0 wrong submissions against 1, 4 needless abstentions
     against 3; on vehicle_animal it took only 5 of the 18 points off (held-out 0.948 for a
     truth of 0.811, exploratory): the heads are nearly as sure of photos they never saw."""
-    """Probability that the accuracy beats the default score needed to submit. 0.9 before the
-    gapless prior guarded the pixel sums; with it, the same 340 digits runs replayed at 0.85
-    (``bench/results/decision-gap.md``): 1 wrong submission as at 0.9, 8 needless abstentions
-    instead of 17, 99.6% of the oracle policy's points instead of 99.0%, and above
-    always-submit (542.19 against 538.99, where 0.9 fell short: 538.94); at 0.8, 2 wrong. With
-    decide's final coin-toss prior (``bench/results/calibration.md``): 1 wrong, 9 needless,
-    99.5%, 541.64."""
     hidden_shift: float = 0.2
     """Prior probability of a shift no hypothesis revealed, weighed by the checks of items the
     hypotheses agree on (:func:`~underspec.ambiguity.decide.decide`). 0.2 against decide's 0.1,
