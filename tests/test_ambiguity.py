@@ -450,3 +450,18 @@ def test_a_drop_in_confidence_to_the_agreed_target_items_lowers_their_held_out_m
     assert _agreed_holdout(sure_everywhere, 0, True) == (40, 40)
     assert _agreed_holdout(unsure_on_target, 0, True) == (32.0, 40)  # 40 - 0.2 x 40
     assert _agreed_holdout(unsure_on_target, 0, False) == (40, 40)
+
+
+def test_rare_disagreement_patterns_are_one_stratum_of_checks_together():
+    # regression (issue 24): eight hypotheses of four classes give nearly every disputed item a
+    # pattern of its own; each under 5% of the disputed part, none was left to check, and a
+    # 4-class digits run stopped after two of its five labels
+    rng = np.random.default_rng(0)
+    p = np.full((8, 200, 4), 0.02)
+    p[np.arange(8)[:, None], np.arange(200)[None], rng.integers(0, 4, (8, 200))] = 0.94
+    post = HypothesisPosterior(p)
+    first = post.draw_check(np.random.default_rng(1), [])
+    assert first is not None and len(set(p[:, first].argmax(-1))) > 1
+    answers = iter(range(100))
+    checks = buy_labels(post, lambda item: next(answers) % 4, 5, np.random.default_rng(0), ambiguous=True)
+    assert len(post.asked) == 5 and len(checks) >= 3

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from underspec.data.generators import generate
-from underspec.models.tile_order import TileOrder, _tiles, order_image_tiles, tile_count
+from underspec.models.tile_order import TileOrder, image_tiles, keep_tiles, order_image_tiles, tile_count, tile_features
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -30,10 +30,10 @@ def _stamped(side_random: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
 
 def test_tiles_are_cut_left_to_right_or_top_to_bottom_and_put_back():
     X = np.arange(2 * 3 * 4 * 12, dtype=np.float32).reshape(2, 3, 4, 12)
-    tiles = _tiles(X, tile_count(X.shape))
+    tiles = image_tiles(X, tile_count(X.shape))
     assert tiles.shape == (2, 3, 3 * 4 * 4) and np.array_equal(tiles[:, 1].reshape(2, 3, 4, 4), X[..., 4:8])
     tall = X.reshape(2, 3, 12, 4)
-    assert np.array_equal(_tiles(tall, 3)[:, 2].reshape(2, 3, 4, 4), tall[:, :, 8:])
+    assert np.array_equal(image_tiles(tall, 3)[:, 2].reshape(2, 3, 4, 4), tall[:, :, 8:])
     assert tile_count((1, 8, 8)) == 1 and tile_count((1, 8, 12)) == 1 and tile_count((3, 32, 64)) == 2
 
 
@@ -41,7 +41,7 @@ def test_several_starting_directions_find_the_two_kinds_where_the_leading_one_do
     # constant_image_random_row on digits, generation seed 0: from the leading direction alone
     # the refitted score splits the items at 0.69 (a coin toss on which tile is first)
     task, _ = generate("constant_image_random_row", source="digits", seed=0)
-    tiles = _tiles(np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val]), 2)
+    tiles = image_tiles(np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val]), 2)
     one = TileOrder(starts=1, dims=64).fit(tiles)
     five = TileOrder(starts=5, dims=64).fit(tiles)
     assert one.split_ < 0.8 and five.split_ > 0.95 and five.weights_ is not None
@@ -77,7 +77,7 @@ def test_tiles_keep_their_places_on_a_fixed_side_one_kind_or_one_tile():
 
 def test_the_search_stops_at_a_perfect_split_with_the_same_weights(monkeypatch):
     pairs, _, _ = _stamped(side_random=True)
-    tiles = _tiles(pairs, 2)
+    tiles = image_tiles(pairs, 2)
     starts = []
     refit = TileOrder._refit
 
@@ -104,3 +104,20 @@ def test_the_order_is_fitted_on_a_sample_of_the_items(monkeypatch):
     monkeypatch.setattr(TileOrder, "fit", recorded)
     _, info = order_image_tiles([pairs], sample=100, seed=0)
     assert seen == [100] and info["reordered"] and info["split"] > 0.95
+
+
+def test_tiles_kept_and_read_as_blocks_of_columns_one_per_tile():
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 1, 4, 12)).astype(np.float32)
+    assert np.array_equal(keep_tiles(X, 3, [2]), X[..., 8:])
+    assert np.array_equal(keep_tiles(X, 3, [0, 2]), np.concatenate([X[..., :4], X[..., 8:]], -1))
+    tall = X.swapaxes(-1, -2)
+    assert np.array_equal(keep_tiles(tall, 3, [1]), tall[:, :, 4:8])
+    F = tile_features(X, 3, max_dims=8)
+    assert F.shape == (30, 24)
+    # each block is its own tile's: changing one tile moves only its block
+    Y = X.copy()
+    Y[..., 4:8] = rng.random((30, 1, 4, 4))
+    G = tile_features(Y, 3, max_dims=8)
+    assert np.allclose(F[:, :8], G[:, :8]) and np.allclose(F[:, 16:], G[:, 16:])
+    assert not np.allclose(F[:, 8:16], G[:, 8:16])

@@ -106,9 +106,12 @@ class HypothesisPosterior:
 
         A pattern is the tuple of classes the hypotheses predict (e.g. "A says 3, B says 0" vs
         "A says 0, B says 3"). Turns go to the patterns in proportion to their frequency,
-        counting the items of ``among`` already asked; rare patterns (under ``min_share``) get none.
-        ``agreed``: the items every hypothesis agrees on are one more pattern (every target item
-        can then be drawn).
+        counting the items of ``among`` already asked; the rare patterns (each under
+        ``min_share``) are one pattern together, which gets turns if it is not rare itself (with
+        eight hypotheses of four classes nearly every disputed item has a pattern of its own: a
+        4-class digits run whose every pattern was rare had no item to check, and stopped after
+        two labels). ``agreed``: the items every hypothesis agrees on are one more pattern (every
+        target item can then be drawn).
         """
         pred = self.proba.argmax(-1)  # (n, N)
         disputed = (pred != pred[:1]).any(0)
@@ -117,6 +120,10 @@ class HypothesisPosterior:
             codes = np.where(disputed, codes, -1)
             disputed = np.ones_like(disputed)
         patterns, counts = np.unique(codes[disputed], return_counts=True)
+        rare = patterns[counts < min_share * counts.sum()]
+        if len(rare) > 1:
+            codes = np.where(np.isin(codes, rare), -2, codes)
+            patterns, counts = np.unique(codes[disputed], return_counts=True)
         share = counts / counts.sum()
         keep = share >= min_share
         patterns, share = patterns[keep], share[keep] / share[keep].sum()

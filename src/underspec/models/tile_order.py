@@ -31,6 +31,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 
+from underspec.ambiguity.erase import linear_features
+
 
 def _first_share(scores: np.ndarray) -> float:
     """Share of items with exactly one tile among the top 1 / tiles of all tiles' ``scores``
@@ -143,7 +145,7 @@ def tile_count(shape: tuple[int, ...]) -> int:
     return long // short if long % short == 0 and long >= 2 * short else 1
 
 
-def _tiles(X: np.ndarray, k: int) -> np.ndarray:
+def image_tiles(X: np.ndarray, k: int) -> np.ndarray:
     """Images (N, C, H, W) as their ``k`` square tiles' pixels (N, k, C * s * s), left to
     right or top to bottom (a copy)."""
     n, c, h, w = X.shape
@@ -153,11 +155,29 @@ def _tiles(X: np.ndarray, k: int) -> np.ndarray:
 
 
 def _images(tiles: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The inverse of :func:`_tiles`: tiles (N, k, C * s * s) back into images of ``shape``."""
+    """The inverse of :func:`image_tiles`: tiles (N, k, C * s * s) back into images of ``shape``."""
     n, (c, h, w), k = len(tiles), shape, tiles.shape[1]
     if w > h:
         return tiles.reshape(n, k, c, h, h).transpose(0, 2, 3, 1, 4).reshape(n, c, h, w)
     return tiles.reshape(n, k, c, w, w).transpose(0, 2, 1, 3, 4).reshape(n, c, h, w)
+
+
+def keep_tiles(X: np.ndarray, k: int, kept: list[int]) -> np.ndarray:
+    """Images (N, C, H, W) made of ``k`` square tiles cut down to the tiles ``kept`` (in that
+    order, side by side as before)."""
+    c, h, w = X.shape[1:]
+    shape = (c, h, h * len(kept)) if w > h else (c, w * len(kept), w)
+    return _images(image_tiles(X, k)[:, kept], shape)
+
+
+def tile_features(X: np.ndarray, k: int, max_dims: int = 64, seed: int = 0) -> np.ndarray:
+    """Images made of ``k`` square tiles as ``k`` equal blocks of columns, one per tile: each
+    tile's pixels reduced on their own by :func:`~underspec.ambiguity.erase.linear_features`
+    (at most ``max_dims`` columns), so that a linear model can read one tile alone."""
+    tiles = image_tiles(X, k)
+    blocks = [linear_features(tiles[:, s], max_dims, seed) for s in range(k)]
+    width = min(b.shape[1] for b in blocks)
+    return np.concatenate([b[:, :width] for b in blocks], axis=1)
 
 
 def order_image_tiles(parts: list[np.ndarray], *, starts: int = 5, dims: int = 64, kinds: float = 0.95,
@@ -187,7 +207,7 @@ def order_image_tiles(parts: list[np.ndarray], *, starts: int = 5, dims: int = 6
     k = tile_count(X.shape) if X.ndim == 4 else 1
     if k < 2:
         return parts, None
-    tiles = _tiles(X, k)
+    tiles = image_tiles(X, k)
     ranker = TileOrder(sample=sample, starts=starts, dims=dims, kinds=kinds, seed=seed).fit(tiles)
     rank = ranker.rank(tiles)
     one_side = float(np.bincount(rank[:, 0], minlength=k).max() / len(X))

@@ -28,7 +28,7 @@ from underspec.ambiguity.shift import ShiftTest, shift_test
 from underspec.data.challenge import ChallengeTask, read_task
 from underspec.errors import UnderspecError, atomic_path, check_output_file, write_text_atomic
 from underspec.models.fit import current_device, predict_proba
-from underspec.models.tile_order import order_image_tiles, tile_count
+from underspec.models.tile_order import keep_tiles, order_image_tiles, tile_count, tile_features
 from underspec.oracles import BudgetedOracle, BudgetSpentError, Oracle, make_oracle
 
 PARTITION_VIEWS = ("pixels", "spectrum")
@@ -263,6 +263,12 @@ class SolveSettings:
     point of the oracle 79% against 73.3%, 3 wrong submissions against 6, 22 needless
     abstentions against 25; one run worse (uniform_color_random_row seed 19, 1.0 to 0.5875,
     abstained)."""
+    pixel_slots: bool = True
+    """Images made of square tiles side by side (pixels, no learnt representation) get the
+    photographs' slot heads (:func:`~underspec.ambiguity.erase.slot_heads`, "the label is read
+    from this tile": a logistic regression on one tile's pixels, reduced by PCA), and the final
+    model then reads only the tiles the chosen hypothesis is read from
+    (:func:`~underspec.ambiguity.erase.slot_columns`). MEASUREMENT PENDING."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much. Items made of tiles
@@ -529,6 +535,20 @@ def _linear_hypotheses(t: ChallengeTask, X_pool: np.ndarray, holdout: np.ndarray
     return full, judge(full), n_partitions, extra.shape[1]
 
 
+def _slot_features(t: ChallengeTask, X_pool: np.ndarray, slots: int,
+                   settings: SolveSettings) -> tuple[np.ndarray, np.ndarray, int]:
+    """The labeled and pool items as ``slots`` equal blocks of columns, one per tile, and the
+    number of slots (1: no tiles). A learnt representation of photos side by side already is
+    (``slots`` from :func:`represent_task`); images of square tiles side by side become their
+    tiles' linear features (:func:`~underspec.models.tile_order.tile_features`, with
+    ``pixel_slots``)."""
+    if slots > 1 or not (settings.pixel_slots and t.X_val.ndim == 4 and tile_count(t.X_val.shape) > 1):
+        return t.X_labeled, X_pool, slots
+    k = tile_count(t.X_val.shape)
+    F = tile_features(np.concatenate([t.X_labeled, X_pool]), k, seed=settings.seed)
+    return F[:len(t.X_labeled)], F[len(t.X_labeled):], k
+
+
 def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
     """The two-sample test of the labeled against the target items, on their linear features."""
     F = linear_features(np.concatenate([t.X_labeled, t.X_val]), 64, settings.seed)
@@ -561,10 +581,11 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     full, hyp, n_partitions, n_complements = _linear_hypotheses(
         t, X_pool, heads.holdout_index_, y_idx, full, hyp, settings, judge, shifted=shift is None or shift.detected)
     n_slot_heads = 0
+    F_labeled, F_pool, slots = _slot_features(t, X_pool, slots, settings)
     if slots > 1:  # "the label is read from one tile": a linear head per tile of the items
         train = np.setdiff1d(np.arange(len(y_idx)), heads.holdout_index_)
-        items = np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]])
-        full = np.concatenate([full, slot_heads(t.X_labeled[train], y_idx[train], items, slots, n_classes=C,
+        items = np.concatenate([F_pool, F_labeled[heads.holdout_index_]])
+        full = np.concatenate([full, slot_heads(F_labeled[train], y_idx[train], items, slots, n_classes=C,
                                                 C=settings.erase_c)], 1)
         hyp, n_slot_heads = judge(full), slots
 
@@ -601,9 +622,12 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     revealed = {n_u + i: k for i, k in asked.items() if i not in checks}  # rows of the pool
     X_labeled, X_val, erased, slot_reads = t.X_labeled, t.X_val, 0, []
     if hyp.n > 1 and slots > 1:  # the final model reads only the slots of the chosen hypothesis
-        columns, slot_reads = slot_columns(X_val, hyp.target_proba.argmax(-1), chosen, slots, C=settings.erase_c,
-                                           seed=settings.seed)
-        X_labeled, X_pool, X_val = X_labeled[:, columns], X_pool[:, columns], X_val[:, columns]
+        columns, slot_reads = slot_columns(F_pool[n_u:], hyp.target_proba.argmax(-1), chosen, slots,
+                                           C=settings.erase_c, seed=settings.seed)
+        if X_val.ndim == 2:
+            X_labeled, X_pool, X_val = X_labeled[:, columns], X_pool[:, columns], X_val[:, columns]
+        elif len(kept := [r["slot"] for r in slot_reads if r["kept"]]) < slots:
+            X_labeled, X_pool, X_val = (keep_tiles(x, slots, kept) for x in (X_labeled, X_pool, X_val))
     if settings.erase and hyp.n > 1 and settings.represented(t.X_val):
         eraser, pool_proba = erase_rejected(X_labeled, y_idx, X_pool, X_val, hyp.target_proba[chosen].argmax(-1),
                                             groups[len(X_labeled) + n_u:], revealed, n_classes=C,
