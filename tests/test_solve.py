@@ -330,6 +330,7 @@ def test_items_of_square_tiles_get_a_head_per_tile_and_the_final_model_reads_the
     s = result.summary
     assert s["slot_heads"] == 2 and s["hypotheses"]["count"] >= 2
     assert [r["kept"] for r in s["slots"]] == [False, True]  # the shortcut's tile is cut off
+    assert "leaves out slot 1 of 2" in s["message"] and "read from one tile" in s["message"]
     assert float((result.predictions == ans.y_val).mean()) >= 0.9
     off = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(pixel_slots=False)).summary
     assert off["slot_heads"] == 0 and off["slots"] == []

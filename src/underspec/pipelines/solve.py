@@ -675,6 +675,9 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "device": current_device(), "representation": settings.representation,
         **verdict.as_dict(), "seconds": round(time.perf_counter() - start, 2),
     }
+    if dropped := [str(r["slot"] + 1) for r in slot_reads if not r["kept"]]:
+        summary["message"] += (f"; the final model leaves out slot {', '.join(dropped)} of {slots} (each tile of the "
+                               "items is a slot), which a rejected hypothesis is read from")
     if out is not None:
         write_predictions(out, predictions)
     if json_path is not None:
