@@ -153,7 +153,9 @@ def slot_heads(F_train: np.ndarray, y_train: np.ndarray, F_items: np.ndarray, sl
     Where the items are two photos side by side, the diverse heads on all the columns can each
     find a function of the shortcut's photo that fits the labeled items and is independent of
     the shortcut on the pool (dominoes, seed 1: the second head read the digit's tile at 0.86,
-    the photo's at 0.56); the slot heads put each photo forward as a hypothesis of its own.
+    the photo's at 0.56); the slot heads put each photo forward as a hypothesis of its own. On
+    3- and 4-class digit pairs (pixels) every network head blended the two digits, and the
+    label's tile alone read 0.93-1.0 (``SolveSettings.pixel_slots``).
 
     Returns
     -------
@@ -171,7 +173,8 @@ def slot_columns(F_target: np.ndarray, labels: np.ndarray, chosen: int, slots: i
                  margin: float = 0.1, sample: int = 4000, seed: int = 0) -> tuple[np.ndarray, list[dict]]:
     """The columns of the slots the chosen hypothesis is read from, when the features are
     ``slots`` equal blocks of columns, one per tile of the items (a learnt representation of
-    photos side by side, :class:`~underspec.models.patch_features.PatchFeatures` ``tiles``).
+    photos side by side, :class:`~underspec.models.patch_features.PatchFeatures` ``tiles``; or
+    the tiles' pixels, :func:`~underspec.models.tile_order.tile_features`).
 
     Each slot's columns are asked, by a logistic regression cross-validated over two halves of
     (a sample of) the target items, how well they read each hypothesis's labels there. A slot is
