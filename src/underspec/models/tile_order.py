@@ -174,10 +174,8 @@ def tile_features(X: np.ndarray, k: int, max_dims: int = 64, seed: int = 0) -> n
     """Images made of ``k`` square tiles as ``k`` equal blocks of columns, one per tile: each
     tile's pixels reduced on their own by :func:`~underspec.ambiguity.erase.linear_features`
     (at most ``max_dims`` columns), so that a linear model can read one tile alone."""
-    tiles = image_tiles(X, k)
-    blocks = [linear_features(tiles[:, s], max_dims, seed) for s in range(k)]
-    width = min(b.shape[1] for b in blocks)
-    return np.concatenate([b[:, :width] for b in blocks], axis=1)
+    tiles = image_tiles(X, k)  # tiles of one size: every block gets the same number of columns
+    return np.concatenate([linear_features(tiles[:, s], max_dims, seed) for s in range(k)], axis=1)
 
 
 def order_image_tiles(parts: list[np.ndarray], *, starts: int = 5, dims: int = 64, kinds: float = 0.95,
