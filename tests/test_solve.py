@@ -336,3 +336,14 @@ def test_items_of_square_tiles_get_a_head_per_tile_and_the_final_model_reads_the
     assert float((result.predictions == ans.y_val).mean()) >= 0.9
     off = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(pixel_slots=False)).summary
     assert off["slot_heads"] == 0 and off["slots"] == []
+
+
+def test_vectors_that_embed_two_images_get_a_head_per_half():
+    # regression (issue 24): on digits embed_three (generation seed 3) every network head
+    # blended the two embedded digits (the best 0.73 on the target) and the solver ended at 0.767
+    task, ans = generate("embed_three", source="digits", seed=3, oracle_items=240)
+    result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=3))
+    s = result.summary
+    assert s["slot_heads"] == 2 and s["slots"] == []  # no final-model cut on halves
+    assert "one half of the vectors' directions" in s["message"]
+    assert float((result.predictions == ans.y_val).mean()) >= 0.95

@@ -195,7 +195,7 @@ def _disputed_accuracy(rng: np.random.Generator, draws: int, pred: np.ndarray, h
 def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_score: float, *,
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
            posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
-           ceiling: float = 0.95, coin_strength: float = 10.0, holdout_strength: float = 30.0,
+           ceiling: float = 0.97, coin_strength: float = 10.0, holdout_strength: float = 30.0,
            hidden_shift: float = 0.1,
            distilled: bool = True, coin_floor: float = 0.0, seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
@@ -230,7 +230,13 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         uncertain as its posterior.
     strength, ceiling : float
         Pseudo-counts of each prior component of the disputed accuracy (low, so that a few
-        checks outweigh it) and the largest prior mean of a real hypothesis's component.
+        checks outweigh it) and the largest prior mean of a real hypothesis's component. The
+        ceiling was 0.95 until the decisions of the saved calibration runs were replayed
+        (``bench/results/decision-ceiling-0.97.md``): with 0.97 the MNIST runs' 90% intervals
+        cover 0.882 of the truths against 0.835 (their final models often read 0.99 or more
+        of the disputed items, above the old ceiling), 4 needless abstentions against 6, and
+        their points go from 0.09 below always-submit to 0.77 above; on digits every decision
+        stays the same, and the coverage goes from 0.959 to 0.974.
     coin_strength : float
         Pseudo-counts of the coin-toss component (mean ``1 / C``): checks that hit make a coin
         toss less likely through the posterior's weight, and barely move the coin itself. With
