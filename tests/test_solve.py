@@ -345,5 +345,5 @@ def test_vectors_that_embed_two_images_get_a_head_per_half():
     result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=3))
     s = result.summary
     assert s["slot_heads"] == 2 and s["slots"] == []  # no final-model cut on halves
-    assert "one half of the vectors' directions" in s["message"]
+    assert "read from one half of the vectors alone" in s["message"]
     assert float((result.predictions == ans.y_val).mean()) >= 0.95

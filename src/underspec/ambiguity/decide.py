@@ -232,7 +232,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         Pseudo-counts of each prior component of the disputed accuracy (low, so that a few
         checks outweigh it) and the largest prior mean of a real hypothesis's component. The
         ceiling was 0.95 until the decisions of the saved calibration runs were replayed
-        (``bench/results/decision-ceiling-0.97.md``): with 0.97 the MNIST runs' 90% intervals
+        (``bench/results/decision-ceiling-0.97-mnist.md``, ``-digits.md``): with 0.97 the MNIST runs' 90% intervals
         cover 0.882 of the truths against 0.835 (their final models often read 0.99 or more
         of the disputed items, above the old ceiling), 4 needless abstentions against 6, and
         their points go from 0.09 below always-submit to 0.77 above; on digits every decision

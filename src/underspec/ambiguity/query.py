@@ -58,14 +58,16 @@ class HypothesisPosterior:
     proba: np.ndarray
     none_prior: float = 0.2
     noise: float = 0.01
+    weights: np.ndarray | None = None
+    """Prior weight of each hypothesis (default equal); they share ``1 - none_prior``."""
     log_post: np.ndarray = field(init=False)
     asked: list[int] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = self.proba.shape[0]
-        prior = np.full(n + 1, (1 - self.none_prior) / n)
-        prior[-1] = self.none_prior
+        w = np.ones(n) if self.weights is None else np.asarray(self.weights, float)
+        prior = np.append((1 - self.none_prior) * w / w.sum(), self.none_prior)
         self.log_post = np.log(prior)
 
     @property
