@@ -42,3 +42,24 @@ def test_the_halves_tied_by_the_labels_read_the_label_and_the_shortcut_apart():
     F_lab, F_pool = half_features(X_lab, y_lab, X_pool, train=np.arange(200))
     assert F_lab.shape == (300, 2 * (classes - 1)) and F_pool.shape == (1200, 2 * (classes - 1))
     assert np.allclose(F_pool.std(0), 1.0)
+
+
+def test_the_solver_splits_native_vectors_into_halves_only_when_they_are_narrow():
+    from underspec.data.challenge import ChallengeTask
+    from underspec.pipelines.solve import SolveSettings, _slot_features
+
+    rng = np.random.default_rng(1)
+    classes, d = 3, 6
+    rotation = np.linalg.qr(rng.normal(size=(2 * d, 2 * d)))[0]
+    means = rng.normal(0, 1.5, (2, classes, d))
+    X_lab, y_lab, _ = _embedded_pairs(90, classes, True, rng, rotation, means)
+    X_pool, _, _ = _embedded_pairs(300, classes, False, rng, rotation, means)
+    task = ChallengeTask(X_lab, y_lab, X_pool[:150], X_pool[150:])
+    train = np.arange(60)
+    F_lab, F_pool, slots, kind = _slot_features(task, X_pool, 1, SolveSettings(), y_lab, train)
+    assert (slots, kind) == (2, "halves") and F_lab.shape == (90, 4) and F_pool.shape == (300, 4)
+    # wider than max_dims (the eigendecomposition costs the cube of the columns): no halves
+    _, _, slots, kind = _slot_features(task, X_pool, 1, SolveSettings(max_dims=8), y_lab, train)
+    assert (slots, kind) == (1, "")
+    _, _, slots, kind = _slot_features(task, X_pool, 1, SolveSettings(vector_halves=False), y_lab, train)
+    assert (slots, kind) == (1, "")

@@ -298,7 +298,12 @@ class SolveSettings:
     vector embeds two images, the labeled items' covariance differs from the pool's by the
     cross-covariance of the two images' embeddings). On digits ``embed_three`` every network
     head blended the two images in 3 of 20 generation seeds (3, 12, 13: 0.59 to 0.77,
-    abstained)."""
+    abstained). The 60 vector runs of the 20 digits seeds (``bench/results/calibration-vector-halves/``
+    against the same runs of ``calibration-pixel-slots/``): mean 0.9833 against 0.9738,
+    within 1 point of the oracle 86.7% against 83.3%; seeds 3 and 12 0.989 and 1.0 (12
+    abstained), 13 unchanged, 56 runs identical. MNIST seeds 0-4 (``calibration-mnist-vector-halves/``):
+    no run moved by a point (seed 0's embed_three stays at 0.55: the halves' signs chosen
+    wrong)."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much. Items made of tiles
@@ -574,17 +579,18 @@ def _slot_features(t: ChallengeTask, X_pool: np.ndarray, slots: int, settings: S
     side already is one block per photo, ``slots`` from :func:`represent_task`), ``tiles``
     (images of square tiles side by side become their tiles' linear features,
     :func:`~underspec.models.tile_order.tile_features`, with ``pixel_slots``) or ``halves``
-    (native vectors become their projections on two halves tied together by the labels,
-    :func:`~underspec.ambiguity.halves.half_features` fitted on the ``train`` rows, with
-    ``vector_halves``)."""
+    (native vectors of at most ``max_dims`` columns become their projections on two halves
+    tied together by the labels, :func:`~underspec.ambiguity.halves.half_features` fitted on
+    the ``train`` rows, with ``vector_halves``: its eigendecomposition costs the cube of the
+    columns)."""
     if slots > 1:
         return t.X_labeled, X_pool, slots, "representation"
     if settings.pixel_slots and t.X_val.ndim == 4 and tile_count(t.X_val.shape) > 1:
         k = tile_count(t.X_val.shape)
         F = tile_features(np.concatenate([t.X_labeled, X_pool]), k, seed=settings.seed)
         return F[:len(t.X_labeled)], F[len(t.X_labeled):], k, "tiles"
-    if (settings.vector_halves and t.X_val.ndim == 2 and t.X_val.shape[1] >= 2 and not settings.represented(t.X_val)
-            and len(np.unique(y_idx[train])) >= 2):
+    if (settings.vector_halves and t.X_val.ndim == 2 and 2 <= t.X_val.shape[1] <= settings.max_dims
+            and not settings.represented(t.X_val) and len(np.unique(y_idx[train])) >= 2):
         return (*half_features(t.X_labeled, y_idx, X_pool, train), 2, "halves")
     return t.X_labeled, X_pool, 1, ""
 
