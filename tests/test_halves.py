@@ -14,13 +14,18 @@ def _embedded_pairs(n: int, classes: int, tied: bool, rng: np.random.Generator, 
     return halves @ rotation, label, shortcut
 
 
-def test_the_halves_tied_by_the_labels_read_the_label_and_the_shortcut_apart():
-    rng = np.random.default_rng(0)
-    classes, d = 3, 12
+def _split(seed: int, classes: int, d: int, n_labeled: int, n_pool: int) -> tuple[np.ndarray, ...]:
+    """Labeled items (the two classes tied) and pool items (independent) of one embedding."""
+    rng = np.random.default_rng(seed)
     rotation = np.linalg.qr(rng.normal(size=(2 * d, 2 * d)))[0]
     means = rng.normal(0, 1.5, (2, classes, d))
-    X_lab, y_lab, _ = _embedded_pairs(300, classes, True, rng, rotation, means)
-    X_pool, label, shortcut = _embedded_pairs(1200, classes, False, rng, rotation, means)
+    X_lab, y_lab, _ = _embedded_pairs(n_labeled, classes, True, rng, rotation, means)
+    return (X_lab, y_lab, *_embedded_pairs(n_pool, classes, False, rng, rotation, means))
+
+
+def test_the_halves_tied_by_the_labels_read_the_label_and_the_shortcut_apart():
+    classes, d = 3, 12
+    X_lab, y_lab, X_pool, label, shortcut = _split(0, classes, d, 300, 1200)
     P, Q = half_directions(X_lab, y_lab, X_pool)
     assert P.shape == Q.shape == (2 * d, classes - 1)
     assert np.allclose(P.T @ Q, 0, atol=1e-8)
@@ -48,12 +53,7 @@ def test_the_solver_splits_native_vectors_into_halves_only_when_they_are_narrow(
     from underspec.data.challenge import ChallengeTask
     from underspec.pipelines.solve import SolveSettings, _slot_features
 
-    rng = np.random.default_rng(1)
-    classes, d = 3, 6
-    rotation = np.linalg.qr(rng.normal(size=(2 * d, 2 * d)))[0]
-    means = rng.normal(0, 1.5, (2, classes, d))
-    X_lab, y_lab, _ = _embedded_pairs(90, classes, True, rng, rotation, means)
-    X_pool, _, _ = _embedded_pairs(300, classes, False, rng, rotation, means)
+    X_lab, y_lab, X_pool, _, _ = _split(1, 3, 6, 90, 300)
     task = ChallengeTask(X_lab, y_lab, X_pool[:150], X_pool[150:])
     train = np.arange(60)
     F_lab, F_pool, slots, kind = _slot_features(task, X_pool, 1, SolveSettings(), y_lab, train)
