@@ -280,18 +280,18 @@ class SolveSettings:
     0.950 against 0.949, within 1 point 93.3% against 90.7%, no wrong submission either way, 6
     needless abstentions against 4, and 0.09 points below always-submit (0.15 above before)."""
     slot_prior: float = 1.0
-    """Prior weight of a hypothesis that a slot head reads (the label read from one tile or one
-    half of the items alone), against 1 for the others (the network heads' blends): an
-    experiment. On digits embed_three, generation seed 12, the halves' slot head read the label
-    (0.947) and the solver abstained at 82% sure with the chosen one at posterior 0.70 (a blend
-    kept 0.17); with 3.0 it submitted at 1.0. Measured and kept off (exploratory: the 85 runs of
-    digits seeds 0-4 solved again with 3.0, ``calibration.py --settings``, all unchanged; the 95
-    runs of seeds 5-19 where a hypothesis has a slot head and another none, solved again one by
-    one): 13 runs moved, 4 better and 4 worse by more than a point (embed_three seeds 5 and 6
-    0.989 / 0.986 -> 0.928 / 0.919: the prior chose the halves' head, pure but less accurate
-    than the network head that read the same digit), 4 needless abstentions fewer (no_shift 10
-    and 14, embed_three 12, uniform_color_low_mix_rate 19), points +1.84 against
-    always-submit's +1.45 on those runs."""
+    """Prior weight of a hypothesis that a slot head reads (the label read from one tile or one half of
+    the items alone), against 1 for the others (the network heads' blends): an experiment. On
+    digits embed_three, generation seed 12, the halves' slot head read the label (0.947) and the
+    solver abstained (estimate 0.91, interval 0.60 to 1.00) with the chosen one at posterior
+    0.70 (a blend kept 0.17); with 3.0 it submitted at 1.0. Measured and kept off (exploratory:
+    the 85 runs of digits seeds 0-4 solved again with 3.0, ``calibration.py --settings``, all
+    unchanged; the 95 runs of seeds 5-19 where a hypothesis has a slot head and another none,
+    solved again one by one): 13 runs moved, 4 better and 4 worse by more than a point
+    (embed_three seeds 5 and 6 0.989 / 0.986 -> 0.928 / 0.919: the prior chose the halves' head,
+    pure but less accurate than the network head that read the same digit), 4 needless
+    abstentions fewer (no_shift 10 and 14, embed_three 12, uniform_color_low_mix_rate 19),
+    points +1.84 against always-submit's +1.45 on those runs."""
     vector_halves: bool = True
     """Native vectors (not a learnt representation) get two slot heads more, one per half of
     their directions that the labels tie together (:mod:`underspec.ambiguity.halves`: where a
