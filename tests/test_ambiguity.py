@@ -465,3 +465,14 @@ def test_rare_disagreement_patterns_are_one_stratum_of_checks_together():
     answers = iter(range(100))
     checks = buy_labels(post, lambda item: next(answers) % 4, 5, np.random.default_rng(0), ambiguous=True)
     assert len(post.asked) == 5 and len(checks) >= 3
+
+
+def test_prior_weights_share_what_none_leaves_and_answers_update_from_them():
+    p = np.zeros((3, 4, 2))
+    p[0, :, 0] = p[1, :, 1] = 1.0
+    p[2, :2, 0] = p[2, 2:, 1] = 1.0
+    post = HypothesisPosterior(p, none_prior=0.2, weights=[3.0, 1.0, 1.0])
+    assert np.allclose(post.posterior, [0.48, 0.16, 0.16, 0.2])
+    assert np.allclose(HypothesisPosterior(p, none_prior=0.2).posterior, [0.8 / 3] * 3 + [0.2])
+    post.update(0, 0)  # hypotheses 0 and 2 say 0, hypothesis 1 says 1
+    assert post.posterior[0] > post.posterior[2] > post.posterior[1]

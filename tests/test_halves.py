@@ -1,4 +1,5 @@
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from underspec.ambiguity.halves import half_directions, half_features
 
@@ -29,8 +30,6 @@ def test_the_halves_tied_by_the_labels_read_the_label_and_the_shortcut_apart():
     P, Q = half_directions(X_lab, y_lab, X_pool)
     assert P.shape == Q.shape == (2 * d, classes - 1)
     assert np.allclose(P.T @ Q, 0, atol=1e-8)
-    from sklearn.linear_model import LogisticRegression
-
     reads = []
     for B in (P, Q):
         pred = LogisticRegression(max_iter=2000).fit(X_lab @ B, y_lab).predict(X_pool @ B)

@@ -50,7 +50,8 @@ class HypothesisPosterior:
     proba : ndarray (n, N, C)
         Each hypothesis's class probabilities on the N target items.
     none_prior : float
-        Prior mass of "none of the hypotheses"; the rest is shared equally.
+        Prior mass of "none of the hypotheses"; the rest is shared by the hypotheses (equally,
+        or in proportion to ``weights``).
     noise : float
         Chance that a revealed label is wrong whatever the hypothesis (labeling noise).
     """
