@@ -135,6 +135,7 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     # the hypotheses there, and each tile (a digit beside a digit) is a hypothesis of its own
     assert (result.summary["erased_dimensions"] > 0) == (result.summary["hypotheses"]["count"] > 1)
     assert result.summary["complement_heads"] == 0 and result.summary["slot_heads"] == 2
+    assert result.summary["pixel_student"]["epochs"] == settings.student_epochs  # its pixels taught a network
     assert represent_task(task, SolveSettings()) == (task, "none", 1)  # grey 8 px digits are no photographs
 
 
@@ -347,3 +348,19 @@ def test_vectors_that_embed_two_images_get_a_head_per_half():
     assert s["slot_heads"] == 2 and s["slots"] == []  # no final-model cut on halves
     assert "read from one half of the vectors alone" in s["message"]
     assert float((result.predictions == ans.y_val).mean()) >= 0.95
+
+
+def test_pixel_student_corrects_part_of_its_teachers_mistakes():
+    from sklearn.datasets import load_digits
+
+    from underspec.ambiguity.disambiguate import pixel_student
+
+    digits = load_digits()
+    rows = np.flatnonzero(digits.target < 3)[:480]
+    X = _as_photographs(digits.images[rows, None].astype(np.float32) / 16)
+    truth = digits.target[rows]
+    wrong = np.random.default_rng(0).random(len(rows)) < 0.25  # a teacher right on 3 items in 4
+    teacher = np.where(wrong, (truth + 1) % 3, truth)
+    proba = pixel_student(X, teacher, 3, epochs=15)
+    assert proba.shape == (len(rows), 3) and np.allclose(proba.sum(1), 1, atol=1e-4)
+    assert (proba.argmax(1) == truth).mean() > (teacher == truth).mean() + 0.1
