@@ -6,12 +6,18 @@ gender, shortcut age), over several generation seeds: underspec's target accurac
 512 columns, the vector heads and self-training) beside, in the same representation and with the
 same network (the solver's one-head MLP on those columns):
 
+- ``without_student``: underspec's final model on the representation, before the pixel student
+  it teaches (the solver's ``teacher_proba``);
 - ``plain``: trained on the labeled set;
 - ``oracle``: trained on 1,200 target items with their true labels, scored on the target items
   whose label's image is none of theirs;
 - ``ceiling``: the full-label ceiling, trained on every pool item with its true label (the
   unlabeled items and the target items of half of the target's images), scored on the target
   items of the other half, both halves averaged;
+- ``pixel_ceiling`` (with ``--pixel-ceiling``): the full-label ceiling of the pixel student
+  (the VGG-style network on the pixels, shifted and mirrored, ``student_epochs`` epochs) trained
+  on the unlabeled items and the target items of half of the target's images with their true
+  labels, scored on the target items of the other half (one half: it costs a few minutes);
 - ``none_default``: underspec on the raw images (``--representation none``: the small CNN of the
   first issues), with ``--with-images``.
 
@@ -88,7 +94,22 @@ def baselines(vectors, answers, settings: SolveSettings, seed: int) -> dict:
             "target_images": len(np.unique(images))}
 
 
-def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, overrides: dict | None = None) -> dict:
+def pixel_ceiling(task, answers, settings: SolveSettings, seed: int) -> float:
+    """The pixel student's network trained on the unlabeled items and one half of the target's
+    images with their true labels, scored on the other half's items (see the docstring)."""
+    from underspec.models.classifier import NetworkClassifier
+
+    images = answers.groups.loc[answers.groups["split"] == "target", "image"].to_numpy()
+    train, test = image_halves(images, np.random.default_rng(seed))
+    X = np.concatenate([task.X_unlabeled, task.X_val[train]])
+    y = np.concatenate([answers.y_unlabeled, answers.y_val[train]])
+    model = NetworkClassifier(epochs=settings.student_epochs, arch="vgg", augment="shift_flip", seed=0,
+                              progress="pixel ceiling").fit(X, y)
+    return round(float((model.predict(task.X_val[test]) == answers.y_val[test]).mean()), 4)
+
+
+def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, overrides: dict | None = None,
+            with_pixel_ceiling: bool = False) -> dict:
     kw = {"source": "faces", "data": faces} if TASKS[name].needs == "faces" else {"source": "cifar10",
                                                                                    "data": cifar10}
     task, answers = generate(name, seed=seed, **kw)
@@ -102,12 +123,16 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
     row = {"task": f"{TASKS[name].id}_{name}", "seed": seed,
            "sizes": f"{len(task.X_labeled)}/{len(task.X_unlabeled)}/{len(task.X_val)}",
            "underspec": round(float((result.predictions == answers.y_val).mean()), 4),
+           **({} if result.teacher_proba is None else {"without_student": round(float(
+               (task.classes[result.teacher_proba.argmax(1)] == answers.y_val).mean()), 4)}),
            **baselines(vectors, answers, settings, seed),
            "hypotheses": s["hypotheses"]["count"], "labels": s["labels_used"], "decision": s["decision"],
            "estimated": s["estimated_accuracy"], "representation": s["representation"],
            "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
            "seconds": round(seconds, 1),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    if with_pixel_ceiling:
+        row["pixel_ceiling"] = pixel_ceiling(task, answers, settings, seed)
     if with_images:
         images = solve(task, Answers(answers.y_val), settings=SolveSettings(seed=0, representation="none"))
         row["none_default"] = round(float((images.predictions == answers.y_val).mean()), 4)
@@ -120,7 +145,9 @@ def summary(rows: list[dict]) -> list[dict]:
     for task in dict.fromkeys(r["task"] for r in rows):
         mine = [r for r in rows if r["task"] == task]
         line = {"task": task, "seeds": len(mine)}
-        for key in ("underspec", "plain", "oracle", "ceiling", "seconds"):
+        for key in ("underspec", "without_student", "plain", "oracle", "ceiling", "pixel_ceiling", "seconds"):
+            if key not in mine[0]:
+                continue
             values = np.array([r[key] for r in mine], float)
             line[key] = f"{values.mean():.4g} ({values.min():.4g}-{values.max():.4g})"
         line["submitted"] = sum(r["decision"] == "submit" for r in mine)
@@ -150,12 +177,14 @@ def main() -> int:
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--name", default="photographs")
     parser.add_argument("--settings", default="{}", help="JSON overrides of SolveSettings (ablations)")
+    parser.add_argument("--pixel-ceiling", action="store_true", help="also the pixel student's full-label ceiling")
     args = parser.parse_args()
     overrides = json.loads(args.settings)
     rows = []
     for name in args.tasks.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            rows.append(run_one(name, seed, args.cifar10, args.faces, args.with_images, overrides))
+            rows.append(run_one(name, seed, args.cifar10, args.faces, args.with_images, overrides,
+                                args.pixel_ceiling))
             print(rows[-1], flush=True)
     command = "python bench/photographs.py " + " ".join(sys.argv[1:])
     means = summary(rows)

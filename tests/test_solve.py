@@ -136,6 +136,7 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert (result.summary["erased_dimensions"] > 0) == (result.summary["hypotheses"]["count"] > 1)
     assert result.summary["complement_heads"] == 0 and result.summary["slot_heads"] == 2
     assert result.summary["pixel_student"]["epochs"] == settings.student_epochs  # its pixels taught a network
+    assert result.teacher_proba.shape == (len(ans.y_val), 2)
     assert represent_task(task, SolveSettings()) == (task, "none", 1)  # grey 8 px digits are no photographs
 
 

@@ -363,6 +363,8 @@ class SolveResult:
     decision_inputs: dict = field(default_factory=dict)
     """The arguments :func:`~underspec.ambiguity.decide.decide` was called with: the decision
     can be replayed under other priors without solving again (``bench/replay_decisions.py``)."""
+    teacher_proba: np.ndarray | None = None
+    """With a pixel student: the final model's probabilities on the target items that taught it."""
 
 
 def represent_task(t: ChallengeTask, settings: SolveSettings,
@@ -706,8 +708,9 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                         by_cell=settings.confident_by_cell, arch=settings.arch(X_val),
                         seed=settings.seed, progress=progress and "self-training")
     model_proba, proba, member_disagreement = _final_proba(models, X_val, asked, C)
-    student = None
+    student = teacher_proba = None
     if pixels is not None and settings.student_epochs > 0 and settings.represented(t.X_val, pretrained=False):
+        teacher_proba = model_proba
         labels = model_proba.argmax(1)  # the checks keep the teacher's label: they must stay unseen
         labels[[i - n_u for i in revealed]] = list(revealed.values())
         model_proba = pixel_student(pixels, labels, C, epochs=settings.student_epochs, seed=settings.seed,
@@ -754,4 +757,4 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         write_predictions(out, predictions)
     if json_path is not None:
         write_text_atomic(json_path, json.dumps(summary, indent=2) + "\n")
-    return SolveResult(predictions, proba, summary, hyp, disputed_order, queries, decision_inputs)
+    return SolveResult(predictions, proba, summary, hyp, disputed_order, queries, decision_inputs, teacher_proba)
