@@ -137,6 +137,7 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert result.summary["complement_heads"] == 0 and result.summary["slot_heads"] == 2
     assert result.summary["pixel_student"]["epochs"] == settings.student_epochs  # its pixels taught a network
     assert result.teacher_proba.shape == (len(ans.y_val), 2)
+    assert result.summary["pixel_student"]["trained_on"] == 300 + 150  # the unlabeled items and the target
     assert represent_task(task, SolveSettings()) == (task, "none", 1)  # grey 8 px digits are no photographs
 
 
@@ -362,6 +363,6 @@ def test_pixel_student_corrects_part_of_its_teachers_mistakes():
     truth = digits.target[rows]
     wrong = np.random.default_rng(0).random(len(rows)) < 0.25  # a teacher right on 3 items in 4
     teacher = np.where(wrong, (truth + 1) % 3, truth)
-    proba = pixel_student(X, teacher, 3, epochs=15)
+    proba = pixel_student(X, teacher, X, 3, epochs=15)
     assert proba.shape == (len(rows), 3) and np.allclose(proba.sum(1), 1, atol=1e-4)
     assert (proba.argmax(1) == truth).mean() > (teacher == truth).mean() + 0.1

@@ -169,11 +169,11 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     return models
 
 
-def pixel_student(images: np.ndarray, labels: np.ndarray, n_classes: int, *, epochs: float = 15,
-                  seed: int = 0, progress: bool | str = False) -> np.ndarray:
-    """Class probabilities of ``images`` from a network trained on their pixels with ``labels``
-    (class indices: the final model's predictions on a learnt representation), shifted and
-    mirrored (a noisy student, Xie et al. 2020).
+def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray, n_classes: int, *,
+                  epochs: float = 15, seed: int = 0, progress: bool | str = False) -> np.ndarray:
+    """Class probabilities of ``X_predict`` from a network trained on the pixels of ``images``
+    with ``labels`` (class indices: the final model's predictions on a learnt representation),
+    shifted and mirrored (a noisy student, Xie et al. 2020).
 
     The patch features a photograph's heads and final model read are fixed: whatever they miss,
     no label fixes. A VGG-style network on the pixels, trained on many items that the
@@ -185,9 +185,11 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, n_classes: int, *, epo
     Parameters
     ----------
     images : ndarray (N, C, H, W)
-        The items (floats in [0, 1] or uint8 pixels), trained on and then predicted.
+        The items trained on (floats in [0, 1] or uint8 pixels).
     labels : ndarray of int (N,)
         Their class indices from the teacher.
+    X_predict : ndarray (M, C, H, W)
+        The items to predict (the target items, which are among ``images``).
     n_classes : int
     epochs : float
     seed : int
@@ -195,13 +197,13 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, n_classes: int, *, epo
 
     Returns
     -------
-    ndarray (N, n_classes)
+    ndarray (M, n_classes)
     """
     from underspec.models.classifier import NetworkClassifier
 
     student = NetworkClassifier(epochs=epochs, arch="vgg", augment="shift_flip", seed=seed,
                                 progress=progress and "pixel student")
     student.fit(images, labels)
-    proba = np.zeros((len(images), n_classes), np.float32)
-    proba[:, student.classes_] = student.predict_proba(images)  # a class the teacher never gave: 0
+    proba = np.zeros((len(X_predict), n_classes), np.float32)
+    proba[:, student.classes_] = student.predict_proba(X_predict)  # a class the teacher never gave: 0
     return proba

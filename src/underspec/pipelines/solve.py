@@ -452,7 +452,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     if isinstance(oracle, str):
         oracle = make_oracle(oracle, X_val=t.X_val, classes=classes)
     try:
-        pixels = t.X_val  # the target's images, for the pixel student
+        pixels = (t.X_unlabeled, t.X_val)  # the images, for the pixel student
         t, representation, slots = represent_task(t, settings, progress)
         settings = replace(settings, representation=representation)  # the recipe used, in the summary
         tiles = None
@@ -465,17 +465,19 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
             oracle.close()
 
 
-def _pool(t: ChallengeTask, max_pool: int, rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray | None]:
+def _pool(t: ChallengeTask, max_pool: int,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The unlabeled pool (unlabeled items, at most ``max_pool`` with the target items, then
-    every target item), how many unlabeled items lead it, and the pool rows to train on when
-    there are more target items than ``max_pool`` (vehicle_animal: 20,000; all are predicted)."""
-    X_unl = t.X_unlabeled
+    every target item), the rows of ``X_unlabeled`` that lead it, and the pool rows to train on
+    when there are more target items than ``max_pool`` (vehicle_animal: 20,000; all are
+    predicted)."""
+    rows = np.arange(len(t.X_unlabeled))
     room = max(max_pool - len(t.X_val), 0)  # the target items are always in the pool
-    if len(X_unl) > room:
-        X_unl = X_unl[np.sort(rng.choice(len(X_unl), room, replace=False))]
-    X_pool = np.concatenate([X_unl, t.X_val])
+    if len(rows) > room:
+        rows = np.sort(rng.choice(len(rows), room, replace=False))
+    X_pool = np.concatenate([t.X_unlabeled[rows], t.X_val])
     train_rows = np.sort(rng.choice(len(X_pool), max_pool, replace=False)) if len(X_pool) > max_pool else None
-    return X_pool, len(X_unl), train_rows
+    return X_pool, rows, train_rows
 
 
 def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int, n_partitions: int,
@@ -619,14 +621,15 @@ def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
 
 def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settings: SolveSettings,
            progress: bool, start: float, task, slots: int = 1, tiles: dict | None = None,
-           pixels: np.ndarray | None = None) -> SolveResult:
+           pixels: tuple[np.ndarray, np.ndarray] | None = None) -> SolveResult:
     classes = t.classes
     guard = BudgetedOracle(oracle, budget, classes, len(t.X_val))
     C = len(classes)
     y_idx = np.searchsorted(classes, t.y_labeled)
 
     rng = np.random.default_rng(settings.seed)
-    X_pool, n_u, train_rows = _pool(t, settings.max_pool, rng)
+    X_pool, unlabeled_rows, train_rows = _pool(t, settings.max_pool, rng)
+    n_u = len(unlabeled_rows)
 
     # 1. Reveal the ambiguity.
     heads = DiverseHeads(**settings.heads_params(t.X_val), progress=progress and "diverse heads")
@@ -713,10 +716,12 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         teacher_proba = model_proba
         labels = model_proba.argmax(1)  # the checks keep the teacher's label: they must stay unseen
         labels[[i - n_u for i in revealed]] = list(revealed.values())
-        model_proba = pixel_student(pixels, labels, C, epochs=settings.student_epochs, seed=settings.seed,
-                                    progress=progress)
+        pool_labels = np.mean([predict_proba(m, X_pool[:n_u])[:, 0] for m in models], 0).argmax(1) if n_u else []
+        model_proba = pixel_student(np.concatenate([pixels[0][unlabeled_rows], pixels[1]]),
+                                    np.concatenate([pool_labels, labels]).astype(np.int64), pixels[1], C,
+                                    epochs=settings.student_epochs, seed=settings.seed, progress=progress)
         proba = _with_revealed(model_proba, asked, C)
-        student = {"epochs": settings.student_epochs,
+        student = {"epochs": settings.student_epochs, "trained_on": n_u + len(labels),
                    "agreement_with_teacher": round(float((model_proba.argmax(1) == labels).mean()), 4)}
 
     # 4. Submit or abstain (on the model's own predictions of the checked items).
