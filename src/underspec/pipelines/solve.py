@@ -309,8 +309,8 @@ class SolveSettings:
     descriptor), the final model's labels of the target items teach a VGG-style network on their
     pixels, shifted and mirrored, whose predictions replace the final model's
     (:func:`~underspec.ambiguity.disambiguate.pixel_student`); 0: none. On vehicle_animal (seed
-    42) it took the target from 0.806 to 0.829 (exploratory); figures over seeds in
-    ``bench/results/photographs-student.md``."""
+    42) it took the target from 0.806 to 0.8295, on dominoes (seeds 42 / 1) from 0.847 / 0.837 to
+    0.881 / 0.866 (``bench/results/photographs-student.md``)."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much. Items made of tiles
