@@ -67,6 +67,7 @@ def test_pool_holds_every_target_item_and_unlabeled_up_to_max_pool(tiny_task_dir
     assert result.summary["pool"] == {"unlabeled": n_unlabeled, "target": 80,
                                       "trained_on": trained_on}
     assert len(result.predictions) == 80
+    assert result.summary["pixel_student"] is None and result.teacher_proba is None  # native images: no student
 
 
 def test_oracle_label_outside_classes(tiny_task_dir, tmp_path):

@@ -306,8 +306,9 @@ class SolveSettings:
     wrong)."""
     student_epochs: float = 15
     """On a representation learnt from photographs (patch features, not a pretrained
-    descriptor), the final model's labels of the target items teach a VGG-style network on their
-    pixels, shifted and mirrored, whose predictions replace the final model's
+    descriptor), the final model's labels of the pool (the target items and the unlabeled items
+    the pool holds) teach a VGG-style network on their pixels, shifted and mirrored, whose
+    predictions of the target items replace the final model's
     (:func:`~underspec.ambiguity.disambiguate.pixel_student`); 0: none. On vehicle_animal (seed
     42) it took the target from 0.806 to 0.8295, on dominoes (seeds 42 / 1) from 0.847 / 0.837 to
     0.881 / 0.866 (``bench/results/photographs-student.md``)."""
@@ -455,6 +456,8 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
         pixels = (t.X_unlabeled, t.X_val)  # the images, for the pixel student
         t, representation, slots = represent_task(t, settings, progress)
         settings = replace(settings, representation=representation)  # the recipe used, in the summary
+        if not settings.represented(t.X_val, pretrained=False):
+            pixels = None  # no student: the images are not kept alive
         tiles = None
         if representation == "none" and settings.order_tiles:
             parts, tiles = order_image_tiles([t.X_labeled, t.X_unlabeled, t.X_val], seed=settings.seed)
@@ -712,7 +715,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                         seed=settings.seed, progress=progress and "self-training")
     model_proba, proba, member_disagreement = _final_proba(models, X_val, asked, C)
     student = teacher_proba = None
-    if pixels is not None and settings.student_epochs > 0 and settings.represented(t.X_val, pretrained=False):
+    if pixels is not None and settings.student_epochs > 0:
         teacher_proba = model_proba
         labels = model_proba.argmax(1)  # the checks keep the teacher's label: they must stay unseen
         labels[[i - n_u for i in revealed]] = list(revealed.values())
