@@ -16,8 +16,9 @@ same network (the solver's one-head MLP on those columns):
   items of the other half, both halves averaged;
 - ``pixel_ceiling`` (with ``--pixel-ceiling``): the full-label ceiling of the pixel student
   (the VGG-style network on the pixels, shifted and mirrored, ``student_epochs`` epochs) trained
-  on the unlabeled items and the target items of half of the target's images with their true
-  labels, scored on the target items of the other half (one half: it costs a few minutes);
+  on the labeled items, the unlabeled items and the target items of half of the target's images
+  with their true labels (the student's rows), scored on the target items of the other half
+  (one half: it costs a few minutes);
 - ``none_default``: underspec on the raw images (``--representation none``: the small CNN of the
   first issues), with ``--with-images``.
 
@@ -95,14 +96,15 @@ def baselines(vectors, answers, settings: SolveSettings, seed: int) -> dict:
 
 
 def pixel_ceiling(task, answers, settings: SolveSettings, seed: int) -> float:
-    """The pixel student's network trained on the unlabeled items and one half of the target's
-    images with their true labels, scored on the other half's items (see the docstring)."""
+    """The pixel student's network trained on the labeled items, the unlabeled items and one
+    half of the target's images with their true labels, scored on the other half's items (see
+    the docstring)."""
     from underspec.ambiguity.disambiguate import pixel_student
 
     images = answers.groups.loc[answers.groups["split"] == "target", "image"].to_numpy()
     train, test = image_halves(images, np.random.default_rng(seed))
-    X = np.concatenate([task.X_unlabeled, task.X_val[train]])
-    y = np.searchsorted(task.classes, np.concatenate([answers.y_unlabeled, answers.y_val[train]]))
+    X = np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val[train]])
+    y = np.searchsorted(task.classes, np.concatenate([task.y_labeled, answers.y_unlabeled, answers.y_val[train]]))
     proba = pixel_student(X, y, task.X_val[test], len(task.classes), epochs=settings.student_epochs,
                           progress="ceiling")
     return round(float((task.classes[proba.argmax(1)] == answers.y_val[test]).mean()), 4)

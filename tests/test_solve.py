@@ -138,7 +138,8 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert result.summary["complement_heads"] == 0 and result.summary["slot_heads"] == 2
     assert result.summary["pixel_student"]["epochs"] == settings.student_epochs  # its pixels taught a network
     assert result.teacher_proba.shape == (len(ans.y_val), 2)
-    assert result.summary["pixel_student"]["trained_on"] == 300 + 150  # the unlabeled items and the target
+    # the labeled items with their labels, the unlabeled items and the target with the teacher's
+    assert result.summary["pixel_student"]["trained_on"] == 150 + 300 + 150
     assert represent_task(task, SolveSettings()) == (task, "none", 1)  # grey 8 px digits are no photographs
 
 

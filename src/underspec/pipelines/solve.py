@@ -453,7 +453,7 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     if isinstance(oracle, str):
         oracle = make_oracle(oracle, X_val=t.X_val, classes=classes)
     try:
-        pixels = (t.X_unlabeled, t.X_val)  # the images, for the pixel student
+        pixels = (t.X_labeled, t.X_unlabeled, t.X_val)  # the images, for the pixel student
         t, representation, slots = represent_task(t, settings, progress)
         settings = replace(settings, representation=representation)  # the recipe used, in the summary
         if not settings.represented(t.X_val, pretrained=False):
@@ -624,7 +624,7 @@ def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
 
 def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settings: SolveSettings,
            progress: bool, start: float, task, slots: int = 1, tiles: dict | None = None,
-           pixels: tuple[np.ndarray, np.ndarray] | None = None) -> SolveResult:
+           pixels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> SolveResult:
     classes = t.classes
     guard = BudgetedOracle(oracle, budget, classes, len(t.X_val))
     C = len(classes)
@@ -720,11 +720,11 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         labels = model_proba.argmax(1)  # the checks keep the teacher's label: they must stay unseen
         labels[[i - n_u for i in revealed]] = list(revealed.values())
         pool_labels = np.mean([predict_proba(m, X_pool[:n_u])[:, 0] for m in models], 0).argmax(1) if n_u else []
-        model_proba = pixel_student(np.concatenate([pixels[0][unlabeled_rows], pixels[1]]),
-                                    np.concatenate([pool_labels, labels]).astype(np.int64), pixels[1], C,
+        model_proba = pixel_student(np.concatenate([pixels[0], pixels[1][unlabeled_rows], pixels[2]]),
+                                    np.concatenate([y_idx, pool_labels, labels]).astype(np.int64), pixels[2], C,
                                     epochs=settings.student_epochs, seed=settings.seed, progress=progress)
         proba = _with_revealed(model_proba, asked, C)
-        student = {"epochs": settings.student_epochs, "trained_on": n_u + len(labels),
+        student = {"epochs": settings.student_epochs, "trained_on": len(y_idx) + n_u + len(labels),
                    "agreement_with_teacher": round(float((model_proba.argmax(1) == labels).mean()), 4)}
 
     # 4. Submit or abstain (on the model's own predictions of the checked items).
