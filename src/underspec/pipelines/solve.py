@@ -307,11 +307,11 @@ class SolveSettings:
     student_epochs: float = 15
     """On a representation learnt from photographs (patch features, not a pretrained
     descriptor), the final model's labels of the pool (the target items and the unlabeled items
-    the pool holds) teach a VGG-style network on their pixels, shifted and mirrored, whose
-    predictions of the target items replace the final model's
-    (:func:`~underspec.ambiguity.disambiguate.pixel_student`); 0: none. On vehicle_animal (seed
-    42) it took the target from 0.806 to 0.8295, on dominoes (seeds 42 / 1) from 0.847 / 0.837 to
-    0.881 / 0.866 (``bench/results/photographs-student.md``)."""
+    the pool holds), with the labeled items and their own labels, teach a VGG-style network on
+    their pixels, shifted and mirrored, whose predictions of the target items replace the final
+    model's (:func:`~underspec.ambiguity.disambiguate.pixel_student`); 0: none. On vehicle_animal
+    (seeds 42 / 1) it took the target from 0.806 / 0.8053 to 0.8434 / 0.8424, on dominoes
+    from 0.8415 / 0.832 to 0.897 / 0.884 (``bench/results/photographs-student-labeled.md``)."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much. Items made of tiles
