@@ -189,7 +189,8 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
     Parameters
     ----------
     images : ndarray (N, C, H, W)
-        The items trained on (floats in [0, 1] or uint8 pixels).
+        The items trained on (floats, such as the generators' standardised pixels, or uint8
+        pixels).
     labels : ndarray of int (N,)
         Their class indices (the labeled items' own, the teacher's for the others).
     X_predict : ndarray (M, C, H, W)

@@ -720,11 +720,12 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         labels = model_proba.argmax(1)  # the checks keep the teacher's label: they must stay unseen
         labels[[i - n_u for i in revealed]] = list(revealed.values())
         pool_labels = np.mean([predict_proba(m, X_pool[:n_u])[:, 0] for m in models], 0).argmax(1) if n_u else []
-        model_proba = pixel_student(np.concatenate([pixels[0], pixels[1][unlabeled_rows], pixels[2]]),
-                                    np.concatenate([y_idx, pool_labels, labels]).astype(np.int64), pixels[2], C,
-                                    epochs=settings.student_epochs, seed=settings.seed, progress=progress)
+        taught = np.concatenate([y_idx, pool_labels, labels]).astype(np.int64)  # labeled, unlabeled, target
+        model_proba = pixel_student(np.concatenate([pixels[0], pixels[1][unlabeled_rows], pixels[2]]), taught,
+                                    pixels[2], C, epochs=settings.student_epochs, seed=settings.seed,
+                                    progress=progress)
         proba = _with_revealed(model_proba, asked, C)
-        student = {"epochs": settings.student_epochs, "trained_on": len(y_idx) + n_u + len(labels),
+        student = {"epochs": settings.student_epochs, "trained_on": len(taught),
                    "agreement_with_teacher": round(float((model_proba.argmax(1) == labels).mean()), 4)}
 
     # 4. Submit or abstain (on the model's own predictions of the checked items).
