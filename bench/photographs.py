@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -44,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from results_io import SHARED, save
+from results_io import SHARED, peak_rss_mb, reset_peak_rss, save
 from underspec.data.generators import TASKS, generate
 from underspec.pipelines.demo import trained_accuracy
 from underspec.pipelines.solve import SolveSettings, represent_task, solve
@@ -116,9 +115,10 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
                                                                                    "data": cifar10}
     task, answers = generate(name, seed=seed, **kw)
     settings = SolveSettings(seed=0, **(overrides or {}))
+    reset_peak_rss()  # the solve's peak, with the task in memory (not the generator's nor earlier rows')
     started = time.perf_counter()
     result = solve(task, Answers(answers.y_val), settings=settings, progress=True)
-    seconds = time.perf_counter() - started
+    seconds, peak_mb = time.perf_counter() - started, peak_rss_mb()
     s = result.summary
     settings = replace(settings, representation=s["representation"])  # the recipe solve resolved
     vectors, _, _ = represent_task(task, settings)  # read back from the representation cache
@@ -131,8 +131,7 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
            "hypotheses": s["hypotheses"]["count"], "labels": s["labels_used"], "decision": s["decision"],
            "estimated": s["estimated_accuracy"], "representation": s["representation"],
            "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
-           "seconds": round(seconds, 1),
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+           "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
     if with_pixel_ceiling:
         row["pixel_ceiling"] = pixel_ceiling(task, answers, settings, seed)
     if with_images:

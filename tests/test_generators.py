@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from underspec.data import generators
-from underspec.data.challenge import read_answers, read_task, verify_checksums
+from underspec.data.challenge import ChallengeTask, read_answers, read_task, verify_checksums
 from underspec.data.generators import TASKS, generate, generate_suite
 from underspec.errors import UnderspecError
 
@@ -225,18 +225,22 @@ def test_shortcut_kinds_are_drawn_on_the_image_and_predict_the_shortcut_only(how
         generate("cc", sizes=(60, 120, 40), shortcut="stripes")
 
 
-def test_a_task_read_from_its_folder_holds_every_item_in_one_buffer(tmp_path):
-    """read_task copies the three item files into one float32 buffer (the learnt representation
-    then encodes it without a stacked copy); a task built in memory is stacked by a copy."""
+def test_a_task_read_or_generated_holds_every_item_in_one_buffer(tmp_path):
+    """read_task and generate put the three item arrays in one float32 buffer (the learnt
+    representation then encodes it without a stacked copy); a task built of separate arrays
+    is stacked by a copy."""
     task, _ = generate("cc", source="digits", seed=0, sizes=(30, 40, 20), out=tmp_path / "t")
+    for made in (read_task(tmp_path / "t"), task):
+        items = made.items()
+        assert items.dtype == np.float32 and items.shape == (90, *task.X_labeled.shape[1:])
+        assert all(np.shares_memory(items, part) for part in (made.X_labeled, made.X_unlabeled, made.X_val))
     read = read_task(tmp_path / "t")
-    items = read.items()
-    assert items.dtype == np.float32 and items.shape == (90, *task.X_labeled.shape[1:])
-    assert all(np.shares_memory(items, part) for part in (read.X_labeled, read.X_unlabeled, read.X_val))
-    assert np.array_equal(items, np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val]))
+    assert np.array_equal(read.items(), task.items())
     assert np.array_equal(read.X_unlabeled, task.X_unlabeled) and np.array_equal(read.X_val, task.X_val)
-    stacked = task.items()  # separate arrays: a copy
-    assert np.array_equal(stacked, items) and not np.shares_memory(stacked, task.X_labeled)
+    apart = ChallengeTask(task.X_labeled.copy(), task.y_labeled, task.X_unlabeled.copy(), task.X_val.copy(),
+                          task.manifest)
+    stacked = apart.items()  # separate arrays: a copy
+    assert np.array_equal(stacked, task.items()) and not np.shares_memory(stacked, apart.X_labeled)
     np.save(tmp_path / "t" / "X_val.npy", task.X_val.astype(np.float64)[:, :, :, :8])
     with pytest.raises(UnderspecError, match=r"X_val\.npy: items of shape"):
         read_task(tmp_path / "t")

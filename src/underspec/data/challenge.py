@@ -165,15 +165,16 @@ def read_task(directory: str | os.PathLike) -> ChallengeTask:
     if len(np.unique(y_l)) < 2:  # the shortcut is then invisible: nothing tells two hypotheses apart
         raise UnderspecError(f"{directory / 'y_labeled.npy'}: a single class ({int(y_l[0])}); expected "
                              "labeled items of at least two classes")
-    X_l, X_u, X_v = _stacked([X_l, X_u, X_v])
+    X_l, X_u, X_v = stack_items([X_l, X_u, X_v])
     return ChallengeTask(X_l, y_l.astype(np.int64), X_u, X_v, manifest)
 
 
-def _stacked(arrays: list[np.ndarray], block: int = 4096) -> list[np.ndarray]:
+def stack_items(arrays: list[np.ndarray], block: int = 4096) -> list[np.ndarray]:
     """The (memory-mapped) item arrays copied as float32 into one buffer, a block of rows at a
     time, and returned as consecutive views of it: a learnt representation of every item then
     reads the buffer (:meth:`ChallengeTask.items`) instead of a stacked copy, 1.2 GB less on
-    vehicle_animal, and the files' pages leave the resident memory as they are copied."""
+    vehicle_animal, and the files' pages leave the resident memory as they are copied. Tasks
+    read from a folder (:func:`read_task`) and generated ones (``generate``) are built so."""
     from underspec.data.image_store import release_pages
 
     out = np.empty((sum(len(a) for a in arrays), *arrays[0].shape[1:]), np.float32)

@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from underspec.constraints import COUNT, NATURAL, SEED, SHARE
-from underspec.data.challenge import Answers, ChallengeTask, write_task
+from underspec.data.challenge import Answers, ChallengeTask, stack_items, write_task
 from underspec.data.sources import Source, load_source
 from underspec.errors import UnderspecError, atomic_dir, check_output_dir
 
@@ -531,6 +531,8 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
     extra = {}
     if oracle_items:
         extra = {"oracle_X": built["oracle"][0], "oracle_y": built["oracle"][1].astype(np.int64)}
+    built.clear()  # the separate arrays go once stacked into one buffer (encoded without a copy)
+    X_l, X_u, X_v = stack_items([X_l, X_u, X_v])
     task_obj = ChallengeTask(X_l, y_l.astype(np.int64), X_u, X_v, manifest)
     answers = Answers(y_v.astype(np.int64), y_u.astype(np.int64), groups, extra)
     if out is not None:
