@@ -7,10 +7,14 @@ import torch
 from underspec.commands.options import AUGMENTS as CLI_AUGMENTS
 from underspec.models.augment import (
     AUGMENTS,
+    colour_jitter,
+    cutout,
     feature_dropout,
     make_augment,
+    prediction_views,
     random_flip,
     random_shift,
+    strong_augment,
 )
 
 
@@ -63,3 +67,20 @@ def test_cli_offers_every_augmentation_network_and_precision():
 
     assert tuple(CLI_AUGMENTS) == tuple(AUGMENTS)
     assert (CLI_ARCHS, CLI_PRECISIONS) == (ARCHS, PRECISIONS)
+
+
+def test_the_strong_augmentation_cuts_out_a_square_and_jitters_colours_reproducibly():
+    x = torch.rand(64, 3, 16, 16) + 0.5  # no zero pixel: the cutout's zeros are the only ones
+    holes = cutout(x, torch.Generator().manual_seed(0), side=7)
+    zeroed = (holes == 0).all(1).sum((1, 2))
+    assert zeroed.min() >= 16 and zeroed.max() == 49  # 7 x 7, or 4 x 4 and up at a corner
+    assert torch.equal(holes[holes != 0], x[holes != 0])
+    grey = colour_jitter(x, torch.Generator().manual_seed(0), channel=0.4, grey=1.0, contrast=0, brightness=0)
+    assert torch.allclose(grey[:, 0], grey[:, 1]) and torch.allclose(grey[:, 1], grey[:, 2])
+    same = colour_jitter(x, torch.Generator().manual_seed(0), channel=0, grey=0, contrast=0, brightness=0)
+    assert torch.allclose(same, x)
+    images = np.zeros((4, 3, 16, 16), np.float32)
+    assert make_augment("strong", images) is strong_augment and make_augment("strong", np.zeros((4, 5))) is None
+    first, second = (strong_augment(x, torch.Generator().manual_seed(1)) for _ in range(2))
+    assert torch.equal(first, second) and first.shape == x.shape and not torch.equal(first, x)
+    assert len(prediction_views("strong", images)) == 10

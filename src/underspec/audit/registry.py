@@ -49,7 +49,7 @@ class AuditOptions:
         For the logistic model: fit it on this label-free representation of the images
         (:func:`underspec.models.representation.represent`, fitted on every item and cached)
         instead of the pixels; ``auto`` takes ``patches-fast`` for photographs.
-    augment : {"auto", "none", "shift", "shift_flip", "dropout"}
+    augment : {"auto", "none", "shift", "shift_flip", "strong", "dropout"}
         Augmentation when training the network: ``auto`` shifts grey images (digits, X-rays)
         and also mirrors colour ones (photos).
     arch : {"auto", "cnn", "vgg", "resnet18"}

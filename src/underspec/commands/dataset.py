@@ -83,8 +83,8 @@ def train_parser(sub: argparse._SubParsersAction) -> None:
     trn.add_argument("--group-dro", help="columns: train with group DRO over these groups")
     trn.add_argument("--ood", metavar="FINDINGS", help="train the audit's outliers as an extra class")
     trn.add_argument("--augment", choices=AUGMENTS, default="none",
-                     help="augmentation: shift (digits, X-rays), shift_flip (photos), dropout "
-                          "(vectors), auto (by item shape)")
+                     help="augmentation: shift (digits, X-rays), shift_flip (photos), strong (photos: also colour "
+                          "jitter and a cutout), dropout (vectors), auto (by item shape)")
     trn.add_argument("--representation", choices=REPRESENTATIONS, default="none",
                      help="none: the network on the pixels; otherwise an MLP on that label-free representation "
                           "of every item (face-descriptor: dlib's pretrained face embedding, the faces extra), "

@@ -9,7 +9,7 @@ import argparse
 from underspec import arguments as types
 from underspec.errors import UnderspecError
 
-AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
+AUGMENTS = ("auto", "none", "shift", "shift_flip", "strong", "dropout")
 """``--augment`` choices: :data:`underspec.models.augment.AUGMENTS`, spelled out here so that
 ``underspec --help`` does not import torch."""
 SEMI = ("none", "fixmatch")

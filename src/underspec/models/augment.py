@@ -1,5 +1,6 @@
 """Label-preserving augmentations for the fit loop (CPU-cheap, seeded by the loop): shifts and
-mirrors for images, input dropout for vectors."""
+mirrors for images, with colour jitter and a cutout for a student that must not copy its teacher
+(``strong``), input dropout for vectors."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from torch.nn import functional as F
 from underspec.errors import UnderspecError
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-AUGMENTS = ("auto", "none", "shift", "shift_flip", "dropout")
+AUGMENTS = ("auto", "none", "shift", "shift_flip", "strong", "dropout")
 VECTOR_DROPOUT = 0.4
 """Share of a vector's coordinates zeroed by the ``dropout`` augmentation."""
 
@@ -31,6 +32,48 @@ def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror half of the images left-right (natural images only: not for digits or text)."""
     flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def colour_jitter(x: torch.Tensor, generator: torch.Generator, *, channel: float, grey: float,
+                  contrast: float, brightness: float) -> torch.Tensor:
+    """Scale each channel by a factor in ``1 +- channel / 2``, turn a share ``grey`` of the images
+    grey, scale each image's contrast around its mean by ``1 +- contrast / 2`` and move its
+    brightness by up to ``brightness / 2`` (values in the images' own units). ``channel`` and
+    ``grey`` at 0 draw nothing (grey images)."""
+    def rand(*shape: int) -> torch.Tensor:  # drawn by the (CPU) generator, used on x's device
+        return torch.rand(*shape, generator=generator).to(x.device)
+
+    b = len(x)
+    if channel:
+        x = x * (1 - channel / 2 + channel * rand(b, x.shape[1], 1, 1))
+    if grey:
+        x = torch.where(rand(b, 1, 1, 1) < grey, x.mean(1, keepdim=True).expand_as(x), x)
+    scale = 1 - contrast / 2 + contrast * rand(b, 1, 1, 1)
+    shift = brightness * (rand(b, 1, 1, 1) - 0.5)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    return (x - mean) * scale + mean + shift
+
+
+def cutout(x: torch.Tensor, generator: torch.Generator, side: int = 7) -> torch.Tensor:
+    """Zero a square of ``side`` pixels (odd; less at the border) centred on a random pixel of
+    each image (DeVries & Taylor 2017)."""
+    b, _, h, w = x.shape
+    cy = (torch.rand(b, generator=generator) * h).long().to(x.device)
+    cx = (torch.rand(b, generator=generator) * w).long().to(x.device)
+    rows = torch.arange(h, device=x.device)[None, :, None]
+    cols = torch.arange(w, device=x.device)[None, None, :]
+    hole = ((rows - cy[:, None, None]).abs() <= side // 2) & ((cols - cx[:, None, None]).abs() <= side // 2)
+    return x * (~hole)[:, None].to(x.dtype)
+
+
+def strong_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Shifts and mirrors, then a mild colour jitter (10% grey) and a 7-pixel cutout: the noise
+    of a pixel student (Xie et al. 2020's noisy student uses RandAugment; this is its cheap
+    cousin). On vehicle_animal (seed 42, the same teacher's labels) the student read 0.8471 of
+    the target with it, 0.8434 with shifts and mirrors alone (exploratory probe)."""
+    x = random_flip(random_shift(x, generator), generator)
+    x = colour_jitter(x, generator, channel=0.4, grey=0.1, contrast=0.5, brightness=0.1)
+    return cutout(x, generator)
 
 
 def feature_dropout(x: torch.Tensor, generator: torch.Generator, p: float = VECTOR_DROPOUT) -> torch.Tensor:
@@ -56,9 +99,10 @@ def resolve_augment(name: str, X: np.ndarray) -> str:
 
 def make_augment(name: str, X: np.ndarray) -> Augment | None:
     """The augmentation ``name`` for items like ``X``: ``none``, ``shift`` (digits, X-rays),
-    ``shift_flip`` (photos), ``dropout`` (vectors), or ``auto`` (dropout for vectors, shifts for
-    grey images, shifts and mirrors for colour ones). An image augmentation asked for vectors,
-    or dropout asked for images, is no augmentation."""
+    ``shift_flip`` (photos), ``strong`` (photos: :func:`strong_augment`), ``dropout`` (vectors),
+    or ``auto`` (dropout for vectors, shifts for grey images, shifts and mirrors for colour
+    ones). An image augmentation asked for vectors, or dropout asked for images, is no
+    augmentation."""
     name = resolve_augment(name, X)
     if name == "dropout":
         return feature_dropout
@@ -66,21 +110,24 @@ def make_augment(name: str, X: np.ndarray) -> Augment | None:
         return None
     if name == "shift":
         return random_shift
+    if name == "strong":
+        return strong_augment
     return lambda x, g: random_flip(random_shift(x, g), g)
 
 
 def prediction_views(name: str, X: np.ndarray) -> list[Callable[[np.ndarray], np.ndarray]]:
     """The views of an item a network trained with augmentation ``name`` is asked about at test
     time (its predictions are averaged): the item; with shifts, the item moved by one pixel in
-    each of the four directions; with mirrors, the mirror image of each of those. The set is
+    each of the four directions; with mirrors (``shift_flip``, ``strong``), the mirror image of
+    each of those. The set is
     closed under mirroring, so the mean is the same for an image and its mirror. On one CIFAR-4
     fold (held-out accuracy, VGG-style CNN, 35 epochs): 0.849 for the item alone, 0.857 with its
     mirror, 0.866 with the ten views."""
     name = resolve_augment(name, X)
     views: list[Callable[[np.ndarray], np.ndarray]] = [lambda x: x]
-    if name in ("shift", "shift_flip"):
+    if name in ("shift", "shift_flip", "strong"):
         views += [lambda x, dy=dy, dx=dx: _moved(x, dy, dx) for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1))]
-    if name == "shift_flip":
+    if name in ("shift_flip", "strong"):
         views += [lambda x, view=view: np.ascontiguousarray(view(x)[..., ::-1]) for view in views]
     return views
 

@@ -87,7 +87,7 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     precision : {"auto", "float32", "bfloat16"}
         ``bfloat16`` trains and predicts in mixed precision; ``auto`` uses it for the larger
         networks on CPUs that compute in bfloat16 (:func:`underspec.models.fit.resolve_precision`).
-    augment : {"none", "auto", "shift", "shift_flip", "dropout"}
+    augment : {"none", "auto", "shift", "shift_flip", "strong", "dropout"}
         Augmentation of the training images (see :mod:`underspec.models.augment`). A network
         trained on shifted (and mirrored) images predicts the mean over an image's shifts by one
         pixel (and their mirrors): test-time augmentation, :func:`underspec.models.augment.prediction_views`.

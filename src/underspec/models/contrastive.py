@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from underspec.errors import UnderspecError
-from underspec.models.augment import random_flip
+from underspec.models.augment import colour_jitter, random_flip
 from underspec.models.fit import Batch, Objective, fit, trunk_features
 from underspec.models.networks import FEATURES, make_trunk
 
@@ -36,21 +36,12 @@ def two_view_augment(colour: bool):
     for colour also per-channel jitter and 20% grey images, and a little noise."""
 
     def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        def rand(*shape: int) -> torch.Tensor:  # drawn by the (CPU) generator, used on x's device
-            return torch.rand(*shape, generator=generator).to(x.device)
-
         x = random_resized_crop(x, generator)
-        b = len(x)
         if colour:
             x = random_flip(x, generator)
-            x = x * (0.7 + 0.6 * rand(b, 3, 1, 1))  # per-channel colour jitter
-            grey = rand(b, 1, 1, 1) < 0.2
-            x = torch.where(grey, x.mean(1, keepdim=True).expand_as(x), x)
-        contrast = 0.6 + 0.8 * rand(b, 1, 1, 1)
-        brightness = 0.2 * (rand(b, 1, 1, 1) - 0.5)
-        mean = x.mean((1, 2, 3), keepdim=True)
-        noise = torch.randn(x.shape, generator=generator).to(x.device)
-        return (x - mean) * contrast + mean + brightness + 0.03 * noise
+        x = colour_jitter(x, generator, channel=0.6 if colour else 0, grey=0.2 if colour else 0,
+                          contrast=0.8, brightness=0.2)
+        return x + 0.03 * torch.randn(x.shape, generator=generator).to(x.device)
 
     return augment
 

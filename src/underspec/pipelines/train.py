@@ -78,7 +78,7 @@ class TrainOptions:
     ood_findings : str, optional
         An audit ``findings.json``; items its ``outliers`` check flagged are trained as an
         extra "out_of_distribution" class (seed 001).
-    augment : {"none", "auto", "shift", "shift_flip", "dropout"}
+    augment : {"none", "auto", "shift", "shift_flip", "strong", "dropout"}
         Augmentation of the training images.
     representation : {"none", "auto", "patches", "patches-fast", "face-descriptor"}
         ``none`` (default): the network on the pixels. Otherwise an MLP on that label-free
