@@ -15,7 +15,8 @@ same network (the solver's one-head MLP on those columns):
   unlabeled items and the target items of half of the target's images), scored on the target
   items of the other half, both halves averaged;
 - ``pixel_ceiling`` (with ``--pixel-ceiling``): the full-label ceiling of the pixel student
-  (the VGG-style network on the pixels, shifted and mirrored, ``student_epochs`` epochs) trained
+  (the VGG-style network on the pixels with the student's strong augmentation, one round of
+  ``student_epochs`` epochs: with true labels there is nothing to relabel) trained
   on the labeled items, the unlabeled items and the target items of half of the target's images
   with their true labels (the student's rows), scored on the target items of the other half
   (one half: it costs a few minutes);

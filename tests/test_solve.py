@@ -126,7 +126,7 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     photos = type(task)(*(_as_photographs(x) for x in (task.X_labeled,)), task.y_labeled,
                         _as_photographs(task.X_unlabeled), _as_photographs(task.X_val), task.manifest)
     assert photos.X_val.shape[1:] == (3, 32, 64)
-    settings = SolveSettings(max_dims=64, vector_restarts=2, vector_rounds=2, vector_epochs=15)
+    settings = SolveSettings(max_dims=64, vector_restarts=2, vector_rounds=2, vector_epochs=15, student_epochs=8)
     oracle = CountingOracle(ans.y_val)
     result = solve(photos, oracle, budget=5, settings=settings)
     assert result.summary["representation"] == "patches-fast" and settings.representation == "auto"
@@ -137,6 +137,7 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert (result.summary["erased_dimensions"] > 0) == (result.summary["hypotheses"]["count"] > 1)
     assert result.summary["complement_heads"] == 0 and result.summary["slot_heads"] == 2
     assert result.summary["pixel_student"]["epochs"] == settings.student_epochs  # its pixels taught a network
+    assert result.summary["pixel_student"]["rounds"] == settings.student_rounds == 2
     assert result.teacher_proba.shape == (len(ans.y_val), 2)
     # the labeled items with their labels, the unlabeled items and the target with the teacher's
     assert result.summary["pixel_student"]["trained_on"] == 150 + 300 + 150
@@ -368,3 +369,33 @@ def test_pixel_student_corrects_part_of_its_teachers_mistakes():
     proba = pixel_student(X, teacher, X, 3, epochs=15)
     assert proba.shape == (len(rows), 3) and np.allclose(proba.sum(1), 1, atol=1e-4)
     assert (proba.argmax(1) == truth).mean() > (teacher == truth).mean() + 0.1
+
+
+def test_each_pixel_student_learns_the_previous_ones_labels_and_keeps_the_true_ones(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from underspec.ambiguity.disambiguate import pixel_student
+    from underspec.models.classifier import NetworkClassifier
+
+    trained = []
+    fit = NetworkClassifier.fit
+
+    def recording(self, X, y, *args, **kwargs):
+        trained.append((self, np.array(y)))
+        return fit(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(NetworkClassifier, "fit", recording)
+    digits = load_digits()
+    rows = np.flatnonzero(digits.target < 3)[:120]
+    X = _as_photographs(digits.images[rows, None].astype(np.float32) / 16)
+    teacher = np.random.default_rng(0).integers(0, 3, len(rows))  # a teacher that guesses
+    fixed = np.arange(len(rows)) < 40  # true labels
+    teacher[fixed] = digits.target[rows][fixed]
+    proba = pixel_student(X, teacher, X[40:], 3, fixed=fixed, rounds=2, epochs=2, seed=5)
+    (first, first_labels), (second, second_labels) = trained
+    assert (first.seed, second.seed) == (5, 6) and np.array_equal(first_labels, teacher)
+    assert np.array_equal(second_labels[:40], teacher[:40])  # kept
+    assert np.array_equal(second_labels[40:], first.predict(X[40:]))  # the first student's labels
+    np.testing.assert_allclose(proba, second.predict_proba(X[40:]), atol=1e-6)
+    with pytest.raises(UnderspecError, match="rounds"):
+        pixel_student(X, teacher, X, 3, rounds=0)

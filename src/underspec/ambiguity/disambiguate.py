@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from underspec.errors import UnderspecError
 from underspec.models.augment import make_augment
 from underspec.models.fit import fit, predict_proba, weighted_ce
 from underspec.models.networks import MultiHeadNet
@@ -170,7 +171,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
 
 
 def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray, n_classes: int, *,
-                  epochs: float = 15, seed: int = 0, progress: bool | str = False) -> np.ndarray:
+                  fixed: np.ndarray | None = None, rounds: int = 1, epochs: float = 15, seed: int = 0,
+                  progress: bool | str = False) -> np.ndarray:
     """Class probabilities of ``X_predict`` from a network trained on the pixels of ``images``
     with ``labels`` (class indices: the labeled items' own, and the final model's predictions on
     a learnt representation for the others), shifted, mirrored, colour-jittered and cut out
@@ -197,7 +199,14 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
     X_predict : ndarray (M, C, H, W)
         The items to predict (the target items, which are among ``images``).
     n_classes : int
+    fixed : ndarray of bool (N,), optional
+        Rows of ``images`` whose labels are true (the labeled items, labels bought): every round
+        keeps them. By default none.
+    rounds : int
+        Students trained one after the other, each on the labels the previous one gives the
+        rows not ``fixed`` (the noisy student's iteration; its seed is ``seed`` + the round).
     epochs : float
+        Epochs of each round.
     seed : int
     progress : bool or str
 
@@ -207,9 +216,24 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
     """
     from underspec.models.classifier import NetworkClassifier
 
-    student = NetworkClassifier(epochs=epochs, arch="vgg", augment="strong", seed=seed,
-                                progress=progress and "pixel student")
-    student.fit(images, labels)
+    if rounds < 1:
+        raise UnderspecError(f"rounds: expected a number >= 1, got {rounds}")
+    labels = np.array(labels, dtype=np.int64)
+    relabelled = np.flatnonzero(~fixed) if fixed is not None else np.arange(len(images))
+    for k in range(rounds):
+        student = NetworkClassifier(epochs=epochs, arch="vgg", augment="strong", seed=seed + k,
+                                    progress=progress and f"pixel student {k + 1}/{rounds}")
+        student.fit(images, labels)
+        if k < rounds - 1:
+            labels[relabelled] = student.classes_[_predict_blocks(student, images, relabelled).argmax(1)]
     proba = np.zeros((len(X_predict), n_classes), np.float32)
-    proba[:, student.classes_] = student.predict_proba(X_predict)  # a class the teacher never gave: 0
+    proba[:, student.classes_] = _predict_blocks(student, X_predict)  # a class the teacher never gave: 0
     return proba
+
+
+def _predict_blocks(model, X: np.ndarray, rows: np.ndarray | None = None, block: int = 4096) -> np.ndarray:
+    """``model.predict_proba`` of the ``rows`` of ``X`` (default: all), a block of rows at a time:
+    the test-time views (shifted, mirrored copies) of a block, never of every item at once."""
+    rows = np.arange(len(X)) if rows is None else rows
+    return np.concatenate([np.zeros((0, len(model.classes_)), np.float32)] +
+                          [model.predict_proba(X[rows[start:start + block]]) for start in range(0, len(rows), block)])
