@@ -119,10 +119,9 @@ def prediction_views(name: str, X: np.ndarray) -> list[Callable[[np.ndarray], np
     """The views of an item a network trained with augmentation ``name`` is asked about at test
     time (its predictions are averaged): the item; with shifts, the item moved by one pixel in
     each of the four directions; with mirrors (``shift_flip``, ``strong``), the mirror image of
-    each of those. The set is
-    closed under mirroring, so the mean is the same for an image and its mirror. On one CIFAR-4
-    fold (held-out accuracy, VGG-style CNN, 35 epochs): 0.849 for the item alone, 0.857 with its
-    mirror, 0.866 with the ten views."""
+    each of those. The set is closed under mirroring, so the mean is the same for an image and
+    its mirror. On one CIFAR-4 fold (held-out accuracy, VGG-style CNN, 35 epochs): 0.849 for
+    the item alone, 0.857 with its mirror, 0.866 with the ten views."""
     name = resolve_augment(name, X)
     views: list[Callable[[np.ndarray], np.ndarray]] = [lambda x: x]
     if name in ("shift", "shift_flip", "strong"):
