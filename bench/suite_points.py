@@ -6,7 +6,7 @@ from ``bench/photographs.py``, each at one generation seed. A task scores its ta
 when it was submitted, its default otherwise, times its points (``../shared/spec/challenge.md``).
 
     python bench/suite_points.py [--seed 42] [--mnist challenge] [--vehicle-animal photographs-student-rounds]
-        [--humans photographs-humans-descriptor] [--name suite-points]
+        [--humans photographs-humans-linear] [--name suite-points]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42, help="generation seed of the photograph rows")
     parser.add_argument("--mnist", default="challenge", help="bench/challenge.py result (seed 42)")
     parser.add_argument("--vehicle-animal", default="photographs-student-rounds")
-    parser.add_argument("--humans", default="photographs-humans-descriptor")
+    parser.add_argument("--humans", default="photographs-humans-linear")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()
     scored = [score(r, r["task"].split("_", 1)[1]) for r in rows_of(args.mnist)]
