@@ -1,18 +1,21 @@
 """The 42-point suite scored with decisions, from the results of the runs that measured its parts
 (not a test; it solves nothing).
 
-The MNIST tasks come from ``bench/challenge.py`` (``challenge.json``), vehicle_animal and humans
-from ``bench/photographs.py``, each at one generation seed. A task scores its target accuracy
-when it was submitted, its default otherwise, times its points (``../shared/spec/challenge.md``).
+The MNIST tasks come from ``bench/challenge.py`` (``challenge-halves.json``: no solver change
+on those tasks since), vehicle_animal and humans from ``bench/photographs.py``, each at one
+generation seed. A task scores its target accuracy when it was submitted, its default
+otherwise, times its points (``../shared/spec/challenge.md``).
 
-    python bench/suite_points.py [--seed 42] [--mnist challenge] [--vehicle-animal photographs-student-rounds]
-        [--humans photographs-humans-linear] [--name suite-points]
+    python bench/suite_points.py [--seed 42] [--mnist challenge-halves]
+        [--vehicle-animal photographs-student-rounds] [--humans photographs-humans-linear]
+        [--name suite-points]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +23,16 @@ from results_io import save
 from underspec.data.generators import TASKS
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def committed_in(name: str) -> str:
+    """The commit that last wrote ``bench/results/NAME.json`` (the code it measured is that
+    commit's or an earlier one's), or ``?`` outside a git checkout."""
+    try:
+        return subprocess.run(["git", "log", "-1", "--format=%h", "--", f"{name}.json"], cwd=RESULTS,
+                              capture_output=True, text=True, check=True).stdout.strip() or "?"
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
 
 
 def rows_of(name: str) -> list[dict]:
@@ -41,7 +54,7 @@ def score(row: dict, task: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42, help="generation seed of the photograph rows")
-    parser.add_argument("--mnist", default="challenge", help="bench/challenge.py result (seed 42)")
+    parser.add_argument("--mnist", default="challenge-halves", help="bench/challenge.py result (seed 42)")
     parser.add_argument("--vehicle-animal", default="photographs-student-rounds")
     parser.add_argument("--humans", default="photographs-humans-linear")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
@@ -58,7 +71,7 @@ def main() -> int:
               "rows": scored, "points": sum(r["points"] for r in scored), "score_with_decisions": total,
               "score_oracle_policy": round(sum(r["oracle_policy"] for r in scored), 3),
               "score_all_default": round(sum(r["points"] * r["default"] for r in scored), 3),
-              "commands": sorted({f"{name}.json: {rows_of(name)[0]['command']}"
+              "commands": sorted({f"{name}.json (committed in {committed_in(name)}): {rows_of(name)[0]['command']}"
                                   for name in (args.mnist, args.vehicle_animal, args.humans)})}
     lines = ["# The 42-point suite scored with decisions", "", f"Command: `{result['command']}`", "",
              "Composed from the runs that measured each part (generation seed 42 for the MNIST tasks, "
