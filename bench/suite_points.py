@@ -35,10 +35,10 @@ def committed_in(name: str) -> str:
         return "?"
 
 
-def rows_of(name: str) -> list[dict]:
-    """The rows of ``bench/results/NAME.json``, with the command that made them."""
+def load(name: str) -> dict:
+    """``bench/results/NAME.json``, its rows tagged with the file they come from."""
     result = json.loads((RESULTS / f"{name}.json").read_text())
-    return [{**row, "from": f"{name}.json", "command": result["command"]} for row in result["rows"]]
+    return {**result, "rows": [{**row, "from": f"{name}.json"} for row in result["rows"]]}
 
 
 def score(row: dict, task: str) -> dict:
@@ -59,9 +59,16 @@ def main() -> int:
     parser.add_argument("--humans", default="photographs-humans-linear")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()
-    scored = [score(r, r["task"].split("_", 1)[1]) for r in rows_of(args.mnist)]
+    parts = {}
+    for name in (args.mnist, args.vehicle_animal, args.humans):
+        try:
+            parts[name] = load(name)
+        except (OSError, ValueError, KeyError) as error:
+            print(f"bench/results/{name}.json: {error}; expected a benchmark result with rows", file=sys.stderr)
+            return 2
+    scored = [score(r, r["task"].split("_", 1)[1]) for r in parts[args.mnist]["rows"]]
     for name, task in ((args.vehicle_animal, "vehicle_animal"), (args.humans, "humans")):
-        row = next((r for r in rows_of(name) if r["task"].endswith(task) and r["seed"] == args.seed), None)
+        row = next((r for r in parts[name]["rows"] if r["task"].endswith(task) and r["seed"] == args.seed), None)
         if row is None:
             print(f"{name}.json: no {task} row of seed {args.seed}", file=sys.stderr)
             return 2
@@ -71,8 +78,8 @@ def main() -> int:
               "rows": scored, "points": sum(r["points"] for r in scored), "score_with_decisions": total,
               "score_oracle_policy": round(sum(r["oracle_policy"] for r in scored), 3),
               "score_all_default": round(sum(r["points"] * r["default"] for r in scored), 3),
-              "commands": sorted({f"{name}.json (committed in {committed_in(name)}): {rows_of(name)[0]['command']}"
-                                  for name in (args.mnist, args.vehicle_animal, args.humans)})}
+              "commands": sorted(f"{name}.json (committed in {committed_in(name)}): {part['command']}"
+                                 for name, part in parts.items())}
     lines = ["# The 42-point suite scored with decisions", "", f"Command: `{result['command']}`", "",
              "Composed from the runs that measured each part (generation seed 42 for the MNIST tasks, "
              f"seed {args.seed} for the photographs):", ""] + [f"- {c}" for c in result["commands"]] + [
