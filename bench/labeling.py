@@ -22,7 +22,7 @@ underspec's selection buys compared with random selection.
 
     pip install -e '.[compare]'   # crowd-kit, for the comparison only
     python bench/labeling.py [--part aggregation,adversarial,real,budget] [--crowds 5] [--n-train 6000] [--steps 5000]
-                             [--short-steps 2000] [--semi]
+                             [--short-steps 2000] [--semi] [--arch vgg] [--augment strong]
 """
 
 from __future__ import annotations
@@ -240,14 +240,18 @@ def aggregation_markdown(result: dict) -> str:
 
 
 def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, repeats: int,
-                 embedding: str = "auto", short_steps: int = 2000, semi: bool = False) -> dict:
+                 embedding: str = "auto", short_steps: int = 2000, semi: bool = False,
+                 arch: str = "vgg", augment: str = "strong") -> dict:
     """Test accuracy of the final network against the number of crowd-labeled items, for
     underspec's selection and for random selection (with and without propagation); each
     repeat draws another crowd, other random items and other training seeds.
 
     Every network trains for ``steps`` steps; random selection's labels are also trained for
     ``short_steps`` (a small labeled set may do better with fewer), and the target takes
-    whichever of the two is better. ``semi`` adds the FixMatch columns (slow)."""
+    whichever of the two is better. ``semi`` adds the FixMatch columns (slow). Every final
+    network is ``underspec train --arch arch --augment augment`` (the VGG-style network with the
+    strong augmentation by default: with every true label it reads 0.8875 on the test set where
+    the small CNN with shifts and mirrors read 0.786)."""
     import tempfile
 
     from underspec.data.image_sets import ImageSet
@@ -293,7 +297,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
         per_epoch = max(0.85 * (codes >= 0).sum(), (codes < 0).sum() if semi else 0)
         with tempfile.TemporaryDirectory(dir=work) as run:
             train(image_set.with_labels(codes), run, TrainOptions(
-                epochs=steps * 64 / per_epoch, patience=10_000, augment="auto", arch="cnn", seed=seed, progress=False,
+                epochs=steps * 64 / per_epoch, patience=10_000, augment=augment, arch=arch, seed=seed, progress=False,
                 semi_supervised="fixmatch" if semi else "none"))
             predicted = predict(test_set, run)["label"].to_numpy().astype(int)
         accuracy_ = float((predicted == yt).mean())
@@ -350,7 +354,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
     summary.columns = [f"{a}_{b}" for a, b in summary.columns]
     return {"n_train": n_train, "n_known": n_known, "exam": EXAM, "test_items": len(yt), "steps": steps,
             "repeats": repeats, "propagator": "linear", "rank": SelectOptions().rank,
-            "short_steps": short_steps, "ceiling_all_true_labels": ceiling,
+            "short_steps": short_steps, "arch": arch, "augment": augment, "ceiling_all_true_labels": ceiling,
             "ceiling_all_true_labels_short": ceiling_short,
             "embedding": embedding_method(image_set, embedding), "embedding_seconds": round(embedding_seconds, 1),
             "rows": rows,
@@ -403,6 +407,7 @@ def budget_markdown(curve: dict) -> str:
                if any(k + "_mean" in r for r in curve["summary"])]
     lines = [f"CIFAR-4 training sample of {curve['n_train']} items, {curve['n_known']} known labels, "
              f"test set of {curve['test_items']}; final network trained by `underspec train`'s pipeline "
+             f"(`--arch {curve.get('arch', 'cnn')} --augment {curve.get('augment', 'auto')}`) "
              f"for {curve['steps']} steps whatever the number of labels (the best epoch on its validation split "
              f"kept)" + (f"; random selection's labels also for {short} steps, and the target takes the better "
                          "of the two" if short else "") +
@@ -472,6 +477,8 @@ def main() -> int:
     parser.add_argument("--semi", action="store_true", help="also the FixMatch columns (slow)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--embedding", default="auto", help="underspec label select --embedding")
+    parser.add_argument("--arch", default="vgg", help="underspec train --arch of every final network")
+    parser.add_argument("--augment", default="strong", help="underspec train --augment of every final network")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
     parts = args.part.split(",")
@@ -487,7 +494,7 @@ def main() -> int:
         result["real"] = {"command": command, **real_data()}
     if "budget" in parts:
         curve = budget_curve(args.n_train, args.known, [int(b) for b in args.budgets.split(",")], args.steps,
-                             args.repeats, args.embedding, args.short_steps, args.semi)
+                             args.repeats, args.embedding, args.short_steps, args.semi, args.arch, args.augment)
         curve["half_the_labels"] = half_the_labels(curve)
         result["budget"] = {"command": command, **curve}
     save(Path(args.out), "labeling", result, render(result))

@@ -338,3 +338,24 @@ def test_a_linear_network_on_images_is_refused_and_nothing_is_written(binary_npz
     assert main(["train", str(binary_npz), "--out", str(tmp_path / "lin"), "--arch", "linear", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "linear is for vectors" in err and str(binary_npz) in err and not (tmp_path / "lin").exists()
+
+
+def test_predict_averages_the_test_views_of_the_runs_augmentation(binary_npz, tmp_path):
+    """A network trained with shifts predicts as its classifier does: the mean over the item and
+    its four one-pixel moves (before, ``predict`` read the item alone: on CIFAR-4 with 6,000
+    labels a VGG trained with the strong augmentation read 0.8735 that way, 0.8875 with the views)."""
+    from underspec.models.augment import prediction_views
+    from underspec.models.fit import predict_proba
+
+    data = load_image_set(binary_npz)
+    train(data, tmp_path / "run", TrainOptions(epochs=2, augment="shift", progress=False))
+    frame = predict(data, tmp_path / "run")
+    model, record = load_run(tmp_path / "run")
+    assert record["options"]["augment"] == "shift"
+    X = data.network_items
+    views = prediction_views("shift", X)
+    assert len(views) == 5
+    alone = predict_proba(model, X)[:, 0]
+    averaged = np.mean([predict_proba(model, view(X))[:, 0] for view in views], axis=0)
+    assert np.allclose(frame[["p_0", "p_1"]].to_numpy(), averaged, atol=1e-5)
+    assert not np.allclose(frame[["p_0", "p_1"]].to_numpy(), alone, atol=1e-3)

@@ -29,6 +29,7 @@ from underspec.data.image_sets import ImageSet
 from underspec.errors import UnderspecError, atomic_dir, check_output_dir
 from underspec.files import check_same_data, load_weights, read_json
 from underspec.mitigate.weights import class_weights, group_codes, group_weights, reweighing
+from underspec.models.augment import prediction_views
 from underspec.models.classifier import NetworkClassifier
 from underspec.models.fit import current_device, predict_proba
 from underspec.models.networks import MultiHeadNet
@@ -312,9 +313,13 @@ network's batches of 1,024, so that the probabilities are those of one pass over
 
 
 def predict_shard(shared: tuple, bounds: tuple[int, int]) -> np.ndarray:
-    """The first head's probabilities (n, n_classes) of the items ``bounds`` (start, stop)."""
-    model, X, precision = shared
-    return predict_proba(model, X[bounds[0]:bounds[1]], precision=precision)[:, 0]
+    """The first head's probabilities (n, n_classes) of the items ``bounds`` (start, stop): the
+    mean over the test-time views of the run's augmentation
+    (:func:`underspec.models.augment.prediction_views`), as :class:`NetworkClassifier` predicts."""
+    model, X, precision, augment = shared
+    part = X[bounds[0]:bounds[1]]
+    return np.mean([predict_proba(model, view(part), precision=precision)[:, 0]
+                    for view in prediction_views(augment, part)], axis=0)
 
 
 def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = True, address: str | None = None,
@@ -322,7 +327,10 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
     """One row per item: ``id``, predicted ``label``, and ``p_<output>`` per network output.
 
     When the run was post-processed (``thresholds.json``) and the data has its group columns,
-    the binary decision follows the per-group thresholds. The items are predicted in shards of
+    the binary decision follows the per-group thresholds. Each item's probabilities are the mean
+    over the test-time views of the augmentation the run trained with (the item alone, shifted
+    and mirrored copies: :func:`~underspec.models.augment.prediction_views`), as the classifier
+    that trained it predicts. The items are predicted in shards of
     :data:`PREDICT_SHARD`, here or as tasks on the Ray cluster at ``address``
     (:mod:`underspec.engine`), with a progress bar if ``progress``.
     """
@@ -339,7 +347,8 @@ def predict(image_set: ImageSet, run: str | Path, *, apply_thresholds: bool = Tr
         model = model.cpu()  # the cluster's workers need not have the accelerator this process has
     proba = np.zeros((len(X), len(record["outputs"])), np.float32)
     shards = [(start, min(start + PREDICT_SHARD, len(X))) for start in range(0, len(X), PREDICT_SHARD)]
-    for index, part in iter_tasks(predict_shard, (model, X, record["precision"]), shards, address=address,
+    augment = record.get("options", {}).get("augment", "none")  # a run.json of before the views: none
+    for index, part in iter_tasks(predict_shard, (model, X, record["precision"], augment), shards, address=address,
                                   progress="predict" if progress else None):
         proba[slice(*shards[index])] = part
     outputs = record["outputs"]
