@@ -154,7 +154,7 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     assert main(["label", "run", str(tmp_path / "d.npz"), "--known", "60", "--budget", "60", "--out", str(out),
                  "--embedding", "pixels", "--page-size", "10", "--training", "5", "--exam", "5",
                  "--propagator", "knn", "--epochs", "3", "--semi", "fixmatch", "--arch", "vgg",
-                 "--precision", "float32"]) == 0
+                 "--precision", "float32", "--augment", "shift"]) == 0
     report = json.loads((out / "run.json").read_text())
     final = pd.read_csv(out / "final" / "labels.csv", dtype={"label": str}, keep_default_na=False)
     left = int((final["label"] == "").sum())
@@ -164,6 +164,7 @@ def test_dry_run_chains_the_loop_and_scores_each_step(tmp_path, capsys):
     run = json.loads((out / "final" / "run" / "run.json").read_text())
     assert run["unlabeled_items"] == (left if left else 0)
     assert (run["arch"], run["precision"]) == ("vgg", "float32")  # the network asked for, not auto's CNN
+    assert run["options"]["augment"] == "shift"  # --augment reaches the final model
     assert report["selection"]["send"] == 60 and report["pool"]["pages"] == 7  # 60 / 9 per page
     assert report["crowd"]["answers"] == (60 + 7) * 3  # each task and a honeypot per page, thrice
     assert 3 <= report["crowd"]["admitted"] < 30  # the exam let some of the 30 workers in, not all

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from underspec import arguments as types
 from underspec.commands.options import (
+    AUGMENTS,
     REPRESENTATIONS,
     data_arguments,
     image_file_options,
@@ -76,6 +77,9 @@ def final_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--train", action=argparse.BooleanOptionalAction, default=True,
                      help="train the final model on the merged labels (default: yes)")
     cmd.add_argument("--epochs", type=types.POSITIVE, default=30, help="most epochs of the final model")
+    cmd.add_argument("--augment", choices=AUGMENTS, default="auto",
+                     help="augmentation of the final model: auto (by item shape: shifts and mirrors for photos), "
+                          "strong (photos: also colour jitter and a cutout), none, ...")
     network_arguments(cmd)
     semi_arguments(cmd)
 
@@ -213,8 +217,9 @@ def _export_options(args: argparse.Namespace):
 def _final_training(args: argparse.Namespace):
     from underspec.pipelines.train import TrainOptions
 
-    return TrainOptions(epochs=args.epochs, arch=args.arch, precision=args.precision, augment="auto", seed=args.seed,
-                        semi_supervised=args.semi, pseudo_threshold=args.pseudo_threshold) if args.train else None
+    return TrainOptions(epochs=args.epochs, arch=args.arch, precision=args.precision, augment=args.augment,
+                        seed=args.seed, semi_supervised=args.semi,
+                        pseudo_threshold=args.pseudo_threshold) if args.train else None
 
 
 def run_label_export(args: argparse.Namespace) -> int:
