@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -401,7 +402,7 @@ BUDGET_COLUMNS = [("underspec", "underspec"), ("underspec_sent_only", "underspec
 def budget_markdown(curve: dict) -> str:
     def cell(r: dict, key: str) -> str:  # one repeat: no spread to show
         spread = r[key + "_std"]
-        return f"{r[key + '_mean']:.4f}" + ("" if spread != spread else f" ± {spread:.4f}")
+        return f"{r[key + '_mean']:.4f}" + ("" if math.isnan(spread) else f" ± {spread:.4f}")
 
     short = curve.get("short_steps")
     columns = [(k, h.format(short=short)) for k, h in BUDGET_COLUMNS

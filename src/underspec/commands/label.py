@@ -79,7 +79,7 @@ def final_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--epochs", type=types.POSITIVE, default=30, help="most epochs of the final model")
     cmd.add_argument("--augment", choices=AUGMENTS, default="auto",
                      help="augmentation of the final model: auto (by item shape: shifts and mirrors for photos), "
-                          "strong (photos: also colour jitter and a cutout), none, ...")
+                          "strong (photos: also colour jitter and a cutout)")
     network_arguments(cmd)
     semi_arguments(cmd)
 
