@@ -27,7 +27,7 @@ def probe(seed: int, variant: dict, cifar10: str) -> dict:
     """Head accuracies on the target items of dominoes ``seed`` with ``variant``'s settings."""
     task, answers = generate("dominoes", seed=seed, source="cifar10", data=cifar10)
     settings = SolveSettings(seed=0)
-    vectors, _, _ = represent_task(task, settings)
+    vectors, _, _, _ = represent_task(task, settings)
     params = {**settings.heads_params(vectors.X_val), **variant}
     rng = np.random.default_rng(0)
     pool = np.concatenate([vectors.X_unlabeled, vectors.X_val])

@@ -122,7 +122,7 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
     seconds, peak_mb = time.perf_counter() - started, peak_rss_mb()
     s = result.summary
     settings = replace(settings, representation=s["representation"])  # the recipe solve resolved
-    vectors, _, _ = represent_task(task, settings)  # read back from the representation cache
+    vectors, _, _, _ = represent_task(task, settings)  # read back from the representation cache
     row = {"task": f"{TASKS[name].id}_{name}", "seed": seed,
            "sizes": f"{len(task.X_labeled)}/{len(task.X_unlabeled)}/{len(task.X_val)}",
            "underspec": round(float((result.predictions == answers.y_val).mean()), 4),

@@ -128,10 +128,16 @@ def test_tiles_of_two_kinds_are_put_in_one_order_whatever_their_side():
     summed = tiled.encode(pairs).reshape(len(X), 2, -1).sum(1)
     assert reads((summed - summed.mean(0)) / (summed.std(0) + 1e-6)) < reads(slots[:, digit_slot]) - 0.03
     assert np.allclose(tiled.transform(pairs[:50]), features[:50], atol=1e-4)  # fit_transform = fit + transform
+    # where each slot comes from: the digit's slot holds the digit's own side, item by item
+    raw = tiled.encode(pairs)
+    ranks = tiled.tile_ranks(raw)
+    assert ranks.shape == (len(X), 2) and (ranks[:, digit_slot] == np.where(left, 0, 1)).mean() > 0.95
+    assert np.array_equal(tiled.order(raw.copy(), ranks), tiled.order(raw.copy()))
     # a digit beside a digit: one kind, so the tiles keep their positions (the left one may be the label)
     digits = np.concatenate([X, X[rng.permutation(len(X))]], 3)
     same = PatchFeatures(centroids=30, patch=3, tiles=True, seed=0).fit(digits)
     assert same.order_weights_ is None and same.order_split_ < 0.7 < tiled.order_split_
+    assert np.array_equal(same.tile_ranks(same.encode(digits[:5])), [[0, 1]] * 5)  # no order: the positions
     assert np.allclose(same.transform(digits).reshape(len(X), 2, -1)[:, 0],
                        same.transform(np.concatenate([X, X[::-1]], 3)).reshape(len(X), 2, -1)[:, 0], atol=1e-4)
 

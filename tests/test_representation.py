@@ -64,6 +64,26 @@ def test_representation_is_cached_by_content_and_recipe(tmp_path, monkeypatch):
         represent(X[::-1].copy(), "patches-fast", cache=tmp_path)  # other content, other key
 
 
+def test_the_tile_ranks_of_photos_side_by_side_are_cached_beside_their_features(tmp_path, monkeypatch):
+    X, _ = stripes(40, side=32)
+    noise = np.random.default_rng(0).uniform(0, 1, X.shape).astype(np.float32)
+    left = np.arange(len(X)) % 2 == 0
+    pairs = np.where(left[:, None, None, None], np.concatenate([X, noise], 3), np.concatenate([noise, X], 3))
+    features, ranks = represent(pairs, "patches-fast", cache=tmp_path, tile_ranks=True)
+    assert ranks.shape == (40, 2) and sorted(np.unique(ranks)) == [0, 1]
+    assert np.array_equal(represent(pairs, "patches-fast", cache=tmp_path), features)  # the features alone
+    monkeypatch.setattr(pf.PatchFeatures, "fit_dictionary", lambda *a, **k: pytest.fail("refitted although cached"))
+    cached, again = represent(pairs, "patches-fast", cache=tmp_path, tile_ranks=True)
+    assert np.array_equal(cached, features) and np.array_equal(again, ranks)
+    monkeypatch.undo()
+    (ranks_file,) = tmp_path.glob("*.ranks.npy")
+    ranks_file.unlink()  # a cache written before the ranks: computed again, not read without them
+    _, recomputed = represent(pairs, "patches-fast", cache=tmp_path, tile_ranks=True)
+    assert np.array_equal(recomputed, ranks) and ranks_file.is_file()
+    assert represent(X, "patches-fast", cache=tmp_path, tile_ranks=True)[1] is None  # one tile: no ranks
+    assert represent(X, "none", tile_ranks=True)[1] is None
+
+
 def test_the_fitted_transformer_is_cached_beside_the_features(tmp_path, monkeypatch):
     from underspec.models.representation import fit_representation
 

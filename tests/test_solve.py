@@ -141,7 +141,9 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert result.teacher_proba.shape == (len(ans.y_val), 2)
     # the labeled items with their labels, the unlabeled items and the target with the teacher's
     assert result.summary["pixel_student"]["trained_on"] == 150 + 300 + 150
-    assert represent_task(task, SolveSettings()) == (task, "none", 1)  # grey 8 px digits are no photographs
+    kept = [r["slot"] for r in result.summary["slots"] if r["kept"]]  # and sees only the tile the final model reads
+    assert result.summary["pixel_student"]["tiles"] == ("/".join(map(str, kept)) if 0 < len(kept) < 2 else "all")
+    assert represent_task(task, SolveSettings()) == (task, "none", 1, None)  # grey 8 px digits are no photographs
 
 
 def test_pretrained_representation_only_where_the_task_allows_it(tmp_path):
@@ -369,6 +371,27 @@ def test_pixel_student_corrects_part_of_its_teachers_mistakes():
     proba = pixel_student(X, teacher, X, 3, epochs=15)
     assert proba.shape == (len(rows), 3) and np.allclose(proba.sum(1), 1, atol=1e-4)
     assert (proba.argmax(1) == truth).mean() > (teacher == truth).mean() + 0.1
+
+
+def test_the_pixel_student_sees_the_tiles_in_the_slots_the_final_model_reads():
+    from underspec.pipelines.solve import Pixels
+
+    rng = np.random.default_rng(0)
+    labeled, unlabeled, target = (rng.random((n, 1, 2, 6)).astype(np.float32) for n in (4, 5, 3))
+    ranks = np.array([rng.permutation(3) for _ in range(12)])  # labeled, then every unlabeled, then target
+    pixels = Pixels(labeled, unlabeled, target, ranks)
+    images, kept = pixels.student_images(np.array([4, 1]), [2])
+    whole = np.concatenate([labeled, unlabeled[[4, 1]], target])
+    rows = [0, 1, 2, 3, 4 + 4, 4 + 1, 9, 10, 11]
+    assert kept == "2" and images.shape == (9, 1, 2, 2)
+    for j, r in enumerate(rows):  # each item's own tile in slot 2
+        assert np.array_equal(images[j], whole[j][..., 2 * ranks[r, 2]:2 * ranks[r, 2] + 2])
+    two, kept = pixels.student_images(np.array([4, 1]), [0, 2])
+    assert kept == "0/2" and np.array_equal(two[..., 2:], images)
+    for slots_read in ([], [0, 1, 2]):  # no slot chosen, or every slot: the whole images
+        same, kept = pixels.student_images(np.array([4, 1]), slots_read)
+        assert kept == "all" and np.array_equal(same, whole)
+    assert np.array_equal(Pixels(labeled, unlabeled, target, None).student_images(np.array([4, 1]), [2])[0], whole)
 
 
 def test_each_pixel_student_learns_the_previous_ones_labels_and_keeps_the_true_ones(monkeypatch):

@@ -6,7 +6,15 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from underspec.data.generators import generate
-from underspec.models.tile_order import TileOrder, image_tiles, keep_tiles, order_image_tiles, tile_count, tile_features
+from underspec.models.tile_order import (
+    TileOrder,
+    image_tiles,
+    keep_tiles,
+    order_image_tiles,
+    tile_count,
+    tile_features,
+    tiles_at,
+)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +121,12 @@ def test_tiles_kept_and_read_as_blocks_of_columns_one_per_tile():
     assert np.array_equal(keep_tiles(X, 3, [0, 2]), np.concatenate([X[..., :4], X[..., 8:]], -1))
     tall = X.swapaxes(-1, -2)
     assert np.array_equal(keep_tiles(tall, 3, [1]), tall[:, :, 4:8])
+    # item by item: row i keeps the tiles at its own positions, in their order, a block at a time
+    positions = rng.integers(0, 3, (30, 2))
+    cut = tiles_at(X, 3, positions, block=7)
+    for i, (a, b) in enumerate(positions):
+        assert np.array_equal(cut[i], np.concatenate([X[i, ..., 4 * a:4 * a + 4], X[i, ..., 4 * b:4 * b + 4]], -1))
+    assert np.array_equal(tiles_at(tall, 3, positions[:, :1], block=4)[5], tall[5, :, 4 * positions[5, 0]:][:, :4])
     F = tile_features(X, 3, max_dims=8)
     assert F.shape == (30, 24)
     # each block is its own tile's: changing one tile moves only its block

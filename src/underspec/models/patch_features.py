@@ -161,9 +161,24 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         self.order_weights_, self.order_split_ = ranker.weights_, ranker.split_
         return self
 
-    def order(self, raw: np.ndarray) -> np.ndarray:
+    def tile_ranks(self, raw: np.ndarray) -> np.ndarray:
+        """Where each item's slots come from: ``ranks[i, s]`` is the position (left to right, or
+        top to bottom) of the tile that the learnt order puts in slot ``s`` of item ``i``, from
+        the raw encodings ``raw`` (N, tiles * per-tile features); the positions themselves where
+        no order was learnt. (N, tiles) int8."""
+        k = self.tiles_
+        if self.order_weights_ is None:
+            return np.broadcast_to(np.arange(k, dtype=np.int8), (len(raw), k)).copy()
+        tiles = raw.reshape(len(raw), k, -1)
+        step = max(1, BATCH_ELEMENTS // 80 // max(1, raw.shape[1]))
+        return np.concatenate([np.zeros((0, k), np.int8)] + [
+            rank_tiles(tiles[start:start + step], self.order_weights_).astype(np.int8)
+            for start in range(0, len(raw), step)])
+
+    def order(self, raw: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarray:
         """Put each item's tiles in ``raw`` (N, tiles * per-tile features) in the learnt order,
-        highest score first, in place (a block of rows at a time); return it."""
+        highest score first (or in ``ranks``, :meth:`tile_ranks`), in place (a block of rows at a
+        time); return it."""
         if self.order_weights_ is None:
             return raw
         k = self.tiles_
@@ -171,7 +186,8 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         step = max(1, BATCH_ELEMENTS // 80 // max(1, raw.shape[1]))
         for start in range(0, len(raw), step):
             block = tiles[start:start + step]
-            block[:] = np.take_along_axis(block, rank_tiles(block, self.order_weights_)[:, :, None], 1)
+            here = rank_tiles(block, self.order_weights_) if ranks is None else ranks[start:start + step]
+            block[:] = np.take_along_axis(block, here[:, :, None].astype(np.int64), 1)
         return raw
 
     def standardise(self, raw: np.ndarray) -> np.ndarray:

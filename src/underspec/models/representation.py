@@ -23,6 +23,7 @@ import numpy as np
 from underspec.data.image_store import release_pages
 from underspec.engine import iter_tasks
 from underspec.errors import UnderspecError, atomic_path, write_npy_atomic
+from underspec.models.tile_order import tile_count
 
 RECIPES: dict[str, dict] = {
     "patches": {"centroids": 400, "stride": 1, "encoding": "triangle", "tiles": True},
@@ -138,33 +139,43 @@ def fit_representation(X: np.ndarray, name: str, *, cache: str | Path | bool | N
         transformer = transformer_from_state(load_weights(state_path, "a cached representation's transformer"),
                                              str(state_path))
         return transformer, load_npy(path, "a cached representation (delete it to recompute)")
-    return _fitted(X, recipe_name, path, seed=seed, progress=progress, address=address)
+    return _fitted(X, recipe_name, path, seed=seed, progress=progress, address=address)[:2]
+
+
+def ranks_path(path: Path) -> Path:
+    """Where the tile ranks of the cached features at ``path`` are kept (recipes with tiles)."""
+    return path.with_suffix(".ranks.npy")
 
 
 def _fitted(X: np.ndarray, recipe_name: str, path: Path | None, *, seed: int, progress: bool,
             address: str | None):
-    """The transformer of ``recipe_name`` fitted on ``X`` and the features of ``X``, both written
-    to the cache at ``path`` (the features) when it is not ``None``."""
-    transformer, features = _fit(X, recipe_name, seed=seed, progress=progress, address=address)
+    """The transformer of ``recipe_name`` fitted on ``X``, the features of ``X`` and their tile
+    ranks (``None`` without tiles), all written to the cache at ``path`` (the features) when it
+    is not ``None``."""
+    transformer, features, ranks = _fit(X, recipe_name, seed=seed, progress=progress, address=address)
     if path is not None:
         import torch
 
         path.parent.mkdir(parents=True, exist_ok=True)
+        if ranks is not None:  # before the features: a cache with features has its ranks
+            write_npy_atomic(ranks_path(path), ranks)
         write_npy_atomic(path, features)
         with atomic_path(path.with_suffix(".state.pt")) as tmp:
             torch.save(transformer_state(transformer), tmp)
-    return transformer, features
+    return transformer, features, ranks
 
 
 def _fit(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address: str | None):
-    """The transformer of ``recipe_name`` fitted on ``X``, and the features of ``X`` (no cache)."""
+    """The transformer of ``recipe_name`` fitted on ``X``, the features of ``X`` and, for a recipe
+    with tiles, where each item's slots come from (:meth:`PatchFeatures.tile_ranks`; else
+    ``None``); no cache."""
     from underspec.models.face_descriptor import FaceDescriptor
     from underspec.models.patch_features import PatchFeatures
 
     label = f"representation ({recipe_name})" if progress else None
     if recipe_name in PRETRAINED:
         transformer = FaceDescriptor(progress=label)
-        return transformer, transformer.fit_transform(X)
+        return transformer, transformer.fit_transform(X), None
     # the dictionary from a sample, then the encoding shard by shard, here or on Ray
     transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
     transformer.fit_dictionary(X)
@@ -175,8 +186,9 @@ def _fit(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address:
     for index, block in iter_tasks(encode_shard, (transformer, X), shards, address=address, progress=label):
         features[slice(*shards[index])] = block
         release_pages(X)  # the pixels read leave the process's resident memory (page cache only)
-    transformer.standardise(transformer.fit_order(features).order(features))
-    return transformer, features
+    ranks = transformer.fit_order(features).tile_ranks(features) if transformer.tiles_ > 1 else None
+    transformer.standardise(transformer.order(features, ranks))
+    return transformer, features, ranks
 
 
 def transformer_state(transformer) -> dict:
@@ -218,7 +230,8 @@ def transformer_from_state(state: dict, source: str = "the checkpoint"):
 
 
 def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | None = True, seed: int = 0,
-              progress: bool = False, address: str | None = None) -> np.ndarray:
+              progress: bool = False, address: str | None = None,
+              tile_ranks: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """The representation ``name`` of every item of ``X``, fitted on all of them.
 
     Parameters
@@ -236,17 +249,26 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     address : str, optional
         A Ray cluster: the encoding's shards of :data:`SHARD` items run there as tasks
         (:mod:`underspec.engine`), with the same result.
+    tile_ranks : bool
+        Return as well where each item's slots come from (items of square tiles side by side, a
+        recipe with tiles: :meth:`~underspec.models.patch_features.PatchFeatures.tile_ranks`,
+        (N, tiles); else ``None``), cached beside the features.
 
     Returns
     -------
-    ndarray (N, D), float32; ``X`` itself for ``none``.
+    ndarray (N, D), float32; ``X`` itself for ``none``; with ``tile_ranks``, (features, ranks).
     """
     from underspec.files import load_npy
 
     recipe_name = resolve_representation(name, X)
     if recipe_name == "none":
-        return X
+        return (X, None) if tile_ranks else X
     path = cache_path(X, recipe_name, seed, cache)
-    if path is not None and path.is_file():  # the features alone: no transformer needed
-        return load_npy(path, "a cached representation (delete it to recompute)")
-    return _fitted(X, recipe_name, path, seed=seed, progress=progress, address=address)[1]
+    tiled = bool(RECIPES.get(recipe_name, {}).get("tiles")) and tile_count(X.shape) > 1
+    if path is not None and path.is_file() and not (tile_ranks and tiled and not ranks_path(path).is_file()):
+        features = load_npy(path, "a cached representation (delete it to recompute)")  # no transformer needed
+        if not tile_ranks:
+            return features
+        return features, load_npy(ranks_path(path), "a cached representation's tile ranks") if tiled else None
+    _, features, ranks = _fitted(X, recipe_name, path, seed=seed, progress=progress, address=address)
+    return (features, ranks) if tile_ranks else features

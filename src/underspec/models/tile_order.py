@@ -165,9 +165,22 @@ def _images(tiles: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def keep_tiles(X: np.ndarray, k: int, kept: list[int]) -> np.ndarray:
     """Images (N, C, H, W) made of ``k`` square tiles cut down to the tiles ``kept`` (in that
     order, side by side as before)."""
+    return tiles_at(X, k, np.broadcast_to(np.asarray(kept, np.int64), (len(X), len(kept))))
+
+
+def tiles_at(X: np.ndarray, k: int, positions: np.ndarray, block: int = 4096) -> np.ndarray:
+    """Images (N, C, H, W) made of ``k`` square tiles cut down, item by item, to the tiles at
+    ``positions`` (N, m): row i keeps its tiles ``positions[i]``, in that order, side by side as
+    before (a block of rows at a time: never a copy of every tile)."""
     c, h, w = X.shape[1:]
-    shape = (c, h, h * len(kept)) if w > h else (c, w * len(kept), w)
-    return _images(image_tiles(X, k)[:, kept], shape)
+    m = positions.shape[1]
+    shape = (c, h, h * m) if w > h else (c, w * m, w)
+    out = np.empty((len(X), *shape), X.dtype)
+    for start in range(0, len(X), block):
+        rows = slice(start, start + block)
+        here = image_tiles(X[rows], k)
+        out[rows] = _images(np.take_along_axis(here, positions[rows, :, None], 1), shape)
+    return out
 
 
 def tile_features(X: np.ndarray, k: int, max_dims: int = 64, seed: int = 0) -> np.ndarray:
