@@ -18,8 +18,8 @@ same network (the solver's one-head MLP on those columns):
   (the VGG-style network on the pixels with the student's strong augmentation, one round of
   ``student_epochs`` epochs: with true labels there is nothing to relabel) trained
   on the labeled items, the unlabeled items and the target items of half of the target's images
-  with their true labels (the student's rows), scored on the target items of the other half
-  (one half: it costs a few minutes);
+  with their true labels (the student's rows, cut down to the student's tiles where it reads
+  only some), scored on the target items of the other half (one half: it costs a few minutes);
 - ``none_default``: underspec on the raw images (``--representation none``: the small CNN of the
   first issues), with ``--with-images``.
 
@@ -95,17 +95,26 @@ def baselines(vectors, answers, settings: SolveSettings, seed: int) -> dict:
             "target_images": len(np.unique(images))}
 
 
-def pixel_ceiling(task, answers, settings: SolveSettings, seed: int) -> float:
+def pixel_ceiling(task, answers, settings: SolveSettings, seed: int, ranks=None, tiles: str = "all") -> float:
     """The pixel student's network trained on the labeled items, the unlabeled items and one
     half of the target's images with their true labels, scored on the other half's items (see
-    the docstring)."""
+    the docstring); on the same tiles as the student (``tiles``: the summary's
+    ``pixel_student.tiles``, each item's own from ``ranks``, :func:`represent_task`'s)."""
     from underspec.ambiguity.disambiguate import pixel_student
+    from underspec.models.tile_order import tiles_at
 
     images = answers.groups.loc[answers.groups["split"] == "target", "image"].to_numpy()
     train, test = image_halves(images, np.random.default_rng(seed))
+    n_l, n_u = len(task.X_labeled), len(task.X_unlabeled)
+    rows = np.concatenate([np.arange(n_l + n_u), n_l + n_u + train])
     X = np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val[train]])
+    X_test = task.X_val[test]
+    if tiles != "all":
+        kept = [int(slot) for slot in tiles.split("/")]
+        X = tiles_at(X, ranks.shape[1], ranks[rows][:, kept])
+        X_test = tiles_at(X_test, ranks.shape[1], ranks[n_l + n_u + test][:, kept])
     y = np.searchsorted(task.classes, np.concatenate([task.y_labeled, answers.y_unlabeled, answers.y_val[train]]))
-    proba = pixel_student(X, y, task.X_val[test], len(task.classes), epochs=settings.student_epochs,
+    proba = pixel_student(X, y, X_test, len(task.classes), epochs=settings.student_epochs,
                           progress="ceiling")
     return round(float((task.classes[proba.argmax(1)] == answers.y_val[test]).mean()), 4)
 
@@ -122,7 +131,7 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
     seconds, peak_mb = time.perf_counter() - started, peak_rss_mb()
     s = result.summary
     settings = replace(settings, representation=s["representation"])  # the recipe solve resolved
-    vectors, _, _, _ = represent_task(task, settings)  # read back from the representation cache
+    vectors, _, _, ranks = represent_task(task, settings)  # read back from the representation cache
     row = {"task": f"{TASKS[name].id}_{name}", "seed": seed,
            "sizes": f"{len(task.X_labeled)}/{len(task.X_unlabeled)}/{len(task.X_val)}",
            "underspec": round(float((result.predictions == answers.y_val).mean()), 4),
@@ -134,7 +143,8 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
            "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
            "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
     if with_pixel_ceiling:
-        row["pixel_ceiling"] = pixel_ceiling(task, answers, settings, seed)
+        row["pixel_ceiling"] = pixel_ceiling(task, answers, settings, seed, ranks,
+                                             (s["pixel_student"] or {}).get("tiles", "all"))
     if with_images:
         images = solve(task, Answers(answers.y_val), settings=SolveSettings(seed=0, representation="none"))
         row["none_default"] = round(float((images.predictions == answers.y_val).mean()), 4)

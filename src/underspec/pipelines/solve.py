@@ -328,7 +328,9 @@ class SolveSettings:
     the same teacher, 15 epochs each, exploratory probe) the second student read 0.8528 of the
     target where the first read 0.8471; the bench (``bench/results/photographs-student-rounds.md``,
     seeds 42 / 1): 0.8528 / 0.854, in 1670 / 1572 s on 2 cores with the encoding (the second
-    student costs about 8 minutes). 0: no student."""
+    student costs about 8 minutes); on the tile the final model reads (:class:`Pixels`)
+    0.8567 / 0.8552 in 1165 / 1113 s (``bench/results/photographs-student-tiles.md``). 0: no
+    student."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
     no label): the heads and the self-training then cost a sixth as much. Items made of tiles
