@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42, help="generation seed of the photograph rows")
     parser.add_argument("--mnist", default="challenge-halves", help="bench/challenge.py result (seed 42)")
     parser.add_argument("--vehicle-animal", default="photographs-student-tiles")
-    parser.add_argument("--humans", default="photographs-humans-linear")
+    parser.add_argument("--humans", default="photographs-humans-today")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()
     parts = {}
