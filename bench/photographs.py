@@ -102,17 +102,16 @@ def pixel_ceiling(task, answers, settings: SolveSettings, seed: int, ranks=None,
     ``pixel_student.tiles``, each item's own from ``ranks``, :func:`represent_task`'s)."""
     from underspec.ambiguity.disambiguate import pixel_student
     from underspec.models.tile_order import tiles_at
+    from underspec.pipelines.solve import Pixels
 
     images = answers.groups.loc[answers.groups["split"] == "target", "image"].to_numpy()
     train, test = image_halves(images, np.random.default_rng(seed))
-    n_l, n_u = len(task.X_labeled), len(task.X_unlabeled)
-    rows = np.concatenate([np.arange(n_l + n_u), n_l + n_u + train])
-    X = np.concatenate([task.X_labeled, task.X_unlabeled, task.X_val[train]])
-    X_test = task.X_val[test]
-    if tiles != "all":
-        kept = [int(slot) for slot in tiles.split("/")]
-        X = tiles_at(X, ranks.shape[1], ranks[rows][:, kept])
-        X_test = tiles_at(X_test, ranks.shape[1], ranks[n_l + n_u + test][:, kept])
+    kept = [] if tiles == "all" else [int(slot) for slot in tiles.split("/")]
+    n = len(task.X_labeled) + len(task.X_unlabeled)
+    X, _ = Pixels(task.X_labeled, task.X_unlabeled, task.X_val[train],
+                  None if ranks is None else np.concatenate([ranks[:n], ranks[n + train]])).student_images(
+        np.arange(len(task.X_unlabeled)), kept)
+    X_test = tiles_at(task.X_val[test], ranks.shape[1], ranks[n + test][:, kept]) if kept else task.X_val[test]
     y = np.searchsorted(task.classes, np.concatenate([task.y_labeled, answers.y_unlabeled, answers.y_val[train]]))
     proba = pixel_student(X, y, X_test, len(task.classes), epochs=settings.student_epochs,
                           progress="ceiling")
