@@ -99,22 +99,24 @@ def pixel_ceiling(task, answers, settings: SolveSettings, seed: int, ranks=None,
     """The pixel student's network trained on the labeled items, the unlabeled items and one
     half of the target's images with their true labels, scored on the other half's items (see
     the docstring); on the same tiles as the student (``tiles``: the summary's
-    ``pixel_student.tiles``, each item's own from ``ranks``, :func:`represent_task`'s)."""
+    ``pixel_student.tiles``, each item's own from ``ranks``, :func:`represent_task`'s), the
+    other slots' tiles learnt as a kind to reject as the student does."""
     from underspec.ambiguity.disambiguate import pixel_student
-    from underspec.models.tile_order import tiles_at
     from underspec.pipelines.solve import Pixels
 
     images = answers.groups.loc[answers.groups["split"] == "target", "image"].to_numpy()
     train, test = image_halves(images, np.random.default_rng(seed))
     kept = [] if tiles == "all" else [int(slot) for slot in tiles.split("/")]
     n = len(task.X_labeled) + len(task.X_unlabeled)
-    X, _ = Pixels(task.X_labeled, task.X_unlabeled, task.X_val[train],
-                  None if ranks is None else np.concatenate([ranks[:n], ranks[n + train]])).student_images(
-        np.arange(len(task.X_unlabeled)), kept)
-    X_test = tiles_at(task.X_val[test], ranks.shape[1], ranks[n + test][:, kept]) if kept else task.X_val[test]
+    def cut(labeled, unlabeled, target, rows):  # the student's tiles, and the other slots' ones
+        return Pixels(labeled, unlabeled, target, None if ranks is None else ranks[rows]).student_images(
+            np.arange(len(unlabeled)), kept)
+
+    X, others, _ = cut(task.X_labeled, task.X_unlabeled, task.X_val[train], np.concatenate([np.arange(n), n + train]))
+    X_test, others_test, _ = cut(task.X_labeled[:0], task.X_unlabeled[:0], task.X_val[test], n + test)
     y = np.searchsorted(task.classes, np.concatenate([task.y_labeled, answers.y_unlabeled, answers.y_val[train]]))
-    proba = pixel_student(X, y, X_test, len(task.classes), epochs=settings.student_epochs,
-                          progress="ceiling")
+    proba = pixel_student(X, y, X_test, len(task.classes), others=others, others_predict=others_test,
+                          epochs=settings.student_epochs, progress="ceiling")
     return round(float((task.classes[proba.argmax(1)] == answers.y_val[test]).mean()), 4)
 
 

@@ -380,18 +380,66 @@ def test_the_pixel_student_sees_the_tiles_in_the_slots_the_final_model_reads():
     labeled, unlabeled, target = (rng.random((n, 1, 2, 6)).astype(np.float32) for n in (4, 5, 3))
     ranks = np.array([rng.permutation(3) for _ in range(12)])  # labeled, then every unlabeled, then target
     pixels = Pixels(labeled, unlabeled, target, ranks)
-    images, kept = pixels.student_images(np.array([4, 1]), [2])
+    images, others, kept = pixels.student_images(np.array([4, 1]), [2])
     whole = np.concatenate([labeled, unlabeled[[4, 1]], target])
     rows = [0, 1, 2, 3, 4 + 4, 4 + 1, 9, 10, 11]
-    assert kept == "2" and images.shape == (9, 1, 2, 2)
-    for j, r in enumerate(rows):  # each item's own tile in slot 2
-        assert np.array_equal(images[j], whole[j][..., 2 * ranks[r, 2]:2 * ranks[r, 2] + 2])
-    two, kept = pixels.student_images(np.array([4, 1]), [0, 2])
-    assert kept == "0/2" and np.array_equal(two[..., 2:], images)
+    assert kept == "2" and images.shape == (9, 1, 2, 2) and len(others) == 2
+    for j, r in enumerate(rows):  # each item's own tile in slot 2, and in the slots not read
+        for tiles, slot in ((images, 2), (others[0], 0), (others[1], 1)):
+            assert np.array_equal(tiles[j], whole[j][..., 2 * ranks[r, slot]:2 * ranks[r, slot] + 2])
+    two, others, kept = pixels.student_images(np.array([4, 1]), [0, 2])
+    assert kept == "0/2" and np.array_equal(two[..., 2:], images) and others == []
     for slots_read in ([], [0, 1, 2]):  # no slot chosen, or every slot: the whole images
-        same, kept = pixels.student_images(np.array([4, 1]), slots_read)
-        assert kept == "all" and np.array_equal(same, whole)
+        same, others, kept = pixels.student_images(np.array([4, 1]), slots_read)
+        assert kept == "all" and np.array_equal(same, whole) and others == []
     assert np.array_equal(Pixels(labeled, unlabeled, target, None).student_images(np.array([4, 1]), [2])[0], whole)
+    in_place = Pixels(labeled, unlabeled, target, np.tile(np.arange(3), (12, 1)))  # no order learnt: one kind
+    assert in_place.student_images(np.array([4, 1]), [2]).others == []
+
+
+def test_the_pixel_student_reads_each_item_from_its_tile_least_like_the_rejected_kind():
+    from sklearn.datasets import load_digits
+
+    from underspec.ambiguity.disambiguate import pixel_student
+
+    digits = load_digits()
+    kind = np.flatnonzero(digits.target < 3)[:400]  # the kind whose class is asked
+    rejected = np.flatnonzero(digits.target >= 5)[:400]  # the other slot's kind
+    truth = digits.target[kind]
+    tile, other = (_as_photographs(digits.images[rows, None].astype(np.float32) / 16)
+                   for rows in (kind, rejected))
+    swapped = np.random.default_rng(1).random(len(kind)) < 0.15  # an order that puts the tiles the wrong way
+    read = np.where(swapped[:, None, None, None], other, tile)
+    elsewhere = np.where(swapped[:, None, None, None], tile, other)
+    alone = pixel_student(read, truth, read, 3, epochs=10)
+    both = pixel_student(read, truth, read, 3, others=[elsewhere], others_predict=[elsewhere], epochs=10)
+    assert both.shape == (len(kind), 3) and np.allclose(both.sum(1), 1, atol=1e-4)
+    assert (alone.argmax(1) == truth)[swapped].mean() < 0.6  # it learnt the wrong kind's tiles by heart at best
+    assert (both.argmax(1) == truth)[swapped].mean() > 0.8
+    assert (both.argmax(1) == truth)[~swapped].mean() > 0.9
+    with pytest.raises(UnderspecError, match="others_predict"):
+        pixel_student(tile, truth, tile, 3, others=[tile])
+
+
+def test_a_rejected_kind_not_told_apart_leaves_each_item_read_from_its_first_tile():
+    from underspec.ambiguity.disambiguate import _read
+
+    class Student:  # reads the probabilities of its 4 classes (3 + the rejected kind) off the pixels
+        classes_ = np.arange(4)
+
+        def predict_proba(self, X):
+            return X[:, 0, 0, :4]
+
+    rng = np.random.default_rng(0)
+    first, second = (rng.dirichlet(np.ones(4), 200).astype(np.float32)[:, None, None, :] for _ in range(2))
+    told_apart = second.copy()
+    told_apart[:, ..., 3] += 1  # the second tiles look like the rejected kind on every item ...
+    told_apart[:10, ..., 3] = 0  # ... but ten
+    read = _read(Student(), [first, told_apart], 3)
+    expected = np.where(np.arange(200)[:, None] < 10, told_apart[:, 0, 0, :3], first[:, 0, 0, :3])
+    np.testing.assert_allclose(read, expected / expected.sum(1, keepdims=True), rtol=1e-5)
+    alike = _read(Student(), [first, second], 3)  # one kind: the least like it is either tile, item by item
+    np.testing.assert_allclose(alike, first[:, 0, 0, :3] / first[:, 0, 0, :3].sum(1, keepdims=True), rtol=1e-5)
 
 
 def test_each_pixel_student_learns_the_previous_ones_labels_and_keeps_the_true_ones(monkeypatch):

@@ -9,6 +9,8 @@ other hypotheses say) cell.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -171,8 +173,9 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
 
 
 def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray, n_classes: int, *,
-                  fixed: np.ndarray | None = None, rounds: int = 1, epochs: float = 15, seed: int = 0,
-                  progress: bool | str = False) -> np.ndarray:
+                  fixed: np.ndarray | None = None, others: Sequence[np.ndarray] = (),
+                  others_predict: Sequence[np.ndarray] = (), other_share: float = 0.25, rounds: int = 1,
+                  epochs: float = 15, seed: int = 0, progress: bool | str = False) -> np.ndarray:
     """Class probabilities of ``X_predict`` from a network trained on the pixels of ``images``
     with ``labels`` (class indices: the labeled items' own, and the final model's predictions on
     a learnt representation for the others), shifted, mirrored, colour-jittered and cut out
@@ -189,6 +192,15 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
     (exploratory probe). The colour jitter and cutout on top of shifts and mirrors took it to
     0.9025 there, and from 0.8434 to 0.8471 on vehicle_animal (seed 42; exploratory probes).
 
+    With ``others`` (each item's tiles in the slots the final model does not read, when
+    ``images`` are the tiles in the one slot it reads), the student also learns the rejected
+    kind: a share of those tiles joins as one more class, and each item is read from whichever
+    of its tiles looks least like that kind (:func:`_read`). The slots come from an order learnt
+    without labels, which puts the other kind in the read slot for a few items; the student,
+    which sees the photos, tells the kinds apart better. On vehicle_animal (seed 42, the same
+    teacher, one student, exploratory probe) it read 0.8622 of the target this way, against
+    0.8443 from the read slot alone and 0.8611 with each animal's side known.
+
     Parameters
     ----------
     images : ndarray (N, C, H, W)
@@ -202,6 +214,12 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
     fixed : ndarray of bool (N,), optional
         Rows of ``images`` whose labels are true (the labeled items, labels bought): every round
         keeps them. By default none.
+    others : sequence of ndarray (N, C, H, W)
+        Each item's other tiles, one array per slot not read; none: the items as they are.
+    others_predict : sequence of ndarray (M, C, H, W)
+        The same for ``X_predict``.
+    other_share : float
+        The share of items whose other tiles join as the rejected kind.
     rounds : int
         Students trained one after the other, each on the labels the previous one gives the
         rows not ``fixed`` (the noisy student's iteration; its seed is ``seed`` + the round).
@@ -218,17 +236,47 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
 
     if rounds < 1:
         raise UnderspecError(f"rounds: expected a number >= 1, got {rounds}")
+    if len(others) != len(others_predict):
+        raise UnderspecError(f"others_predict: expected {len(others)} arrays like others, got {len(others_predict)}")
     labels = np.array(labels, dtype=np.int64)
     relabelled = np.flatnonzero(~fixed) if fixed is not None else np.arange(len(images))
     for k in range(rounds):
+        X, y = images, labels
+        if others:  # the rejected kind: a share of the other tiles, as class n_classes
+            rng = np.random.default_rng(seed)
+            picked = [other[rng.random(len(other)) < other_share] for other in others]
+            X = np.concatenate([images, *picked])
+            y = np.concatenate([labels, np.full(sum(map(len, picked)), n_classes)])
+            del picked
         student = NetworkClassifier(epochs=epochs, arch="vgg", augment="strong", seed=seed + k,
                                     progress=progress and f"pixel student {k + 1}/{rounds}")
-        student.fit(images, labels)
+        student.fit(X, y)
+        del X, y
         if k < rounds - 1:
-            labels[relabelled] = student.classes_[_predict_blocks(student, images, relabelled).argmax(1)]
-    proba = np.zeros((len(X_predict), n_classes), np.float32)
-    proba[:, student.classes_] = _predict_blocks(student, X_predict)  # a class the teacher never gave: 0
-    return proba
+            labels[relabelled] = _read(student, [images, *others], n_classes, relabelled).argmax(1)
+    return _read(student, [X_predict, *others_predict], n_classes)
+
+
+def _read(student, tiles: list[np.ndarray], n_classes: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """The ``student``'s probabilities of ``n_classes`` for the ``rows`` of ``tiles[0]`` (default:
+    all), a class it never learnt at 0. With other tiles (``tiles[1:]``, the same items' tiles in
+    other slots) and a student that learnt their kind as class ``n_classes``: each item read from
+    its tile least like that kind, provided the kind is told apart (the first tile the least
+    like it on at least three items in four); else the first tiles, as when two slots hold
+    photos of one kind (there a random tile of the two is the least like it on one item in
+    two, or on somewhat fewer where the student learnt the very tiles it saw as that kind)."""
+    probas = []
+    for X in tiles:
+        proba = np.zeros((len(X) if rows is None else len(rows), n_classes + 1), np.float32)
+        proba[:, student.classes_] = _predict_blocks(student, X, rows)
+        probas.append(proba)
+    rejected = np.array([proba[:, n_classes] for proba in probas])
+    if len(tiles) > 1 and (rejected.argmin(0) == 0).mean() >= 0.75:
+        proba = np.stack(probas)[rejected.argmin(0), np.arange(rejected.shape[1])]
+    else:
+        proba = probas[0]
+    proba = proba[:, :n_classes]
+    return proba / np.maximum(proba.sum(1, keepdims=True), 1e-12)
 
 
 def _predict_blocks(model, X: np.ndarray, rows: np.ndarray | None = None, block: int = 4096) -> np.ndarray:

@@ -387,6 +387,18 @@ class SolveResult:
     """With a pixel student: the final model's probabilities on the target items that taught it."""
 
 
+class StudentImages(NamedTuple):
+    """What the pixel student trains on (:meth:`Pixels.student_images`)."""
+
+    images: np.ndarray
+    """The items, whole or cut down to their tiles in the slots read."""
+    others: list[np.ndarray]
+    """With one slot read of tiles in a learnt order: each item's tile in every other slot (one
+    array per slot), whose kind the student learns to reject; else none."""
+    tiles: str
+    """The slots read (``"1"``, ``"0/2"``) or ``"all"``."""
+
+
 class Pixels(NamedTuple):
     """A photograph task's images, kept for the pixel student, and where the slots of their learnt
     representation come from (:func:`represent_task`'s ranks; ``None``: one slot)."""
@@ -396,7 +408,7 @@ class Pixels(NamedTuple):
     target: np.ndarray
     ranks: np.ndarray | None
 
-    def student_images(self, unlabeled_rows: np.ndarray, kept: list[int]) -> tuple[np.ndarray, str]:
+    def student_images(self, unlabeled_rows: np.ndarray, kept: list[int]) -> StudentImages:
         """The images the pixel student trains on (the labeled items, the pool's ``unlabeled_rows``,
         the target items) and which of their tiles: where the final model reads only the slots
         ``kept`` of tiles side by side, each item cut down to the tiles in those slots (its own
@@ -406,15 +418,23 @@ class Pixels(NamedTuple):
         probes) the first student read 0.8443 of the target from the tile the representation's
         order puts in the animal's slot (the animal in 96.5% of the target items), in 275 s,
         against 0.8471 from both photos in 449 s; from the animal's tile itself (its side
-        known) 0.8611 in 237 s."""
+        known) 0.8611 in 237 s. With one slot kept of tiles put in a learnt order (tiles of
+        distinct kinds), the tiles of the other slots come too: the kind the student learns to
+        reject, to fix the order's mistakes (:func:`~underspec.ambiguity.disambiguate.pixel_student`).
+        Tiles of one kind keep their positions, and their other slots are no kind to reject."""
         parts = [self.labeled, self.unlabeled[unlabeled_rows], self.target]
         slots = 1 if self.ranks is None else self.ranks.shape[1]
         if not 0 < len(kept) < slots:
-            return np.concatenate(parts), "all"
+            return StudentImages(np.concatenate(parts), [], "all")
         ranks = np.split(self.ranks, np.cumsum([len(self.labeled), len(self.unlabeled)]))
         ranks[1] = ranks[1][unlabeled_rows]
-        return (np.concatenate([tiles_at(part, slots, r[:, kept]) for part, r in zip(parts, ranks, strict=True)]),
-                "/".join(map(str, kept)))
+
+        def cut(read: list[int]) -> np.ndarray:
+            return np.concatenate([tiles_at(part, slots, r[:, read]) for part, r in zip(parts, ranks, strict=True)])
+
+        moved = bool((self.ranks != np.arange(slots)).any())  # an order learnt: tiles of two kinds
+        others = [cut([slot]) for slot in range(slots) if slot not in kept] if len(kept) == 1 and moved else []
+        return StudentImages(cut(kept), others, "/".join(map(str, kept)))
 
 
 def represent_task(t: ChallengeTask, settings: SolveSettings,
@@ -775,13 +795,14 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         fixed = np.zeros(len(taught), bool)  # true labels: the labeled items' and those bought to tell apart
         fixed[:len(y_idx)] = True
         fixed[[len(y_idx) + i for i in revealed]] = True
-        images, kept = pixels.student_images(unlabeled_rows, [r["slot"] for r in slot_reads if r["kept"]])
-        model_proba = pixel_student(images, taught, images[-len(t.X_val):], C, fixed=fixed,
+        images, others, kept = pixels.student_images(unlabeled_rows, [r["slot"] for r in slot_reads if r["kept"]])
+        model_proba = pixel_student(images, taught, images[-len(t.X_val):], C, fixed=fixed, others=others,
+                                    others_predict=[other[-len(t.X_val):] for other in others],
                                     rounds=settings.student_rounds, epochs=settings.student_epochs,
                                     seed=settings.seed, progress=progress)
         proba = _with_revealed(model_proba, asked, C)
         student = {"epochs": settings.student_epochs, "rounds": settings.student_rounds, "trained_on": len(taught),
-                   "tiles": kept,
+                   "tiles": kept, "other_tiles_learnt": bool(others),
                    "agreement_with_teacher": round(float((model_proba.argmax(1) == labels).mean()), 4)}
 
     # 4. Submit or abstain (on the model's own predictions of the checked items).
