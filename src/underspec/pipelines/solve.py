@@ -329,7 +329,8 @@ class SolveSettings:
     target where the first read 0.8471; the bench (``bench/results/photographs-student-rounds.md``,
     seeds 42 / 1): 0.8528 / 0.854, in 1670 / 1572 s on 2 cores with the encoding (the second
     student costs about 8 minutes); on the tile the final model reads (:class:`Pixels`)
-    0.8567 / 0.8552 in 1165 / 1113 s (``bench/results/photographs-student-tiles.md``). 0: no
+    0.8567 / 0.8552 in 1165 / 1113 s (``bench/results/photographs-student-tiles.md``); with the
+    rejected kind learnt too, 0.8707 / 0.8731 in 1108 / 1194 s (``photographs-other-kind.md``). 0: no
     student."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
