@@ -108,6 +108,7 @@ def pixel_ceiling(task, answers, settings: SolveSettings, seed: int, ranks=None,
     train, test = image_halves(images, np.random.default_rng(seed))
     kept = [] if tiles == "all" else [int(slot) for slot in tiles.split("/")]
     n = len(task.X_labeled) + len(task.X_unlabeled)
+
     def cut(labeled, unlabeled, target, rows):  # the student's tiles, and the other slots' ones
         return Pixels(labeled, unlabeled, target, None if ranks is None else ranks[rows]).student_images(
             np.arange(len(unlabeled)), kept)

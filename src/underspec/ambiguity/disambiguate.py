@@ -240,11 +240,12 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
         raise UnderspecError(f"others_predict: expected {len(others)} arrays like others, got {len(others_predict)}")
     labels = np.array(labels, dtype=np.int64)
     relabelled = np.flatnonzero(~fixed) if fixed is not None else np.arange(len(images))
+    rng = np.random.default_rng(seed)
+    picks = [rng.random(len(other)) < other_share for other in others]  # the rejected kind's rows, every round
     for k in range(rounds):
         X, y = images, labels
         if others:  # the rejected kind: a share of the other tiles, as class n_classes
-            rng = np.random.default_rng(seed)
-            picked = [other[rng.random(len(other)) < other_share] for other in others]
+            picked = [other[pick] for other, pick in zip(others, picks, strict=True)]
             X = np.concatenate([images, *picked])
             y = np.concatenate([labels, np.full(sum(map(len, picked)), n_classes)])
             del picked
@@ -270,9 +271,9 @@ def _read(student, tiles: list[np.ndarray], n_classes: int, rows: np.ndarray | N
         proba = np.zeros((len(X) if rows is None else len(rows), n_classes + 1), np.float32)
         proba[:, student.classes_] = _predict_blocks(student, X, rows)
         probas.append(proba)
-    rejected = np.array([proba[:, n_classes] for proba in probas])
-    if len(tiles) > 1 and (rejected.argmin(0) == 0).mean() >= 0.75:
-        proba = np.stack(probas)[rejected.argmin(0), np.arange(rejected.shape[1])]
+    least = np.argmin([proba[:, n_classes] for proba in probas], axis=0)  # each item's tile least like it
+    if len(tiles) > 1 and (least == 0).mean() >= 0.75:
+        proba = np.stack(probas)[least, np.arange(len(least))]
     else:
         proba = probas[0]
     proba = proba[:, :n_classes]
