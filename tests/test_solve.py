@@ -143,6 +143,8 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert result.summary["pixel_student"]["trained_on"] == 150 + 300 + 150
     kept = [r["slot"] for r in result.summary["slots"] if r["kept"]]  # and sees only the tile the final model reads
     assert result.summary["pixel_student"]["tiles"] == ("/".join(map(str, kept)) if 0 < len(kept) < 2 else "all")
+    tiles = result.summary["pixel_student"]["tiles"]  # the rejected tile out of sight: the true labels first
+    assert result.summary["pixel_student"]["first_learnt"] == ("true labels" if tiles != "all" else "teacher's labels")
     assert represent_task(task, SolveSettings()) == (task, "none", 1, None)  # grey 8 px digits are no photographs
 
 
@@ -470,3 +472,36 @@ def test_each_pixel_student_learns_the_previous_ones_labels_and_keeps_the_true_o
     np.testing.assert_allclose(proba, second.predict_proba(X[40:]), atol=1e-6)
     with pytest.raises(UnderspecError, match="rounds"):
         pixel_student(X, teacher, X, 3, rounds=0)
+
+
+def test_a_pixel_student_started_from_the_true_labels_never_learns_the_teachers(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from underspec.ambiguity.disambiguate import pixel_student
+    from underspec.models.classifier import NetworkClassifier
+
+    trained = []
+    fit = NetworkClassifier.fit
+
+    def recording(self, X, y, *args, **kwargs):
+        trained.append((self, np.array(X), np.array(y)))
+        return fit(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(NetworkClassifier, "fit", recording)
+    digits = load_digits()
+    rows = np.flatnonzero(digits.target < 3)[:450]
+    X = _as_photographs(digits.images[rows, None].astype(np.float32) / 16)
+    truth = digits.target[rows]
+    fixed = np.arange(len(rows)) < 150  # true labels
+    teacher = np.where(fixed, truth, (truth + 1) % 3)  # a teacher wrong on every item it labels
+    proba = pixel_student(X, teacher, X[150:], 3, fixed=fixed, rounds=2, epochs=10, start="fixed", seed=5)
+    (first, first_X, first_labels), (second, _, second_labels) = trained
+    assert np.array_equal(first_X, X[fixed]) and np.array_equal(first_labels, truth[fixed])  # the true labels alone
+    assert first.epochs == pytest.approx(10 * 450 / 150) and second.epochs == 10  # as many steps as a whole round
+    assert np.array_equal(second_labels[:150], truth[:150])
+    assert np.array_equal(second_labels[150:], first.predict(X[150:]))  # the first student's labels, not the teacher's
+    assert (proba.argmax(1) == truth[150:]).mean() > 0.8  # where the teacher's labels read 0
+    with pytest.raises(UnderspecError, match="start"):
+        pixel_student(X, teacher, X, 3, start="labels")
+    with pytest.raises(UnderspecError, match="fixed rows"):
+        pixel_student(X, teacher, X, 3, start="fixed")

@@ -175,7 +175,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
 def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray, n_classes: int, *,
                   fixed: np.ndarray | None = None, others: Sequence[np.ndarray] = (),
                   others_predict: Sequence[np.ndarray] = (), other_share: float = 0.25, rounds: int = 1,
-                  epochs: float = 15, seed: int = 0, progress: bool | str = False) -> np.ndarray:
+                  epochs: float = 15, start: str = "teacher", seed: int = 0,
+                  progress: bool | str = False) -> np.ndarray:
     """Class probabilities of ``X_predict`` from a network trained on the pixels of ``images``
     with ``labels`` (class indices: the labeled items' own, and the final model's predictions on
     a learnt representation for the others), shifted, mirrored, colour-jittered and cut out
@@ -225,6 +226,13 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
         rows not ``fixed`` (the noisy student's iteration; its seed is ``seed`` + the round).
     epochs : float
         Epochs of each round.
+    start : {"teacher", "fixed"}
+        What the first student learns: every row, with ``labels`` (``"teacher"``); or the
+        ``fixed`` rows alone, with their true labels, for as many steps as a round on every row
+        (``"fixed"``), the later students then learning every row with the labels of the one
+        before. Right where the pixels show nothing of the rejected hypothesis (``images`` cut
+        down to the tiles the chosen one reads), so that the true labels teach the chosen one
+        and nothing else.
     seed : int
     progress : bool or str
 
@@ -238,19 +246,24 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
         raise UnderspecError(f"rounds: expected a number >= 1, got {rounds}")
     if len(others) != len(others_predict):
         raise UnderspecError(f"others_predict: expected {len(others)} arrays like others, got {len(others_predict)}")
+    if start not in ("teacher", "fixed"):
+        raise UnderspecError(f"start: expected 'teacher' or 'fixed', got {start!r}")
+    if start == "fixed" and (fixed is None or not fixed.any()):
+        raise UnderspecError("start='fixed': expected some fixed rows (true labels) to learn first")
     labels = np.array(labels, dtype=np.int64)
     relabelled = np.flatnonzero(~fixed) if fixed is not None else np.arange(len(images))
     rng = np.random.default_rng(seed)
     picks = [rng.random(len(other)) < other_share for other in others]  # the rejected kind's rows, every round
     for k in range(rounds):
-        X, y = images, labels
+        rows = np.ones(len(images), bool) if k or start == "teacher" else fixed
+        X, y = (images, labels) if rows.all() else (images[rows], labels[rows])
         if others:  # the rejected kind: a share of the other tiles, as class n_classes
-            picked = [other[pick] for other, pick in zip(others, picks, strict=True)]
-            X = np.concatenate([images, *picked])
-            y = np.concatenate([labels, np.full(sum(map(len, picked)), n_classes)])
+            picked = [other[pick & rows] for other, pick in zip(others, picks, strict=True)]
+            X = np.concatenate([X, *picked])
+            y = np.concatenate([y, np.full(sum(map(len, picked)), n_classes)])
             del picked
-        student = NetworkClassifier(epochs=epochs, arch="vgg", augment="strong", seed=seed + k,
-                                    progress=progress and f"pixel student {k + 1}/{rounds}")
+        student = NetworkClassifier(epochs=epochs * len(images) / rows.sum(), arch="vgg", augment="strong",
+                                    seed=seed + k, progress=progress and f"pixel student {k + 1}/{rounds}")
         student.fit(X, y)
         del X, y
         if k < rounds - 1:

@@ -797,12 +797,14 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         fixed[:len(y_idx)] = True
         fixed[[len(y_idx) + i for i in revealed]] = True
         images, others, kept = pixels.student_images(unlabeled_rows, [r["slot"] for r in slot_reads if r["kept"]])
+        first = "fixed" if kept != "all" else "teacher"  # the rejected hypothesis's tiles out of sight
         model_proba = pixel_student(images, taught, images[-len(t.X_val):], C, fixed=fixed, others=others,
                                     others_predict=[other[-len(t.X_val):] for other in others],
                                     rounds=settings.student_rounds, epochs=settings.student_epochs,
-                                    seed=settings.seed, progress=progress)
+                                    start=first, seed=settings.seed, progress=progress)
         proba = _with_revealed(model_proba, asked, C)
         student = {"epochs": settings.student_epochs, "rounds": settings.student_rounds, "trained_on": len(taught),
+                   "first_learnt": "true labels" if first == "fixed" else "teacher's labels",
                    "tiles": kept, "other_tiles_learnt": bool(others),
                    "agreement_with_teacher": round(float((model_proba.argmax(1) == labels).mean()), 4)}
 
