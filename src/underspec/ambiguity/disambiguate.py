@@ -202,6 +202,13 @@ def pixel_student(images: np.ndarray, labels: np.ndarray, X_predict: np.ndarray,
     teacher, one student, exploratory probe) it read 0.8622 of the target this way, against
     0.8443 from the read slot alone and 0.8611 with each animal's side known.
 
+    Tiles that show nothing of the rejected hypothesis leave the labeled items' true labels
+    nothing but the chosen one to teach, and then the teacher's mistakes are better left out of
+    the first student (``start="fixed"``): on vehicle_animal (seed 42, exploratory probes) a
+    student on the 10,000 labeled items' animal tiles alone read 0.892 of the target, where
+    two students taught by the teacher (0.806) read 0.8707; a second student on its labels
+    read 0.8978 (0.8916 on its most confident 70% only).
+
     Parameters
     ----------
     images : ndarray (N, C, H, W)

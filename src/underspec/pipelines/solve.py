@@ -409,6 +409,11 @@ class Pixels(NamedTuple):
     target: np.ndarray
     ranks: np.ndarray | None
 
+    def reads_part(self, kept: list[int]) -> bool:
+        """Whether the student sees only the tiles in the slots ``kept`` (some, not all, of the
+        items' slots), and so nothing of a hypothesis read from the others."""
+        return self.ranks is not None and 0 < len(kept) < self.ranks.shape[1]
+
     def student_images(self, unlabeled_rows: np.ndarray, kept: list[int]) -> StudentImages:
         """The images the pixel student trains on (the labeled items, the pool's ``unlabeled_rows``,
         the target items) and which of their tiles: where the final model reads only the slots
@@ -424,9 +429,9 @@ class Pixels(NamedTuple):
         reject, to fix the order's mistakes (:func:`~underspec.ambiguity.disambiguate.pixel_student`).
         Tiles of one kind keep their positions, and their other slots are no kind to reject."""
         parts = [self.labeled, self.unlabeled[unlabeled_rows], self.target]
-        slots = 1 if self.ranks is None else self.ranks.shape[1]
-        if not 0 < len(kept) < slots:
+        if not self.reads_part(kept):
             return StudentImages(np.concatenate(parts), [], "all")
+        slots = self.ranks.shape[1]
         ranks = np.split(self.ranks, np.cumsum([len(self.labeled), len(self.unlabeled)]))
         ranks[1] = ranks[1][unlabeled_rows]
 
@@ -771,33 +776,43 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
             X_labeled, X_pool, X_val = X_labeled[:, columns], X_pool[:, columns], X_val[:, columns]
         elif len(kept := [r["slot"] for r in slot_reads if r["kept"]]) < slots:
             X_labeled, X_pool, X_val = (keep_tiles(x, slots, kept) for x in (X_labeled, X_pool, X_val))
-    if settings.erase and hyp.n > 1 and settings.represented(t.X_val):
-        eraser, pool_proba = erase_rejected(X_labeled, y_idx, X_pool, X_val, hyp.target_proba[chosen].argmax(-1),
-                                            groups[len(X_labeled) + n_u:], revealed, n_classes=C,
-                                            C=settings.erase_c)
-        X_labeled, X_pool, X_val = (eraser.transform(x) for x in (X_labeled, X_pool, X_val))
-        erased = eraser.rank_
-    models = self_train(X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
-                        n_classes=C, rounds=settings.for_items("rounds", t.X_val),
-                        n_final=settings.n_final, folds=settings.for_items("folds", t.X_val),
-                        min_share=settings.for_items("min_share", t.X_val),
-                        teacher_weight=settings.for_items("teacher_weight", t.X_val),
-                        train_rows=train_rows, epochs=settings.for_items("final_epochs", t.X_val),
-                        by_cell=settings.confident_by_cell, arch=settings.arch(X_val),
-                        seed=settings.seed, progress=progress and "self-training")
-    model_proba, proba, member_disagreement = _final_proba(models, X_val, asked, C)
+    read = [r["slot"] for r in slot_reads if r["kept"]]
+    with_student = pixels is not None and settings.student_epochs > 0 and settings.student_rounds > 0
+    # The rejected hypothesis's tiles out of the pixel student's sight: its first round learns the
+    # true labels alone and the next ones its labels, never the final model's (no self-training).
+    first = "fixed" if with_student and pixels.reads_part(read) else "teacher"
+    if first == "fixed":
+        model_proba, member_disagreement = hyp.target_proba[chosen], 0.0
+        pool_labels = pool_proba[:n_u].argmax(1)
+    else:
+        if settings.erase and hyp.n > 1 and settings.represented(t.X_val):
+            eraser, pool_proba = erase_rejected(X_labeled, y_idx, X_pool, X_val,
+                                                hyp.target_proba[chosen].argmax(-1), groups[len(X_labeled) + n_u:],
+                                                revealed, n_classes=C, C=settings.erase_c)
+            X_labeled, X_pool, X_val = (eraser.transform(x) for x in (X_labeled, X_pool, X_val))
+            erased = eraser.rank_
+        models = self_train(X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
+                            n_classes=C, rounds=settings.for_items("rounds", t.X_val),
+                            n_final=settings.n_final, folds=settings.for_items("folds", t.X_val),
+                            min_share=settings.for_items("min_share", t.X_val),
+                            teacher_weight=settings.for_items("teacher_weight", t.X_val),
+                            train_rows=train_rows, epochs=settings.for_items("final_epochs", t.X_val),
+                            by_cell=settings.confident_by_cell, arch=settings.arch(X_val),
+                            seed=settings.seed, progress=progress and "self-training")
+        model_proba, _, member_disagreement = _final_proba(models, X_val, asked, C)
+        if with_student and n_u:
+            pool_labels = np.mean([predict_proba(m, X_pool[:n_u])[:, 0] for m in models], 0).argmax(1)
+    proba = _with_revealed(model_proba, asked, C)
     student = teacher_proba = None
-    if pixels is not None and settings.student_epochs > 0 and settings.student_rounds > 0:
+    if with_student:
         teacher_proba = model_proba
         labels = model_proba.argmax(1)  # the checks keep the teacher's label: they must stay unseen
         labels[[i - n_u for i in revealed]] = list(revealed.values())
-        pool_labels = np.mean([predict_proba(m, X_pool[:n_u])[:, 0] for m in models], 0).argmax(1) if n_u else []
-        taught = np.concatenate([y_idx, pool_labels, labels]).astype(np.int64)  # labeled, unlabeled, target
+        taught = np.concatenate([y_idx, pool_labels if n_u else [], labels]).astype(np.int64)  # labeled, pool, target
         fixed = np.zeros(len(taught), bool)  # true labels: the labeled items' and those bought to tell apart
         fixed[:len(y_idx)] = True
         fixed[[len(y_idx) + i for i in revealed]] = True
-        images, others, kept = pixels.student_images(unlabeled_rows, [r["slot"] for r in slot_reads if r["kept"]])
-        first = "fixed" if kept != "all" else "teacher"  # the rejected hypothesis's tiles out of sight
+        images, others, kept = pixels.student_images(unlabeled_rows, read)
         model_proba = pixel_student(images, taught, images[-len(t.X_val):], C, fixed=fixed, others=others,
                                     others_predict=[other[-len(t.X_val):] for other in others],
                                     rounds=settings.student_rounds, epochs=settings.student_epochs,
@@ -811,7 +826,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     # 4. Submit or abstain (on the model's own predictions of the checked items).
     decision_inputs = {"final_proba": model_proba, "proba": hyp.target_proba, "chosen": chosen,
                        "default_score": t.default_score, "checks": checks, "posterior": posterior,
-                       "holdout": _agreed_holdout(hyp, chosen, settings.confidence_drop), "distilled": not erased,
+                       "holdout": _agreed_holdout(hyp, chosen, settings.confidence_drop),
+                       "distilled": not erased and first != "fixed",
                        "confidence": settings.confidence, "hidden_shift": settings.hidden_shift,
                        "seed": settings.seed}
     verdict = decide(**decision_inputs)
