@@ -7,7 +7,8 @@ gender, shortcut age), over several generation seeds: underspec's target accurac
 same network (the solver's one-head MLP on those columns):
 
 - ``without_student``: underspec's final model on the representation, before the pixel student
-  it teaches (the solver's ``teacher_proba``);
+  it teaches (the solver's ``teacher_proba``); where the students see only the chosen tiles and
+  learn the true labels first, no final model is trained and this is the chosen hypothesis's head;
 - ``plain``: trained on the labeled set;
 - ``oracle``: trained on 1,200 target items with their true labels, scored on the target items
   whose label's image is none of theirs;

@@ -55,7 +55,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42, help="generation seed of the photograph rows")
     parser.add_argument("--mnist", default="challenge-halves", help="bench/challenge.py result (seed 42)")
-    parser.add_argument("--vehicle-animal", default="photographs-other-kind")
+    parser.add_argument("--vehicle-animal", default="photographs-true-labels-first")
     parser.add_argument("--humans", default="photographs-humans-today")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()

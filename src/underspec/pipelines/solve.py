@@ -330,7 +330,10 @@ class SolveSettings:
     seeds 42 / 1): 0.8528 / 0.854, in 1670 / 1572 s on 2 cores with the encoding (the second
     student costs about 8 minutes); on the tile the final model reads (:class:`Pixels`)
     0.8567 / 0.8552 in 1165 / 1113 s (``bench/results/photographs-student-tiles.md``); with the
-    rejected kind learnt too, 0.8707 / 0.8731 in 1108 / 1194 s (``photographs-other-kind.md``). 0: no
+    rejected kind learnt too, 0.8707 / 0.8731 in 1108 / 1194 s (``photographs-other-kind.md``).
+    Where the students see only the chosen hypothesis's tiles, the first learns the labeled
+    items' true labels alone and the second its labels (``pixel_student(start="fixed")``), and
+    no final model is self-trained for them (``photographs-true-labels-first.md``). 0: no
     student."""
     max_dims: int = 512
     """A representation with more columns is reduced to this many by PCA (fitted on all items,
