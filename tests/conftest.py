@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 # cached representations and downloads go to a folder of this run, never the user's cache
 os.environ["UNDERSPEC_CACHE"] = tempfile.mkdtemp(prefix="underspec-test-cache-")
+atexit.register(shutil.rmtree, os.environ["UNDERSPEC_CACHE"], ignore_errors=True)  # removed after the run
 
 pytest_plugins = ["tests.server_fixtures", "tests.browser_fixtures"]
 
