@@ -606,15 +606,12 @@ def _agreed_holdout(hyp: Hypotheses, chosen: int, confidence_drop: bool) -> tupl
     return (round(max(0.0, right - drop * n), 2), n) if drop > 0 else (right, n)
 
 
-def _final_proba(models: list, X_val: np.ndarray, asked: dict[int, int],
-                 n_classes: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """The final models' mean probabilities on the target items, the same with every revealed
-    label put in, and the share of target items the models do not all agree on."""
+def _final_proba(models: list, X_val: np.ndarray) -> tuple[np.ndarray, float]:
+    """The final models' mean probabilities on the target items and the share of target items
+    the models do not all agree on."""
     member_proba = np.stack([predict_proba(m, X_val)[:, 0] for m in models])
-    model_proba = member_proba.mean(0)
     member_pred = member_proba.argmax(-1)
-    disagreement = float((member_pred != member_pred[:1]).any(0).mean())
-    return model_proba, _with_revealed(model_proba, asked, n_classes), disagreement
+    return member_proba.mean(0), float((member_pred != member_pred[:1]).any(0).mean())
 
 
 def _with_revealed(model_proba: np.ndarray, asked: dict[int, int], n_classes: int) -> np.ndarray:
@@ -803,16 +800,16 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                             train_rows=train_rows, epochs=settings.for_items("final_epochs", t.X_val),
                             by_cell=settings.confident_by_cell, arch=settings.arch(X_val),
                             seed=settings.seed, progress=progress and "self-training")
-        model_proba, _, member_disagreement = _final_proba(models, X_val, asked, C)
-        if with_student and n_u:
-            pool_labels = np.mean([predict_proba(m, X_pool[:n_u])[:, 0] for m in models], 0).argmax(1)
+        model_proba, member_disagreement = _final_proba(models, X_val)
+        pool_labels = (np.mean([predict_proba(m, X_pool[:n_u])[:, 0] for m in models], 0).argmax(1)
+                       if with_student and n_u else np.zeros(0, np.int64))
     proba = _with_revealed(model_proba, asked, C)
     student = teacher_proba = None
     if with_student:
         teacher_proba = model_proba
         labels = model_proba.argmax(1)  # the checks keep the teacher's label: they must stay unseen
         labels[[i - n_u for i in revealed]] = list(revealed.values())
-        taught = np.concatenate([y_idx, pool_labels if n_u else [], labels]).astype(np.int64)  # labeled, pool, target
+        taught = np.concatenate([y_idx, pool_labels, labels]).astype(np.int64)  # labeled, unlabeled, target
         fixed = np.zeros(len(taught), bool)  # true labels: the labeled items' and those bought to tell apart
         fixed[:len(y_idx)] = True
         fixed[[len(y_idx) + i for i in revealed]] = True
