@@ -20,7 +20,8 @@ same network (the solver's one-head MLP on those columns):
   ``student_epochs`` epochs: with true labels there is nothing to relabel) trained
   on the labeled items, the unlabeled items and the target items of half of the target's images
   with their true labels (the student's rows, cut down to the student's tiles where it reads
-  only some), scored on the target items of the other half (one half: it costs a few minutes);
+  only some), scored on the target items of the other half (one half: it costs a few minutes;
+  ``--pixel-ceiling-halves 2`` trains it on each half in turn and averages, as ``ceiling`` does);
 - ``none_default``: underspec on the raw images (``--representation none``: the small CNN of the
   first issues), with ``--with-images``.
 
@@ -96,17 +97,19 @@ def baselines(vectors, answers, settings: SolveSettings, seed: int) -> dict:
             "target_images": len(np.unique(images))}
 
 
-def pixel_ceiling(task, answers, settings: SolveSettings, seed: int, ranks=None, tiles: str = "all") -> float:
+def pixel_ceiling(task, answers, settings: SolveSettings, seed: int, ranks=None, tiles: str = "all",
+                  halves: int = 1) -> float:
     """The pixel student's network trained on the labeled items, the unlabeled items and one
     half of the target's images with their true labels, scored on the other half's items (see
     the docstring); on the same tiles as the student (``tiles``: the summary's
     ``pixel_student.tiles``, each item's own from ``ranks``, :func:`represent_task`'s), the
-    other slots' tiles learnt as a kind to reject as the student does."""
+    other slots' tiles learnt as a kind to reject as the student does. With ``halves=2`` each
+    half is trained on in turn and the two accuracies averaged."""
     from underspec.ambiguity.disambiguate import pixel_student
     from underspec.pipelines.solve import Pixels
 
     images = answers.groups.loc[answers.groups["split"] == "target", "image"].to_numpy()
-    train, test = image_halves(images, np.random.default_rng(seed))
+    split = image_halves(images, np.random.default_rng(seed))
     kept = [] if tiles == "all" else [int(slot) for slot in tiles.split("/")]
     n = len(task.X_labeled) + len(task.X_unlabeled)
 
@@ -114,12 +117,16 @@ def pixel_ceiling(task, answers, settings: SolveSettings, seed: int, ranks=None,
         return Pixels(labeled, unlabeled, target, None if ranks is None else ranks[rows]).student_images(
             np.arange(len(unlabeled)), kept)
 
-    X, others, _ = cut(task.X_labeled, task.X_unlabeled, task.X_val[train], np.concatenate([np.arange(n), n + train]))
-    X_test, others_test, _ = cut(task.X_labeled[:0], task.X_unlabeled[:0], task.X_val[test], n + test)
-    y = np.searchsorted(task.classes, np.concatenate([task.y_labeled, answers.y_unlabeled, answers.y_val[train]]))
-    proba = pixel_student(X, y, X_test, len(task.classes), others=others, others_predict=others_test,
-                          epochs=settings.student_epochs, progress="ceiling")
-    return round(float((task.classes[proba.argmax(1)] == answers.y_val[test]).mean()), 4)
+    def accuracy(train, test) -> float:
+        X, others, _ = cut(task.X_labeled, task.X_unlabeled, task.X_val[train],
+                           np.concatenate([np.arange(n), n + train]))
+        X_test, others_test, _ = cut(task.X_labeled[:0], task.X_unlabeled[:0], task.X_val[test], n + test)
+        y = np.searchsorted(task.classes, np.concatenate([task.y_labeled, answers.y_unlabeled, answers.y_val[train]]))
+        proba = pixel_student(X, y, X_test, len(task.classes), others=others, others_predict=others_test,
+                              epochs=settings.student_epochs, progress="ceiling")
+        return float((task.classes[proba.argmax(1)] == answers.y_val[test]).mean())
+
+    return round(float(np.mean([accuracy(split[k], split[1 - k]) for k in range(halves)])), 4)
 
 
 def _generate(name: str, seed: int, cifar10: str, faces: str):
@@ -128,7 +135,8 @@ def _generate(name: str, seed: int, cifar10: str, faces: str):
     return generate(name, seed=seed, **kw)
 
 
-def ceiling_only(name: str, seed: int, cifar10: str, faces: str, tiles: str, overrides: dict | None = None) -> dict:
+def ceiling_only(name: str, seed: int, cifar10: str, faces: str, tiles: str, overrides: dict | None = None,
+                 halves: int = 1) -> dict:
     """``pixel_ceiling`` alone, on the ``tiles`` an earlier run's student read (its
     ``pixel_student.tiles``), the representation's tile order read back from its cache (or fitted
     again): no solve."""
@@ -136,8 +144,9 @@ def ceiling_only(name: str, seed: int, cifar10: str, faces: str, tiles: str, ove
     settings = SolveSettings(seed=0, **(overrides or {}))
     _, _, _, ranks = represent_task(task, settings)
     started = time.perf_counter()
-    ceiling = pixel_ceiling(task, answers, settings, seed, ranks, tiles)
-    return {"task": f"{TASKS[name].id}_{name}", "seed": seed, "tiles": tiles, "pixel_ceiling": ceiling,
+    ceiling = pixel_ceiling(task, answers, settings, seed, ranks, tiles, halves)
+    return {"task": f"{TASKS[name].id}_{name}", "seed": seed, "tiles": tiles, "halves": halves,
+            "pixel_ceiling": ceiling,
             "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -212,12 +221,15 @@ def main() -> int:
     parser.add_argument("--pixel-ceiling", action="store_true", help="also the pixel student's full-label ceiling")
     parser.add_argument("--pixel-ceiling-only", metavar="TILES",
                         help="no solve: only the pixel ceiling on these tiles (a run's pixel_student.tiles: 1, all)")
+    parser.add_argument("--pixel-ceiling-halves", type=int, choices=(1, 2), default=1,
+                        help="train the pixel ceiling on one half of the target's images, or on each in turn")
     args = parser.parse_args()
     overrides = json.loads(args.settings)
     rows = []
     for name in args.tasks.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            rows.append(ceiling_only(name, seed, args.cifar10, args.faces, args.pixel_ceiling_only, overrides)
+            rows.append(ceiling_only(name, seed, args.cifar10, args.faces, args.pixel_ceiling_only, overrides,
+                                     args.pixel_ceiling_halves)
                         if args.pixel_ceiling_only else
                         run_one(name, seed, args.cifar10, args.faces, args.with_images, overrides, args.pixel_ceiling))
             print(rows[-1], flush=True)
