@@ -45,7 +45,7 @@ from underspec.models.networks import resolve_arch
 from underspec.pipelines.audit import run_checks
 
 NOISE, SEED = 0.2, 0
-TARGET_F1 = {"mnist": 0.95, "fashion": 0.90, "cifar4": 0.80}
+TARGET_F1 = {"mnist": 0.95, "fashion": 0.90, "cifar4": 0.90}  # the label-issue issue's, then issue 26's 0.90 each
 
 
 def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -99,22 +99,32 @@ def inject(y: np.ndarray, n_classes: int, kind: str = "pair") -> tuple[np.ndarra
     return noisy, flipped
 
 
-def scores(flagged: np.ndarray, truth: np.ndarray) -> dict:
+def scores(flagged: np.ndarray, truth: np.ndarray, quality: np.ndarray | None = None) -> dict:
+    """Precision, recall and F1 of ``flagged`` against ``truth``; with the items' label
+    ``quality`` (lower: more suspect), also ``f1_at_true_count``: the F1 of flagging exactly as
+    many items as were injected, the lowest quality first (what the ranking allows whatever
+    the threshold; where it is far above ``f1`` the count, not the model, is what fails)."""
     tp = int((flagged & truth).sum())
     precision = tp / max(1, flagged.sum())
     recall = tp / max(1, truth.sum())
     f1 = 2 * precision * recall / max(1e-12, precision + recall)
-    return {"flagged": int(flagged.sum()), "precision": round(precision, 4),
-            "recall": round(recall, 4), "f1": round(f1, 4)}
+    out = {"flagged": int(flagged.sum()), "precision": round(precision, 4),
+           "recall": round(recall, 4), "f1": round(f1, 4)}
+    if quality is not None:
+        top = np.argsort(quality, kind="stable")[:int(truth.sum())]
+        out["f1_at_true_count"] = round(float(truth[top].sum() / max(1, truth.sum())), 4)  # precision = recall
+    return out
 
 
-def anchor(x: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+def anchor(x: np.ndarray, noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's flags and label quality from a 5-fold logistic regression on the pixels."""
     from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
 
     proba = cross_val_predict(LogisticRegression(max_iter=300, C=1.0), x.reshape(len(x), -1), noisy,
                               cv=StratifiedKFold(5, shuffle=True, random_state=SEED),
                               method="predict_proba", n_jobs=1)
-    return find_label_issues(noisy, proba, filter_by="prune_by_noise_rate")
+    return find_label_issues(noisy, proba, filter_by="prune_by_noise_rate"), get_label_quality_scores(noisy, proba)
 
 
 def test_accuracy(x, y, xt, yt, options: AuditOptions) -> float:
@@ -131,7 +141,7 @@ def audited(image_set: ImageSet, flipped: np.ndarray, options: AuditOptions) -> 
     t0 = time.perf_counter()
     [result] = run_checks(image_set, options, ["label_issues"])
     flags = result.items["is_issue"].to_numpy()
-    return {**scores(flags, flipped), "seconds": round(time.perf_counter() - t0, 1),
+    return {**scores(flags, flipped, result.items["score"].to_numpy()), "seconds": round(time.perf_counter() - t0, 1),
             "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"], "flags": flags}
 
 
@@ -151,8 +161,9 @@ def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str 
         row["underspec_representation"].pop("flags")
     if "anchor" in detectors:
         t0 = time.perf_counter()
-        theirs = anchor(x, noisy)
-        row["anchor_cleanlab_logistic"] = {**scores(theirs, flipped), "seconds": round(time.perf_counter() - t0, 1)}
+        theirs, quality = anchor(x, noisy)
+        row["anchor_cleanlab_logistic"] = {**scores(theirs, flipped, quality),
+                                           "seconds": round(time.perf_counter() - t0, 1)}
     if "underspec" in detectors:
         row["underspec"] = audited(image_set, flipped, options)
         ours = row["underspec"].pop("flags")
@@ -172,8 +183,11 @@ def markdown(result: dict) -> str:
     title = {"pair": "asymmetric noise (c -> c+1)", "uniform": "uniform noise (c -> any other class)"}
     lines = [f"# Label issues: 20% {', '.join(title[k] for k in kinds)}", "",
              f"Command: `{result['command']}`.", "",
-             "| data | items | injected | detector | flagged | precision | recall | F1 | target F1 | seconds |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "`F1, true count`: flagging exactly as many items as were injected, the least likely labels first "
+             "(the best F1 any threshold on the same ranking reaches, about).", "",
+             "| data | items | injected | detector | flagged | precision | recall | F1 | F1, true count | target F1 "
+             "| seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         net = r.get("network", {"arch": "cnn", "precision": "float32"})
         rep = r.get("underspec_representation", {}).get("representation", "")
@@ -184,7 +198,8 @@ def markdown(result: dict) -> str:
                 continue
             s = r[key]
             lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
-                         f"{s['precision']} | {s['recall']} | {s['f1']} | {r['target_f1']} | {s['seconds']} |")
+                         f"{s['precision']} | {s['recall']} | {s['f1']} | {s.get('f1_at_true_count', '')} | "
+                         f"{r['target_f1']} | {s['seconds']} |")
     lines += ["", "| data | test acc., noisy labels | after dropping flagged items | true labels | wall s | peak MB |",
               "|---|---|---|---|---|---|"]
     for r in result["runs"]:
