@@ -151,7 +151,7 @@ def ceiling_only(name: str, seed: int, cifar10: str, faces: str, tiles: str, ove
 
 
 def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, overrides: dict | None = None,
-            with_pixel_ceiling: bool = False) -> dict:
+            with_pixel_ceiling: bool = False, ceiling_halves: int = 1) -> dict:
     task, answers = _generate(name, seed, cifar10, faces)
     settings = SolveSettings(seed=0, **(overrides or {}))
     reset_peak_rss()  # the solve's peak, with the task in memory (not the generator's nor earlier rows')
@@ -173,7 +173,7 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
            "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
     if with_pixel_ceiling:
         row["pixel_ceiling"] = pixel_ceiling(task, answers, settings, seed, ranks,
-                                             (s["pixel_student"] or {}).get("tiles", "all"))
+                                             (s["pixel_student"] or {}).get("tiles", "all"), ceiling_halves)
     if with_images:
         images = solve(task, Answers(answers.y_val), settings=SolveSettings(seed=0, representation="none"))
         row["none_default"] = round(float((images.predictions == answers.y_val).mean()), 4)
@@ -231,7 +231,8 @@ def main() -> int:
             rows.append(ceiling_only(name, seed, args.cifar10, args.faces, args.pixel_ceiling_only, overrides,
                                      args.pixel_ceiling_halves)
                         if args.pixel_ceiling_only else
-                        run_one(name, seed, args.cifar10, args.faces, args.with_images, overrides, args.pixel_ceiling))
+                        run_one(name, seed, args.cifar10, args.faces, args.with_images, overrides, args.pixel_ceiling,
+                                args.pixel_ceiling_halves))
             print(rows[-1], flush=True)
     command = "python bench/photographs.py " + " ".join(sys.argv[1:])
     means = summary(rows)
