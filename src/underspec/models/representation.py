@@ -111,8 +111,10 @@ def encode_shard(shared: tuple, bounds: tuple[int, int]) -> np.ndarray:
 def cache_path(X: np.ndarray, recipe_name: str, seed: int, cache: str | Path | bool | None) -> Path | None:
     """Where the features of ``X`` in the recipe ``recipe_name`` are cached (``None``: no cache);
     the fitted transformer's state is kept beside them (``.state.pt``)."""
-    # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before)
-    recipe = {**RECIPES.get(recipe_name, {"weights": recipe_name, "pixels": "range"}), "seed": seed, "version": 5}
+    # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before);
+    # "columns": its columns are standardised (they were raw before)
+    face = {"weights": recipe_name, "pixels": "range", "columns": "standardised"}
+    recipe = {**RECIPES.get(recipe_name, face), "seed": seed, "version": 5}
     folder = default_cache() if cache is True else Path(cache) if cache else None
     return folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
 
