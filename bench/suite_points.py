@@ -7,7 +7,7 @@ generation seed. A task scores its target accuracy when it was submitted, its de
 otherwise, times its points (``../shared/spec/challenge.md``).
 
     python bench/suite_points.py [--seed 42] [--mnist challenge-halves]
-        [--vehicle-animal photographs-student-rounds] [--humans photographs-humans-linear]
+        [--vehicle-animal photographs-true-labels-first] [--humans photographs-humans-standardised]
         [--name suite-points]
 """
 
@@ -56,7 +56,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42, help="generation seed of the photograph rows")
     parser.add_argument("--mnist", default="challenge-halves", help="bench/challenge.py result (seed 42)")
     parser.add_argument("--vehicle-animal", default="photographs-true-labels-first")
-    parser.add_argument("--humans", default="photographs-humans-today")
+    parser.add_argument("--humans", default="photographs-humans-standardised")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()
     parts = {}
