@@ -115,16 +115,24 @@ class FaceDescriptor(TransformerMixin, BaseEstimator):
         self.batch, self.progress, self.standardise = batch, progress, standardise
 
     def fit(self, X: np.ndarray, y=None) -> FaceDescriptor:
-        """Check the items, find their pixel range, load the network and measure the columns."""
-        self.fit_transform(X)
+        """Check the items, find their pixel range, load the network and, with ``standardise``,
+        measure the columns (which describes every item)."""
+        if self.standardise:
+            self.fit_transform(X)
+        else:
+            self._prepare(X)
         return self
 
-    def fit_transform(self, X: np.ndarray, y=None) -> np.ndarray:
-        """:meth:`fit`, and the fitted items' descriptors (computed once)."""
+    def _prepare(self, X: np.ndarray) -> None:
         _check_faces(X)
         self.pixel_range_ = pixel_range(X)
         self.n_features_out_ = 128
         self._load_network()
+
+    def fit_transform(self, X: np.ndarray, y=None) -> np.ndarray:
+        """:meth:`fit`, and the fitted items' descriptors (computed once). Fitted on a single
+        item, the columns are left raw (they have no spread to measure)."""
+        self._prepare(X)
         raw = self._describe(X)
         if self.standardise and len(raw) > 1:
             self.mean_, self.scale_ = raw.mean(0), np.maximum(raw.std(0), 1e-6)
