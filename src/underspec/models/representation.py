@@ -8,7 +8,8 @@ cheaper), ``none`` (the items themselves). Both cut items made of square photos 
 into their tiles (:class:`~underspec.models.patch_features.PatchFeatures` ``tiles``).
 ``auto`` takes ``patches-fast`` for photographs (three channels, 32 pixels or more) and
 ``none`` otherwise. ``face-descriptor`` is dlib's pretrained face embedding (an optional
-extra). The measurements behind the choice are in ``bench/results/representation.md``.
+extra), its columns standardised over the items it is fitted on. The measurements behind the
+choice are in ``bench/results/representation.md``.
 """
 
 from __future__ import annotations
