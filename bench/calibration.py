@@ -158,6 +158,9 @@ def summarise(rows: list[dict]) -> dict:
                                              if known else None),
                 "below_plain_by_1_point": int(sum(r["truth"] < r["plain"] - 0.01 for r in part)),
                 "coverage_90": round(float(np.mean([r["low"] <= r["truth"] <= r["high"] for r in part])), 3),
+                "below_low": round(float(np.mean([r["truth"] < r["low"] for r in part])), 3),
+                "above_high": round(float(np.mean([r["truth"] > r["high"] for r in part])), 3),
+                "high_at_1": round(float(np.mean([r["high"] >= 1.0 for r in part])), 3),
                 "wrong_submissions": int(sum(r["truth"] < r["default"] for r in submitted)),
                 "wrong_submissions_not_identifiable": int(sum(r["truth"] < r["default"] for r in submitted
                                                               if not r.get("identifiable", True))),
@@ -207,7 +210,7 @@ def reliability_png(rows: list[dict]) -> str:
 def markdown(result: dict) -> str:
     s = result["summary"]
     cols = ["runs", "identifiable", "mean_truth", "mean_plain", "mean_oracle", "within_1_point_of_oracle",
-            "below_plain_by_1_point", "coverage_90",
+            "below_plain_by_1_point", "coverage_90", "below_low", "above_high", "high_at_1",
             "wrong_submissions", "wrong_submissions_not_identifiable", "needless_abstentions",
             "share_of_oracle_policy", "points", "points_always_submit"]
     lines = ["# Calibration of the submit-or-abstain decision", "", f"Command: `{result['command']}`", "",
@@ -217,7 +220,11 @@ def markdown(result: dict) -> str:
              "same-class digits in random order) whose accuracy is at least the oracle's minus 0.01 (the same "
              "network trained on target-distribution items with true labels: the full-label ceiling of this bench, "
              "beside plain training on the labeled items, the baseline; `mean_*`: mean target accuracy). Points: the "
-             "truth if submitted, else the default, times the task's points.", "",
+             "truth if submitted, else the default, times the task's points. `below_low` / `above_high`: share of "
+             "runs whose truth falls under / over the 90% interval (0.05 each if calibrated); `high_at_1`: share "
+             "whose interval reaches 1.0. Such an interval cannot miss from above, so where most truths sit at "
+             "1.0 a calibrated interval covers about 95%, not 90%: the lower tail, which the decision reads, is the "
+             "one to check.", "",
              "| task | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in [("**overall**", s["overall"]), *s["by_task"].items()]:
         lines.append(f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |")
@@ -244,12 +251,14 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=None,
                         help="sizes of the suite tasks times this (e.g. MNIST at the digits' sizes: 0.2)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--render", action="store_true", help="only redraw calibration.md from calibration.json")
+    parser.add_argument("--render", action="store_true",
+                        help="only summarise calibration.json's rows again and redraw calibration.md")
     parser.add_argument("--keep-decisions", default=None,
                         help="folder: save every run's decision inputs (replay: bench/replay_decisions.py)")
     args = parser.parse_args()
     if args.render:
         result = json.loads((Path(args.out) / "calibration.json").read_text())
+        result["summary"] = summarise(result["rows"])
         result["reliability_png"] = reliability_png(result["rows"])
         save(Path(args.out), "calibration", {**result, "reliability_png": "(in calibration.md)"}, markdown(result))
         return 0

@@ -36,7 +36,7 @@ from underspec.data.generators import generate
 from underspec.data.sources import load_source
 from underspec.pipelines.solve import SolveSettings
 
-KEYS = ("coverage_90", "wrong_submissions", "wrong_submissions_not_identifiable",
+KEYS = ("coverage_90", "below_low", "above_high", "wrong_submissions", "wrong_submissions_not_identifiable",
         "needless_abstentions", "share_of_oracle_policy", "points", "points_always_submit")
 
 
