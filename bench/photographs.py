@@ -168,7 +168,9 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
                (task.classes[result.teacher_proba.argmax(1)] == answers.y_val).mean()), 4)}),
            **baselines(vectors, answers, settings, seed),
            "hypotheses": s["hypotheses"]["count"], "labels": s["labels_used"], "decision": s["decision"],
-           "estimated": s["estimated_accuracy"], "representation": s["representation"],
+           "estimated": s["estimated_accuracy"], "interval_90": s["interval_90"],
+           "covered": bool(s["interval_90"][0] <= (result.predictions == answers.y_val).mean() <= s["interval_90"][1]),
+           "representation": s["representation"],
            "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
            "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
     if with_pixel_ceiling:
@@ -192,6 +194,8 @@ def summary(rows: list[dict]) -> list[dict]:
             values = np.array([r[key] for r in mine], float)
             line[key] = f"{values.mean():.4g} ({values.min():.4g}-{values.max():.4g})"
         line["submitted"] = sum(r.get("decision") == "submit" for r in mine)
+        if "covered" in mine[0]:
+            line["intervals_covering"] = sum(r["covered"] for r in mine)
         out.append(line)
     return out
 
