@@ -429,6 +429,20 @@ def test_checks_that_hit_make_a_coin_toss_less_likely_not_a_better_coin():
     assert verdict.p_better < weak.p_better
 
 
+def test_the_solvers_own_confidence_abstains_on_a_pixel_sum_whose_checks_hit():
+    """Regression (issue 24): the same MNIST ``sum`` run (generation seed 1, true 0.754) was
+    submitted again at HEAD once the solver's confidence had gone down to 0.8: 84% sure (0.836) after
+    3 of 3 checks, with "none" still at 0.3 (``bench/results/calibration-mnist-eafe3ac/``). A
+    pixel sum must never be submitted: the solver's own confidence has to abstain here."""
+    from underspec.pipelines.solve import SolveSettings
+
+    p, disputed = _two_hypotheses(400)
+    checks = {int(r): 0 for r in np.flatnonzero(disputed)[:3]}
+    verdict = decide(p[0], p, 0, 0.8, checks=checks, holdout=(152, 152), posterior=np.array([0.67, 0.03, 0.3]),
+                     confidence=SolveSettings().confidence)
+    assert 0.75 < verdict.p_better < 0.85 and verdict.decision == "abstain"
+
+
 def test_a_drop_in_confidence_to_the_agreed_target_items_lowers_their_held_out_measure():
     """vehicle_animal's held-out labeled items reuse the photos the heads trained on: the chosen
     head got 1,313 of 1,317 right, the agreed target items 0.815. ``agreed_confidence`` is each
