@@ -159,17 +159,18 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
     result = solve(task, Answers(answers.y_val), settings=settings, progress=True)
     seconds, peak_mb = time.perf_counter() - started, peak_rss_mb()
     s = result.summary
+    truth = float((result.predictions == answers.y_val).mean())
     settings = replace(settings, representation=s["representation"])  # the recipe solve resolved
     vectors, _, _, ranks = represent_task(task, settings)  # read back from the representation cache
     row = {"task": f"{TASKS[name].id}_{name}", "seed": seed,
            "sizes": f"{len(task.X_labeled)}/{len(task.X_unlabeled)}/{len(task.X_val)}",
-           "underspec": round(float((result.predictions == answers.y_val).mean()), 4),
+           "underspec": round(truth, 4),
            **({} if result.teacher_proba is None else {"without_student": round(float(
                (task.classes[result.teacher_proba.argmax(1)] == answers.y_val).mean()), 4)}),
            **baselines(vectors, answers, settings, seed),
            "hypotheses": s["hypotheses"]["count"], "labels": s["labels_used"], "decision": s["decision"],
            "estimated": s["estimated_accuracy"], "interval_90": s["interval_90"],
-           "covered": bool(s["interval_90"][0] <= (result.predictions == answers.y_val).mean() <= s["interval_90"][1]),
+           "covered": bool(s["interval_90"][0] <= truth <= s["interval_90"][1]),
            "representation": s["representation"],
            "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
            "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
