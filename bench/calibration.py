@@ -78,7 +78,7 @@ def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> Non
                         check_rows=np.fromiter(checks, int, len(checks)),
                         check_answers=np.fromiter(checks.values(), int, len(checks)),
                         scalars=json.dumps({k: inputs[k] for k in ("chosen", "default_score", "holdout", "distilled",
-                                                                    "confidence", "hidden_shift", "seed")
+                                                                    "confidence", "coin_cap", "hidden_shift", "seed")
                                             if k in inputs}))
 
 

@@ -439,8 +439,24 @@ def test_the_solvers_own_confidence_abstains_on_a_pixel_sum_whose_checks_hit():
     p, disputed = _two_hypotheses(400)
     checks = {int(r): 0 for r in np.flatnonzero(disputed)[:3]}
     verdict = decide(p[0], p, 0, 0.8, checks=checks, holdout=(152, 152), posterior=np.array([0.67, 0.03, 0.3]),
-                     confidence=SolveSettings().confidence)
+                     confidence=SolveSettings().confidence, coin_cap=SolveSettings().coin_cap)
     assert 0.75 < verdict.p_better < 0.85 and verdict.decision == "abstain"
+
+
+def test_a_run_whose_answers_leave_a_coin_toss_likely_abstains_however_sure_of_the_default():
+    """``coin_cap``: the seed-1 MNIST sum above is 0.8 sure to beat its default, and "none" (the
+    disputed labels are coin tosses) keeps 0.3 of the posterior; a cap under 0.3 abstains there
+    and says why, while the same checks with "none" at 0.1 still submit."""
+    p, disputed = _two_hypotheses(400)
+    checks = {int(r): 0 for r in np.flatnonzero(disputed)[:3]}
+    kw = {"checks": checks, "holdout": (152, 152), "confidence": 0.75}
+    coin_likely = np.array([0.67, 0.03, 0.3])
+    assert decide(p[0], p, 0, 0.8, posterior=coin_likely, **kw).decision == "submit"
+    capped = decide(p[0], p, 0, 0.8, posterior=coin_likely, coin_cap=0.25, **kw)
+    assert capped.p_better >= 0.75 and capped.decision == "abstain"
+    assert "30% chance that the disputed labels are coin tosses (abstaining from 25%)" in capped.reason()
+    unlikely = decide(p[0], p, 0, 0.8, posterior=np.array([0.87, 0.03, 0.1]), coin_cap=0.25, **kw)
+    assert unlikely.decision == "submit" and "coin tosses" not in unlikely.reason()
 
 
 def test_a_drop_in_confidence_to_the_agreed_target_items_lowers_their_held_out_measure():

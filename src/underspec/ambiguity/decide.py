@@ -51,6 +51,8 @@ class Decision:
     """Probability, given the checks of agreed items, that they hide a shift (see ``decide``)."""
     default_score: float = 0.0
     confidence: float = 0.9
+    coin_cap: float = 1.0
+    """Least ``p_coin`` at which the run abstains whatever ``p_better`` says."""
     no_shift_p: float | None = None
     """p-value of the two-sample test of labeled against target items when it found no shift
     (and no label was bought for that reason)."""
@@ -82,7 +84,11 @@ class Decision:
                 evidence += ("No hypothesis splits the disputed items into two distinct groups "
                              f"(bimodality {self.cut_bimodality:.2f}): their labels may follow from "
                              f"nothing in the images, so a coin toss started at {self.gapless_prior:.0%}. ")
-            if self.p_coin >= 0.3:
+            if self.p_coin >= self.coin_cap:
+                evidence += (f"The answers leave a {self.p_coin:.0%} chance that the disputed labels are "
+                             f"coin tosses (abstaining from {self.coin_cap:.0%}): the task may not say what "
+                             "is meant at all. ")
+            elif self.p_coin >= 0.3:
                 evidence += (f"The answers look like coin tosses (probability {self.p_coin:.2f}): "
                              "the task may not say what is meant at all. ")
         else:
@@ -196,7 +202,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
            posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
            ceiling: float = 0.97, coin_strength: float = 10.0, holdout_strength: float = 30.0,
-           hidden_shift: float = 0.1,
+           hidden_shift: float = 0.1, coin_cap: float = 1.0,
            distilled: bool = True, coin_floor: float = 0.0, seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
 
@@ -248,6 +254,10 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     holdout_strength, hidden_shift : float
         Most pseudo-counts of the held-out labeled items in the agreed accuracy, and the prior
         probability of a shift no hypothesis revealed (:func:`_agreed_accuracy`).
+    coin_cap : float
+        Abstain when the posterior that the disputed labels are a coin toss (``p_coin``) is at
+        least this, however likely the accuracy is to beat the default: a task the answers have
+        not shown to be identifiable is not submitted (1: no such rule).
     coin_floor : float
         Least weight of the coin-toss component of the disputed accuracy, whatever the
         posterior says: the answers that told the hypotheses apart went to the items where
@@ -298,7 +308,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     estimate = float(samples.mean())
     p_better = float((samples > default_score).mean())
     low, high = np.quantile(samples, [0.05, 0.95])
-    return Decision(estimate, float(low), float(high), p_better,
-                    "submit" if p_better >= confidence else "abstain", d, p_coin,
+    submit = p_better >= confidence and p_coin < coin_cap
+    return Decision(estimate, float(low), float(high), p_better, "submit" if submit else "abstain", d, p_coin,
                     float(weights[chosen]), (int(hit.sum()), len(checks)), p_shift, default_score,
-                    confidence)
+                    confidence, coin_cap)

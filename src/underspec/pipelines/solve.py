@@ -196,6 +196,9 @@ class SolveSettings:
     always-submit (542.19 against 538.99, where 0.9 fell short: 538.94); at 0.8, 2 wrong. With
     decide's final coin-toss prior (``bench/results/calibration.md``): 1 wrong, 9 needless,
     99.5%, 541.64."""
+    coin_cap: float = 1.0
+    """Abstain when the answers leave at least this posterior on "the disputed labels are a coin
+    toss" (:func:`~underspec.ambiguity.decide.decide`), whatever ``confidence`` says. 1: off."""
     confidence_drop: bool = False
     """Measure the agreed part of the target on the held-out labeled items less the chosen
     hypothesis's drop in mean top probability from those items to the agreed target items
@@ -838,8 +841,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                        "default_score": t.default_score, "checks": checks, "posterior": posterior,
                        "holdout": _agreed_holdout(hyp, chosen, settings.confidence_drop),
                        "distilled": not erased and first != "fixed",
-                       "confidence": settings.confidence, "hidden_shift": settings.hidden_shift,
-                       "seed": settings.seed}
+                       "confidence": settings.confidence, "coin_cap": settings.coin_cap,
+                       "hidden_shift": settings.hidden_shift, "seed": settings.seed}
     verdict = decide(**decision_inputs)
     if shift is not None and not shift.detected:
         verdict = replace(verdict, no_shift_p=shift.p_value)
