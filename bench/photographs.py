@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration import keep_decision
 from results_io import SHARED, peak_rss_mb, reset_peak_rss, save
 from underspec.data.generators import TASKS, generate
 from underspec.pipelines.demo import trained_accuracy
@@ -151,7 +152,7 @@ def ceiling_only(name: str, seed: int, cifar10: str, faces: str, tiles: str, ove
 
 
 def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, overrides: dict | None = None,
-            with_pixel_ceiling: bool = False, ceiling_halves: int = 1) -> dict:
+            with_pixel_ceiling: bool = False, ceiling_halves: int = 1, keep: Path | None = None) -> dict:
     task, answers = _generate(name, seed, cifar10, faces)
     settings = SolveSettings(seed=0, **(overrides or {}))
     reset_peak_rss()  # the solve's peak, with the task in memory (not the generator's nor earlier rows')
@@ -171,9 +172,17 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
            "hypotheses": s["hypotheses"]["count"], "labels": s["labels_used"], "decision": s["decision"],
            "estimated": s["estimated_accuracy"], "interval_90": s["interval_90"],
            "covered": bool(s["interval_90"][0] <= truth <= s["interval_90"][1]),
+           "p_better": s["p_better_than_default"], "p_coin": s["p_disputed_labels_random"],
            "representation": s["representation"],
            "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
            "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
+    if keep is not None:  # replayable by bench/replay_decisions.py
+        keep.mkdir(parents=True, exist_ok=True)
+        low, high = s["interval_90"]
+        keep_decision(keep / f"{seed}-{name}.npz", {**row, "truth": row["underspec"], "points": TASKS[name].points,
+                                                     "default": task.default_score, "variant": {}, "identifiable": True,
+                                                     "ambiguous": row["hypotheses"] > 1, "low": low, "high": high},
+                      result.decision_inputs, np.searchsorted(task.classes, answers.y_val))
     if with_pixel_ceiling:
         row["pixel_ceiling"] = pixel_ceiling(task, answers, settings, seed, ranks,
                                              (s["pixel_student"] or {}).get("tiles", "all"), ceiling_halves)
@@ -228,6 +237,8 @@ def main() -> int:
                         help="no solve: only the pixel ceiling on these tiles (a run's pixel_student.tiles: 1, all)")
     parser.add_argument("--pixel-ceiling-halves", type=int, choices=(1, 2), default=1,
                         help="train the pixel ceiling on one half of the target's images, or on each in turn")
+    parser.add_argument("--keep-decisions", type=Path, default=None,
+                        help="save each run's decision inputs here (bench/replay_decisions.py)")
     args = parser.parse_args()
     overrides = json.loads(args.settings)
     rows = []
@@ -237,7 +248,7 @@ def main() -> int:
                                      args.pixel_ceiling_halves)
                         if args.pixel_ceiling_only else
                         run_one(name, seed, args.cifar10, args.faces, args.with_images, overrides, args.pixel_ceiling,
-                                args.pixel_ceiling_halves))
+                                args.pixel_ceiling_halves, args.keep_decisions))
             print(rows[-1], flush=True)
     command = "python bench/photographs.py " + " ".join(sys.argv[1:])
     means = summary(rows)

@@ -1,12 +1,12 @@
 """The 42-point suite scored with decisions, from the results of the runs that measured its parts
 (not a test; it solves nothing).
 
-The MNIST tasks come from ``bench/challenge.py`` (``challenge-halves.json``: no solver change
-on those tasks since), vehicle_animal and humans from ``bench/photographs.py``, each at one
-generation seed. A task scores its target accuracy when it was submitted, its default
-otherwise, times its points (``../shared/spec/challenge.md``).
+The MNIST tasks come from ``bench/challenge.py`` (``challenge-96d1f73.json``: the MNIST suite
+solved at 96d1f73, the same decisions as ``challenge-halves.json`` before it), vehicle_animal
+and humans from ``bench/photographs.py``, each at one generation seed. A task scores its
+target accuracy when it was submitted, its default otherwise, times its points (``../shared/spec/challenge.md``).
 
-    python bench/suite_points.py [--seed 42] [--mnist challenge-halves]
+    python bench/suite_points.py [--seed 42] [--mnist challenge-96d1f73]
         [--vehicle-animal photographs-true-labels-first] [--humans photographs-humans-standardised]
         [--name suite-points]
 """
@@ -54,7 +54,7 @@ def score(row: dict, task: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42, help="generation seed of the photograph rows")
-    parser.add_argument("--mnist", default="challenge-halves", help="bench/challenge.py result (seed 42)")
+    parser.add_argument("--mnist", default="challenge-96d1f73", help="bench/challenge.py result (seed 42)")
     parser.add_argument("--vehicle-animal", default="photographs-true-labels-first")
     parser.add_argument("--humans", default="photographs-humans-standardised")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
