@@ -433,7 +433,8 @@ def test_the_solvers_own_confidence_abstains_on_a_pixel_sum_whose_checks_hit():
     """Regression (issue 24): the same MNIST ``sum`` run (generation seed 1, true 0.754) was
     submitted again at HEAD once the solver's confidence had gone down to 0.8: 84% sure (0.836) after
     3 of 3 checks, with "none" still at 0.3 (``bench/results/calibration-mnist-eafe3ac/``). A
-    pixel sum must never be submitted: the solver's own confidence has to abstain here."""
+    pixel sum must never be submitted: the solver's own decision rule (its confidence and its
+    cap on the coin toss) has to abstain here."""
     from underspec.pipelines.solve import SolveSettings
 
     p, disputed = _two_hypotheses(400)

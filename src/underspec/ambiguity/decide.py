@@ -19,8 +19,8 @@ where the two digits are added and cannot be told apart). The checks then update
 (beta-binomial). A run that never told its hypotheses apart stays as uncertain as its
 posterior. When no ambiguity was found, random checks of target items weigh the held-out
 estimate against a shift that no hypothesis revealed. The decision is to submit when the
-probability that the accuracy beats the default score reaches ``confidence`` (a bad submission
-is final, abstaining is not).
+probability that the accuracy beats the default score reaches ``confidence`` and the answers
+leave the coin toss under ``coin_cap`` (a bad submission is final, abstaining is not).
 """
 
 from __future__ import annotations
