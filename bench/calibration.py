@@ -59,6 +59,14 @@ def variants(n: int, rng: np.random.Generator) -> list[dict]:
     return out
 
 
+def jobs(tasks: list[str], n_variants: int, seed: int, suite: dict | None = None) -> list[tuple[str, dict]]:
+    """The runs of one generation seed: each named task (with ``suite``'s parameters), then
+    ``n_variants`` random variants drawn from the seed."""
+    rng = np.random.default_rng(1000 + seed)
+    return ([(name, dict(suite or {})) for name in tasks]
+            + [(v["task"], v) for v in variants(n_variants, rng)])
+
+
 def identifiable(name: str, params: dict) -> bool:
     """Whether the label is a function of the image: not on pixel sums (which digit is the
     label?), nor with two digits of the same classes side by side in random order."""
@@ -267,11 +275,8 @@ def main() -> int:
     overrides = json.loads(args.settings)
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            rng = np.random.default_rng(1000 + seed)
             suite = {} if args.scale is None else {"scale": args.scale}
-            jobs = [(name, dict(suite)) for name in args.tasks.split(",")]
-            jobs += [(v["task"], v) for v in variants(args.variants, rng)]
-            for name, params in jobs:
+            for name, params in jobs(args.tasks.split(","), args.variants, seed, suite):
                 keep = Path(args.keep_decisions) if args.keep_decisions else None
                 rows.append(run_one(name, params, source, seed, Path(tmp), overrides, keep))
                 r = rows[-1]

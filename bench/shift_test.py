@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration import ORACLE_ITEMS, generator_kwargs, variants
+from calibration import ORACLE_ITEMS, generator_kwargs, jobs
 from results_io import SHARED, save
 from underspec.ambiguity.erase import linear_features
 from underspec.ambiguity.shift import shift_test
@@ -54,9 +54,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            rng = np.random.default_rng(1000 + seed)  # the variants of bench/calibration.py
-            jobs = [(n, {}) for n in names] + [(v["task"], v) for v in variants(args.variants, rng)]
-            for name, params in jobs:
+            for name, params in jobs(names, args.variants, seed):  # the runs of bench/calibration.py
                 kw = generator_kwargs(name, params, source)
                 task = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name],
                                 out=Path(tmp) / f"{name}-{seed}", **kw)[0]

@@ -364,6 +364,31 @@ def test_cross_fitted_self_training_relabels_each_row_out_of_fold(monkeypatch):
     assert labels_last[5] == 1  # the revealed label stays
 
 
+def test_self_trained_networks_get_the_input_noise_asked_for(monkeypatch):
+    """``augment`` reaches every network's fit loop: ``dropout`` (the default) leaves images
+    unmoved, ``auto`` shifts them (a noisy student on images)."""
+    rng = np.random.default_rng(0)
+    X_lab = rng.normal(size=(8, 1, 8, 8)).astype(np.float32)
+    X_pool = rng.normal(size=(12, 1, 8, 8)).astype(np.float32)
+    teacher = np.tile([[0.9, 0.1]], (12, 1))
+    noises = []
+    real_fit = dis.fit
+
+    def spy_fit(*args, augment=None, **kw):
+        noises.append(augment)
+        return real_fit(*args, augment=augment, **kw)
+
+    monkeypatch.setattr(dis, "fit", spy_fit)
+    for augment in ("dropout", "auto"):
+        noises.clear()
+        dis.self_train(X_lab, np.array([0, 1] * 4), X_pool, teacher, np.zeros(20, np.int64), {}, n_classes=2,
+                       rounds=2, threshold=0.0, n_final=2, epochs=1, augment=augment)
+        assert len(noises) == 3
+        x = torch.ones(2, 1, 8, 8)
+        moved = [n is not None and not torch.equal(n(x, torch.Generator().manual_seed(1)), x) for n in noises]
+        assert moved == ([False] * 3 if augment == "dropout" else [True] * 3), augment
+
+
 def test_agreed_part_counts_where_the_final_model_leaves_its_hypothesis():
     # regression (issues 26 and 24): where the final model differs from its hypothesis on agreed
     # items, nothing measured says which is right. Scoring it as the hypothesis (the first

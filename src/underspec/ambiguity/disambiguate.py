@@ -22,15 +22,16 @@ from underspec.models.networks import MultiHeadNet
 
 def train_classifier(X: np.ndarray, y_idx: np.ndarray, n_classes: int, *,
                      sample_weight: np.ndarray | None = None, epochs: float = 8,
-                     lr: float = 2e-3, arch: str = "cnn", seed: int = 0,
+                     lr: float = 2e-3, arch: str = "cnn", augment: str = "dropout", seed: int = 0,
                      progress: bool | str = False) -> MultiHeadNet:
     """Train a one-head network (``arch``, see :func:`~underspec.models.networks.make_trunk`) with
-    weighted cross-entropy; vectors get input dropout
-    (:func:`~underspec.models.augment.feature_dropout`), images none."""
+    weighted cross-entropy and the input noise ``augment``
+    (:func:`~underspec.models.augment.make_augment`; the default ``dropout`` gives vectors input
+    dropout, :func:`~underspec.models.augment.feature_dropout`, and images none)."""
     torch.manual_seed(seed)
     model = MultiHeadNet(X.shape[1:], n_classes, 1, arch=arch)
     fit(model, weighted_ce, X, y_idx, sample_weight=sample_weight, epochs=epochs, lr=lr,
-        seed=seed, progress=progress, augment=make_augment("dropout", X))
+        seed=seed, progress=progress, augment=make_augment(augment, X))
     return model
 
 
@@ -96,7 +97,7 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
                teacher_weight: float = 0.0, train_rows: np.ndarray | None = None,
                epochs: float = 8, n_final: int = 2, folds: int = 1, by_cell: bool = False, arch: str = "cnn",
-               seed: int = 0, progress: bool | str = False) -> list[MultiHeadNet]:
+               augment: str = "dropout", seed: int = 0, progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
     Parameters
@@ -142,8 +143,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         see its pseudo-label. A network relabelling the rows it was trained on mostly hands
         their pseudo-labels back, mistakes included; out of fold it corrects some. The last
         round trains on the whole pool.
-    arch : str
-        The networks' layout (:func:`train_classifier`).
+    arch, augment : str
+        The networks' layout and input noise (:func:`train_classifier`).
 
     Returns
     -------
@@ -165,7 +166,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         for k in range(n_final if last else folds if split else 1):
             take = used & np.concatenate([np.ones(len(X_labeled), bool), fold != k]) if split else used
             models.append(train_classifier(X_all[take], y[take], n_classes,
-                                           sample_weight=w[take], epochs=epochs, arch=arch, seed=seed + r + 100 * k,
+                                           sample_weight=w[take], epochs=epochs, arch=arch, augment=augment,
+                                           seed=seed + r + 100 * k,
                                            progress=progress and f"{progress} round {r + 1}"))
         if not last:
             proba = teacher_weight * pool_proba + (1 - teacher_weight) * _out_of_fold(models, X_pool, fold)
