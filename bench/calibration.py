@@ -242,9 +242,27 @@ def markdown(result: dict) -> str:
               "How noisy the comparison with the oracle is: on `no_shift` the labeled items come from the target's "
               "distribution, so plain training on them is the oracle's equal up to the draw of its training items; "
               f"it is within 1 point of the oracle in {s.get('no_shift_plain_within_1_point_of_oracle')} of "
-              f"{s['no_shift_runs']} runs.",
+              f"{s['no_shift_runs']} runs."
+              + oracle_noise_sentence(result["source"]),
               "", f"![reliability diagram](data:image/png;base64,{result['reliability_png']})", ""]
     return "\n".join(lines)
+
+
+def oracle_noise_sentence(source: str) -> str:
+    """What ``bench/oracle_noise.py`` measured on this source (``oracle-noise-<source>.json`` in
+    bench/results), as a sentence; empty if it has not run."""
+    path = Path(__file__).parent / "results" / f"oracle-noise-{source}.json"
+    if not path.exists():
+        return ""
+    noise = json.loads(path.read_text())
+    s = noise["summary"]["**overall**"]
+    text = (f" The oracle trained again with another seed on the same items is within 1 point of itself in "
+            f"{s['again_within_1_point']:.1%} of {s['runs']} identifiable runs (seeds {noise['first_seed']} to "
+            f"{noise['first_seed'] + noise['seeds'] - 1}, `oracle-noise-{source}.md`)")
+    if "target_images" not in s:  # measured before the bench counted images
+        return text + "."
+    return (text + f"; the target sets hold a median of {s['target_items']} items on {s['target_images']} source "
+            f"images of their label, so a misread image costs about {1 / s['target_images']:.1%} of the accuracy.")
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from calibration import ORACLE_ITEMS, generator_kwargs, identifiable, jobs
 from results_io import SHARED, save
@@ -35,6 +36,14 @@ SECOND_SEED = 1000
 """Added to the generation seed to get the second oracle's training seed."""
 
 
+def target_images(folder: Path) -> int:
+    """Distinct source images of the target items' labels (``groups.csv``'s ``image``; 0 where the
+    items are drawn from no source image, as the toy task's)."""
+    groups = pd.read_csv(folder / "answers" / "groups.csv")
+    images = groups.loc[groups["split"] == "target", "image"]
+    return int(images[images >= 0].nunique())
+
+
 def run_one(name: str, params: dict, source, seed: int, work: Path) -> dict:
     """Both oracles of one task-run, and its target size."""
     folder = work / f"{name}-{seed}"
@@ -45,6 +54,7 @@ def run_one(name: str, params: dict, source, seed: int, work: Path) -> dict:
                                       SolveSettings(seed=s)) for s in (seed, seed + SECOND_SEED))
     return {"task": name, "variant": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
             "seed": seed, "identifiable": identifiable(name, params), "target_items": len(answers.y_val),
+            "target_images": target_images(folder),
             "oracle": round(first, 4), "oracle_again": round(second, 4)}
 
 
@@ -60,6 +70,7 @@ def summarise(rows: list[dict]) -> dict:
     def stats(part: list[dict]) -> dict:
         diff = np.array([r["oracle_again"] - r["oracle"] for r in part])
         return {"runs": len(part), "target_items": int(np.median([r["target_items"] for r in part])),
+                "target_images": int(np.median([r["target_images"] for r in part if r["target_images"]] or [0])),
                 "mean_oracle": round(float(np.mean([r["oracle"] for r in part])), 4),
                 "again_within_1_point": round(float(np.mean(diff >= -0.01 - 1e-9)), 3),
                 "mean_abs_difference": round(float(np.abs(diff).mean()), 4)}
@@ -68,16 +79,18 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def markdown(result: dict) -> str:
-    cols = ["runs", "target_items", "mean_oracle", "again_within_1_point", "mean_abs_difference"]
+    cols = ["runs", "target_items", "target_images", "mean_oracle", "again_within_1_point", "mean_abs_difference"]
     lines = ["# The oracle against itself: how noisy \"within 1 point of the oracle\" is", "",
              f"Command: `{result['command']}`", "",
              f"Source {result['source']}, generation seeds {result['first_seed']} to "
              f"{result['first_seed'] + result['seeds'] - 1}, {result['variants_per_seed']} random variants per seed "
              "(the tasks and variants of `bench/calibration.py`), identifiable runs only. The oracle (the solver's "
              "network on the target-distribution items with their true labels) is trained twice on the same items, "
-             f"with training seeds s and s + {SECOND_SEED}. `again_within_1_point`: share of runs whose second "
-             "oracle is at least the first minus 0.01, the criterion `bench/calibration.py` applies to underspec: "
-             "what a method exactly as good as the oracle scores on it, before any draw of the oracle's items.", "",
+             f"with training seeds s and s + {SECOND_SEED}. `target_images`: distinct source images of the target "
+             "items' labels (median over the runs drawn from images). `again_within_1_point`: share of runs whose "
+             "second oracle is at least the first minus 0.01, the criterion `bench/calibration.py` applies to "
+             "underspec: what a method exactly as good as the oracle scores on it, before any draw of the "
+             "oracle's items.", "",
              "| task | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     lines += [f"| {k} | " + " | ".join(str(v[c]) for c in cols) + " |" for k, v in result["summary"].items()]
     return "\n".join(lines) + "\n"

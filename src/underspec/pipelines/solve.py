@@ -110,12 +110,12 @@ class SolveSettings:
     final_augment: str = "dropout"
     """Input noise of the self-trained networks (:func:`~underspec.models.augment.make_augment`):
     ``dropout`` gives vectors input dropout and images none; ``auto`` also moves images by a
-    pixel or two (a noisy student on images). Measured and kept off (digits seeds 0-5, the 78
-    identifiable image runs against the same runs at the default,
-    ``bench/results/calibration-final-augment/``): within 1 point of the oracle 83.3% both, mean
-    0.9733 against 0.9798, 9 runs more than half a point better and 16 worse (the named tasks
-    gain, 92.6% within 1 point against 90.7%; the 3-4 class variants with a frame or brightness
-    shortcut lose, one by 23 points), 3 wrong submissions against 2."""
+    pixel or two (a noisy student on images). Measured twice and kept off: digits seeds 0-5, the
+    90 image runs against the same runs at the default
+    (``bench/results/calibration-final-augment-compare.md``): mean 0.9317 against 0.9355,
+    within 1 point of the oracle 83.3% both, 3 wrong submissions against 2, 122.19 points against
+    122.72 (the named tasks gain, the 3-4 class variants with a frame or brightness shortcut
+    lose, one by 23 points); as on seeds 0-4 before (``calibration-final-shift-compare.md``)."""
     folds: int = 1
     """Cross-fitted self-training (see :func:`self_train`): each pool item is relabelled by a
     network that did not train on its pseudo-label. On embed (generation seeds 42, 1, 2, 3)
