@@ -111,12 +111,23 @@ def generator_kwargs(name: str, params: dict, source: Source) -> dict:
     return kw
 
 
+def generate_run(name: str, params: dict, source: Source, seed: int, work: Path):
+    """Write one task-run (its oracle items included) under ``work``; its folder, task and answers."""
+    folder = work / f"{name}-{seed}"
+    task, answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name], out=folder,
+                             **generator_kwargs(name, params, source))
+    return folder, task, answers
+
+
+def variant_field(params: dict) -> dict:
+    """A variant's parameters as a result row stores them (tuples as lists, for JSON)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
+
+
 def run_one(name: str, params: dict, source: Source, seed: int, work: Path, overrides: dict | None = None,
             keep: Path | None = None) -> dict:
     spec = TASKS[name]
-    kw = generator_kwargs(name, params, source)
-    folder = work / f"{name}-{seed}"
-    answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name], out=folder, **kw)[1]
+    folder, _, answers = generate_run(name, params, source, seed, work)
     task = read_task(folder)
     settings = SolveSettings(seed=seed, **(overrides or {}))
     started = time.perf_counter()
@@ -127,7 +138,7 @@ def run_one(name: str, params: dict, source: Source, seed: int, work: Path, over
     s = result.summary
     oracle = trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, answers.y_val, settings)
     plain = trained_accuracy(task.X_labeled, task.y_labeled, task, answers.y_val, settings)
-    row = {"task": name, "variant": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+    row = {"task": name, "variant": variant_field(params),
             "seed": seed, "identifiable": identifiable(name, params), "points": spec.points,
             "default": s["default_score"], "truth": round(truth, 4),
             "estimate": s["estimated_accuracy"], "low": s["interval_90"][0], "high": s["interval_90"][1],

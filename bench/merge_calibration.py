@@ -39,12 +39,11 @@ def main() -> int:
     runs = [json.loads((d / "calibration.json").read_text()) for d in args.runs]
     if args.replace:
         rows = replaced(runs[0]["rows"], [r for run in runs[1:] for r in run["rows"]])
-        seeds = sorted({r["seed"] for r in rows})
     else:
         rows = [r for run in runs for r in run["rows"]]
-        seeds = sorted({r["seed"] for r in rows})
-        if len(seeds) != sum(run["seeds"] for run in runs):
-            raise SystemExit("the runs' seeds overlap")
+    seeds = sorted({r["seed"] for r in rows})
+    if not args.replace and len(seeds) != sum(run["seeds"] for run in runs):
+        raise SystemExit("the runs' seeds overlap")
     result = {"command": " + ".join(run["command"] for run in runs) + "  (merged: python bench/merge_calibration.py "
               + " ".join(sys.argv[1:]) + ")", "source": runs[0]["source"], "seeds": len(seeds),
               "variants_per_seed": runs[0]["variants_per_seed"], "rows": rows, "summary": summarise(rows)}

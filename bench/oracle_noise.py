@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from calibration import ORACLE_ITEMS, generator_kwargs, identifiable, jobs
+from calibration import ORACLE_ITEMS, generate_run, identifiable, jobs, variant_field
 from results_io import SHARED, save
 from underspec.data.challenge import read_task
-from underspec.data.generators import TASKS, generate
+from underspec.data.generators import TASKS
 from underspec.data.sources import load_source
 from underspec.pipelines.demo import trained_accuracy
 from underspec.pipelines.solve import SolveSettings
@@ -46,13 +46,11 @@ def target_images(folder: Path) -> int:
 
 def run_one(name: str, params: dict, source, seed: int, work: Path) -> dict:
     """Both oracles of one task-run, and its target size."""
-    folder = work / f"{name}-{seed}"
-    answers = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name], out=folder,
-                       **generator_kwargs(name, params, source))[1]
+    folder, _, answers = generate_run(name, params, source, seed, work)
     task = read_task(folder)
     first, second = (trained_accuracy(answers.extra["oracle_X"], answers.extra["oracle_y"], task, answers.y_val,
                                       SolveSettings(seed=s)) for s in (seed, seed + SECOND_SEED))
-    return {"task": name, "variant": {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+    return {"task": name, "variant": variant_field(params),
             "seed": seed, "identifiable": identifiable(name, params), "target_items": len(answers.y_val),
             "target_images": target_images(folder),
             "oracle": round(first, 4), "oracle_again": round(second, 4)}

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration import ORACLE_ITEMS, generator_kwargs, jobs
+from calibration import ORACLE_ITEMS, generate_run, jobs
 from results_io import SHARED, save
 from underspec.ambiguity.erase import linear_features
 from underspec.ambiguity.shift import shift_test
-from underspec.data.generators import TASKS, generate
+from underspec.data.generators import TASKS
 from underspec.data.sources import load_source
 
 
@@ -55,9 +55,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             for name, params in jobs(names, args.variants, seed):  # the runs of bench/calibration.py
-                kw = generator_kwargs(name, params, source)
-                task = generate(name, source=source, seed=seed, oracle_items=ORACLE_ITEMS[source.name],
-                                out=Path(tmp) / f"{name}-{seed}", **kw)[0]
+                task = generate_run(name, params, source, seed, Path(tmp))[1]
                 started = time.perf_counter()
                 F = linear_features(np.concatenate([task.X_labeled, task.X_val]), 64, seed)
                 test = shift_test(F[:len(task.X_labeled)], F[len(task.X_labeled):], seed=seed)

@@ -107,8 +107,8 @@ class SolveSettings:
     1 point of the oracle in 20 of 22 runs against 18; then seeds 11-40, solved after the choice,
     mean +0.20 points, 41 of 60 within 1 point against 39, 9 runs more than half a point better
     and 4 worse (``bench/results/vector-rounds-10/``); MNIST seeds 0-5, both at the same
-    commit: mean 0.9386 against 0.9382 over the 12 runs, the same decisions; MNIST suite seed 42: embed
-    0.9725 against 0.9692, embed_three 0.9756 against 0.9772; humans seeds 1 / 2 / 3 / 42
+    commit: mean 0.9386 against 0.9382 over the 12 runs, the same decisions; MNIST suite seed
+    42: embed 0.9725 against 0.9692, embed_three 0.9756 against 0.9772; humans seeds 1 / 2 / 3 / 42
     0.8574 / 0.8612 / 0.8481 / 0.8532 against 0.8579 / 0.8616 / 0.8495 / 0.8518 (mean 0.8550
     against 0.8552); dominoes the same (its students read tiles: no vector
     self-training). An ensemble of 4 final networks instead changed nothing (exploratory)."""
@@ -120,8 +120,8 @@ class SolveSettings:
     final_augment: str = "dropout"
     """Input noise of the self-trained networks (:func:`~underspec.models.augment.make_augment`):
     ``dropout`` gives vectors input dropout and images none; ``auto`` also moves images by a
-    pixel or two and mirrors colour ones (a noisy student on images). Measured twice and kept off: digits seeds 0-5, the
-    90 image runs against the same runs at the default
+    pixel or two and mirrors colour ones (a noisy student on images). Measured twice and kept
+    off: digits seeds 0-5, the 90 image runs against the same runs at the default
     (``bench/results/calibration-final-augment-compare.md``): mean 0.9317 against 0.9355,
     within 1 point of the oracle 83.3% both, 3 wrong submissions against 2, 122.19 points against
     122.72 (the named tasks gain, the 3-4 class variants with a frame or brightness shortcut
