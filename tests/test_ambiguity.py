@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from underspec.ambiguity import disambiguate as dis
-from underspec.ambiguity.decide import decide
+from underspec.ambiguity.decide import decide, interval
 from underspec.ambiguity.diverse import DiverseHeads, align_heads, pairwise_mutual_information
 from underspec.ambiguity.hypotheses import find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
@@ -532,3 +532,27 @@ def test_prior_weights_share_what_none_leaves_and_answers_update_from_them():
     assert np.allclose(HypothesisPosterior(p, none_prior=0.2).posterior, [0.8 / 3] * 3 + [0.2])
     post.update(0, 0)  # hypotheses 0 and 2 say 0, hypothesis 1 says 1
     assert post.posterior[0] > post.posterior[2] > post.posterior[1]
+
+
+def test_shortest_interval_holds_its_mass_and_reaches_the_bound_a_piled_posterior_leans_on():
+    draws = np.random.default_rng(0).beta(30, 1, 20000)  # an accuracy piled up against 1
+    central, shortest = interval(draws, 0.9, "central"), interval(draws, 0.9)
+    held = np.mean((draws >= shortest[0]) & (draws <= shortest[1]))
+    assert 0.899 <= held <= 0.901
+    assert shortest[1] - shortest[0] < central[1] - central[0]
+    assert shortest[0] > central[0] and shortest[1] == draws.max()
+    symmetric = np.random.default_rng(1).normal(0.5, 0.05, 20000)  # no bound near: both agree
+    assert np.allclose(interval(symmetric, 0.9), interval(symmetric, 0.9, "central"), atol=0.005)
+
+
+def test_a_settled_run_reports_the_shortest_interval_not_the_central_one():
+    p, disputed = _two_hypotheses(200)
+    checks = {int(i): int(p[0, i].argmax()) for i in np.flatnonzero(disputed)[:5]}
+    kwargs = dict(checks=checks, holdout=(180, 180), posterior=np.array([0.97, 0.01, 0.02]))
+    central = decide(p[0], p, 0, 0.8, interval_kind="central", **kwargs)
+    verdict = decide(p[0], p, 0, 0.8, **kwargs)
+    assert verdict.high == central.high == 1.0 and verdict.low > central.low + 0.02
+    assert verdict.decision == central.decision == "submit"
+    # five hits of five and a final model reading every disputed item as its hypothesis: the
+    # estimate may pass the 0.97 that the disputed part's prior was once capped at
+    assert verdict.estimate > 0.975 > decide(p[0], p, 0, 0.8, ceiling=0.97, **kwargs).estimate

@@ -198,12 +198,48 @@ def _disputed_accuracy(rng: np.random.Generator, draws: int, pred: np.ndarray, h
     return rng.beta(counts * means[comp] + hits, counts * (1 - means[comp]) + misses)
 
 
+def interval(samples: np.ndarray, mass: float = 0.9, kind: str = "shortest") -> tuple[float, float]:
+    """The interval holding ``mass`` of the draws ``samples``.
+
+    ``"shortest"``: the narrowest such interval (highest posterior density for a unimodal
+    posterior). An accuracy cannot exceed 1, and when the posterior piles up against it the
+    central interval's upper 5% collapses onto 1.0 and its lower end leaves out only 5% instead
+    of 10%: such intervals cover more often than they say. ``"central"``: the 5% and 95%
+    quantiles (what the decisions reported before).
+
+    Parameters
+    ----------
+    samples : ndarray (n,)
+        Draws of the quantity.
+    mass : float
+        Share of the draws the interval holds.
+    kind : {"shortest", "central"}
+
+    Returns
+    -------
+    (float, float)
+    """
+    if kind == "central":
+        low, high = np.quantile(samples, [(1 - mass) / 2, (1 + mass) / 2])
+        return float(low), float(high)
+    if kind != "shortest":
+        raise ValueError(f"interval kind {kind!r}; expected 'shortest' or 'central'")
+    ordered = np.sort(np.asarray(samples, float))
+    k = max(1, int(np.ceil(mass * len(ordered))))
+    widths = ordered[k - 1:] - ordered[:len(ordered) - k + 1]
+    narrowest = np.flatnonzero(widths <= widths.min() + 1e-12)
+    centre = np.median(ordered)  # among equally narrow windows (discrete draws), the most central
+    start = narrowest[np.argmin(np.abs((ordered[narrowest] + ordered[narrowest + k - 1]) / 2 - centre))]
+    return float(ordered[start]), float(ordered[start + k - 1])
+
+
 def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_score: float, *,
            checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
            posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
-           ceiling: float = 0.97, coin_strength: float = 10.0, holdout_strength: float = 30.0,
+           ceiling: float = 0.99, coin_strength: float = 10.0, holdout_strength: float = 30.0,
            hidden_shift: float = 0.1, coin_cap: float = 1.0,
-           distilled: bool = True, coin_floor: float = 0.0, seed: int = 0) -> Decision:
+           distilled: bool = True, coin_floor: float = 0.0, interval_kind: str = "shortest",
+           seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
 
     Parameters
@@ -242,7 +278,12 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         cover 0.882 of the truths against 0.835 (their final models often read 0.99 or more
         of the disputed items, above the old ceiling), 4 needless abstentions against 6, and
         their points go from 0.09 below always-submit to 0.77 above; on digits every decision
-        stays the same, and the coverage goes from 0.959 to 0.974.
+        stays the same, and the coverage goes from 0.959 to 0.974. 0.99 since the 90% interval is the
+        shortest one (:func:`interval`): replayed on the 697 kept digits runs of seeds 0-40 and
+        the 120 MNIST runs (``bench/results/decision-interval-ceiling-digits.md``, ``-mnist.md``),
+        one needless abstention fewer on digits seeds 0-29 and one on seeds 30-40, no other
+        decision changed, and the coverage moves closer to 90% (digits 0.966 to 0.960, MNIST
+        0.892 to 0.942).
     coin_strength : float
         Pseudo-counts of the coin-toss component (mean ``1 / C``): checks that hit make a coin
         toss less likely through the posterior's weight, and barely move the coin itself. With
@@ -266,6 +307,9 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         The final model was self-trained from the chosen hypothesis on the same features; False
         when it started from another teacher (erased features): then the agreed items where it
         differs from the hypothesis count as unknown (:func:`_agreed_accuracy`).
+    interval_kind : {"shortest", "central"}
+        Which 90% interval of the accuracy's draws is reported (:func:`interval`); it does not
+        change the decision.
     seed : int
         Seed of the Monte Carlo draws.
 
@@ -307,7 +351,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     samples = rng.binomial(N, mean) / N  # the accuracy on these N items, not the rate
     estimate = float(samples.mean())
     p_better = float((samples > default_score).mean())
-    low, high = np.quantile(samples, [0.05, 0.95])
+    low, high = interval(samples, 0.9, interval_kind)
     submit = p_better >= confidence and p_coin < coin_cap
     return Decision(estimate, float(low), float(high), p_better, "submit" if submit else "abstain", d, p_coin,
                     float(weights[chosen]), (int(hit.sum()), len(checks)), p_shift, default_score,
