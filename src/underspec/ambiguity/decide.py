@@ -278,12 +278,12 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         cover 0.882 of the truths against 0.835 (their final models often read 0.99 or more
         of the disputed items, above the old ceiling), 4 needless abstentions against 6, and
         their points go from 0.09 below always-submit to 0.77 above; on digits every decision
-        stays the same, and the coverage goes from 0.959 to 0.974. 0.99 since the 90% interval is the
-        shortest one (:func:`interval`): replayed on the 697 kept digits runs of seeds 0-40 and
-        the 120 MNIST runs (``bench/results/decision-interval-ceiling-digits.md``, ``-mnist.md``),
-        one needless abstention fewer on digits seeds 0-29 and one on seeds 30-40, no other
-        decision changed, and the coverage moves closer to 90% (digits 0.966 to 0.960, MNIST
-        0.892 to 0.942).
+        stays the same, and the coverage goes from 0.959 to 0.974. 0.99 since the reported
+        interval is the shortest one (:func:`interval`): replayed on the 697 kept digits runs of
+        seeds 0-40 and the 120 kept MNIST runs
+        (``bench/results/decision-interval-ceiling-digits.md``, ``-mnist.md``), one needless
+        abstention fewer on digits seeds 0-29 and one on seeds 30-40, no other decision changed,
+        and the coverage moves closer to 90% (digits 0.966 to 0.960, MNIST 0.892 to 0.942).
     coin_strength : float
         Pseudo-counts of the coin-toss component (mean ``1 / C``): checks that hit make a coin
         toss less likely through the posterior's weight, and barely move the coin itself. With
