@@ -77,6 +77,11 @@ def identifiable(name: str, params: dict) -> bool:
     return not (same_classes_beside and params.get("side", spec.side) == "random")
 
 
+KEPT_SCALARS = ("chosen", "default_score", "holdout", "distilled", "confidence", "coin_cap", "hidden_shift",
+                "holdout_strength", "seed")
+"""The keyword arguments of :func:`decide` a kept decision saves beside its arrays."""
+
+
 def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> None:
     """Save what :func:`decide` was called with, the row and the true class indices: the
     decision can then be replayed under other priors (``bench/replay_decisions.py``)."""
@@ -85,9 +90,7 @@ def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> Non
                         proba=inputs["proba"], posterior=inputs["posterior"],
                         check_rows=np.fromiter(checks, int, len(checks)),
                         check_answers=np.fromiter(checks.values(), int, len(checks)),
-                        scalars=json.dumps({k: inputs[k] for k in ("chosen", "default_score", "holdout", "distilled",
-                                                                    "confidence", "coin_cap", "hidden_shift", "seed")
-                                            if k in inputs}))
+                        scalars=json.dumps({k: inputs[k] for k in KEPT_SCALARS if k in inputs}))
 
 
 def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:

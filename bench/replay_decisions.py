@@ -40,6 +40,10 @@ KEYS = ("coverage_90", "below_low", "above_high", "wrong_submissions", "wrong_su
         "needless_abstentions", "share_of_oracle_policy", "points", "points_always_submit")
 
 
+RUN_KEYS = ("task", "seed", "truth", "estimate", "low", "high", "decision")
+FEW_RUNS = 30
+"""With at most this many runs, ``--name``'s table lists every run under each setting."""
+
 GAP_KEYS = ("gap_bimodality", "gapless_none_prior")
 """Solver settings a replay can apply (the rest of the settings go to decide())."""
 
@@ -109,10 +113,12 @@ def main() -> int:
             raise SystemExit("--out: expected exactly one setting")
         write_calibration(Path(args.folder), json.loads(args.settings[0]), Path(args.out), args.source)
         return 0
-    lines = []
+    lines, every = [], []
     for text in args.settings:
-        overall = summarise(replay(Path(args.folder), json.loads(text), args.source))["overall"]
+        rows = replay(Path(args.folder), json.loads(text), args.source)
+        overall = summarise(rows)["overall"]
         lines.append({"settings": json.loads(text), "runs": overall["runs"], **{k: overall[k] for k in KEYS}})
+        every.append([{k: r[k] for k in RUN_KEYS} for r in rows])
         print(lines[-1], flush=True)
     if args.name:
         command = "python bench/replay_decisions.py " + " ".join(
@@ -124,7 +130,14 @@ def main() -> int:
                  "|---|---|" + "---|" * len(KEYS)]
         table += [f"| `{json.dumps(r['settings'])}` | {r['runs']} | " + " | ".join(str(r[k]) for k in KEYS) + " |"
                   for r in lines]
-        save(Path(__file__).parent / "results", args.name, {"command": command, "rows": lines},
+        if len(every[0]) <= FEW_RUNS:
+            table += ["", "## Every run", "", "| decide() settings | " + " | ".join(RUN_KEYS) + " | covered |",
+                      "|---|" + "---|" * (len(RUN_KEYS) + 1)]
+            table += [f"| `{json.dumps(r['settings'])}` | " + " | ".join(str(run[k]) for k in RUN_KEYS)
+                      + f" | {run['low'] <= run['truth'] <= run['high']} |"
+                      for r, runs in zip(lines, every, strict=True) for run in runs]
+        save(Path(__file__).parent / "results", args.name, {"command": command, "rows": lines,
+                                                             **({"runs": every} if len(every[0]) <= FEW_RUNS else {})},
              "\n".join(table) + "\n")
     return 0
 

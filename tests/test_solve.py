@@ -143,6 +143,8 @@ def test_solver_works_on_the_learnt_representation_of_photographs():
     assert result.summary["pixel_student"]["epochs"] == settings.student_epochs  # its pixels taught a network
     assert result.summary["pixel_student"]["rounds"] == settings.student_rounds == 2
     assert result.teacher_proba.shape == (len(ans.y_val), 2)
+    # the held-out labeled items, where the shortcut props the label up, weigh less on photographs
+    assert result.decision_inputs["holdout_strength"] == settings.represented_holdout_strength == 5.0
     # the labeled items with their labels, the unlabeled items and the target with the teacher's
     assert result.summary["pixel_student"]["trained_on"] == 150 + 300 + 150
     kept = [r["slot"] for r in result.summary["slots"] if r["kept"]]  # and sees only the tile the final model reads
@@ -318,6 +320,7 @@ def test_the_decision_replays_exactly_from_its_saved_inputs(tiny_task_dir):
     oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
     result = solve(tiny_task_dir, oracle, budget=3, settings=SolveSettings(hidden_shift=0.3))
     assert result.decision_inputs["hidden_shift"] == 0.3
+    assert "holdout_strength" not in result.decision_inputs  # pixels: decide()'s own 30
     replayed = decide(**result.decision_inputs).as_dict()
     for key in ("estimated_accuracy", "interval_90", "decision", "p_hidden_shift", "checks"):
         assert replayed[key] == result.summary[key]
