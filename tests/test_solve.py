@@ -277,11 +277,27 @@ def test_the_pixels_partition_gives_the_label_where_every_head_took_the_shortcut
     for partition in (False, True):
         result = solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=7, partition=partition))
         accuracy[partition] = float((result.predictions == ans.y_val).mean())
-    assert result.summary["partition_heads"] == 1 and result.summary["complement_heads"] >= 1
+    assert result.summary["partition_heads"] == 2 and result.summary["complement_heads"] >= 1  # pixels, statistics
     assert "clusters of the items' pixels" in result.summary["message"]
     assert accuracy[True] >= 0.9 and accuracy[False] < 0.8
     with pytest.raises(UnderspecError, match="partition_views"):
         solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=7, partition_views=("edges",)))
+
+
+def test_the_channel_statistics_partition_finds_a_tint_the_pixels_clusters_mix():
+    # A 3-class calibration variant (digits seed 25, a colour tint codes the shortcut, the two
+    # digits side by side in random order): every head and the pixels' partition blended tint
+    # and digit, 0.64, abstained; the clusters of the channels' means and spreads are the tint,
+    # and their complement is the label.
+    task, ans = generate("cc", source="digits", seed=25, classes=(0, 2, 5), shortcut="tint", side="random",
+                         mix_rate=0.1, sizes=(120, 360, 120))
+    accuracy = {}
+    for views in (("pixels",), ("pixels", "statistics")):
+        result = solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=25, partition_views=views))
+        accuracy[views] = float((result.predictions == ans.y_val).mean())
+    assert result.summary["partition_heads"] == 2
+    assert accuracy[("pixels", "statistics")] >= 0.95 > 0.8 > accuracy[("pixels",)]
+    assert SolveSettings().partition_views == ("pixels", "statistics")
 
 
 def test_no_label_is_bought_when_the_target_items_look_like_the_labeled_ones():
