@@ -308,7 +308,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             suite = {} if args.scale is None else {"scale": args.scale}
-            for name, params in jobs(args.tasks.split(","), args.variants, seed, suite):
+            for name, params in jobs([n for n in args.tasks.split(",") if n], args.variants, seed, suite):
                 keep = Path(args.keep_decisions) if args.keep_decisions else None
                 rows.append(run_one(name, params, source, seed, Path(tmp), overrides, keep))
                 r = rows[-1]
