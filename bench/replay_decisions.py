@@ -12,7 +12,8 @@ Settings are decide()'s keyword arguments, plus the solver's ``gap_bimodality`` 
 ``gapless_none_prior`` (both together): each run's task is then generated again to measure how
 clearly its hypotheses cut the disputed items (:mod:`underspec.ambiguity.cuts`).
 
-With ``--name`` the table goes to ``bench/results/NAME.{md,json}``; with ``--out DIR`` and one
+With ``--name`` the table goes to ``bench/results/NAME.{md,json}`` (with at most
+:data:`FEW_RUNS` runs, every run's estimate and interval under each setting too); with ``--out DIR`` and one
 setting, the whole calibration result (``calibration.{md,json}`` of ``bench/calibration.py``,
 per task, with the reliability diagram) of the replayed decisions goes to ``DIR``.
 """

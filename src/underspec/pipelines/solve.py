@@ -629,7 +629,8 @@ def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int, n_
     partition = sum(n_heads <= group[0] < n_heads + n_partitions for group in hyp.groups)
     complements = sum(0 <= group[0] - n_heads - n_partitions < n_complements for group in hyp.groups)
     tiles = sum(group[0] >= n_heads + n_partitions + n_complements for group in hyp.groups)
-    words = ([f"{partition} of them the clusters of the items' pixels"] if partition else []) + (
+    clusters = f"{partition} of them the clusters of the items' pixels or of their channels' statistics"
+    words = ([clusters] if partition else []) + (
         [f"{complements} of them the complement of another: what fits the labels once that one is erased "
          "from the items' linear features"] if complements else []) + (
         [f"{tiles} of them read from " + ("one half of the vectors alone (two halves of their directions that the "
