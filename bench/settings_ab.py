@@ -7,10 +7,15 @@ chosen task-runs of ``bench/results/calibration.json`` (digits), solves each one
 setting (the first is the baseline, ``{}``: today's defaults) and reports, per setting, the
 mean accuracy, how many runs end within 1 point of their oracle (the oracle of the calibration
 row: the same task generated again), wrong submissions and needless abstentions (as
-``bench/calibration.py`` counts them), and every run.
+``bench/calibration.py`` counts them), and every run beside its plain training and its oracle
+(the full-label ceiling of the digits runs: the same network on 1,200 target items with their
+true labels), both from the calibration row.
 
     python bench/settings_ab.py --runs variants:tint,brightness --name NAME '{}' '{"partition_views": ["statistics"]}'
     python bench/settings_ab.py --runs named:0-9 ...   # the named tasks of seeds 0-9 (pixel sums included)
+
+``--render NAME`` writes ``NAME.md`` again from ``NAME.json`` (the plain training of each run
+taken from the calibration row where the JSON lacks it).
 
 ``variants:K1,K2``: the variant runs whose shortcut kind is one of those (identifiable ones);
 ``named:A-B``: the suite's tasks of generation seeds A to B, the embedding tasks left out (their
@@ -35,6 +40,8 @@ from underspec.oracles import AnswersOracle
 from underspec.pipelines.solve import SolveSettings, solve
 
 RESULTS = Path(__file__).parent / "results"
+ROW_FIELDS = ("task", "variant", "seed", "identifiable", "plain", "oracle", "default")
+"""What each run keeps of its calibration row."""
 
 
 def pick(rows: list[dict], spec: str) -> list[dict]:
@@ -71,6 +78,8 @@ def totals(runs: list[dict], k: int) -> dict:
     got = [r["solved"][k] for r in runs]
     return {"runs": len(runs), "identifiable": len(known),
             "mean_identifiable": round(float(np.mean([r["solved"][k]["truth"] for r in known])), 4) if known else None,
+            "mean_plain_identifiable": round(float(np.mean([r["plain"] for r in known])), 4) if known else None,
+            "mean_oracle_identifiable": round(float(np.mean([r["oracle"] for r in known])), 4) if known else None,
             "within_1_point": sum(r["solved"][k]["truth"] >= r["oracle"] - 0.01 for r in known),
             "wrong_submissions": sum(s["decision"] == "submit" and s["truth"] < r["default"] for r, s in zip(runs, got,
                                                                                                         strict=True)),
@@ -92,30 +101,51 @@ def markdown(result: dict) -> str:
     lines += [f"| `{s}` | " + " | ".join(str(t[k]) for k in keys) + " |"
               for s, t in zip(settings, result["totals"], strict=True)]
     lines += ["", "## Every run (accuracy / decision / hypotheses)", "",
-              "| task | seed | variant | oracle | default | " + " | ".join(f"`{s}`" for s in settings) + " |",
-              "|---|---|---|---|---|" + "---|" * len(settings)]
+              "| task | seed | variant | plain | oracle | default | " + " | ".join(f"`{s}`" for s in settings) + " |",
+              "|---|---|---|---|---|---|" + "---|" * len(settings)]
     for r in result["runs"]:
         variant = ", ".join(f"{k}={v}" for k, v in r["variant"].items() if k != "task")
         cells = [f"{s['truth']} / {s['decision']} / {s['hypotheses']}" for s in r["solved"]]
-        lines.append(f"| {r['task']} | {r['seed']} | {variant} | {r['oracle']} | {r['default']} | "
+        lines.append(f"| {r['task']} | {r['seed']} | {variant} | {r['plain']} | {r['oracle']} | {r['default']} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def render(name: str, calibration: list[dict]) -> None:
+    """``NAME.md`` written again from ``NAME.json``, each run's plain training filled in from
+    its calibration row (the same task-run) where the JSON lacks it."""
+    result = json.loads((RESULTS / f"{name}.json").read_text())
+    plain = {(r["task"], r["seed"], json.dumps(r["variant"], sort_keys=True)): r["plain"] for r in calibration}
+    for run in result["runs"]:
+        run.setdefault("plain", plain[(run["task"], run["seed"], json.dumps(run["variant"], sort_keys=True))])
+    result["totals"] = [totals(result["runs"], k) for k in range(len(result["settings"]))]
+    again = f"python bench/settings_ab.py --render {name}"
+    if again not in result["command"]:
+        result["command"] += f"; written again by {again} (plain training from the calibration rows)"
+    save(RESULTS, name, result, markdown(result))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("settings", nargs="+", help="SolveSettings overrides, JSON; the first is the baseline")
-    parser.add_argument("--runs", required=True, help="variants:KINDS or named:A-B")
+    parser.add_argument("settings", nargs="*", help="SolveSettings overrides, JSON; the first is the baseline")
+    parser.add_argument("--runs", help="variants:KINDS or named:A-B")
+    parser.add_argument("--render", default=None, help="only write NAME.md again from NAME.json")
     parser.add_argument("--calibration", default=str(RESULTS / "calibration.json"))
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()
+    calibration = json.loads(Path(args.calibration).read_text())["rows"]
+    if args.render:
+        render(args.render, calibration)
+        return 0
+    if not args.runs or not args.settings:
+        raise SystemExit("expected --runs and at least one setting (or --render NAME)")
     settings = [json.loads(s) for s in args.settings]
-    rows = pick(json.loads(Path(args.calibration).read_text())["rows"], args.runs)
+    rows = pick(calibration, args.runs)
     source, work = load_source("digits"), Path(tempfile.mkdtemp())
     runs = []
     for row in rows:
         solved = solve_row(row, settings, source, work)
-        runs.append({k: row[k] for k in ("task", "variant", "seed", "identifiable", "oracle", "default")}
+        runs.append({k: row[k] for k in ROW_FIELDS}
                     | {"solved": solved})
         print(row["task"], row["seed"], row["oracle"], [(s["truth"], s["decision"]) for s in solved], flush=True)
     command = "python bench/settings_ab.py " + " ".join(a if not a.startswith("{") else f"'{a}'" for a in sys.argv[1:])
