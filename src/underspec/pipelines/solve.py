@@ -28,6 +28,7 @@ from underspec.ambiguity.halves import half_features
 from underspec.ambiguity.hypotheses import Hypotheses, find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 from underspec.ambiguity.shift import ShiftTest, shift_test
+from underspec.ambiguity.temperature import fit_temperature, with_temperature
 from underspec.data.challenge import ChallengeTask, read_task
 from underspec.errors import UnderspecError, atomic_path, check_output_file, write_text_atomic
 from underspec.models.fit import current_device, predict_proba
@@ -140,6 +141,14 @@ class SolveSettings:
     """Most pool items trained on: unlabeled items are dropped first, then target items (all
     target items are always predicted)."""
     none_prior: float = 0.2
+    sharpest_first: bool = True
+    """Among heads of equal held-out accuracy, the one with the higher held-out likelihood
+    represents its hypothesis (see :func:`~underspec.ambiguity.hypotheses.find_hypotheses`)."""
+    calibrate_hypotheses: bool = False
+    """Read each hypothesis's probabilities in the posterior at the temperature that makes its
+    mean confidence on held-out labeled items match its accuracy there
+    (:mod:`~underspec.ambiguity.temperature`). Measured and kept off: see
+    ``bench/results/settings-ab-calibrated-posterior-variants.md``."""
     gap_bimodality: float = 0.5
     """When no hypothesis cuts its disputed items along a gap (the best
     :func:`~underspec.ambiguity.cuts.best_cut_bimodality` is below this), the disputed labels
@@ -778,7 +787,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
 
     def judge(proba: np.ndarray) -> Hypotheses:
         return find_hypotheses(proba[n_u:len(X_pool)], proba[:n_u], proba[len(X_pool):],
-                               y_idx[heads.holdout_index_])
+                               y_idx[heads.holdout_index_], sharpest_first=settings.sharpest_first)
 
     hyp = judge(full)
     shift = None
@@ -798,7 +807,10 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     # 2. Buy labels one at a time.
     first_slot = settings.n_heads + n_partitions + n_complements
     weights = [settings.slot_prior if n_slot_heads and max(g) >= first_slot else 1.0 for g in hyp.groups]
-    post = HypothesisPosterior(hyp.target_proba, none_prior=settings.none_prior, weights=weights)
+    temperatures = ([fit_temperature(full[len(X_pool):, g[0]], y_idx[heads.holdout_index_]) for g in hyp.groups]
+                    if settings.calibrate_hypotheses and hyp.ambiguous else [1.0] * hyp.n)
+    calibrated = np.stack([with_temperature(p, T) for p, T in zip(hyp.target_proba, temperatures, strict=True)])
+    post = HypothesisPosterior(calibrated, none_prior=settings.none_prior, weights=weights)
     first_info = post.information()
     disputed_order = np.argsort(-first_info, kind="stable")
 
@@ -912,6 +924,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "partition_heads": n_partitions, "complement_heads": n_complements, "erased_dimensions": erased,
         "slot_heads": n_slot_heads, "slots": slot_reads, "tile_order": tiles, "pixel_student": student,
         "shift_test": None if shift is None else shift.as_dict(),
+        "posterior_temperatures": [round(T, 3) for T in temperatures],
         "final_disagreement": round(member_disagreement, 4),
         "default_score": t.default_score,
         "device": current_device(), "representation": settings.representation,
