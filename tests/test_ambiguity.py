@@ -597,3 +597,28 @@ def test_channel_statistics_see_a_tint_wherever_the_ink_lies():
     red_gap = stats[3:, 0].mean() - stats[:3, 0].mean()
     assert abs(stats[3:, 0] - stats[:3, 0] - 0.6 - (ink[3:].mean((1, 2, 3)) - ink[:3].mean((1, 2, 3)))).max() < 1e-5
     assert red_gap > 0.3 and np.allclose(stats[:, 3:], items.reshape(6, 3, -1).std(-1), atol=1e-6)
+
+
+def _leaning(pred: np.ndarray, margin: float, C: int = 2) -> np.ndarray:
+    """Probabilities that put ``1/C + margin`` on ``pred`` and share the rest."""
+    p = np.full((len(pred), C), (1 - 1 / C - margin) / (C - 1))
+    p[np.arange(len(pred)), pred] = 1 / C + margin
+    return p
+
+
+def test_the_surest_of_equally_accurate_heads_represents_its_hypothesis():
+    # Two heads read the label (one right but nearly flat, one sure), one reads the shortcut:
+    # they agree on the held-out labeled items and the shortcut's head disagrees on the target.
+    rng = np.random.default_rng(0)
+    y_hold, y_target = rng.integers(0, 2, 40), rng.integers(0, 2, 200)
+    shortcut = np.where(rng.random(200) < 0.5, y_target, 1 - y_target)
+    holdout = np.stack([_leaning(y_hold, 0.03), _leaning(y_hold, 0.45), _leaning(y_hold, 0.45)], 1)
+    target = np.stack([_leaning(y_target, 0.03), _leaning(y_target, 0.45), _leaning(shortcut, 0.45)], 1)
+    pool = target.copy()
+    for sharpest, founder in ((True, 1), (False, 0)):
+        hyp = find_hypotheses(target, pool, holdout, y_hold, sharpest_first=sharpest)
+        assert hyp.ambiguous and len(hyp.groups) == 2
+        label_group = next(g for g in hyp.groups if 0 in g)
+        assert label_group[0] == founder
+        k = hyp.groups.index(label_group)
+        assert np.allclose(hyp.target_proba[k], target[:, founder])
