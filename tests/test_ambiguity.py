@@ -6,6 +6,7 @@ from underspec.ambiguity.decide import decide, interval
 from underspec.ambiguity.diverse import DiverseHeads, align_heads, pairwise_mutual_information
 from underspec.ambiguity.hypotheses import find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
+from underspec.ambiguity.temperature import fit_temperature, with_temperature
 
 
 def test_mutual_information_zero_for_independent_high_for_copies():
@@ -622,3 +623,23 @@ def test_the_surest_of_equally_accurate_heads_represents_its_hypothesis():
         assert label_group[0] == founder
         k = hyp.groups.index(label_group)
         assert np.allclose(hyp.target_proba[k], target[:, founder])
+
+
+def test_a_head_right_but_unsure_is_sharpened_to_its_held_out_accuracy():
+    y = np.arange(36) % 2
+    flat = _leaning(y, 0.05)  # always right, 0.55 sure
+    T = fit_temperature(flat, y)
+    assert T < 0.2
+    sharp = with_temperature(flat, T)
+    assert abs(sharp.max(-1).mean() - 37 / 38) < 0.005
+    assert (sharp.argmax(-1) == flat.argmax(-1)).all()
+
+
+def test_a_head_surer_than_right_is_softened_and_no_items_leave_it_alone():
+    y = np.arange(40) % 2
+    pred = y.copy()
+    pred[:10] = 1 - pred[:10]  # 30 of 40 right, each 0.99 sure
+    T = fit_temperature(_leaning(pred, 0.49), y)
+    assert T > 1.5
+    assert abs(with_temperature(_leaning(pred, 0.49), T).max(-1).mean() - 31 / 42) < 0.005
+    assert fit_temperature(np.zeros((0, 2)), np.zeros(0, int)) == 1.0

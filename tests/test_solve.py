@@ -315,6 +315,7 @@ def test_a_flat_head_does_not_speak_for_its_hypothesis():
     assert accuracy[True] >= 0.95 > 0.8 > accuracy[False]
     assert result.summary["decision"] == "submit"
     assert SolveSettings().sharpest_first
+    assert "posterior_temperatures" not in result.summary  # the calibrated posterior is kept off
 
 
 def test_no_label_is_bought_when_the_target_items_look_like_the_labeled_ones():

@@ -14,7 +14,7 @@ The remedy tried here is the temperature of Guo et al. (2017), fitted so that th
 probability on the held-out labeled items equals the accuracy there (Laplace-smoothed: 36 of 36
 right reads 37 / 38), the criterion of "average confidence" (Guillory et al. 2021) turned into
 a fit. It is **off** by default (``SolveSettings.calibrate_hypotheses``): over the 161 digits
-variants it sharpened flat heads up to 20-fold, which then decided ties between hypotheses that
+variants it sharpened flat heads 20- to 30-fold, which then decided ties between hypotheses that
 agree on every item asked, and made 2 wrong submissions
 (``bench/results/settings-ab-calibrated-posterior-variants.md``). What fixed seed 8 is the
 choice of the head that speaks for a hypothesis (``find_hypotheses(sharpest_first=True)``).

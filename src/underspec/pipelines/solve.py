@@ -807,10 +807,11 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     # 2. Buy labels one at a time.
     first_slot = settings.n_heads + n_partitions + n_complements
     weights = [settings.slot_prior if n_slot_heads and max(g) >= first_slot else 1.0 for g in hyp.groups]
-    temperatures = ([fit_temperature(full[len(X_pool):, g[0]], y_idx[heads.holdout_index_]) for g in hyp.groups]
-                    if settings.calibrate_hypotheses and hyp.ambiguous else [1.0] * hyp.n)
-    calibrated = np.stack([with_temperature(p, T) for p, T in zip(hyp.target_proba, temperatures, strict=True)])
-    post = HypothesisPosterior(calibrated, none_prior=settings.none_prior, weights=weights)
+    read, temperatures = hyp.target_proba, None
+    if settings.calibrate_hypotheses and hyp.ambiguous:  # an experiment, off by default
+        temperatures = [fit_temperature(full[len(X_pool):, g[0]], y_idx[heads.holdout_index_]) for g in hyp.groups]
+        read = np.stack([with_temperature(p, T) for p, T in zip(hyp.target_proba, temperatures, strict=True)])
+    post = HypothesisPosterior(read, none_prior=settings.none_prior, weights=weights)
     first_info = post.information()
     disputed_order = np.argsort(-first_info, kind="stable")
 
@@ -924,7 +925,6 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "partition_heads": n_partitions, "complement_heads": n_complements, "erased_dimensions": erased,
         "slot_heads": n_slot_heads, "slots": slot_reads, "tile_order": tiles, "pixel_student": student,
         "shift_test": None if shift is None else shift.as_dict(),
-        "posterior_temperatures": [round(T, 3) for T in temperatures],
         "final_disagreement": round(member_disagreement, 4),
         "default_score": t.default_score,
         "device": current_device(), "representation": settings.representation,
@@ -933,6 +933,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     if dropped := [str(r["slot"] + 1) for r in slot_reads if not r["kept"]]:
         summary["message"] += (f"; the final model leaves out slot {', '.join(dropped)} of {slots} (each tile of the "
                                "items is a slot), which a rejected hypothesis is read from")
+    if temperatures is not None:
+        summary["posterior_temperatures"] = [round(T, 3) for T in temperatures]
     if out is not None:
         write_predictions(out, predictions)
     if json_path is not None:
