@@ -19,7 +19,8 @@ taken from the calibration row where the JSON lacks it).
 
 ``variants:K1,K2``: the variant runs whose shortcut kind is one of those (identifiable ones);
 ``named:A-B``: the suite's tasks of generation seeds A to B, the embedding tasks left out (their
-items are vectors, which no partition reads).
+items are vectors, which no partition reads); ``tasks:N1,N2:A-B``: the named tasks N1, N2 of
+generation seeds A to B.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
     if kind == "variants":
         kinds = value.split(",")
         return [r for r in rows if r["identifiable"] and r["variant"] and r["variant"].get("shortcut") in kinds]
-    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS or named:A-B")
+    if kind == "tasks":
+        names, _, seeds = value.partition(":")
+        low, high = map(int, seeds.split("-"))
+        return [r for r in rows if not r["variant"] and low <= r["seed"] <= high and r["task"] in names.split(",")]
+    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B or tasks:NAMES:A-B")
 
 
 def solve_row(row: dict, settings: list[dict], source, work: Path) -> list[dict]:
