@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from results_io import SHARED, save
-from underspec.models.face_descriptor import CHIP, FaceDescriptor, weights_path
+from underspec.models.face_descriptor import CHIP, FaceDescriptor, _chips, weights_path
 
 
 def crop(x: np.ndarray, share: float) -> np.ndarray:
@@ -53,8 +53,6 @@ def pad(x: np.ndarray, scale: float) -> np.ndarray:
 def aligned(descriptor: FaceDescriptor, x: np.ndarray) -> np.ndarray:
     """Raw descriptors of the faces aligned on dlib's 5 landmarks (see the module docstring)."""
     import dlib
-
-    from underspec.models.face_descriptor import _chips
 
     predictor = dlib.shape_predictor(str(weights_path().parent / "shape_predictor_5_face_landmarks.dat"))
     box = dlib.rectangle(0, 0, CHIP - 1, CHIP - 1)
