@@ -78,7 +78,7 @@ def identifiable(name: str, params: dict) -> bool:
 
 
 KEPT_SCALARS = ("chosen", "default_score", "holdout", "distilled", "confidence", "coin_cap", "hidden_shift",
-                "holdout_strength", "seed")
+                "holdout_strength", "interval_mass", "seed")
 """The keyword arguments of :func:`decide` a kept decision saves beside its arrays."""
 
 
@@ -243,10 +243,9 @@ def markdown(result: dict) -> str:
              "network trained on target-distribution items with true labels: the full-label ceiling of this bench, "
              "beside plain training on the labeled items, the baseline; `mean_*`: mean target accuracy). Points: the "
              "truth if submitted, else the default, times the task's points. `below_low` / `above_high`: share of "
-             "runs whose truth falls under / over the 90% interval (0.05 each if calibrated); `high_at_1`: share "
-             "whose interval reaches 1.0. Such an interval cannot miss from above, so where most truths sit at "
-             "1.0 a calibrated interval covers about 95%, not 90%: the lower tail, which the decision reads, is the "
-             "one to check.", "",
+             "runs whose truth falls under / over the 90% interval (the shortest one, widened to hold the estimate); "
+             "`high_at_1`: share whose interval reaches 1.0. Such an interval cannot miss from above: where most "
+             "intervals reach 1.0, a calibrated one misses about 10% of the truths, nearly all from below.", "",
              "| task | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in [("**overall**", s["overall"]), *s["by_task"].items()]:
         lines.append(f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |")

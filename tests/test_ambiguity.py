@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from underspec.ambiguity import disambiguate as dis
-from underspec.ambiguity.decide import decide, interval
+from underspec.ambiguity.decide import accuracy_draws, decide, interval, reported_interval
 from underspec.ambiguity.diverse import DiverseHeads, align_heads, pairwise_mutual_information
 from underspec.ambiguity.hypotheses import find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
@@ -557,6 +557,29 @@ def test_a_settled_run_reports_the_shortest_interval_not_the_central_one():
     # five hits of five and a final model reading every disputed item as its hypothesis: the
     # estimate may pass the 0.97 that the disputed part's prior was once capped at
     assert verdict.estimate > 0.975 > decide(p[0], p, 0, 0.8, ceiling=0.97, **kwargs).estimate
+
+
+def test_a_smaller_interval_mass_narrows_the_interval_and_leaves_the_decision_alone():
+    p, disputed = _two_hypotheses(200)
+    checks = {int(i): int(p[0, i].argmax()) for i in np.flatnonzero(disputed)[:3]}
+    kwargs = dict(checks=checks, holdout=(150, 160), posterior=np.array([0.8, 0.1, 0.1]))
+    wide, narrow = decide(p[0], p, 0, 0.8, **kwargs), decide(p[0], p, 0, 0.8, interval_mass=0.7, **kwargs)
+    assert wide.low < narrow.low and narrow.high <= wide.high
+    assert (narrow.decision, narrow.p_better, narrow.estimate) == (wide.decision, wide.p_better, wide.estimate)
+    draws = accuracy_draws(p[0], p, 0, **kwargs).samples  # the posterior decide reads
+    assert np.isclose(draws.mean(), wide.estimate)
+    held = np.mean((draws >= narrow.low) & (draws <= narrow.high))
+    assert 0.69 <= held <= 0.75
+
+
+def test_the_reported_interval_holds_the_estimate_where_a_long_tail_drags_the_mean_out():
+    rng = np.random.default_rng(0)  # piled up near 1, with a hidden shift's long lower tail
+    draws = np.where(rng.random(20000) < 0.9, rng.beta(60, 1, 20000), rng.random(20000))
+    low, high = interval(draws, 0.83)
+    assert draws.mean() < low  # the shortest interval alone leaves the estimate out
+    wide_low, wide_high = reported_interval(draws, 0.83)
+    assert wide_low == draws.mean() and wide_high == high
+    assert reported_interval(draws, 0.95) == interval(draws, 0.95)  # already inside: unchanged
 
 
 def test_few_pseudo_counts_of_held_out_items_leave_room_for_a_weaker_agreed_part():

@@ -248,6 +248,16 @@ class SolveSettings:
     random checks only (20 seeds, ``decision-frontier-checks-only.md``) 4 wrong against 7, 19
     needless against 13, 99.07% against 99.27%; with one reserved check it was worse on every
     count (``decision-frontier.md``)."""
+    interval_mass: float = 0.83
+    """Share of the accuracy's draws the reported 90% interval holds (decide's
+    ``interval_mass``). The draws' priors are conservative on purpose, and the shortest interval
+    holding 90% of them covered 0.966 of the truths over the 697 digits runs of
+    ``calibration.md`` and 0.958 over the 120 MNIST runs (the issue asks 85-95%). 0.83 is the
+    split-conformal choice (``bench/interval_mass.py``) on the kept decisions of digits seeds
+    0-20 x 17 runs solved at 7fde13b: the least mass whose interval holds the truth, in each run,
+    and its ``ceil((n + 1) 0.9)``-th smallest value (0.8296; ``interval-mass-digits.md``). Chosen
+    on seeds 0-10 alone (0.8467), seeds 11-20's intervals cover 0.912 against 0.959
+    (``interval-mass-digits-fit-0-10.md``). No decision changes: they read P(better)."""
     represented_holdout_strength: float = 5.0
     """Most pseudo-counts the held-out labeled items weigh in the accuracy of the agreed target
     items (:func:`~underspec.ambiguity.decide.decide`'s ``holdout_strength``, 30 elsewhere) when
@@ -902,7 +912,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                        "holdout": _agreed_holdout(hyp, chosen, settings.confidence_drop),
                        "distilled": not erased and first != "fixed",
                        "confidence": settings.confidence, "coin_cap": settings.coin_cap,
-                       "hidden_shift": settings.hidden_shift, "seed": settings.seed}
+                       "hidden_shift": settings.hidden_shift, "interval_mass": settings.interval_mass,
+                       "seed": settings.seed}
     if settings.represented(t.X_val):
         decision_inputs["holdout_strength"] = settings.represented_holdout_strength
     verdict = decide(**decision_inputs)
