@@ -352,8 +352,8 @@ def test_the_decision_replays_exactly_from_its_saved_inputs(tiny_task_dir):
     from underspec.ambiguity.decide import decide
 
     oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
-    result = solve(tiny_task_dir, oracle, budget=3, settings=SolveSettings(hidden_shift=0.3))
-    assert result.decision_inputs["hidden_shift"] == 0.3
+    result = solve(tiny_task_dir, oracle, budget=3, settings=SolveSettings(hidden_shift=0.3, interval_mass=0.7))
+    assert result.decision_inputs["hidden_shift"] == 0.3 and result.decision_inputs["interval_mass"] == 0.7
     assert "holdout_strength" not in result.decision_inputs  # pixels: decide()'s own 30
     replayed = decide(**result.decision_inputs).as_dict()
     for key in ("estimated_accuracy", "interval_90", "decision", "p_hidden_shift", "checks"):
