@@ -264,10 +264,15 @@ class AccuracyDraws:
     samples: np.ndarray
     """Draws of the accuracy on the target items."""
     disputed_share: float
+    """Share of the target items the hypotheses disagree on."""
     p_coin: float
+    """Weight of the coin-toss component (the posterior of "none", at least ``coin_floor``)."""
     p_chosen: float
+    """Weight of the chosen hypothesis."""
     checks: tuple[int, int]
+    """Hits of the final model on the random checks, and their number."""
     p_shift: float
+    """Probability, given the checks of agreed items, that they hide a shift."""
 
 
 def accuracy_draws(final_proba: np.ndarray, proba: np.ndarray, chosen: int, *,
