@@ -259,7 +259,8 @@ class SolveSettings:
     on seeds 0-10 alone (0.8467), seeds 11-20's intervals cover 0.912 against 0.959
     (``interval-mass-digits-fit-0-10.md``); MNIST seeds 0-2 x 17 runs, solved afterwards,
     0.863 against 0.961 (44 of 51; ``interval-mass-mnist-0.83.md``: the misses below are
-    mostly constant_image variants). No decision changes: they read P(better)."""
+    mostly constant_image variants); digits seeds 21-40 x 17 runs, solved afterwards, 0.924
+    against 0.971 (``interval-mass-digits-21-40.md``). No decision changes: they read P(better)."""
     represented_holdout_strength: float = 5.0
     """Most pseudo-counts the held-out labeled items weigh in the accuracy of the agreed target
     items (:func:`~underspec.ambiguity.decide.decide`'s ``holdout_strength``, 30 elsewhere) when
