@@ -82,6 +82,15 @@ KEPT_SCALARS = ("chosen", "default_score", "holdout", "distilled", "confidence",
 """The keyword arguments of :func:`decide` a kept decision saves beside its arrays."""
 
 
+def seed_range(text: str, option: str) -> tuple[int, int]:
+    """The generation seeds ``A-B`` given to ``option`` (named in the message), both ends included."""
+    try:
+        low, high = map(int, text.split("-"))
+    except ValueError:
+        raise SystemExit(f"{option}: expected generation seeds as A-B, e.g. 0-9") from None
+    return low, high
+
+
 def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> None:
     """Save what :func:`decide` was called with, the row and the true class indices: the
     decision can then be replayed under other priors (``bench/replay_decisions.py``)."""

@@ -3,11 +3,11 @@
 The interval ``decide`` reports is the shortest one holding a share (``interval_mass``) of the
 draws of the accuracy. Its priors are conservative on purpose (a hidden shift, a coin toss),
 so an interval holding 90% of the draws covers more than 90% of the truths (0.966 on the 697
-digits runs of ``calibration.md``). This script takes the split-conformal route (Vovk et al.
-2005; the recalibration of Kuleshov et al. 2018, for one level): each run's *level* is the least
-mass whose reported interval (the shortest, widened to hold the estimate:
-:func:`~underspec.ambiguity.decide.reported_interval`) holds its true accuracy; on the runs of the ``--fit`` seeds, the
-``ceil((n + 1) 0.9)``-th smallest level is the mass whose intervals cover at least 90% of new
+digits runs of ``calibration-before-interval-mass/``). This script takes the split-conformal
+route (Vovk et al. 2005; the recalibration of Kuleshov et al. 2018, for one level): each run's
+*level* is the least mass whose reported interval (the shortest, widened to hold the estimate:
+:func:`~underspec.ambiguity.decide.reported_interval`) holds its true accuracy; on the runs of
+the ``--fit`` seeds, the ``ceil((n + 1) 0.9)``-th smallest level is the mass whose intervals cover at least 90% of new
 runs drawn like them. The runs of the other seeds and of the other folders (e.g. MNIST) check it.
 Only the interval changes: the decision reads ``p_better``, not the interval.
 
@@ -18,18 +18,19 @@ Only the interval changes: the decision reads ``p_better``, not the interval.
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from calibration import load_decision
+from calibration import load_decision, seed_range
 from results_io import save
 from underspec.ambiguity.decide import accuracy_draws, reported_interval
 
-DECISION_ONLY = ("default_score", "confidence", "coin_cap", "interval_kind", "interval_mass")
-"""decide() keywords that do not change the draws of the accuracy."""
+DRAWS_KEYWORDS = set(inspect.signature(accuracy_draws).parameters)
+"""The keywords of a kept decision that make the draws of the accuracy (the rest only decide)."""
 
 
 def truth_level(samples: np.ndarray, truth: float, steps: int = 30) -> float:
@@ -59,7 +60,7 @@ def runs(folders: list[Path]) -> list[dict]:
     for folder in folders:
         for path in sorted(folder.glob("*.npz")):
             row, inputs, _ = load_decision(path)
-            kwargs = {k: v for k, v in inputs.items() if k not in DECISION_ONLY}
+            kwargs = {k: v for k, v in inputs.items() if k in DRAWS_KEYWORDS}
             samples = accuracy_draws(**kwargs).samples
             out.append({"folder": str(folder), "task": row["task"], "variant": bool(row["variant"]),
                         "seed": row["seed"], "truth": row["truth"], "samples": samples,
@@ -90,10 +91,7 @@ def main() -> int:
         raise SystemExit("expected exactly one of --fit and --mass")
     every = runs([Path(f) for f in args.folders])
     if args.fit:
-        try:
-            first, last = map(int, args.fit.split("-"))
-        except ValueError:
-            raise SystemExit(f"--fit {args.fit!r}: expected generation seeds as A-B, e.g. 0-10") from None
+        first, last = seed_range(args.fit, f"--fit {args.fit!r}")
         fit = [r for r in every if r["folder"] == args.folders[0] and first <= r["seed"] <= last]
         mass = conformal_mass(np.array([r["level"] for r in fit]))
     else:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration import generate_run
+from calibration import generate_run, seed_range
 from results_io import save
 from underspec.data.sources import load_source
 from underspec.oracles import AnswersOracle
@@ -45,27 +45,18 @@ ROW_FIELDS = ("task", "variant", "seed", "identifiable", "plain", "oracle", "def
 """What each run keeps of its calibration row."""
 
 
-def seed_range(text: str, spec: str) -> tuple[int, int]:
-    """The generation seeds ``A-B`` of a ``--runs`` spec, both ends included."""
-    try:
-        low, high = map(int, text.split("-"))
-    except ValueError:
-        raise SystemExit(f"--runs {spec!r}: expected generation seeds as A-B, e.g. 0-9") from None
-    return low, high
-
-
 def pick(rows: list[dict], spec: str) -> list[dict]:
     """The calibration rows ``spec`` names (see the module docstring)."""
     kind, _, value = spec.partition(":")
     if kind == "named":
-        low, high = seed_range(value, spec)
+        low, high = seed_range(value, f"--runs {spec!r}")
         return [r for r in rows if not r["variant"] and low <= r["seed"] <= high and not r["task"].startswith("embed")]
     if kind == "variants":
         kinds = value.split(",")
         return [r for r in rows if r["identifiable"] and r["variant"] and r["variant"].get("shortcut") in kinds]
     if kind == "tasks":
         names, _, seeds = value.partition(":")
-        low, high = seed_range(seeds, spec)
+        low, high = seed_range(seeds, f"--runs {spec!r}")
         return [r for r in rows if not r["variant"] and low <= r["seed"] <= high and r["task"] in names.split(",")]
     raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B or tasks:NAMES:A-B")
 

@@ -252,7 +252,7 @@ class SolveSettings:
     """Share of the accuracy's draws the reported 90% interval holds (decide's
     ``interval_mass``). The draws' priors are conservative on purpose, and the shortest interval
     holding 90% of them covered 0.966 of the truths over the 697 digits runs of
-    ``calibration.md`` and 0.958 over the 120 MNIST runs (the issue asks 85-95%). 0.83 is the
+    ``calibration-before-interval-mass/`` and 0.958 over the 120 MNIST runs (the issue asks 85-95%). 0.83 is the
     split-conformal choice (``bench/interval_mass.py``) on the kept decisions of digits seeds
     0-20 x 17 runs solved at 7fde13b: the least mass whose interval holds the truth, in each run,
     and its ``ceil((n + 1) 0.9)``-th smallest value (0.8296; ``interval-mass-digits.md``). Chosen
