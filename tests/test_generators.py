@@ -163,6 +163,18 @@ def test_cli_generate_reads_the_task_source_flag(tmp_path, capsys):
     assert main(["generate", "humans", "--faces", str(faces), "--out", str(tmp_path / "h")]) == 0
 
 
+def test_cli_generate_without_the_task_source_names_its_flag(tmp_path, capsys):
+    """``generate humans`` without ``--faces`` said "--data: source 'faces' needs a local file or folder",
+    naming a flag the task does not read; now it names ``--faces``, exit 2, nothing written."""
+    from underspec.cli import main
+
+    for task, flag in (("humans", "--faces"), ("vehicle_animal", "--cifar10")):
+        assert main(["generate", task, "--out", str(tmp_path / task)]) == 2
+        message = capsys.readouterr().err
+        assert f"{flag} PATH" in message and "never downloaded" in message
+        assert not (tmp_path / task).exists()
+
+
 def test_unknown_task():
     with pytest.raises(UnderspecError, match="unknown task"):
         generate("nope")

@@ -505,6 +505,9 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
         spec = replace(spec, mix_rate=SHARE.check("mix_rate", mix_rate))
     src = None
     if spec.needs != "none":
+        if spec.needs in ("cifar10", "faces") and data is None and not isinstance(source, Source):
+            raise UnderspecError(f"task {spec.name} needs the {spec.needs} source, which is never downloaded: give "
+                                 f"its local file (command line: --{spec.needs} PATH; library: data=PATH)")
         src = source if isinstance(source, Source) else load_source(
             _source_for(spec, source), data)
         if spec.needs == "faces" and src.name != "faces":
