@@ -153,6 +153,26 @@ def test_label_select_embeds_with_the_shared_representations(tmp_path):
         embeddings(ImageSet(ItemTable(X[:, :, :3, :3], table), ["h", "v"], source="tiny"), "patches-fast", None)
 
 
+def test_a_cached_embedding_follows_its_recipe(tmp_path, monkeypatch):
+    """The labeling path's cache key named the recipe (``patches``) without its settings: once the
+    recipe's pooling grid changed, a cached embedding of the old grid came back."""
+    import pandas as pd
+
+    import underspec.models.representation as module
+    from underspec.data.image_sets import ImageSet
+    from underspec.data.items import ItemTable
+    from underspec.pipelines.labeling import embeddings
+
+    X, y = stripes(40, side=32)
+    table = pd.DataFrame({"id": np.arange(40), "split": "train", "label": np.where(np.arange(40) < 10, y, -1)})
+    image_set = ImageSet(ItemTable(X, table), ["horizontal", "vertical"], source="stripes")
+    before = embeddings(image_set, "patches-fast", tmp_path)
+    monkeypatch.setitem(module.RECIPES, "patches-fast", {**module.RECIPES["patches-fast"], "grid": (1, 1)})
+    after = embeddings(image_set, "patches-fast", tmp_path)
+    assert before.shape == (40, 3200) and after.shape == (40, 800)
+    assert len(list(tmp_path.glob("embedding-patches-fast-*.npy"))) == 2
+
+
 def test_uint8_pixels_give_the_representation_of_their_floats(monkeypatch):
     """Pixels read from files stay uint8 (memory-mapped) and are converted a block at a time:
     the features are those of the float32 images, in shards of any size."""

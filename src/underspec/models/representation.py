@@ -27,7 +27,7 @@ from underspec.errors import UnderspecError, atomic_path, write_npy_atomic
 from underspec.models.tile_order import tile_count
 
 RECIPES: dict[str, dict] = {
-    "patches": {"centroids": 400, "stride": 1, "encoding": "triangle", "tiles": True},
+    "patches": {"centroids": 400, "stride": 1, "encoding": "triangle", "grid": (3, 3), "tiles": True},
     "patches-fast": {"centroids": 400, "stride": 2, "encoding": "soft", "tiles": True},
 }
 PRETRAINED = ("face-descriptor",)

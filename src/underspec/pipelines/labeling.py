@@ -216,8 +216,11 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     """
     method = embedding_method(image_set, method)
     labels = hashlib.sha256(image_set.table["label"].to_numpy().tobytes()).hexdigest()
+    from underspec.models.representation import RECIPES
+
     key = cache_key(image_set.network_items, {"method": method, "epochs": epochs, "seed": seed,
-                                              "min_steps": MIN_STEPS, "labels": labels})[:16]
+                                              "min_steps": MIN_STEPS, "labels": labels,
+                                              "recipe": RECIPES.get(method)})[:16]
     path = Path(cache) / f"embedding-{method}-{key}.npy" if cache else None
     if path is not None and path.is_file():
         return load_npy(path, "a cached embedding (delete it to recompute)")
