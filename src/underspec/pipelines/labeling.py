@@ -212,12 +212,13 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     patches, learnt without labels and without a network (:mod:`underspec.models.patch_features`);
     ``pixels``: the first 64 principal components of the pixels (no training). ``address``: a
     Ray cluster where the patch representations' shards are encoded (:mod:`underspec.engine`).
-    The cache key hashes the items as stored (uint8 pixels from files, in blocks) and the labels.
+    The cache key hashes the items as stored (uint8 pixels from files, in blocks), the labels and,
+    for a patch recipe, its settings (a recipe changed under the same name is computed again).
     """
-    method = embedding_method(image_set, method)
-    labels = hashlib.sha256(image_set.table["label"].to_numpy().tobytes()).hexdigest()
     from underspec.models.representation import RECIPES
 
+    method = embedding_method(image_set, method)
+    labels = hashlib.sha256(image_set.table["label"].to_numpy().tobytes()).hexdigest()
     key = cache_key(image_set.network_items, {"method": method, "epochs": epochs, "seed": seed,
                                               "min_steps": MIN_STEPS, "labels": labels,
                                               "recipe": RECIPES.get(method)})[:16]
