@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from underspec.constraints import COUNT, NATURAL, SEED, SHARE
 from underspec.data.challenge import Answers, ChallengeTask, stack_items, write_task
-from underspec.data.sources import Source, load_source
+from underspec.data.sources import LOCAL_ONLY, Source, load_source
 from underspec.errors import UnderspecError, atomic_dir, check_output_dir
 
 NOISE_SIGMA = 0.02
@@ -505,7 +505,7 @@ def generate(task: str, *, source: str | Source = "digits", data: str | None = N
         spec = replace(spec, mix_rate=SHARE.check("mix_rate", mix_rate))
     src = None
     if spec.needs != "none":
-        if spec.needs in ("cifar10", "faces") and data is None and not isinstance(source, Source):
+        if spec.needs in LOCAL_ONLY and data is None and not isinstance(source, Source):
             raise UnderspecError(f"task {spec.name} needs the {spec.needs} source, which is never downloaded: give "
                                  f"its local file (command line: --{spec.needs} PATH; library: data=PATH)")
         src = source if isinstance(source, Source) else load_source(

@@ -31,6 +31,8 @@ MNIST_IDX = (
     "t10k-labels-idx1-ubyte.gz",
 )
 SOURCES = ("digits", "mnist", "cifar10", "faces")
+LOCAL_ONLY = ("cifar10", "faces")
+"""Sources read only from a local file or folder: never downloaded."""
 
 
 @dataclass
@@ -289,7 +291,7 @@ def load_source(name: str, path: str | os.PathLike | None = None) -> Source:
         return load_digits_source()
     if name == "mnist":
         return load_mnist(path)
-    if name in ("cifar10", "faces") and path is None:
+    if name in LOCAL_ONLY and path is None:
         raise UnderspecError(f"data: source {name!r} needs a local file or folder")
     if name == "cifar10":
         return load_cifar10(path)
