@@ -10,7 +10,8 @@ cross-validated on the labeled items) labels the rest. Reported:
 
 - ``labels``: share of the 6,000 training items whose label (known, bought or propagated) is
   right: what the final network is then trained on;
-- ``test``: the same linear model's accuracy on the test items.
+- ``test``: the same linear model's accuracy on the test items; its full-label ceiling
+  (``ceiling``) is the same model fitted on every training item with its true label.
 
 Selections: ``random`` (mean of 3 draws), ``margin`` (``label select``'s default ranking,
 :func:`~underspec.labeling.select.select`) and ``typiclust`` (Hacohen et al. 2022, "Active
@@ -96,7 +97,8 @@ def run(grids: list[tuple[int, int]], budgets: list[int]) -> list[dict]:
         encode = round(time.perf_counter() - started, 1)
         emb, emb_test = features[:len(x)], features[len(x):]
         row = {"grid": f"{grid[0]}x{grid[1]}", "columns": features.shape[1], "encode_seconds": encode,
-               "known_only": scores(emb, emb_test, labels, y, yt, np.zeros(0, int))}
+               "known_only": scores(emb, emb_test, labels, y, yt, np.zeros(0, int)),
+               "ceiling": scores(emb, emb_test, labels, y, yt, pool)}
         for budget in tqdm(budgets, desc=f"budgets, grid {grid}"):
             draws = [scores(emb, emb_test, labels, y, yt, np.random.default_rng(100 + d).choice(pool, budget,
                                                                                                  replace=False))
@@ -119,9 +121,9 @@ def markdown(rows: list[dict], budgets: list[int], command: str) -> str:
             f"(400 centroids, triangle encoding) pooled over each grid. Each cell: share of the training items "
             f"labeled right after propagation / the linear model's test accuracy (random: mean of "
             f"{RANDOM_DRAWS} draws, ± their sd). See the docstring of `bench/selection_proxy.py`.\n\n"
-            "| grid | columns | encode s | known only | " + " | ".join(
+            "| grid | columns | encode s | ceiling (test, all true labels) | known only | " + " | ".join(
                 f"{s} {b}" for b in budgets for s in ("random", "margin", "typiclust")) + " |\n"
-            "|---|---|---|---|" + "---|" * (3 * len(budgets)) + "\n")
+            "|---|---|---|---|---|" + "---|" * (3 * len(budgets)) + "\n")
     for r in rows:
         cells = [f"{r['known_only']['labels']:.4f} / {r['known_only']['test']:.4f}"]
         for b in budgets:
@@ -130,7 +132,8 @@ def markdown(rows: list[dict], budgets: list[int], command: str) -> str:
                       f" ± {sd['test']:.4f}",
                       *(f"{r[f'{s}_{b}']['labels']:.4f} / {r[f'{s}_{b}']['test']:.4f}"
                         for s in ("margin", "typiclust"))]
-        text += f"| {r['grid']} | {r['columns']} | {r['encode_seconds']} | " + " | ".join(cells) + " |\n"
+        text += (f"| {r['grid']} | {r['columns']} | {r['encode_seconds']} | {r['ceiling']['test']:.4f} | "
+                 + " | ".join(cells) + " |\n")
     text += "\nHalf the labels (a selection at B against random at 2B, training labels right):\n\n"
     for r in rows:
         for b in budgets:

@@ -6,10 +6,10 @@ Recipes (``REPRESENTATIONS``): ``patches`` (patch k-means, every patch, triangle
 summed over a 3 x 3 grid of regions: the labeling path's embedding), ``patches-fast`` (every
 second patch, soft threshold, summed over the quadrants: four times cheaper), ``none`` (the
 items themselves). On CIFAR-4 with 200 known labels and 250 to 1,000 bought, the 3 x 3 grid
-(3,600 columns) labeled 1 to 2 points more of the training items right after propagation than
-the quadrants (1,600 columns) did, but for the margin-ranked 250 (0.758 against 0.759), and a
-linear model read the test items 1.4 to 3 points better, for the same encoding time
-(``bench/results/selection-proxy.md``). Both cut items made of square photos side by side
+(3,600 columns) labeled 1 to 1.5 points more of the training items right after propagation than
+the quadrants (1,600 columns) did, random or margin-ranked, and a linear model read the test
+items 1.5 to 2 points better (0.8125 against 0.8027 with every true label), for the same
+encoding time (``bench/results/selection-proxy.md``). Both cut items made of square photos side by side
 into their tiles (:class:`~underspec.models.patch_features.PatchFeatures` ``tiles``).
 ``auto`` takes ``patches-fast`` for photographs (three channels, 32 pixels or more) and
 ``none`` otherwise. ``face-descriptor`` is dlib's pretrained face embedding (an optional
