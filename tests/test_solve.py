@@ -203,7 +203,8 @@ def test_face_descriptor_columns_are_standardised_with_the_fitted_scales():
 def test_face_chips_are_the_same_from_standardised_uint8_or_unit_pixels():
     """Regression: the generators hand out standardised pixels ((x - mean) / std); the face
     descriptor clipped them to [0, 1], blackening every pixel darker than the mean."""
-    from underspec.models.face_descriptor import _chips, pixel_range
+    from underspec.models.face_descriptor import _chips
+    from underspec.models.pretrained import pixel_range
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (6, 3, 32, 32)).astype(np.uint8)

@@ -49,8 +49,9 @@ def audit_parser(sub: argparse._SubParsersAction) -> None:
                           "from 64 pixels a logistic head on patches (patches-fast past 20,000 images)")
     aud.add_argument("--features", help=".npy of features, one row per item, for --model logistic")
     aud.add_argument("--representation", choices=REPRESENTATIONS, default="none",
-                     help="for the logistic model: a label-free representation of the images, learnt on every "
-                          "item and cached (auto: patches-fast for photographs)")
+                     help="for the logistic model: a representation of the images, cached (patches: learnt on "
+                          "every item without labels; auto: patches-fast for photographs; imagenet: "
+                          "EfficientNet-Lite0's pretrained features, the imagenet extra)")
     aud.add_argument("--folds", type=types.Number(int, low=2), default=5)
     aud.add_argument("--epochs", type=types.POSITIVE, default=15)
     aud.add_argument("--min-group", type=types.COUNT, default=10, help="smallest group tested")
@@ -86,8 +87,10 @@ def train_parser(sub: argparse._SubParsersAction) -> None:
                      help="augmentation: shift (digits, X-rays), shift_flip (photos), strong (photos: also colour "
                           "jitter and a cutout), dropout (vectors), auto (by item shape)")
     trn.add_argument("--representation", choices=REPRESENTATIONS, default="none",
-                     help="none: the network on the pixels; otherwise an MLP on that label-free representation "
-                          "of every item (face-descriptor: dlib's pretrained face embedding, the faces extra), "
+                     help="none: the network on the pixels; otherwise an MLP on that representation of every item "
+                          "(patches: learnt from the items without labels; face-descriptor: dlib's pretrained face "
+                          "embedding, the faces extra; imagenet: EfficientNet-Lite0's pretrained photo features, the "
+                          "imagenet extra), "
                           "saved with the model for predict (auto: patches-fast for photographs)")
     semi_arguments(trn)
     trn.set_defaults(func=run_train)

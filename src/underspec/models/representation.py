@@ -13,7 +13,8 @@ encoding time (``bench/results/selection-proxy.md``). Both cut items made of squ
 into their tiles (:class:`~underspec.models.patch_features.PatchFeatures` ``tiles``).
 ``auto`` takes ``patches-fast`` for photographs (three channels, 32 pixels or more) and
 ``none`` otherwise. ``face-descriptor`` is dlib's pretrained face embedding (an optional
-extra), its columns standardised over the items it is fitted on. The measurements behind the
+extra), its columns standardised over the items it is fitted on; ``imagenet`` is EfficientNet-Lite0's
+ImageNet features (another optional extra, for a practitioner's photographs). The measurements behind the
 choice are in ``bench/results/representation.md``.
 """
 
@@ -35,10 +36,17 @@ RECIPES: dict[str, dict] = {
     "patches": {"centroids": 400, "stride": 1, "encoding": "triangle", "grid": (3, 3), "tiles": True},
     "patches-fast": {"centroids": 400, "stride": 2, "encoding": "soft", "tiles": True},
 }
-PRETRAINED = ("face-descriptor",)
-"""Representations that start from pretrained weights (:mod:`underspec.models.face_descriptor`):
-only where the rules allow them (a task's ``pretrained_weights_allowed``), never picked by
-``auto`` here."""
+PRETRAINED = ("face-descriptor", "imagenet")
+"""Representations that start from pretrained weights (:mod:`underspec.models.face_descriptor`,
+:mod:`underspec.models.imagenet_features`): only where the rules allow them (a task's
+``pretrained_weights_allowed``), never picked by ``auto`` here."""
+PRETRAINED_RECIPES: dict[str, dict] = {
+    # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before);
+    # "columns": its columns are standardised (they were raw before)
+    "face-descriptor": {"weights": "face-descriptor", "pixels": "range", "columns": "standardised"},
+    "imagenet": {"weights": "efficientnet-lite0", "size": 128, "columns": "standardised"},
+}
+"""What the cache key of a pretrained representation holds besides the items."""
 REPRESENTATIONS = ("auto", "none", *RECIPES, *PRETRAINED)
 
 
@@ -117,10 +125,7 @@ def encode_shard(shared: tuple, bounds: tuple[int, int]) -> np.ndarray:
 def cache_path(X: np.ndarray, recipe_name: str, seed: int, cache: str | Path | bool | None) -> Path | None:
     """Where the features of ``X`` in the recipe ``recipe_name`` are cached (``None``: no cache);
     the fitted transformer's state is kept beside them (``.state.pt``)."""
-    # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before);
-    # "columns": its columns are standardised (they were raw before)
-    face = {"weights": recipe_name, "pixels": "range", "columns": "standardised"}
-    recipe = {**RECIPES.get(recipe_name, face), "seed": seed, "version": 5}
+    recipe = {**(RECIPES.get(recipe_name) or PRETRAINED_RECIPES[recipe_name]), "seed": seed, "version": 5}
     folder = default_cache() if cache is True else Path(cache) if cache else None
     return folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
 
@@ -178,11 +183,13 @@ def _fit(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address:
     with tiles, where each item's slots come from (:meth:`PatchFeatures.tile_ranks`; else
     ``None``); no cache."""
     from underspec.models.face_descriptor import FaceDescriptor
+    from underspec.models.imagenet_features import ImageNetFeatures
     from underspec.models.patch_features import PatchFeatures
 
     label = f"representation ({recipe_name})" if progress else None
     if recipe_name in PRETRAINED:
-        transformer = FaceDescriptor(progress=label)
+        transformer = (FaceDescriptor(progress=label) if recipe_name == "face-descriptor" else
+                       ImageNetFeatures(size=PRETRAINED_RECIPES[recipe_name]["size"], progress=label))
         return transformer, transformer.fit_transform(X), None
     # the dictionary from a sample, then the encoding shard by shard, here or on Ray
     transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
@@ -220,9 +227,10 @@ def transformer_state(transformer) -> dict:
 def transformer_from_state(state: dict, source: str = "the checkpoint"):
     """The transformer :func:`transformer_state` saved, ready to ``transform`` new items."""
     from underspec.models.face_descriptor import FaceDescriptor
+    from underspec.models.imagenet_features import ImageNetFeatures
     from underspec.models.patch_features import PatchFeatures
 
-    classes = {"PatchFeatures": PatchFeatures, "FaceDescriptor": FaceDescriptor}
+    classes = {"PatchFeatures": PatchFeatures, "FaceDescriptor": FaceDescriptor, "ImageNetFeatures": ImageNetFeatures}
     try:
         cls = classes[state["class"]]
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
@@ -247,7 +255,7 @@ def represent(X: np.ndarray, name: str = "auto", *, cache: str | Path | bool | N
     X : ndarray (N, ...)
         Every item of the dataset (labeled, unlabeled and target alike: no label is used):
         floats in [0, 1], or uint8 pixels (possibly memory-mapped; converted a block at a time).
-    name : {"auto", "none", "patches", "patches-fast", "face-descriptor"}
+    name : {"auto", "none", "patches", "patches-fast", "face-descriptor", "imagenet"}
     cache : path, True or False/None
         Folder of cached representations; ``True``: :func:`default_cache`; ``False`` or ``None``:
         no cache.

@@ -16,7 +16,7 @@ from underspec.files import data_stamp, load_npy, read_csv
 from underspec.labeling.aggregate import METHODS, DawidSkene, GoldMajorityVote
 from underspec.labeling.quality import check_answers, screen_workers
 from underspec.labeling.select import SelectOptions, holdout_accuracy, neighbourhood_space, select
-from underspec.models.representation import RECIPES, cache_key
+from underspec.models.representation import PRETRAINED, PRETRAINED_RECIPES, RECIPES, cache_key
 
 
 def _classes(value: str | list | None, labels: pd.Series) -> list | None:
@@ -180,7 +180,7 @@ def _pool_tasks(pool: Path, answers: pd.DataFrame, answers_path: str | Path) -> 
         raise UnderspecError(f"{pool / 'pool.json'}: not readable ({exc})") from exc
 
 
-EMBEDDINGS = ("auto", *RECIPES, "supervised", "semi-supervised", "self-supervised", "pixels")
+EMBEDDINGS = ("auto", *RECIPES, *PRETRAINED, "supervised", "semi-supervised", "self-supervised", "pixels")
 
 
 MIN_STEPS = 1000  # a network trained on a few hundred labels needs many passes over them
@@ -210,18 +210,19 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
     the same layer of a network trained on every item without labels (SimCLR-style,
     :mod:`underspec.models.contrastive`); ``patches``: k-means features of whitened image
     patches, learnt without labels and without a network (:mod:`underspec.models.patch_features`);
-    ``pixels``: the first 64 principal components of the pixels (no training). ``address``: a
+    ``pixels``: the first 64 principal components of the pixels (no training); ``imagenet``:
+    EfficientNet-Lite0's pretrained ImageNet features (:mod:`underspec.models.imagenet_features`,
+    an optional extra) and ``face-descriptor``: dlib's face embedding. ``address``: a
     Ray cluster where the patch representations' shards are encoded (:mod:`underspec.engine`).
     The cache key hashes the items as stored (uint8 pixels from files, in blocks), the labels and,
-    for a patch recipe, its settings (a recipe changed under the same name is computed again).
+    for a patch recipe or a pretrained network, its settings (a recipe changed under the same
+    name is computed again).
     """
-    from underspec.models.representation import RECIPES
-
     method = embedding_method(image_set, method)
     labels = hashlib.sha256(image_set.table["label"].to_numpy().tobytes()).hexdigest()
     key = cache_key(image_set.network_items, {"method": method, "epochs": epochs, "seed": seed,
                                               "min_steps": MIN_STEPS, "labels": labels,
-                                              "recipe": RECIPES.get(method)})[:16]
+                                              "recipe": RECIPES.get(method) or PRETRAINED_RECIPES.get(method)})[:16]
     path = Path(cache) / f"embedding-{method}-{key}.npy" if cache else None
     if path is not None and path.is_file():
         return load_npy(path, "a cached embedding (delete it to recompute)")
@@ -242,7 +243,7 @@ def embeddings(image_set: ImageSet, method: str, cache: str | Path | None, *, ep
         model.fit(image_set.X[labeled], image_set.table["label"].to_numpy()[labeled],
                   X_unlabeled=image_set.X[~labeled] if semi else None)
         emb = model.embed(image_set.X)
-    elif method in RECIPES:  # the shared label-free representations (patches, patches-fast)
+    elif method in RECIPES or method in PRETRAINED:  # the shared representations (patches, imagenet, ...)
         from underspec.models.representation import represent
 
         try:

@@ -281,7 +281,8 @@ class SolveSettings:
     ``auto`` gives photographs patch k-means features learnt on all of the task's items without
     labels (then the vector settings apply), and leaves other items as they are; on a task
     whose ``task.json`` allows pretrained weights (``humans``), it takes dlib's face
-    descriptor when the ``faces`` extra is installed. ``face-descriptor`` is refused elsewhere."""
+    descriptor when the ``faces`` extra is installed. The pretrained representations
+    (``face-descriptor``, ``imagenet``) are refused elsewhere."""
     erase: bool = True
     """On a learnt representation with competing hypotheses, erase what the rejected ones predict
     from the features (:mod:`underspec.ambiguity.erase`, LEACE fitted on the target items) and

@@ -1,0 +1,130 @@
+"""The pretrained ImageNet representation (EfficientNet-Lite0): the network, its transformer, and
+where the pipelines take it."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from underspec.errors import UnderspecError
+from underspec.models.imagenet_features import EfficientNetLite0, ImageNetFeatures, available
+from underspec.models.representation import fit_representation, represent, transformer_from_state, transformer_state
+
+
+@pytest.fixture
+def random_weights(tmp_path):
+    """A weights file of the network with random parameters (the package's file needs the extra)."""
+    torch.manual_seed(0)
+    path = tmp_path / "lite0.pth"
+    torch.save(EfficientNetLite0().state_dict(), path)
+    return str(path)
+
+
+def images(n: int, channels: int = 3, side: int = 24, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, channels, side, side)).astype(np.float32)
+
+
+def test_the_network_loads_the_package_parameter_names_and_pools_1280_features(random_weights):
+    network = EfficientNetLite0()
+    state = torch.load(random_weights, weights_only=True)
+    assert len(state) == 296 and "_blocks.15._project_conv.weight" in state  # 16 blocks, the package's names
+    network.load_state_dict(state)
+    with torch.inference_mode():
+        assert network.eval()(torch.zeros(2, 3, 64, 64)).shape == (2, 1280)
+
+
+def test_features_are_standardised_and_a_saved_transformer_reads_new_items_alike(random_weights):
+    X = images(12)
+    fitted = ImageNetFeatures(size=32, weights=random_weights)
+    F = fitted.fit_transform(X[:8])
+    assert F.shape == (8, 1280) and F.dtype == np.float32
+    varied = F.std(0) > 1e-3
+    assert np.allclose(F.mean(0), 0, atol=1e-4) and np.allclose(F.std(0)[varied], 1, atol=1e-3)
+    raw = ImageNetFeatures(size=32, weights=random_weights, standardise=False).fit(X[:8]).transform(X[8:])
+    assert np.allclose(fitted.transform(X[8:]), (raw - fitted.mean_) / fitted.scale_, atol=1e-4)
+    restored = transformer_from_state(transformer_state(fitted))
+    assert type(restored) is ImageNetFeatures and np.array_equal(restored.transform(X[8:]), fitted.transform(X[8:]))
+    uint8 = (X * 255).round().astype(np.uint8)  # uint8 pixels are read as their floats
+    unit = ImageNetFeatures(size=32, weights=random_weights).fit_transform(uint8.astype(np.float32) / 255)
+    assert np.allclose(ImageNetFeatures(size=32, weights=random_weights).fit_transform(uint8), unit, atol=1e-4)
+    grey = ImageNetFeatures(size=32, weights=random_weights, standardise=False).fit_transform(X[:4, :1])
+    colour = ImageNetFeatures(size=32, weights=random_weights, standardise=False).fit_transform(
+        np.repeat(X[:4, :1], 3, axis=1))
+    assert np.allclose(grey, colour, atol=1e-5)  # a grey image is three equal channels
+
+
+def test_bad_items_and_weights_are_refused_with_their_reason(random_weights, tmp_path):
+    with pytest.raises(UnderspecError, match=r"needs images \(N, 1 or 3, H, W\)"):
+        ImageNetFeatures(weights=random_weights).fit(np.zeros((4, 10), np.float32))
+    with pytest.raises(UnderspecError, match=r"needs images"):
+        ImageNetFeatures(weights=random_weights).fit(np.zeros((4, 2, 8, 8), np.float32))
+    other = tmp_path / "other.pth"
+    torch.save(torch.nn.Linear(3, 2).state_dict(), other)
+    with pytest.raises(UnderspecError, match=r"other\.pth: not EfficientNet-Lite0's weights"):
+        ImageNetFeatures(weights=str(other)).fit(images(2))
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a weights file")
+    with pytest.raises(UnderspecError, match=r"broken\.pth: not a readable weights file"):
+        ImageNetFeatures(weights=str(broken)).fit(images(2))
+
+
+@pytest.mark.skipif(not available(), reason="needs the imagenet extra")
+def test_pretrained_features_tell_digits_apart_and_are_cached_with_their_transformer(tmp_path):
+    digits = load_digits()
+    keep = np.isin(digits.target, [3, 5, 8])[:150]
+    X = (digits.images[:150][keep, None] / 16.0).astype(np.float32)
+    y = digits.target[:150][keep]
+    transformer, F = fit_representation(X, "imagenet", cache=tmp_path)
+    assert F.shape == (len(X), 1280) and isinstance(transformer, ImageNetFeatures)
+    accuracy = cross_val_score(LogisticRegression(C=0.01, max_iter=2000), F, y, cv=3).mean()
+    assert accuracy > 0.85  # pretrained features read digits they never saw; random ones do not
+    assert len(list(tmp_path.glob("imagenet-*.npy"))) == 1 and len(list(tmp_path.glob("imagenet-*.state.pt"))) == 1
+    again, cached = fit_representation(X, "imagenet", cache=tmp_path)
+    assert np.array_equal(cached, F)  # in the network's units: a batch of 5 sums in another order than one of 45
+    assert np.allclose(again.transform(X[:5]) * again.scale_, F[:5] * again.scale_, atol=1e-4)
+    assert np.array_equal(represent(X, "imagenet", cache=tmp_path), F)
+
+
+@pytest.mark.skipif(not available(), reason="needs the imagenet extra")
+def test_label_select_and_solve_take_the_imagenet_representation_only_where_allowed(tmp_path):
+    import pandas as pd
+
+    from tests.conftest import CountingOracle
+    from underspec.data.generators import generate
+    from underspec.data.image_sets import ImageSet
+    from underspec.data.items import ItemTable
+    from underspec.pipelines.labeling import embeddings
+    from underspec.pipelines.solve import SolveSettings, solve
+
+    X = images(20, side=32)
+    table = pd.DataFrame({"id": np.arange(20), "split": "train", "label": np.r_[np.zeros(5, int), np.full(15, -1)]})
+    emb = embeddings(ImageSet(ItemTable(X, table), ["a", "b"], source="noise"), "imagenet", tmp_path)
+    assert np.array_equal(emb, represent(X, "imagenet", cache=None))
+    task, answers = generate("cc", source="digits", seed=3, sizes=(20, 20, 20))
+    with pytest.raises(UnderspecError, match="representation imagenet: starts from pretrained weights"):
+        solve(task, CountingOracle(answers.y_val), settings=SolveSettings(representation="imagenet"))
+
+
+@pytest.mark.skipif(not available(), reason="needs the imagenet extra")
+def test_train_predict_and_audit_on_the_imagenet_representation_from_the_command_line(tmp_path, capsys):
+    import json
+
+    from tests.test_representation import stripes
+    from underspec.cli import main
+
+    X, y = stripes(120, side=32)
+    pixels = (X.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+    np.savez(tmp_path / "train.npz", x=pixels, y=y)
+    assert main(["train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "run"), "--epochs", "15",
+                 "--representation", "imagenet", "--seed", "0"]) == 0
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["representation"] == "imagenet" and record["best_valid_balanced_accuracy"] > 0.9
+    assert main(["predict", str(tmp_path / "train.npz"), "--run", str(tmp_path / "run"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert (np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1, usecols=1, dtype=str) != "").all()
+    assert main(["audit", str(tmp_path / "train.npz"), "--out", str(tmp_path / "audit"), "--model", "logistic",
+                 "--representation", "imagenet", "--checks", "label_issues"]) == 0
+    found = json.loads((tmp_path / "audit" / "findings.json").read_text())["label_issues"]["summary"]
+    assert found["representation"] == "imagenet" and found["out_of_sample_balanced_accuracy"] > 0.9
