@@ -12,7 +12,9 @@ groups ``patient_sex,view_position``:
   representation: ResNet-18 from 64 px, 15 epochs, 5 folds);
 - ``cnn``: ``--model network --arch cnn`` (the small CNN);
 - ``logistic``: ``--model logistic`` on the pixels;
-- ``patches-fast``: ``--model logistic --representation patches-fast``.
+- ``patches-fast``: ``--model logistic --representation patches-fast``;
+- ``imagenet``: ``--model logistic --representation imagenet`` (EfficientNet-Lite0's pretrained
+  ImageNet features, the ``imagenet`` extra).
 
 Reported per detector: seconds, peak MB, the label-issue check's precision, recall and F1
 against the flipped labels, its out-of-sample balanced accuracy (on the noisy labels), the
@@ -48,6 +50,7 @@ DETECTORS = {
     "cnn-30": ["--model", "network", "--arch", "cnn", "--epochs", "30"],
     "logistic": ["--model", "logistic"],
     "patches-fast": ["--model", "logistic", "--representation", "patches-fast"],
+    "imagenet": ["--model", "logistic", "--representation", "imagenet"],
 }
 
 
