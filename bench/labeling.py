@@ -242,14 +242,15 @@ def aggregation_markdown(result: dict) -> str:
 
 def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, repeats: int,
                  embedding: str = "auto", short_steps: int = 2000, semi: bool = False,
-                 arch: str = "vgg", augment: str = "strong") -> dict:
+                 arch: str = "vgg", augment: str = "strong", first_repeat: int = 0) -> dict:
     """Test accuracy of the final network against the number of crowd-labeled items, for
     underspec's selection and for random selection (with and without propagation); each
     repeat draws another crowd, other random items and other training seeds.
 
     Every network trains for ``steps`` steps; random selection's labels are also trained for
     ``short_steps`` (a small labeled set may do better with fewer), and the target takes
-    whichever of the two is better. ``semi`` adds the FixMatch columns (slow). Every final
+    whichever of the two is better. ``semi`` adds the FixMatch columns (slow). The repeats are
+    ``first_repeat`` to ``first_repeat + repeats - 1`` (a later run adds repeats to an earlier one). Every final
     network is ``underspec train --arch arch --augment augment`` (the VGG-style network with the
     strong augmentation by default: with every true label it reads 0.8875 on the test set where
     the small CNN with shifts and mirrors read 0.786)."""
@@ -310,7 +311,7 @@ def budget_curve(n_train: int, n_known: int, budgets: list[int], steps: int, rep
     ceiling = test_accuracy(y, "every training item with its true label (the network's ceiling)", 0)
     ceiling_short = test_accuracy(y, f"the same, {short_steps} steps", 0, steps=short_steps)
     rows = []
-    for rep in range(repeats):
+    for rep in range(first_repeat, first_repeat + repeats):
         rows.append({"repeat": rep, "labels_bought": 0, "known_only": test_accuracy(labels, "known only", rep)})
         draw = np.random.default_rng(100 + rep)
         for budget in budgets:
@@ -478,6 +479,7 @@ def main() -> int:
                         help="random selection's networks are also trained for this many steps")
     parser.add_argument("--semi", action="store_true", help="also the FixMatch columns (slow)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--first-repeat", type=int, default=0, help="index of the first repeat (its draws' seeds)")
     parser.add_argument("--embedding", default="auto", help="underspec label select --embedding")
     parser.add_argument("--arch", default="vgg", help="underspec train --arch of every final network")
     parser.add_argument("--augment", default="strong", help="underspec train --augment of every final network")
@@ -496,7 +498,8 @@ def main() -> int:
         result["real"] = {"command": command, **real_data()}
     if "budget" in parts:
         curve = budget_curve(args.n_train, args.known, [int(b) for b in args.budgets.split(",")], args.steps,
-                             args.repeats, args.embedding, args.short_steps, args.semi, args.arch, args.augment)
+                             args.repeats, args.embedding, args.short_steps, args.semi, args.arch, args.augment,
+                             args.first_repeat)
         curve["half_the_labels"] = half_the_labels(curve)
         result["budget"] = {"command": command, **curve}
     save(Path(args.out), "labeling", result, render(result))
