@@ -31,9 +31,10 @@ def pixel_range(X: np.ndarray) -> tuple[float, float]:
 
 
 class PretrainedEmbedding(TransformerMixin, BaseEstimator):
-    """Base of a pretrained network's embedding of images: subclasses give ``n_out`` (columns),
-    ``_check(X)`` (refuse items it cannot read), ``_load_network()`` (sets ``network_``) and
-    ``_describe(X)`` (the raw embedding, the fitted pixel range applied).
+    """Base of a pretrained network's embedding of images: subclasses take a ``standardise``
+    parameter and give ``n_out`` (columns), ``_check(X)`` (refuse items it cannot read),
+    ``_load_network()`` (sets ``network_``) and ``_describe(X)`` (the raw embedding, the fitted
+    pixel range applied).
 
     Nothing is learnt but the pixels' range (:func:`pixel_range`) and, with ``standardise``,
     each column's mean and spread, measured by describing the fitted items once (use
@@ -43,7 +44,6 @@ class PretrainedEmbedding(TransformerMixin, BaseEstimator):
     """
 
     n_out: int = 0
-    standardise: bool = True
 
     def fit(self, X: np.ndarray, y=None):
         """Check the items, find their pixel range and, with ``standardise``, measure the columns
