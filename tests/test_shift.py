@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 
+from underspec.ambiguity.copies import copy_threshold, one_per_image
 from underspec.ambiguity.shift import shift_test
 
 
@@ -32,3 +34,35 @@ def test_duplicates_and_large_samples_are_handled():
     assert 0 <= result.statistic <= 1 and not result.detected
     big = shift_test(rng.normal(size=(5000, 2)), rng.normal(size=(50, 2)), max_items=300, permutations=100)
     assert 0 < big.p_value <= 1 and set(big.as_dict()) == {"statistic", "z", "p_value", "detected"}
+
+
+def _repeated(images: np.ndarray, times: int, rng: np.random.Generator) -> np.ndarray:
+    """Each image ``times`` times, with a little noise (a generator reusing its source)."""
+    return np.repeat(images, times, axis=0) + rng.normal(scale=0.2, size=(len(images) * times, images.shape[1]))
+
+
+def test_splits_of_disjoint_repeated_images_show_no_shift_when_each_image_counts_once():
+    # digits' generators draw each split from its own images and show each image several times
+    X = load_digits().data.astype(np.float32)
+    rng = np.random.default_rng(3)
+    order = rng.permutation(len(X))
+    A, B = _repeated(X[order[:80]], 4, rng), _repeated(X[order[80:160]], 4, rng)
+    every_item = shift_test(A, B, permutations=300, each_image_once=False)
+    assert every_item.detected and every_item.z > 5  # each item's neighbours are its own copies
+    once = shift_test(A, B, permutations=300, each_image_once=True)
+    assert not once.detected and abs(once.z) < 2.5
+    framed = B.reshape(-1, 8, 8).copy()
+    framed[:160, 0, :] = 16  # a real shift still shows
+    assert shift_test(A, framed.reshape(len(B), -1), permutations=300, each_image_once=True).detected
+
+
+def test_one_item_per_image_keeps_the_first_of_each_copy_group_without_chaining():
+    rng = np.random.default_rng(4)
+    images = rng.normal(size=(30, 6)) * 10
+    F = _repeated(images, 3, rng)
+    kept = one_per_image(F, threshold=2.0)
+    assert len(kept) == 30 and np.array_equal(kept, np.sort(kept))
+    assert sorted(set(kept // 3)) == list(range(30))  # one row of each image
+    line = np.arange(5, dtype=np.float32)[:, None]  # points 1 apart: not one long group
+    assert one_per_image(line, threshold=1.5).tolist() == [0, 2, 4]
+    assert copy_threshold(line, line + 10) == pytest.approx(0.5 * 6.0, rel=0.2)

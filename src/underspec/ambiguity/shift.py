@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
+from underspec.ambiguity.copies import copy_threshold, one_per_image
+
 
 @dataclass
 class ShiftTest:
@@ -49,7 +51,8 @@ class ShiftTest:
 
 
 def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int = 1000,
-               max_items: int = 2000, alpha: float = 0.05, seed: int = 0) -> ShiftTest:
+               max_items: int = 2000, alpha: float = 0.05, seed: int = 0,
+               each_image_once: bool = False) -> ShiftTest:
     """Nearest-neighbour two-sample test: do the rows of ``A`` and ``B`` come from one distribution?
 
     Parameters
@@ -66,12 +69,21 @@ def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int =
     alpha : float
         Level at which a shift counts as detected.
     seed : int
+    each_image_once : bool
+        Keep one item per group of near copies in each sample (:mod:`~underspec.ambiguity.copies`)
+        before the test. Samples drawn from disjoint sets of images, each shown several times,
+        otherwise read as shifted because an item's nearest neighbours are its own copies. Off
+        in the solver (``SolveSettings.each_image_once``: measured and kept off).
 
     Returns
     -------
     ShiftTest
     """
     rng = np.random.default_rng(seed)
+    A, B = np.asarray(A, np.float32), np.asarray(B, np.float32)
+    if each_image_once:
+        threshold = copy_threshold(A, B)
+        A, B = A[one_per_image(A, threshold)], B[one_per_image(B, threshold)]
     A, B = (x[np.sort(rng.choice(len(x), max_items, replace=False))] if len(x) > max_items else x
             for x in (np.asarray(A, np.float32), np.asarray(B, np.float32)))
     X = np.concatenate([A, B])
