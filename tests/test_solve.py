@@ -580,3 +580,35 @@ def test_a_pixel_student_started_from_the_true_labels_never_learns_the_teachers(
         pixel_student(X, teacher, X, 3, start="labels")
     with pytest.raises(UnderspecError, match="fixed rows"):
         pixel_student(X, teacher, X, 3, start="fixed")
+
+
+def test_the_linear_refit_smooths_a_hypothesis_and_keeps_the_labels_bought():
+    from underspec.pipelines.solve import _refit_linear, linear_final_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 10)).astype(np.float32)
+    truth = (X[:, 0] > 0).astype(np.int64)
+    hypothesis = truth.copy()
+    flipped = rng.choice(600, 90, replace=False)  # a hypothesis wrong on 15% of the pool
+    hypothesis[flipped] = 1 - hypothesis[flipped]
+    proba = np.eye(2)[hypothesis]
+    model = _refit_linear(X, proba, {}, C=0.01, n_classes=2)
+    assert (model.predict(X) == truth).mean() > 0.95 > (hypothesis == truth).mean()
+    # labels bought replace the hypothesis's (weight 5), rows outside train_rows are left out
+    bought = {int(flipped[0]): int(truth[flipped[0]])}
+    rows = np.arange(300)
+    refit = _refit_linear(X, proba, bought, C=0.01, n_classes=2, train_rows=rows)
+    assert refit is not None and refit.n_features_in_ == 10
+    assert _refit_linear(X, np.eye(2)[np.zeros(600, np.int64)], {}, C=0.01, n_classes=2) is None  # one class only
+    assert SolveSettings().descriptor_final_c == 0.01 and linear_final_model(0.01).C == 0.01
+
+
+def test_linear_features_of_fewer_items_than_columns_do_not_crash():
+    # regression: solve on a pretrained representation (1,280 columns) of 180 items asked PCA
+    # for 512 components and raised ValueError
+    from underspec.ambiguity.erase import linear_features
+
+    X = np.random.default_rng(0).normal(size=(50, 1000)).astype(np.float32)
+    F = linear_features(X, 512)
+    assert F.shape == (50, 50) and np.isfinite(F).all()
+    assert linear_features(X[:, :20], 512).shape == (50, 20)  # narrow items are kept as they are

@@ -127,14 +127,15 @@ def erase_rejected(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.
 
 def linear_features(X: np.ndarray, max_dims: int = 512, seed: int = 0) -> np.ndarray:
     """Items as rows of at most ``max_dims`` columns for linear models: images flattened, then
-    reduced by PCA (fitted on at most 20,000 rows, no label) when wider, scaled so that the
-    columns' mean standard deviation is 1."""
+    reduced by PCA (fitted on at most 20,000 rows, no label) when wider, to ``max_dims`` columns
+    or as many as there are items (fewer items than columns have no more components), scaled so
+    that the columns' mean standard deviation is 1."""
     features = np.asarray(X, np.float32).reshape(len(X), -1)
     if features.shape[1] > max_dims:
         from sklearn.decomposition import PCA
 
         rows = np.random.default_rng(seed).permutation(len(features))[:20000]
-        pca = PCA(max_dims, svd_solver="randomized", random_state=seed).fit(features[rows])
+        pca = PCA(min(max_dims, len(rows)), svd_solver="randomized", random_state=seed).fit(features[rows])
         features = pca.transform(features)
     return (features / max(float(features.std(0).mean()), 1e-12)).astype(np.float32)
 

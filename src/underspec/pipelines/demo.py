@@ -14,7 +14,7 @@ from underspec.data.generators import generate_suite
 from underspec.errors import atomic_dir, check_output_dir
 from underspec.models.fit import predict_proba
 from underspec.oracles import AnswersOracle
-from underspec.pipelines.solve import SolveSettings, solve
+from underspec.pipelines.solve import SolveSettings, linear_final_model, solve
 from underspec.report.solve_report import task_pictures, write_solve_report
 
 
@@ -26,6 +26,9 @@ def trained_accuracy(X: np.ndarray, y: np.ndarray, task, y_val: np.ndarray,
     items and their true labels it is the benchmark's oracle.
     """
     classes = task.classes
+    if settings.descriptor_final_c > 0 and settings.arch(task.X_val) == "linear":  # the solver's refit model
+        model = linear_final_model(settings.descriptor_final_c).fit(X, np.searchsorted(classes, y))
+        return float((classes[model.predict(task.X_val)] == y_val).mean())
     model = train_classifier(X, np.searchsorted(classes, y), len(classes),
                              epochs=settings.for_items("final_epochs", task.X_val), arch=settings.arch(task.X_val),
                              seed=settings.seed)
