@@ -1,22 +1,24 @@
 """Near copies: items that repeat one source image.
 
 A generator that draws more items than its source has images shows each image several times
-(digits: 1,797 images for every split; ``trojan`` holds 240 labeled items on 67 images). The
-splits draw from disjoint images, so in the two-sample test
+(digits has 1,797 images in all, dealt to a task's three splits; ``trojan`` holds 240 labeled
+items on 67 images). The splits draw from disjoint images, so in the two-sample test
 (:func:`~underspec.ambiguity.shift.shift_test`) an item's nearest neighbours are its own copies,
 all from its own sample, and the splits read as shifted where nothing moved. Counting each image
-once removes that.
+once removes that (``shift_test(each_image_once=True)``; the solver keeps it off, see
+``SolveSettings.each_image_once``).
 
 Two items are copies when they lie closer than half the 5th percentile of the other sample's
-distances to their nearest item of this one: on digits ``trojan`` an item lay 0.35 from its
-copy and the target items 3.0 to 3.5 (5th percentile) from the nearest labeled one, about 6
-(median) from other labeled images. Where no image repeats (MNIST), the rule finds next to
+distances to their nearest item of this one: on digits ``trojan`` (seeds 0-2) an item lay 0.33
+to 0.42 from its nearest copy, and the target items 3.0 to 3.5 (5th percentile; median about
+5.8) from the nearest labeled item. Where no image repeats (MNIST), the rule finds next to
 no copies and changes nothing.
 
 Copies of a part of the item escape it: on digits ``no_shift`` (two digits side by side) the
 labeled items share a digit's image with other labeled items without repeating whole, so a
 labeled item's nearest labeled neighbour lies at a median of 5.9 and a target item's at 7.9
-(seed 0; 29 to 34 of the 36 held-out items have no whole copy). The test still reads that split
+(seed 0; in seeds 0-2, 29 to 34 of the 36 held-out items have no whole copy among the
+training items). The test still reads that split
 as shifted, and the heads, which read held-out items through the images they trained on, still
 find two hypotheses there.
 """
