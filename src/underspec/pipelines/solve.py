@@ -87,8 +87,11 @@ class SolveSettings:
     bench (``bench/results/humans-refit.md``, seeds 3 / 42 / 1 / 2): 0.8551 / 0.8546 / 0.8607 /
     0.8668 against 0.8481 / 0.8532 / 0.8574 / 0.8612 (``humans-008b05f.md``,
     ``humans-1-2-33fe7f5.md``), within 0.5 points of the same logistic regression trained on
-    the true labels (0.8647 on average), in 10 s a solve instead of 420 s. Refitting the labels
-    of the erased features' teacher (``erase``) instead read 0.8275 / 0.828 / 0.8401 / 0.828."""
+    the true labels (0.8647 on average), in 8-10 s a solve with the descriptors cached. On seeds
+    5 and 6, solved after the choice, both ways (``humans-refit-5-6.md``,
+    ``humans-self-training-5-6.md``): 0.8565 / 0.8546 against 0.8551 / 0.8448 self-trained (30 s
+    a solve). Refitting the labels of the erased features' teacher (``erase``) instead read
+    0.8275 / 0.828 / 0.8401 / 0.828."""
     represented_weight_decay: float = 0.001
     """Weight decay of the diverse heads on a representation learnt without labels (``auto``'s
     patch features): 0.001 instead of ``vector_weight_decay``'s 0.01, measured with the whole
