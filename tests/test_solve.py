@@ -601,6 +601,11 @@ def test_the_linear_refit_smooths_a_hypothesis_and_keeps_the_labels_bought():
     assert refit is not None and refit.n_features_in_ == 10
     assert _refit_linear(X, np.eye(2)[np.zeros(600, np.int64)], {}, C=0.01, n_classes=2) is None  # one class only
     assert SolveSettings().descriptor_final_c == 0.01 and linear_final_model(0.01).C == 0.01
+    vectors, images = np.zeros((4, 128), np.float32), np.zeros((4, 1, 8, 8), np.float32)
+    assert SolveSettings(representation="face-descriptor").refits_linearly(vectors)
+    assert not SolveSettings(representation="face-descriptor").refits_linearly(images)
+    assert not SolveSettings(representation="face-descriptor", descriptor_final_c=0).refits_linearly(vectors)
+    assert not SolveSettings(representation="patches").refits_linearly(vectors)
 
 
 def test_linear_features_of_fewer_items_than_columns_do_not_crash():

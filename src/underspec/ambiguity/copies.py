@@ -18,9 +18,8 @@ Copies of a part of the item escape it: on digits ``no_shift`` (two digits side 
 labeled items share a digit's image with other labeled items without repeating whole, so a
 labeled item's nearest labeled neighbour lies at a median of 5.9 and a target item's at 7.9
 (seed 0; in seeds 0-2, 29 to 34 of the 36 held-out items have no whole copy among the
-training items). The test still reads that split
-as shifted, and the heads, which read held-out items through the images they trained on, still
-find two hypotheses there.
+training items). The test still reads that split as shifted, and the heads, which read held-out
+items through the images they trained on, still find two hypotheses there.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int =
         threshold = copy_threshold(A, B)
         A, B = A[one_per_image(A, threshold)], B[one_per_image(B, threshold)]
     A, B = (x[np.sort(rng.choice(len(x), max_items, replace=False))] if len(x) > max_items else x
-            for x in (np.asarray(A, np.float32), np.asarray(B, np.float32)))
+            for x in (A, B))
     X = np.concatenate([A, B])
     k = max(1, min(k, len(X) - 1))
     sample = np.r_[np.zeros(len(A), bool), np.ones(len(B), bool)]

@@ -26,7 +26,7 @@ def trained_accuracy(X: np.ndarray, y: np.ndarray, task, y_val: np.ndarray,
     items and their true labels it is the benchmark's oracle.
     """
     classes = task.classes
-    if settings.descriptor_final_c > 0 and settings.arch(task.X_val) == "linear":  # the solver's refit model
+    if settings.refits_linearly(task.X_val):  # the solver's final model there
         model = linear_final_model(settings.descriptor_final_c).fit(X, np.searchsorted(classes, y))
         return float((classes[model.predict(task.X_val)] == y_val).mean())
     model = train_classifier(X, np.searchsorted(classes, y), len(classes),

@@ -483,6 +483,11 @@ class SolveSettings:
 
         return self.descriptor_arch if X.ndim == 2 and self.representation in PRETRAINED else "cnn"
 
+    def refits_linearly(self, X: np.ndarray) -> bool:
+        """Whether the final model for items like ``X`` is the logistic regression refitted on the
+        chosen hypothesis's labels (``descriptor_final_c``): a pretrained descriptor read linearly."""
+        return self.descriptor_final_c > 0 and self.arch(X) == "linear"
+
     def represented(self, X: np.ndarray, *, pretrained: bool = True) -> bool:
         """Whether ``X`` holds the vectors of a representation (the recipe in ``representation``
         once :func:`solve` has resolved it), not native vectors; with ``pretrained=False``, only
@@ -938,7 +943,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         pool_labels = pool_proba[:n_u].argmax(1)
     else:
         refit = (_refit_linear(X_pool, pool_proba, revealed, settings.descriptor_final_c, C, train_rows)
-                 if settings.descriptor_final_c > 0 and settings.arch(X_val) == "linear" else None)
+                 if settings.refits_linearly(X_val) else None)
         if refit is None and settings.erase and hyp.n > 1 and settings.represented(t.X_val):
             eraser, pool_proba = erase_rejected(X_labeled, y_idx, X_pool, X_val,
                                                 hyp.target_proba[chosen].argmax(-1), groups[len(X_labeled) + n_u:],
