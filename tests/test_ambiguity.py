@@ -237,6 +237,22 @@ def test_heads_that_agree_are_one_hypothesis():
     assert hyp2.n == 2 and hyp2.ambiguous and abs(hyp2.disagreement["target"] - 0.5) < 1e-9
 
 
+def test_one_hypothesis_is_kept_alone_by_its_heads_or_its_held_out_fit():
+    from underspec.ambiguity.hypotheses import best_fitting
+
+    p, _ = _two_hypotheses()
+    heads = np.stack([p[0], p[1], p[1], p[1]], axis=1)  # one head reads p[0], three read p[1]
+    hold = np.tile([[[0.99, 0.01]]], (10, 4, 1))
+    hold[0, 1:] = [0.01, 0.99]  # the three heads miss one held-out item of ten
+    hyp = find_hypotheses(heads, heads, hold, np.zeros(10, dtype=int))
+    assert hyp.groups == [[0], [1, 2, 3]]
+    assert best_fitting(hyp, by="holdout") == [0]
+    assert best_fitting(hyp, by="heads") == [0]  # the three heads' 0.9 is more than 0.05 below
+    assert best_fitting(hyp, by="heads", within=0.1) == [1, 2, 3]  # within it, the most heads win
+    kept = find_hypotheses(heads, heads, hold, np.zeros(10, dtype=int), heads=best_fitting(hyp, by="holdout"))
+    assert kept.groups == [[0]] and not kept.ambiguous and kept.dropped == [1, 2, 3]
+
+
 def test_agreed_holdout_counts_hits_where_the_hypotheses_agree():
     p, _ = _two_hypotheses()
     heads = np.stack([p[0], p[1]], axis=1)

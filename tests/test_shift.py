@@ -66,3 +66,51 @@ def test_one_item_per_image_keeps_the_first_of_each_copy_group_without_chaining(
     line = np.arange(5, dtype=np.float32)[:, None]  # points 1 apart: not one long group
     assert one_per_image(line, threshold=1.5).tolist() == [0, 2, 4]
     assert copy_threshold(line, line + 10) == pytest.approx(0.5 * 6.0, rel=0.2)
+
+
+def _pairs(images: np.ndarray, labels: np.ndarray, n: int, correlated: bool, rng: np.random.Generator) -> np.ndarray:
+    """``n`` items (n, 1, 8, 16): two of ``images`` side by side, of one class or drawn independently."""
+    left = rng.integers(len(images), size=n)
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    right = (np.array([rng.choice(by_class[labels[i]]) for i in left]) if correlated
+             else rng.integers(len(images), size=n))
+    return np.concatenate([images[left], images[right]], axis=-1)[:, None]
+
+
+def test_pairs_sharing_a_digit_image_show_no_shift_once_shared_tiles_are_passed_over():
+    # digits no_shift: each split pairs two digits of one class drawn from its own few images,
+    # so an item's nearest neighbours share one of its digits' images
+    from underspec.ambiguity.copies import part_features
+    from underspec.ambiguity.erase import linear_features
+
+    digits = load_digits()
+    keep = np.isin(digits.target, (1, 2))
+    images, labels = (digits.images[keep] / 16).astype(np.float32), digits.target[keep]
+    rng = np.random.default_rng(5)
+    order = rng.permutation(len(images))
+    pools = order[:60], order[60:120]
+    A = _pairs(images[pools[0]], labels[pools[0]], 240, True, rng)
+    B = _pairs(images[pools[1]], labels[pools[1]], 240, True, rng)
+    shifted = _pairs(images[pools[1]], labels[pools[1]], 240, False, rng)  # a cc target: pairs decorrelated
+
+    def test(B, parts):
+        X = np.concatenate([A, B])
+        F, P = linear_features(X, 64), part_features(X, 2, 64)
+        return shift_test(F[:240], F[240:], permutations=300, parts=(P[:240], P[240:]) if parts else None)
+
+    assert test(B, parts=False).detected  # counting every neighbour, the shared digits read as a shift
+    assert not test(B, parts=True).detected
+    moved = test(shifted, parts=True)
+    assert moved.detected and moved.z > 3
+
+
+def test_items_sharing_a_part_are_found_at_any_position():
+    from underspec.ambiguity.copies import sharing_parts
+
+    rng = np.random.default_rng(6)
+    tiles = rng.normal(size=(4, 5)) * 10
+    parts = np.stack([tiles[[0, 1]], tiles[[2, 3]], tiles[[1, 2]], tiles[[3, 3]]])  # (4 items, 2 parts, 5)
+    parts = parts + rng.normal(scale=0.01, size=parts.shape)
+    shared = [s.tolist() for s in sharing_parts(parts, threshold=1.0)]
+    assert shared == [[2], [2, 3], [0, 1], [1]]
+    assert all(len(s) == 0 for s in sharing_parts(parts, threshold=0.0))

@@ -98,7 +98,7 @@ def _distinct(t_pred: np.ndarray, h_pred: np.ndarray, min_gap: float) -> bool:
 def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                     holdout_proba: np.ndarray, holdout_y: np.ndarray, *,
                     min_gap: float = 0.05, min_fit: float | None = None,
-                    sharpest_first: bool = True) -> Hypotheses:
+                    sharpest_first: bool = True, heads: list[int] | None = None) -> Hypotheses:
     """Group heads into distinct hypotheses and decide whether the task is ambiguous.
 
     A head counts only if it fits the labeled distribution: its accuracy on held-out labeled
@@ -130,6 +130,9 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
         mean top probability of 0.64 represent the digit's hypothesis, while three heads of the
         same group read the target items at 1.0 and 0.74; five labels did not tell the flat head
         from the frame's.
+    heads : list of int, optional
+        Consider only these heads (the others count as dropped): one hypothesis's heads keep it
+        alone (:func:`best_fitting`).
     """
     t_pred = target_proba.argmax(-1).T  # (H, N)
     h_pred = holdout_proba.argmax(-1).T
@@ -138,7 +141,8 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
         min_fit = 1.0 / target_proba.shape[-1] + 0.1
     n_hold = len(holdout_y)
     acc = (h_pred == holdout_y[None]).mean(1) if n_hold else np.ones(H)
-    fitting = [h for h in range(H) if acc[h] >= min_fit] or [int(np.argmax(acc))]
+    allowed = list(range(H)) if heads is None else sorted(heads)
+    fitting = [h for h in allowed if acc[h] >= min_fit] or [max(allowed, key=lambda h: acc[h])]
     loglik = (np.log(np.take_along_axis(holdout_proba, holdout_y[:, None, None], -1)[..., 0] + 1e-12).mean(0)
               if n_hold and sharpest_first else np.zeros(H))
     fitting.sort(key=lambda h: (-acc[h], -loglik[h]))  # the best-fitting head founds its group
@@ -171,3 +175,26 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                       head_disagreement=_shares(t_pred[fit_sorted], p_pred[fit_sorted],
                                                 h_pred[fit_sorted]),
                       agreed_holdout=agreed_holdout, agreed_confidence=agreed_confidence)
+
+
+def best_fitting(hyp: Hypotheses, by: str = "heads", within: float = 0.05) -> list[int]:
+    """The heads of the hypothesis to keep alone where the labeled and target items come from one
+    distribution (held-out accuracy then measures the target accuracy: no label is needed to choose).
+
+    Parameters
+    ----------
+    hyp : Hypotheses
+    by : {"heads", "holdout"}
+        ``"holdout"``: the hypothesis that reads the held-out labeled items best (the first one
+        on a tie). ``"heads"``: among those within ``within`` of the best held-out accuracy,
+        the one most heads joined (then the best held-out accuracy, then the first). Under no
+        shift every head that reads the label's feature agrees on the target items, while heads
+        that fit the labeled items by heart scatter, each a hypothesis of its own.
+    within : float
+        Held-out accuracy below the best that still counts as a tie (``by="heads"``).
+    """
+    accuracy = [hyp.holdout_accuracy[g[0]] for g in hyp.groups]
+    if by == "holdout":
+        return hyp.groups[int(np.argmax(accuracy))]
+    near = [k for k, a in enumerate(accuracy) if a >= max(accuracy) - within]
+    return hyp.groups[max(near, key=lambda k: (len(hyp.groups[k]), accuracy[k], -k))]

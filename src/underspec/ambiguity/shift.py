@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from underspec.ambiguity.copies import copy_threshold, one_per_image
+from underspec.ambiguity.copies import copy_threshold, one_per_image, sharing_parts
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ShiftTest:
 
 def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int = 1000,
                max_items: int = 2000, alpha: float = 0.05, seed: int = 0,
-               each_image_once: bool = False) -> ShiftTest:
+               each_image_once: bool = False, parts: tuple[np.ndarray, np.ndarray] | None = None) -> ShiftTest:
     """Nearest-neighbour two-sample test: do the rows of ``A`` and ``B`` come from one distribution?
 
     Parameters
@@ -74,6 +74,11 @@ def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int =
         before the test. Samples drawn from disjoint sets of images, each shown several times,
         otherwise read as shifted because an item's nearest neighbours are its own copies. Off
         in the solver (``SolveSettings.each_image_once``: measured and kept off).
+    parts : (ndarray (n_a, k, d), ndarray (n_b, k, d)), optional
+        Each item's parts (its tiles' features, :func:`~underspec.ambiguity.copies.part_features`).
+        An item's neighbours that hold a near copy of one of its parts are passed over: items
+        made of two digits drawn from a few images each share a digit's image with other items
+        of their own sample, and read as shifted where nothing moved (digits ``no_shift``).
 
     Returns
     -------
@@ -81,16 +86,24 @@ def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int =
     """
     rng = np.random.default_rng(seed)
     A, B = np.asarray(A, np.float32), np.asarray(B, np.float32)
+    kept = [np.arange(len(A)), np.arange(len(B))]
     if each_image_once:
         threshold = copy_threshold(A, B)
-        A, B = A[one_per_image(A, threshold)], B[one_per_image(B, threshold)]
-    A, B = (x[np.sort(rng.choice(len(x), max_items, replace=False))] if len(x) > max_items else x
-            for x in (A, B))
+        kept = [one_per_image(A, threshold), one_per_image(B, threshold)]
+    kept = [rows[np.sort(rng.choice(len(rows), max_items, replace=False))] if len(rows) > max_items else rows
+            for rows in kept]
+    A, B = A[kept[0]], B[kept[1]]
     X = np.concatenate([A, B])
     k = max(1, min(k, len(X) - 1))
     sample = np.r_[np.zeros(len(A), bool), np.ones(len(B), bool)]
-    neighbours = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X, return_distance=False)
-    neighbours = np.stack([row[row != i][:k] for i, row in enumerate(neighbours)])  # itself out
+    skip = [np.empty(0, np.int64)] * len(X)
+    if parts is not None:
+        P = np.concatenate([np.asarray(parts[0], np.float32)[kept[0]], np.asarray(parts[1], np.float32)[kept[1]]])
+        threshold = copy_threshold(P[:len(A)].reshape(-1, P.shape[-1]), P[len(A):].reshape(-1, P.shape[-1]))
+        skip = sharing_parts(P, threshold)
+    extra = max((len(s) for s in skip), default=0)
+    neighbours = NearestNeighbors(n_neighbors=min(len(X), k + 1 + extra)).fit(X).kneighbors(X, return_distance=False)
+    neighbours = np.stack([_first_others(row, i, skip[i], k) for i, row in enumerate(neighbours)])
 
     def own_share(labels: np.ndarray) -> float:
         return float((labels[neighbours] == labels[:, None]).mean())
@@ -100,3 +113,13 @@ def shift_test(A: np.ndarray, B: np.ndarray, *, k: int = 10, permutations: int =
     z = float((observed - null.mean()) / max(null.std(), 1e-12))
     p = float((1 + (null >= observed).sum()) / (1 + permutations))
     return ShiftTest(observed, z, p, alpha)
+
+
+def _first_others(row: np.ndarray, item: int, skip: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` neighbours of ``row`` that are neither ``item`` nor in ``skip`` (topped up
+    with skipped ones, nearest first, where too few remain)."""
+    row = row[row != item]
+    others = row[~np.isin(row, skip)]
+    if len(others) < k:
+        others = np.r_[others, row[np.isin(row, skip)]]
+    return others[:k]
