@@ -365,6 +365,24 @@ def test_digits_no_shift_buys_no_label_though_its_items_share_digit_images():
     assert now["decision"] == "submit" and float((result.predictions == ans.y_val).mean()) >= 0.95
 
 
+def test_the_tile_aware_shift_test_is_for_tiled_pixels_not_photographs():
+    # on raw vehicle_animal photos (seed 42) the pixels' linear features miss the shift once
+    # the shared tiles are passed over (z 1.68): the test must not overrule the heads there
+    from underspec.data.challenge import ChallengeTask
+    from underspec.pipelines.solve import _parts
+
+    def task(shape):
+        X = np.zeros((4, *shape), np.float32)
+        return ChallengeTask(X, np.array([0, 1, 0, 1]), X, X, {"classes": [0, 1]})
+
+    assert _parts(task((1, 8, 16)), SolveSettings()) == 2
+    assert _parts(task((1, 8, 16)), SolveSettings(shift_parts=False)) == 1
+    assert _parts(task((3, 32, 64)), SolveSettings()) == 1  # a photo pair
+    assert _parts(task((1, 8, 8)), SolveSettings()) == 1  # one tile
+    assert _parts(ChallengeTask(np.zeros((4, 198)), np.array([0, 1, 0, 1]), np.zeros((4, 198)),
+                                np.zeros((4, 198)), {"classes": [0, 1]}), SolveSettings()) == 1  # vectors
+
+
 def test_the_decision_replays_exactly_from_its_saved_inputs(tiny_task_dir):
     """``SolveResult.decision_inputs`` is what decide() was called with, the solver's own priors
     included: bench/replay_decisions.py takes the decisions again from it."""
