@@ -59,6 +59,37 @@ def test_flipped_labels_are_found(digits):
     assert items.loc[items["id"].isin(flipped), "score"].mean() < items["score"].mean()
 
 
+def test_later_rounds_fitted_on_the_unflagged_items_find_more_flipped_labels(digits):
+    # the first round's models learnt the flips too (30% of labels moved c -> c+1); fitted
+    # again without the items they flagged, they read the flipped labels as wrong
+    x, y = digits
+    rng = np.random.default_rng(5)
+    flipped = np.zeros(len(y), bool)
+    flipped[rng.choice(len(y), int(0.3 * len(y)), replace=False)] = True
+    noisy = np.where(flipped, (y + 1) % 10, y)
+
+    def f1(rounds):
+        result = run(image_set(x, noisy), "label_issues", rounds=rounds)["label_issues"]
+        found = result.items["is_issue"].to_numpy()
+        precision, recall = (found & flipped).sum() / found.sum(), (found & flipped).sum() / flipped.sum()
+        return 2 * precision * recall / (precision + recall), result.summary["rounds"]
+
+    (one, n1), (three, n3) = f1(1), f1(None)  # the logistic model's default: 3 rounds
+    assert (n1, n3) == (1, 3)
+    assert one < 0.85 and three > one + 0.1
+
+
+def test_out_of_fold_models_fit_only_the_trusted_items(digits):
+    x, y = digits
+    ctx = AuditContext(image_set(x, y), AuditOptions(**FAST))
+    trusted = y != 3  # no 3 is trusted: no model can predict one
+    proba = ctx.out_of_fold(trusted=trusted)
+    assert proba.shape == (len(y), 10) and np.all(proba[:, 3] == 0)
+    assert np.allclose(ctx.out_of_fold(), ctx.proba) and ctx.proba[:, 3].max() > 0.5
+    assert ctx.label_rounds == 3
+    assert AuditContext(image_set(x, y), AuditOptions(model="network", epochs=1)).label_rounds == 1
+
+
 @pytest.mark.parametrize("search", ["exact", "faiss"])
 def test_duplicates_and_outliers_are_found(digits, search, monkeypatch):
     if search == "faiss":  # the approximate search that sets past 50,000 items get
@@ -264,9 +295,9 @@ def test_the_default_audit_of_large_images_uses_the_head_on_the_representation(t
     x[y == 1, 16:48, 16:48] += 150  # a bright square: the class
     np.savez(tmp_path / "xrays.npz", x=x, y=y)
     assert main(["audit", str(tmp_path / "xrays.npz"), "--checks", "label_issues", "--out", str(tmp_path / "a"),
-                 "--folds", "3"]) == 0
+                 "--folds", "3", "--rounds", "2"]) == 0
     summary = json.loads((tmp_path / "a" / "findings.json").read_text())["label_issues"]["summary"]
-    assert (summary["model"], summary["representation"]) == ("logistic", "patches")
+    assert (summary["model"], summary["representation"], summary["rounds"]) == ("logistic", "patches", 2)
     assert summary["out_of_sample_balanced_accuracy"] > 0.9
     assert "logistic on patches" in (tmp_path / "a" / "report.html").read_text()
 

@@ -22,18 +22,31 @@ def label_issues(ctx: AuditContext) -> CheckResult:
     0.972, Fashion-MNIST 0.847 against 0.929); ``both`` is within a point of
     ``prune_by_noise_rate`` on uniform noise and 2.5 points under it on pair flips. On CIFAR-4
     the ranking itself is the limit: flagging exactly the 2,000 least likely labels reaches F1
-    0.834 (the network right on 0.851 of the items out of fold, 25 epochs)."""
+    0.834 (the network right on 0.851 of the items out of fold, 25 epochs).
+
+    With more than one round (``AuditContext.label_rounds``: 3 for the logistic model by
+    default), the models are fitted again, out of fold, on the items the last round did not
+    flag, and every item is scored anew: models fitted on the flipped labels learn some of them
+    and stop reading them as wrong. On CIFAR-4 with the logistic model on ``imagenet``
+    (exploratory probe, 10,000 items, 20% flipped) F1 went from 0.747 to 0.834 / 0.842 / 0.836
+    after 1 / 2 / 3 more rounds with uniform flips, and from 0.663 to 0.810 / 0.828 / 0.835
+    with pair flips; the same model fitted on the true labels (the detection ceiling) reads
+    0.836 (uniform)."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
     proba = ctx.proba
     issues = find_label_issues(ctx.y, proba, filter_by="prune_by_noise_rate")
+    for _ in range(ctx.label_rounds - 1):  # fitted again on the items left unflagged, every item scored anew
+        proba = ctx.out_of_fold(trusted=~issues)
+        issues = find_label_issues(ctx.y, proba, filter_by="prune_by_noise_rate")
     quality = get_label_quality_scores(ctx.y, proba)
     predicted = proba.argmax(1)
     classes = ctx.image_set.classes
     order = np.flatnonzero(issues)[np.argsort(quality[issues])]
     summary = {"issues": int(issues.sum()), "share": round(float(issues.mean()), 4),
                "model": ctx.model_name, "representation": ctx.representation, "device": ctx.device,
+               "rounds": ctx.label_rounds,
                "out_of_sample_balanced_accuracy": round(ctx.image_balanced_accuracy, 4),
                "ranked": [str(ctx.ids[i]) for i in order[:100]]}
     figures = {}

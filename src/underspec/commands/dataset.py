@@ -53,6 +53,9 @@ def audit_parser(sub: argparse._SubParsersAction) -> None:
                           "every item without labels; auto: patches-fast for photographs; imagenet: "
                           "EfficientNet-Lite0's pretrained features, the imagenet extra)")
     aud.add_argument("--folds", type=types.Number(int, low=2), default=5)
+    aud.add_argument("--rounds", type=types.Number(int, low=1), default=None,
+                     help="rounds of the label-issue check, each fitted again on the items the last one did "
+                          "not flag (default: 3 for the logistic model, 1 for the network)")
     aud.add_argument("--epochs", type=types.POSITIVE, default=15)
     aud.add_argument("--min-group", type=types.COUNT, default=10, help="smallest group tested")
     aud.add_argument("--augment", choices=AUGMENTS, default="auto",
@@ -148,7 +151,7 @@ def run_audit(args: argparse.Namespace) -> int:
                            epochs=args.epochs, min_group=args.min_group, augment=args.augment,
                            arch=args.arch, precision=args.precision, features=args.features,
                            representation=args.representation, seed=args.seed, progress=True,
-                           ray=ray_address(args.ray))
+                           ray=ray_address(args.ray), rounds=args.rounds)
     results = run_checks(image_set, options, names(args.checks) or None)
     report = write_audit(image_set, options, results, args.out)
     for r in results:
