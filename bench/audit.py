@@ -14,6 +14,12 @@ the audit's network (the one ``--arch auto`` picks: the small CNN for MNIST, the
 for CIFAR-4) trained on the noisy labels, on the items underspec did not flag, and on the true
 labels; wall time and peak memory of each data set's run.
 
+With ``--ceiling``, each of underspec's detectors is also run with its model trained (out of
+fold, as always) on the *true* labels and reading the noisy ones: the detection ceiling, what the
+detector could reach were its model not misled by the noise it hunts. A model that misreads
+some clean items out of fold flags them whatever the noise, so the ceiling shows how much of a
+miss is the model's, not the detector's.
+
 A third detector, ``representation``, is the audit's logistic model on a label-free
 representation (``--model logistic --representation patches-fast``). ``--noise uniform`` flips
 each chosen label to another class drawn uniformly; ``fashion`` is Fashion-MNIST's 8 classes.
@@ -36,7 +42,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from results_io import SHARED, save
-from underspec.audit.registry import AuditOptions
+from underspec.audit.registry import AuditContext, AuditOptions
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
 from underspec.models.classifier import NetworkClassifier
@@ -145,8 +151,26 @@ def audited(image_set: ImageSet, flipped: np.ndarray, options: AuditOptions) -> 
             "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"], "flags": flags}
 
 
+def detection_ceiling(x: np.ndarray, y: np.ndarray, noisy: np.ndarray, flipped: np.ndarray, classes: list[str],
+                      name: str, options: AuditOptions) -> dict:
+    """The detector's model trained out of fold on the true labels ``y``, scoring the ``noisy``
+    ones with the same cleanlab call as the audit."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    t0 = time.perf_counter()
+    table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": y})
+    ctx = AuditContext(ImageSet(ItemTable(x, table), classes, source=name), options)
+    proba = ctx.proba
+    flags = find_label_issues(noisy, proba, filter_by="prune_by_noise_rate")
+    return {**scores(flags, flipped, get_label_quality_scores(noisy, proba)),
+            "out_of_fold_accuracy_true_labels": round(float((proba.argmax(1) == y).mean()), 4),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str = "pair",
-        detectors: tuple[str, ...] = ("underspec", "anchor"), representation: str = "patches-fast") -> dict:
+        detectors: tuple[str, ...] = ("underspec", "anchor"), representation: str = "patches-fast",
+        ceiling: bool = False) -> dict:
     started = time.perf_counter()
     x, y, xt, yt, classes = load(name, n)
     noisy, flipped = inject(y, len(classes), noise)
@@ -159,6 +183,8 @@ def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str 
         logistic = AuditOptions(model="logistic", representation=representation, seed=SEED, progress=True)
         row["underspec_representation"] = {**audited(image_set, flipped, logistic), "representation": representation}
         row["underspec_representation"].pop("flags")
+        if ceiling:
+            row["underspec_representation_ceiling"] = detection_ceiling(x, y, noisy, flipped, classes, name, logistic)
     if "anchor" in detectors:
         t0 = time.perf_counter()
         theirs, quality = anchor(x, noisy)
@@ -167,6 +193,8 @@ def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str 
     if "underspec" in detectors:
         row["underspec"] = audited(image_set, flipped, options)
         ours = row["underspec"].pop("flags")
+        if ceiling:
+            row["underspec_ceiling"] = detection_ceiling(x, y, noisy, flipped, classes, name, options)
         arch = resolve_arch(x.shape[1:], options.arch)
         row["network"] = {"arch": arch, "epochs": epochs, "precision": resolve_precision(options.precision, arch),
                           "augment": options.augment}
@@ -192,11 +220,15 @@ def markdown(result: dict) -> str:
         net = r.get("network", {"arch": "cnn", "precision": "float32"})
         rep = r.get("underspec_representation", {}).get("representation", "")
         for key, label in (("underspec", f"underspec ({net['arch']}, {net['precision']}, 5-fold)"),
+                           ("underspec_ceiling", f"ceiling: the same {net['arch']} trained on the true labels"),
                            ("underspec_representation", f"underspec (logistic on {rep}, 5-fold)"),
+                           ("underspec_representation_ceiling", f"ceiling: the same logistic on {rep}, true labels"),
                            ("anchor_cleanlab_logistic", "cleanlab + logistic (anchor)")):
             if key not in r:
                 continue
             s = r[key]
+            if "out_of_fold_accuracy_true_labels" in s:
+                label += f" (right on {s['out_of_fold_accuracy_true_labels']} of the items out of fold)"
             lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
                          f"{s['precision']} | {s['recall']} | {s['f1']} | {s.get('f1_at_true_count', '')} | "
                          f"{r['target_f1']} | {s['seconds']} |")
@@ -221,11 +253,13 @@ def main(argv=None) -> int:
                         help="comma-separated: underspec (the audit's network), representation (the audit's "
                              "logistic model on --representation), anchor (cleanlab + logistic on pixels)")
     parser.add_argument("--representation", default="patches-fast")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also each underspec detector's model trained on the true labels (the detection ceiling)")
     parser.add_argument("--name", default="audit", help="stem of the result files")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     detectors = tuple(args.detectors.split(","))
-    runs = [run(name, args.n, args.epochs, args.true_labels, args.noise, detectors, args.representation)
+    runs = [run(name, args.n, args.epochs, args.true_labels, args.noise, detectors, args.representation, args.ceiling)
             for name in args.datasets.split(",")]
     result = {"command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "runs": runs}

@@ -269,8 +269,11 @@ def test_a_long_network_audit_is_announced_with_its_estimate(digits, monkeypatch
     assert capsys.readouterr().err == ""
 
 
-def test_auto_model_is_the_network_on_small_images_and_a_head_from_64_pixels():
+def test_auto_model_is_the_network_on_small_images_and_a_head_from_64_pixels(monkeypatch):
     from underspec.audit.registry import resolve_model
+    from underspec.models import imagenet_features
+
+    monkeypatch.setattr(imagenet_features, "available", lambda: True)  # the imagenet extra installed
 
     small, xray, photo = np.zeros((2, 1, 28, 28)), np.zeros((2, 1, 64, 64)), np.zeros((2, 3, 96, 96))
     many = np.lib.stride_tricks.as_strided(photo, (30_000, 3, 64, 64), (0, *photo.strides[1:3], 8))  # no memory
@@ -278,6 +281,10 @@ def test_auto_model_is_the_network_on_small_images_and_a_head_from_64_pixels():
     assert resolve_model(AuditOptions(), xray) == ("logistic", "patches")
     assert resolve_model(AuditOptions(), photo) == ("logistic", "patches")
     assert resolve_model(AuditOptions(), many) == ("logistic", "patches-fast")  # 4 times cheaper
+    cifar = np.zeros((2, 3, 32, 32))  # a colour photo under 64 px: the head on the pretrained features
+    assert resolve_model(AuditOptions(), cifar) == ("logistic", "imagenet")
+    assert resolve_model(AuditOptions(), np.zeros((2, 3, 16, 16))) == ("network", "none")  # not a photograph
+    assert resolve_model(AuditOptions(model="network"), cifar) == ("network", "none")
     assert resolve_model(AuditOptions(model="network"), xray) == ("network", "none")
     assert resolve_model(AuditOptions(representation="patches"), small) == ("logistic", "patches")
     assert resolve_model(AuditOptions(features="f.npy"), xray) == ("logistic", "none")
@@ -338,3 +345,11 @@ def test_the_audit_of_images_from_files_never_makes_their_float32_copy(tmp_path,
     write_audit(image_set, options, results, tmp_path / "out")  # the report and the findings' data stamp too
     stamp = json.loads((tmp_path / "out" / "findings.json").read_text())["data"]
     assert stamp["items"] == 40 and len(stamp["fingerprint"]) == 16
+
+
+def test_without_the_imagenet_extra_small_photographs_get_the_network(monkeypatch):
+    from underspec.audit.registry import resolve_model
+    from underspec.models import imagenet_features
+
+    monkeypatch.setattr(imagenet_features, "available", lambda: False)
+    assert resolve_model(AuditOptions(), np.zeros((2, 3, 32, 32))) == ("network", "none")
