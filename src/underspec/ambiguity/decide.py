@@ -62,6 +62,9 @@ class Decision:
     gapless_prior: float | None = None
     """The prior "none" started at because no hypothesis splits them along a gap (None: the
     usual prior)."""
+    overruled: int = 0
+    """Hypotheses the heads had found when the two-sample test, finding no shift, kept one alone
+    (0: none overruled)."""
 
     def reason(self) -> str:
         """Why the decision was taken and how sure it is, in a participant's words."""
@@ -92,7 +95,10 @@ class Decision:
                 evidence += (f"The answers look like coin tosses (probability {self.p_coin:.2f}): "
                              "the task may not say what is meant at all. ")
         else:
-            where = "One explanation fits the labeled data. "
+            where = ("One explanation fits the labeled data. " if not self.overruled else
+                     f"The heads found {self.overruled} explanations of the labeled data, but the target "
+                     "items look like the labeled ones, so the explanations can only differ where the "
+                     "heads learnt the labeled images by heart; one was kept, chosen on the labeled items. ")
             evidence = ("Held-out labeled items measure the accuracy; no target item was checked. "
                         if n == 0 else
                         f"{hits} of {n} random target items were right (checks against a shortcut "

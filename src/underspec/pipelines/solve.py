@@ -936,7 +936,9 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         full = np.concatenate([full, slot_heads(F_labeled[train], y_idx[train], items, slots, n_classes=C,
                                                 C=settings.erase_c)], 1)
         hyp, n_slot_heads = judge(full), slots
+    overruled = 0
     if gate and hyp.ambiguous and shift is not None and not shift.detected:
+        overruled = hyp.n
         hyp = judge(full, only=best_fitting(hyp, by=settings.no_shift_keeps))  # one distribution
 
     # 2. Buy labels one at a time.
@@ -1051,7 +1053,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         decision_inputs["holdout_strength"] = settings.represented_holdout_strength
     verdict = decide(**decision_inputs)
     if shift is not None and not shift.detected:
-        verdict = replace(verdict, no_shift_p=shift.p_value)
+        verdict = replace(verdict, no_shift_p=shift.p_value, overruled=overruled)
     if cut is not None:
         verdict = replace(verdict, cut_bimodality=cut, gapless_prior=settings.gapless_none_prior if gapless else None)
     pred_idx = proba.argmax(1)
@@ -1068,7 +1070,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
         "partition_heads": n_partitions, "complement_heads": n_complements, "erased_dimensions": erased,
         "slot_heads": n_slot_heads, "slots": slot_reads, "tile_order": tiles, "pixel_student": student,
-        "shift_test": None if shift is None else shift.as_dict(),
+        "shift_test": None if shift is None else {**shift.as_dict(), "hypotheses_overruled": overruled},
         "final_disagreement": round(member_disagreement, 4),
         "final_model": ("the chosen hypothesis" if first == "fixed" else "self-training" if refit is None
                         else f"logistic regression refit (C {settings.descriptor_final_c})"),
