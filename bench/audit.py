@@ -148,7 +148,8 @@ def audited(image_set: ImageSet, flipped: np.ndarray, options: AuditOptions) -> 
     [result] = run_checks(image_set, options, ["label_issues"])
     flags = result.items["is_issue"].to_numpy()
     return {**scores(flags, flipped, result.items["score"].to_numpy()), "seconds": round(time.perf_counter() - t0, 1),
-            "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"], "flags": flags}
+            "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"],
+            "rounds": result.summary.get("rounds", 1), "flags": flags}
 
 
 def detection_ceiling(x: np.ndarray, y: np.ndarray, noisy: np.ndarray, flipped: np.ndarray, classes: list[str],
@@ -170,17 +171,18 @@ def detection_ceiling(x: np.ndarray, y: np.ndarray, noisy: np.ndarray, flipped: 
 
 def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str = "pair",
         detectors: tuple[str, ...] = ("underspec", "anchor"), representation: str = "patches-fast",
-        ceiling: bool = False) -> dict:
+        ceiling: bool = False, rounds: int | None = None) -> dict:
     started = time.perf_counter()
     x, y, xt, yt, classes = load(name, n)
     noisy, flipped = inject(y, len(classes), noise)
     table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": noisy})
     image_set = ImageSet(ItemTable(x, table), classes, source=name)
-    options = AuditOptions(model="network", epochs=epochs, seed=SEED, progress=True)
+    options = AuditOptions(model="network", epochs=epochs, seed=SEED, progress=True, rounds=rounds)
     row = {"dataset": name, "train_items": len(y), "test_items": len(yt), "noise": NOISE, "noise_kind": noise,
            "injected": int(flipped.sum()), "target_f1": TARGET_F1[name]}
     if "representation" in detectors:
-        logistic = AuditOptions(model="logistic", representation=representation, seed=SEED, progress=True)
+        logistic = AuditOptions(model="logistic", representation=representation, seed=SEED, progress=True,
+                                rounds=rounds)
         row["underspec_representation"] = {**audited(image_set, flipped, logistic), "representation": representation}
         row["underspec_representation"].pop("flags")
         if ceiling:
@@ -227,6 +229,8 @@ def markdown(result: dict) -> str:
             if key not in r:
                 continue
             s = r[key]
+            if s.get("rounds", 1) > 1:
+                label = label.replace("5-fold", f"5-fold, {s['rounds']} rounds")
             if "out_of_fold_accuracy_true_labels" in s:
                 label += f" (right on {s['out_of_fold_accuracy_true_labels']} of the items out of fold)"
             lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
@@ -253,13 +257,16 @@ def main(argv=None) -> int:
                         help="comma-separated: underspec (the audit's network), representation (the audit's "
                              "logistic model on --representation), anchor (cleanlab + logistic on pixels)")
     parser.add_argument("--representation", default="patches-fast")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of the label-issue check, both detectors (default: the audit's own)")
     parser.add_argument("--ceiling", action="store_true",
                         help="also each underspec detector's model trained on the true labels (the detection ceiling)")
     parser.add_argument("--name", default="audit", help="stem of the result files")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     detectors = tuple(args.detectors.split(","))
-    runs = [run(name, args.n, args.epochs, args.true_labels, args.noise, detectors, args.representation, args.ceiling)
+    runs = [run(name, args.n, args.epochs, args.true_labels, args.noise, detectors, args.representation, args.ceiling,
+                args.rounds)
             for name in args.datasets.split(",")]
     result = {"command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "runs": runs}
