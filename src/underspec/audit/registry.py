@@ -61,9 +61,11 @@ class AuditOptions:
         Rounds of the label-issue check: after the first, the models are fitted again, out of
         fold as before, on the items the previous round did not flag, and every item is scored
         anew (iterative cleaning, as in the iterative noisy cross-validation of Chen et al. 2019).
-        By default 3 for the logistic model and 1 for the network (each round costs a network
-        its whole cross-validation again). Measured on CIFAR-4 (10,000 items, 20% of labels
-        flipped; logistic on ``imagenet``; ``bench/results/audit-cifar4-*-imagenet-rounds.md``).
+        By default 3 for the logistic model and 1 for the network. On CIFAR-4 (10,000 items, 20%
+        of labels flipped, ``bench/results/audit-cifar4-*-rounds*.md``) the logistic model on
+        ``imagenet`` went from F1 0.747 / 0.663 (uniform / pair flips) to 0.842 / 0.828; the VGG
+        network (15 epochs, uniform) from 0.781 to 0.770 in two rounds, for twice the time: fitted
+        on cleaner labels it grows surer, and cleanlab flags more of the clean items.
     seed : int
     ray : str, optional
         A Ray cluster's address: the folds run there as Ray tasks (:mod:`underspec.engine`).
