@@ -175,9 +175,9 @@ def resolve_model(options: AuditOptions, X: np.ndarray) -> tuple[str, str]:
     :data:`~underspec.models.representation.FULL_PATCHES_PIXELS`); colour photographs under
     :data:`HEAD_FROM_PIXELS` pixels get it on ``imagenet`` where its weights are installed (on
     CIFAR-4, 10,000 items with 20% of labels flipped, its 3 rounds found them with F1 0.842 /
-    0.828, uniform / pair flips, in 99 s with the features computed (2 cores), against 0.781 /
-    0.808 in 250-510 s for the VGG network it replaces, ``bench/results/audit-cifar4-*-imagenet-rounds.md``);
-    else the network."""
+    0.828, uniform / pair flips, in 99 s with the features computed (2 cores), against 0.781 in
+    249 s / 0.808 in 510 s for the VGG network it replaces (15 / 35 epochs),
+    ``bench/results/audit-cifar4-*-imagenet-rounds.md``); else the network."""
     from underspec.models import imagenet_features
     from underspec.models.representation import is_photograph, patch_recipe, resolve_representation
 
