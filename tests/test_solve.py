@@ -656,3 +656,9 @@ def test_linear_features_of_fewer_items_than_columns_do_not_crash():
     F = linear_features(X, 512)
     assert F.shape == (50, 50) and np.isfinite(F).all()
     assert linear_features(X[:, :20], 512).shape == (50, 20)  # narrow items are kept as they are
+
+
+def test_an_unknown_choice_of_the_hypothesis_kept_without_shift_is_refused(tiny_task_dir):
+    with pytest.raises(UnderspecError, match="no_shift_keeps: 'best'; expected one of heads, holdout, plain"):
+        solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val),
+              settings=SolveSettings(no_shift_keeps="best"))

@@ -40,6 +40,8 @@ PARTITION_VIEWS = ("pixels", "spectrum", "statistics")
 """What :attr:`SolveSettings.partition_views` may name."""
 VIEW_FEATURES = {"spectrum": spectrum, "statistics": channel_statistics}
 """The features each partition view other than ``pixels`` clusters."""
+NO_SHIFT_KEEPS = ("heads", "holdout", "plain")
+"""What :attr:`SolveSettings.no_shift_keeps` may name."""
 
 
 @dataclass
@@ -673,6 +675,9 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     for view in settings.partition_views:
         if view not in PARTITION_VIEWS:
             raise UnderspecError(f"partition_views: {view!r}; expected one of {', '.join(PARTITION_VIEWS)}")
+    if settings.no_shift_keeps not in NO_SHIFT_KEEPS:
+        raise UnderspecError(f"no_shift_keeps: {settings.no_shift_keeps!r}; "
+                             f"expected one of {', '.join(NO_SHIFT_KEEPS)}")
     for path in (out, json_path):  # before any work: a bad path must not cost the training
         if path is not None:
             check_output_file(path)
