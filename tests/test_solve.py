@@ -364,6 +364,7 @@ def test_digits_no_shift_buys_no_label_though_its_items_share_digit_images():
     assert now["shift_test"]["detected"] is False and now["hypotheses"]["count"] == 1
     overruled = now["shift_test"]["hypotheses_overruled"]
     assert overruled >= 2 and f"The heads found {overruled} explanations" in now["reason"]
+    assert now["message"].startswith(f"no shift: the heads found {overruled} hypotheses")
     assert "no label was needed" in now["reason"]
     assert now["decision"] == "submit" and float((result.predictions == ans.y_val).mean()) >= 0.95
 

@@ -721,10 +721,11 @@ def _pool(t: ChallengeTask, max_pool: int,
 
 
 def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int, n_partitions: int,
-                        n_complements: int = 0, slot_kind: str = "tiles") -> dict:
+                        n_complements: int = 0, slot_kind: str = "tiles", overruled: int = 0) -> dict:
     """The summary's words on the ambiguity: whether there is one, and the hypotheses (heads
     numbered ``n_heads`` and up are the pixels' partition, then complements, then the slot
-    heads, of the kind ``slot_kind`` names: see :func:`_slot_features`)."""
+    heads, of the kind ``slot_kind`` names: see :func:`_slot_features`; ``overruled``: the
+    hypotheses the two-sample test overruled, ``SolveSettings.shift_parts``)."""
     partition = sum(n_heads <= group[0] < n_heads + n_partitions for group in hyp.groups)
     complements = sum(0 <= group[0] - n_heads - n_partitions < n_complements for group in hyp.groups)
     tiles = sum(group[0] >= n_heads + n_partitions + n_complements for group in hyp.groups)
@@ -739,6 +740,9 @@ def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int, n_
     return {
         "ambiguous": hyp.ambiguous,
         "message": (f"{hyp.n} distinct hypotheses fit the labeled data{found}" if hyp.ambiguous else
+                    f"no shift: the heads found {overruled} hypotheses, but the target items look like the "
+                    "labeled ones (two-sample test passing over shared tiles); one kept, then self-training"
+                    if overruled else
                     "no ambiguity: the heads disagree no more on the target items than on held-out "
                     "labeled items; plain (self-)training on the labeled data"),
         "hypotheses": {
@@ -1089,7 +1093,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "classes": classes.tolist(),
         "pool": {"unlabeled": n_u, "target": len(t.X_val),
                  "trained_on": len(X_pool) if train_rows is None else len(train_rows)},
-        **_hypotheses_summary(hyp, posterior, settings.n_heads, n_partitions, n_complements, slot_kind),
+        **_hypotheses_summary(hyp, posterior, settings.n_heads, n_partitions, n_complements, slot_kind, overruled),
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
