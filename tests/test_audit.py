@@ -354,3 +354,10 @@ def test_without_the_imagenet_extra_small_photographs_get_the_network(monkeypatc
 
     monkeypatch.setattr(imagenet_features, "available", lambda: False)
     assert resolve_model(AuditOptions(), np.zeros((2, 3, 32, 32))) == ("network", "none")
+
+
+def test_a_round_count_under_one_is_refused_on_the_command_line(tmp_path, capsys):
+    np.savez(tmp_path / "d.npz", x=np.zeros((20, 8, 8)), y=np.arange(20) % 2)
+    assert main(["audit", str(tmp_path / "d.npz"), "--rounds", "0", "--out", str(tmp_path / "a")]) == 2
+    assert "--rounds: expected an integer >= 1, got '0'" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()

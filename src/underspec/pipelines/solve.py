@@ -907,9 +907,9 @@ def _shift(t: ChallengeTask, settings: SolveSettings) -> ShiftTest:
     X = np.concatenate([t.X_labeled[rows[0]], t.X_val[rows[1]]])
     n = min(len(t.X_labeled), SHIFT_ITEMS)
     F = linear_features(X, 64, settings.seed)
-    parts = None
-    if _parts(t, settings) > 1:
-        P = part_features(X, _parts(t, settings), 64, settings.seed)
+    parts, k = None, _parts(t, settings)
+    if k > 1:
+        P = part_features(X, k, 64, settings.seed)
         parts = (P[:n], P[n:])
     return shift_test(F[:n], F[n:], alpha=settings.shift_alpha, seed=settings.seed,
                       each_image_once=settings.each_image_once, parts=parts)
