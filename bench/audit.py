@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -41,7 +40,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from results_io import SHARED, save
+from results_io import SHARED, command_line, save
+from underspec.audit.label_issues import last_filter
 from underspec.audit.registry import AuditContext, AuditOptions
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
@@ -149,13 +149,14 @@ def audited(image_set: ImageSet, flipped: np.ndarray, options: AuditOptions) -> 
     flags = result.items["is_issue"].to_numpy()
     return {**scores(flags, flipped, result.items["score"].to_numpy()), "seconds": round(time.perf_counter() - t0, 1),
             "out_of_sample_balanced_accuracy": result.summary["out_of_sample_balanced_accuracy"],
-            "rounds": result.summary.get("rounds", 1), "flags": flags}
+            "rounds": result.summary.get("rounds", 1), "filter": result.summary.get("filter"), "flags": flags}
 
 
 def detection_ceiling(x: np.ndarray, y: np.ndarray, noisy: np.ndarray, flipped: np.ndarray, classes: list[str],
                       name: str, options: AuditOptions) -> dict:
     """The detector's model trained out of fold on the true labels ``y``, scoring the ``noisy``
-    ones with the same cleanlab call as the audit."""
+    ones with the cleanlab filter of the audit's last round (a model fitted on clean labels, as
+    a last round's nearly is)."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
@@ -163,9 +164,10 @@ def detection_ceiling(x: np.ndarray, y: np.ndarray, noisy: np.ndarray, flipped: 
     table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": y})
     ctx = AuditContext(ImageSet(ItemTable(x, table), classes, source=name), options)
     proba = ctx.proba
-    flags = find_label_issues(noisy, proba, filter_by="prune_by_noise_rate")
+    flags = find_label_issues(noisy, proba, filter_by=last_filter(ctx.label_rounds))
     return {**scores(flags, flipped, get_label_quality_scores(noisy, proba)),
             "out_of_fold_accuracy_true_labels": round(float((proba.argmax(1) == y).mean()), 4),
+            "filter": last_filter(ctx.label_rounds),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -231,6 +233,8 @@ def markdown(result: dict) -> str:
             s = r[key]
             if s.get("rounds", 1) > 1:
                 label = label.replace("5-fold", f"5-fold, {s['rounds']} rounds")
+            if s.get("filter") not in (None, "prune_by_noise_rate"):
+                label += f" [{s['filter']}]"
             if "out_of_fold_accuracy_true_labels" in s:
                 label += f" (right on {s['out_of_fold_accuracy_true_labels']} of the items out of fold)"
             lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
@@ -268,8 +272,7 @@ def main(argv=None) -> int:
     runs = [run(name, args.n, args.epochs, args.true_labels, args.noise, detectors, args.representation, args.ceiling,
                 args.rounds)
             for name in args.datasets.split(",")]
-    result = {"command": "python bench/audit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "runs": runs}
+    result = {"command": command_line("audit.py", argv), "runs": runs}
     save(args.out, args.name, result, markdown(result))
     return 0
 

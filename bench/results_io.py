@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 from underspec.errors import write_text_atomic
@@ -31,6 +32,12 @@ def peak_rss_mb() -> int:
         import resource
 
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that made a result: ``python bench/SCRIPT`` and its arguments (``argv``, or
+    the process's own)."""
+    return f"python bench/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
 def save(out: Path, name: str, result: dict, markdown: str) -> None:

@@ -79,6 +79,24 @@ def test_later_rounds_fitted_on_the_unflagged_items_find_more_flipped_labels(dig
     assert one < 0.85 and three > one + 0.1
 
 
+def test_the_last_of_several_rounds_flags_the_least_likely_labels(digits):
+    # fitted on the labels earlier rounds left, the models count the issues closely: the last
+    # round flags the lowest-quality labels, as many as counted (cleanlab's low_self_confidence),
+    # where prune_by_noise_rate flags some better-read ones
+    x, y = digits
+    rng = np.random.default_rng(3)
+    flipped = np.zeros(len(y), bool)
+    flipped[rng.choice(len(y), int(0.2 * len(y)), replace=False)] = True
+    noisy = np.where(flipped, (y + rng.integers(1, 10, len(y))) % 10, y)
+    result = run(image_set(x, noisy), "label_issues")["label_issues"]
+    items, found = result.items, result.items["is_issue"].to_numpy()
+    assert (result.summary["rounds"], result.summary["filter"]) == (3, "low_self_confidence")
+    assert 0.8 * flipped.sum() < found.sum() < 1.1 * flipped.sum()
+    assert items.loc[found, "score"].max() <= items.loc[~found, "score"].min()
+    one = run(image_set(x, noisy), "label_issues", rounds=1)["label_issues"]
+    assert one.summary["filter"] == "prune_by_noise_rate"
+
+
 def test_out_of_fold_models_fit_only_the_trusted_items(digits):
     x, y = digits
     ctx = AuditContext(image_set(x, y), AuditOptions(**FAST))
@@ -308,6 +326,7 @@ def test_the_default_audit_of_large_images_uses_the_head_on_the_representation(t
     assert summary["out_of_sample_balanced_accuracy"] > 0.9
     html = (tmp_path / "a" / "report.html").read_text()
     assert "logistic on patches" in html and "the label issues\nin 2 rounds" in html
+    assert "the last flags the\nleast likely labels" in html
 
 
 @pytest.mark.parametrize("model", ["network", "auto"])
