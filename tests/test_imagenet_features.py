@@ -9,7 +9,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from underspec.errors import UnderspecError
-from underspec.models.imagenet_features import EfficientNetLite0, ImageNetFeatures, available
+from underspec.models.imagenet_features import (
+    EfficientNetLite0,
+    ImageNetFeatures,
+    available,
+    fold_batch_norms,
+    load_network,
+)
 from underspec.models.representation import fit_representation, represent, transformer_from_state, transformer_state
 
 
@@ -53,6 +59,58 @@ def test_features_are_standardised_and_a_saved_transformer_reads_new_items_alike
     colour = ImageNetFeatures(size=32, weights=random_weights, standardise=False).fit_transform(
         np.repeat(X[:4, :1], 3, axis=1))
     assert np.allclose(grey, colour, atol=1e-5)  # a grey image is three equal channels
+
+
+def pictures(n: int, side: int = 32) -> np.ndarray:
+    """Photo-like images a pretrained network reads differently: smooth colour blobs, darker on the left."""
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0, 1, side)
+    X = np.stack([np.stack([np.exp(-((grid[None] - cx) ** 2 + (grid[:, None] - cy) ** 2) / 0.05) * c
+                            for c in rng.random(3)]) for cx, cy in rng.random((n, 2))])
+    X[..., :side // 3] *= 0.3
+    return X.astype(np.float32)
+
+
+@pytest.mark.skipif(not available(), reason="needs the imagenet extra")
+def test_folded_batch_norms_give_the_network_s_own_features():
+    x = torch.as_tensor(pictures(3, 48))
+    with torch.inference_mode():
+        plain = load_network()(x)
+        folded = fold_batch_norms(load_network())
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        assert torch.allclose(folded(x.contiguous(memory_format=torch.channels_last)), plain, rtol=1e-3, atol=1e-4)
+        assert (plain[0] - plain[1]).abs().max() > 0.1  # the features read the images
+
+
+@pytest.mark.skipif(not available(), reason="needs the imagenet extra")
+def test_mirrored_views_average_an_image_with_its_mirror_and_precision_is_kept():
+    X = pictures(6)
+    mirrored = np.ascontiguousarray(X[..., ::-1])
+    one = ImageNetFeatures(size=64, standardise=False).fit(X)
+    both = ImageNetFeatures(size=64, standardise=False, mirror=True).fit(X)
+    assert np.allclose(both.transform(X), (one.transform(X) + one.transform(mirrored)) / 2, atol=1e-4)
+    assert np.allclose(both.transform(mirrored), both.transform(X), atol=1e-4)  # a mirror image reads alike
+    assert np.abs(one.transform(mirrored) - one.transform(X)).max() > 0.05  # one view does not
+    half = ImageNetFeatures(size=64, standardise=False, precision="bfloat16").fit(X)
+    assert half.precision_ == "bfloat16" and one.precision_ == "float32"
+    gap = np.linalg.norm(half.transform(X) - one.transform(X)) / np.linalg.norm(one.transform(X))
+    assert 0 < gap < 0.1
+    restored = transformer_from_state(transformer_state(half))
+    assert restored.precision_ == "bfloat16" and np.array_equal(restored.transform(X), half.transform(X))
+    with pytest.raises(UnderspecError, match="precision: expected auto, float32 or bfloat16, got 'half'"):
+        ImageNetFeatures(precision="half").fit(X)
+
+
+def test_the_recipe_s_precision_is_part_of_the_cache_key(monkeypatch, tmp_path):
+    from underspec.models import fit
+    from underspec.models.representation import cache_path
+
+    X = images(4)
+    paths = {}
+    for native in (True, False):
+        monkeypatch.setattr(fit, "bfloat16_supported", lambda native=native: native)
+        paths[native] = cache_path(X, "imagenet", 0, tmp_path)
+    assert paths[True] != paths[False]
 
 
 def test_bad_items_and_weights_are_refused_with_their_reason(random_weights, tmp_path):

@@ -44,7 +44,9 @@ PRETRAINED_RECIPES: dict[str, dict] = {
     # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before);
     # "columns": its columns are standardised (they were raw before)
     "face-descriptor": {"weights": "face-descriptor", "pixels": "range", "columns": "standardised"},
-    "imagenet": {"weights": "efficientnet-lite0", "size": 128, "columns": "standardised"},
+    # 160 px and the mirror images (thirty-third session; 128 px and one view before)
+    "imagenet": {"weights": "efficientnet-lite0", "size": 160, "mirror": True, "precision": "auto",
+                 "columns": "standardised"},
 }
 """What the cache key of a pretrained representation holds besides the items."""
 REPRESENTATIONS = ("auto", "none", *RECIPES, *PRETRAINED)
@@ -126,6 +128,10 @@ def cache_path(X: np.ndarray, recipe_name: str, seed: int, cache: str | Path | b
     """Where the features of ``X`` in the recipe ``recipe_name`` are cached (``None``: no cache);
     the fitted transformer's state is kept beside them (``.state.pt``)."""
     recipe = {**(RECIPES.get(recipe_name) or PRETRAINED_RECIPES[recipe_name]), "seed": seed, "version": 5}
+    if "precision" in recipe:  # bfloat16 and float32 features differ a little: each its own cache
+        from underspec.models.imagenet_features import resolve_precision
+
+        recipe["precision"] = resolve_precision(recipe["precision"])
     folder = default_cache() if cache is True else Path(cache) if cache else None
     return folder / f"{recipe_name}-{cache_key(X, recipe)}.npy" if folder else None
 
@@ -188,8 +194,10 @@ def _fit(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address:
 
     label = f"representation ({recipe_name})" if progress else None
     if recipe_name in PRETRAINED:
+        recipe = PRETRAINED_RECIPES[recipe_name]
         transformer = (FaceDescriptor(progress=label) if recipe_name == "face-descriptor" else
-                       ImageNetFeatures(size=PRETRAINED_RECIPES[recipe_name]["size"], progress=label))
+                       ImageNetFeatures(size=recipe["size"], mirror=recipe["mirror"], precision=recipe["precision"],
+                                        progress=label))
         return transformer, transformer.fit_transform(X), None
     # the dictionary from a sample, then the encoding shard by shard, here or on Ray
     transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
