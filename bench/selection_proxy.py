@@ -124,13 +124,22 @@ def run(embeddings: list[str], budgets: list[int]) -> list[dict]:
     return rows
 
 
+def imagenet_recipe() -> str:
+    """The ``imagenet`` representation's recipe in words (its size and views)."""
+    from underspec.models.representation import PRETRAINED_RECIPES
+
+    recipe = PRETRAINED_RECIPES["imagenet"]
+    return f"at {recipe['size']} px" + (", averaged with the mirror image" if recipe.get("mirror") else "")
+
+
 def markdown(rows: list[dict], budgets: list[int], command: str) -> str:
     text = (f"# Which items to buy, on which embedding: a proxy without a network\n\nCommand: `{command}`\n\n"
             f"CIFAR-4 sample of {N_TRAIN} training items, {N_KNOWN} known labels, 4,000 test items; `patches` "
             f"(400 centroids, triangle encoding) pooled over each grid (`2x2`, `3x3`), or a pretrained "
-            f"representation (`imagenet`: EfficientNet-Lite0's ImageNet features at 128 px). Each cell: share "
-            f"of the training items labeled right after propagation / the linear model's test accuracy "
-            f"(random: mean of {RANDOM_DRAWS} draws, ± their sd). See the docstring of `bench/selection_proxy.py`.\n\n"
+            f"representation (`imagenet`: EfficientNet-Lite0's ImageNet features, {imagenet_recipe()}). "
+            f"Each cell: share of the training items labeled right after propagation / the linear model's test "
+            f"accuracy (random: mean of {RANDOM_DRAWS} draws, ± their sd). See the docstring of "
+            "`bench/selection_proxy.py`.\n\n"
             "| embedding | columns | encode s | ceiling (test, all true labels) | known only | " + " | ".join(
                 f"{s} {b}" for b in budgets for s in ("random", "margin", "typiclust")) + " |\n"
             "|---|---|---|---|---|" + "---|" * (3 * len(budgets)) + "\n")
