@@ -47,7 +47,8 @@ def run(name: str, noise: str, representation: str, rounds: int) -> dict:
            "injected": int(flipped.sum()),
            "out_of_fold_accuracy_true_labels": round(float((proba.argmax(1) == y).mean()), 4),
            "filters": {f: scores(find_label_issues(noisy, proba, filter_by=f), flipped) for f in FILTERS}}
-    row["true_count_f1"] = scores(flipped, flipped, get_label_quality_scores(noisy, proba))["f1_at_true_count"]
+    quality = get_label_quality_scores(noisy, proba)  # scores() ranks by it for its true-count F1
+    row["true_count_f1"] = scores(flipped, flipped, quality)["f1_at_true_count"]
     row["seconds"] = round(time.perf_counter() - started, 1)
     return row
 

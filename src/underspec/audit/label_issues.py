@@ -54,8 +54,8 @@ def label_issues(ctx: AuditContext) -> CheckResult:
     issues = find_label_issues(ctx.y, proba, filter_by=FIRST_FILTER)
     for done in range(1, ctx.label_rounds):  # fitted again on the items left unflagged, every item scored anew
         proba = ctx.out_of_fold(trusted=~issues)
-        issues = find_label_issues(ctx.y, proba, filter_by=last_filter(ctx.label_rounds) if done == ctx.label_rounds - 1
-                                   else FIRST_FILTER)
+        last = done == ctx.label_rounds - 1
+        issues = find_label_issues(ctx.y, proba, filter_by=LAST_FILTER if last else FIRST_FILTER)
     quality = get_label_quality_scores(ctx.y, proba)
     predicted = proba.argmax(1)
     classes = ctx.image_set.classes

@@ -168,10 +168,10 @@ def resolve_precision(precision: str) -> str:
     (:func:`underspec.models.fit.bfloat16_supported`; 2.2 times faster than float32 there, and
     the features read CIFAR-4's flipped labels as well, F1 0.892 / 0.867 against 0.892 / 0.870,
     exploratory probe), float32 elsewhere."""
-    from underspec.models.fit import bfloat16_supported
+    from underspec.models.fit import PRECISIONS, bfloat16_supported
 
-    if precision not in ("auto", "float32", "bfloat16"):
-        raise UnderspecError(f"precision: expected auto, float32 or bfloat16, got {precision!r}")
+    if precision not in PRECISIONS:
+        raise UnderspecError(f"precision: expected {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {precision!r}")
     if precision != "auto":
         return precision
     return "bfloat16" if bfloat16_supported() else "float32"
