@@ -61,6 +61,27 @@ def test_features_are_standardised_and_a_saved_transformer_reads_new_items_alike
     assert np.allclose(grey, colour, atol=1e-5)  # a grey image is three equal channels
 
 
+def test_several_sizes_are_averaged_and_the_last_stages_sit_beside_the_head(random_weights):
+    X = images(6)
+
+    def raw(**options) -> np.ndarray:
+        return ImageNetFeatures(weights=random_weights, standardise=False, **options).fit_transform(X)
+
+    both = raw(size=(32, 48), layers=("head", "stage6"))
+    assert both.shape == (6, 192 + 1280)  # in the network's order, whatever the order asked
+    alone = [raw(size=side, layers=("stage6", "head")) for side in (32, 48)]
+    assert np.allclose(both, (alone[0] + alone[1]) / 2, atol=1e-5)
+    assert np.allclose(both[:, 192:], (raw(size=32) + raw(size=48)) / 2, atol=1e-5)
+    old = ImageNetFeatures(size=32, weights=random_weights)
+    F = old.fit_transform(X)
+    del old.layers  # a transformer saved before it read other layers reads the head
+    assert old.n_out == 1280 and np.array_equal(old.transform(X), F)
+    with pytest.raises(UnderspecError, match=r"layers.*'stage9'.*expected some of stage5, stage6, stage7, head"):
+        ImageNetFeatures(layers=("stage9",), weights=random_weights).fit(X)
+    with pytest.raises(UnderspecError, match=r"size.*at least 32 pixels"):
+        ImageNetFeatures(size=(160, 8), weights=random_weights).fit(X)
+
+
 def pictures(n: int, side: int = 32) -> np.ndarray:
     """Photo-like images a pretrained network reads differently: smooth colour blobs, darker on the left."""
     rng = np.random.default_rng(0)
@@ -135,7 +156,7 @@ def test_pretrained_features_tell_digits_apart_and_are_cached_with_their_transfo
     X = (digits.images[:300][keep, None] / 16.0).astype(np.float32)
     y = digits.target[:300][keep]
     transformer, F = fit_representation(X, "imagenet", cache=tmp_path)
-    assert F.shape == (len(X), 1280) and isinstance(transformer, ImageNetFeatures)
+    assert F.shape == (len(X), 112 + 192 + 320 + 1280) and isinstance(transformer, ImageNetFeatures)
 
     def accuracy(features: np.ndarray) -> float:
         return cross_val_score(LogisticRegression(C=0.01, max_iter=2000), features, y, cv=3).mean()

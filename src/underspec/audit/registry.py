@@ -20,6 +20,13 @@ from underspec.data.image_sets import ImageSet, as_float
 from underspec.errors import UnderspecError
 from underspec.files import load_npy
 
+LOGISTIC_C = {"imagenet": 0.002}
+"""The logistic model's inverse regularisation on a representation other than 0.01: chosen on
+CIFAR-10's deer, dog, frog and horse (10,000 items, 20% labels flipped uniformly or to the next
+class; label-issue F1 averaged over the two: on ``imagenet``, C 0.002 / 0.004 gave 0.878 /
+0.877; on its layers at 160 px alone, C 0.002 / 0.01 / 0.02 gave 0.873 / 0.863 / 0.852), then
+measured on the benchmark's CIFAR-4 (``bench/audit.py``)."""
+
 
 @dataclass
 class AuditOptions:
@@ -277,7 +284,7 @@ class AuditContext:
             from sklearn.linear_model import LogisticRegression
 
             if self.representation != "none":  # thousands of standardised features (C measured)
-                return LogisticRegression(max_iter=1000, C=0.01)
+                return LogisticRegression(max_iter=1000, C=LOGISTIC_C.get(self.representation, 0.01))
             return LogisticRegression(max_iter=500, C=1.0)  # on the raw pixels in [0, 1]
         from underspec.models.classifier import NetworkClassifier
 

@@ -44,9 +44,10 @@ PRETRAINED_RECIPES: dict[str, dict] = {
     # "pixels": the face descriptor's faces are rescaled to [0, 1] (they were clipped before);
     # "columns": its columns are standardised (they were raw before)
     "face-descriptor": {"weights": "face-descriptor", "pixels": "range", "columns": "standardised"},
-    # 160 px and the mirror images (thirty-third session; 128 px and one view before)
-    "imagenet": {"weights": "efficientnet-lite0", "size": 160, "mirror": True, "precision": "auto",
-                 "columns": "standardised"},
+    # 160 and 192 px, the mirror images, the last three stages beside the head (thirty-fourth
+    # session; 160 px, the head: thirty-third; 128 px, one view, the head before)
+    "imagenet": {"weights": "efficientnet-lite0", "size": (160, 192), "mirror": True, "precision": "auto",
+                 "layers": ("stage5", "stage6", "stage7", "head"), "columns": "standardised"},
 }
 """What the cache key of a pretrained representation holds besides the items."""
 REPRESENTATIONS = ("auto", "none", *RECIPES, *PRETRAINED)
@@ -197,7 +198,7 @@ def _fit(X: np.ndarray, recipe_name: str, *, seed: int, progress: bool, address:
         recipe = PRETRAINED_RECIPES[recipe_name]
         transformer = (FaceDescriptor(progress=label) if recipe_name == "face-descriptor" else
                        ImageNetFeatures(size=recipe["size"], mirror=recipe["mirror"], precision=recipe["precision"],
-                                        progress=label))
+                                        layers=recipe["layers"], progress=label))
         return transformer, transformer.fit_transform(X), None
     # the dictionary from a sample, then the encoding shard by shard, here or on Ray
     transformer = PatchFeatures(**RECIPES[recipe_name], seed=seed)
