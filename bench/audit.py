@@ -23,8 +23,10 @@ miss is the model's, not the detector's.
 A third detector, ``representation``, is the audit's logistic model on a label-free
 representation (``--model logistic --representation patches-fast``). ``--noise uniform`` flips
 each chosen label to another class drawn uniformly; ``fashion`` is Fashion-MNIST's 8 classes.
+``--draws K`` repeats each data set with K noise draws (the same items, other flips) and gives
+each detector's F1 over them: one draw can mislead where the F1 sits near a target.
 
-    python bench/audit.py [--datasets mnist,fashion,cifar4] [--n 10000] [--noise pair|uniform]
+    python bench/audit.py [--datasets mnist,fashion,cifar4] [--n 10000] [--noise pair|uniform] [--draws 1]
                           [--detectors underspec,representation,anchor] [--name audit] [--out bench/results]
 """
 
@@ -92,10 +94,10 @@ def load(name: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
             yt.astype(np.int64), classes)
 
 
-def inject(y: np.ndarray, n_classes: int, kind: str = "pair") -> tuple[np.ndarray, np.ndarray]:
+def inject(y: np.ndarray, n_classes: int, kind: str = "pair", draw: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """20% of each class flipped to the next class (``pair``) or to another class drawn uniformly
-    (``uniform``); returns noisy labels and the flipped mask."""
-    rng = np.random.default_rng(SEED + 1)
+    (``uniform``), the flips of noise draw ``draw``; returns noisy labels and the flipped mask."""
+    rng = np.random.default_rng(SEED + 1 + 100 * draw)
     flipped = np.zeros(len(y), bool)
     for c in range(n_classes):
         rows = np.flatnonzero(y == c)
@@ -173,15 +175,15 @@ def detection_ceiling(x: np.ndarray, y: np.ndarray, noisy: np.ndarray, flipped: 
 
 def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str = "pair",
         detectors: tuple[str, ...] = ("underspec", "anchor"), representation: str = "patches-fast",
-        ceiling: bool = False, rounds: int | None = None) -> dict:
+        ceiling: bool = False, rounds: int | None = None, draw: int = 0) -> dict:
     started = time.perf_counter()
     x, y, xt, yt, classes = load(name, n)
-    noisy, flipped = inject(y, len(classes), noise)
+    noisy, flipped = inject(y, len(classes), noise, draw)
     table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": noisy})
     image_set = ImageSet(ItemTable(x, table), classes, source=name)
     options = AuditOptions(model="network", epochs=epochs, seed=SEED, progress=True, rounds=rounds)
     row = {"dataset": name, "train_items": len(y), "test_items": len(yt), "noise": NOISE, "noise_kind": noise,
-           "injected": int(flipped.sum()), "target_f1": TARGET_F1[name]}
+           "draw": draw, "injected": int(flipped.sum()), "target_f1": TARGET_F1[name]}
     if "representation" in detectors:
         logistic = AuditOptions(model="logistic", representation=representation, seed=SEED, progress=True,
                                 rounds=rounds)
@@ -208,6 +210,27 @@ def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str 
     row["wall_seconds"] = round(time.perf_counter() - started, 1)
     row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return row
+
+
+DETECTORS = ("underspec", "underspec_ceiling", "underspec_representation", "underspec_representation_ceiling",
+             "anchor_cleanlab_logistic")
+
+
+def where(row: dict) -> str:
+    """The data set of a run, with its noise draw past the first."""
+    return row["dataset"] + (f", draw {row['draw']}" if row.get("draw") else "")
+
+
+def spread(runs: list[dict]) -> list[str]:
+    """Per data set and detector with several noise draws: the F1's mean, lowest and highest."""
+    lines = []
+    for name in dict.fromkeys(r["dataset"] for r in runs):
+        for key in DETECTORS:
+            f1 = [r[key]["f1"] for r in runs if r["dataset"] == name and key in r]
+            if len(f1) > 1:
+                lines.append(f"- {name}, {key}: F1 {np.mean(f1):.4f} over {len(f1)} noise draws "
+                             f"(lowest {min(f1):.4f}, highest {max(f1):.4f})")
+    return ["", *lines] if lines else []
 
 
 def markdown(result: dict) -> str:
@@ -237,14 +260,15 @@ def markdown(result: dict) -> str:
                 label += f" [{s['filter']}]"
             if "out_of_fold_accuracy_true_labels" in s:
                 label += f" (right on {s['out_of_fold_accuracy_true_labels']} of the items out of fold)"
-            lines.append(f"| {r['dataset']} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
+            lines.append(f"| {where(r)} | {r['train_items']} | {r['injected']} | {label} | {s['flagged']} | "
                          f"{s['precision']} | {s['recall']} | {s['f1']} | {s.get('f1_at_true_count', '')} | "
                          f"{r['target_f1']} | {s['seconds']} |")
+    lines += spread(result["runs"])
     lines += ["", "| data | test acc., noisy labels | after dropping flagged items | true labels | wall s | peak MB |",
               "|---|---|---|---|---|---|"]
     for r in result["runs"]:
         t = r.get("test_accuracy", {"noisy": "not run", "cleaned": "not run", "true_labels": None})
-        lines.append(f"| {r['dataset']} | {t['noisy']} | {t['cleaned']} | {t['true_labels'] or 'not run'} | "
+        lines.append(f"| {where(r)} | {t['noisy']} | {t['cleaned']} | {t['true_labels'] or 'not run'} | "
                      f"{r['wall_seconds']} | {r['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
 
@@ -265,13 +289,15 @@ def main(argv=None) -> int:
                         help="rounds of the label-issue check, both detectors (default: the audit's own)")
     parser.add_argument("--ceiling", action="store_true",
                         help="also each underspec detector's model trained on the true labels (the detection ceiling)")
+    parser.add_argument("--draws", type=int, default=1,
+                        help="noise draws per data set (the same items, other flips; draw 0 is the first)")
     parser.add_argument("--name", default="audit", help="stem of the result files")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     detectors = tuple(args.detectors.split(","))
     runs = [run(name, args.n, args.epochs, args.true_labels, args.noise, detectors, args.representation, args.ceiling,
-                args.rounds)
-            for name in args.datasets.split(",")]
+                args.rounds, draw)
+            for name in args.datasets.split(",") for draw in range(args.draws)]
     result = {"command": command_line("audit.py", argv), "runs": runs}
     save(args.out, args.name, result, markdown(result))
     return 0
