@@ -108,6 +108,13 @@ def test_out_of_fold_models_fit_only_the_trusted_items(digits):
     assert AuditContext(image_set(x, y), AuditOptions(model="network", epochs=1)).label_rounds == 1
 
 
+def test_the_logistic_model_takes_its_representation_s_measured_regularisation(digits):
+    x, y = digits
+    c = {name: AuditContext(image_set(x, y), AuditOptions(model="logistic", representation=name)).estimator.C
+         for name in ("imagenet", "patches", "none")}
+    assert c == {"imagenet": 0.002, "patches": 0.01, "none": 1.0}  # 1,904 pretrained columns, patches, pixels
+
+
 @pytest.mark.parametrize("search", ["exact", "faiss"])
 def test_duplicates_and_outliers_are_found(digits, search, monkeypatch):
     if search == "faiss":  # the approximate search that sets past 50,000 items get
