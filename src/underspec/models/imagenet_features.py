@@ -97,7 +97,7 @@ WEIGHTS = "efficientnet-lite0-57934424.pth"
 STAGES = ((3, 1, 1, 32, 16, 1), (3, 2, 6, 16, 24, 2), (5, 2, 6, 24, 40, 2), (3, 2, 6, 40, 80, 3),
           (5, 1, 6, 80, 112, 3), (5, 2, 6, 112, 192, 4), (3, 1, 6, 192, 320, 1))
 """Per stage: kernel, stride, expansion, input and output channels, blocks (EfficientNet-B0's)."""
-LAYERS = {"stage5": 112, "stage6": 192, "stage7": 320, "head": 1280}
+LAYERS = {**{f"stage{number}": STAGES[number - 1][4] for number in (5, 6, 7)}, "head": 1280}
 """The layers whose globally pooled activations the features may hold, and their widths: the
 outputs of the last three stages and the 1,280 of the head (the classifier's inputs)."""
 EPS = 1e-3  # the batch norms' epsilon in the TensorFlow original
