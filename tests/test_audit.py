@@ -97,6 +97,44 @@ def test_the_last_of_several_rounds_flags_the_least_likely_labels(digits):
     assert one.summary["filter"] == "prune_by_noise_rate"
 
 
+def test_neighbours_vote_with_their_trusted_labels():
+    from underspec.audit.label_issues import neighbour_proba
+
+    rng = np.random.default_rng(0)
+    features = np.concatenate([rng.normal(0, 0.1, (30, 5)) + 5 * np.eye(5)[c] for c in (0, 1)])
+    y = np.repeat([0, 1], 30)
+    y[3] = 1  # one wrong label among class 0's cluster
+    proba = neighbour_proba(features, y, np.ones(60, bool), 2, k=10)
+    assert np.allclose(proba.sum(1), 1) and proba[3, 0] > 0.9 and proba[40, 1] > 0.9
+    untrusted = np.ones(60, bool)
+    untrusted[:30] = False  # class 0's cluster untrusted: its items' neighbours give no vote
+    assert np.allclose(neighbour_proba(features, y, untrusted, 2, k=10)[:30], 0.5)
+
+
+def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has_a_weight(digits, monkeypatch):
+    # pair flips bend the logistic model's boundary toward them; the labels of each item's
+    # nearest neighbours do not bend, and on digits' pixels the neighbours are mostly of one
+    # class (40% of labels moved c -> c+1: F1 0.786 alone, 0.808 with the neighbours)
+    from underspec.audit import label_issues
+
+    x, y = digits
+    rng = np.random.default_rng(5)
+    flipped = np.zeros(len(y), bool)
+    flipped[rng.choice(len(y), int(0.4 * len(y)), replace=False)] = True
+    noisy = np.where(flipped, (y + 1) % 10, y)
+
+    def f1():
+        result = run(image_set(x, noisy), "label_issues")["label_issues"]
+        found = result.items["is_issue"].to_numpy()
+        return 2 * (found & flipped).sum() / (found.sum() + flipped.sum()), result.summary["neighbours"]
+
+    alone, none = f1()
+    monkeypatch.setattr(label_issues, "NEIGHBOUR_WEIGHT", {"none": 0.3})
+    mixed, neighbours = f1()
+    assert none is None and neighbours == {"k": label_issues.NEIGHBOURS, "weight": 0.3}
+    assert mixed > alone + 0.01
+
+
 def test_out_of_fold_models_fit_only_the_trusted_items(digits):
     x, y = digits
     ctx = AuditContext(image_set(x, y), AuditOptions(**FAST))
