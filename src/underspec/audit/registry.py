@@ -74,7 +74,9 @@ class AuditOptions:
         0.865 / 0.844 since the last round flags the least likely labels, as many as counted
         (:data:`~underspec.audit.label_issues.LAST_FILTER`), 0.892 / 0.869 on the features at
         160 px with the mirror image, 0.916 / 0.904 on the four views and four layers of the
-        present recipe with C 0.002 (:data:`LOGISTIC_C`); the VGG network (15 epochs,
+        present recipe with C 0.002 (:data:`LOGISTIC_C`), 0.915 / 0.900 (0.914 / 0.901 over
+        four noise draws) with the neighbours' labels in the last round
+        (:data:`~underspec.audit.label_issues.NEIGHBOUR_WEIGHT`); the VGG network (15 epochs,
         uniform) from 0.781 in 249 s to 0.770 in two rounds in 420 s: fitted on cleaner labels it
         grows surer, and cleanlab flags more of the clean items.
     seed : int
@@ -190,7 +192,9 @@ def resolve_model(options: AuditOptions, X: np.ndarray) -> tuple[str, str]:
     with the last round's filter (``audit-cifar4-*-imagenet-last-filter.md``), 0.892 / 0.869 in
     119 s from the images on the features at 160 px with the mirror image
     (``audit-cifar4-*-imagenet-160-mirror.md``), 0.916 / 0.904 in 248 s on the present recipe
-    (``audit-cifar4-*-imagenet-layers.md``; 0.912 / 0.900 over four noise draws), against 0.781 in
+    (``audit-cifar4-*-imagenet-layers.md``; 0.912 / 0.900 over four noise draws), 0.915 / 0.900
+    with the neighbours' labels in the last round (0.914 / 0.901 over four draws,
+    ``audit-cifar4-*-imagenet-neighbours*.md``), against 0.781 in
     249 s / 0.808 in 510 s for the VGG network it replaces (15 / 35 epochs),
     ``bench/results/audit-cifar4-*-imagenet-rounds.md``); else the network."""
     from underspec.models import imagenet_features
