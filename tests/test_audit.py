@@ -106,9 +106,9 @@ def test_neighbours_vote_with_their_trusted_labels():
     y[3] = 1  # one wrong label among class 0's cluster
     proba = neighbour_proba(features, y, np.ones(60, bool), 2, k=10)
     assert np.allclose(proba.sum(1), 1) and proba[3, 0] > 0.9 and proba[40, 1] > 0.9
-    untrusted = np.ones(60, bool)
-    untrusted[:30] = False  # class 0's cluster untrusted: its items' neighbours give no vote
-    assert np.allclose(neighbour_proba(features, y, untrusted, 2, k=10)[:30], 0.5)
+    trusted = np.ones(60, bool)
+    trusted[:30] = False  # class 0's cluster untrusted: its items' neighbours give no vote
+    assert np.allclose(neighbour_proba(features, y, trusted, 2, k=10)[:30], 0.5)
 
 
 def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has_a_weight(digits, monkeypatch):
