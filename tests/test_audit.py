@@ -111,7 +111,8 @@ def test_neighbours_vote_with_their_trusted_labels():
     assert np.allclose(neighbour_proba(features, y, trusted, 2, k=10)[:30], 0.5)
 
 
-def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has_a_weight(digits, monkeypatch):
+def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has_a_weight(digits, monkeypatch,
+                                                                                           tmp_path):
     # pair flips bend the logistic model's boundary toward them; the labels of each item's
     # nearest neighbours do not bend, and on digits' pixels the neighbours are mostly of one
     # class (40% of labels moved c -> c+1: F1 0.786 alone, 0.808 with the neighbours)
@@ -126,13 +127,16 @@ def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has
     def f1():
         result = run(image_set(x, noisy), "label_issues")["label_issues"]
         found = result.items["is_issue"].to_numpy()
-        return 2 * (found & flipped).sum() / (found.sum() + flipped.sum()), result.summary["neighbours"]
+        return 2 * (found & flipped).sum() / (found.sum() + flipped.sum()), result
 
-    alone, none = f1()
+    alone, plain = f1()
     monkeypatch.setattr(label_issues, "NEIGHBOUR_WEIGHT", {"none": 0.3})
-    mixed, neighbours = f1()
-    assert none is None and neighbours == {"k": label_issues.NEIGHBOURS, "weight": 0.3}
+    mixed, result = f1()
+    assert plain.summary["neighbours"] is None
+    assert result.summary["neighbours"] == {"k": label_issues.NEIGHBOURS, "weight": 0.3}
     assert mixed > alone + 0.01
+    write_audit(image_set(x, noisy), AuditOptions(**FAST), [result], tmp_path / "out")
+    assert "labels of each item's 20 nearest neighbours, weight 0.3" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_out_of_fold_models_fit_only_the_trusted_items(digits):
