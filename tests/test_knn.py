@@ -45,3 +45,12 @@ def test_threshold_and_missing_faiss_choose_the_search(monkeypatch):
     dist, idx = nearest(x, k=3)  # falls back to the exact search
     assert used and (idx[:, 0] == np.arange(200)).all() and np.allclose(dist[:, 0], 0, atol=1e-3)
     assert nearest(x[:2], k=10)[1].shape == (2, 2)  # k is at most the indexed items
+
+
+def test_neighbour_votes_sum_the_weights_by_label():
+    from underspec.models.knn import neighbour_votes
+
+    y = np.array([0, 1, 1, 2])
+    neighbours = np.array([[1, 2], [0, 3]])
+    weights = np.array([[1.0, 0.5], [2.0, 0.0]])
+    assert np.array_equal(neighbour_votes(y, neighbours, weights, 3), [[0, 1.5, 0], [2.0, 0, 0]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from underspec.audit.registry import AuditContext, CheckResult, Figure, items_frame
-from underspec.models.knn import nearest
+from underspec.models.knn import nearest, neighbour_votes
 
 GRID = 24
 FIRST_FILTER = "prune_by_noise_rate"
@@ -50,10 +50,7 @@ def neighbour_proba(features: np.ndarray, y: np.ndarray, trusted: np.ndarray, n_
     unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     _, idx = nearest(unit.astype(np.float32), k=min(k + 1, len(y)))
     idx = idx[:, 1:]  # each item is its own first neighbour
-    votes = np.zeros((len(y), n_classes))
-    for c in range(n_classes):
-        votes[:, c] = ((y[idx] == c) & trusted[idx]).sum(1)
-    votes += 0.1
+    votes = neighbour_votes(y, idx, trusted[idx].astype(float), n_classes) + 0.1
     return votes / votes.sum(1, keepdims=True)
 
 

@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from underspec.errors import UnderspecError
-from underspec.models.knn import nearest
+from underspec.models.knn import nearest, neighbour_votes
 
 KNN_GRID = [(k, metric, weights) for k in (5, 10, 20) for metric in ("euclidean", "cosine")
             for weights in ("uniform", "distance")]
@@ -104,9 +104,7 @@ def _neighbour_proba(y: np.ndarray, distances: np.ndarray, neighbours: np.ndarra
             w = 1.0 / distances
         exact = np.isinf(w)
         w[exact.any(1)] = exact[exact.any(1)]
-    proba = np.zeros((len(neighbours), n_classes))
-    for column in range(neighbours.shape[1]):
-        np.add.at(proba, (np.arange(len(neighbours)), y[neighbours[:, column]]), w[:, column])
+    proba = neighbour_votes(y, neighbours, w, n_classes)
     total = proba.sum(1, keepdims=True)
     return proba / np.where(total == 0, 1, total)
 

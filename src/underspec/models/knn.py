@@ -65,3 +65,24 @@ def nearest(index: np.ndarray, queries: np.ndarray | None = None, k: int = 10, *
     graph.hnsw.efSearch = max(64, 2 * k)
     squared, found = graph.search(np.ascontiguousarray(queries, dtype=np.float32), k)
     return np.sqrt(np.maximum(squared, 0)), found
+
+
+def neighbour_votes(y: np.ndarray, neighbours: np.ndarray, weights: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each query's votes per class: the ``weights`` of its ``neighbours`` summed by their label.
+
+    Parameters
+    ----------
+    y : array of int (n,)
+        Class index of every indexed vector.
+    neighbours, weights : arrays (m, k)
+        Rows of the index found for each query (:func:`nearest`) and the weight of each vote.
+    n_classes : int
+
+    Returns
+    -------
+    array (m, n_classes), not normalised.
+    """
+    votes = np.zeros((len(neighbours), n_classes))
+    for column in range(neighbours.shape[1]):
+        np.add.at(votes, (np.arange(len(neighbours)), y[neighbours[:, column]]), weights[:, column])
+    return votes
