@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
+from underspec.audit.label_issues import noise_transition
 from underspec.audit.registry import AuditContext, AuditOptions
 from underspec.cli import main
 from underspec.data.image_sets import ImageSet
@@ -111,6 +113,20 @@ def test_neighbours_vote_with_their_trusted_labels():
     assert np.allclose(neighbour_proba(features, y, trusted, 2, k=10)[:30], 0.5)
 
 
+def pair_flips(y: np.ndarray, share: float = 0.4, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """``share`` of the labels moved c -> c+1: the noisy labels and the flipped mask."""
+    flipped = np.zeros(len(y), bool)
+    flipped[np.random.default_rng(seed).choice(len(y), int(share * len(y)), replace=False)] = True
+    return np.where(flipped, (y + 1) % (y.max() + 1), y), flipped
+
+
+def label_issue_f1(x, noisy, flipped) -> tuple[float, object]:
+    """The label-issue check's F1 against the ``flipped`` mask, and its result."""
+    result = run(image_set(x, noisy), "label_issues")["label_issues"]
+    found = result.items["is_issue"].to_numpy()
+    return 2 * (found & flipped).sum() / (found.sum() + flipped.sum()), result
+
+
 def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has_a_weight(digits, monkeypatch,
                                                                                            tmp_path):
     # pair flips bend the logistic model's boundary toward them; the labels of each item's
@@ -119,16 +135,8 @@ def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has
     from underspec.audit import label_issues
 
     x, y = digits
-    rng = np.random.default_rng(5)
-    flipped = np.zeros(len(y), bool)
-    flipped[rng.choice(len(y), int(0.4 * len(y)), replace=False)] = True
-    noisy = np.where(flipped, (y + 1) % 10, y)
-
-    def f1():
-        result = run(image_set(x, noisy), "label_issues")["label_issues"]
-        found = result.items["is_issue"].to_numpy()
-        return 2 * (found & flipped).sum() / (found.sum() + flipped.sum()), result
-
+    noisy, flipped = pair_flips(y)
+    f1 = partial(label_issue_f1, x, noisy, flipped)
     alone, plain = f1()
     monkeypatch.setattr(label_issues, "NEIGHBOUR_WEIGHT", {"none": 0.3})
     mixed, result = f1()
@@ -137,6 +145,39 @@ def test_the_last_round_reads_the_neighbours_labels_where_the_representation_has
     assert mixed > alone + 0.01
     write_audit(image_set(x, noisy), AuditOptions(**FAST), [result], tmp_path / "out")
     assert "labels of each item's 20 nearest neighbours, weight 0.3" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_the_second_round_fits_every_label_through_the_estimated_noise_matrix(digits, monkeypatch, tmp_path):
+    # forward loss correction: the model of round 2 leaves the flips to the noise matrix that
+    # round 1 estimated, so its boundary does not bend toward them (40% of labels moved
+    # c -> c+1: F1 0.786 with plain rounds, 0.951 with the corrected round)
+    from underspec.audit import label_issues
+
+    x, y = digits
+    noisy, flipped = pair_flips(y)
+    f1 = partial(label_issue_f1, x, noisy, flipped)
+    plain_f1, plain = f1()
+    monkeypatch.setattr(label_issues, "FORWARD_CORRECTED", ("none",))
+    corrected_f1, result = f1()
+    assert plain.summary["forward_correction"] is None
+    assert result.summary["forward_correction"]["round"] == 2
+    assert len(result.summary["forward_correction"]["transition_diagonal"]) == 10
+    assert corrected_f1 > plain_f1 + 0.05
+    assert run(image_set(x, noisy), "label_issues", rounds=2)["label_issues"].summary["forward_correction"] is None
+    write_audit(image_set(x, noisy), AuditOptions(**FAST), [result], tmp_path / "out")
+    assert "fits every given label through the label-noise matrix" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_the_noise_matrix_estimate_finds_the_direction_of_pair_flips(digits):
+    x, y = digits
+    rng = np.random.default_rng(1)
+    noisy = np.where(rng.random(len(y)) < 0.3, (y + 1) % 10, y)
+    proba = AuditContext(image_set(x, noisy), AuditOptions(**FAST)).proba
+    T = noise_transition(noisy, proba)
+    assert T.shape == (10, 10) and np.allclose(T.sum(1), 1.0)
+    off = T - np.diag(np.diag(T))
+    assert (off.argmax(1) == (np.arange(10) + 1) % 10).mean() >= 0.9  # most of each class's noise goes to the next
+    assert np.allclose(noise_transition(y, np.eye(10)[y]), np.eye(10))  # clean labels: the identity
 
 
 def test_out_of_fold_models_fit_only_the_trusted_items(digits):

@@ -306,9 +306,10 @@ class AuditContext:
         (``options.ray``), with the same results."""
         return self.out_of_fold()
 
-    def out_of_fold(self, trusted: np.ndarray | None = None) -> np.ndarray:
+    def out_of_fold(self, trusted: np.ndarray | None = None, estimator=None) -> np.ndarray:
         """Out-of-sample class probabilities of every labeled item (N_labeled, C), each fold's
-        model fitted only on the ``trusted`` items of its training rows (default: all)."""
+        model (``estimator``, default :attr:`estimator`) fitted only on the ``trusted`` items of
+        its training rows (default: all)."""
         from sklearn.model_selection import StratifiedKFold
 
         from underspec.engine import run_tasks
@@ -318,9 +319,10 @@ class AuditContext:
         cv = list(StratifiedKFold(folds, shuffle=True, random_state=self.options.seed).split(self.inputs, self.y))
         if trusted is not None:
             cv = [(train[trusted[train]], test) for train, test in cv]
+        estimator = self.estimator if estimator is None else estimator
         if self.options.progress and self.model_name == "network" and self.options.ray is None:
-            announce_network_time(self.estimator, self.inputs, self.y, folds)
-        parts = run_tasks(fold_proba, (self.estimator, self.inputs, self.y, self.n_classes), cv,
+            announce_network_time(estimator, self.inputs, self.y, folds)
+        parts = run_tasks(fold_proba, (estimator, self.inputs, self.y, self.n_classes), cv,
                           address=self.options.ray, progress="folds" if self.options.progress else None)
         out = np.zeros((len(self.y), self.n_classes))
         for (_, test), part in zip(cv, parts, strict=True):

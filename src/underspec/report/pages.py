@@ -28,15 +28,17 @@ def audit_page(image_set, options, results: list, docs: dict[str, str]) -> str:
                      "summary_text": json.dumps(r.summary, indent=1, default=plain_json)[:20000],
                      "top": json.loads(flagged.to_json(orient="records", default_handler=str))})
     t = image_set.table
-    model, rounds, neighbours = options.model, 1, None  # what it resolved to, where the label issues say
+    model, rounds, neighbours, forward = options.model, 1, None, None  # what it resolved to, where the label issues say
     for r in results:
         if r.name == "label_issues":
             model = r.summary["model"] + (f" on {r.summary['representation']}"
                                           if r.summary["representation"] != "none" else "")
             rounds, neighbours = r.summary.get("rounds", 1), r.summary.get("neighbours")
+            forward = r.summary.get("forward_correction")
     return render("audit.html", source=image_set.source, n_items=len(t), n_labeled=int((t["label"] >= 0).sum()),
                   classes=[str(c) for c in image_set.classes], shape=tuple(image_set.items.X.shape[1:]),
-                  model=model, folds=options.folds, rounds=rounds, neighbours=neighbours, groups=options.groups,
+                  model=model, folds=options.folds, rounds=rounds, neighbours=neighbours, forward=forward,
+                  groups=options.groups,
                   bad=image_set.bad,
                   resized=image_set.resized, results=rows)
 
