@@ -44,7 +44,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from results_io import SHARED, command_line, save
 from underspec.audit.label_issues import last_filter
-from underspec.audit.registry import AuditContext, AuditOptions
+from underspec.audit.registry import AuditContext, AuditOptions, network_epochs
 from underspec.data.image_sets import ImageSet
 from underspec.data.items import ItemTable
 from underspec.models.classifier import NetworkClassifier
@@ -181,6 +181,7 @@ def run(name: str, n: int, epochs: float, true_labels: bool = False, noise: str 
     noisy, flipped = inject(y, len(classes), noise, draw)
     table = pd.DataFrame({"id": np.arange(len(y)), "split": "train", "label": noisy})
     image_set = ImageSet(ItemTable(x, table), classes, source=name)
+    epochs = network_epochs(epochs, x.shape[1:])  # the audit's default where none is given
     options = AuditOptions(model="network", epochs=epochs, seed=SEED, progress=True, rounds=rounds)
     row = {"dataset": name, "train_items": len(y), "test_items": len(yt), "noise": NOISE, "noise_kind": noise,
            "draw": draw, "injected": int(flipped.sum()), "target_f1": TARGET_F1[name]}
@@ -277,7 +278,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="mnist,cifar4")
     parser.add_argument("--n", type=int, default=10000, help="training items per data set")
-    parser.add_argument("--epochs", type=float, default=15)
+    parser.add_argument("--epochs", type=float, default=None, help="the network's (default: the audit's)")
     parser.add_argument("--true-labels", action="store_true",
                         help="also train on the true labels (the ceiling of cleaning; one more network per data set)")
     parser.add_argument("--noise", choices=("pair", "uniform"), default="pair")

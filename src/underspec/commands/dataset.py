@@ -56,7 +56,9 @@ def audit_parser(sub: argparse._SubParsersAction) -> None:
     aud.add_argument("--rounds", type=types.Number(int, low=1), default=None,
                      help="rounds of the label-issue check, each fitted again on the items the last one did "
                           "not flag (default: 3 for the logistic model, 1 for the network)")
-    aud.add_argument("--epochs", type=types.POSITIVE, default=15)
+    aud.add_argument("--epochs", type=types.POSITIVE, default=None,
+                     help="training passes of each network (default: 35 for the small CNN of grey images, "
+                          "15 for the larger networks)")
     aud.add_argument("--min-group", type=types.COUNT, default=10, help="smallest group tested")
     aud.add_argument("--augment", choices=AUGMENTS, default="auto",
                      help="augmentation of the network's training items")
