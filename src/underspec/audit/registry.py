@@ -180,8 +180,9 @@ for the others). The small CNN of grey images reads labels better with longer tr
 Fashion-MNIST, 10,000 items with 20% of labels flipped, four noise draws each, label-issue F1
 pair / uniform 0.9005 / 0.9045 at 15 epochs (three draws of eight under 0.90,
 ``bench/results/audit-fashion-*-draws.md``), 0.9283 / 0.9301 at 35, every draw 0.926 or more
-(``audit-fashion-*-draws-35.md``), in 103 to 143 s per audit against 43 to 63 s (2 cores). The VGG and ResNet-18 networks keep 15: on CIFAR-4
-the VGG network took 249 s at 15 epochs and 510 s at 35 for F1 0.781 / 0.808."""
+(``audit-fashion-*-draws-35.md``), in 103 to 143 s per audit against 43 to 63 s (2 cores).
+The VGG and ResNet-18 networks keep 15: on CIFAR-4 the VGG network took 249 s at 15 epochs and
+510 s at 35 for F1 0.781 / 0.808."""
 DEFAULT_EPOCHS = 15
 
 
