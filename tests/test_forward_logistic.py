@@ -1,3 +1,6 @@
+"""The forward-corrected logistic regression: scikit-learn's model without noise, the clean classes through a
+known label-noise matrix, and bad matrices refused with what is expected."""
+
 import numpy as np
 import pytest
 from sklearn.base import clone
