@@ -82,12 +82,6 @@ def neighbour_proba(features: np.ndarray, y: np.ndarray, trusted: np.ndarray, n_
     return votes / votes.sum(1, keepdims=True)
 
 
-def forward_corrects(ctx: AuditContext) -> bool:
-    """Whether the label-issue rounds fit a forward-corrected model (:data:`FORWARD_CORRECTED`:
-    the logistic model on those representations)."""
-    return ctx.model_name == "logistic" and ctx.representation in FORWARD_CORRECTED
-
-
 def last_filter(rounds: int) -> str:
     """The cleanlab filter whose flags a check of ``rounds`` rounds reports."""
     return LAST_FILTER if rounds > 1 else FIRST_FILTER
@@ -129,7 +123,7 @@ def label_issues(ctx: AuditContext) -> CheckResult:
     forward = None
     issues = find_label_issues(ctx.y, proba, filter_by=FIRST_FILTER)
     for done in range(1, ctx.label_rounds):  # fitted again on the items left unflagged, every item scored anew
-        if done == 1 and ctx.label_rounds > 2 and forward_corrects(ctx):
+        if done == 1 and ctx.label_rounds > 2 and ctx.representation in FORWARD_CORRECTED:  # the logistic model
             transition = noise_transition(ctx.y, proba)
             forward = {"round": 2, "transition_diagonal": np.round(np.diag(transition), 3).tolist()}
             proba = ctx.out_of_fold(estimator=ForwardLogisticRegression(

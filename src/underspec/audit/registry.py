@@ -189,10 +189,10 @@ DEFAULT_EPOCHS = 15
 def network_epochs(epochs: float | None, input_shape: tuple[int, ...], arch: str = "auto") -> float:
     """``epochs`` when given, else the audit's default for the network that ``arch`` gives items
     of ``input_shape`` (:data:`NETWORK_EPOCHS`)."""
-    from underspec.models.networks import resolve_arch
-
     if epochs is not None:
         return epochs
+    from underspec.models.networks import resolve_arch
+
     return NETWORK_EPOCHS.get(resolve_arch(tuple(input_shape), arch), DEFAULT_EPOCHS)
 
 
