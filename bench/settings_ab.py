@@ -17,6 +17,9 @@ true labels), both from the calibration row.
 ``--render NAME`` writes ``NAME.md`` again from ``NAME.json`` (the plain training of each run
 taken from the calibration row where the JSON lacks it).
 
+``seeds:A-B``: every run of generation seeds A to B, variants included (``seeds:A-B:N1,N2``:
+of the tasks N1, N2 only); ``--source mnist --calibration FILE`` takes the runs of an MNIST
+calibration result.
 ``variants:K1,K2``: the variant runs whose shortcut kind is one of those (identifiable ones);
 ``named:A-B``: the suite's tasks of generation seeds A to B, the embedding tasks left out (their
 items are vectors, which no partition reads); ``tasks:N1,N2:A-B``: the named tasks N1, N2 of
@@ -35,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration import generate_run, seed_range
-from results_io import save
+from results_io import SHARED, save
 from underspec.data.sources import load_source
 from underspec.oracles import AnswersOracle
 from underspec.pipelines.solve import SolveSettings, solve
@@ -54,11 +57,15 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
     if kind == "variants":
         kinds = value.split(",")
         return [r for r in rows if r["identifiable"] and r["variant"] and r["variant"].get("shortcut") in kinds]
+    if kind == "seeds":  # every run of those seeds, named tasks and variants, or of the tasks named
+        seeds, _, names = value.partition(":")
+        low, high = seed_range(seeds, f"--runs {spec!r}")
+        return [r for r in rows if low <= r["seed"] <= high and (not names or r["task"] in names.split(","))]
     if kind == "tasks":
         names, _, seeds = value.partition(":")
         low, high = seed_range(seeds, f"--runs {spec!r}")
         return [r for r in rows if not r["variant"] and low <= r["seed"] <= high and r["task"] in names.split(",")]
-    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B or tasks:NAMES:A-B")
+    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B, tasks:NAMES:A-B or seeds:A-B[:NAMES]")
 
 
 def solve_row(row: dict, settings: list[dict], source, work: Path) -> list[dict]:
@@ -92,7 +99,8 @@ def totals(runs: list[dict], k: int) -> dict:
                                        for r, s in zip(runs, got, strict=True)),
             "needless_abstentions": sum(s["decision"] == "abstain" and s["truth"] >= r["default"] + 0.05
                                         for r, s in zip(runs, got, strict=True)),
-            "seconds": round(sum(s["seconds"] for s in got), 1)}
+            "seconds": round(sum(s["seconds"] for s in got), 1) if all(s.get("seconds") is not None for s in got)
+            else None}
 
 
 def markdown(result: dict) -> str:
@@ -136,6 +144,8 @@ def main() -> int:
     parser.add_argument("--runs", help="variants:KINDS or named:A-B")
     parser.add_argument("--render", default=None, help="only write NAME.md again from NAME.json")
     parser.add_argument("--calibration", default=str(RESULTS / "calibration.json"))
+    parser.add_argument("--source", default="digits", choices=("digits", "mnist"), help="the calibration's source")
+    parser.add_argument("--mnist", default=str(SHARED / "mnist" / "mnist.npz"), help="MNIST .npz (--source mnist)")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()
     calibration = json.loads(Path(args.calibration).read_text())["rows"]
@@ -146,7 +156,8 @@ def main() -> int:
         raise SystemExit("expected --runs and at least one setting (or --render NAME)")
     settings = [json.loads(s) for s in args.settings]
     rows = pick(calibration, args.runs)
-    source, work = load_source("digits"), Path(tempfile.mkdtemp())
+    source = load_source(args.source, args.mnist if args.source == "mnist" else None)
+    work = Path(tempfile.mkdtemp())
     runs = []
     for row in rows:
         solved = solve_row(row, settings, source, work)

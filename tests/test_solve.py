@@ -64,8 +64,11 @@ def test_pool_holds_every_target_item_and_unlabeled_up_to_max_pool(tiny_task_dir
     oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
     settings = SolveSettings(max_pool=max_pool, epochs=2, final_epochs=1, rounds=1)
     result = solve(tiny_task_dir, oracle, budget=1, settings=settings)
-    assert result.summary["pool"] == {"unlabeled": n_unlabeled, "target": 80,
-                                      "trained_on": trained_on}
+    pool = result.summary["pool"]
+    assert pool == {"unlabeled": n_unlabeled, "target": 80, "trained_on": trained_on,
+                    "target_in_final": pool["target_in_final"]}
+    if n_unlabeled == 0:  # nothing else to learn the target's distribution from
+        assert pool["target_in_final"] is True
     assert len(result.predictions) == 80
     assert result.summary["pixel_student"] is None and result.teacher_proba is None  # native images: no student
 
@@ -663,3 +666,46 @@ def test_an_unknown_choice_of_the_hypothesis_kept_without_shift_is_refused(tiny_
     with pytest.raises(UnderspecError, match="no_shift_keeps: 'best'; expected one of heads, holdout, plain"):
         solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val),
               settings=SolveSettings(no_shift_keeps="best"))
+
+
+def test_the_final_networks_leave_out_the_target_items_only_where_the_unlabeled_ones_refute_every_rival():
+    from underspec.pipelines.solve import target_rows_trained
+
+    chosen = np.zeros(10, np.int64)  # 6 unlabeled rows, then 4 target rows
+    rival = np.array([[1, 1, 1, 0, 0, 0, 1, 1, 0, 0]])  # disputes 3 unlabeled rows, 2 target rows
+    assert target_rows_trained("auto", chosen, rival, 6, None).tolist() == [0, 1, 2, 3, 4, 5]
+    assert target_rows_trained("always", chosen, rival, 6, None) is None
+    weak = np.array([[1, 0, 0, 0, 0, 0, 1, 1, 1, 0]])  # 1 against 3: the target's items are needed
+    assert target_rows_trained("auto", chosen, weak, 6, None) is None
+    assert target_rows_trained("never", chosen, weak, 6, None).tolist() == [0, 1, 2, 3, 4, 5]
+    # every rival must be refuted by the unlabeled items alone
+    assert target_rows_trained("auto", chosen, np.concatenate([rival, weak]), 6, None) is None
+    assert target_rows_trained("auto", chosen, np.zeros((0, 10), np.int64), 6, None).tolist() == list(range(6))
+    kept = np.array([0, 2, 4, 6, 7, 8, 9])  # the rows trained on at all (max_pool)
+    assert target_rows_trained("auto", chosen, rival, 6, kept).tolist() == [0, 2, 4]
+    assert target_rows_trained("auto", chosen, weak, 6, kept) is kept
+    assert target_rows_trained("never", chosen[6:], rival[:, 6:], 0, None) is None  # no unlabeled row: the target's
+
+
+def test_final_networks_kept_off_the_target_items_do_not_learn_their_misread_labels_by_heart():
+    # on digits embed (generation seed 1) the final networks trained on the target items'
+    # pseudo-labels learn three misread images of a 3 by heart (four items each): 0.950 against
+    # the oracle's 0.996 (the default, target_in_final "always", measured and kept)
+    task, ans = generate("embed", source="digits", seed=1, oracle_items=240)
+    accuracy = {}
+    for mode in ("always", "auto"):
+        result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=1, target_in_final=mode))
+        assert result.summary["pool"]["target_in_final"] is (mode == "always")
+        accuracy[mode] = float((result.predictions == ans.y_val).mean())
+    assert accuracy["auto"] >= 0.98 and accuracy["auto"] > accuracy["always"] + 0.02
+    # 3% of the unlabeled items break the shortcut: the target's items are needed to learn the label
+    task, ans = generate("uniform_color_low_mix_rate", source="digits", seed=0)
+    result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=0, target_in_final="auto"))
+    assert result.summary["pool"]["target_in_final"] is True
+    assert float((result.predictions == ans.y_val).mean()) >= 0.95
+
+
+def test_an_unknown_choice_of_the_target_items_in_the_final_training_is_refused(tiny_task_dir):
+    with pytest.raises(UnderspecError, match="target_in_final: 'some'; expected one of auto, always, never"):
+        solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val),
+              settings=SolveSettings(target_in_final="some"))
