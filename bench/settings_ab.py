@@ -141,7 +141,7 @@ def render(name: str, calibration: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="*", help="SolveSettings overrides, JSON; the first is the baseline")
-    parser.add_argument("--runs", help="variants:KINDS or named:A-B")
+    parser.add_argument("--runs", help="variants:KINDS, named:A-B, tasks:NAMES:A-B or seeds:A-B[:NAMES]")
     parser.add_argument("--render", default=None, help="only write NAME.md again from NAME.json")
     parser.add_argument("--calibration", default=str(RESULTS / "calibration.json"))
     parser.add_argument("--source", default="digits", choices=("digits", "mnist"), help="the calibration's source")
