@@ -690,14 +690,12 @@ def test_the_final_networks_leave_out_the_target_items_only_where_the_unlabeled_
 def test_final_networks_kept_off_the_target_items_do_not_learn_their_misread_labels_by_heart():
     # on digits embed (generation seed 1) the final networks trained on the target items'
     # pseudo-labels learn three misread images of a 3 by heart (four items each): 0.950 against
-    # the oracle's 0.996 (the default, target_in_final "always", measured and kept)
+    # the oracle's 0.996 under the default, target_in_final "always" (measured and kept: over
+    # digits seeds 0-9 "auto" gains nothing measurable); this fails with "always"
     task, ans = generate("embed", source="digits", seed=1, oracle_items=240)
-    accuracy = {}
-    for mode in ("always", "auto"):
-        result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=1, target_in_final=mode))
-        assert result.summary["pool"]["target_in_final"] is (mode == "always")
-        accuracy[mode] = float((result.predictions == ans.y_val).mean())
-    assert accuracy["auto"] >= 0.98 and accuracy["auto"] > accuracy["always"] + 0.02
+    result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=1, target_in_final="auto"))
+    assert result.summary["pool"]["target_in_final"] is False
+    assert float((result.predictions == ans.y_val).mean()) >= 0.98
     # 3% of the unlabeled items break the shortcut: the target's items are needed to learn the label
     task, ans = generate("uniform_color_low_mix_rate", source="digits", seed=0)
     result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=0, target_in_final="auto"))
