@@ -841,9 +841,9 @@ def target_rows_trained(mode: str, chosen_pred: np.ndarray, others_pred: np.ndar
         hypothesis, they hold at least as many items it disputes as the target holds), else
         ``train_rows``. Without an unlabeled row the target's are always kept.
     """
-    rows = np.arange(len(chosen_pred)) if train_rows is None else np.asarray(train_rows)
     if mode == "always":
         return train_rows
+    rows = np.arange(len(chosen_pred)) if train_rows is None else np.asarray(train_rows)
     unlabeled = rows[rows < n_unlabeled]
     disputes = others_pred != chosen_pred  # (n_others, N_pool)
     refuted = (disputes[:, unlabeled].sum(1) >= disputes[:, n_unlabeled:].sum(1)).all()
