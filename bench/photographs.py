@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration import keep_decision
-from results_io import SHARED, peak_rss_mb, reset_peak_rss, save
+from results_io import SHARED, machine, peak_gpu_mb, peak_rss_mb, reset_peak_rss, save
 from underspec.data.generators import TASKS, generate
 from underspec.pipelines.demo import trained_accuracy
 from underspec.pipelines.solve import SolveSettings, represent_task, solve
@@ -160,7 +160,7 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
     reset_peak_rss()  # the solve's peak, with the task in memory (not the generator's nor earlier rows')
     started = time.perf_counter()
     result = solve(task, Answers(answers.y_val), settings=settings, progress=True)
-    seconds, peak_mb = time.perf_counter() - started, peak_rss_mb()
+    seconds, peak_mb, gpu_mb = time.perf_counter() - started, peak_rss_mb(), peak_gpu_mb()
     s = result.summary
     truth = float((result.predictions == answers.y_val).mean())
     settings = replace(settings, representation=s["representation"])  # the recipe solve resolved
@@ -177,7 +177,8 @@ def run_one(name: str, seed: int, cifar10: str, faces: str, with_images: bool, o
            "p_better": s["p_better_than_default"], "p_coin": s["p_disputed_labels_random"],
            "representation": s["representation"],
            "slots_kept": "/".join(str(r["slot"]) for r in s["slots"] if r["kept"]) or "all",
-           "seconds": round(seconds, 1), "peak_rss_mb": peak_mb}
+           "seconds": round(seconds, 1), "peak_rss_mb": peak_mb, "device": s["device"],
+           **({} if gpu_mb is None else {"peak_gpu_mb": gpu_mb})}
     if keep is not None:  # replayable by bench/replay_decisions.py
         keep.mkdir(parents=True, exist_ok=True)
         low, high = s["interval_90"]
@@ -219,7 +220,7 @@ def table(rows: list[dict]) -> str:
 
 
 def markdown(rows: list[dict], means: list[dict], command: str) -> str:
-    return (f"# Photograph tasks on the learnt representation\n\nCommand: `{command}` (2 CPU cores).\n\n"
+    return (f"# Photograph tasks on the learnt representation\n\nCommand: `{command}` ({machine()}).\n\n"
             + __doc__.split("\n\n", 1)[1].rsplit("\n\n", 1)[0] + "\n\n## Mean (min-max) over seeds\n\n"
             + table(means) + "\n\n## Every run\n\n" + table(rows) + "\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,11 +16,22 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def reset_peak_rss() -> None:
-    """Start measuring :func:`peak_rss_mb` from now (Linux: the process's high-water mark is
-    reset to its current resident memory); elsewhere a no-op, and the peak counts from the
-    process's start."""
+    """Start measuring :func:`peak_rss_mb` (and :func:`peak_gpu_mb`) from now (Linux: the
+    process's high-water mark is reset to its current resident memory); elsewhere a no-op, and
+    the peak counts from the process's start."""
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_gpu_mb() -> int | None:
+    """The most GPU memory torch held since :func:`reset_peak_rss`, in MB; None without a GPU."""
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None
 
 
 def peak_rss_mb() -> int:
@@ -32,6 +44,15 @@ def peak_rss_mb() -> int:
         import resource
 
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def machine() -> str:
+    """The machine a result was measured on, as its Markdown names it: the CPU cores this
+    process may use, and the GPU when torch sees one (the solver then trains there: ``auto``)."""
+    import torch
+
+    cores = f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()} CPU cores"
+    return f"{cores}, GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else cores
 
 
 def command_line(script: str, argv: list[str] | None) -> str:
