@@ -19,19 +19,18 @@ def reset_peak_rss() -> None:
     """Start measuring :func:`peak_rss_mb` (and :func:`peak_gpu_mb`) from now (Linux: the
     process's high-water mark is reset to its current resident memory); elsewhere a no-op, and
     the peak counts from the process's start."""
+    torch = sys.modules.get("torch")  # never imported here: its own memory would count in the peak
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
 
 
 def peak_gpu_mb() -> int | None:
-    """The most GPU memory torch held since :func:`reset_peak_rss`, in MB; None without a GPU."""
-    import torch
-
-    return round(torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None
+    """The most GPU memory torch held since :func:`reset_peak_rss`, in MB; None without a GPU
+    (or where torch was never imported, so nothing ran on one)."""
+    torch = sys.modules.get("torch")
+    return round(torch.cuda.max_memory_allocated() / 2**20) if torch is not None and torch.cuda.is_available() else None
 
 
 def peak_rss_mb() -> int:
