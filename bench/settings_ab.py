@@ -17,6 +17,8 @@ true labels), both from the calibration row.
 ``--render NAME`` writes ``NAME.md`` again from ``NAME.json`` (the plain training of each run
 taken from the calibration row where the JSON lacks it).
 
+``heads-below:G``: the runs where some head's held-out accuracy lies more than G below the
+best head's (those a ``fit_gap`` of G can change; the others take the same path).
 ``seeds:A-B``: every run of generation seeds A to B, variants included (``seeds:A-B:N1,N2``:
 of the tasks N1, N2 only); ``--source mnist --calibration FILE`` takes the runs of an MNIST
 calibration result.
@@ -39,6 +41,7 @@ import numpy as np
 
 from calibration import generate_run, seed_range
 from results_io import SHARED, save
+from underspec.data.generators import TASKS
 from underspec.data.sources import load_source
 from underspec.oracles import AnswersOracle
 from underspec.pipelines.solve import SolveSettings, solve
@@ -65,7 +68,18 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
         names, _, seeds = value.partition(":")
         low, high = seed_range(seeds, f"--runs {spec!r}")
         return [r for r in rows if not r["variant"] and low <= r["seed"] <= high and r["task"] in names.split(",")]
-    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B, tasks:NAMES:A-B or seeds:A-B[:NAMES]")
+    if kind == "heads-below":  # the runs whose held-out accuracies a fit_gap of G can change
+        try:
+            gap = float(value)
+        except ValueError:
+            raise SystemExit(f"--runs {spec!r}: expected heads-below:G, G a number") from None
+        def counted(row: dict) -> list[float]:  # the heads find_hypotheses counts (min_fit)
+            classes = len(row["variant"].get("classes") or TASKS[row["task"]].classes)
+            return [a for a in row["holdout_accuracy"] if a >= 1 / classes + 0.1]
+
+        return [r for r in rows if min(counted(r)) < max(r["holdout_accuracy"]) - gap]
+    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES] "
+                     "or heads-below:G")
 
 
 def solve_row(row: dict, settings: list[dict], source, work: Path) -> list[dict]:
@@ -141,7 +155,7 @@ def render(name: str, calibration: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="*", help="SolveSettings overrides, JSON; the first is the baseline")
-    parser.add_argument("--runs", help="variants:KINDS, named:A-B, tasks:NAMES:A-B or seeds:A-B[:NAMES]")
+    parser.add_argument("--runs", help="variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES] or heads-below:G")
     parser.add_argument("--render", default=None, help="only write NAME.md again from NAME.json")
     parser.add_argument("--calibration", default=str(RESULTS / "calibration.json"))
     parser.add_argument("--source", default="digits", choices=("digits", "mnist"), help="the calibration's source")

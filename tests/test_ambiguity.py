@@ -253,6 +253,18 @@ def test_one_hypothesis_is_kept_alone_by_its_heads_or_its_held_out_fit():
     assert kept.groups == [[0]] and not kept.ambiguous and kept.dropped == [1, 2, 3]
 
 
+def test_a_head_far_below_the_best_fit_is_no_hypothesis_under_max_fit_gap():
+    p, _ = _two_hypotheses(200)
+    heads = np.stack([p[0], p[1]], axis=1)
+    hold = np.tile([[[0.99, 0.01]]], (40, 2, 1))
+    hold[:10, 1] = [0.01, 0.99]  # the second head misses 10 held-out items of 40: 0.75 against 1.0
+    y = np.zeros(40, dtype=int)
+    assert find_hypotheses(heads, heads, hold, y).n == 2  # above min_fit (0.6): a hypothesis
+    hyp = find_hypotheses(heads, heads, hold, y, max_fit_gap=0.2)
+    assert hyp.groups == [[0]] and not hyp.ambiguous and hyp.dropped == [1]
+    assert find_hypotheses(heads, heads, hold, y, max_fit_gap=0.3).n == 2  # 0.25 below: within 0.3
+
+
 def test_agreed_holdout_counts_hits_where_the_hypotheses_agree():
     p, _ = _two_hypotheses()
     heads = np.stack([p[0], p[1]], axis=1)

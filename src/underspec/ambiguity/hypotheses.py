@@ -97,7 +97,7 @@ def _distinct(t_pred: np.ndarray, h_pred: np.ndarray, min_gap: float) -> bool:
 
 def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                     holdout_proba: np.ndarray, holdout_y: np.ndarray, *,
-                    min_gap: float = 0.05, min_fit: float | None = None,
+                    min_gap: float = 0.05, min_fit: float | None = None, max_fit_gap: float = 1.0,
                     sharpest_first: bool = True, heads: list[int] | None = None) -> Hypotheses:
     """Group heads into distinct hypotheses and decide whether the task is ambiguous.
 
@@ -122,6 +122,8 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
         harder to learn than the shortcut, so its head is less accurate on the labeled
         distribution while still being the right one, and a head that fits badly but disagrees
         with the others on the target more than on labeled items still signals an ambiguity.
+    max_fit_gap : float
+        ...and at least the best head's held-out accuracy less this (1: no such bound).
     sharpest_first : bool
         Among heads of equal held-out accuracy, the one with the higher held-out likelihood
         (mean log probability of the true class) founds its group and represents it (False: the
@@ -142,7 +144,8 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     n_hold = len(holdout_y)
     acc = (h_pred == holdout_y[None]).mean(1) if n_hold else np.ones(H)
     allowed = list(range(H)) if heads is None else sorted(heads)
-    fitting = [h for h in allowed if acc[h] >= min_fit] or [max(allowed, key=lambda h: acc[h])]
+    floor = max(min_fit, max(acc[h] for h in allowed) - max_fit_gap)
+    fitting = [h for h in allowed if acc[h] >= floor] or [max(allowed, key=lambda h: acc[h])]
     loglik = (np.log(np.take_along_axis(holdout_proba, holdout_y[:, None, None], -1)[..., 0] + 1e-12).mean(0)
               if n_hold and sharpest_first else np.zeros(H))
     fitting.sort(key=lambda h: (-acc[h], -loglik[h]))  # the best-fitting head founds its group

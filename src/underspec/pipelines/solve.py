@@ -191,6 +191,10 @@ class SolveSettings:
     sharpest_first: bool = True
     """Among heads of equal held-out accuracy, the one with the higher held-out likelihood
     represents its hypothesis (see :func:`~underspec.ambiguity.hypotheses.find_hypotheses`)."""
+    fit_gap: float = 1.0
+    """A head whose accuracy on the held-out labeled items falls more than this below the best
+    head's does not count as a hypothesis (:func:`~underspec.ambiguity.hypotheses.find_hypotheses`'s
+    ``max_fit_gap``; 1: no such bound). An experiment."""
     calibrate_hypotheses: bool = False
     """Read each hypothesis's probabilities in the posterior at the temperature that makes its
     mean confidence on held-out labeled items match its accuracy there
@@ -1002,7 +1006,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
 
     def judge(proba: np.ndarray, only: list[int] | None = None) -> Hypotheses:
         return find_hypotheses(proba[n_u:len(X_pool)], proba[:n_u], proba[len(X_pool):],
-                               y_idx[heads.holdout_index_], sharpest_first=settings.sharpest_first, heads=only)
+                               y_idx[heads.holdout_index_], sharpest_first=settings.sharpest_first, heads=only,
+                               max_fit_gap=settings.fit_gap)
 
     hyp = judge(full)
     shift = None
