@@ -15,7 +15,8 @@ true labels), both from the calibration row.
     python bench/settings_ab.py --runs named:0-9 ...   # the named tasks of seeds 0-9 (pixel sums included)
 
 ``--render NAME`` writes ``NAME.md`` again from ``NAME.json`` (the plain training of each run
-taken from the calibration row where the JSON lacks it).
+taken from the calibration row where the JSON lacks it); with ``--calibration-row``, the
+calibration rows' own results come first as the baseline (for a setting solved alone).
 
 ``heads-below:G``: the runs where some head's held-out accuracy lies more than G below the
 best head's (those a ``fit_gap`` of G can change; the others take the same path).
@@ -107,6 +108,7 @@ def totals(runs: list[dict], k: int) -> dict:
             "mean_plain_identifiable": round(float(np.mean([r["plain"] for r in known])), 4) if known else None,
             "mean_oracle_identifiable": round(float(np.mean([r["oracle"] for r in known])), 4) if known else None,
             "within_1_point": sum(r["solved"][k]["truth"] >= r["oracle"] - 0.01 for r in known),
+            "below_plain_by_1_point": sum(s["truth"] < r["plain"] - 0.01 for r, s in zip(runs, got, strict=True)),
             "wrong_submissions": sum(s["decision"] == "submit" and s["truth"] < r["default"] for r, s in zip(runs, got,
                                                                                                         strict=True)),
             "wrong_on_pixel_sums": sum(s["decision"] == "submit" and s["truth"] < r["default"] and not r["identifiable"]
@@ -138,15 +140,28 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(name: str, calibration: list[dict]) -> None:
+CALIBRATION_ROW = {"calibration row": "the defaults"}
+"""The setting ``--render --calibration-row`` puts first: each run as its calibration row has it."""
+
+
+def render(name: str, calibration: list[dict], with_row: bool = False) -> None:
     """``NAME.md`` written again from ``NAME.json``, each run's plain training filled in from
-    its calibration row (the same task-run) where the JSON lacks it."""
+    its calibration row (the same task-run) where the JSON lacks it; ``with_row``: the
+    calibration rows' own results first, as the baseline (a run solved again at the defaults
+    of a later commit reproduces its row where the solver's path did not change: checked for
+    the 697 digits runs at 63ada9b and the 194 of ``settings-ab-fit-gap-digits.md``)."""
     result = json.loads((RESULTS / f"{name}.json").read_text())
-    plain = {(r["task"], r["seed"], json.dumps(r["variant"], sort_keys=True)): r["plain"] for r in calibration}
+    by_key = {(r["task"], r["seed"], json.dumps(r["variant"], sort_keys=True)): r for r in calibration}
     for run in result["runs"]:
-        run.setdefault("plain", plain[(run["task"], run["seed"], json.dumps(run["variant"], sort_keys=True))])
+        row = by_key[(run["task"], run["seed"], json.dumps(run["variant"], sort_keys=True))]
+        run.setdefault("plain", row["plain"])
+        if with_row and result["settings"][0] != CALIBRATION_ROW:
+            run["solved"].insert(0, {"truth": row["truth"], "decision": row["decision"], "estimate": row["estimate"],
+                                     "hypotheses": len(row["heads"]), "seconds": row["seconds"]})
+    if with_row and result["settings"][0] != CALIBRATION_ROW:
+        result["settings"].insert(0, CALIBRATION_ROW)
     result["totals"] = [totals(result["runs"], k) for k in range(len(result["settings"]))]
-    again = f"python bench/settings_ab.py --render {name}"
+    again = f"python bench/settings_ab.py --render {name}" + " --calibration-row" * with_row
     if again not in result["command"]:
         result["command"] += f"; written again by {again} (plain training from the calibration rows)"
     save(RESULTS, name, result, markdown(result))
@@ -157,6 +172,8 @@ def main() -> int:
     parser.add_argument("settings", nargs="*", help="SolveSettings overrides, JSON; the first is the baseline")
     parser.add_argument("--runs", help="variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES] or heads-below:G")
     parser.add_argument("--render", default=None, help="only write NAME.md again from NAME.json")
+    parser.add_argument("--calibration-row", action="store_true",
+                        help="with --render: the calibration rows' own results first, as the baseline")
     parser.add_argument("--calibration", default=str(RESULTS / "calibration.json"))
     parser.add_argument("--source", default="digits", choices=("digits", "mnist"), help="the calibration's source")
     parser.add_argument("--mnist", default=str(SHARED / "mnist" / "mnist.npz"), help="MNIST .npz (--source mnist)")
@@ -164,7 +181,7 @@ def main() -> int:
     args = parser.parse_args()
     calibration = json.loads(Path(args.calibration).read_text())["rows"]
     if args.render:
-        render(args.render, calibration)
+        render(args.render, calibration, args.calibration_row)
         return 0
     if not args.runs or not args.settings:
         raise SystemExit("expected --runs and at least one setting (or --render NAME)")

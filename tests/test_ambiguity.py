@@ -393,6 +393,26 @@ def test_cross_fitted_self_training_relabels_each_row_out_of_fold(monkeypatch):
     assert labels_last[5] == 1  # the revealed label stays
 
 
+def test_the_last_round_keeps_each_network_off_its_held_out_rows(monkeypatch):
+    """``held_out``: final network k does not train on the pool rows marked k; rows marked -1
+    (and the labeled items) train every network."""
+    rng = np.random.default_rng(0)
+    X_lab, y_lab = rng.normal(size=(4, 3)).astype(np.float32), np.array([0, 1] * 2)
+    X_pool = np.zeros((6, 3), np.float32)
+    X_pool[:, 0] = np.arange(6)  # the first coordinate names the pool row
+    seen = []
+
+    def fake_train(X, y, n_classes, **kw):
+        seen.append(sorted(X[len(X_lab):, 0].astype(int).tolist()))
+        return len(seen) - 1
+
+    monkeypatch.setattr(dis, "train_classifier", fake_train)
+    held_out = np.array([-1, -1, 0, 0, 1, 1])
+    models = dis.self_train(X_lab, y_lab, X_pool, np.tile([[0.9, 0.1]], (6, 1)), np.zeros(10, np.int64), {},
+                            n_classes=2, rounds=1, threshold=0.0, n_final=2, held_out=held_out)
+    assert models == [0, 1] and seen == [[0, 1, 4, 5], [0, 1, 2, 3]]
+
+
 def test_self_trained_networks_get_the_input_noise_asked_for(monkeypatch):
     """``augment`` reaches every network's fit loop: ``dropout`` (the default) leaves images
     unmoved, ``auto`` shifts them (a noisy student on images)."""

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from underspec.ambiguity.copies import copy_threshold, one_per_image
+from underspec.ambiguity.copies import copy_groups, copy_threshold, one_per_image
 from underspec.ambiguity.shift import shift_test
 
 
@@ -66,6 +66,17 @@ def test_one_item_per_image_keeps_the_first_of_each_copy_group_without_chaining(
     line = np.arange(5, dtype=np.float32)[:, None]  # points 1 apart: not one long group
     assert one_per_image(line, threshold=1.5).tolist() == [0, 2, 4]
     assert copy_threshold(line, line + 10) == pytest.approx(0.5 * 6.0, rel=0.2)
+
+
+def test_copy_groups_join_every_copy_of_an_image_and_only_them():
+    rng = np.random.default_rng(5)
+    images = rng.normal(size=(30, 6)) * 10
+    F = _repeated(images, 3, rng)  # row i is a copy of image i // 3
+    others = rng.normal(size=(40, 6)) * 10  # other images: where the threshold is measured
+    group = copy_groups(F, others)
+    assert len(np.unique(group)) == 30
+    assert all(len(np.unique(group[i * 3:(i + 1) * 3])) == 1 for i in range(30))
+    assert len(np.unique(copy_groups(images, others))) == 30  # no image repeated: 30 groups of one
 
 
 def _pairs(images: np.ndarray, labels: np.ndarray, n: int, correlated: bool, rng: np.random.Generator) -> np.ndarray:

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 from tests.conftest import CountingOracle
 from underspec.ambiguity.disambiguate import self_train, train_classifier
@@ -709,3 +710,19 @@ def test_an_unknown_choice_of_the_target_items_in_the_final_training_is_refused(
     with pytest.raises(UnderspecError, match="target_in_final: 'some'; expected one of auto, always, never"):
         solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val),
               settings=SolveSettings(target_in_final="some"))
+
+
+def test_the_target_is_cross_fitted_only_where_it_repeats_images():
+    """``cross_fit_target``: near copies of one target image share a fold; a target of distinct
+    images gets no folds (the final networks train as before)."""
+    from underspec.pipelines.solve import _target_copy_folds
+
+    X = load_digits().images.astype(np.float32)[:, None]
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(X))
+    labeled, images = X[order[:200]], X[order[200:260]]
+    copies = np.repeat(images, 4, axis=0) + rng.normal(0, 0.05, (240, 1, 8, 8)).astype(np.float32)
+    fold = _target_copy_folds(labeled, copies, SolveSettings(n_final=2))
+    assert fold is not None and set(fold.tolist()) == {0, 1}
+    assert all(len(set(fold[i * 4:(i + 1) * 4].tolist())) == 1 for i in range(60))  # an image's copies together
+    assert _target_copy_folds(labeled, X[order[300:540]], SolveSettings(n_final=2)) is None

@@ -116,3 +116,31 @@ def sharing_parts(parts: np.ndarray, threshold: float) -> list[np.ndarray]:
         near = np.unique(owner[np.concatenate(balls[i * k:(i + 1) * k])])
         out.append(near[near != i])
     return out
+
+
+def copy_groups(F: np.ndarray, F_other: np.ndarray, *, quantile: float = 0.05, share: float = 0.5) -> np.ndarray:
+    """Groups of near copies among the rows of ``F``: the connected parts of the graph that links
+    two rows closer than :func:`copy_threshold` (measured against ``F_other``, items drawn from
+    other images than ``F``'s, such as the labeled items against the target's).
+
+    Parameters
+    ----------
+    F : ndarray (n, d)
+    F_other : ndarray (m, d)
+    quantile, share : float
+        As :func:`copy_threshold`.
+
+    Returns
+    -------
+    ndarray of int (n,)
+        The group of each row, numbered from 0; every row is its own group where no two are
+        copies.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    F = np.asarray(F, np.float32)
+    threshold = copy_threshold(F_other, F, quantile=quantile, share=share)
+    if len(F) < 2 or threshold <= 0:
+        return np.arange(len(F))
+    graph = NearestNeighbors(radius=threshold).fit(F).radius_neighbors_graph(F, mode="connectivity")
+    return connected_components(graph, directed=False)[1].astype(np.int64)

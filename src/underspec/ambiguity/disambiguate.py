@@ -96,8 +96,9 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                pool_proba: np.ndarray, groups: np.ndarray, revealed: dict[int, int], *,
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
                teacher_weight: float = 0.0, train_rows: np.ndarray | None = None,
-               epochs: float = 8, n_final: int = 2, folds: int = 1, by_cell: bool = False, arch: str = "cnn",
-               augment: str = "dropout", seed: int = 0, progress: bool | str = False) -> list[MultiHeadNet]:
+               epochs: float = 8, n_final: int = 2, folds: int = 1, held_out: np.ndarray | None = None,
+               by_cell: bool = False, arch: str = "cnn", augment: str = "dropout", seed: int = 0,
+               progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
     Parameters
@@ -143,6 +144,9 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         see its pseudo-label. A network relabelling the rows it was trained on mostly hands
         their pseudo-labels back, mistakes included; out of fold it corrects some. The last
         round trains on the whole pool.
+    held_out : ndarray of int (N_pool,), optional
+        Pool rows kept out of one network of the last round: final network k does not train on
+        the rows marked k (-1: every network does), so that it can predict them out of fold.
     arch, augment : str
         The networks' layout and input noise (:func:`train_classifier`).
 
@@ -165,6 +169,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
         models = []
         for k in range(n_final if last else folds if split else 1):
             take = used & np.concatenate([np.ones(len(X_labeled), bool), fold != k]) if split else used
+            if last and held_out is not None:
+                take = take & np.concatenate([np.ones(len(X_labeled), bool), held_out != k])
             models.append(train_classifier(X_all[take], y[take], n_classes,
                                            sample_weight=w[take], epochs=epochs, arch=arch, augment=augment,
                                            seed=seed + r + 100 * k,
