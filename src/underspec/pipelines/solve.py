@@ -893,14 +893,19 @@ cross-fitted over the target (:attr:`SolveSettings.cross_fit_target`)."""
 def _target_copy_folds(X_labeled: np.ndarray, X_val: np.ndarray, settings: SolveSettings) -> np.ndarray | None:
     """A fold (0 to ``n_final`` - 1) per target item, every near copy of one image in one fold
     (:func:`~underspec.ambiguity.copies.copy_groups` on the items as the final networks read
-    them, measured against the labeled items' images); None where fewer than
+    them, projected at random on 64 directions, which keeps their distances; measured against
+    at most 2,000 labeled items, drawn from other images); None where fewer than
     :data:`MIN_COPIED` of the target items have a copy (the target repeats no image)."""
-    F = linear_features(np.concatenate([X_labeled, X_val]), 64, settings.seed)
-    group = copy_groups(F[len(X_labeled):], F[:len(X_labeled)])
+    rng = np.random.default_rng(settings.seed)
+    labeled = X_labeled[np.sort(rng.permutation(len(X_labeled))[:2000])]
+    F = np.concatenate([labeled, X_val]).reshape(len(labeled) + len(X_val), -1).astype(np.float32, copy=False)
+    if F.shape[1] > 64:
+        F = F @ (rng.normal(size=(F.shape[1], 64)) / 8).astype(np.float32)
+    group = copy_groups(F[len(labeled):], F[:len(labeled)])
     sizes = np.bincount(group)
     if (sizes[group] > 1).mean() < MIN_COPIED:
         return None
-    return (np.random.default_rng(settings.seed).permutation(len(sizes)) % settings.n_final)[group]
+    return (rng.permutation(len(sizes)) % settings.n_final)[group]
 
 
 def _with_revealed(model_proba: np.ndarray, asked: dict[int, int], n_classes: int) -> np.ndarray:
