@@ -714,3 +714,51 @@ def test_a_head_surer_than_right_is_softened_and_no_items_leave_it_alone():
     assert T > 1.5
     assert abs(with_temperature(_leaning(pred, 0.49), T).max(-1).mean() - 31 / 42) < 0.005
     assert fit_temperature(np.zeros((0, 2)), np.zeros(0, int)) == 1.0
+
+
+def test_the_shortcut_reading_outweighs_a_soft_mistake_only_where_the_shortcut_holds():
+    """``shortcut_evidence``: on unlabeled items where the other hypothesis disagrees with the
+    chosen one less often than on the target (the shortcut holds on some of them), its confident
+    reading flips the chosen one's soft mistake, not its confident readings; target items, and
+    a hypothesis that disagrees as often everywhere, change nothing."""
+    rng = np.random.default_rng(0)
+    n = 400
+    label = rng.integers(0, 2, 2 * n)
+    correlated = np.r_[rng.random(n) < 0.6, np.zeros(n, bool)]  # unlabeled, then target
+    shortcut = np.where(correlated, label, rng.integers(0, 2, 2 * n))
+    chosen = np.eye(2)[label] * 0.9 + 0.05
+    chosen[0] = [0.55, 0.45] if label[0] == 1 else [0.45, 0.55]  # a soft mistake...
+    correlated[0], shortcut[0] = True, label[0]  # ...on an item whose shortcut holds
+    other = (np.eye(2)[shortcut] * 0.98 + 0.01)[None]
+    target = np.r_[np.zeros(n, bool), np.ones(n, bool)]
+    factor = dis.shortcut_evidence(chosen, other, target)
+    after = dis._with_evidence(chosen, factor)
+    assert after[0].argmax() == label[0] != chosen[0].argmax()
+    assert (after[1:].argmax(1) == chosen[1:].argmax(1)).all()
+    assert (factor[n:] == 1).all() and np.abs(factor[1:n] - 1).max() > 0.5
+    unrelated = (np.eye(2)[rng.integers(0, 2, 2 * n)] * 0.98 + 0.01)[None]
+    assert np.abs(dis.shortcut_evidence(chosen, unrelated, target) - 1).max() < 0.3
+    assert (dis.shortcut_evidence(chosen, other[:0], target) == 1).all()
+
+
+def test_self_training_weighs_every_rounds_pseudo_labels_by_the_evidence(monkeypatch):
+    """``evidence`` multiplies the hypothesis's probabilities (round 1) and the students'
+    (later rounds) before the pseudo-labels are drawn."""
+    rng = np.random.default_rng(0)
+    X_lab, y_lab = rng.normal(size=(4, 3)).astype(np.float32), np.array([0, 1] * 2)
+    X_pool = rng.normal(size=(6, 3)).astype(np.float32)
+    teacher = np.tile([[0.6, 0.4]], (6, 1))
+    student = np.tile([[0.7, 0.3]], (6, 1))
+    evidence = np.ones((6, 2))
+    evidence[:2] = [0.2, 1.8]  # the shortcut's reading says class 1 on the first two rows
+    seen = []
+
+    def fake_train(X, y, n_classes, **kw):
+        seen.append(y[len(X_lab):].tolist())
+        return "student"
+
+    monkeypatch.setattr(dis, "train_classifier", fake_train)
+    monkeypatch.setattr(dis, "predict_proba", lambda model, X: student[:len(X), None, :])
+    dis.self_train(X_lab, y_lab, X_pool, teacher, np.zeros(10, np.int64), {}, n_classes=2, rounds=2,
+                   threshold=0.0, teacher_weight=0.0, n_final=1, evidence=evidence)
+    assert seen == [[1, 1, 0, 0, 0, 0]] * 2

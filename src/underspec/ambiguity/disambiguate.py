@@ -83,6 +83,58 @@ def _round_labels(proba: np.ndarray, y_labeled_idx: np.ndarray, groups: np.ndarr
     return y, used, w
 
 
+def shortcut_evidence(chosen: np.ndarray, others: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """What another hypothesis's reading says of the label on the unlabeled items, where the
+    shortcut still holds on some of them: a factor per item and class to multiply the chosen
+    hypothesis's probabilities by (Bayes' rule).
+
+    The unlabeled items of the challenge are drawn partly like the labeled ones (the shortcut's
+    class is the label's) and partly like the target (independent). The chosen hypothesis reads
+    the label's part ``L``, another one the shortcut's part ``S``. With a share ``rho`` of the
+    unlabeled items correlated, ``p(y = k | L, S)`` is proportional to
+    ``p_chosen(k) * (1 + rho * (C * p_other(k) - 1))``: where the chosen one misreads an item
+    whose shortcut agrees with its label, a confident reading of the shortcut outweighs a soft
+    mistake. The target, drawn without the shortcut, is the reference: ``rho`` is one minus the
+    ratio of how often the two disagree on the unlabeled items to how often they disagree on the
+    target, and the target's own items keep factor 1. The other hypothesis is the one with the
+    largest ``rho`` (the shortcut's reader).
+
+    Parameters
+    ----------
+    chosen : ndarray (N, C)
+        The chosen hypothesis's probabilities on the pool items (unlabeled and target).
+    others : ndarray (n_others, N, C)
+        The other hypotheses' probabilities on the same items.
+    target : ndarray of bool (N,)
+        Which pool items are target items.
+
+    Returns
+    -------
+    ndarray (N, C)
+        Non-negative factors (ones on the target, and where no other hypothesis disagrees less
+        with the chosen one on the unlabeled items than on the target).
+    """
+    n, C = chosen.shape
+    factor = np.ones((n, C))
+    unlabeled = ~np.asarray(target, bool)
+    if not len(others) or not unlabeled.any() or unlabeled.all():
+        return factor
+    differ = others.argmax(-1) != chosen.argmax(-1)  # (n_others, N)
+    on_target = differ[:, ~unlabeled].mean(1)
+    rho = np.clip(1 - differ[:, unlabeled].mean(1) / np.maximum(on_target, 1e-12), 0.0, 1.0)
+    rho[on_target == 0] = 0.0
+    best = int(np.argmax(rho))
+    factor[unlabeled] = 1 + rho[best] * (C * others[best, unlabeled] - 1)
+    return factor
+
+
+def _with_evidence(proba: np.ndarray, evidence: np.ndarray | None) -> np.ndarray:
+    if evidence is None:
+        return proba
+    p = proba * evidence
+    return p / np.maximum(p.sum(1, keepdims=True), 1e-12)
+
+
 def _out_of_fold(models: list, X_pool: np.ndarray, fold: np.ndarray) -> np.ndarray:
     """The pool's probabilities, each row from the network that did not train on its fold
     (the first network's for the rows in every network's training)."""
@@ -97,7 +149,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                n_classes: int, rounds: int = 2, threshold: float = 0.8, min_share: float = 0.0,
                teacher_weight: float = 0.0, train_rows: np.ndarray | None = None,
                epochs: float = 8, n_final: int = 2, folds: int = 1, held_out: np.ndarray | None = None,
-               by_cell: bool = False, arch: str = "cnn", augment: str = "dropout", seed: int = 0,
+               evidence: np.ndarray | None = None, by_cell: bool = False, arch: str = "cnn",
+               augment: str = "dropout", seed: int = 0,
                progress: bool | str = False) -> list[MultiHeadNet]:
     """Self-training from a hypothesis's pool probabilities.
 
@@ -147,6 +200,9 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     held_out : ndarray of int (N_pool,), optional
         Pool rows kept out of one network of the last round: final network k does not train on
         the rows marked k (-1: every network does), so that it can predict them out of fold.
+    evidence : ndarray (N_pool, C), optional
+        Factors that every round's pool probabilities (the hypothesis's and the students') are
+        multiplied by before the pseudo-labels are drawn (:func:`shortcut_evidence`).
     arch, augment : str
         The networks' layout and input noise (:func:`train_classifier`).
 
@@ -155,6 +211,7 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
     list of MultiHeadNet
         The last round's networks.
     """
+    pool_proba = _with_evidence(pool_proba, evidence)
     proba = pool_proba
     models: list[MultiHeadNet] = []
     rows = np.array(sorted(revealed), dtype=np.int64)
@@ -176,7 +233,8 @@ def self_train(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.ndar
                                            seed=seed + r + 100 * k,
                                            progress=progress and f"{progress} round {r + 1}"))
         if not last:
-            proba = teacher_weight * pool_proba + (1 - teacher_weight) * _out_of_fold(models, X_pool, fold)
+            student = _with_evidence(_out_of_fold(models, X_pool, fold), evidence)
+            proba = teacher_weight * pool_proba + (1 - teacher_weight) * student
     return models
 
 
