@@ -216,7 +216,9 @@ class SolveSettings:
     the oracle 65 against 63, mean 0.9774 against 0.9776, 2 runs more than a point below plain
     training either way, embed seed 40 from 0.979 to 0.904. The chosen hypothesis's
     probabilities on vectors are soft where it is right too, so the shortcut's reading breaks
-    about as many right pseudo-labels as it mends (seed 40: 17 broken, 2 mended)."""
+    about as many right pseudo-labels as it mends (seed 40: 17 broken, 2 mended). On images
+    the first pseudo-labels fared worse still (cc seed 8, constant_image seeds 5 and 11: 3, 14
+    and 49 broken, 0, 4 and 3 mended; exploratory), so the image runs were not solved with it."""
     max_pool: int = 12000
     """Most pool items trained on: unlabeled items are dropped first, then target items (all
     target items are always predicted)."""
