@@ -23,6 +23,7 @@ import argparse
 import base64
 import io
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -265,9 +266,34 @@ def markdown(result: dict) -> str:
               "distribution, so plain training on them is the oracle's equal up to the draw of its training items; "
               f"it is within 1 point of the oracle in {s.get('no_shift_plain_within_1_point_of_oracle')} of "
               f"{s['no_shift_runs']} runs."
-              + oracle_noise_sentence(result["source"]),
+              + oracle_noise_sentence(result["source"]), "", oracle_gap_sentence(result["rows"]),
               "", f"![reliability diagram](data:image/png;base64,{result['reliability_png']})", ""]
     return "\n".join(lines)
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a share ``hits / n`` (95% for the default ``z``)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def oracle_gap_sentence(rows: list[dict]) -> str:
+    """How the identifiable runs' accuracy sits against the oracle's, with the sampling
+    interval of the within-1-point share (how far a share measured on these runs can be from
+    the share over all runs of the generator)."""
+    gap = np.array([r["truth"] - r["oracle"] for r in rows if r.get("identifiable", True)])
+    if not len(gap):
+        return ""
+    hits = int((gap >= -0.01).sum())
+    low, high = wilson_interval(hits, len(gap))
+    return (f"Identifiable runs against the oracle: within 1 point in {hits} of {len(gap)} "
+            f"({hits / len(gap):.1%}; 95% Wilson interval {low:.1%} to {high:.1%}), within 2 points in "
+            f"{(gap >= -0.02).mean():.1%}, at or above it in {(gap >= 0).mean():.1%}, more than a point above it "
+            f"in {(gap > 0.01).mean():.1%}; mean difference {gap.mean():+.4f}.")
 
 
 def oracle_noise_sentence(source: str) -> str:
