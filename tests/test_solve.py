@@ -726,3 +726,29 @@ def test_the_target_is_cross_fitted_only_where_it_repeats_images():
     assert fold is not None and set(fold.tolist()) == {0, 1}
     assert all(len(set(fold[i * 4:(i + 1) * 4].tolist())) == 1 for i in range(60))  # an image's copies together
     assert _target_copy_folds(labeled, X[order[300:540]], SolveSettings(n_final=2)) is None
+
+
+def test_the_heads_disagree_on_the_target_alone_under_diversity_on_target(tiny_task_dir, monkeypatch):
+    """``diversity_on_target``: the diverse heads' pool is the target items (not the unlabeled
+    ones too), trained for as many steps as on the whole pool."""
+    from underspec.ambiguity.diverse import DiverseHeads
+
+    class StopError(Exception):
+        pass
+
+    seen = []
+
+    def fake_fit(self, X, y, X_unlabeled=None):
+        seen.append((len(X_unlabeled), self.epochs))
+        raise StopError
+
+    monkeypatch.setattr(DiverseHeads, "fit", fake_fit)
+    task = read_task(tiny_task_dir)
+    for on_target in (False, True):
+        with pytest.raises(StopError):
+            solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val),
+                  settings=SolveSettings(diversity_on_target=on_target))
+    (whole, epochs), (target, epochs_on_target) = seen
+    assert whole == len(task.X_unlabeled) + len(task.X_val) and target == len(task.X_val)
+    n = len(task.X_labeled)
+    assert epochs_on_target == pytest.approx(epochs * max(n, whole) / max(n, target))

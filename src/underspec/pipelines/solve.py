@@ -204,6 +204,10 @@ class SolveSettings:
     embed's copies share the label's image, not the shortcut's) nor MNIST (no image repeated:
     cc, constant_image, trojan, uniform_color_random_row, embed of seed 0, exploratory) would
     have changed: no copies, no folds."""
+    diversity_on_target: bool = False
+    """The diverse heads' mutual information measured on the target items only, as in DivDis
+    (Lee et al., 2022), instead of every pool item: half of the unlabeled items keep the
+    shortcut, where the two true readings agree. An experiment, off by default."""
     shortcut_evidence: bool = False
     """Weigh the self-training's pseudo-labels of the unlabeled items by what the shortcut's
     reader says there (:func:`~underspec.ambiguity.disambiguate.shortcut_evidence`): half of
@@ -1075,8 +1079,13 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     n_u = len(unlabeled_rows)
 
     # 1. Reveal the ambiguity.
-    heads = DiverseHeads(**settings.heads_params(t.X_val), progress=progress and "diverse heads")
-    heads.fit(t.X_labeled, t.y_labeled, X_pool if train_rows is None else X_pool[train_rows])
+    heads_pool = X_pool if train_rows is None else X_pool[train_rows]
+    params = settings.heads_params(t.X_val)
+    if settings.diversity_on_target and n_u:  # the same steps as on the whole pool
+        params["epochs"] *= max(len(t.X_labeled), len(heads_pool)) / max(len(t.X_labeled), len(t.X_val))
+        heads_pool = t.X_val
+    heads = DiverseHeads(**params, progress=progress and "diverse heads")
+    heads.fit(t.X_labeled, t.y_labeled, heads_pool)
     full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
 
     def judge(proba: np.ndarray, only: list[int] | None = None) -> Hypotheses:
