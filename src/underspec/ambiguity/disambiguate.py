@@ -129,6 +129,7 @@ def shortcut_evidence(chosen: np.ndarray, others: np.ndarray, target: np.ndarray
 
 
 def _with_evidence(proba: np.ndarray, evidence: np.ndarray | None) -> np.ndarray:
+    """``proba`` times ``evidence`` (:func:`shortcut_evidence`), rows renormalised; None: as is."""
     if evidence is None:
         return proba
     p = proba * evidence

@@ -1092,7 +1092,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     # 1. Reveal the ambiguity.
     heads_pool = X_pool if train_rows is None else X_pool[train_rows]
     params = settings.heads_params(t.X_val)
-    if settings.diversity_on_target and n_u:  # the same steps as on the whole pool
+    if settings.diversity_on_target and n_u:  # about as many steps as on the whole pool (fit's epochs)
         params["epochs"] *= max(len(t.X_labeled), len(heads_pool)) / max(len(t.X_labeled), len(t.X_val))
         heads_pool = t.X_val
     heads = DiverseHeads(**params, progress=progress and "diverse heads")
