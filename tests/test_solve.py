@@ -752,3 +752,28 @@ def test_the_heads_disagree_on_the_target_alone_under_diversity_on_target(tiny_t
     assert whole == len(task.X_unlabeled) + len(task.X_val) and target == len(task.X_val)
     n = len(task.X_labeled)
     assert epochs_on_target == pytest.approx(epochs * max(n, whole) / max(n, target))
+
+
+def test_target_heads_join_a_second_set_of_heads_fitted_on_the_target(tiny_task_dir, monkeypatch):
+    """``target_heads``: a second DiverseHeads whose pool is the target items alone joins the
+    first's heads; each of them is judged (merged into a hypothesis or dropped), beside the
+    heads read from the items' tiles, numbered after them."""
+    from underspec.ambiguity.diverse import DiverseHeads
+
+    pools = []
+    real_fit = DiverseHeads.fit
+
+    def spy_fit(self, X, y, X_unlabeled=None):
+        pools.append(len(X_unlabeled))
+        return real_fit(self, X, y, X_unlabeled)
+
+    monkeypatch.setattr(DiverseHeads, "fit", spy_fit)
+    task = read_task(tiny_task_dir)
+    settings = SolveSettings(target_heads=True, epochs=1, final_epochs=1, rounds=1, partition=False,
+                             complement=False)
+    result = solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val), settings=settings)
+    assert pools == [len(task.X_unlabeled) + len(task.X_val), len(task.X_val)]
+    judged = [h for group in result.summary["hypotheses"]["heads"] for h in group]
+    judged += result.summary["hypotheses"]["dropped_heads"]
+    assert set(range(2 * settings.n_heads)) <= set(judged)
+    assert result.summary["slot_heads"] == len(set(judged)) - 2 * settings.n_heads

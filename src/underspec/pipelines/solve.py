@@ -219,6 +219,12 @@ class SolveSettings:
     (``settings-ab-diversity-on-target-images-0-9.md``): within 1 point 111 of 130 identifiable
     against 112, mean 0.9872 against 0.9881, a wrong submission on a pixel sum, 4 needless
     abstentions against 1."""
+    target_heads: bool = False
+    """A second set of diverse heads, their mutual information measured on the target items only
+    (as ``diversity_on_target``), joined to the first (measured on every pool item): heads that
+    agree merge into one hypothesis (:func:`~underspec.ambiguity.hypotheses.find_hypotheses`),
+    and the labels bought tell the rest apart. Each set finds hypotheses the other misses
+    (``diversity_on_target`` found embed_three 13's and 34's label and lost 31's)."""
     shortcut_evidence: bool = False
     """Weigh the self-training's pseudo-labels of the unlabeled items by what the shortcut's
     reader says there (:func:`~underspec.ambiguity.disambiguate.shortcut_evidence`): half of
@@ -1092,12 +1098,19 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     # 1. Reveal the ambiguity.
     heads_pool = X_pool if train_rows is None else X_pool[train_rows]
     params = settings.heads_params(t.X_val)
-    if settings.diversity_on_target and n_u:  # about as many steps as on the whole pool (fit's epochs)
-        params["epochs"] *= max(len(t.X_labeled), len(heads_pool)) / max(len(t.X_labeled), len(t.X_val))
-        heads_pool = t.X_val
+    # about as many training steps on the target alone as on the whole pool (fit's epochs)
+    target_params = {**params, "epochs": params["epochs"] * max(len(t.X_labeled), len(heads_pool))
+                     / max(len(t.X_labeled), len(t.X_val))}
+    if settings.diversity_on_target and n_u:
+        params, heads_pool = target_params, t.X_val
     heads = DiverseHeads(**params, progress=progress and "diverse heads")
     heads.fit(t.X_labeled, t.y_labeled, heads_pool)
-    full = heads.predict_proba(np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]]))
+    head_items = np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]])
+    full = heads.predict_proba(head_items)
+    if settings.target_heads and n_u and not settings.diversity_on_target:  # same seed: same held-out items
+        more = DiverseHeads(**target_params, progress=progress and "diverse heads on the target")
+        full = np.concatenate([full, more.fit(t.X_labeled, t.y_labeled, t.X_val).predict_proba(head_items)], 1)
+    n_heads = full.shape[1]
 
     def judge(proba: np.ndarray, only: list[int] | None = None) -> Hypotheses:
         return find_hypotheses(proba[n_u:len(X_pool)], proba[:n_u], proba[len(X_pool):],
@@ -1129,7 +1142,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
             hyp = judge(full, only=best_fitting(hyp, by=settings.no_shift_keeps))
 
     # 2. Buy labels one at a time.
-    first_slot = settings.n_heads + n_partitions + n_complements
+    first_slot = n_heads + n_partitions + n_complements
     weights = [settings.slot_prior if n_slot_heads and max(g) >= first_slot else 1.0 for g in hyp.groups]
     read, temperatures = hyp.target_proba, None
     if settings.calibrate_hypotheses and hyp.ambiguous:  # an experiment, off by default
@@ -1264,7 +1277,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "pool": {"unlabeled": n_u, "target": len(t.X_val),
                  "trained_on": len(X_pool) if train_rows is None else len(train_rows),
                  "target_in_final": target_trained},
-        **_hypotheses_summary(hyp, posterior, settings.n_heads, n_partitions, n_complements, slot_kind, overruled),
+        **_hypotheses_summary(hyp, posterior, n_heads, n_partitions, n_complements, slot_kind, overruled),
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
