@@ -762,3 +762,20 @@ def test_self_training_weighs_every_rounds_pseudo_labels_by_the_evidence(monkeyp
     dis.self_train(X_lab, y_lab, X_pool, teacher, np.zeros(10, np.int64), {}, n_classes=2, rounds=2,
                    threshold=0.0, teacher_weight=0.0, n_final=1, evidence=evidence)
     assert seen == [[1, 1, 0, 0, 0, 0]] * 2
+
+
+def test_twins_are_hypotheses_close_to_the_chosen_one_not_its_rivals():
+    """``twins_of``: another hypothesis disagreeing with the chosen one on fewer than ``gap`` of
+    the target items is a twin; the shortcut's reading, which disagrees on half, is not."""
+    from underspec.ambiguity.hypotheses import Hypotheses, twins_of
+
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 200)
+    twin = label.copy()
+    twin[:10] = 1 - twin[:10]  # 5% apart
+    rival = np.where(np.arange(200) % 2 == 0, label, 1 - label)  # 50% apart
+    target = np.eye(2)[np.stack([label, rival, twin])]
+    hyp = Hypotheses([[0], [1], [2]], target, target[:, :0], {}, True, [1.0] * 3, [], {})
+    assert twins_of(hyp, 0, 0.25) == [2]
+    assert twins_of(hyp, 1, 0.25) == []
+    assert twins_of(hyp, 0, 0.0) == []

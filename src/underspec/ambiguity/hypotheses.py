@@ -201,3 +201,11 @@ def best_fitting(hyp: Hypotheses, by: str = "heads", within: float = 0.05) -> li
         return hyp.groups[int(np.argmax(accuracy))]
     near = [k for k, a in enumerate(accuracy) if a >= max(accuracy) - within]
     return hyp.groups[max(near, key=lambda k: (len(hyp.groups[k]), accuracy[k], -k))]
+
+
+def twins_of(hyp: Hypotheses, chosen: int, gap: float) -> list[int]:
+    """The hypotheses other than ``chosen`` that disagree with it on less than ``gap`` of the
+    target items: other readings of the same feature (heads whose diversity was measured on
+    other items, say), not rivals."""
+    pred = hyp.target_proba.argmax(-1)
+    return [k for k in range(hyp.n) if k != chosen and (pred[k] != pred[chosen]).mean() < gap]

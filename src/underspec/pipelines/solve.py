@@ -26,7 +26,7 @@ from underspec.ambiguity.erase import (
     spectrum,
 )
 from underspec.ambiguity.halves import half_features
-from underspec.ambiguity.hypotheses import Hypotheses, best_fitting, find_hypotheses
+from underspec.ambiguity.hypotheses import Hypotheses, best_fitting, find_hypotheses, twins_of
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 from underspec.ambiguity.shift import ShiftTest, shift_test
 from underspec.ambiguity.temperature import fit_temperature, with_temperature
@@ -225,6 +225,14 @@ class SolveSettings:
     agree merge into one hypothesis (:func:`~underspec.ambiguity.hypotheses.find_hypotheses`),
     and the labels bought tell the rest apart. Each set finds hypotheses the other misses
     (``diversity_on_target`` found embed_three 13's and 34's label and lost 31's)."""
+    twin_gap: float = 0.0
+    """A hypothesis that disagrees with the chosen one on less than this share of the target
+    items is its twin (another reading of the same feature, not a rival): it leaves the groups
+    that self-training balances (:func:`~underspec.ambiguity.disambiguate.balanced_weights`),
+    where the items the two read differently, mostly one's mistakes, would weigh up to ten
+    times more, and (``twins_teach``) its probabilities are averaged into the teacher's. 0: no
+    twins."""
+    twins_teach: bool = True
     shortcut_evidence: bool = False
     """Weigh the self-training's pseudo-labels of the unlabeled items by what the shortcut's
     reader says there (:func:`~underspec.ambiguity.disambiguate.shortcut_evidence`): half of
@@ -1171,8 +1179,10 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         posterior = post.posterior_under(settings.gapless_none_prior)
 
     # 3. Disambiguate: self-train from the chosen hypothesis.
-    pool_proba = np.concatenate([hyp.pool_proba[chosen], hyp.target_proba[chosen]])
-    others = [k for k in range(hyp.n) if k != chosen]
+    twins = twins_of(hyp, chosen, settings.twin_gap)
+    teachers = [chosen, *twins] if settings.twins_teach else [chosen]
+    pool_proba = np.concatenate([hyp.pool_proba[teachers].mean(0), hyp.target_proba[teachers].mean(0)])
+    others = [k for k in range(hyp.n) if k != chosen and k not in twins]
     pool_pred = np.concatenate([hyp.pool_proba[others], hyp.target_proba[others]], axis=1)
     groups = np.concatenate([np.repeat(y_idx[None], len(others), 0), pool_pred.argmax(-1)], 1)
     groups = (groups * C ** np.arange(len(others))[:, None]).sum(0)
