@@ -253,6 +253,22 @@ def test_one_hypothesis_is_kept_alone_by_its_heads_or_its_held_out_fit():
     assert kept.groups == [[0]] and not kept.ambiguous and kept.dropped == [1, 2, 3]
 
 
+def test_late_heads_join_the_others_groups_before_representing_one():
+    """``late``: a late head that reads a hypothesis another head founds joins its group (even
+    with a better held-out fit), and founds a group only for a hypothesis no other head reads."""
+    p, _ = _two_hypotheses()
+    heads = np.stack([p[0], p[1], p[1], p[0]], axis=1)
+    hold = np.tile([[[0.99, 0.01]]], (10, 4, 1))
+    hold[0, :3] = [0.01, 0.99]  # heads 0-2 miss a held-out item: the late head 3 fits best
+    y = np.zeros(10, dtype=int)
+    assert find_hypotheses(heads, heads, hold, y).groups == [[1, 2], [3, 0]]
+    assert find_hypotheses(heads, heads, hold, y, late=[2, 3]).groups == [[0, 3], [1, 2]]
+    alone = find_hypotheses(heads[:, [0, 3]], heads[:, [0, 3]], hold[:, [0, 3]], y, late=[1])
+    assert alone.groups == [[0, 1]]  # p[0] twice: one hypothesis, its first head founds it
+    found = find_hypotheses(heads[:, [0, 1]], heads[:, [0, 1]], hold[:, [0, 2]], y, late=[1])
+    assert found.groups == [[0], [1]]  # only the late head reads p[1]: it founds that group
+
+
 def test_a_head_far_below_the_best_fit_is_no_hypothesis_under_max_fit_gap():
     p, _ = _two_hypotheses(200)
     heads = np.stack([p[0], p[1]], axis=1)

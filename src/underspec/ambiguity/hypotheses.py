@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,7 +99,8 @@ def _distinct(t_pred: np.ndarray, h_pred: np.ndarray, min_gap: float) -> bool:
 def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                     holdout_proba: np.ndarray, holdout_y: np.ndarray, *,
                     min_gap: float = 0.05, min_fit: float | None = None, max_fit_gap: float = 1.0,
-                    sharpest_first: bool = True, heads: list[int] | None = None) -> Hypotheses:
+                    sharpest_first: bool = True, heads: list[int] | None = None,
+                    late: Sequence[int] = ()) -> Hypotheses:
     """Group heads into distinct hypotheses and decide whether the task is ambiguous.
 
     A head counts only if it fits the labeled distribution: its accuracy on held-out labeled
@@ -135,6 +137,10 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     heads : list of int, optional
         Consider only these heads (the others count as dropped): one hypothesis's heads keep it
         alone (:func:`best_fitting`).
+    late : sequence of int
+        Heads that join the groups of all the others before founding one of their own: they
+        represent a hypothesis only where no other head reads it (heads trained to find what
+        the others miss, ``SolveSettings.target_heads``).
     """
     t_pred = target_proba.argmax(-1).T  # (H, N)
     h_pred = holdout_proba.argmax(-1).T
@@ -148,7 +154,7 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
     fitting = [h for h in allowed if acc[h] >= floor] or [max(allowed, key=lambda h: acc[h])]
     loglik = (np.log(np.take_along_axis(holdout_proba, holdout_y[:, None, None], -1)[..., 0] + 1e-12).mean(0)
               if n_hold and sharpest_first else np.zeros(H))
-    fitting.sort(key=lambda h: (-acc[h], -loglik[h]))  # the best-fitting head founds its group
+    fitting.sort(key=lambda h: (h in late, -acc[h], -loglik[h]))  # the best-fitting head founds its group
     groups: list[list[int]] = []
     for head in fitting:
         for group in groups:

@@ -225,6 +225,10 @@ class SolveSettings:
     agree merge into one hypothesis (:func:`~underspec.ambiguity.hypotheses.find_hypotheses`),
     and the labels bought tell the rest apart. Each set finds hypotheses the other misses
     (``diversity_on_target`` found embed_three 13's and 34's label and lost 31's)."""
+    target_heads_late: bool = True
+    """With ``target_heads``, the second set's heads join the first's hypotheses before founding
+    their own (``find_hypotheses(late=...)``): they represent only the hypotheses the first set
+    missed."""
     twin_gap: float = 0.0
     """A hypothesis that disagrees with the chosen one on less than this share of the target
     items is its twin (another reading of the same feature, not a rival): it leaves the groups
@@ -1119,11 +1123,12 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         more = DiverseHeads(**target_params, progress=progress and "diverse heads on the target")
         full = np.concatenate([full, more.fit(t.X_labeled, t.y_labeled, t.X_val).predict_proba(head_items)], 1)
     n_heads = full.shape[1]
+    late = range(settings.n_heads, n_heads) if settings.target_heads_late else ()
 
     def judge(proba: np.ndarray, only: list[int] | None = None) -> Hypotheses:
         return find_hypotheses(proba[n_u:len(X_pool)], proba[:n_u], proba[len(X_pool):],
                                y_idx[heads.holdout_index_], sharpest_first=settings.sharpest_first, heads=only,
-                               max_fit_gap=settings.fit_gap)
+                               max_fit_gap=settings.fit_gap, late=late)
 
     hyp = judge(full)
     shift = None
