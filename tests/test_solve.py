@@ -757,7 +757,7 @@ def test_the_heads_disagree_on_the_target_alone_under_diversity_on_target(tiny_t
 def test_target_heads_join_a_second_set_of_heads_fitted_on_the_target(tiny_task_dir, monkeypatch):
     """``target_heads``: a second DiverseHeads whose pool is the target items alone joins the
     first's heads; each of them is judged (merged into a hypothesis or dropped), beside the
-    heads read from the items' tiles, numbered after them."""
+    heads read from the items' tiles, numbered after them. Images train one set by default."""
     from underspec.ambiguity.diverse import DiverseHeads
 
     pools = []
@@ -769,11 +769,40 @@ def test_target_heads_join_a_second_set_of_heads_fitted_on_the_target(tiny_task_
 
     monkeypatch.setattr(DiverseHeads, "fit", spy_fit)
     task = read_task(tiny_task_dir)
-    settings = SolveSettings(target_heads=True, epochs=1, final_epochs=1, rounds=1, partition=False,
-                             complement=False)
-    result = solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val), settings=settings)
+    whole = len(task.X_unlabeled) + len(task.X_val)
+    quick = {"epochs": 1, "final_epochs": 1, "rounds": 1, "partition": False, "complement": False}
+    for target_heads, expected in ((False, [whole]), (True, [whole, len(task.X_val)])):
+        pools.clear()
+        settings = SolveSettings(target_heads=target_heads, **quick)
+        result = solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val), settings=settings)
+        assert pools == expected
+        judged = [h for group in result.summary["hypotheses"]["heads"] for h in group]
+        judged += result.summary["hypotheses"]["dropped_heads"]
+        assert set(range(len(expected) * settings.n_heads)) <= set(judged)
+        assert result.summary["slot_heads"] == len(set(judged)) - len(expected) * settings.n_heads
+
+
+def test_vectors_train_target_heads_by_default(tmp_path, monkeypatch):
+    """Native vectors (``vector_target_heads``) fit the second set of heads on the target."""
+    from underspec.ambiguity.diverse import DiverseHeads
+    from underspec.data.generators import generate
+
+    class StopError(Exception):
+        pass
+
+    pools = []
+
+    def fake_fit(self, X, y, X_unlabeled=None):
+        pools.append(len(X_unlabeled))
+        if len(pools) == 2:
+            raise StopError
+        return real_fit(self, X, y, X_unlabeled)
+
+    real_fit = DiverseHeads.fit
+    monkeypatch.setattr(DiverseHeads, "fit", fake_fit)
+    out = tmp_path / "embed"
+    generate("embed", source="digits", seed=3, out=out, sizes=(80, 240, 80))
+    task = read_task(out)
+    with pytest.raises(StopError):
+        solve(out, CountingOracle(read_answers(out).y_val), settings=SolveSettings(vector_epochs=1))
     assert pools == [len(task.X_unlabeled) + len(task.X_val), len(task.X_val)]
-    judged = [h for group in result.summary["hypotheses"]["heads"] for h in group]
-    judged += result.summary["hypotheses"]["dropped_heads"]
-    assert set(range(2 * settings.n_heads)) <= set(judged)
-    assert result.summary["slot_heads"] == len(set(judged)) - 2 * settings.n_heads
