@@ -775,7 +775,8 @@ def test_target_heads_join_a_second_set_of_heads_fitted_on_the_target(tiny_task_
         pools.clear()
         settings = SolveSettings(target_heads=target_heads, **quick)
         result = solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val), settings=settings)
-        assert pools == expected
+        assert pools == expected and result.summary["target_heads"] == (len(expected) - 1) * settings.n_heads
+        assert target_heads or result.summary["twins_of_chosen"] == []  # twins only among target heads
         judged = [h for group in result.summary["hypotheses"]["heads"] for h in group]
         judged += result.summary["hypotheses"]["dropped_heads"]
         assert set(range(len(expected) * settings.n_heads)) <= set(judged)

@@ -1300,6 +1300,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "queries": [{"index": i, "answer": lab, "purpose": "check" if i in checks else "tell apart"}
                     for i, lab in queries],
         "labels_used": len(queries), "budget": budget, "chosen_hypothesis": chosen,
+        "target_heads": n_heads - settings.n_heads, "twins_of_chosen": twins,
         "partition_heads": n_partitions, "complement_heads": n_complements, "erased_dimensions": erased,
         "slot_heads": n_slot_heads, "slots": slot_reads, "tile_order": tiles, "pixel_student": student,
         "shift_test": None if shift is None else {**shift.as_dict(), "hypotheses_overruled": overruled},
