@@ -224,13 +224,20 @@ class SolveSettings:
     (as ``diversity_on_target``), joined to the first set (measured on every pool item). The
     second set's heads join the first's hypotheses before founding their own
     (``find_hypotheses(late=...)``): they represent only the hypotheses the first set missed,
-    and the labels bought tell those apart. Images keep one set (not measured with the whole
-    solver yet); so do the representations of photographs."""
+    and the labels bought tell those apart. On the 82 embed / embed_three runs of digits seeds
+    0-40 (``bench/results/calibration-vectors-target-heads-compare.md``): within 1 point of the
+    oracle 82.9% against 76.8%, mean 0.9874 against 0.9776, no run more than a point below
+    plain training against 2, no wrong submission either way (embed_three 13 and 34, which had
+    chosen the shortcut, read 1.0 and 0.969). On the 150 image runs of seeds 0-9
+    (``settings-ab-target-heads-images-0-9.md``, 5 restarts): 111 of 130 within 1 point
+    against 112 at twice the time: images keep one set; so do the representations of
+    photographs (not measured)."""
     vector_target_heads: bool = True
     target_restarts: int = 2
-    """Restarts of the target heads (at most the first set's: images train one). On the probed
-    runs (embed_three 13, 34, 31, embed 8, 10, 40) 1, 2 and 5 found the same hypotheses of
-    embed_three 13 and 34; 2 costs about a quarter more than one set alone on vectors."""
+    """Restarts of the target heads (at most the first set's: images train one). With 5 the 82
+    vector runs (``settings-ab-target-heads-vectors.md``) were within 1 point in 63 (2: 68) and
+    took 57% more time than one set; 1, 2 and 5 found embed_three 13's and 34's label alike
+    (exploratory probe)."""
     twin_gap: float = 0.25
     """With target heads, a hypothesis that disagrees with the chosen one on less than this share
     of the target items is its twin (:func:`~underspec.ambiguity.hypotheses.twins_of`: another
