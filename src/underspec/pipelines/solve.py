@@ -1123,8 +1123,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     target_params = {**params, "epochs": params["epochs"] * max(len(t.X_labeled), len(heads_pool))
                      / max(len(t.X_labeled), len(t.X_val)),
                      "n_restarts": min(params["n_restarts"], settings.target_restarts)}
-    if settings.diversity_on_target and n_u:
-        params, heads_pool = target_params, t.X_val
+    if settings.diversity_on_target and n_u:  # one set: its restarts as ever
+        params, heads_pool = {**target_params, "n_restarts": params["n_restarts"]}, t.X_val
     heads = DiverseHeads(**params, progress=progress and "diverse heads")
     heads.fit(t.X_labeled, t.y_labeled, heads_pool)
     head_items = np.concatenate([X_pool, t.X_labeled[heads.holdout_index_]])
