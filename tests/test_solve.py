@@ -808,3 +808,26 @@ def test_vectors_train_target_heads_by_default(tmp_path, monkeypatch):
     with pytest.raises(StopError):
         solve(out, CountingOracle(read_answers(out).y_val), settings=SolveSettings(vector_epochs=1))
     assert pools == [len(task.X_unlabeled) + len(task.X_val), len(task.X_val)]
+
+
+def test_diversity_on_target_keeps_the_heads_restarts(tmp_path, monkeypatch):
+    """``diversity_on_target`` trains one set on the target with the first set's restarts, not
+    the target heads' fewer (``target_restarts``)."""
+    from underspec.ambiguity.diverse import DiverseHeads
+    from underspec.data.generators import generate
+
+    class StopError(Exception):
+        pass
+
+    restarts = []
+
+    def fake_fit(self, X, y, X_unlabeled=None):
+        restarts.append(self.n_restarts)
+        raise StopError
+
+    monkeypatch.setattr(DiverseHeads, "fit", fake_fit)
+    out = tmp_path / "embed"
+    generate("embed", source="digits", seed=3, out=out, sizes=(80, 240, 80))
+    with pytest.raises(StopError):
+        solve(out, CountingOracle(read_answers(out).y_val), settings=SolveSettings(diversity_on_target=True))
+    assert restarts == [SolveSettings().vector_restarts] and SolveSettings().target_restarts < restarts[0]
