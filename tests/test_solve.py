@@ -120,6 +120,16 @@ def test_settings_pick_the_vector_twin_for_vectors_only():
     assert s.heads_params(images)["batch_size"] == s.batch_size
 
 
+def test_native_vectors_self_train_fewer_rounds_on_large_pools():
+    s = SolveSettings(rounds=3, vector_rounds=10, large_pool=2000, large_pool_rounds=6)
+    vectors, images = np.zeros((4, 5)), np.zeros((4, 1, 8, 8))
+    assert s.rounds_for(vectors, 1440) == 10 and s.rounds_for(vectors, 4800) == 6
+    assert s.rounds_for(images, 4800) == 3  # images keep their rounds
+    assert SolveSettings(vector_rounds=4).rounds_for(vectors, 4800) == 4  # never more than vector_rounds
+    represented = SolveSettings(representation="patches")  # a photograph's representation keeps them
+    assert represented.rounds_for(vectors, 4800) == represented.vector_rounds
+
+
 def _as_photographs(X: np.ndarray) -> np.ndarray:
     """Grey 8 px digit items as colour items 4 times larger (what ``auto`` takes for photographs)."""
     return np.repeat(np.repeat(np.repeat(X, 3, axis=1), 4, axis=2), 4, axis=3)
@@ -477,6 +487,7 @@ def test_more_noisy_student_rounds_read_the_embedded_digit_six_missed():
     task, ans = generate("embed", source="digits", seed=13, oracle_items=240)
     result = solve(task, CountingOracle(ans.y_val), budget=5, settings=SolveSettings(seed=13))
     assert float((result.predictions == ans.y_val).mean()) >= 0.98
+    assert result.summary["self_training_rounds"] == 10  # a pool of 960 items: not a large one
 
 
 def test_pixel_student_corrects_part_of_its_teachers_mistakes():

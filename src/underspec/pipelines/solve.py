@@ -142,6 +142,17 @@ class SolveSettings:
     0.8574 / 0.8612 / 0.8481 / 0.8532 against 0.8579 / 0.8616 / 0.8495 / 0.8518 (mean 0.8550
     against 0.8552); dominoes the same (its students read tiles: no vector
     self-training). An ensemble of 4 final networks instead changed nothing (exploratory)."""
+    large_pool: int = 2000
+    large_pool_rounds: int = 6
+    """Self-training rounds on native vectors whose pool (unlabeled + target items) holds more than
+    ``large_pool`` items (:meth:`rounds_for`): each round's networks already take that many more
+    steps, and the four rounds more that digits' pools of 960 and 1,440 items gain from (see
+    ``vector_rounds``) bought nothing on MNIST's 4,800 and 7,200 (seeds 0-5, above) but a third
+    of the solve's time. Measured again with the target heads on, MNIST seeds 0-5, 6 rounds
+    (``bench/results/settings-ab-mnist-vector-rounds-target-heads.md``): 12 of 12 runs within 1
+    point of the oracle, mean 0.9733 (without target heads 0.9381; the calibration rows, 10
+    rounds without them, 0.9391: the target heads found embed_three seed 0's label, 0.545 ->
+    0.968, and the rounds moved the other runs by -0.5 to +0.1 points)."""
     teacher_weight: float = 0.5
     """Weight of the hypothesis in later rounds' pseudo-labels (see :func:`self_train`):
     images need the anchor; vectors, whose students beat their teacher, do not."""
@@ -611,6 +622,14 @@ class SolveSettings:
     def for_items(self, name: str, X: np.ndarray):
         """Setting ``name`` for items like ``X``: its ``vector_`` twin when ``X`` holds vectors."""
         return getattr(self, f"vector_{name}" if X.ndim == 2 else name)
+
+    def rounds_for(self, X: np.ndarray, pool_size: int) -> int:
+        """Self-training rounds for items like ``X`` and a pool of ``pool_size`` items:
+        ``large_pool_rounds`` (at most ``vector_rounds``) on native vectors whose pool holds more than
+        ``large_pool`` items, else ``rounds`` or ``vector_rounds`` (:meth:`for_items`)."""
+        if X.ndim == 2 and not self.represented(X) and pool_size > self.large_pool:
+            return min(self.vector_rounds, self.large_pool_rounds)
+        return self.for_items("rounds", X)
 
     def heads_params(self, X: np.ndarray) -> dict:
         """Keyword arguments of :class:`DiverseHeads` for items like ``X`` (vectors or images)."""
@@ -1206,6 +1225,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
     revealed = {n_u + i: k for i, k in asked.items() if i not in checks}  # rows of the pool
     X_labeled, X_val, erased, slot_reads = t.X_labeled, t.X_val, 0, []
     target_trained = None  # whether the self-trained final networks learnt the target items' pseudo-labels
+    rounds = 0  # self-training rounds (none when the final model is not self-trained)
     if hyp.n > 1 and slots > 1 and slot_kind != "halves":  # the final model reads only the chosen one's slots
         columns, slot_reads = slot_columns(F_pool[n_u:], hyp.target_proba.argmax(-1), chosen, slots,
                                            C=settings.erase_c, seed=settings.seed)
@@ -1240,12 +1260,12 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
             target_trained = final_rows is None or bool((np.asarray(final_rows) >= n_u).any())
             target_fold = (_target_copy_folds(X_labeled, X_val, settings) if settings.cross_fit_target
                            and target_trained and settings.n_final > 1 else None)
-            held_out = None
+            held_out, rounds = None, settings.rounds_for(t.X_val, len(X_pool))
             if target_fold is not None:
                 held_out = np.concatenate([np.full(n_u, -1), target_fold])
                 held_out[list(revealed)] = -1  # true labels: every network learns them
             models = self_train(X_labeled, y_idx, X_pool, pool_proba, groups, revealed,
-                                n_classes=C, rounds=settings.for_items("rounds", t.X_val), held_out=held_out,
+                                n_classes=C, rounds=rounds, held_out=held_out,
                                 n_final=settings.n_final, folds=settings.for_items("folds", t.X_val),
                                 min_share=settings.for_items("min_share", t.X_val),
                                 teacher_weight=settings.for_items("teacher_weight", t.X_val),
@@ -1311,7 +1331,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
         "partition_heads": n_partitions, "complement_heads": n_complements, "erased_dimensions": erased,
         "slot_heads": n_slot_heads, "slots": slot_reads, "tile_order": tiles, "pixel_student": student,
         "shift_test": None if shift is None else {**shift.as_dict(), "hypotheses_overruled": overruled},
-        "final_disagreement": round(member_disagreement, 4),
+        "final_disagreement": round(member_disagreement, 4), "self_training_rounds": rounds,
         "final_model": ("the chosen hypothesis" if first == "fixed" else "self-training" if refit is None
                         else f"logistic regression refit (C {settings.descriptor_final_c})"),
         "default_score": t.default_score,
