@@ -147,8 +147,9 @@ class SolveSettings:
     """Self-training rounds on native vectors whose pool (unlabeled + target items) holds more than
     ``large_pool`` items (:meth:`rounds_for`): each round's networks already take that many more
     steps, and the four rounds more that digits' pools of 960 and 1,440 items gain from (see
-    ``vector_rounds``) bought nothing on MNIST's 4,800 and 7,200 (seeds 0-5, above) but a third
-    of the solve's time. Measured again with the target heads on, MNIST seeds 0-5, 6 rounds
+    ``vector_rounds``) bought nothing on MNIST's 4,800 and 7,200 (seeds 0-5, above) and cost a
+    quarter of their solve's time (MNIST embed, seed 42, exploratory: self-training 61.5 s of
+    110.9 s at 10 rounds, 33.8 s at 6). Measured again with the target heads on, MNIST seeds 0-5, 6 rounds
     (``bench/results/settings-ab-mnist-vector-rounds-target-heads.md``): 12 of 12 runs within 1
     point of the oracle, mean 0.9733 (without target heads 0.9381; the calibration rows, 10
     rounds without them, 0.9391: the target heads found embed_three seed 0's label, 0.545 ->
