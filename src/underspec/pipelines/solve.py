@@ -249,7 +249,9 @@ class SolveSettings:
     """Restarts of the target heads (at most the first set's: images train one). With 5 the 82
     vector runs (``settings-ab-target-heads-vectors.md``) were within 1 point in 63 (2: 68) and
     took 57% more time than one set; 1, 2 and 5 found embed_three 13's and 34's label alike
-    (exploratory probe)."""
+    (exploratory probe). With 1, on the first 33 of those runs (seeds 0-16, an A/B stopped
+    there): within 1 point 28 against 29, mean 0.9816 against 0.9880, and embed_three seed 0
+    submitted at 0.75 under its 0.8 default (0.9861 with 2): kept at 2."""
     twin_gap: float = 0.25
     """With target heads, a hypothesis that disagrees with the chosen one on less than this share
     of the target items is its twin (:func:`~underspec.ambiguity.hypotheses.twins_of`: another
