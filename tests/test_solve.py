@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -740,27 +741,43 @@ def test_the_target_is_cross_fitted_only_where_it_repeats_images():
     assert _target_copy_folds(labeled, X[order[300:540]], SolveSettings(n_final=2)) is None
 
 
+class _HeadsStopError(Exception):
+    """Raised by :func:`_heads_fits`' spy to end a solve once enough sets of heads were fitted."""
+
+
+def _heads_fits(monkeypatch, folder, settings: SolveSettings, fits: int = 1) -> list[tuple[int, float, int]]:
+    """The DiverseHeads fits a solve of ``folder`` starts, as (pool size, epochs, restarts); the
+    solve is stopped when the ``fits``-th starts (the earlier ones train as usual)."""
+    from underspec.ambiguity.diverse import DiverseHeads
+
+    seen, real_fit = [], DiverseHeads.fit
+
+    def spy(self, X, y, X_unlabeled=None):
+        seen.append((len(X_unlabeled), self.epochs, self.n_restarts))
+        if len(seen) == fits:
+            raise _HeadsStopError
+        return real_fit(self, X, y, X_unlabeled)
+
+    with monkeypatch.context() as patch, pytest.raises(_HeadsStopError):
+        patch.setattr(DiverseHeads, "fit", spy)
+        solve(folder, CountingOracle(read_answers(folder).y_val), settings=settings)
+    return seen
+
+
+def _embed_task(tmp_path) -> Path:
+    """A small digits ``embed`` task (native vectors) written under ``tmp_path``."""
+    out = tmp_path / "embed"
+    generate("embed", source="digits", seed=3, out=out, sizes=(80, 240, 80))
+    return out
+
+
 def test_the_heads_disagree_on_the_target_alone_under_diversity_on_target(tiny_task_dir, monkeypatch):
     """``diversity_on_target``: the diverse heads' pool is the target items (not the unlabeled
     ones too), trained for as many steps as on the whole pool."""
-    from underspec.ambiguity.diverse import DiverseHeads
-
-    class StopError(Exception):
-        pass
-
-    seen = []
-
-    def fake_fit(self, X, y, X_unlabeled=None):
-        seen.append((len(X_unlabeled), self.epochs))
-        raise StopError
-
-    monkeypatch.setattr(DiverseHeads, "fit", fake_fit)
     task = read_task(tiny_task_dir)
-    for on_target in (False, True):
-        with pytest.raises(StopError):
-            solve(tiny_task_dir, CountingOracle(read_answers(tiny_task_dir).y_val),
-                  settings=SolveSettings(diversity_on_target=on_target))
-    (whole, epochs), (target, epochs_on_target) = seen
+    seen = [_heads_fits(monkeypatch, tiny_task_dir, SolveSettings(diversity_on_target=on_target))[0]
+            for on_target in (False, True)]
+    (whole, epochs, _), (target, epochs_on_target, _) = seen
     assert whole == len(task.X_unlabeled) + len(task.X_val) and target == len(task.X_val)
     n = len(task.X_labeled)
     assert epochs_on_target == pytest.approx(epochs * max(n, whole) / max(n, target))
@@ -797,48 +814,15 @@ def test_target_heads_join_a_second_set_of_heads_fitted_on_the_target(tiny_task_
 
 def test_vectors_train_target_heads_by_default(tmp_path, monkeypatch):
     """Native vectors (``vector_target_heads``) fit the second set of heads on the target."""
-    from underspec.ambiguity.diverse import DiverseHeads
-    from underspec.data.generators import generate
-
-    class StopError(Exception):
-        pass
-
-    pools = []
-
-    def fake_fit(self, X, y, X_unlabeled=None):
-        pools.append(len(X_unlabeled))
-        if len(pools) == 2:
-            raise StopError
-        return real_fit(self, X, y, X_unlabeled)
-
-    real_fit = DiverseHeads.fit
-    monkeypatch.setattr(DiverseHeads, "fit", fake_fit)
-    out = tmp_path / "embed"
-    generate("embed", source="digits", seed=3, out=out, sizes=(80, 240, 80))
+    out = _embed_task(tmp_path)
     task = read_task(out)
-    with pytest.raises(StopError):
-        solve(out, CountingOracle(read_answers(out).y_val), settings=SolveSettings(vector_epochs=1))
+    pools = [pool for pool, _, _ in _heads_fits(monkeypatch, out, SolveSettings(vector_epochs=1), fits=2)]
     assert pools == [len(task.X_unlabeled) + len(task.X_val), len(task.X_val)]
 
 
 def test_diversity_on_target_keeps_the_heads_restarts(tmp_path, monkeypatch):
     """``diversity_on_target`` trains one set on the target with the first set's restarts, not
     the target heads' fewer (``target_restarts``)."""
-    from underspec.ambiguity.diverse import DiverseHeads
-    from underspec.data.generators import generate
-
-    class StopError(Exception):
-        pass
-
-    restarts = []
-
-    def fake_fit(self, X, y, X_unlabeled=None):
-        restarts.append(self.n_restarts)
-        raise StopError
-
-    monkeypatch.setattr(DiverseHeads, "fit", fake_fit)
-    out = tmp_path / "embed"
-    generate("embed", source="digits", seed=3, out=out, sizes=(80, 240, 80))
-    with pytest.raises(StopError):
-        solve(out, CountingOracle(read_answers(out).y_val), settings=SolveSettings(diversity_on_target=True))
+    fits = _heads_fits(monkeypatch, _embed_task(tmp_path), SolveSettings(diversity_on_target=True))
+    restarts = [n for _, _, n in fits]
     assert restarts == [SolveSettings().vector_restarts] and SolveSettings().target_restarts < restarts[0]
