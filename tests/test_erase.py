@@ -7,6 +7,7 @@ from underspec.ambiguity.erase import (
     erase_rejected,
     linear_features,
     partition_head,
+    pca_solver,
     slot_columns,
     slot_heads,
     spectrum,
@@ -91,6 +92,24 @@ def test_linear_features_flatten_images_and_reduce_wide_ones():
     assert narrow.shape == (300, 128) and abs(float(narrow.std(0).mean()) - 1) < 1e-4
     wide = linear_features(images, max_dims=20)
     assert wide.shape == (300, 20) and wide.dtype == np.float32
+
+
+def test_linear_features_take_the_cheaper_pca_solver_and_keep_the_subspace():
+    # Tall arrays of few columns: the covariance's eigendecomposition (a pass over the rows) is
+    # cheaper than randomized power iterations; wide ones keep the randomized solver.
+    assert pca_solver(6000, 1568, 512) == "covariance_eigh"
+    assert pca_solver(6000, 784, 64) == "covariance_eigh"
+    assert pca_solver(6000, 3072, 64) == "randomized"
+    assert pca_solver(6000, 4704, 512) == "randomized"
+    assert pca_solver(100, 400, 50) == "randomized"  # fewer rows than columns
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(7)
+    X = (rng.standard_normal((900, 6)) @ rng.standard_normal((6, 120)) + 0.05 * rng.standard_normal((900, 120)))
+    F = linear_features(X.astype(np.float32), max_dims=6)
+    R = PCA(6, svd_solver="randomized", random_state=0).fit_transform(X)
+    residual = R - F @ np.linalg.lstsq(F, R, rcond=None)[0]
+    assert F.shape == (900, 6) and float((residual**2).sum() / (R**2).sum()) < 1e-6
 
 
 def test_partition_of_the_pool_is_the_shortcut_named_by_the_labeled_items():

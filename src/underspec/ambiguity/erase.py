@@ -125,17 +125,40 @@ def erase_rejected(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.
     return eraser, pool_proba
 
 
+def pca_solver(n_rows: int, n_columns: int, n_components: int) -> str:
+    """The cheaper of scikit-learn's two PCA solvers for a ``n_rows`` x ``n_columns`` array:
+    ``covariance_eigh`` (the columns' covariance, one pass over the rows, then its exact
+    eigendecomposition: about ``n_rows * n_columns**2 + 4 * n_columns**3`` operations) or
+    ``randomized`` (about ``n_rows * n_columns * (n_components + 10)`` per pass, 2 passes per
+    power iteration: 7 iterations for few components, else 4; it also pays for its QR/LU steps,
+    hence the factor 2 against it).
+
+    Measured on 2 cores (exploratory): 6,000 x 1,568 pixels to 512 components 0.53 s against 1.98 s
+    (the same subspace: 1e-6 of the exact features' energy outside the randomized ones); 6,000 x 784
+    to 64, 0.14 against 0.43 s; but 6,000 x 3,072 to 64, 3.39 against 1.03 s, and 6,000 x 4,704 to
+    512, 10.4 against 3.4 s, where the covariance's eigendecomposition dominates."""
+    if n_rows < n_columns:
+        return "randomized"
+    iterations = 7 if n_components < 0.1 * min(n_rows, n_columns) else 4
+    covariance = n_rows * n_columns**2 + 4 * n_columns**3
+    randomized = n_rows * n_columns * (n_components + 10) * (2 * iterations + 2)
+    return "covariance_eigh" if covariance < 2 * randomized else "randomized"
+
+
 def linear_features(X: np.ndarray, max_dims: int = 512, seed: int = 0) -> np.ndarray:
     """Items as rows of at most ``max_dims`` columns for linear models: images flattened, then
-    reduced by PCA (fitted on at most 20,000 rows, no label) when wider, to ``max_dims`` columns
-    or as many as there are items (fewer items than columns have no more components), scaled so
-    that the columns' mean standard deviation is 1."""
+    reduced by PCA (fitted on at most 20,000 rows, no label; the cheaper solver,
+    :func:`pca_solver`) when wider, to ``max_dims`` columns or as many as there are items (fewer
+    items than columns have no more components), scaled so that the columns' mean standard
+    deviation is 1."""
     features = np.asarray(X, np.float32).reshape(len(X), -1)
     if features.shape[1] > max_dims:
         from sklearn.decomposition import PCA
 
         rows = np.random.default_rng(seed).permutation(len(features))[:20000]
-        pca = PCA(min(max_dims, len(rows)), svd_solver="randomized", random_state=seed).fit(features[rows])
+        n_components = min(max_dims, len(rows))
+        solver = pca_solver(len(rows), features.shape[1], n_components)
+        pca = PCA(n_components, svd_solver=solver, random_state=seed).fit(features[rows])
         features = pca.transform(features)
     return (features / max(float(features.std(0).mean()), 1e-12)).astype(np.float32)
 
