@@ -102,6 +102,7 @@ def test_linear_features_take_the_cheaper_pca_solver_and_keep_the_subspace():
     assert pca_solver(6000, 3072, 64) == "randomized"
     assert pca_solver(6000, 4704, 512) == "randomized"
     assert pca_solver(100, 400, 50) == "randomized"  # fewer rows than columns
+    assert pca_solver(20000, 3200, 512) == "randomized"  # photographs' patch features: too wide
     from sklearn.decomposition import PCA
 
     rng = np.random.default_rng(7)

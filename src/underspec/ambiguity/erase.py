@@ -125,6 +125,11 @@ def erase_rejected(X_labeled: np.ndarray, y_labeled_idx: np.ndarray, X_pool: np.
     return eraser, pool_proba
 
 
+EIGH_COLUMNS = 2500
+"""Widest arrays :func:`pca_solver` gives the covariance's eigendecomposition (whose cost grows
+as the cube of the columns)."""
+
+
 def pca_solver(n_rows: int, n_columns: int, n_components: int) -> str:
     """The cheaper of scikit-learn's two PCA solvers for a ``n_rows`` x ``n_columns`` array:
     ``covariance_eigh`` (the columns' covariance, one pass over the rows, then its exact
@@ -136,8 +141,11 @@ def pca_solver(n_rows: int, n_columns: int, n_components: int) -> str:
     Measured on 2 cores (exploratory): 6,000 x 1,568 pixels to 512 components 0.53 s against 1.98 s
     (the same subspace: 1e-6 of the exact features' energy outside the randomized ones); 6,000 x 784
     to 64, 0.14 against 0.43 s; but 6,000 x 3,072 to 64, 3.39 against 1.03 s, and 6,000 x 4,704 to
-    512, 10.4 against 3.4 s, where the covariance's eigendecomposition dominates."""
-    if n_rows < n_columns:
+    512, 10.4 against 3.4 s, where the covariance's eigendecomposition dominates. Arrays wider than
+    :data:`EIGH_COLUMNS` stay randomized: a photograph's patch features (20,000 x 3,200 to 512) took
+    38-39 s either way (beside another job), and their benchmarks were measured with the
+    randomized solver."""
+    if n_rows < n_columns or n_columns > EIGH_COLUMNS:
         return "randomized"
     iterations = 7 if n_components < 0.1 * min(n_rows, n_columns) else 4
     covariance = n_rows * n_columns**2 + 4 * n_columns**3
