@@ -59,9 +59,9 @@ def main() -> int:
              "| source | seed | task | chosen: detected, p, z | randomized: detected, p, z |", "|---|---|---|---|---|"]
     lines += [f"| {r['source']} | {r['seed']} | {r['task']} | " + " | ".join(
         f"{r[k]['detected']}, {r[k]['p_value']}, {r[k]['z']}" for k in ("chosen", "randomized")) + " |" for r in rows]
-    save(Path(__file__).parent / "results", args.name, {"command": f"python bench/pca_solver_shift.py --name {args.name}",
-                                                        "same_verdict": same, "runs": len(rows), "rows": rows},
-         "\n".join(lines) + "\n")
+    command = f"python bench/pca_solver_shift.py --name {args.name}"
+    save(Path(__file__).parent / "results", args.name,
+         {"command": command, "same_verdict": same, "runs": len(rows), "rows": rows}, "\n".join(lines) + "\n")
     print(lines[4])
     return 0
 
