@@ -105,7 +105,8 @@ def test_linear_features_take_the_cheaper_pca_solver_and_keep_the_subspace():
     assert pca_solver(20000, 3200, 512) == "randomized"  # photographs' patch features: too wide
     from sklearn.decomposition import PCA
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(7)  # an array the covariance solver is chosen for
+    assert pca_solver(900, 120, 6) == "covariance_eigh"
     X = (rng.standard_normal((900, 6)) @ rng.standard_normal((6, 120)) + 0.05 * rng.standard_normal((900, 120)))
     F = linear_features(X.astype(np.float32), max_dims=6)
     R = PCA(6, svd_solver="randomized", random_state=0).fit_transform(X)
