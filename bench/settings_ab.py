@@ -18,6 +18,8 @@ true labels), both from the calibration row.
 taken from the calibration row where the JSON lacks it); with ``--calibration-row``, the
 calibration rows' own results come first as the baseline (for a setting solved alone).
 
+``edited:FILE``: the runs in which ``bench/label_editing.py`` (its JSON result ``FILE``) saw
+labeled items left out (the others are solved the same with and without ``edit_labels``).
 ``heads-below:G``: the runs where some head's held-out accuracy lies more than G below the
 best head's (those a ``fit_gap`` of G can change; the others take the same path).
 ``seeds:A-B``: every run of generation seeds A to B, variants included (``seeds:A-B:N1,N2``:
@@ -69,6 +71,10 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
         names, _, seeds = value.partition(":")
         low, high = seed_range(seeds, f"--runs {spec!r}")
         return [r for r in rows if not r["variant"] and low <= r["seed"] <= high and r["task"] in names.split(",")]
+    if kind == "edited":  # the runs whose labeled items bench/label_editing.py saw left out
+        edited = json.loads(Path(value).read_text())["runs"]
+        keys = {(e["task"], e["seed"], json.dumps(e["variant"], sort_keys=True)) for e in edited if e["dropped"]}
+        return [r for r in rows if (r["task"], r["seed"], json.dumps(r["variant"], sort_keys=True)) in keys]
     if kind == "heads-below":  # the runs whose held-out accuracies a fit_gap of G can change
         try:
             gap = float(value)
@@ -79,8 +85,8 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
             return [a for a in row["holdout_accuracy"] if a >= 1 / classes + 0.1]
 
         return [r for r in rows if min(counted(r)) < max(r["holdout_accuracy"]) - gap]
-    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES] "
-                     "or heads-below:G")
+    raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES], "
+                     "edited:FILE or heads-below:G")
 
 
 def solve_row(row: dict, settings: list[dict], source, work: Path) -> list[dict]:
@@ -170,7 +176,8 @@ def render(name: str, calibration: list[dict], with_row: bool = False) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="*", help="SolveSettings overrides, JSON; the first is the baseline")
-    parser.add_argument("--runs", help="variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES] or heads-below:G")
+    parser.add_argument("--runs", help="variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES], "
+                        "edited:FILE or heads-below:G")
     parser.add_argument("--render", default=None, help="only write NAME.md again from NAME.json")
     parser.add_argument("--calibration-row", action="store_true",
                         help="with --render: the calibration rows' own results first, as the baseline")

@@ -23,6 +23,25 @@ def test_generate_then_solve_with_answers_and_command_oracle(tmp_path, capsys):
     assert "<img" in html and "The hypotheses disagree on" in html
 
 
+def test_solve_edits_the_labels_only_when_asked(tmp_path):
+    import json
+
+    task = tmp_path / "t"
+    assert main(["generate", "toy", "--out", str(task), "--seed", "1", "--sizes", "60,120,60"]) == 0
+    y = np.load(task / "y_labeled.npy")
+    y[:2] = 1 - y[:2]  # two wrong labels among clean ones
+    np.save(task / "y_labeled.npy", y)
+    answers = f"answers:{task / 'answers' / 'y_val.npy'}"
+    for flag in ([], ["--edit-labels"]):
+        assert main(["solve", str(task), "--budget", "0", "--quiet", "--oracle", answers, *flag,
+                     "--out", str(tmp_path / "p.csv"), "--json", str(tmp_path / "s.json")]) == 0
+        editing = json.loads((tmp_path / "s.json").read_text())["label_editing"]
+        if flag:
+            assert {0, 1} <= set(editing["rows"])
+        else:
+            assert editing is None
+
+
 def test_cli_errors_exit_2_without_output(tmp_path, capsys):
     out = tmp_path / "p.csv"
     assert main(["solve", str(tmp_path / "missing"), "--oracle", "prompt", "--out", str(out)]) == 2

@@ -826,3 +826,26 @@ def test_diversity_on_target_keeps_the_heads_restarts(tmp_path, monkeypatch):
     fits = _heads_fits(monkeypatch, _embed_task(tmp_path), SolveSettings(diversity_on_target=True))
     restarts = [n for _, _, n in fits]
     assert restarts == [SolveSettings().vector_restarts] and SolveSettings().target_restarts < restarts[0]
+
+
+def test_labeled_items_their_neighbours_contradict_are_left_out_before_the_hypotheses(tmp_path):
+    # digits trojan (generation seed 3): 3% of the labeled items carry a patch and the label 1,
+    # whatever digit they show. With edit_labels the solver leaves out the patched items of
+    # another digit (their nearest labeled items are of their digit), and says so.
+    from underspec.data.sources import load_source
+    from underspec.report.solve_report import write_task_report
+
+    task, ans = generate("trojan", source="digits", seed=3)
+    labeled = ans.groups[ans.groups.split == "labeled"]
+    poisoned = np.flatnonzero(load_source("digits").y[labeled.image.to_numpy()] != task.y_labeled)
+    assert len(poisoned) >= 2
+    summaries = {}
+    for edit in (False, True):
+        result = solve(task, CountingOracle(ans.y_val), settings=SolveSettings(seed=3, edit_labels=edit))
+        summaries[edit] = result.summary
+    assert summaries[False]["label_editing"] is None and SolveSettings().edit_labels is False
+    editing = summaries[True]["label_editing"]
+    assert set(poisoned) <= set(editing["rows"]) and editing["dropped"] <= len(poisoned) + 2
+    assert f"{editing['dropped']} labeled items left out" in summaries[True]["message"]
+    html = write_task_report(task, result, tmp_path / "report.html").read_text()
+    assert "labeled items left out" in html and html.count("data:image/png") == 3

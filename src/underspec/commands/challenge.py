@@ -47,6 +47,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                           "learnt on all items without labels (cached), or dlib's pretrained face-descriptor "
                           "where task.json allows pretrained weights and the faces extra is installed; none: "
                           "the items themselves")
+    sol.add_argument("--edit-labels", action="store_true",
+                     help="first leave out the labeled items most of whose 10 nearest labeled items carry another "
+                          "label (wrong or poisoned labels; not on photographs); off by default")
     sol.add_argument("--quiet", action="store_true", help="no progress bars")
     device_argument(sol)
     sol.add_argument("--exercise", type=types.NATURAL, help="exercise id on the leaderboard (HTTP oracle)")
@@ -111,7 +114,8 @@ def run_solve(args: argparse.Namespace) -> int:
     elif args.submit:
         raise UnderspecError("--submit: needs the leaderboard as oracle (--oracle http://HOST:PORT)")
     result = solve(args.task_dir, oracle, budget=args.budget, out=args.out, json_path=args.json,
-                   settings=SolveSettings(seed=args.seed, representation=args.representation), progress=not args.quiet)
+                   settings=SolveSettings(seed=args.seed, representation=args.representation,
+                                          edit_labels=args.edit_labels), progress=not args.quiet)
     s = result.summary
     print(s["message"])
     print(f"labels used {s['labels_used']}/{s['budget']}: "

@@ -15,7 +15,8 @@ N_DISPUTED = 16
 
 
 def task_pictures(task: ChallengeTask, result) -> dict[str, str]:
-    """Data-URI pictures for one solved task: most disputed items and the queried items."""
+    """Data-URI pictures for one solved task: most disputed items, the queried items and the labeled
+    items left out (``label_editing``)."""
     classes = task.classes
     hyp = result.hypotheses
     pred = classes[hyp.target_proba.argmax(-1)]  # (n_hypotheses, N)
@@ -32,6 +33,11 @@ def task_pictures(task: ChallengeTask, result) -> dict[str, str]:
             pictures["queried"] = item_grid(
                 task.X_val[q_idx], [f"#{i} → {lab}" for i, lab in result.queries],
                 title="queried items and revealed labels", columns=max(len(q_idx), 5))
+        left_out = (result.summary.get("label_editing") or {}).get("rows", [])[:N_DISPUTED]
+        if left_out:
+            pictures["left out"] = item_grid(
+                task.X_labeled[left_out], [f"#{i} labeled {int(task.y_labeled[i])}" for i in left_out],
+                title="labeled items left out: most of their nearest labeled items carry another label")
     else:
         q_idx = np.array([i for i, _ in result.queries], dtype=np.int64)
         pictures["disputed"] = vector_map(
