@@ -46,11 +46,12 @@ SHORTCUTS = ("beside", "frame", "brightness", "patch", "tint")
 ORACLE_ITEMS = {"digits": 240, "mnist": 1200}
 
 
-def variants(n: int, rng: np.random.Generator) -> list[dict]:
-    """``n`` random generator variants of the digit-pair tasks (parameters of ``generate``)."""
+def variants(n: int, rng: np.random.Generator, n_classes: int | None = None) -> list[dict]:
+    """``n`` random generator variants of the digit-pair tasks (parameters of ``generate``): 2 to
+    4 classes (2 twice as often), or ``n_classes`` each."""
     out = []
     for _ in range(n):
-        k = int(rng.choice([2, 2, 3, 4]))
+        k = int(rng.choice([2, 2, 3, 4])) if n_classes is None else n_classes
         out.append({"task": str(rng.choice(SHORTCUT_TASKS)),
                     "classes": tuple(int(c) for c in np.sort(rng.choice(10, k, replace=False))),
                     "shortcut": str(rng.choice(SHORTCUTS)),
@@ -60,12 +61,14 @@ def variants(n: int, rng: np.random.Generator) -> list[dict]:
     return out
 
 
-def jobs(tasks: list[str], n_variants: int, seed: int, suite: dict | None = None) -> list[tuple[str, dict]]:
+def jobs(tasks: list[str], n_variants: int, seed: int, suite: dict | None = None,
+         n_classes: int | None = None) -> list[tuple[str, dict]]:
     """The runs of one generation seed: each named task (with ``suite``'s parameters), then
-    ``n_variants`` random variants drawn from the seed."""
-    rng = np.random.default_rng(1000 + seed)
+    ``n_variants`` random variants drawn from the seed (with ``n_classes``, variants of that many
+    classes, from a stream of their own: the default draws stay as they were)."""
+    rng = np.random.default_rng(1000 + seed if n_classes is None else [1000 + seed, n_classes])
     return ([(name, dict(suite or {})) for name in tasks]
-            + [(v["task"], v) for v in variants(n_variants, rng)])
+            + [(v["task"], v) for v in variants(n_variants, rng, n_classes)])
 
 
 def identifiable(name: str, params: dict) -> bool:
@@ -321,6 +324,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0, help="first generation seed")
     parser.add_argument("--variants", type=int, default=8, help="random variants per seed")
+    parser.add_argument("--variant-classes", type=int, default=None,
+                        help="every variant of this many classes (e.g. 5; default: 2 to 4), drawn apart")
     parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
     parser.add_argument("--scale", type=float, default=None,
                         help="sizes of the suite tasks times this (e.g. MNIST at the digits' sizes: 0.2)")
@@ -342,7 +347,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             suite = {} if args.scale is None else {"scale": args.scale}
-            for name, params in jobs([n for n in args.tasks.split(",") if n], args.variants, seed, suite):
+            for name, params in jobs([n for n in args.tasks.split(",") if n], args.variants, seed, suite,
+                                     args.variant_classes):
                 keep = Path(args.keep_decisions) if args.keep_decisions else None
                 rows.append(run_one(name, params, source, seed, Path(tmp), overrides, keep))
                 r = rows[-1]
