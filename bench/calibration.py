@@ -178,6 +178,11 @@ def run_one(name: str, params: dict, source: Source, seed: int, work: Path, over
     return row
 
 
+def class_count(row: dict) -> int:
+    """How many classes a task-run's labels take (a variant's own, else its task's)."""
+    return len(row["variant"].get("classes") or TASKS[row["task"]].classes)
+
+
 def summarise(rows: list[dict]) -> dict:
     def stats(part: list[dict]) -> dict:
         submitted = [r for r in part if r["decision"] == "submit"]
@@ -210,8 +215,12 @@ def summarise(rows: list[dict]) -> dict:
     for r in rows:
         key = r["task"] if not r["variant"] else f"{r['task']} (variant)"
         by_task.setdefault(key, []).append(r)
+    by_classes = {}
+    for r in rows:
+        by_classes.setdefault(f"{class_count(r)} classes", []).append(r)
     no_shift = [r for r in rows if r["task"] == "no_shift"]
     return {"overall": stats(rows), "by_task": {k: stats(v) for k, v in sorted(by_task.items())},
+            "by_classes": {k: stats(v) for k, v in sorted(by_classes.items())},
             "no_shift_runs_with_labels_spent": int(sum(r["labels"] > 0 for r in no_shift)),
             "no_shift_runs_found_ambiguous": int(sum(r["ambiguous"] for r in no_shift)),
             "no_shift_runs": len(no_shift),
@@ -262,6 +271,11 @@ def markdown(result: dict) -> str:
              "| task | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name, row in [("**overall**", s["overall"]), *s["by_task"].items()]:
         lines.append(f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |")
+    if "by_classes" in s:  # results summarised before the table existed lack it
+        lines += ["", "By the number of classes (named tasks and variants together):", "",
+                  "| classes | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(str(row[c]) for c in cols) + " |"
+                  for name, row in s["by_classes"].items()]
     lines += ["", f"`no_shift`: found ambiguous (labels spent telling hypotheses apart) in "
               f"{s['no_shift_runs_found_ambiguous']} of {s['no_shift_runs']} runs; any label spent (including random "
               f"checks of an unambiguous task) in {s['no_shift_runs_with_labels_spent']}.", "",
