@@ -82,7 +82,7 @@ def identifiable(name: str, params: dict) -> bool:
 
 
 KEPT_SCALARS = ("chosen", "default_score", "holdout", "distilled", "confidence", "coin_cap", "hidden_shift",
-                "holdout_strength", "interval_mass", "seed")
+                "holdout_strength", "interval_mass", "confidence_cap", "seed")
 """The keyword arguments of :func:`decide` a kept decision saves beside its arrays."""
 
 

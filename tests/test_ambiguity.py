@@ -85,6 +85,22 @@ def test_decide_estimate_falls_with_held_out_errors_and_self_disagreement():
     assert wobbly.estimate < clean.estimate - 0.02 and wobbly.low < clean.low - 0.05
 
 
+def test_the_confidence_cap_holds_the_chosen_prior_to_the_final_models_confidence():
+    # 5-class digit variants: the final model agrees with its hypothesis on the disputed items and
+    # is sure of neither (mean top probability 0.75 here), yet the prior took the hypothesis as
+    # right on all of them
+    p, disputed = _two_hypotheses(200)
+    final = p[1].copy()
+    final[disputed] = [0.25, 0.75]
+    asked = {int(i): 1 for i in np.flatnonzero(disputed)[:3]}
+    plain = _verdict(final, p, asked, holdout=(180, 180))
+    capped = _verdict(final, p, asked, holdout=(180, 180), confidence_cap=True)
+    assert capped.estimate < plain.estimate - 0.05 and capped.low < plain.low
+    sure = p[1].copy()  # a sure final model: the cap changes nothing
+    assert (_verdict(sure, p, asked, holdout=(180, 180), confidence_cap=True).estimate
+            == _verdict(sure, p, asked, holdout=(180, 180)).estimate)
+
+
 def test_an_unsettled_posterior_keeps_the_estimate_uncertain():
     # regression (issue 24): the weight of the other hypotheses was ignored, so a run whose
     # answers never told its hypotheses apart was scored as if the chosen one were right

@@ -177,7 +177,8 @@ def _agreed_accuracy(rng: np.random.Generator, draws: int, holdout: tuple[int, i
 
 def _disputed_accuracy(rng: np.random.Generator, draws: int, pred: np.ndarray, hyp_pred: np.ndarray,
                        disputed: np.ndarray, chosen: int, weights: np.ndarray, hit: np.ndarray, n_classes: int,
-                       strength: float, ceiling: float, coin_strength: float) -> np.ndarray:
+                       strength: float, ceiling: float, coin_strength: float,
+                       chosen_cap: float = 1.0) -> np.ndarray:
     """Draws of the accuracy on the disputed items: a mixture over which hypothesis is right
     (``weights``, the posterior), updated by the checks on disputed items (``hit``).
 
@@ -196,7 +197,7 @@ def _disputed_accuracy(rng: np.random.Generator, draws: int, pred: np.ndarray, h
     n_hyp = len(hyp_pred)
     share = (pred[None] == hyp_pred)[:, disputed].mean(1)  # agreement with each hypothesis
     means = np.append(share, 1.0 / n_classes)
-    means[chosen] = 1 - (1 - share[chosen]) / 2
+    means[chosen] = min(1 - (1 - share[chosen]) / 2, chosen_cap)
     means = np.clip(means, 0.01, ceiling)
     comp = rng.choice(n_hyp + 1, draws, p=weights)
     hits, misses = int(hit.sum()), int((~hit).sum())
@@ -285,7 +286,8 @@ def accuracy_draws(final_proba: np.ndarray, proba: np.ndarray, chosen: int, *,
                    checks: dict[int, int] | None = None, holdout: tuple[int, int] = (0, 0),
                    posterior: np.ndarray | None = None, strength: float = 4.0, ceiling: float = 0.99,
                    coin_strength: float = 10.0, holdout_strength: float = 30.0, hidden_shift: float = 0.1,
-                   distilled: bool = True, coin_floor: float = 0.0, seed: int = 0) -> AccuracyDraws:
+                   distilled: bool = True, coin_floor: float = 0.0, confidence_cap: bool = False,
+                   seed: int = 0) -> AccuracyDraws:
     """Draws of the final predictions' accuracy on the target items: the posterior
     :func:`decide` reads. Parameters as :func:`decide`'s.
 
@@ -321,8 +323,9 @@ def accuracy_draws(final_proba: np.ndarray, proba: np.ndarray, chosen: int, *,
     if weights[-1] < coin_floor:  # answers that told hypotheses apart never rule a coin toss out
         weights = np.append(weights[:-1] * (1 - coin_floor) / weights[:-1].sum(), coin_floor)
     p_coin = float(weights[-1])
+    cap = float(final_proba[disputed].max(1).mean()) if confidence_cap and disputed.any() else 1.0
     on_disputed = _disputed_accuracy(rng, draws, pred, hyp_pred, disputed, chosen, weights, hit[on_disputed_part], C,
-                                     strength, ceiling, coin_strength)
+                                     strength, ceiling, coin_strength, cap)
     mean = (1 - d) * agreed + d * on_disputed
     samples = rng.binomial(N, mean) / N  # the accuracy on these N items, not the rate
     return AccuracyDraws(samples, d, p_coin, float(weights[chosen]), (int(hit.sum()), len(checks)), p_shift)
@@ -333,8 +336,8 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
            posterior: np.ndarray | None = None, confidence: float = 0.9, strength: float = 4.0,
            ceiling: float = 0.99, coin_strength: float = 10.0, holdout_strength: float = 30.0,
            hidden_shift: float = 0.1, coin_cap: float = 1.0,
-           distilled: bool = True, coin_floor: float = 0.0, interval_kind: str = "shortest",
-           interval_mass: float = 0.9, seed: int = 0) -> Decision:
+           distilled: bool = True, coin_floor: float = 0.0, confidence_cap: bool = False,
+           interval_kind: str = "shortest", interval_mass: float = 0.9, seed: int = 0) -> Decision:
     """Estimate the target accuracy of the final predictions and decide whether to submit.
 
     Parameters
@@ -421,7 +424,7 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     draws = accuracy_draws(final_proba, proba, chosen, checks=checks, holdout=holdout, posterior=posterior,
                            strength=strength, ceiling=ceiling, coin_strength=coin_strength,
                            holdout_strength=holdout_strength, hidden_shift=hidden_shift, distilled=distilled,
-                           coin_floor=coin_floor, seed=seed)
+                           coin_floor=coin_floor, confidence_cap=confidence_cap, seed=seed)
     samples = draws.samples
     p_better = float((samples > default_score).mean())
     low, high = reported_interval(samples, interval_mass, interval_kind)
