@@ -401,6 +401,11 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
         Least weight of the coin-toss component of the disputed accuracy, whatever the
         posterior says: the answers that told the hypotheses apart went to the items where
         they are surest, and do not show that the disputed part as a whole follows one.
+    confidence_cap : bool
+        Hold the prior mean of the chosen hypothesis's component to the final model's mean top
+        probability on the disputed items (a real hypothesis is then not taken as right on
+        nearly all of them where the final model is unsure: 4- and 5-class tasks;
+        ``SolveSettings.confidence_cap``, off).
     distilled : bool
         The final model was self-trained from the chosen hypothesis on the same features; False
         when it started from another teacher (erased features): then the agreed items where it
