@@ -3,12 +3,14 @@
 calibration result, without solving.
 
 Each run of the calibration result is generated again and prepared as the solver prepares it
-(:func:`underspec.pipelines.solve.prepare_task`: tiles ordered, labels edited). Per task: the runs
-where items were left out, the items left out, and on ``trojan`` the items whose label the
-generator forced to 1 on an image of another digit (the poisoned items: caught / in all). Every
-other item left out carries its true label (the generators' labels are clean elsewhere).
+(:func:`underspec.pipelines.solve.prepare_task` with ``edit_labels`` on, whatever the default:
+tiles ordered, labels edited). Per task: the runs where items were left out, the items left out,
+and on ``trojan`` the items whose label the generator forced to 1 on an image of another digit
+(the poisoned items: caught / in all). Every other item left out carries its true label (the
+generators' labels are clean elsewhere).
 
-    python bench/label_editing.py --calibration bench/results/calibration.json --name label-editing-digits
+    python bench/label_editing.py --calibration bench/results/calibration-2-to-4-classes/calibration.json \\
+        --name label-editing-digits
     python bench/label_editing.py --source mnist \\
         --calibration bench/results/calibration-mnist-current/calibration.json \\
         --name label-editing-mnist
@@ -59,7 +61,7 @@ def main() -> None:
             params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in row["variant"].items()}
             folder, _, _ = generate_run(row["task"], params, source, row["seed"], Path(tmp))
             task = read_task(folder)
-            editing = prepare_task(task, SolveSettings(seed=row["seed"])).editing
+            editing = prepare_task(task, SolveSettings(seed=row["seed"], edit_labels=True)).editing
             key = row["task"] + (" (variant)" if row["variant"] else "")
             t = per_task[key]
             bad = poisoned(folder, source, task) if row["task"] == "trojan" else np.zeros(len(task.y_labeled), bool)

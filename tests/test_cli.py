@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -24,8 +25,6 @@ def test_generate_then_solve_with_answers_and_command_oracle(tmp_path, capsys):
 
 
 def test_solve_edits_the_labels_only_when_asked(tmp_path):
-    import json
-
     task = tmp_path / "t"
     assert main(["generate", "toy", "--out", str(task), "--seed", "1", "--sizes", "60,120,60"]) == 0
     y = np.load(task / "y_labeled.npy")

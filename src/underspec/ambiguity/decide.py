@@ -185,7 +185,9 @@ def _disputed_accuracy(rng: np.random.Generator, draws: int, pred: np.ndarray, h
     If the chosen hypothesis is right, about ``1 - e/2`` where the final model differs from it
     on a share ``e`` (two estimators of one function are each wrong on about half of their
     differences), at most ``ceiling``: even a real explanation misses some disputed items, and
-    a prior piled up near 1 would leave a few checks no say. If another hypothesis is right,
+    a prior piled up near 1 would leave a few checks no say, and at most ``chosen_cap`` (the
+    final model's mean top probability there under ``decide(confidence_cap=True)``; 1: no such
+    cap). If another hypothesis is right,
     the final model's agreement with it; if none is (the disputed labels are a coin toss, the
     ``sum`` task), ``1 / C``. Each component weighs ``strength`` pseudo-counts, the coin toss
     ``coin_strength``: checks that hit make a coin toss less likely (the posterior's weight),

@@ -885,6 +885,7 @@ class Prepared(NamedTuple):
     settings: SolveSettings
     """The settings with the representation resolved to the recipe used."""
     slots: int
+    """Blocks of the representation's columns, one per tile of the items (1: one block)."""
     tiles: dict | None
     """The tile order's summary (None: not ordered)."""
     pixels: Pixels | None
