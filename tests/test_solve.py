@@ -269,13 +269,14 @@ def test_complement_heads_find_the_label_where_every_network_head_blends_it():
     # A 4-class variant (bench/results/calibration-before-complement/, seed 1): the two network
     # heads reached 0.43 and 0.53 on the target, the solver 0.59; the complement of the
     # shortcut head is the label. (A digit beside a stamp: the tiles' slot heads find it too,
-    # so they are off here.)
+    # so they are off here. Self-training on 90% of the pool, the default since, reads 0.96
+    # without the complement as well: the test keeps the share it was written with, 0.5.)
     task, ans = generate("constant_image", source="digits", seed=1, classes=(0, 1, 4, 5), shortcut="beside",
                          side="right", mix_rate=0.05, sizes=(240, 720, 240))
     accuracy = {}
     for complement in (False, True):
         result = solve(task, CountingOracle(ans.y_val),
-                       settings=SolveSettings(seed=1, complement=complement, pixel_slots=False))
+                       settings=SolveSettings(seed=1, complement=complement, pixel_slots=False, min_share=0.5))
         accuracy[complement] = float((result.predictions == ans.y_val).mean())
     assert result.summary["complement_heads"] >= 1
     assert any(group[0] >= 2 for group in result.summary["hypotheses"]["heads"])  # a complement kept
