@@ -117,7 +117,8 @@ class SolveSettings:
     more so the more classes share the disputed items. Vectors (averaged heads, softer still)
     use more. 0.9 since the whole digits calibration was solved again with it
     (``bench/results/calibration-min-share-0.9-compare.md``, 779 task-runs of seeds 0-40 paired
-    with the same runs under 0.5, same machine): within 1 point of the oracle 88.1% of the
+    with the same runs under 0.5, on a machine that gave seed 0's runs to the item as the
+    one that solved them): within 1 point of the oracle 88.1% of the
     identifiable runs against 85.2% (2 classes 91.0% either way, 3 classes 83.7% either way,
     4 classes 86.5% against 78.4%, 5 classes 75.9% against 54.4%), 21 needless abstentions
     against 23, 1200.38 points against 1198.78, coverage 0.874 against 0.873, but 3 wrong
