@@ -18,11 +18,11 @@ def test_mutual_information_zero_for_independent_high_for_copies():
     assert abs(float(same) - np.log(2)) < 1e-3
 
 
-def _two_hypotheses(n=40):
-    # Hypothesis 0 says class 0 on disputed items, hypothesis 1 says class 1.
+def _two_hypotheses(n=40, period=2):
+    # Hypothesis 0 says class 0 on disputed items (all but every period-th), hypothesis 1 says class 1.
     p = np.full((2, n, 2), 0.01)
     p[:, :, 0] = 0.99
-    disputed = np.arange(n) % 2 == 1
+    disputed = np.arange(n) % period != 0
     p[1, disputed] = [0.01, 0.99]
     return p, disputed
 
@@ -558,11 +558,7 @@ def test_two_hits_of_three_checks_on_an_identified_hypothesis_submit():
     still abstains."""
     from underspec.pipelines.solve import SolveSettings
 
-    n = 400
-    p = np.full((2, n, 2), 0.01)
-    p[:, :, 0] = 0.99
-    disputed = np.arange(n) % 5 != 0  # 80% disputed, as in those runs
-    p[1, disputed] = [0.01, 0.99]
+    p, disputed = _two_hypotheses(400, period=5)  # 80% disputed, as in those runs
     rows = np.flatnonzero(disputed)[:3]
     kw = {"holdout": (36, 36), "posterior": np.array([0.9, 0.05, 0.05]),
           "confidence": SolveSettings().confidence, "coin_cap": SolveSettings().coin_cap}

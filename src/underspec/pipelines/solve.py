@@ -122,7 +122,8 @@ class SolveSettings:
     identifiable runs against 85.2% (2 classes 91.0% either way, 3 classes 83.7% either way,
     4 classes 86.5% against 78.4%, 5 classes 75.9% against 54.4%), 21 needless abstentions
     against 23, 1200.38 points against 1198.78, coverage 0.874 against 0.873, but 3 wrong
-    submissions against 2 (a 5-class constant_image variant of seed 28 at 0.733). The 82
+    submissions against 2 (a 5-class constant_image variant of seed 28 at 0.733; decisions at
+    decide()'s strength of 4, then its default). The 82
     five-class runs alone, solved under each setting at one commit
     (``settings-ab-five-classes-self-training.md``): mean 0.9306 against 0.9088 (oracle 0.9353);
     a teacher weight of 1.0 instead read 0.9102."""
@@ -458,13 +459,14 @@ class SolveSettings:
     model's mean top probability on the disputed items (``decide(confidence_cap=True)``). The
     prior took a real hypothesis as right on nearly every disputed item (0.99 at most); with 4
     and 5 classes the chosen hypothesis is right on about 0.90 of them, and the 90% intervals
-    held 0.46 and 0.43 of the truths (``bench/results/calibration.md``, by classes). Replayed on
+    held 0.46 and 0.43 of the truths (``bench/results/calibration-min-share-0.5/``, by classes). Replayed on
     the 779 kept digits runs of seeds 0-40 (``bench/results/decision-confidence-cap-digits.md``,
     ``calibration-confidence-cap/``) and kept off: the 572 two-class runs the same to the
     decision; coverage 3 classes 0.875 -> 0.898, 4 classes 0.459 -> 0.541, 5 classes 0.427 ->
     0.537, overall 0.873 -> 0.891; no wrong submission more; 3 needless abstentions more (23 ->
     26), 1198.48 points against 1198.78 (always-submit 1200.03): it buys coverage with points
-    and leaves 4 and 5 classes far from 90%."""
+    and leaves 4 and 5 classes far from 90%. With ``min_share`` 0.9 it changes no decision of
+    those runs (coverage 0.878 against 0.874, ``decision-strength-digits.md``)."""
     confidence_drop: bool = False
     """Measure the agreed part of the target on the held-out labeled items less the chosen
     hypothesis's drop in mean top probability from those items to the agreed target items
