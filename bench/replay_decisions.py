@@ -63,12 +63,24 @@ def best_cut(path: Path, source: str) -> float | None:
     return task_cut_bimodality(task.X_labeled, task.X_val, target_pred, seed=row["seed"])
 
 
+def none_prior_of(cut: float | None, gap_bimodality: float, gapless_none_prior: float) -> float:
+    """The prior "none" starts at in a run whose best cut is ``cut`` under these gap settings."""
+    gapless = cut is not None and cut < gap_bimodality
+    return gapless_none_prior if gapless else SolveSettings.none_prior
+
+
 def gapless_posterior(posterior: np.ndarray, cut: float | None, settings: dict) -> np.ndarray:
-    """The posterior the solver passes on: "none" restarted at ``gapless_none_prior`` when no
-    hypothesis cuts the disputed items along a gap (:meth:`HypothesisPosterior.posterior_under`)."""
-    if cut is None or cut >= settings["gap_bimodality"] or len(posterior) < 3:
+    """The posterior the solver passes on under ``settings``' gap guard: "none" restarted at
+    ``gapless_none_prior`` when no hypothesis cuts the disputed items along a gap
+    (:meth:`HypothesisPosterior.posterior_under`). The saved posterior was passed on under the
+    solver's own guard (``SolveSettings``' defaults), so it is reweighed from the prior it
+    started at there, not from ``none_prior`` (a run the guard already caught is not caught
+    twice)."""
+    if len(posterior) < 3:
         return posterior
-    return reweigh_none(posterior, SolveSettings.none_prior, settings["gapless_none_prior"])
+    saved = none_prior_of(cut, SolveSettings.gap_bimodality, SolveSettings.gapless_none_prior)
+    wanted = none_prior_of(cut, settings["gap_bimodality"], settings["gapless_none_prior"])
+    return posterior if saved == wanted else reweigh_none(posterior, saved, wanted)
 
 
 def replay(folder: Path, overrides: dict, source: str = "digits") -> list[dict]:
