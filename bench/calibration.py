@@ -82,7 +82,7 @@ def identifiable(name: str, params: dict) -> bool:
 
 
 KEPT_SCALARS = ("chosen", "default_score", "holdout", "distilled", "confidence", "coin_cap", "hidden_shift",
-                "holdout_strength", "interval_mass", "confidence_cap", "seed")
+                "holdout_strength", "interval_mass", "confidence_cap", "chosen_holdout", "seed")
 """The keyword arguments of :func:`decide` a kept decision saves beside its arrays."""
 
 
@@ -107,13 +107,22 @@ def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> Non
 
 
 def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
-    """The row, the inputs of :func:`decide` and the true class indices saved by :func:`keep_decision`."""
+    """The row, the inputs of :func:`decide` and the true class indices saved by :func:`keep_decision`.
+
+    A run kept before the solver passed ``chosen_holdout`` (``SolveSettings.holdout_prior``) gets
+    it from its row: the mean held-out accuracy of the chosen hypothesis's heads."""
     with np.load(path) as f:
         inputs = {"final_proba": f["final_proba"], "proba": f["proba"], "posterior": f["posterior"],
                   "checks": dict(zip(f["check_rows"].tolist(), f["check_answers"].tolist(), strict=True)),
                   **json.loads(str(f["scalars"]))}
+        row = json.loads(str(f["row"]))
         inputs["holdout"] = tuple(inputs["holdout"])
-        return json.loads(str(f["row"])), inputs, f["y"]
+        if "chosen_holdout" not in inputs and SolveSettings.holdout_prior:
+            ambiguous = len(inputs["posterior"]) >= 3 and row.get("heads")
+            inputs["chosen_holdout"] = (round(float(np.mean([row["holdout_accuracy"][h]
+                                                             for h in row["heads"][inputs["chosen"]]])), 4)
+                                        if ambiguous else None)
+        return row, inputs, f["y"]
 
 
 def generator_kwargs(name: str, params: dict, source: Source) -> dict:

@@ -8,6 +8,9 @@ instead of an hour. Each replay prints the summary lines of ``bench/calibration.
 
     python bench/replay_decisions.py [--name NAME] DIR '{}' '{"ceiling": 0.9}' ...
 
+Runs kept before the solver passed ``chosen_holdout`` get it from their row
+(:func:`calibration.load_decision`; ``'{"chosen_holdout": null}'`` replays without it).
+
 Settings are decide()'s keyword arguments, plus the solver's ``gap_bimodality`` and
 ``gapless_none_prior`` (both together): each run's task is then generated again to measure how
 clearly its hypotheses cut the disputed items (:mod:`underspec.ambiguity.cuts`).

@@ -101,6 +101,21 @@ def test_the_confidence_cap_holds_the_chosen_prior_to_the_final_models_confidenc
             == _verdict(sure, p, asked, holdout=(180, 180)).estimate)
 
 
+def test_the_chosen_heads_held_out_accuracy_bounds_the_disputed_prior():
+    # regression (issue 24): on 5-class digit variants the final model was right on 0.92 of the
+    # disputed items, its hypothesis's heads on 0.87 of the held-out labeled items, and the
+    # prior said 0.97: the 90% intervals held 0.46 of the truths and a run at 0.75 was submitted
+    p, disputed = _two_hypotheses(200)
+    final = p[1].copy()
+    asked = {int(i): 1 for i in np.flatnonzero(disputed)[:3]}
+    free = _verdict(final, p, asked, holdout=(180, 180))
+    bound = _verdict(final, p, asked, holdout=(180, 180), chosen_holdout=0.8)
+    assert bound.estimate < free.estimate - 0.04 and bound.low < free.low - 0.05
+    assert bound.p_better < free.p_better
+    # a hypothesis that read the held-out items perfectly leaves the prior as it was
+    assert _verdict(final, p, asked, holdout=(180, 180), chosen_holdout=1.0).estimate == free.estimate
+
+
 def test_an_unsettled_posterior_keeps_the_estimate_uncertain():
     # regression (issue 24): the weight of the other hypotheses was ignored, so a run whose
     # answers never told its hypotheses apart was scored as if the chosen one were right
