@@ -112,6 +112,8 @@ def test_the_chosen_heads_held_out_accuracy_bounds_the_disputed_prior():
     bound = _verdict(final, p, asked, holdout=(180, 180), chosen_holdout=0.8)
     assert bound.estimate < free.estimate - 0.04 and bound.low < free.low - 0.05
     assert bound.p_better < free.p_better
+    assert "80% of held-out labeled items right" in bound.reason() and "labeled items right" not in free.reason()
+    assert bound.as_dict()["chosen_holdout_accuracy"] == 0.8
     # a hypothesis that read the held-out items perfectly leaves the prior as it was
     assert _verdict(final, p, asked, holdout=(180, 180), chosen_holdout=1.0).estimate == free.estimate
 

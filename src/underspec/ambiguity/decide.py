@@ -30,6 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln
 
+HOLDOUT_WORTH_SAYING = 0.95
+"""A chosen hypothesis's held-out accuracy below this is named in :meth:`Decision.reason`."""
+
 
 @dataclass
 class Decision:
@@ -65,6 +68,9 @@ class Decision:
     overruled: int = 0
     """Hypotheses the heads had found when the two-sample test, finding no shift, kept one alone
     (0: none overruled)."""
+    chosen_holdout: float | None = None
+    """Held-out accuracy of the chosen hypothesis's heads, which bounds its prior on the disputed
+    part (None: not passed)."""
 
     def reason(self) -> str:
         """Why the decision was taken and how sure it is, in a participant's words."""
@@ -83,6 +89,9 @@ class Decision:
             if self.p_chosen < 0.8:
                 evidence += (f"The answers did not settle which hypothesis is meant: the chosen one "
                              f"has probability {self.p_chosen:.2f}. ")
+            if self.chosen_holdout is not None and self.chosen_holdout < HOLDOUT_WORTH_SAYING:
+                evidence += (f"The chosen explanation got {self.chosen_holdout:.0%} of held-out labeled "
+                             "items right, so it is not expected to read the disputed items better. ")
             if self.gapless_prior is not None:
                 evidence += ("No hypothesis splits the disputed items into two distinct groups "
                              f"(bimodality {self.cut_bimodality:.2f}): their labels may follow from "
@@ -121,6 +130,7 @@ class Decision:
                 "p_chosen_hypothesis": round(self.p_chosen, 4),
                 "p_hidden_shift": round(self.p_shift, 4),
                 "split_bimodality": None if self.cut_bimodality is None else round(self.cut_bimodality, 4),
+                "chosen_holdout_accuracy": self.chosen_holdout,
                 "checks": {"count": self.checks[1], "hits": self.checks[0]}}
 
 
@@ -460,4 +470,4 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     submit = p_better >= confidence and draws.p_coin < coin_cap
     return Decision(float(samples.mean()), float(low), float(high), p_better, "submit" if submit else "abstain",
                     draws.disputed_share, draws.p_coin, draws.p_chosen, draws.checks, draws.p_shift, default_score,
-                    confidence, coin_cap)
+                    confidence, coin_cap, chosen_holdout=chosen_holdout)
