@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from results_io import SHARED, save
+from underspec.ambiguity.hypotheses import group_holdout
 from underspec.data.challenge import read_task
 from underspec.data.generators import DIGITS_SCALE, TASKS, generate
 from underspec.data.sources import Source, load_source
@@ -119,8 +120,7 @@ def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
         inputs["holdout"] = tuple(inputs["holdout"])
         if "chosen_holdout" not in inputs and SolveSettings.holdout_prior:
             ambiguous = len(inputs["posterior"]) >= 3 and row.get("heads")
-            inputs["chosen_holdout"] = (round(float(np.mean([row["holdout_accuracy"][h]
-                                                             for h in row["heads"][inputs["chosen"]]])), 4)
+            inputs["chosen_holdout"] = (group_holdout(row["holdout_accuracy"], row["heads"][inputs["chosen"]])
                                         if ambiguous else None)
         return row, inputs, f["y"]
 

@@ -186,6 +186,11 @@ def find_hypotheses(target_proba: np.ndarray, pool_proba: np.ndarray,
                       agreed_holdout=agreed_holdout, agreed_confidence=agreed_confidence)
 
 
+def group_holdout(holdout_accuracy: Sequence[float], group: Sequence[int]) -> float:
+    """Mean held-out accuracy of the heads of one hypothesis (``Hypotheses.groups[k]``)."""
+    return round(float(np.mean([holdout_accuracy[h] for h in group])), 4)
+
+
 def best_fitting(hyp: Hypotheses, by: str = "heads", within: float = 0.05) -> list[int]:
     """The heads of the hypothesis to keep alone where the labeled and target items come from one
     distribution (held-out accuracy then measures the target accuracy: no label is needed to choose).

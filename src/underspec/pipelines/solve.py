@@ -26,7 +26,7 @@ from underspec.ambiguity.erase import (
     spectrum,
 )
 from underspec.ambiguity.halves import half_features
-from underspec.ambiguity.hypotheses import Hypotheses, best_fitting, find_hypotheses, twins_of
+from underspec.ambiguity.hypotheses import Hypotheses, best_fitting, find_hypotheses, group_holdout, twins_of
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 from underspec.ambiguity.shift import ShiftTest, shift_test
 from underspec.ambiguity.temperature import fit_temperature, with_temperature
@@ -1020,11 +1020,6 @@ def _hypotheses_summary(hyp: Hypotheses, posterior: np.ndarray, n_heads: int, n_
     }
 
 
-def _chosen_holdout(hyp: Hypotheses, chosen: int) -> float:
-    """Mean accuracy of the chosen hypothesis's heads on the held-out labeled items."""
-    return round(float(np.mean([hyp.holdout_accuracy[h] for h in hyp.groups[chosen]])), 4)
-
-
 def _agreed_holdout(hyp: Hypotheses, chosen: int, confidence_drop: bool) -> tuple[float, int]:
     """The chosen hypothesis's (right, number) on the agreed held-out items, the right ones
     lowered by its drop in confidence to the agreed target items (``SolveSettings.confidence_drop``)."""
@@ -1438,7 +1433,8 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                        "confidence": settings.confidence, "coin_cap": settings.coin_cap,
                        "hidden_shift": settings.hidden_shift, "interval_mass": settings.interval_mass,
                        "confidence_cap": settings.confidence_cap,
-                       "chosen_holdout": _chosen_holdout(hyp, chosen) if settings.holdout_prior else None,
+                       "chosen_holdout": (group_holdout(hyp.holdout_accuracy, hyp.groups[chosen])
+                                          if settings.holdout_prior else None),
                        "seed": settings.seed}
     if settings.represented(t.X_val):
         decision_inputs["holdout_strength"] = settings.represented_holdout_strength
