@@ -131,7 +131,8 @@ def main() -> int:
                      for name, params in jobs(args.tasks.split(","), args.variants, seed)]
             print(f"seed {seed}: {len(rows)} runs", flush=True)
     result = {"command": "python bench/oracle_noise.py " + " ".join(sys.argv[1:]), "source": args.source,
-              "model": args.model, "first_seed": args.first_seed, "seeds": args.seeds, "variants_per_seed": args.variants,
+              "model": args.model, "first_seed": args.first_seed, "seeds": args.seeds,
+              "variants_per_seed": args.variants,
               "rows": rows, "summary": summarise(rows)}
     save(Path(args.out), args.name, result, markdown(result))
     print(json.dumps(result["summary"]["**overall**"], indent=1))
