@@ -50,6 +50,26 @@ def test_contradictory_answers_point_to_none():
     assert not post.certain()
 
 
+def test_a_hypothesis_whose_heads_miss_held_out_items_survives_answers_it_was_sure_of():
+    """Per-hypothesis noise: hypothesis 1 is sure of every item and right on 3 of 5 answers
+    (hypothesis 0 on 2). Under one small noise for all, "none" wins; when hypothesis 1's noise is
+    its heads' held-out error (0.3: they read 70% of held-out labeled items right), it leads."""
+    p = np.full((2, 6, 3), 0.01)
+    p[0, :, 0] = 0.98  # hypothesis 0 always says class 0
+    p[1, :, 1] = 0.98  # hypothesis 1 always says class 1
+
+    def posterior(noise):
+        post = HypothesisPosterior(p, noise=noise)
+        for item, answer in enumerate([1, 1, 1, 0, 0]):
+            post.update(item, answer)
+        return post.posterior
+
+    flat = posterior(0.01)
+    assert np.argmax(flat) == 2  # "none"
+    assert np.argmax(posterior(np.array([0.01, 0.3]))) == 1
+    assert np.allclose(posterior(np.array([0.01, 0.01])), flat)
+
+
 def _verdict(final, p, checks, chosen=1, **kwargs):
     """decide() with the weight of "none" from a posterior that saw the same answers."""
     post = HypothesisPosterior(p)

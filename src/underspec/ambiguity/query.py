@@ -52,13 +52,15 @@ class HypothesisPosterior:
     none_prior : float
         Prior mass of "none of the hypotheses"; the rest is shared by the hypotheses (equally,
         or in proportion to ``weights``).
-    noise : float
-        Chance that a revealed label is wrong whatever the hypothesis (labeling noise).
+    noise : float or ndarray (n,)
+        Chance that a revealed label is wrong whatever the hypothesis (labeling noise), or one
+        chance per hypothesis (e.g. how often its heads miss held-out labeled items: a hypothesis
+        that reads its feature on 87% of the items is not refuted by one answer it was sure of).
     """
 
     proba: np.ndarray
     none_prior: float = 0.2
-    noise: float = 0.01
+    noise: float | np.ndarray = 0.01
     weights: np.ndarray | None = None
     """Prior weight of each hypothesis (default equal); they share ``1 - none_prior``."""
     log_post: np.ndarray = field(init=False)
@@ -78,7 +80,8 @@ class HypothesisPosterior:
     def likelihoods(self) -> np.ndarray:
         """p(answer | x, k) for every hypothesis k (the last is "none"): (n + 1, N, C)."""
         C = self.n_classes
-        hyp = (1 - self.noise) * self.proba + self.noise / C
+        noise = np.broadcast_to(np.asarray(self.noise, float), self.proba.shape[:1])[:, None, None]
+        hyp = (1 - noise) * self.proba + noise / C
         pred = self.proba.argmax(-1)
         agree = (pred == pred[:1]).all(0)
         none = np.where(agree[:, None], hyp.mean(0), 1.0 / C)[None]
