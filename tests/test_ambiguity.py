@@ -70,6 +70,20 @@ def test_a_hypothesis_whose_heads_miss_held_out_items_survives_answers_it_was_su
     assert np.allclose(posterior(np.array([0.01, 0.01])), flat)
 
 
+def test_a_student_that_reads_a_check_its_teacher_missed_speaks_for_the_chosen_hypothesis():
+    from underspec.ambiguity.decide import final_read_posterior
+
+    p, disputed = _two_hypotheses()
+    item = int(np.flatnonzero(disputed)[0])
+    posterior = np.array([0.2, 0.4, 0.4])
+    student = p[1].copy()
+    student[item] = [0.99, 0.01]  # the teacher (hypothesis 1) says 1; the student and the answer say 0
+    swapped = final_read_posterior(posterior, p, student, 1, {item: 0})
+    assert swapped[1] > posterior[1] and swapped[2] < posterior[2]
+    assert np.isclose(swapped.sum(), 1.0)
+    assert np.allclose(final_read_posterior(posterior, p, p[1], 1, {item: 0}), posterior)
+
+
 def _verdict(final, p, checks, chosen=1, **kwargs):
     """decide() with the weight of "none" from a posterior that saw the same answers."""
     post = HypothesisPosterior(p)
