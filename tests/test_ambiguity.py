@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from underspec.ambiguity import disambiguate as dis
-from underspec.ambiguity.decide import accuracy_draws, decide, interval, reported_interval
+from underspec.ambiguity.decide import accuracy_draws, decide, final_read_posterior, interval, reported_interval
 from underspec.ambiguity.diverse import DiverseHeads, align_heads, pairwise_mutual_information
 from underspec.ambiguity.hypotheses import find_hypotheses
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
@@ -71,8 +71,6 @@ def test_a_hypothesis_whose_heads_miss_held_out_items_survives_answers_it_was_su
 
 
 def test_a_student_that_reads_a_check_its_teacher_missed_speaks_for_the_chosen_hypothesis():
-    from underspec.ambiguity.decide import final_read_posterior
-
     p, disputed = _two_hypotheses()
     item = int(np.flatnonzero(disputed)[0])
     posterior = np.array([0.2, 0.4, 0.4])
