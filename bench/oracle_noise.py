@@ -88,11 +88,10 @@ def summarise(rows: list[dict]) -> dict:
 
 def markdown(result: dict) -> str:
     cols = ["runs", "target_items", "target_images", "mean_oracle", "again_within_1_point", "mean_abs_difference"]
+    oracle = result.get("model", "oracle") == "oracle"
     trained = ("The oracle (the solver's network on the target-distribution items with their true labels)"
-               if result.get("model", "oracle") == "oracle" else
-               "Plain training (the solver's network on the labeled items, the baseline)")
-    title = ("The oracle against itself: how noisy \"within 1 point of the oracle\" is"
-             if result.get("model", "oracle") == "oracle" else
+               if oracle else "Plain training (the solver's network on the labeled items, the baseline)")
+    title = ("The oracle against itself: how noisy \"within 1 point of the oracle\" is" if oracle else
              "Plain training against itself: how noisy \"never below plain training by more than 1 point\" is")
     lines = [f"# {title}", "",
              f"Command: `{result['command']}`", "",
@@ -104,7 +103,7 @@ def markdown(result: dict) -> str:
              "items' labels (median over the runs drawn from images). `again_within_1_point`: share of runs whose "
              "second training is at least the first minus 0.01, the criterion `bench/calibration.py` applies to "
              "underspec: what a method exactly as good as this training scores on it, before any draw of its "
-             "items. (The column names keep `oracle` for both models.)", "",
+             "items." + ("" if oracle else " (The column names keep `oracle` for both models.)"), "",
              "| task | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     lines += [f"| {k} | " + " | ".join(str(v[c]) for c in cols) + " |" for k, v in result["summary"].items()]
     return "\n".join(lines) + "\n"

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln
 
+from underspec.ambiguity.query import with_noise
+
 HOLDOUT_WORTH_SAYING = 0.95
 """A chosen hypothesis's held-out accuracy below this is named in :meth:`Decision.reason`."""
 
@@ -310,11 +312,10 @@ def final_read_posterior(posterior: np.ndarray, proba: np.ndarray, final_proba: 
     post = np.asarray(posterior, float).copy()
     if not checks:
         return post
-    C = proba.shape[-1]
     rows = np.fromiter(checks, int, len(checks))
     answers = np.fromiter(checks.values(), int, len(checks))
-    old = (1 - noise) * proba[chosen, rows, answers] + noise / C
-    new = (1 - noise) * final_proba[rows, answers] + noise / C
+    old = with_noise(proba[chosen, rows], noise)[np.arange(len(rows)), answers]
+    new = with_noise(final_proba[rows], noise)[np.arange(len(rows)), answers]
     post[chosen] *= float(np.exp(np.log(new).sum() - np.log(old).sum()))
     return post / post.sum()
 

@@ -41,6 +41,15 @@ def reweigh_none(posterior: np.ndarray, old_prior: float, new_prior: float) -> n
     return p / p.sum()
 
 
+def with_noise(proba: np.ndarray, noise: float | np.ndarray) -> np.ndarray:
+    """Probabilities of an answer under a reading ``proba`` (last axis: the classes) whose
+    answers are wrong with chance ``noise`` whatever it says: ``(1 - noise) p + noise / C``.
+    ``noise`` is one number, or one per row of ``proba``'s first axis."""
+    noise = np.asarray(noise, float)
+    noise = noise.reshape(noise.shape + (1,) * (proba.ndim - noise.ndim))
+    return (1 - noise) * proba + noise / proba.shape[-1]
+
+
 @dataclass
 class HypothesisPosterior:
     """Posterior over ``n`` hypotheses and "none", updated by revealed labels.
@@ -80,8 +89,7 @@ class HypothesisPosterior:
     def likelihoods(self) -> np.ndarray:
         """p(answer | x, k) for every hypothesis k (the last is "none"): (n + 1, N, C)."""
         C = self.n_classes
-        noise = np.broadcast_to(np.asarray(self.noise, float), self.proba.shape[:1])[:, None, None]
-        hyp = (1 - noise) * self.proba + noise / C
+        hyp = with_noise(self.proba, self.noise)
         pred = self.proba.argmax(-1)
         agree = (pred == pred[:1]).all(0)
         none = np.where(agree[:, None], hyp.mean(0), 1.0 / C)[None]
