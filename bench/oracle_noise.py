@@ -67,13 +67,18 @@ def run_one(name: str, params: dict, source, seed: int, work: Path, model: str =
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Per task (variants apart) and overall, over identifiable runs: the share of runs whose
-    second oracle is at least the first minus 0.01, and the mean absolute difference."""
+    """Per task (variants apart), per number of classes and size of the variants, and overall,
+    over identifiable runs: the share of runs whose second oracle is at least the first minus
+    0.01, and the mean absolute difference."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["identifiable"]:
             groups[r["task"] + (" (variant)" if r["variant"] else "")].append(r)
             groups["**overall**"].append(r)
+            if "classes" in r["variant"]:  # variants apart by their number of classes and their sizes
+                groups[f"variants: {len(r['variant']['classes'])} classes"].append(r)
+            if "scale" in r["variant"]:
+                groups[f"variants: scale {r['variant']['scale']}"].append(r)
 
     def stats(part: list[dict]) -> dict:
         diff = np.array([r["oracle_again"] - r["oracle"] for r in part])
@@ -116,6 +121,8 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=41)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--variants", type=int, default=4, help="random variants per seed")
+    parser.add_argument("--variant-classes", type=int, default=None,
+                        help="variants of this many classes (as bench/calibration.py's option)")
     parser.add_argument("--tasks", default=",".join(n for n, s in TASKS.items() if s.needs in ("digits", "none")))
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--name", default="oracle-noise")
@@ -127,7 +134,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             rows += [run_one(name, params, source, seed, Path(tmp), args.model)
-                     for name, params in jobs(args.tasks.split(","), args.variants, seed)]
+                     for name, params in jobs([t for t in args.tasks.split(",") if t], args.variants, seed,
+                                              n_classes=args.variant_classes)]
             print(f"seed {seed}: {len(rows)} runs", flush=True)
     result = {"command": "python bench/oracle_noise.py " + " ".join(sys.argv[1:]), "source": args.source,
               "model": args.model, "first_seed": args.first_seed, "seeds": args.seeds,
