@@ -281,7 +281,7 @@ def trunk_features(trunk: torch.nn.Module, X: np.ndarray, batch_size: int = 1024
     """The features a trunk gives every item (the penultimate layer), in eval mode: (N, D)."""
     trunk.eval()
     device = model_device(trunk)
-    return torch.cat([trunk(as_inputs(X[i:i + batch_size]).to(device)).float().cpu()
+    return torch.cat([trunk(_layout(as_inputs(X[i:i + batch_size]).to(device))).float().cpu()
                       for i in range(0, len(X), batch_size)]).numpy()
 
 
