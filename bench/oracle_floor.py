@@ -19,23 +19,20 @@ from collections import defaultdict
 from pathlib import Path
 
 from calibration import class_count
+from compare_calibrations import pair_key
 from results_io import save
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def run_key(row: dict) -> tuple:
-    return row["task"], row["seed"], json.dumps(row["variant"], sort_keys=True)
-
-
 def joined(calibration: list[dict], noise: list[dict]) -> list[dict]:
     """Identifiable calibration rows with their oracle trained again: whether each passes."""
-    again = {run_key(r): r for r in noise}
+    again = {pair_key(r): r for r in noise}
     rows = []
     for r in calibration:
-        if not r.get("identifiable", True) or run_key(r) not in again:
+        if not r.get("identifiable", True) or pair_key(r) not in again:
             continue
-        o = again[run_key(r)]
+        o = again[pair_key(r)]
         rows.append({"task": r["task"], "seed": r["seed"], "classes": class_count(r),
                      "scale": r["variant"].get("scale", 1.0), "underspec": r["truth"] >= r["oracle"] - 0.01,
                      "oracle_again": o["oracle_again"] >= o["oracle"] - 0.01})

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from calibration import generate_run, seed_range
+from compare_calibrations import pair_key
 from results_io import SHARED, save
 from underspec.data.generators import TASKS
 from underspec.data.sources import load_source
@@ -73,8 +74,8 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
         return [r for r in rows if not r["variant"] and low <= r["seed"] <= high and r["task"] in names.split(",")]
     if kind == "edited":  # the runs whose labeled items bench/label_editing.py saw left out
         edited = json.loads(Path(value).read_text())["runs"]
-        keys = {(e["task"], e["seed"], json.dumps(e["variant"], sort_keys=True)) for e in edited if e["dropped"]}
-        return [r for r in rows if (r["task"], r["seed"], json.dumps(r["variant"], sort_keys=True)) in keys]
+        keys = {pair_key(e) for e in edited if e["dropped"]}
+        return [r for r in rows if pair_key(r) in keys]
     if kind == "heads-below":  # the runs whose held-out accuracies a fit_gap of G can change
         try:
             gap = float(value)
@@ -157,9 +158,9 @@ def render(name: str, calibration: list[dict], with_row: bool = False) -> None:
     of a later commit reproduces its row where the solver's path did not change: checked for
     the 697 digits runs at 63ada9b and the 194 of ``settings-ab-fit-gap-digits.md``)."""
     result = json.loads((RESULTS / f"{name}.json").read_text())
-    by_key = {(r["task"], r["seed"], json.dumps(r["variant"], sort_keys=True)): r for r in calibration}
+    by_key = {pair_key(r): r for r in calibration}
     for run in result["runs"]:
-        row = by_key[(run["task"], run["seed"], json.dumps(run["variant"], sort_keys=True))]
+        row = by_key[pair_key(run)]
         run.setdefault("plain", row["plain"])
         if with_row and result["settings"][0] != CALIBRATION_ROW:
             run["solved"].insert(0, {"truth": row["truth"], "decision": row["decision"], "estimate": row["estimate"],

@@ -178,7 +178,7 @@ def test_fit_steps_with_the_multi_tensor_adam_and_the_same_numbers_as_the_loop(m
 
 
 def test_fit_trains_images_in_channels_last_order_to_the_weights_of_the_nchw_order(monkeypatch):
-    """Images train and predict in channels-last memory order (oneDNN's fast path: a fifth less
+    """Images train and predict in channels-last memory order (oneDNN's fast path: a sixth less
     time per step of the small CNN on 2 cores); the numbers differ from the NCHW order's only in
     the last digits, so results measured before the change keep their meaning."""
     import torch
