@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from results_io import SHARED, save
-from underspec.ambiguity.hypotheses import group_holdout
+from underspec.ambiguity.hypotheses import representative_holdout
 from underspec.data.challenge import read_task
 from underspec.data.generators import DIGITS_SCALE, TASKS, generate
 from underspec.data.sources import Source, load_source
@@ -110,17 +110,19 @@ def keep_decision(path: Path, row: dict, inputs: dict, y_val: np.ndarray) -> Non
 def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
     """The row, the inputs of :func:`decide` and the true class indices saved by :func:`keep_decision`.
 
-    A run kept before the solver passed ``chosen_holdout`` (``SolveSettings.holdout_prior``) gets
-    it from its row: the mean held-out accuracy of the chosen hypothesis's heads."""
+    ``chosen_holdout`` (``SolveSettings.holdout_prior``) is taken from the run's row as the solver
+    takes it now: the held-out accuracy of the head that represents the chosen hypothesis
+    (:func:`representative_holdout`). Runs kept before 2026-12-07 saved the mean of its heads'
+    (:func:`~underspec.ambiguity.hypotheses.group_holdout`)."""
     with np.load(path) as f:
         inputs = {"final_proba": f["final_proba"], "proba": f["proba"], "posterior": f["posterior"],
                   "checks": dict(zip(f["check_rows"].tolist(), f["check_answers"].tolist(), strict=True)),
                   **json.loads(str(f["scalars"]))}
         row = json.loads(str(f["row"]))
         inputs["holdout"] = tuple(inputs["holdout"])
-        if "chosen_holdout" not in inputs and SolveSettings.holdout_prior:
+        if SolveSettings.holdout_prior:
             ambiguous = len(inputs["posterior"]) >= 3 and row.get("heads")
-            inputs["chosen_holdout"] = (group_holdout(row["holdout_accuracy"], row["heads"][inputs["chosen"]])
+            inputs["chosen_holdout"] = (representative_holdout(row["holdout_accuracy"], row["heads"][inputs["chosen"]])
                                         if ambiguous else None)
         return row, inputs, f["y"]
 

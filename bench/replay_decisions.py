@@ -8,8 +8,10 @@ instead of an hour. Each replay prints the summary lines of ``bench/calibration.
 
     python bench/replay_decisions.py [--name NAME] DIR '{}' '{"ceiling": 0.9}' ...
 
-Runs kept before the solver passed ``chosen_holdout`` get it from their row
-(:func:`calibration.load_decision`; ``'{"chosen_holdout": null}'`` replays without it).
+Every run gets ``chosen_holdout`` from its row as the solver takes it now
+(:func:`calibration.load_decision`; ``'{"chosen_holdout": null}'`` replays without it,
+``'{"chosen_holdout_of": "mean"}'`` with the mean of the chosen hypothesis's heads, as before
+2026-12-07).
 
 Settings are decide()'s keyword arguments, plus the solver's ``gap_bimodality`` and
 ``gapless_none_prior`` (both together): each run's task is then generated again to measure how
@@ -35,6 +37,7 @@ from calibration import ORACLE_ITEMS, generator_kwargs, load_decision, markdown,
 from results_io import SHARED, save
 from underspec.ambiguity.cuts import task_cut_bimodality
 from underspec.ambiguity.decide import decide
+from underspec.ambiguity.hypotheses import group_holdout
 from underspec.ambiguity.query import reweigh_none
 from underspec.data.generators import generate
 from underspec.data.sources import load_source
@@ -91,9 +94,12 @@ def replay(folder: Path, overrides: dict, source: str = "digits") -> list[dict]:
     settings, and optionally both ``GAP_KEYS``)."""
     rows = []
     gap = {k: overrides[k] for k in GAP_KEYS if k in overrides}
-    overrides = {k: v for k, v in overrides.items() if k not in GAP_KEYS}
+    mean_holdout = overrides.get("chosen_holdout_of") == "mean"
+    overrides = {k: v for k, v in overrides.items() if k not in (*GAP_KEYS, "chosen_holdout_of")}
     for path in sorted(folder.glob("*.npz")):
         row, inputs, _ = load_decision(path)
+        if mean_holdout and inputs.get("chosen_holdout") is not None:
+            inputs["chosen_holdout"] = group_holdout(row["holdout_accuracy"], row["heads"][inputs["chosen"]])
         if gap:
             inputs["posterior"] = gapless_posterior(np.asarray(inputs["posterior"], float), best_cut(path, source), gap)
         verdict = decide(**{**inputs, **overrides})

@@ -318,6 +318,24 @@ def test_one_hypothesis_is_kept_alone_by_its_heads_or_its_held_out_fit():
     assert kept.groups == [[0]] and not kept.ambiguous and kept.dropped == [1, 2, 3]
 
 
+def test_a_hypothesis_reads_the_labeled_items_as_the_head_that_represents_it():
+    """The held-out accuracy that bounds the chosen hypothesis's prior (``decide(chosen_holdout=)``)
+    is that of the head whose probabilities stand for the hypothesis and teach the final model,
+    not the mean of every head that agrees with it on the target items: on 3 to 5 classes such
+    weak heads put the mean 4.5 points under what the final model then read."""
+    from underspec.ambiguity.hypotheses import group_holdout, representative_holdout
+
+    p, _ = _two_hypotheses()
+    heads = np.stack([p[0], p[1], p[1]], axis=1)  # heads 1 and 2 agree on every target item
+    hold = np.tile([[[0.99, 0.01]]], (40, 3, 1))
+    hold[:6, 1] = [0.01, 0.99]  # head 1 misses six held-out items of forty
+    hyp = find_hypotheses(heads, heads, hold, np.zeros(40, dtype=int))
+    assert hyp.groups == [[0], [2, 1]]  # the better-fitting head 2 represents the group
+    assert np.array_equal(hyp.target_proba[1], heads[:, 2])
+    assert representative_holdout(hyp.holdout_accuracy, hyp.groups[1]) == 1.0
+    assert group_holdout(hyp.holdout_accuracy, hyp.groups[1]) == 0.925
+
+
 def test_late_heads_join_the_others_groups_before_representing_one():
     """``late``: a late head that reads a hypothesis another head founds joins its group (even
     with a better held-out fit), and founds a group only for a hypothesis no other head reads."""

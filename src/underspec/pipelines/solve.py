@@ -26,7 +26,14 @@ from underspec.ambiguity.erase import (
     spectrum,
 )
 from underspec.ambiguity.halves import half_features
-from underspec.ambiguity.hypotheses import Hypotheses, best_fitting, find_hypotheses, group_holdout, twins_of
+from underspec.ambiguity.hypotheses import (
+    Hypotheses,
+    best_fitting,
+    find_hypotheses,
+    group_holdout,
+    representative_holdout,
+    twins_of,
+)
 from underspec.ambiguity.query import HypothesisPosterior, buy_labels
 from underspec.ambiguity.shift import ShiftTest, shift_test
 from underspec.ambiguity.temperature import fit_temperature, with_temperature
@@ -546,7 +553,23 @@ class SolveSettings:
     seeds 41-50 (exploratory). A stronger prior or a lower confidence does not buy the points
     back without wrong submissions (``decision-holdout-prior-retune-digits.md``). It buys
     honest intervals on many classes with points on runs the oracle policy submits; 90%
-    intervals that held under half of the truths of 5-class runs were not worth them."""
+    intervals that held under half of the truths of 5-class runs were not worth them.
+
+    Since 2026-12-07 the bound is the held-out accuracy of the head that represents the chosen
+    hypothesis (:func:`~underspec.ambiguity.hypotheses.representative_holdout`: its probabilities
+    are the hypothesis's and teach the final model), not the mean of every head in its group:
+    heads that only agree with it on the target items read the labeled items far worse (0.94,
+    0.58, 0.58), and over the 698 kept runs with a chosen hypothesis of posterior above 0.9
+    (digits seeds 0-50, MNIST seeds 0-4) the mean sat 4.5 points under the final model's
+    accuracy on the disputed items of 3 to 5 classes (the representative head: 0.8 above).
+    Replayed (``decision-representative-holdout-*.md``): digits seeds 0-40, 20 needless
+    abstentions against 26, the same 2 wrong submissions (both not identifiable), 1200.51
+    points against 1199.83 (always-submit 1201.42); seeds 41-50, 5 against 6, 1 wrong
+    submission against 0 (a 5-class variant at 0.75), 292.84 against 292.73 (always-submit
+    292.67); MNIST seeds 0-4, its pixel sums and the photographs, no decision changed. The
+    estimates' mean error on 5-class runs goes from 0.077 to 0.062, but their intervals, now
+    piled against 1.0, hold fewer of the truths (5 classes 0.66 against 0.82; all runs: see
+    ``interval_mass``)."""
     confidence_drop: bool = False
     """Measure the agreed part of the target on the held-out labeled items less the chosen
     hypothesis's drop in mean top probability from those items to the agreed target items
@@ -565,9 +588,15 @@ class SolveSettings:
     random checks only (20 seeds, ``decision-frontier-checks-only.md``) 4 wrong against 7, 19
     needless against 13, 99.07% against 99.27%; with one reserved check it was worse on every
     count (``decision-frontier.md``)."""
-    interval_mass: float = 0.83
+    interval_mass: float = 0.82
     """Share of the accuracy's draws the reported 90% interval holds (decide's
-    ``interval_mass``). The draws' priors are conservative on purpose, and the shortest interval
+    ``interval_mass``). 0.82 since the prior's bound became the representative head's
+    (``holdout_prior``): the split-conformal choice on the 779 kept digits runs of seeds 0-40
+    (0.8183, ``interval-mass-representative-holdout.md``: seeds 41-50 then cover 0.921, MNIST
+    seeds 0-4 0.947). At 0.82 the replays (``decision-representative-holdout-*.md``) cover
+    0.904 on seeds 0-40, 0.921 on 41-50 and 0.958 on MNIST (91 of 95 runs, a run over the
+    issue's 95%; the same at 0.83). Before: the draws' priors are
+    conservative on purpose, and the shortest interval
     holding 90% of them covered 0.966 of the truths over the 697 digits runs of
     ``calibration-before-interval-mass/`` and 0.958 over the 120 MNIST runs of
     ``calibration-mnist-before-interval-mass/`` (the issue asks 85-95%). 0.83 is the
@@ -1474,7 +1503,7 @@ def _solve(t: ChallengeTask, oracle: Oracle, budget: int, out, json_path, settin
                        "confidence": settings.confidence, "coin_cap": settings.coin_cap,
                        "hidden_shift": settings.hidden_shift, "interval_mass": settings.interval_mass,
                        "confidence_cap": settings.confidence_cap,
-                       "chosen_holdout": (group_holdout(hyp.holdout_accuracy, hyp.groups[chosen])
+                       "chosen_holdout": (representative_holdout(hyp.holdout_accuracy, hyp.groups[chosen])
                                           if settings.holdout_prior else None),
                        "seed": settings.seed}
     if settings.represented(t.X_val):
