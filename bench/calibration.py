@@ -113,13 +113,16 @@ def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
     ``chosen_holdout`` (``SolveSettings.holdout_prior``) is taken from the run's row as the solver
     takes it now: the held-out accuracy of the head that represents the chosen hypothesis
     (:func:`representative_holdout`). Runs kept before 2026-12-07 saved the mean of its heads'
-    (:func:`~underspec.ambiguity.hypotheses.group_holdout`)."""
+    (:func:`~underspec.ambiguity.hypotheses.group_holdout`). ``interval_mass`` too is the
+    solver's today (:meth:`SolveSettings.interval_mass_for` the run's number of classes), not the
+    one the run was kept with."""
     with np.load(path) as f:
         inputs = {"final_proba": f["final_proba"], "proba": f["proba"], "posterior": f["posterior"],
                   "checks": dict(zip(f["check_rows"].tolist(), f["check_answers"].tolist(), strict=True)),
                   **json.loads(str(f["scalars"]))}
         row = json.loads(str(f["row"]))
         inputs["holdout"] = tuple(inputs["holdout"])
+        inputs["interval_mass"] = SolveSettings().interval_mass_for(inputs["proba"].shape[-1])
         if SolveSettings.holdout_prior:
             ambiguous = len(inputs["posterior"]) >= 3 and row.get("heads")
             inputs["chosen_holdout"] = (representative_holdout(row["holdout_accuracy"], row["heads"][inputs["chosen"]])

@@ -121,6 +121,16 @@ def test_settings_pick_the_vector_twin_for_vectors_only():
     assert s.heads_params(images)["batch_size"] == s.batch_size
 
 
+def test_the_reported_interval_holds_a_mass_chosen_for_the_number_of_classes():
+    """Mondrian conformal: one mass for all left 5-class intervals holding 0.66 of their truths
+    and 2-class ones 0.96; each number of classes has its own, the last for any larger number."""
+    s = SolveSettings(interval_mass=0.8, interval_mass_by_classes=(0.7, 0.85, 0.9))
+    assert [s.interval_mass_for(c) for c in (2, 3, 4, 5, 10)] == [0.7, 0.85, 0.9, 0.9, 0.9]
+    assert SolveSettings(interval_mass=0.8, interval_mass_by_classes=()).interval_mass_for(5) == 0.8
+    default = SolveSettings()
+    assert default.interval_mass_for(2) < default.interval_mass_for(3) < default.interval_mass_for(5)
+
+
 def test_native_vectors_self_train_fewer_rounds_on_large_pools():
     s = SolveSettings(rounds=3, vector_rounds=10, large_pool=2000, large_pool_rounds=6)
     vectors, images = np.zeros((4, 5)), np.zeros((4, 1, 8, 8))
@@ -424,7 +434,8 @@ def test_the_decision_replays_exactly_from_its_saved_inputs(tiny_task_dir):
     from underspec.ambiguity.decide import decide
 
     oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
-    result = solve(tiny_task_dir, oracle, budget=3, settings=SolveSettings(hidden_shift=0.3, interval_mass=0.7))
+    settings = SolveSettings(hidden_shift=0.3, interval_mass_by_classes=(0.7,))
+    result = solve(tiny_task_dir, oracle, budget=3, settings=settings)
     assert result.decision_inputs["hidden_shift"] == 0.3 and result.decision_inputs["interval_mass"] == 0.7
     assert "holdout_strength" not in result.decision_inputs  # pixels: decide()'s own 30
     replayed = decide(**result.decision_inputs).as_dict()
