@@ -614,6 +614,33 @@ def test_ctrl_c_leaves_no_partial_folder(world, tmp_path, argv):
     assert list(work.iterdir()) == []  # neither the folder nor its temporary sibling
 
 
+def test_ctrl_c_that_a_library_turns_into_another_error_still_exits_as_interrupted(capsys):
+    """CI saw ``underspec demo`` exit 1 with a TypeError when Ctrl-C fell inside np.load (numpy's
+    fromfile swallows the KeyboardInterrupt and fails on the file object): the Ctrl-C handler
+    records the interruption, so whatever error follows it exits 130 like a Ctrl-C."""
+    import argparse
+    import contextlib
+    import signal
+
+    from underspec.arguments import run_command
+
+    def library_call(args):
+        with contextlib.suppress(KeyboardInterrupt):  # swallowed, as numpy's fromfile does
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # what a Ctrl-C runs
+        raise TypeError("expected str, bytes or os.PathLike object, not BufferedReader")
+
+    parser = argparse.ArgumentParser(prog="underspec")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal, not a
+    try:  # background job (SIGINT ignored)
+        assert run_command(parser, [], library_call) == 130
+        assert "interrupted" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back afterwards
+        with pytest.raises(TypeError):  # without a Ctrl-C the error is a bug, and surfaces as one
+            run_command(parser, [], lambda args: int(None))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # --- silent wrong results, stale files, file modes ---------------------------------------------
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -68,13 +70,31 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, call: C
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0), or a bad argument (2, the message already printed)
         return exc.code if isinstance(exc.code, int) else 2
+    ctrl_c: list[int] = []
+
+    def on_ctrl_c(signum, frame) -> None:
+        ctrl_c.append(signum)
+        raise KeyboardInterrupt
+
+    # A library may turn the KeyboardInterrupt of a Ctrl-C into another error: numpy's fromfile,
+    # interrupted in np.load, raises "TypeError: expected str, bytes or os.PathLike object, not
+    # BufferedReader" (seen in CI). The handler records the Ctrl-C, so that error exits as one.
+    ours = signal.getsignal(signal.SIGINT) is signal.default_int_handler and \
+        threading.current_thread() is threading.main_thread()
+    if ours:
+        signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show_warning
             return call(args)
-    except UnderspecError as exc:
-        print(f"{prog}: error: {explain(str(exc))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Exception) as exc:
+        if isinstance(exc, KeyboardInterrupt) or ctrl_c:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+        if isinstance(exc, UnderspecError):
+            print(f"{prog}: error: {explain(str(exc))}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)

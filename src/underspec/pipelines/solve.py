@@ -561,7 +561,8 @@ class SolveSettings:
     heads that only agree with it on the target items read the labeled items far worse (0.94,
     0.58, 0.58), and over the 698 kept runs with a chosen hypothesis of posterior above 0.9
     (digits seeds 0-50, MNIST seeds 0-4) the mean sat 4.5 points under the final model's
-    accuracy on the disputed items of 3 to 5 classes (the representative head: 0.8 above).
+    accuracy on the disputed items of 3 to 5 classes (the representative head's: 0.8 points
+    above; ``bench/holdout_bound.py``, ``holdout-bound-bias.md``).
     Replayed (``decision-representative-holdout-*.md``): digits seeds 0-40, 20 needless
     abstentions against 26, the same 2 wrong submissions (both not identifiable), 1200.51
     points against 1199.83 (always-submit 1201.42); seeds 41-50, 5 against 6, 1 wrong
