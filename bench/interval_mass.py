@@ -13,7 +13,7 @@ Only the interval changes: the decision reads ``p_better``, not the interval.
 
 With ``--by-classes 2,3,4`` the mass is chosen apart for the runs of 2 classes, of 3, and of 4
 or more (Mondrian conformal prediction, Vovk et al. 2005, ch. 4: the guarantee then holds in
-each stratum; one mass for all let the intervals of 5-class runs hold 0.66 of their truths
+each stratum; one mass for all let the intervals of 5-class runs hold 0.65 of their truths
 while those of 2-class runs held 0.96).
 
     python bench/interval_mass.py bench/work/keep-digits-0-20 --fit 0-10 [--by-classes 2,3,4] [--name NAME]

@@ -122,7 +122,7 @@ def test_settings_pick_the_vector_twin_for_vectors_only():
 
 
 def test_the_reported_interval_holds_a_mass_chosen_for_the_number_of_classes():
-    """Mondrian conformal: one mass for all left 5-class intervals holding 0.66 of their truths
+    """Mondrian conformal: one mass for all left 5-class intervals holding 0.65 of their truths
     and 2-class ones 0.96; each number of classes has its own, the last for any larger number."""
     s = SolveSettings(interval_mass=0.8, interval_mass_by_classes=(0.7, 0.85, 0.9))
     assert [s.interval_mass_for(c) for c in (2, 3, 4, 5, 10)] == [0.7, 0.85, 0.9, 0.9, 0.9]

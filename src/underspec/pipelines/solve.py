@@ -568,9 +568,9 @@ class SolveSettings:
     points against 1199.83 (always-submit 1201.42); seeds 41-50, 5 against 6, 1 wrong
     submission against 0 (a 5-class variant at 0.75), 292.84 against 292.73 (always-submit
     292.67); MNIST seeds 0-4, its pixel sums and the photographs, no decision changed. The
-    estimates' mean error on 5-class runs goes from 0.077 to 0.062, but with one interval mass
-    for all their intervals, now piled against 1.0, held fewer of the truths (0.66 against
-    0.82): hence ``interval_mass_by_classes``."""
+    estimates' mean error on 5-class runs goes from 0.077 to 0.062 (exploratory), but with one
+    interval mass for all their intervals, now piled against 1.0, held fewer of the truths (0.65
+    against 0.82, at 0.82 of the draws: ``calibration.md`` at dbf46ab): hence ``interval_mass_by_classes``."""
     confidence_drop: bool = False
     """Measure the agreed part of the target on the held-out labeled items less the chosen
     hypothesis's drop in mean top probability from those items to the agreed target items
@@ -617,7 +617,7 @@ class SolveSettings:
     al. 2005): ``bench/interval_mass.py --by-classes 2,3,4`` chose them apart, each the
     split-conformal mass of its stratum of the 779 kept digits runs of seeds 0-40 (0.7073, 0.8751,
     0.9004, rounded up; ``interval-mass-by-classes.md``). With one mass for all (0.82) the
-    intervals held 0.96 of the truths of 2-class runs and 0.66 of 5-class runs: the prior's bound
+    intervals held 0.96 of the truths of 2-class runs and 0.65 of 5-class runs: the prior's bound
     on many classes leaves their draws piled against 1.0 (``holdout_prior``)."""
     represented_holdout_strength: float = 5.0
     """Most pseudo-counts the held-out labeled items weigh in the accuracy of the agreed target
