@@ -83,7 +83,7 @@ def identifiable(name: str, params: dict) -> bool:
 
 
 KEPT_SCALARS = ("chosen", "default_score", "holdout", "distilled", "confidence", "coin_cap", "hidden_shift",
-                "holdout_strength", "interval_mass", "confidence_cap", "chosen_holdout", "seed")
+                "coin_doubts_agreed", "holdout_strength", "interval_mass", "confidence_cap", "chosen_holdout", "seed")
 """The keyword arguments of :func:`decide` a kept decision saves beside its arrays."""
 
 
@@ -115,7 +115,7 @@ def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
     (:func:`representative_holdout`). Runs kept before 2026-12-07 saved the mean of its heads'
     (:func:`~underspec.ambiguity.hypotheses.group_holdout`). ``interval_mass`` too is the
     solver's today (:meth:`SolveSettings.interval_mass_for` the run's number of classes), not the
-    one the run was kept with."""
+    one the run was kept with, and neither is ``coin_doubts_agreed``."""
     with np.load(path) as f:
         inputs = {"final_proba": f["final_proba"], "proba": f["proba"], "posterior": f["posterior"],
                   "checks": dict(zip(f["check_rows"].tolist(), f["check_answers"].tolist(), strict=True)),
@@ -123,6 +123,7 @@ def load_decision(path: Path) -> tuple[dict, dict, np.ndarray]:
         row = json.loads(str(f["row"]))
         inputs["holdout"] = tuple(inputs["holdout"])
         inputs["interval_mass"] = SolveSettings().interval_mass_for(inputs["proba"].shape[-1])
+        inputs["coin_doubts_agreed"] = SolveSettings.coin_doubts_agreed
         if SolveSettings.holdout_prior:
             ambiguous = len(inputs["posterior"]) >= 3 and row.get("heads")
             inputs["chosen_holdout"] = (representative_holdout(row["holdout_accuracy"], row["heads"][inputs["chosen"]])

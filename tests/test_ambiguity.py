@@ -652,6 +652,33 @@ def test_a_run_whose_answers_leave_a_coin_toss_likely_abstains_however_sure_of_t
     assert unlikely.decision == "submit" and "coin tosses" not in unlikely.reason()
 
 
+def test_a_likely_coin_toss_doubts_the_agreed_part_too():
+    """Regression (issue 24): digits ``sum_three`` seed 32 (a pixel sum) was submitted at 0.725:
+    3 of 3 disputed checks hit, "none" kept 0.19, and the agreed half of the target items, where
+    every head read the same mixture of digits, was 0.636 right for a held-out 36 of 36. With
+    ``coin_doubts_agreed`` the agreed part hides a shift with the coin toss's probability (at
+    most the hidden-shift prior): the solver's own rule then abstains, and says why; with "none"
+    at 0 nothing changes, and a likelier coin toss doubts it no more than the prior."""
+    from underspec.pipelines.solve import SolveSettings
+
+    p, disputed = _two_hypotheses(400)
+    checks = {int(r): 0 for r in np.flatnonzero(disputed)[:3]}
+    rule = {"checks": checks, "holdout": (36, 36), "confidence": SolveSettings().confidence,
+            "coin_cap": SolveSettings().coin_cap, "hidden_shift": SolveSettings().hidden_shift}
+    coin = np.array([0.75, 0.06, 0.19])
+    trusted = decide(p[0], p, 0, 0.8, posterior=coin, **rule)
+    doubted = decide(p[0], p, 0, 0.8, posterior=coin, coin_doubts_agreed=SolveSettings().coin_doubts_agreed, **rule)
+    assert trusted.decision == "submit" and trusted.p_shift == 0.0
+    assert doubted.decision == "abstain" and doubted.p_shift == doubted.p_coin == 0.19
+    assert doubted.estimate < trusted.estimate - 0.02
+    assert "their agreement on the rest proves nothing either" in doubted.reason()
+    settled = np.array([0.97, 0.03, 0.0])
+    assert (decide(p[0], p, 0, 0.8, posterior=settled, coin_doubts_agreed=True, **rule).estimate
+            == decide(p[0], p, 0, 0.8, posterior=settled, **rule).estimate)
+    likely = decide(p[0], p, 0, 0.8, posterior=np.array([0.5, 0.1, 0.4]), coin_doubts_agreed=True, **rule)
+    assert likely.p_coin == 0.4 and likely.p_shift == SolveSettings().hidden_shift
+
+
 def test_a_drop_in_confidence_to_the_agreed_target_items_lowers_their_held_out_measure():
     """vehicle_animal's held-out labeled items reuse the photos the heads trained on: the chosen
     head got 1,313 of 1,317 right, the agreed target items 0.815. ``agreed_confidence`` is each
