@@ -18,12 +18,14 @@ while those of 2-class runs held 0.96).
 
     python bench/interval_mass.py bench/work/keep-digits-0-20 --fit 0-10 [--by-classes 2,3,4] [--name NAME]
     python bench/interval_mass.py bench/work/keep-mnist --mass 0.8 [--name NAME]
+    python bench/interval_mass.py ... --settings '{"coin_doubts_agreed": true}'  (under other priors)
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import math
 import sys
 from pathlib import Path
@@ -59,13 +61,14 @@ def conformal_mass(levels: np.ndarray, coverage: float = 0.9) -> float:
     return float(np.sort(levels)[rank - 1])
 
 
-def runs(folders: list[Path]) -> list[dict]:
-    """Every kept run's task, seed, truth, draws of the accuracy and level."""
+def runs(folders: list[Path], settings: dict | None = None) -> list[dict]:
+    """Every kept run's task, seed, truth, draws of the accuracy (under ``settings``, decide()
+    keywords over the solver's own) and level."""
     out = []
     for folder in folders:
         for path in sorted(folder.glob("*.npz")):
             row, inputs, _ = load_decision(path)
-            kwargs = {k: v for k, v in inputs.items() if k in DRAWS_KEYWORDS}
+            kwargs = {k: v for k, v in {**inputs, **(settings or {})}.items() if k in DRAWS_KEYWORDS}
             samples = accuracy_draws(**kwargs).samples
             out.append({"folder": str(folder), "task": row["task"], "variant": bool(row["variant"]),
                         "seed": row["seed"], "classes": int(inputs["proba"].shape[-1]), "truth": row["truth"],
@@ -101,12 +104,13 @@ def main() -> int:
     parser.add_argument("--mass", type=float, default=None, help="no fit: check this mass")
     parser.add_argument("--by-classes", default="2", metavar="2,3,4",
                         help="with --fit: a mass apart for each stratum of runs from these numbers of classes up")
+    parser.add_argument("--settings", default="{}", help="decide() keywords over the solver's own, JSON")
     parser.add_argument("--name", default=None, help="write bench/results/NAME.{md,json}")
     args = parser.parse_args()
     if (args.fit is None) == (args.mass is None):
         raise SystemExit("expected exactly one of --fit and --mass")
     starts = sorted(int(c) for c in args.by_classes.split(",")) if args.fit else [2]
-    every = runs([Path(f) for f in args.folders])
+    every = runs([Path(f) for f in args.folders], json.loads(args.settings))
     if args.fit:
         first, last = seed_range(args.fit, f"--fit {args.fit!r}")
         fit = [r for r in every if r["folder"] == args.folders[0] and first <= r["seed"] <= last]

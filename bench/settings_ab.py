@@ -20,6 +20,7 @@ calibration rows' own results come first as the baseline (for a setting solved a
 
 ``edited:FILE``: the runs in which ``bench/label_editing.py`` (its JSON result ``FILE``) saw
 labeled items left out (the others are solved the same with and without ``edit_labels``).
+``keys:FILE``: the runs a JSON list of ``{"task", "seed", "variant"}`` names.
 ``heads-below:G``: the runs where some head's held-out accuracy lies more than G below the
 best head's (those a ``fit_gap`` of G can change; the others take the same path).
 ``seeds:A-B``: every run of generation seeds A to B, variants included (``seeds:A-B:N1,N2``:
@@ -76,6 +77,9 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
         edited = json.loads(Path(value).read_text())["runs"]
         keys = {pair_key(e) for e in edited if e["dropped"]}
         return [r for r in rows if pair_key(r) in keys]
+    if kind == "keys":  # the runs listed in a JSON file: [{"task", "seed", "variant"}, ...]
+        keys = {pair_key(e) for e in json.loads(Path(value).read_text())}
+        return [r for r in rows if pair_key(r) in keys]
     if kind == "heads-below":  # the runs whose held-out accuracies a fit_gap of G can change
         try:
             gap = float(value)
@@ -87,7 +91,7 @@ def pick(rows: list[dict], spec: str) -> list[dict]:
 
         return [r for r in rows if min(counted(r)) < max(r["holdout_accuracy"]) - gap]
     raise SystemExit(f"--runs {spec!r}: expected variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES], "
-                     "edited:FILE or heads-below:G")
+                     "edited:FILE, keys:FILE or heads-below:G")
 
 
 def solve_row(row: dict, settings: list[dict], source, work: Path) -> list[dict]:
@@ -178,7 +182,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="*", help="SolveSettings overrides, JSON; the first is the baseline")
     parser.add_argument("--runs", help="variants:KINDS, named:A-B, tasks:NAMES:A-B, seeds:A-B[:NAMES], "
-                        "edited:FILE or heads-below:G")
+                        "edited:FILE, keys:FILE or heads-below:G")
     parser.add_argument("--render", default=None, help="only write NAME.md again from NAME.json")
     parser.add_argument("--calibration-row", action="store_true",
                         help="with --render: the calibration rows' own results first, as the baseline")

@@ -231,3 +231,42 @@ def twins_of(hyp: Hypotheses, chosen: int, gap: float) -> list[int]:
     other items, say), not rivals."""
     pred = hyp.target_proba.argmax(-1)
     return [k for k in range(hyp.n) if k != chosen and (pred[k] != pred[chosen]).mean() < gap]
+
+
+def choose(target_proba: np.ndarray, posterior: np.ndarray, by: str = "posterior") -> int:
+    """The hypothesis whose labels the final model learns.
+
+    ``"posterior"``: the most probable one. ``"expected_accuracy"``: the one whose labels are
+    expected to be right on the most disputed items, each hypothesis's class probabilities
+    taken as the law of the truth and weighed by its posterior (the Bayes choice under 0-1 loss
+    over the items; the most probable one when the posterior is settled). The two differ where
+    the answers leave a sure hypothesis and a vague one nearly tied: one sure answer the sure
+    one got wrong costs it about as much as five answers cost a hypothesis at 0.5 everywhere,
+    and the vague one's labels are then barely better than a coin on the items it disputes.
+
+    Parameters
+    ----------
+    target_proba : ndarray (n_hypotheses, N, C)
+        Each hypothesis's class probabilities on the target items.
+    posterior : ndarray (n_hypotheses + 1,)
+        Posterior over the hypotheses and "none" (the last entry, ignored).
+    by : {"posterior", "expected_accuracy"}
+
+    Returns
+    -------
+    int
+    """
+    if by not in ("posterior", "expected_accuracy"):
+        raise ValueError(f"choose by {by!r}; expected 'posterior' or 'expected_accuracy'")
+    weights = np.asarray(posterior, float)[:-1]
+    if by == "posterior" or len(weights) < 2:
+        return int(np.argmax(weights))
+    labels = target_proba.argmax(-1)
+    disputed = (labels != labels[:1]).any(0)
+    if not disputed.any() or weights.sum() <= 0:
+        return int(np.argmax(weights))
+    proba = target_proba[:, disputed]  # (hypothesis as truth, item, class)
+    rows = np.arange(proba.shape[1])
+    # right[c, h]: mean probability, under hypothesis h, of hypothesis c's label on the disputed items
+    right = np.stack([proba[:, rows, labels[c, disputed]].mean(1) for c in range(len(weights))])
+    return int(np.argmax(right @ (weights / weights.sum())))
