@@ -75,6 +75,8 @@ class Decision:
     chosen_holdout: float | None = None
     """Held-out accuracy of the chosen hypothesis's heads, which bounds its prior on the disputed
     part (None: not passed)."""
+    agreed_doubted: bool = False
+    """The agreed part's shift was weighed by the coin toss (``decide(coin_doubts_agreed=True)``)."""
 
     def reason(self) -> str:
         """Why the decision was taken and how sure it is, in a participant's words."""
@@ -107,7 +109,7 @@ class Decision:
             elif self.p_coin >= 0.3:
                 evidence += (f"The answers look like coin tosses (probability {self.p_coin:.2f}): "
                              "the task may not say what is meant at all. ")
-            if self.p_shift >= 0.1:
+            if self.agreed_doubted and self.p_shift >= 0.1:
                 evidence += (f"If the labels follow nothing the hypotheses read (probability {self.p_shift:.2f}), "
                              "their agreement on the rest proves nothing either: the held-out score counts "
                              "for less there. ")
@@ -302,6 +304,8 @@ class AccuracyDraws:
     p_shift: float
     """Probability, given the checks of agreed items, that they hide a shift (at most ``p_coin``
     where ``coin_doubts_agreed`` applies)."""
+    agreed_doubted: bool = False
+    """``coin_doubts_agreed`` applied: ``p_shift`` is the coin toss's weight (at most ``hidden_shift``)."""
 
 
 def final_read_posterior(posterior: np.ndarray, proba: np.ndarray, final_proba: np.ndarray, chosen: int,
@@ -376,12 +380,13 @@ def accuracy_draws(final_proba: np.ndarray, proba: np.ndarray, chosen: int, *,
         cap = min(cap, chosen_holdout)
     on_disputed = _disputed_accuracy(rng, draws, pred, hyp_pred, disputed, chosen, weights, hit[on_disputed_part], C,
                                      strength, ceiling, coin_strength, cap)
-    if coin_doubts_agreed and p_coin > 0 and d > 0 and not (agreed_hits + agreed_misses):
+    doubted = bool(coin_doubts_agreed and p_coin > 0 and d > 0 and not (agreed_hits + agreed_misses))
+    if doubted:
         p_shift = min(p_coin, hidden_shift)  # agreement is no evidence when the readings explain nothing
         agreed = np.where(rng.random(draws) < p_shift, rng.random(draws), agreed)
     mean = (1 - d) * agreed + d * on_disputed
     samples = rng.binomial(N, mean) / N  # the accuracy on these N items, not the rate
-    return AccuracyDraws(samples, d, p_coin, float(weights[chosen]), (int(hit.sum()), len(checks)), p_shift)
+    return AccuracyDraws(samples, d, p_coin, float(weights[chosen]), (int(hit.sum()), len(checks)), p_shift, doubted)
 
 
 def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_score: float, *,
@@ -537,4 +542,4 @@ def decide(final_proba: np.ndarray, proba: np.ndarray, chosen: int, default_scor
     submit = p_better >= confidence and draws.p_coin < coin_cap
     return Decision(float(samples.mean()), float(low), float(high), p_better, "submit" if submit else "abstain",
                     draws.disputed_share, draws.p_coin, draws.p_chosen, draws.checks, draws.p_shift, default_score,
-                    confidence, coin_cap, chosen_holdout=chosen_holdout)
+                    confidence, coin_cap, chosen_holdout=chosen_holdout, agreed_doubted=draws.agreed_doubted)
