@@ -496,8 +496,9 @@ class SolveSettings:
     ``no_shift`` seed 57; still abstaining), one from 0.967 to 1.0, two fell (1.0 to 0.983,
     0.967 to 0.963), 3 were the same; below plain training by a point 8 runs against 12; the 40
     runs that are not identifiable (36 pixel sums) stay abstained but one, ``sum_three`` seed
-    32, submitted at 0.725 by the posterior and abstained at 0.558 by expected accuracy. Seeds 0-50 were kept by older
-    commits, so today's code may choose otherwise on runs that list missed."""
+    32, submitted at 0.725 by the posterior and abstained at 0.558 by expected accuracy. Seeds
+    0-50 were kept by older commits, so today's code may choose otherwise on runs that list
+    missed."""
     no_shift_keeps: str = "heads"
     """Which hypothesis ``shift_parts`` keeps when the test finds no shift
     (:func:`~underspec.ambiguity.hypotheses.best_fitting`): ``"heads"``, the one most heads
