@@ -752,6 +752,13 @@ def test_an_unknown_choice_of_the_target_items_in_the_final_training_is_refused(
               settings=SolveSettings(target_in_final="some"))
 
 
+def test_an_unknown_rule_for_choosing_the_hypothesis_is_refused_before_a_label_is_bought(tiny_task_dir):
+    oracle = CountingOracle(read_answers(tiny_task_dir).y_val)
+    with pytest.raises(UnderspecError, match="choose_by: 'vote'; expected one of posterior, expected_accuracy"):
+        solve(tiny_task_dir, oracle, settings=SolveSettings(choose_by="vote"))
+    assert oracle.calls == []
+
+
 def test_the_target_is_cross_fitted_only_where_it_repeats_images():
     """``cross_fit_target``: near copies of one target image share a fold; a target of distinct
     images gets no folds (the final networks train as before)."""

@@ -233,6 +233,10 @@ def twins_of(hyp: Hypotheses, chosen: int, gap: float) -> list[int]:
     return [k for k in range(hyp.n) if k != chosen and (pred[k] != pred[chosen]).mean() < gap]
 
 
+CHOOSE_BY = ("posterior", "expected_accuracy")
+"""The rules :func:`choose` knows."""
+
+
 def choose(target_proba: np.ndarray, posterior: np.ndarray, by: str = "posterior") -> int:
     """The hypothesis whose labels the final model learns.
 
@@ -256,7 +260,7 @@ def choose(target_proba: np.ndarray, posterior: np.ndarray, by: str = "posterior
     -------
     int
     """
-    if by not in ("posterior", "expected_accuracy"):
+    if by not in CHOOSE_BY:
         raise ValueError(f"choose by {by!r}; expected 'posterior' or 'expected_accuracy'")
     weights = np.asarray(posterior, float)[:-1]
     if by == "posterior" or len(weights) < 2:

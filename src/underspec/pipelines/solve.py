@@ -27,6 +27,7 @@ from underspec.ambiguity.erase import (
 )
 from underspec.ambiguity.halves import half_features
 from underspec.ambiguity.hypotheses import (
+    CHOOSE_BY,
     Hypotheses,
     best_fitting,
     choose,
@@ -1020,6 +1021,8 @@ def solve(task: str | Path | ChallengeTask, oracle: str | Oracle, *, budget: int
     if settings.target_in_final not in TARGET_IN_FINAL:
         raise UnderspecError(f"target_in_final: {settings.target_in_final!r}; "
                              f"expected one of {', '.join(TARGET_IN_FINAL)}")
+    if settings.choose_by not in CHOOSE_BY:  # before a label is bought
+        raise UnderspecError(f"choose_by: {settings.choose_by!r}; expected one of {', '.join(CHOOSE_BY)}")
     for path in (out, json_path):  # before any work: a bad path must not cost the training
         if path is not None:
             check_output_file(path)
